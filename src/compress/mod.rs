@@ -1,0 +1,1 @@
+//! Compression of the tar stream (placeholder until the compressor lands).

@@ -1,0 +1,1 @@
+//! Nix's database for a closure (placeholder until the writer lands).

@@ -1,0 +1,138 @@
+//! The Nix store as data: store paths, NAR hashes, path infos and closures.
+//!
+//! This is our own small counterpart of snix's `nix-compat` (which is GPL-3
+//! and not published on crates.io): store paths are types, text is parsed at
+//! the edge, and a [`Closure`] is only ever built validated: every path is
+//! well formed and every reference points inside the closure.
+
+mod hash;
+pub mod nixbase32;
+mod path;
+mod read;
+
+use std::collections::BTreeMap;
+
+pub use hash::{HashError, NarHash};
+pub use path::{StorePath, StorePathError, HASH_PART_LEN, MAX_NAME_LEN};
+pub use read::{read_closure, ClosureFormat};
+
+/// The store directory Nix uses unless configured otherwise.
+pub const DEFAULT_STORE_DIR: &str = "/nix/store";
+
+/// What Nix knows about one valid store object; modelled on nix-compat's
+/// `ExportedPathInfo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathInfo {
+    pub path: StorePath,
+    pub nar_hash: NarHash,
+    pub nar_size: u64,
+    /// Sorted, and may include `path` itself (a self-reference).
+    pub references: Vec<StorePath>,
+    pub deriver: Option<StorePath>,
+    /// Content address assertion in Nix's text form (`fixed:r:sha256:…`,
+    /// `text:sha256:…`), if the path is content-addressed.
+    pub ca: Option<String>,
+    /// Signatures as `<key name>:<base64>`.
+    pub signatures: Vec<String>,
+}
+
+/// Why a set of path infos is not a usable closure.
+#[derive(Debug, thiserror::Error)]
+pub enum ClosureError {
+    #[error("closure input {source_name}: {message}")]
+    Malformed { source_name: String, message: String },
+    #[error("closure input {source_name}: {path}: {source}")]
+    BadStorePath {
+        source_name: String,
+        path: String,
+        source: StorePathError,
+    },
+    #[error("closure input {source_name}: {path}: narHash: {source}")]
+    BadHash {
+        source_name: String,
+        path: String,
+        source: HashError,
+    },
+    #[error("closure input {source_name}: {path} is listed but not valid in the store it was read from")]
+    InvalidPath { source_name: String, path: String },
+    #[error("closure input {source_name}: {path} is listed twice with different metadata")]
+    Conflicting { source_name: String, path: String },
+    #[error("closure is not closed: {referrer} references {reference}, which is not in the closure")]
+    DanglingReference { referrer: String, reference: String },
+    #[error("{path} is not in the closure")]
+    NotInClosure { path: String },
+    #[error("closure input {source_name} lists no store paths")]
+    Empty { source_name: String },
+}
+
+/// A validated, self-contained set of store paths, sorted by basename.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closure {
+    store_dir: String,
+    paths: BTreeMap<StorePath, PathInfo>,
+}
+
+impl Closure {
+    /// Builds a closure, checking that every reference is inside it.
+    pub fn new(
+        store_dir: &str,
+        infos: impl IntoIterator<Item = PathInfo>,
+    ) -> Result<Self, ClosureError> {
+        let mut paths = BTreeMap::new();
+        for mut info in infos {
+            info.references.sort();
+            info.references.dedup();
+            paths.insert(info.path.clone(), info);
+        }
+        for info in paths.values() {
+            if let Some(missing) = info.references.iter().find(|r| !paths.contains_key(*r)) {
+                return Err(ClosureError::DanglingReference {
+                    referrer: info.path.to_absolute(store_dir),
+                    reference: missing.to_absolute(store_dir),
+                });
+            }
+        }
+        Ok(Closure {
+            store_dir: store_dir.trim_end_matches('/').to_owned(),
+            paths,
+        })
+    }
+
+    /// The logical store directory, without a trailing slash.
+    pub fn store_dir(&self) -> &str {
+        &self.store_dir
+    }
+
+    /// Path infos in basename order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &PathInfo> {
+        self.paths.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+
+    pub fn get(&self, path: &StorePath) -> Option<&PathInfo> {
+        self.paths.get(path)
+    }
+
+    pub fn contains(&self, path: &StorePath) -> bool {
+        self.paths.contains_key(path)
+    }
+
+    /// Sum of the NAR sizes: the bytes of file content and structure to read.
+    pub fn total_nar_size(&self) -> u64 {
+        self.paths.values().map(|p| p.nar_size).sum()
+    }
+
+    /// Fails with an error naming `path` unless it is in the closure.
+    pub fn require(&self, path: &StorePath) -> Result<&PathInfo, ClosureError> {
+        self.get(path).ok_or_else(|| ClosureError::NotInClosure {
+            path: path.to_absolute(&self.store_dir),
+        })
+    }
+}

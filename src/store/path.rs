@@ -1,0 +1,171 @@
+//! Store paths as a type: a 32-character nix32 hash part and a name.
+//!
+//! Text from outside (closure files, CLI arguments) is parsed into a
+//! [`StorePath`] once, at the edge; everything after that handles the type.
+//! The store directory (`/nix/store`) is not part of the value: a
+//! [`crate::store::Closure`] carries it.
+
+use std::fmt;
+
+use super::nixbase32;
+
+/// Length of the hash part of a store path's basename.
+pub const HASH_PART_LEN: usize = 32;
+/// Longest name Nix accepts after the hash part and the dash.
+pub const MAX_NAME_LEN: usize = 211;
+
+/// Why a string is not a store path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StorePathError {
+    #[error("{0:?} is not inside the store directory {1:?}")]
+    NotInStore(String, String),
+    #[error("{0:?} is too short to be a store path basename (<32-char hash>-<name>)")]
+    TooShort(String),
+    #[error("{0:?} has a hash part that is not 32 nix32 characters (0-9, a-z without e, o, u, t)")]
+    BadHashPart(String),
+    #[error("{0:?} has no dash between the hash part and the name")]
+    MissingDash(String),
+    #[error("{0:?} has an invalid name: {1}")]
+    BadName(String, &'static str),
+}
+
+/// One store object, identified by its basename `<hash>-<name>`.
+///
+/// Ordering is byte-wise on the basename, which is the order GNU tar's
+/// `--sort=name` puts the entries of `/nix/store` in.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StorePath {
+    basename: String,
+}
+
+impl StorePath {
+    /// Parses a basename such as `7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-hello-2.12`.
+    pub fn from_basename(basename: &str) -> Result<Self, StorePathError> {
+        let bytes = basename.as_bytes();
+        if bytes.len() < HASH_PART_LEN + 2 {
+            return Err(StorePathError::TooShort(basename.to_owned()));
+        }
+        if !bytes[..HASH_PART_LEN].iter().all(|&c| nixbase32::is_nix32_char(c)) {
+            return Err(StorePathError::BadHashPart(basename.to_owned()));
+        }
+        if bytes[HASH_PART_LEN] != b'-' {
+            return Err(StorePathError::MissingDash(basename.to_owned()));
+        }
+        let name = &basename[HASH_PART_LEN + 1..];
+        validate_name(name).map_err(|why| StorePathError::BadName(basename.to_owned(), why))?;
+        Ok(StorePath {
+            basename: basename.to_owned(),
+        })
+    }
+
+    /// Parses an absolute path `<store_dir>/<basename>`. A trailing slash or
+    /// anything below the store object is rejected.
+    pub fn from_absolute(path: &str, store_dir: &str) -> Result<Self, StorePathError> {
+        let store_dir = store_dir.trim_end_matches('/');
+        let basename = path
+            .strip_prefix(store_dir)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+            .ok_or_else(|| StorePathError::NotInStore(path.to_owned(), store_dir.to_owned()))?;
+        Self::from_basename(basename)
+    }
+
+    /// `<hash>-<name>`.
+    pub fn basename(&self) -> &str {
+        &self.basename
+    }
+
+    /// The 32-character nix32 hash part.
+    pub fn hash_part(&self) -> &str {
+        &self.basename[..HASH_PART_LEN]
+    }
+
+    /// The name after the hash part.
+    pub fn name(&self) -> &str {
+        &self.basename[HASH_PART_LEN + 1..]
+    }
+
+    /// `<store_dir>/<basename>`.
+    pub fn to_absolute(&self, store_dir: &str) -> String {
+        format!("{}/{}", store_dir.trim_end_matches('/'), self.basename)
+    }
+}
+
+fn validate_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("the name is empty");
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err("the name is longer than 211 bytes");
+    }
+    if name.starts_with('.') {
+        return Err("the name starts with a dot");
+    }
+    if !name
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || b"+-._?=".contains(&c))
+    {
+        return Err("the name holds a character outside A-Z a-z 0-9 + - . _ ? =");
+    }
+    Ok(())
+}
+
+impl fmt::Display for StorePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.basename)
+    }
+}
+
+impl fmt::Debug for StorePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StorePath({})", self.basename)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-hello-2.12";
+
+    #[test]
+    fn parses_basename_and_absolute() {
+        let p = StorePath::from_basename(GOOD).unwrap();
+        assert_eq!(p.hash_part(), "7h7qgvs4kgzsn8a6rb273saxyqh4jxlz");
+        assert_eq!(p.name(), "hello-2.12");
+        let abs = format!("/nix/store/{GOOD}");
+        assert_eq!(StorePath::from_absolute(&abs, "/nix/store/").unwrap(), p);
+        assert_eq!(p.to_absolute("/nix/store"), abs);
+    }
+
+    #[test]
+    fn rejects_malformed_paths() {
+        let bad_hash = "7h7qgvs4kgzsn8a6rb273saxyqh4jxle-hello";
+        assert!(matches!(
+            StorePath::from_basename(bad_hash),
+            Err(StorePathError::BadHashPart(_))
+        ));
+        assert!(matches!(
+            StorePath::from_basename("7h7qgvs4kgzsn8a6rb273saxyqh4jxlz_hello"),
+            Err(StorePathError::MissingDash(_))
+        ));
+        assert!(matches!(
+            StorePath::from_basename("7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-.hidden"),
+            Err(StorePathError::BadName(..))
+        ));
+        assert!(matches!(
+            StorePath::from_basename("7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-a b"),
+            Err(StorePathError::BadName(..))
+        ));
+        let long = format!("7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-{}", "a".repeat(212));
+        assert!(StorePath::from_basename(&long).is_err());
+        assert!(StorePath::from_absolute(&format!("/nix/store/{GOOD}/bin"), "/nix/store").is_err());
+        assert!(StorePath::from_absolute(&format!("/gnu/store/{GOOD}"), "/nix/store").is_err());
+    }
+
+    #[test]
+    fn error_names_the_path() {
+        let err = StorePath::from_basename("nope").unwrap_err();
+        assert!(err.to_string().contains("\"nope\""), "{err}");
+    }
+}
