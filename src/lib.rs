@@ -4,13 +4,21 @@
 //! Data flows one way through the modules:
 //!
 //! ```text
-//! store (closure metadata) ─► plan (what goes in the rootfs) ─► tar (entries,
-//! GNU headers) ─► compress (gzip/xz/zstd) ─► output (temp file, fsync, rename)
+//! store (closure metadata) ─► plan (what goes in the rootfs, in order)
+//!   ─► walk (store paths and extra files into entries)
+//!   ─► tar (GNU headers and contents) ─► compress (parallel gzip, xz, zstd)
+//!   ─► output (temporary file, fsync, rename)
 //! ```
 //!
-//! [`nixdb`] renders Nix's database for the closure so that `nix` works in the
-//! imported distribution at first boot.
+//! [`write::write_tarball`] runs that pipeline; [`nixdb`] renders Nix's
+//! database for the closure so that `nix` works at first boot.
 
 pub mod compress;
+pub mod entry;
 pub mod nixdb;
+pub mod output;
+pub mod plan;
 pub mod store;
+pub mod tar;
+pub mod walk;
+pub mod write;

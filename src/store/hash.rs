@@ -45,7 +45,9 @@ impl NarHash {
                 _ => return Err(error("the digest has the wrong length")),
             }
         };
-        digest.map(NarHash).ok_or_else(|| error("the digest has characters outside its alphabet"))
+        digest
+            .map(NarHash)
+            .ok_or_else(|| error("the digest has characters outside its alphabet"))
     }
 
     /// Lowercase hex, as `nix-store --dump-db` writes it.

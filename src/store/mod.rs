@@ -40,7 +40,10 @@ pub struct PathInfo {
 #[derive(Debug, thiserror::Error)]
 pub enum ClosureError {
     #[error("closure input {source_name}: {message}")]
-    Malformed { source_name: String, message: String },
+    Malformed {
+        source_name: String,
+        message: String,
+    },
     #[error("closure input {source_name}: {path}: {source}")]
     BadStorePath {
         source_name: String,
@@ -53,11 +56,15 @@ pub enum ClosureError {
         path: String,
         source: HashError,
     },
-    #[error("closure input {source_name}: {path} is listed but not valid in the store it was read from")]
+    #[error(
+        "closure input {source_name}: {path} is listed but not valid in the store it was read from"
+    )]
     InvalidPath { source_name: String, path: String },
     #[error("closure input {source_name}: {path} is listed twice with different metadata")]
     Conflicting { source_name: String, path: String },
-    #[error("closure is not closed: {referrer} references {reference}, which is not in the closure")]
+    #[error(
+        "closure is not closed: {referrer} references {reference}, which is not in the closure"
+    )]
     DanglingReference { referrer: String, reference: String },
     #[error("{path} is not in the closure")]
     NotInClosure { path: String },

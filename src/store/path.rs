@@ -45,7 +45,10 @@ impl StorePath {
         if bytes.len() < HASH_PART_LEN + 2 {
             return Err(StorePathError::TooShort(basename.to_owned()));
         }
-        if !bytes[..HASH_PART_LEN].iter().all(|&c| nixbase32::is_nix32_char(c)) {
+        if !bytes[..HASH_PART_LEN]
+            .iter()
+            .all(|&c| nixbase32::is_nix32_char(c))
+        {
             return Err(StorePathError::BadHashPart(basename.to_owned()));
         }
         if bytes[HASH_PART_LEN] != b'-' {

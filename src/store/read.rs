@@ -11,3 +11,8 @@ pub fn read_closure(
 ) -> Result<(Closure, ClosureFormat), ClosureError> {
     unimplemented!()
 }
+impl std::fmt::Display for ClosureFormat {
+    fn fmt(&self, _f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {}
+    }
+}

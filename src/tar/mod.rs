@@ -1,0 +1,244 @@
+//! Writing rootfs entries as a GNU tar stream.
+//!
+//! [`TarWriter`] turns [`Entry`] values into the bytes GNU tar would write for
+//! the same tree with `--format=gnu --sort=name --mtime=@MTIME --owner=0
+//! --group=0 --numeric-owner --hard-dereference`: members are named `./…`,
+//! directories end in `/`, every file is written whole (never as a hard link,
+//! which WSL's importer rejects), and the archive ends with two zero blocks
+//! padded to a 10 KiB record.
+
+mod header;
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+
+pub use header::{append_header, padding_len, EntryType, HeaderFields, BLOCK_SIZE, RECORD_SIZE};
+
+use crate::entry::{Content, Entry, EntryKind};
+
+/// Why an entry could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum TarError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{} changed size while it was archived: it was {expected} bytes when walked, {actual} when read", path.display())]
+    SizeChanged {
+        path: PathBuf,
+        expected: u64,
+        actual: String,
+    },
+    #[error("writing the archive stream failed: {0}")]
+    Write(#[source] io::Error),
+}
+
+/// Counts of what went into the archive.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TarStats {
+    pub directories: u64,
+    pub files: u64,
+    pub symlinks: u64,
+    /// Bytes of regular-file content.
+    pub content_bytes: u64,
+    /// Bytes of the whole uncompressed archive.
+    pub archive_bytes: u64,
+}
+
+/// Streams entries into `inner` as a GNU tar archive.
+pub struct TarWriter<W: Write> {
+    inner: W,
+    mtime: u64,
+    header_buffer: Vec<u8>,
+    read_buffer: Vec<u8>,
+    stats: TarStats,
+}
+
+const READ_CHUNK: usize = 256 * 1024;
+
+impl<W: Write> TarWriter<W> {
+    /// A writer that stamps every member with `mtime` (seconds since 1970).
+    pub fn new(inner: W, mtime: u64) -> Self {
+        TarWriter {
+            inner,
+            mtime,
+            header_buffer: Vec::with_capacity(4 * BLOCK_SIZE),
+            read_buffer: vec![0; READ_CHUNK],
+            stats: TarStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> TarStats {
+        self.stats
+    }
+
+    /// Appends one member: its headers, then its content and padding.
+    pub fn append(&mut self, entry: &Entry) -> Result<(), TarError> {
+        let mut name = Vec::with_capacity(entry.path.len() + 3);
+        name.extend_from_slice(b"./");
+        name.extend_from_slice(&entry.path);
+        let (entry_type, size, link_target): (_, u64, &[u8]) = match &entry.kind {
+            EntryKind::Directory => {
+                if !entry.path.is_empty() {
+                    name.push(b'/');
+                }
+                self.stats.directories += 1;
+                (EntryType::Directory, 0, b"")
+            }
+            EntryKind::Symlink { target } => {
+                self.stats.symlinks += 1;
+                (EntryType::Symlink, 0, target)
+            }
+            EntryKind::File { size, .. } => {
+                self.stats.files += 1;
+                (EntryType::Regular, *size, b"")
+            }
+        };
+        self.header_buffer.clear();
+        append_header(
+            &mut self.header_buffer,
+            &HeaderFields {
+                name: &name,
+                entry_type,
+                mode: entry.mode,
+                uid: u64::from(entry.uid),
+                gid: u64::from(entry.gid),
+                size,
+                mtime: self.mtime,
+                link_target,
+            },
+        );
+        self.inner
+            .write_all(&self.header_buffer)
+            .map_err(TarError::Write)?;
+        self.stats.archive_bytes += self.header_buffer.len() as u64;
+        if let EntryKind::File { size, content } = &entry.kind {
+            match content {
+                Content::Inline(bytes) => {
+                    self.inner.write_all(bytes).map_err(TarError::Write)?;
+                }
+                Content::Disk(path) => self.copy_file(path, *size)?,
+            }
+            let padding = padding_len(*size);
+            self.inner
+                .write_all(&[0u8; BLOCK_SIZE][..padding])
+                .map_err(TarError::Write)?;
+            self.stats.content_bytes += size;
+            self.stats.archive_bytes += size + padding as u64;
+        }
+        Ok(())
+    }
+
+    /// Copies exactly `expected` bytes of `path`, failing if the file is now
+    /// shorter or longer than when it was walked.
+    fn copy_file(&mut self, path: &PathBuf, expected: u64) -> Result<(), TarError> {
+        let read_error = |source| TarError::Read {
+            path: path.clone(),
+            source,
+        };
+        let mut file = File::open(path).map_err(read_error)?;
+        let mut remaining = expected;
+        while remaining > 0 {
+            let want = remaining.min(READ_CHUNK as u64) as usize;
+            let got = read_some(&mut file, &mut self.read_buffer[..want]).map_err(read_error)?;
+            if got == 0 {
+                return Err(TarError::SizeChanged {
+                    path: path.clone(),
+                    expected,
+                    actual: (expected - remaining).to_string(),
+                });
+            }
+            self.inner
+                .write_all(&self.read_buffer[..got])
+                .map_err(TarError::Write)?;
+            remaining -= got as u64;
+        }
+        let mut probe = [0u8; 1];
+        if read_some(&mut file, &mut probe).map_err(read_error)? != 0 {
+            return Err(TarError::SizeChanged {
+                path: path.clone(),
+                expected,
+                actual: "more".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Ends the archive with two zero blocks padded to a whole record, and
+    /// hands back the inner writer with the final counts.
+    pub fn finish(mut self) -> Result<(W, TarStats), TarError> {
+        let end_blocks = 2 * BLOCK_SIZE as u64;
+        let record = RECORD_SIZE as u64;
+        let total = (self.stats.archive_bytes + end_blocks).div_ceil(record) * record;
+        let zeros = vec![0u8; (total - self.stats.archive_bytes) as usize];
+        self.inner.write_all(&zeros).map_err(TarError::Write)?;
+        self.stats.archive_bytes = total;
+        Ok((self.inner, self.stats))
+    }
+}
+
+fn read_some(file: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match file.read(buffer) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_is_padded_to_whole_records_and_reads_back() {
+        let mut writer = TarWriter::new(Vec::new(), 1);
+        writer
+            .append(&Entry::directory(b"".to_vec(), 0o755))
+            .unwrap();
+        writer
+            .append(&Entry::inline_file(
+                b"etc/hostname".to_vec(),
+                b"nixos\n".to_vec(),
+                0o644,
+            ))
+            .unwrap();
+        writer
+            .append(&Entry::symlink(
+                b"bin".to_vec(),
+                b"/run/current-system/sw/bin".to_vec(),
+            ))
+            .unwrap();
+        let (bytes, stats) = writer.finish().unwrap();
+        assert_eq!(bytes.len() % RECORD_SIZE, 0);
+        assert_eq!(stats.archive_bytes, bytes.len() as u64);
+        let mut archive = tar::Archive::new(bytes.as_slice());
+        let names: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["./", "./etc/hostname", "./bin"]);
+    }
+
+    #[test]
+    fn a_file_that_grew_or_shrank_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("moving");
+        std::fs::write(&path, b"12345").unwrap();
+        for walked_size in [3u64, 9] {
+            let entry = Entry {
+                path: b"moving".to_vec(),
+                kind: EntryKind::File {
+                    size: walked_size,
+                    content: Content::Disk(path.clone()),
+                },
+                mode: 0o444,
+                uid: 0,
+                gid: 0,
+            };
+            let err = TarWriter::new(Vec::new(), 1).append(&entry).unwrap_err();
+            assert!(matches!(err, TarError::SizeChanged { .. }), "{err}");
+            assert!(err.to_string().contains("moving"), "{err}");
+        }
+    }
+}
