@@ -1,0 +1,188 @@
+//! Shared helpers for the integration tests: real Nix, real GNU tar, and the
+//! `wsl-tarball` binary under test.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// Nix settings for every call: no binary cache can be reached here.
+pub const NIX_CONFIG: &str = "substituters =\nexperimental-features = nix-command flakes\n";
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A command for a Nix tool with the test settings.
+pub fn nix_command(program: &str) -> Command {
+    let mut command = Command::new(program);
+    command.env("NIX_CONFIG", NIX_CONFIG);
+    command
+}
+
+/// Runs a command, panicking with its stderr if it fails.
+pub fn run_ok(command: &mut Command) -> Vec<u8> {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e} (is it installed? .ci/run installs it)"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+pub fn run_text(command: &mut Command) -> String {
+    String::from_utf8(run_ok(command)).expect("UTF-8 output")
+}
+
+/// The fixture closure from tests/fixtures/closure.nix, built once per test
+/// binary. Returns the system (toplevel) store path.
+pub fn fixture_system() -> &'static str {
+    static SYSTEM: OnceLock<String> = OnceLock::new();
+    SYSTEM.get_or_init(|| build_fixture(""))
+}
+
+/// Builds the fixture with a salt, giving a different closure of the same shape.
+pub fn build_fixture(salt: &str) -> String {
+    let file = repo_root().join("tests/fixtures/closure.nix");
+    run_text(
+        nix_command("nix-build")
+            .arg("--no-out-link")
+            .arg(&file)
+            .args(["--argstr", "salt", salt]),
+    )
+    .trim()
+    .to_owned()
+}
+
+/// `nix path-info --json -r` of a path in the host store, as written to a file.
+pub fn write_path_info(system: &str, dir: &Path) -> PathBuf {
+    let json = run_ok(nix_command("nix").args(["path-info", "--json", "-r", system]));
+    let file = dir.join("closure.json");
+    std::fs::write(&file, json).unwrap();
+    file
+}
+
+/// narHash, narSize and references of every path, from `nix path-info --json`.
+pub type Validity = BTreeMap<String, (String, u64, Vec<String>)>;
+
+pub fn path_info_validity(store: Option<&str>, system: &str) -> Validity {
+    let mut command = nix_command("nix");
+    command.args(["path-info", "--json", "-r"]);
+    if let Some(store) = store {
+        command.args(["--store", store]);
+    }
+    let json: serde_json::Value = serde_json::from_slice(&run_ok(command.arg(system))).unwrap();
+    json.as_array()
+        .expect("Nix 2.8 prints a list")
+        .iter()
+        .map(|info| {
+            assert_ne!(info["valid"], false, "{info} is not valid");
+            let mut refs: Vec<String> = info["references"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap().to_owned())
+                .collect();
+            refs.sort();
+            (
+                info["path"].as_str().unwrap().to_owned(),
+                (
+                    info["narHash"].as_str().unwrap().to_owned(),
+                    info["narSize"].as_u64().unwrap(),
+                    refs,
+                ),
+            )
+        })
+        .collect()
+}
+
+/// The binary under test.
+pub fn wsl_tarball() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wsl-tarball"));
+    command.env_remove("SOURCE_DATE_EPOCH");
+    command
+}
+
+/// Runs the binary, returning its output whatever the status.
+pub fn run_wsl_tarball(args: &[&str]) -> Output {
+    wsl_tarball()
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run wsl-tarball")
+}
+
+/// `write` of the fixture closure with extra arguments; panics on failure.
+pub fn write_fixture(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let system = fixture_system();
+    let closure = write_path_info(system, dir);
+    let output = dir.join(name);
+    let mut args = vec![
+        "write",
+        "--closure",
+        closure.to_str().unwrap(),
+        "--system",
+        system,
+        "-o",
+        output.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    let result = run_wsl_tarball(&args);
+    assert!(
+        result.status.success(),
+        "wsl-tarball {args:?} failed:\n{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    output
+}
+
+/// Extracts a tarball with GNU tar, keeping owners and modes (CI runs as root).
+pub fn extract(tarball: &Path, root: &Path) {
+    std::fs::create_dir_all(root).unwrap();
+    run_ok(
+        Command::new("tar")
+            .args(["-x", "-p", "--same-owner", "--numeric-owner", "-f"])
+            .arg(tarball)
+            .arg("-C")
+            .arg(root),
+    );
+}
+
+/// What upstream's tarball builder runs, on a tree: the reference we must match.
+pub fn gnu_tar_reference(root: &Path) -> Vec<u8> {
+    run_ok(
+        Command::new("tar")
+            .args([
+                "--format=gnu",
+                "--sort=name",
+                "--mtime=@1",
+                "--owner=0",
+                "--group=0",
+                "--numeric-owner",
+                "--hard-dereference",
+                "-c",
+                "-f",
+                "-",
+                "-C",
+            ])
+            .arg(root)
+            .arg("."),
+    )
+}
+
+/// Names in a directory other than the expected ones (temporary files left behind).
+pub fn dir_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}

@@ -1,0 +1,232 @@
+//! Bad input gives a clear error naming the culprit, a non-zero exit, and
+//! leaves the destination directory exactly as it was.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+/// Runs `write` expecting failure; checks the message and that the output
+/// directory holds only what it held before (an existing `nixos.wsl`).
+fn assert_fails(dir: &Path, args: &[&str], needles: &[&str]) {
+    let output_dir = dir.join("out");
+    std::fs::create_dir_all(&output_dir).unwrap();
+    let existing = output_dir.join("nixos.wsl");
+    std::fs::write(&existing, b"previous good tarball").unwrap();
+    let mut full = vec!["write", "-o", existing.to_str().unwrap()];
+    full.extend_from_slice(args);
+    let result = run_wsl_tarball(&full);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!result.status.success(), "{full:?} succeeded");
+    for needle in needles {
+        assert!(stderr.contains(needle), "error for {full:?} lacks {needle:?}:\n{stderr}");
+    }
+    assert_eq!(std::fs::read(&existing).unwrap(), b"previous good tarball");
+    assert_eq!(dir_names(&output_dir), vec!["nixos.wsl"]);
+}
+
+fn fixture_closure_file(dir: &Path) -> String {
+    write_path_info(fixture_system(), dir).to_str().unwrap().to_owned()
+}
+
+#[test]
+fn malformed_json_names_the_file_and_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let closure = dir.path().join("broken.json");
+    std::fs::write(&closure, b"[{\"path\": \"/nix/store/x\",").unwrap();
+    assert_fails(
+        dir.path(),
+        &["--closure", closure.to_str().unwrap(), "--system", fixture_system()],
+        &["broken.json"],
+    );
+}
+
+#[test]
+fn a_reference_outside_the_closure_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let closure = fixture_closure_file(dir.path());
+    let mut infos: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&closure).unwrap()).unwrap();
+    let list = infos.as_array_mut().unwrap();
+    let index = list
+        .iter()
+        .position(|i| i["path"].as_str().unwrap().ends_with("-self-ref"))
+        .unwrap();
+    let dropped = list.remove(index)["path"].as_str().unwrap().to_owned();
+    std::fs::write(&closure, serde_json::to_vec(&infos).unwrap()).unwrap();
+    assert_fails(
+        dir.path(),
+        &["--closure", &closure, "--system", fixture_system()],
+        &[&dropped, "not in the closure"],
+    );
+}
+
+#[test]
+fn a_system_outside_the_closure_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let closure = fixture_closure_file(dir.path());
+    let other = "/nix/store/00000000000000000000000000000000-not-here";
+    assert_fails(dir.path(), &["--closure", &closure, "--system", other], &[other]);
+}
+
+#[test]
+fn a_malformed_store_path_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let closure = fixture_closure_file(dir.path());
+    let text = std::fs::read_to_string(&closure).unwrap();
+    let system = fixture_system();
+    let broken = system.replacen("/nix/store/", "/nix/store/E", 1);
+    std::fs::write(&closure, text.replace(system, &broken)).unwrap();
+    assert_fails(
+        dir.path(),
+        &["--closure", &closure, "--system", system],
+        &[broken.trim_start_matches("/nix/store/")],
+    );
+}
+
+#[test]
+fn a_store_path_missing_from_the_store_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let closure = fixture_closure_file(dir.path());
+    let empty_root = dir.path().join("empty-root");
+    std::fs::create_dir_all(empty_root.join("nix/store")).unwrap();
+    assert_fails(
+        dir.path(),
+        &[
+            "--closure",
+            &closure,
+            "--system",
+            fixture_system(),
+            "--store-root",
+            empty_root.to_str().unwrap(),
+        ],
+        &[fixture_system(), "missing"],
+    );
+}
+
+#[test]
+fn an_unreadable_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let closure = fixture_closure_file(dir.path());
+    // A copy of the store that the unprivileged user can list but not read.
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("nix")).unwrap();
+    let output_dir = dir.path().join("out");
+    std::fs::create_dir_all(&output_dir).unwrap();
+    let mut copy = Command::new("cp");
+    copy.arg("-a");
+    for path in path_info_validity(None, fixture_system()).keys() {
+        copy.arg(path);
+    }
+    std::fs::create_dir_all(root.join("nix/store")).unwrap();
+    run_ok(copy.arg(root.join("nix/store")));
+    let weird = path_info_validity(None, fixture_system())
+        .into_keys()
+        .find(|p| p.ends_with("-weird-names"))
+        .unwrap();
+    let secret = root.join(format!("{}/share/doc/README", weird.trim_start_matches('/')));
+    run_ok(Command::new("chmod").args(["-R", "a+rX,u+w", dir.path().to_str().unwrap()]));
+    run_ok(Command::new("chmod").arg("000").arg(&secret));
+    run_ok(Command::new("chmod").arg("777").arg(&output_dir));
+    std::fs::write(output_dir.join("nixos.wsl"), b"previous good tarball").unwrap();
+
+    let result = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_wsl-tarball"))
+        .args(["write", "--closure", &closure, "--system", fixture_system()])
+        .arg("--store-root")
+        .arg(&root)
+        .arg("-o")
+        .arg(output_dir.join("nixos.wsl"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!result.status.success());
+    assert!(stderr.contains("share/doc/README") && stderr.contains("ermission denied"), "{stderr}");
+    assert_eq!(std::fs::read(output_dir.join("nixos.wsl")).unwrap(), b"previous good tarball");
+    assert_eq!(dir_names(&output_dir), vec!["nixos.wsl"]);
+}
+
+#[test]
+fn a_missing_output_directory_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let closure = fixture_closure_file(dir.path());
+    let output = dir.path().join("no-such-dir/nixos.wsl");
+    let result = run_wsl_tarball(&[
+        "write",
+        "--closure",
+        &closure,
+        "--system",
+        fixture_system(),
+        "-o",
+        output.to_str().unwrap(),
+    ]);
+    assert!(!result.status.success());
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(stderr.contains("no-such-dir") && stderr.contains("does not exist"), "{stderr}");
+}
+
+#[test]
+fn a_full_disk_fails_cleanly() {
+    // RLIMIT_FSIZE makes writes past 64 KiB fail with EFBIG, as a full disk
+    // fails them with ENOSPC: the write path is the same.
+    let dir = tempfile::tempdir().unwrap();
+    let closure = fixture_closure_file(dir.path());
+    let output_dir = dir.path().join("out");
+    std::fs::create_dir_all(&output_dir).unwrap();
+    let existing = output_dir.join("nixos.wsl");
+    std::fs::write(&existing, b"previous good tarball").unwrap();
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 64; exec {} write --closure {} --system {} -o {} --compression none",
+        env!("CARGO_BIN_EXE_wsl-tarball"),
+        closure,
+        fixture_system(),
+        existing.display()
+    );
+    let result = Command::new("bash").args(["-c", &script]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!result.status.success(), "{stderr}");
+    assert!(stderr.contains("File too large") && stderr.contains("nixos.wsl"), "{stderr}");
+    assert_eq!(std::fs::read(&existing).unwrap(), b"previous good tarball");
+    assert_eq!(dir_names(&output_dir), vec!["nixos.wsl"]);
+}
+
+#[test]
+fn an_interrupted_run_leaves_no_partial_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let closure = fixture_closure_file(dir.path());
+    let output_dir = dir.path().join("out");
+    std::fs::create_dir_all(&output_dir).unwrap();
+    let existing = output_dir.join("nixos.wsl");
+    std::fs::write(&existing, b"previous good tarball").unwrap();
+    // 32 MiB of noise through xz -9 on one thread takes many seconds: long
+    // enough to interrupt the run once its temporary file exists.
+    let extra = dir.path().join("extra");
+    std::fs::create_dir_all(&extra).unwrap();
+    run_ok(Command::new("head").args(["-c", "33554432", "/dev/urandom"]).stdout(
+        std::fs::File::create(extra.join("noise")).unwrap(),
+    ));
+    let mut child = wsl_tarball()
+        .args(["write", "--closure", &closure, "--system", fixture_system()])
+        .args(["--compression", "xz", "--level", "9", "--threads", "1"])
+        .arg("--extra-files")
+        .arg(&extra)
+        .arg("-o")
+        .arg(&existing)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while dir_names(&output_dir).len() < 2 {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it was interrupted");
+        assert!(std::time::Instant::now() < deadline, "no temporary file appeared");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    assert_eq!(std::fs::read(&existing).unwrap(), b"previous good tarball");
+    assert_eq!(dir_names(&output_dir), vec!["nixos.wsl"]);
+}

@@ -1,0 +1,220 @@
+//! `wsl-tarball write` against a real closure built by Nix, judged by real
+//! Nix and real GNU tar.
+
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+#[test]
+fn extracted_tarball_is_a_valid_nix_store_with_the_same_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let tarball = write_fixture(dir.path(), "nixos.wsl", &[]);
+    run_ok(Command::new("gzip").arg("-t").arg(&tarball));
+    let plain = dir.path().join("plain.tar");
+    std::fs::write(&plain, run_ok(Command::new("gzip").arg("-dc").arg(&tarball))).unwrap();
+
+    let root = dir.path().join("root");
+    extract(&plain, &root);
+    let store = format!("local?root={}", root.display());
+    let verify = nix_command("nix-store")
+        .args(["--verify", "--check-contents", "--store", &store])
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{verify:?}");
+    assert!(
+        verify.stderr.is_empty() || !String::from_utf8_lossy(&verify.stderr).contains("error"),
+        "nix-store --verify complained: {}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+
+    let system = fixture_system();
+    let source = path_info_validity(None, system);
+    let imported = path_info_validity(Some(&store), system);
+    assert_eq!(imported, source);
+    assert!(source.len() >= 5, "the fixture closure has {} paths", source.len());
+
+    let profile = root.join("nix/var/nix/profiles/system");
+    assert_eq!(std::fs::read_link(&profile).unwrap(), Path::new("system-1-link"));
+    assert_eq!(
+        std::fs::read_link(root.join("nix/var/nix/profiles/system-1-link")).unwrap(),
+        Path::new(system)
+    );
+    assert_eq!(std::fs::read_to_string(root.join("nix/var/nix/db/schema")).unwrap().trim(), "10");
+    let store_mode = std::fs::metadata(root.join("nix/store")).unwrap().mode() & 0o7777;
+    assert_eq!(store_mode, 0o1775);
+}
+
+#[test]
+fn uncompressed_stream_is_byte_identical_to_gnu_tar_of_the_same_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let tarball = write_fixture(dir.path(), "plain.tar", &["--compression", "none"]);
+    let root = dir.path().join("root");
+    extract(&tarball, &root);
+    let ours = std::fs::read(&tarball).unwrap();
+    let reference = gnu_tar_reference(&root);
+    assert_eq!(ours.len(), reference.len(), "archive sizes differ");
+    if let Some(offset) = ours.iter().zip(&reference).position(|(a, b)| a != b) {
+        let block = offset / 512 * 512;
+        panic!(
+            "first difference at byte {offset}; our block: {:?}\nGNU tar's block: {:?}",
+            String::from_utf8_lossy(&ours[block..block + 512]),
+            String::from_utf8_lossy(&reference[block..block + 512])
+        );
+    }
+}
+
+#[test]
+fn archive_has_no_hard_links_and_every_directory_is_an_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let tarball = write_fixture(dir.path(), "plain.tar", &["--compression", "none"]);
+    let bytes = std::fs::read(&tarball).unwrap();
+    let mut archive = tar::Archive::new(bytes.as_slice());
+    let mut names = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let entry = entry.unwrap();
+        let header = entry.header();
+        assert_ne!(header.entry_type(), tar::EntryType::Link, "hard link in the archive");
+        assert_eq!(header.mtime().unwrap(), 1);
+        assert_eq!(header.username_bytes(), Some(&b""[..]));
+        names.push(entry.path_bytes().into_owned());
+    }
+    for name in &names {
+        let trimmed = name.strip_suffix(b"/").unwrap_or(name);
+        if let Some(slash) = trimmed.iter().rposition(|&b| b == b'/') {
+            let mut parent = trimmed[..=slash].to_vec();
+            if parent == b"./" {
+                parent = b"./".to_vec();
+            }
+            assert!(names.contains(&parent), "no entry for the parent of {:?}", String::from_utf8_lossy(name));
+        }
+    }
+    // Both names of the hard-linked pair are written whole.
+    let whole = names
+        .iter()
+        .filter(|n| n.ends_with(b"share/hardlink-a") || n.ends_with(b"share/hardlink-b"))
+        .count();
+    assert_eq!(whole, 2);
+    assert!(names.iter().any(|n| n.ends_with(b"\xff\xfe-raw")));
+}
+
+#[test]
+fn same_bytes_across_runs_threads_and_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = std::fs::read(write_fixture(dir.path(), "t1.wsl", &["--threads", "1"])).unwrap();
+    for threads in ["2", "8"] {
+        let name = format!("t{threads}.wsl");
+        let again = std::fs::read(write_fixture(dir.path(), &name, &["--threads", threads])).unwrap();
+        assert!(again == first, "--threads {threads} changed the bytes");
+    }
+
+    // Another umask, TMPDIR and locale must not change a byte either.
+    let system = fixture_system();
+    let closure = write_path_info(system, dir.path());
+    let other_tmp = dir.path().join("other-tmp");
+    std::fs::create_dir(&other_tmp).unwrap();
+    let output = dir.path().join("env.wsl");
+    let script = format!(
+        "umask 077; exec {} write --closure {} --system {} -o {} --quiet",
+        env!("CARGO_BIN_EXE_wsl-tarball"),
+        closure.display(),
+        system,
+        output.display()
+    );
+    run_ok(
+        Command::new("sh")
+            .args(["-c", &script])
+            .env("TMPDIR", &other_tmp)
+            .env("LC_ALL", "C.UTF-8")
+            .env("TZ", "Pacific/Kiritimati")
+            .env_remove("SOURCE_DATE_EPOCH"),
+    );
+    assert!(std::fs::read(&output).unwrap() == first, "umask/TMPDIR/locale changed the bytes");
+}
+
+#[test]
+fn mtime_comes_from_source_date_epoch_or_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let system = fixture_system();
+    let closure = write_path_info(system, dir.path());
+    let output = dir.path().join("epoch.tar");
+    run_ok(
+        wsl_tarball()
+            .args(["write", "--compression", "none", "--quiet", "--system", system])
+            .arg("--closure")
+            .arg(&closure)
+            .arg("-o")
+            .arg(&output)
+            .env("SOURCE_DATE_EPOCH", "1700000000"),
+    );
+    let bytes = std::fs::read(&output).unwrap();
+    let mut archive = tar::Archive::new(bytes.as_slice());
+    for entry in archive.entries().unwrap() {
+        let entry = entry.unwrap();
+        assert_eq!(entry.header().mtime().unwrap(), 1_700_000_000);
+    }
+}
+
+#[test]
+fn extra_files_and_chown_land_in_the_rootfs() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = dir.path().join("extra");
+    std::fs::create_dir_all(extra.join("home/nixos/.config")).unwrap();
+    std::fs::write(extra.join("home/nixos/.config/settings"), b"x=1\n").unwrap();
+    std::fs::create_dir_all(extra.join("etc")).unwrap();
+    std::fs::write(extra.join("etc/motd"), b"welcome\n").unwrap();
+    let tarball = write_fixture(
+        dir.path(),
+        "extra.tar",
+        &[
+            "--compression",
+            "none",
+            "--extra-files",
+            extra.to_str().unwrap(),
+            "--chown",
+            "/home/nixos",
+            "1000:100",
+        ],
+    );
+    let bytes = std::fs::read(&tarball).unwrap();
+    let mut archive = tar::Archive::new(bytes.as_slice());
+    let mut seen = std::collections::BTreeMap::new();
+    for entry in archive.entries().unwrap() {
+        let entry = entry.unwrap();
+        let header = entry.header();
+        seen.insert(
+            String::from_utf8_lossy(&entry.path_bytes()).into_owned(),
+            (header.uid().unwrap(), header.gid().unwrap()),
+        );
+    }
+    assert_eq!(seen["./home/nixos/"], (1000, 100));
+    assert_eq!(seen["./home/nixos/.config/settings"], (1000, 100));
+    assert_eq!(seen["./home/"], (0, 0));
+    assert_eq!(seen["./etc/motd"], (0, 0));
+}
+
+#[test]
+fn registration_mode_writes_a_loadable_registration_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let tarball = write_fixture(
+        dir.path(),
+        "reg.tar",
+        &["--compression", "none", "--nix-db", "registration"],
+    );
+    let root = dir.path().join("root");
+    extract(&tarball, &root);
+    assert!(!root.join("nix/var/nix/db/db.sqlite").exists());
+    let registration = std::fs::read(root.join("nix-path-registration")).unwrap();
+    let store = format!("local?root={}", root.display());
+    let mut load = nix_command("nix-store");
+    load.args(["--load-db", "--store", &store]);
+    let mut child = load.stdin(std::process::Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&registration).unwrap();
+    assert!(child.wait().unwrap().success());
+    let system = fixture_system();
+    assert_eq!(path_info_validity(Some(&store), system), path_info_validity(None, system));
+}
