@@ -77,7 +77,7 @@ struct WriteArgs {
     #[arg(long, value_name = "DIR")]
     extra_files: Option<PathBuf>,
 
-    /// Give PATH (a rootfs path such as /home/nixos) and everything below it
+    /// Give PATH (a rootfs path such as /home/nixos; the leading slash is optional) and everything below it
     /// the numeric owner UID:GID. May be repeated; later ones win.
     #[arg(long, num_args = 2, value_names = ["PATH", "UID:GID"], action = clap::ArgAction::Append)]
     chown: Vec<String>,

@@ -21,14 +21,20 @@ fn assert_fails(dir: &Path, args: &[&str], needles: &[&str]) {
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(!result.status.success(), "{full:?} succeeded");
     for needle in needles {
-        assert!(stderr.contains(needle), "error for {full:?} lacks {needle:?}:\n{stderr}");
+        assert!(
+            stderr.contains(needle),
+            "error for {full:?} lacks {needle:?}:\n{stderr}"
+        );
     }
     assert_eq!(std::fs::read(&existing).unwrap(), b"previous good tarball");
     assert_eq!(dir_names(&output_dir), vec!["nixos.wsl"]);
 }
 
 fn fixture_closure_file(dir: &Path) -> String {
-    write_path_info(fixture_system(), dir).to_str().unwrap().to_owned()
+    write_path_info(fixture_system(), dir)
+        .to_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[test]
@@ -38,7 +44,12 @@ fn malformed_json_names_the_file_and_position() {
     std::fs::write(&closure, b"[{\"path\": \"/nix/store/x\",").unwrap();
     assert_fails(
         dir.path(),
-        &["--closure", closure.to_str().unwrap(), "--system", fixture_system()],
+        &[
+            "--closure",
+            closure.to_str().unwrap(),
+            "--system",
+            fixture_system(),
+        ],
         &["broken.json"],
     );
 }
@@ -68,7 +79,11 @@ fn a_system_outside_the_closure_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let closure = fixture_closure_file(dir.path());
     let other = "/nix/store/00000000000000000000000000000000-not-here";
-    assert_fails(dir.path(), &["--closure", &closure, "--system", other], &[other]);
+    assert_fails(
+        dir.path(),
+        &["--closure", &closure, "--system", other],
+        &[other],
+    );
 }
 
 #[test]
@@ -126,7 +141,10 @@ fn an_unreadable_file_is_named() {
         .into_keys()
         .find(|p| p.ends_with("-weird-names"))
         .unwrap();
-    let secret = root.join(format!("{}/share/doc/README", weird.trim_start_matches('/')));
+    let secret = root.join(format!(
+        "{}/share/doc/README",
+        weird.trim_start_matches('/')
+    ));
     run_ok(Command::new("chmod").args(["-R", "a+rX,u+w", dir.path().to_str().unwrap()]));
     run_ok(Command::new("chmod").arg("000").arg(&secret));
     run_ok(Command::new("chmod").arg("777").arg(&output_dir));
@@ -144,8 +162,14 @@ fn an_unreadable_file_is_named() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(!result.status.success());
-    assert!(stderr.contains("share/doc/README") && stderr.contains("ermission denied"), "{stderr}");
-    assert_eq!(std::fs::read(output_dir.join("nixos.wsl")).unwrap(), b"previous good tarball");
+    assert!(
+        stderr.contains("share/doc/README") && stderr.contains("ermission denied"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(output_dir.join("nixos.wsl")).unwrap(),
+        b"previous good tarball"
+    );
     assert_eq!(dir_names(&output_dir), vec!["nixos.wsl"]);
 }
 
@@ -165,7 +189,10 @@ fn a_missing_output_directory_is_named() {
     ]);
     assert!(!result.status.success());
     let stderr = String::from_utf8_lossy(&result.stderr);
-    assert!(stderr.contains("no-such-dir") && stderr.contains("does not exist"), "{stderr}");
+    assert!(
+        stderr.contains("no-such-dir") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -188,7 +215,10 @@ fn a_full_disk_fails_cleanly() {
     let result = Command::new("bash").args(["-c", &script]).output().unwrap();
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(!result.status.success(), "{stderr}");
-    assert!(stderr.contains("File too large") && stderr.contains("nixos.wsl"), "{stderr}");
+    assert!(
+        stderr.contains("File too large") && stderr.contains("nixos.wsl"),
+        "{stderr}"
+    );
     assert_eq!(std::fs::read(&existing).unwrap(), b"previous good tarball");
     assert_eq!(dir_names(&output_dir), vec!["nixos.wsl"]);
 }
@@ -205,9 +235,11 @@ fn an_interrupted_run_leaves_no_partial_file() {
     // enough to interrupt the run once its temporary file exists.
     let extra = dir.path().join("extra");
     std::fs::create_dir_all(&extra).unwrap();
-    run_ok(Command::new("head").args(["-c", "33554432", "/dev/urandom"]).stdout(
-        std::fs::File::create(extra.join("noise")).unwrap(),
-    ));
+    run_ok(
+        Command::new("head")
+            .args(["-c", "33554432", "/dev/urandom"])
+            .stdout(std::fs::File::create(extra.join("noise")).unwrap()),
+    );
     let mut child = wsl_tarball()
         .args(["write", "--closure", &closure, "--system", fixture_system()])
         .args(["--compression", "xz", "--level", "9", "--threads", "1"])
@@ -219,8 +251,14 @@ fn an_interrupted_run_leaves_no_partial_file() {
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while dir_names(&output_dir).len() < 2 {
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before it was interrupted");
-        assert!(std::time::Instant::now() < deadline, "no temporary file appeared");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it was interrupted"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no temporary file appeared"
+        );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     // SAFETY: plain kill(2) on our own child.

@@ -15,7 +15,11 @@ fn extracted_tarball_is_a_valid_nix_store_with_the_same_metadata() {
     let tarball = write_fixture(dir.path(), "nixos.wsl", &[]);
     run_ok(Command::new("gzip").arg("-t").arg(&tarball));
     let plain = dir.path().join("plain.tar");
-    std::fs::write(&plain, run_ok(Command::new("gzip").arg("-dc").arg(&tarball))).unwrap();
+    std::fs::write(
+        &plain,
+        run_ok(Command::new("gzip").arg("-dc").arg(&tarball)),
+    )
+    .unwrap();
 
     let root = dir.path().join("root");
     extract(&plain, &root);
@@ -35,15 +39,27 @@ fn extracted_tarball_is_a_valid_nix_store_with_the_same_metadata() {
     let source = path_info_validity(None, system);
     let imported = path_info_validity(Some(&store), system);
     assert_eq!(imported, source);
-    assert!(source.len() >= 5, "the fixture closure has {} paths", source.len());
+    assert!(
+        source.len() >= 5,
+        "the fixture closure has {} paths",
+        source.len()
+    );
 
     let profile = root.join("nix/var/nix/profiles/system");
-    assert_eq!(std::fs::read_link(&profile).unwrap(), Path::new("system-1-link"));
+    assert_eq!(
+        std::fs::read_link(&profile).unwrap(),
+        Path::new("system-1-link")
+    );
     assert_eq!(
         std::fs::read_link(root.join("nix/var/nix/profiles/system-1-link")).unwrap(),
         Path::new(system)
     );
-    assert_eq!(std::fs::read_to_string(root.join("nix/var/nix/db/schema")).unwrap().trim(), "10");
+    assert_eq!(
+        std::fs::read_to_string(root.join("nix/var/nix/db/schema"))
+            .unwrap()
+            .trim(),
+        "10"
+    );
     let store_mode = std::fs::metadata(root.join("nix/store")).unwrap().mode() & 0o7777;
     assert_eq!(store_mode, 0o1775);
 }
@@ -77,7 +93,11 @@ fn archive_has_no_hard_links_and_every_directory_is_an_entry() {
     for entry in archive.entries().unwrap() {
         let entry = entry.unwrap();
         let header = entry.header();
-        assert_ne!(header.entry_type(), tar::EntryType::Link, "hard link in the archive");
+        assert_ne!(
+            header.entry_type(),
+            tar::EntryType::Link,
+            "hard link in the archive"
+        );
         assert_eq!(header.mtime().unwrap(), 1);
         assert_eq!(header.username_bytes(), Some(&b""[..]));
         names.push(entry.path_bytes().into_owned());
@@ -89,7 +109,11 @@ fn archive_has_no_hard_links_and_every_directory_is_an_entry() {
             if parent == b"./" {
                 parent = b"./".to_vec();
             }
-            assert!(names.contains(&parent), "no entry for the parent of {:?}", String::from_utf8_lossy(name));
+            assert!(
+                names.contains(&parent),
+                "no entry for the parent of {:?}",
+                String::from_utf8_lossy(name)
+            );
         }
     }
     // Both names of the hard-linked pair are written whole.
@@ -107,7 +131,8 @@ fn same_bytes_across_runs_threads_and_environment() {
     let first = std::fs::read(write_fixture(dir.path(), "t1.wsl", &["--threads", "1"])).unwrap();
     for threads in ["2", "8"] {
         let name = format!("t{threads}.wsl");
-        let again = std::fs::read(write_fixture(dir.path(), &name, &["--threads", threads])).unwrap();
+        let again =
+            std::fs::read(write_fixture(dir.path(), &name, &["--threads", threads])).unwrap();
         assert!(again == first, "--threads {threads} changed the bytes");
     }
 
@@ -132,7 +157,10 @@ fn same_bytes_across_runs_threads_and_environment() {
             .env("TZ", "Pacific/Kiritimati")
             .env_remove("SOURCE_DATE_EPOCH"),
     );
-    assert!(std::fs::read(&output).unwrap() == first, "umask/TMPDIR/locale changed the bytes");
+    assert!(
+        std::fs::read(&output).unwrap() == first,
+        "umask/TMPDIR/locale changed the bytes"
+    );
 }
 
 #[test]
@@ -143,7 +171,14 @@ fn mtime_comes_from_source_date_epoch_or_the_flag() {
     let output = dir.path().join("epoch.tar");
     run_ok(
         wsl_tarball()
-            .args(["write", "--compression", "none", "--quiet", "--system", system])
+            .args([
+                "write",
+                "--compression",
+                "none",
+                "--quiet",
+                "--system",
+                system,
+            ])
             .arg("--closure")
             .arg(&closure)
             .arg("-o")
@@ -213,8 +248,16 @@ fn registration_mode_writes_a_loadable_registration_file() {
     load.args(["--load-db", "--store", &store]);
     let mut child = load.stdin(std::process::Stdio::piped()).spawn().unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(&registration).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&registration)
+        .unwrap();
     assert!(child.wait().unwrap().success());
     let system = fixture_system();
-    assert_eq!(path_info_validity(Some(&store), system), path_info_validity(None, system));
+    assert_eq!(
+        path_info_validity(Some(&store), system),
+        path_info_validity(None, system)
+    );
 }

@@ -1,16 +1,15 @@
 //! `--chown PATH UID:GID`: numeric owners for a subtree of the rootfs.
 //!
 //! Same meaning as upstream's `tarballBuilder --chown`: the path and
-//! everything below it get the owner. Paths are rootfs paths (`/home/nixos`),
-//! not host paths.
+//! everything below it get the owner. Paths are rootfs paths, with or without
+//! the leading slash (`/home/nixos` or `home/nixos`, as upstream's
+//! `chown -R "$root/$path"` takes both), never host paths.
 
 use crate::entry::Entry;
 
 /// Why a `--chown` argument was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChownRuleError {
-    #[error("--chown path {0:?} must be absolute inside the rootfs, such as /home/nixos")]
-    RelativePath(String),
     #[error("--chown path {0:?} must not contain '.' or '..' components")]
     DotComponent(String),
     #[error("--chown owner {0:?} must be numeric UID:GID, such as 1000:100")]
@@ -29,10 +28,7 @@ pub struct ChownRule {
 impl ChownRule {
     /// Parses the two arguments of `--chown PATH UID:GID`.
     pub fn parse(path: &str, owner: &str) -> Result<Self, ChownRuleError> {
-        let relative = path
-            .strip_prefix('/')
-            .ok_or_else(|| ChownRuleError::RelativePath(path.to_owned()))?
-            .trim_end_matches('/');
+        let relative = path.trim_start_matches('/').trim_end_matches('/');
         if relative
             .split('/')
             .any(|c| c == "." || c == ".." || (c.is_empty() && !relative.is_empty()))
@@ -79,10 +75,10 @@ mod tests {
     }
 
     #[test]
-    fn rejects_bad_arguments_by_name() {
+    fn takes_upstream_spellings_and_rejects_bad_arguments_by_name() {
         assert_eq!(
             ChownRule::parse("home/x", "1:1"),
-            Err(ChownRuleError::RelativePath("home/x".into()))
+            ChownRule::parse("/home/x/", "1:1")
         );
         assert!(ChownRule::parse("/a/../b", "1:1").is_err());
         let err = ChownRule::parse("/home", "nixos:users").unwrap_err();

@@ -58,6 +58,8 @@ pub enum PlanError {
     MissingStorePath { path: String, dir: PathBuf },
     #[error("--extra-files {}: {source}", dir.display())]
     ExtraFiles { dir: PathBuf, source: WalkError },
+    #[error("--extra-files {}: not a directory; give the directory whose contents go to the rootfs root", dir.display())]
+    ExtraFilesNotADirectory { dir: PathBuf },
     #[error("--extra-files: /{path} would replace {what}")]
     ExtraFilesConflict { path: String, what: &'static str },
     #[error("store path {path}: {source}")]
@@ -173,6 +175,11 @@ impl Plan {
     /// directories merge (an existing one keeps its mode), files and symlinks
     /// replace what the tool made. The store itself cannot be written into.
     fn add_extra_files(&mut self, dir: &Path) -> Result<(), PlanError> {
+        if !dir.is_dir() {
+            return Err(PlanError::ExtraFilesNotADirectory {
+                dir: dir.to_path_buf(),
+            });
+        }
         let entries = walk_tree(dir, b"").map_err(|source| PlanError::ExtraFiles {
             dir: dir.to_path_buf(),
             source,
@@ -297,4 +304,135 @@ fn tree_key(path: &[u8]) -> TreeKey {
         return Vec::new();
     }
     path.split(|&b| b == b'/').map(<[u8]>::to_vec).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{NarHash, PathInfo};
+
+    const SYSTEM: &str = "7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-nixos-system";
+    const LIB: &str = "0h7qgvs4kgzsn8a6rb273saxyqh4jxlz-lib";
+
+    fn info(basename: &str, references: &[&str]) -> PathInfo {
+        PathInfo {
+            path: StorePath::from_basename(basename).unwrap(),
+            nar_hash: NarHash([7; 32]),
+            nar_size: 1,
+            references: references
+                .iter()
+                .map(|r| StorePath::from_basename(r).unwrap())
+                .collect(),
+            deriver: None,
+            ca: None,
+            signatures: Vec::new(),
+        }
+    }
+
+    /// A fake host store with two paths, and a closure of them.
+    fn fixture(store: &Path) -> Closure {
+        std::fs::create_dir_all(store.join(SYSTEM)).unwrap();
+        std::fs::write(store.join(SYSTEM).join("init"), b"#!").unwrap();
+        std::fs::write(store.join(LIB), b"lib").unwrap();
+        Closure::new("/nix/store", [info(SYSTEM, &[LIB]), info(LIB, &[])]).unwrap()
+    }
+
+    fn inputs<'a>(closure: &'a Closure, store: &Path, extra: Option<PathBuf>) -> PlanInputs<'a> {
+        PlanInputs {
+            closure,
+            system: StorePath::from_basename(SYSTEM).unwrap(),
+            store_source: store.to_path_buf(),
+            nix_db: NixDbMode::Registration,
+            registration_time: 1,
+            extra_files: extra,
+            chown: vec![ChownRule::parse("/home/nixos", "1000:100").unwrap()],
+        }
+    }
+
+    fn collect(plan: &Plan) -> Vec<Entry> {
+        let mut entries = Vec::new();
+        plan.for_each_entry(|e| {
+            entries.push(e.clone());
+            Ok::<_, PlanError>(())
+        })
+        .unwrap();
+        entries
+    }
+
+    #[test]
+    fn entries_come_in_gnu_tar_sort_order_with_the_store_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        let closure = fixture(&store);
+        let extra = dir.path().join("extra");
+        // "a.b" sorts before "a/…" byte-wise, but a directory's children come
+        // right after it in a depth-first walk.
+        std::fs::create_dir_all(extra.join("a")).unwrap();
+        std::fs::write(extra.join("a/b"), b"").unwrap();
+        std::fs::write(extra.join("a.b"), b"").unwrap();
+        std::fs::create_dir_all(extra.join("home/nixos")).unwrap();
+        std::fs::write(extra.join("home/nixos/.profile"), b"").unwrap();
+        let plan = Plan::new(inputs(&closure, &store, Some(extra))).unwrap();
+        let entries = collect(&plan);
+        let names: Vec<String> = entries
+            .iter()
+            .map(|e| String::from_utf8(e.path.clone()).unwrap())
+            .collect();
+        let expected = [
+            "",
+            "a",
+            "a/b",
+            "a.b",
+            "home",
+            "home/nixos",
+            "home/nixos/.profile",
+            "nix",
+            "nix/store",
+            &format!("nix/store/{LIB}"),
+            &format!("nix/store/{SYSTEM}"),
+            &format!("nix/store/{SYSTEM}/init"),
+            "nix/var",
+            "nix/var/nix",
+        ];
+        assert_eq!(&names[..expected.len()], &expected);
+        let owner = |name: &str| {
+            let e = entries.iter().find(|e| e.path == name.as_bytes()).unwrap();
+            (e.uid, e.gid)
+        };
+        assert_eq!(owner("home/nixos/.profile"), (1000, 100));
+        assert_eq!(owner("home"), (0, 0));
+        assert!(names.contains(&"nix-path-registration".to_owned()));
+    }
+
+    #[test]
+    fn extra_files_may_not_write_into_the_store_or_replace_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        let closure = fixture(&store);
+
+        let into_store = dir.path().join("into-store");
+        std::fs::create_dir_all(into_store.join("nix/store")).unwrap();
+        std::fs::write(into_store.join("nix/store/intruder"), b"").unwrap();
+        let err = Plan::new(inputs(&closure, &store, Some(into_store))).unwrap_err();
+        assert!(err.to_string().contains("nix/store/intruder"), "{err}");
+
+        let file_over_dir = dir.path().join("file-over-dir");
+        std::fs::create_dir_all(&file_over_dir).unwrap();
+        std::fs::write(file_over_dir.join("nix"), b"").unwrap();
+        let err = Plan::new(inputs(&closure, &store, Some(file_over_dir))).unwrap_err();
+        assert!(
+            err.to_string().contains("/nix would replace a directory"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_store_path_missing_on_the_host_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        let closure = fixture(&store);
+        std::fs::remove_file(store.join(LIB)).unwrap();
+        let err = Plan::new(inputs(&closure, &store, None)).unwrap_err();
+        assert!(err.to_string().contains(LIB), "{err}");
+    }
 }

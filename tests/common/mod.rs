@@ -23,10 +23,9 @@ pub fn nix_command(program: &str) -> Command {
 
 /// Runs a command, panicking with its stderr if it fails.
 pub fn run_ok(command: &mut Command) -> Vec<u8> {
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e} (is it installed? .ci/run installs it)"));
+    let output = command.stdin(Stdio::null()).output().unwrap_or_else(|e| {
+        panic!("cannot run {command:?}: {e} (is it installed? .ci/run installs it)")
+    });
     assert!(
         output.status.success(),
         "{command:?} failed: {}\n{}",
