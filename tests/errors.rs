@@ -117,7 +117,11 @@ fn a_store_path_missing_from_the_store_is_named() {
             "--store-root",
             empty_root.to_str().unwrap(),
         ],
-        &[fixture_system(), "missing"],
+        &[
+            "/nix/store/",
+            "is in the closure but missing from",
+            "empty-root/nix/store",
+        ],
     );
 }
 

@@ -17,24 +17,36 @@ pub struct CompressOptions {
 #[derive(Debug, thiserror::Error)]
 #[error("bad")]
 pub struct CompressError;
-pub struct Compressor<W: Write + Send + 'static> {
-    inner: flate2::write::GzEncoder<W>,
+pub enum Compressor<W: Write + Send + 'static> {
+    Gz(flate2::write::GzEncoder<W>),
+    Plain(W),
 }
 impl<W: Write + Send + 'static> Compressor<W> {
-    pub fn new(inner: W, _o: &CompressOptions) -> Result<Self, CompressError> {
-        Ok(Self {
-            inner: flate2::write::GzEncoder::new(inner, flate2::Compression::default()),
+    pub fn new(inner: W, o: &CompressOptions) -> Result<Self, CompressError> {
+        Ok(if o.compression == Compression::None {
+            Self::Plain(inner)
+        } else {
+            Self::Gz(flate2::write::GzEncoder::new(
+                inner,
+                flate2::Compression::default(),
+            ))
         })
     }
     pub fn finish(self) -> io::Result<W> {
-        self.inner.finish()
+        match self {
+            Self::Gz(g) => g.finish(),
+            Self::Plain(w) => Ok(w),
+        }
     }
 }
 impl<W: Write + Send + 'static> Write for Compressor<W> {
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        self.inner.write(b)
+        match self {
+            Self::Gz(g) => g.write(b),
+            Self::Plain(w) => w.write(b),
+        }
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        Ok(())
     }
 }
