@@ -44,9 +44,29 @@ pub struct TarStats {
     pub archive_bytes: u64,
 }
 
-/// Streams entries into `inner` as a GNU tar archive.
-pub struct TarWriter<W: Write> {
+/// Sees every member and every byte of content that goes into the archive,
+/// in the same pass that writes it (the security scan hooks in here).
+pub trait ContentObserver {
+    /// A member starts; its name and link target are in `entry`.
+    fn begin_entry(&mut self, entry: &Entry);
+    /// The next chunk of the current member's content, in order.
+    fn content(&mut self, chunk: &[u8]);
+    /// The current member is complete.
+    fn end_entry(&mut self);
+}
+
+/// The observer that looks at nothing.
+impl ContentObserver for () {
+    fn begin_entry(&mut self, _entry: &Entry) {}
+    fn content(&mut self, _chunk: &[u8]) {}
+    fn end_entry(&mut self) {}
+}
+
+/// Streams entries into `inner` as a GNU tar archive, showing each to an
+/// observer `O`.
+pub struct TarWriter<W: Write, O: ContentObserver = ()> {
     inner: W,
+    observer: O,
     mtime: u64,
     header_buffer: Vec<u8>,
     read_buffer: Vec<u8>,
@@ -58,8 +78,16 @@ const READ_CHUNK: usize = 256 * 1024;
 impl<W: Write> TarWriter<W> {
     /// A writer that stamps every member with `mtime` (seconds since 1970).
     pub fn new(inner: W, mtime: u64) -> Self {
+        TarWriter::with_observer(inner, mtime, ())
+    }
+}
+
+impl<W: Write, O: ContentObserver> TarWriter<W, O> {
+    /// A writer that also shows every member and its content to `observer`.
+    pub fn with_observer(inner: W, mtime: u64, observer: O) -> Self {
         TarWriter {
             inner,
+            observer,
             mtime,
             header_buffer: Vec::with_capacity(4 * BLOCK_SIZE),
             read_buffer: vec![0; READ_CHUNK],
@@ -93,6 +121,7 @@ impl<W: Write> TarWriter<W> {
                 (EntryType::Regular, *size, b"")
             }
         };
+        self.observer.begin_entry(entry);
         self.header_buffer.clear();
         append_header(
             &mut self.header_buffer,
@@ -114,6 +143,7 @@ impl<W: Write> TarWriter<W> {
         if let EntryKind::File { size, content } = &entry.kind {
             match content {
                 Content::Inline(bytes) => {
+                    self.observer.content(bytes);
                     self.inner.write_all(bytes).map_err(TarError::Write)?;
                 }
                 Content::Disk(path) => self.copy_file(path, *size)?,
@@ -125,6 +155,7 @@ impl<W: Write> TarWriter<W> {
             self.stats.content_bytes += size;
             self.stats.archive_bytes += size + padding as u64;
         }
+        self.observer.end_entry();
         Ok(())
     }
 
@@ -147,6 +178,7 @@ impl<W: Write> TarWriter<W> {
                     actual: (expected - remaining).to_string(),
                 });
             }
+            self.observer.content(&self.read_buffer[..got]);
             self.inner
                 .write_all(&self.read_buffer[..got])
                 .map_err(TarError::Write)?;
@@ -165,14 +197,20 @@ impl<W: Write> TarWriter<W> {
 
     /// Ends the archive with two zero blocks padded to a whole record, and
     /// hands back the inner writer with the final counts.
-    pub fn finish(mut self) -> Result<(W, TarStats), TarError> {
+    pub fn finish(self) -> Result<(W, TarStats), TarError> {
+        let (inner, _observer, stats) = self.finish_observed()?;
+        Ok((inner, stats))
+    }
+
+    /// Like [`TarWriter::finish`], also handing back the observer.
+    pub fn finish_observed(mut self) -> Result<(W, O, TarStats), TarError> {
         let end_blocks = 2 * BLOCK_SIZE as u64;
         let record = RECORD_SIZE as u64;
         let total = (self.stats.archive_bytes + end_blocks).div_ceil(record) * record;
         let zeros = vec![0u8; (total - self.stats.archive_bytes) as usize];
         self.inner.write_all(&zeros).map_err(TarError::Write)?;
         self.stats.archive_bytes = total;
-        Ok((self.inner, self.stats))
+        Ok((self.inner, self.observer, self.stats))
     }
 }
 
@@ -240,5 +278,58 @@ mod tests {
             assert!(matches!(err, TarError::SizeChanged { .. }), "{err}");
             assert!(err.to_string().contains("moving"), "{err}");
         }
+    }
+
+    #[derive(Default)]
+    struct Recorder {
+        seen: Vec<(Vec<u8>, Vec<u8>)>,
+    }
+
+    impl ContentObserver for Recorder {
+        fn begin_entry(&mut self, entry: &Entry) {
+            self.seen.push((entry.path.clone(), Vec::new()));
+        }
+        fn content(&mut self, chunk: &[u8]) {
+            self.seen.last_mut().unwrap().1.extend_from_slice(chunk);
+        }
+        fn end_entry(&mut self) {}
+    }
+
+    #[test]
+    fn the_observer_sees_every_member_and_every_content_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let big: Vec<u8> = (0..READ_CHUNK * 2 + 17).map(|i| (i % 251) as u8).collect();
+        std::fs::write(dir.path().join("big"), &big).unwrap();
+        let mut writer = TarWriter::with_observer(Vec::new(), 1, Recorder::default());
+        writer
+            .append(&Entry::directory(b"d".to_vec(), 0o755))
+            .unwrap();
+        let disk = Entry {
+            path: b"d/big".to_vec(),
+            kind: EntryKind::File {
+                size: big.len() as u64,
+                content: Content::Disk(dir.path().join("big")),
+            },
+            mode: 0o444,
+            uid: 0,
+            gid: 0,
+        };
+        writer.append(&disk).unwrap();
+        writer
+            .append(&Entry::inline_file(
+                b"d/small".to_vec(),
+                b"tiny".to_vec(),
+                0o644,
+            ))
+            .unwrap();
+        let (_, recorder, _) = writer.finish_observed().unwrap();
+        assert_eq!(
+            recorder.seen,
+            vec![
+                (b"d".to_vec(), Vec::new()),
+                (b"d/big".to_vec(), big),
+                (b"d/small".to_vec(), b"tiny".to_vec()),
+            ]
+        );
     }
 }
