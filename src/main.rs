@@ -9,7 +9,7 @@ use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use wsl_tarball::compress::{CompressOptions, Compression};
-use wsl_tarball::plan::{ChownRule, NixDbMode, Plan, PlanInputs};
+use wsl_tarball::plan::{ChownRule, NixDbMode, NixosFacts, Plan, PlanInputs};
 use wsl_tarball::store::{read_closure, StorePath, DEFAULT_STORE_DIR};
 use wsl_tarball::write::{write_tarball, WriteSummary};
 
@@ -41,6 +41,31 @@ enum Command {
     ///   wsl-tarball write --closure closure.json \
     ///       --system "$(readlink -f /run/current-system)" -o nixos.wsl
     Write(WriteArgs),
+
+    /// Build a NixOS configuration from a flake and write its tarball.
+    ///
+    /// Runs, as the calling user (no sudo):
+    ///   nix build --no-link --json REF#nixosConfigurations.HOST.config.system.build.wslTarballFacts
+    ///   nix path-info --json -r SYSTEM
+    /// then writes the tarball with the NixOS skeleton, like `write --facts`.
+    /// Hosts without the wsl-tarball module fall back to
+    /// config.system.build.toplevel and a skeleton of defaults.
+    #[command(verbatim_doc_comment)]
+    Build(BuildArgs),
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    /// The host: a name under nixosConfigurations.
+    #[arg(value_name = "HOST", default_value = "nixos-wsl-minimal")]
+    host: String,
+
+    /// The flake to build it from.
+    #[arg(long, value_name = "REF", default_value = ".")]
+    flake: String,
+
+    #[command(flatten)]
+    rootfs: RootfsArgs,
 }
 
 #[derive(Args)]
@@ -51,10 +76,28 @@ struct WriteArgs {
     closure: PathBuf,
 
     /// The NixOS system (toplevel) store path; the `system` profile points at
-    /// it. It must be in the closure.
-    #[arg(long, value_name = "STORE_PATH")]
-    system: Utf8PathBuf,
+    /// it. It must be in the closure. Taken from --facts when not given.
+    #[arg(long, value_name = "STORE_PATH", required_unless_present = "facts")]
+    system: Option<Utf8PathBuf>,
 
+    /// A facts file from the NixOS module (system.build.wslTarballFacts): the
+    /// system, its users, /sbin/init, /bin links and wsl-distribution.conf
+    /// settings. Implies --nixos.
+    #[arg(long, value_name = "FILE")]
+    facts: Option<PathBuf>,
+
+    /// Add the NixOS skeleton (/etc from the system's etc tree, passwd, group,
+    /// shadow without hashes, /sbin/init, /bin/sh, /usr/bin/env,
+    /// /etc/wsl-distribution.conf) so the rootfs boots under WSL.
+    #[arg(long)]
+    nixos: bool,
+
+    #[command(flatten)]
+    rootfs: RootfsArgs,
+}
+
+#[derive(Args)]
+struct RootfsArgs {
     /// Where to write the tarball. Written to a temporary file beside it and
     /// renamed on success; an existing file is replaced only then.
     #[arg(short, long, value_name = "FILE", default_value = "nixos.wsl")]
@@ -105,10 +148,10 @@ struct WriteArgs {
 #[derive(Args)]
 struct CompressionArgs {
     /// Compression of the tarball. gzip is the only format WSL officially
-    /// supports; xz works with `wsl --import`; zstd is NOT officially supported
-    /// by WSL; none writes a plain tar.
-    #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
-    compression: CompressionArg,
+    /// supports, and the default; xz works with `wsl --import`; zstd is NOT
+    /// officially supported by WSL; none writes a plain tar.
+    #[arg(long, value_enum)]
+    compression: Option<CompressionArg>,
 
     /// Compression level (gzip 1-9, default 6; xz 0-9, default 6; zstd 1-22,
     /// default 3).
@@ -139,6 +182,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Write(args) => run_write(args),
+        Command::Build(args) => run_build(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -150,6 +194,124 @@ fn main() -> ExitCode {
 }
 
 fn run_write(args: WriteArgs) -> Result<()> {
+    let facts = match &args.facts {
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("cannot read facts file {}", path.display()))?;
+            Some(NixosFacts::parse(&bytes, &path.display().to_string())?)
+        }
+        None => None,
+    };
+    let system = match (&args.system, &facts) {
+        (Some(system), _) => system.to_string(),
+        (None, Some(facts)) => facts.system.clone(),
+        (None, None) => bail!("give --system or --facts"),
+    };
+    let nixos = match facts {
+        Some(facts) => Some(facts),
+        None if args.nixos => Some(default_facts(&system)),
+        None => None,
+    };
+    let closure_bytes = std::fs::read(&args.closure)
+        .with_context(|| format!("cannot read closure file {}", args.closure.display()))?;
+    let source_name = args.closure.display().to_string();
+    write_rootfs(
+        &args.rootfs,
+        &closure_bytes,
+        &source_name,
+        &system,
+        nixos.as_ref(),
+    )
+}
+
+/// `build`: let Nix build the host, read its closure, write the tarball.
+fn run_build(args: BuildArgs) -> Result<()> {
+    let attribute = format!(
+        "{}#nixosConfigurations.{}.config.system.build",
+        args.flake, args.host
+    );
+    let facts_path = match nix_build_out(&format!("{attribute}.wslTarballFacts")) {
+        Ok(path) => Some(path),
+        Err(error) if format!("{error:#}").contains("wslTarballFacts") => None,
+        Err(error) => return Err(error),
+    };
+    let facts = match facts_path {
+        Some(path) => {
+            let bytes = std::fs::read(&path).with_context(|| format!("cannot read {path}"))?;
+            NixosFacts::parse(&bytes, &path)?
+        }
+        None => {
+            if !args.rootfs.quiet {
+                eprintln!(
+                    "wsl-tarball: {} has no wslTarballFacts (the wsl-tarball module is not imported); using the toplevel and default skeleton",
+                    args.host
+                );
+            }
+            default_facts(&nix_build_out(&format!("{attribute}.toplevel"))?)
+        }
+    };
+    let closure_json = run_nix(&["path-info", "--json", "-r", &facts.system])?;
+    let source_name = format!("nix path-info --json -r {}", facts.system);
+    write_rootfs(
+        &args.rootfs,
+        &closure_json,
+        &source_name,
+        &facts.system.clone(),
+        Some(&facts),
+    )
+}
+
+/// Facts for a system built without the module: defaults everywhere.
+fn default_facts(system: &str) -> NixosFacts {
+    NixosFacts::parse(
+        serde_json::json!({ "system": system })
+            .to_string()
+            .as_bytes(),
+        "defaults",
+    )
+    .expect("a facts object with only a system parses")
+}
+
+/// `nix build --no-link --json INSTALLABLE`, returning the `out` path.
+fn nix_build_out(installable: &str) -> Result<String> {
+    let json = run_nix(&["build", "--no-link", "--json", installable])?;
+    let built: serde_json::Value = serde_json::from_slice(&json)
+        .context("nix build printed JSON that is not a build result")?;
+    built[0]["outputs"]["out"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("nix build {installable} printed no out path: {built}"))
+}
+
+/// Runs `nix` with flakes enabled; its stderr reaches the user as it is.
+fn run_nix(args: &[&str]) -> Result<Vec<u8>> {
+    let mut command = std::process::Command::new("nix");
+    command
+        .args(["--extra-experimental-features", "nix-command flakes"])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit());
+    let output = command
+        .output()
+        .context("cannot run `nix`: is Nix installed and on PATH?")?;
+    if !output.status.success() {
+        bail!(
+            "`nix {}` failed ({}); its messages are above. Hint: check the flake reference and host name, or run the same command yourself",
+            args.join(" "),
+            output.status
+        );
+    }
+    Ok(output.stdout)
+}
+
+/// The shared tail of `write` and `build`: plan, stream, report.
+fn write_rootfs(
+    args: &RootfsArgs,
+    closure_bytes: &[u8],
+    source_name: &str,
+    system: &str,
+    nixos: Option<&NixosFacts>,
+) -> Result<()> {
     let threads = args.compression.threads.unwrap_or_else(default_threads);
     if threads == 0 {
         bail!("--threads must be at least 1");
@@ -160,13 +322,9 @@ fn run_write(args: WriteArgs) -> Result<()> {
         .context("starting the worker threads")?;
 
     let store_dir = args.store_dir.as_str().trim_end_matches('/');
-    let closure_bytes = std::fs::read(&args.closure)
-        .with_context(|| format!("cannot read closure file {}", args.closure.display()))?;
-    let source_name = args.closure.display().to_string();
-    let (closure, format) = read_closure(&closure_bytes, &source_name, store_dir)?;
-    let system = StorePath::from_absolute(args.system.as_str(), store_dir)
-        .with_context(|| format!("--system {}", args.system))?;
-
+    let (closure, format) = read_closure(closure_bytes, source_name, store_dir)?;
+    let system_path = StorePath::from_absolute(system, store_dir)
+        .with_context(|| format!("--system {system}"))?;
     let chown = args
         .chown
         .chunks(2)
@@ -179,7 +337,7 @@ fn run_write(args: WriteArgs) -> Result<()> {
     let registration_time = i64::try_from(args.mtime).context("--mtime is too large")?;
     let plan = Plan::new(PlanInputs {
         closure: &closure,
-        system,
+        system: system_path,
         store_source,
         nix_db: match args.nix_db {
             NixDbArg::Sqlite => NixDbMode::Sqlite,
@@ -188,16 +346,26 @@ fn run_write(args: WriteArgs) -> Result<()> {
         registration_time,
         extra_files: args.extra_files.clone(),
         chown,
+        nixos: nixos.map(NixosFacts::nixos_inputs),
     })?;
 
+    let compression = match (
+        args.compression.compression,
+        nixos.and_then(|f| f.compression.as_deref()),
+    ) {
+        (Some(flag), _) => flag,
+        (None, Some(from_module)) => CompressionArg::from_str(from_module, true)
+            .map_err(|e| anyhow::anyhow!("compression {from_module:?} from the facts file: {e}"))?,
+        (None, None) => CompressionArg::Gzip,
+    };
     let compress_options = CompressOptions {
-        compression: match args.compression.compression {
+        compression: match compression {
             CompressionArg::Gzip => Compression::Gzip,
             CompressionArg::Xz => Compression::Xz,
             CompressionArg::Zstd => Compression::Zstd,
             CompressionArg::None => Compression::None,
         },
-        level: args.compression.level,
+        level: args.compression.level.or(nixos.and_then(|f| f.level)),
         threads,
     };
     let summary = write_tarball(&plan, &args.output, args.mtime, &compress_options)?;

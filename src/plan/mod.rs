@@ -7,6 +7,7 @@
 //! yields every member in archive order, with `--chown` rules applied.
 
 mod chown;
+mod nixos;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use std::sync::mpsc;
 use rayon::prelude::*;
 
 pub use chown::{ChownRule, ChownRuleError};
+pub use nixos::{GroupSpec, NixosFacts, NixosInputs, UserSpec, UsersSpec, MAX_ICON_BYTES};
 
 use crate::entry::Entry;
 use crate::nixdb;
@@ -47,6 +49,9 @@ pub struct PlanInputs<'a> {
     pub extra_files: Option<PathBuf>,
     /// Owner overrides, applied in order (later rules win).
     pub chown: Vec<ChownRule>,
+    /// Make the NixOS skeleton (`/etc`, users, `/sbin/init`, …) from the
+    /// system's own files.
+    pub nixos: Option<NixosInputs>,
 }
 
 /// Why a plan could not be made or walked.
@@ -64,6 +69,8 @@ pub enum PlanError {
     ExtraFilesConflict { path: String, what: &'static str },
     #[error("store path {path}: {source}")]
     StorePath { path: String, source: WalkError },
+    #[error("NixOS skeleton: {0}")]
+    Nixos(String),
     #[error("rendering Nix's database: {0}")]
     NixDb(#[from] nixdb::NixDbError),
 }
@@ -118,6 +125,19 @@ impl Plan {
         plan.add(Entry::directory(Vec::new(), DIR_MODE));
         plan.add_with_parents(Entry::directory(store_dir, STORE_DIR_MODE));
         plan.add_nix_state(&inputs)?;
+        if let Some(nixos) = &inputs.nixos {
+            let system_host_path = plan.store_source.join(inputs.system.basename());
+            let system_store_path = inputs.system.to_absolute(closure.store_dir());
+            for entry in nixos::nixos_skeleton(
+                nixos,
+                &system_host_path,
+                &system_store_path,
+                closure.store_dir(),
+                &plan.store_source,
+            )? {
+                plan.add_with_parents(entry);
+            }
+        }
         if let Some(dir) = &inputs.extra_files {
             plan.add_extra_files(dir)?;
         }
@@ -346,6 +366,7 @@ mod tests {
             registration_time: 1,
             extra_files: extra,
             chown: vec![ChownRule::parse("/home/nixos", "1000:100").unwrap()],
+            nixos: None,
         }
     }
 
