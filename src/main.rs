@@ -45,6 +45,7 @@ enum Command {
     /// Build a NixOS configuration from a flake and write its tarball.
     ///
     /// Runs, as the calling user (no sudo):
+    ///   nix eval REF#nixosConfigurations.HOST.config.system.build (has it wslTarballFacts?)
     ///   nix build --no-link --json REF#nixosConfigurations.HOST.config.system.build.wslTarballFacts
     ///   nix path-info --json -r SYSTEM
     /// then writes the tarball with the NixOS skeleton, like `write --facts`.
@@ -230,25 +231,25 @@ fn run_build(args: BuildArgs) -> Result<()> {
         "{}#nixosConfigurations.{}.config.system.build",
         args.flake, args.host
     );
-    let facts_path = match nix_build_out(&format!("{attribute}.wslTarballFacts")) {
-        Ok(path) => Some(path),
-        Err(error) if format!("{error:#}").contains("wslTarballFacts") => None,
-        Err(error) => return Err(error),
-    };
-    let facts = match facts_path {
-        Some(path) => {
-            let bytes = std::fs::read(&path).with_context(|| format!("cannot read {path}"))?;
-            NixosFacts::parse(&bytes, &path)?
+    let has_facts = run_nix(&[
+        "eval",
+        "--json",
+        &attribute,
+        "--apply",
+        "build: build ? wslTarballFacts",
+    ])?;
+    let facts = if has_facts.trim_ascii() == b"true" {
+        let path = nix_build_out(&format!("{attribute}.wslTarballFacts"))?;
+        let bytes = std::fs::read(&path).with_context(|| format!("cannot read {path}"))?;
+        NixosFacts::parse(&bytes, &path)?
+    } else {
+        if !args.rootfs.quiet {
+            eprintln!(
+                "wsl-tarball: {} has no wslTarballFacts (the wsl-tarball module is not imported); using its toplevel and a default skeleton",
+                args.host
+            );
         }
-        None => {
-            if !args.rootfs.quiet {
-                eprintln!(
-                    "wsl-tarball: {} has no wslTarballFacts (the wsl-tarball module is not imported); using the toplevel and default skeleton",
-                    args.host
-                );
-            }
-            default_facts(&nix_build_out(&format!("{attribute}.toplevel"))?)
-        }
+        default_facts(&nix_build_out(&format!("{attribute}.toplevel"))?)
     };
     let closure_json = run_nix(&["path-info", "--json", "-r", &facts.system])?;
     let source_name = format!("nix path-info --json -r {}", facts.system);
