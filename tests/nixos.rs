@@ -233,3 +233,49 @@ fn every_nix_file_parses() {
         run_ok(nix_command("nix-instantiate").arg("--parse").arg(&file));
     }
 }
+
+#[test]
+fn the_pure_derivation_and_the_app_write_the_same_bytes() {
+    // Inside a derivation the closure comes from exportReferencesGraph
+    // (.attrs.json); `build` reads `nix path-info`. Both must give one tarball.
+    let dir = tempfile::tempdir().unwrap();
+    let binary = env!("CARGO_BIN_EXE_wsl-tarball");
+    let binary_hash = run_text(Command::new("sha256sum").arg(binary));
+    let expression = format!(
+        "(builtins.getFlake \"{}\").lib.wslTarballWith \"{binary}\" \"{}\"",
+        test_flake(),
+        &binary_hash[..64]
+    );
+    let nix_build = |extra: &[&str]| -> serde_json::Value {
+        let mut command = nix_command("nix");
+        command.args(["build", "--no-link", "--json", "--impure"]);
+        command.args(extra).arg("--expr").arg(&expression);
+        serde_json::from_slice(&run_ok(&mut command)).unwrap()
+    };
+    nix_build(&[]);
+    // Building it again must give the same bytes, or Nix refuses.
+    let built = nix_build(&["--rebuild"]);
+    let out = built[0]["outputs"]["out"].as_str().unwrap();
+    let from_derivation = std::fs::read(format!("{out}/nixos.wsl")).unwrap();
+
+    let from_app = dir.path().join("app.wsl");
+    run_ok(
+        wsl_tarball()
+            .env("NIX_CONFIG", NIX_CONFIG)
+            .args([
+                "build",
+                "fake",
+                "--flake",
+                &test_flake(),
+                "--mtime",
+                "1",
+                "--quiet",
+                "-o",
+            ])
+            .arg(&from_app),
+    );
+    assert!(
+        std::fs::read(&from_app).unwrap() == from_derivation,
+        "nix build and the app wrote different tarballs"
+    );
+}

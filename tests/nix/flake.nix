@@ -122,8 +122,28 @@
           wslTarballFacts = facts;
         };
       };
+      # What the module's system.build.wslTarball does, with a given binary:
+      # the closure comes from exportReferencesGraph inside the derivation.
+      # `binaryHash` makes a new binary a new derivation.
+      wslTarballWith = binary: binaryHash: derivation {
+        name = "nixos-wsl-tarball";
+        inherit system binary binaryHash;
+        builder = "/bin/bash";
+        __structuredAttrs = true;
+        exportReferencesGraph.closure = [ toplevel ];
+        args = [
+          "-c"
+          ''
+            source .attrs.sh
+            out=''${outputs[out]}
+            /bin/mkdir -p $out
+            "$binary" write --closure .attrs.json --facts ${facts} --mtime 1 --quiet -o $out/nixos.wsl
+          ''
+        ];
+      };
     in
     {
+      lib = { inherit wslTarballWith; };
       nixosConfigurations.fake = fakeConfiguration;
       # A host without the module: only a toplevel.
       nixosConfigurations.bare.config.system.build.toplevel = toplevel;

@@ -1,0 +1,51 @@
+# Flake checks: the package with its tests, clippy and rustfmt, the tarball of
+# nixos-wsl-minimal, and a reproducibility check that writes the same system
+# twice with different thread counts and compares the bytes.
+{
+  lib,
+  runCommand,
+  cargo,
+  rustfmt,
+  clippy,
+  wslTarballPackage,
+  nixosConfiguration,
+}:
+let
+  build = nixosConfiguration.config.system.build;
+  source = wslTarballPackage.src;
+
+  # The same tarball written by a second, independent derivation on one thread.
+  singleThreaded = build.wslTarball.overrideAttrs (old: {
+    name = "nixos-wsl-tarball-single-threaded";
+    buildCommand = builtins.replaceStrings [ "wsl-tarball write " ] [ "wsl-tarball write --threads 1 " ] old.buildCommand;
+  });
+in
+{
+  package = wslTarballPackage;
+
+  clippy = wslTarballPackage.overrideAttrs (old: {
+    pname = "wsl-tarball-clippy";
+    nativeBuildInputs = old.nativeBuildInputs ++ [ clippy ];
+    buildPhase = ''
+      runHook preBuild
+      cargo clippy --offline --all-targets -- -D warnings
+      runHook postBuild
+    '';
+    doCheck = false;
+    installPhase = "touch $out";
+    postInstall = "";
+  });
+
+  fmt = runCommand "wsl-tarball-rustfmt" { nativeBuildInputs = [ cargo rustfmt ]; } ''
+    cd ${source}
+    cargo fmt --check
+    touch $out
+  '';
+
+  tarball = build.wslTarball;
+
+  reproducible = runCommand "wsl-tarball-reproducible" { } ''
+    cmp ${build.wslTarball}/nixos.wsl ${singleThreaded}/nixos.wsl
+    touch $out
+  '';
+}

@@ -1,0 +1,219 @@
+# The NixOS module for hosts with `wsl.enable`: builds the tarball with
+# wsl-tarball instead of upstream's root-only script.
+#
+# It gathers facts (the system, users, /sbin/init, /bin links, distribution
+# settings) into one JSON file, `system.build.wslTarballFacts`, and hands it to
+# the binary; every decision about the rootfs is made in Rust.
+#
+# Arguments: the wsl-tarball package for each system, and the default icon.
+{
+  wslTarballPackages,
+  defaultIcon ? null,
+}:
+{
+  config,
+  lib,
+  pkgs,
+  utils,
+  ...
+}:
+let
+  inherit (lib) mkOption types;
+  cfg = config.wsl.tarball;
+  package = cfg.package;
+
+  users = {
+    users = lib.mapAttrsToList (_: user: {
+      inherit (user)
+        name
+        uid
+        group
+        description
+        home
+        createHome
+        homeMode
+        isNormalUser
+        ;
+      shell = utils.toShellPath user.shell;
+    }) config.users.users;
+    groups = lib.mapAttrsToList (_: group: {
+      inherit (group) name gid members;
+    }) config.users.groups;
+  };
+
+  # What upstream writes to /etc/nixos/configuration.nix when no configPath is set.
+  defaultConfiguration = pkgs.writeText "configuration.nix" ''
+    # Edit this configuration file to define what should be installed on
+    # your system. Help is available in the configuration.nix(5) man page, on
+    # https://search.nixos.org/options and in the NixOS manual (`nixos-help`).
+
+    # NixOS-WSL specific options are documented on the NixOS-WSL repository:
+    # https://github.com/nix-community/NixOS-WSL
+
+    { config, lib, pkgs, ... }:
+
+    {
+      imports = [
+        # include NixOS-WSL modules
+        <nixos-wsl/modules>
+      ];
+
+      wsl.enable = true;
+      wsl.defaultUser = "${config.wsl.defaultUser}";
+
+      # This value determines the NixOS release from which the default
+      # settings for stateful data, like file locations and database versions
+      # on your system were taken. It's perfectly fine and recommended to leave
+      # this value at the release version of the first install of this system.
+      system.stateVersion = "${config.system.stateVersion}"; # Did you read the comment?
+    }
+  '';
+
+  facts = pkgs.writeText "wsl-tarball-facts.json" (
+    builtins.toJSON {
+      system = config.system.build.toplevel;
+      inherit users;
+      init = "${config.system.build.nativeUtils}/bin/systemd-shim";
+      bin = lib.optionalAttrs config.wsl.populateBin (
+        lib.listToAttrs (map (entry: lib.nameValuePair entry.name entry.src) config.wsl.extraBin)
+      );
+      usrBinEnv = config.environment.usrbinenv;
+      defaultName = cfg.defaultName;
+      icon = cfg.icon;
+      terminalProfile = cfg.terminalProfileTemplate;
+      nixosConfig =
+        if config.wsl.tarball.configPath != null then
+          lib.cleanSource config.wsl.tarball.configPath
+        else
+          defaultConfiguration;
+      compression = cfg.compression;
+      level = cfg.compressionLevel;
+    }
+  );
+
+  compressionFlags =
+    [ "--compression" cfg.compression ]
+    ++ lib.optionals (cfg.compressionLevel != null) [
+      "--level"
+      (toString cfg.compressionLevel)
+    ];
+
+  # The tarball as a pure derivation: cached, and buildable on remote builders.
+  wslTarball = pkgs.runCommand "nixos-wsl-tarball" {
+    __structuredAttrs = true;
+    exportReferencesGraph.closure = [ config.system.build.toplevel ];
+    nativeBuildInputs = [ package ];
+  } ''
+    mkdir -p "$out/nix-support"
+    wsl-tarball write --closure "$NIX_ATTRS_JSON_FILE" --facts ${facts} \
+      --mtime 1 ${lib.escapeShellArgs compressionFlags} -o "$out/nixos.wsl"
+    echo "file wsl-tarball $out/nixos.wsl" > "$out/nix-support/hydra-build-products"
+  '';
+
+  closure = pkgs.closureInfo { rootPaths = [ config.system.build.toplevel ]; };
+
+  # Upstream's interface, as a normal user: [--extra-files PATH] [--chown PATH UID:GID]... [output]
+  tarballBuilder = pkgs.writeShellApplication {
+    name = "nixos-wsl-tarball-builder";
+    runtimeInputs = [ package ];
+    text = ''
+      usage() {
+        echo "Usage: $0 [--extra-files PATH] [--chown PATH UID:GID] [output.wsl]" >&2
+        exit 1
+      }
+      out="nixos.wsl"
+      flags=()
+      positionals=()
+      while [ $# -gt 0 ]; do
+        case "$1" in
+          --extra-files)
+            [ $# -ge 2 ] || usage
+            flags+=(--extra-files "$2")
+            shift 2
+            ;;
+          --chown)
+            [ $# -ge 3 ] || usage
+            flags+=(--chown "$2" "$3")
+            shift 3
+            ;;
+          -h|--help) usage ;;
+          -*)
+            echo "Unknown option: $1" >&2
+            usage
+            ;;
+          *)
+            positionals+=("$1")
+            shift
+            ;;
+        esac
+      done
+      if [ ''${#positionals[@]} -gt 1 ]; then
+        echo "Too many positional arguments: ''${positionals[*]}" >&2
+        usage
+      fi
+      if [ ''${#positionals[@]} -eq 1 ]; then
+        out="''${positionals[0]}"
+      fi
+      exec wsl-tarball write --closure ${closure}/registration --facts ${facts} \
+        --mtime 1 ${lib.escapeShellArgs compressionFlags} "''${flags[@]}" -o "$out"
+    '';
+  };
+in
+{
+  options.wsl.tarball = {
+    package = mkOption {
+      type = types.package;
+      default = wslTarballPackages.${pkgs.stdenv.hostPlatform.system};
+      defaultText = lib.literalExpression "wsl-tarball.packages.\${system}.wsl-tarball";
+      description = "The wsl-tarball package that writes the tarball.";
+    };
+    compression = mkOption {
+      type = types.enum [
+        "gzip"
+        "xz"
+        "zstd"
+        "none"
+      ];
+      default = "gzip";
+      description = ''
+        Compression of the tarball. gzip is the only format WSL officially
+        supports; zstd is not officially supported by WSL.
+      '';
+    };
+    compressionLevel = mkOption {
+      type = types.nullOr (types.ints.between 0 22);
+      default = null;
+      description = "Compression level; null uses the format's default (gzip 6, xz 6, zstd 3).";
+    };
+    defaultName = mkOption {
+      type = types.str;
+      default = "NixOS";
+      description = "`oobe.defaultName` in /etc/wsl-distribution.conf: the name WSL suggests on install.";
+    };
+    icon = mkOption {
+      type = types.nullOr types.path;
+      default = defaultIcon;
+      defaultText = lib.literalExpression "NixOS-WSL's assets/NixOS-WSL.ico";
+      description = ''
+        An .ico file (at most 1 MiB) for the Start menu shortcut, installed as
+        /usr/share/wsl/nixos.ico and named by `shortcut.icon`.
+      '';
+    };
+    terminalProfileTemplate = mkOption {
+      type = types.nullOr types.path;
+      default = null;
+      description = ''
+        A Windows Terminal profile template (JSON), installed under
+        /usr/share/wsl and named by `windowsterminal.profileTemplate`.
+      '';
+    };
+  };
+
+  config = lib.mkIf config.wsl.enable {
+    system.build = {
+      wslTarballFacts = facts;
+      inherit wslTarball;
+      tarballBuilder = lib.mkForce tarballBuilder;
+    };
+  };
+}

@@ -1,0 +1,46 @@
+# The wsl-tarball binary, built from Cargo.lock.
+#
+# The sandbox has no Nix store to build closures in, so only the library's
+# unit tests run here; the integration tests (real Nix, real GNU tar) run in
+# CI with `cargo test`.
+{
+  lib,
+  rustPlatform,
+  makeWrapper,
+  nix,
+}:
+let
+  cargoToml = lib.importTOML ../Cargo.toml;
+in
+rustPlatform.buildRustPackage {
+  pname = cargoToml.package.name;
+  inherit (cargoToml.package) version;
+
+  src = lib.fileset.toSource {
+    root = ../.;
+    fileset = lib.fileset.unions [
+      ../Cargo.toml
+      ../Cargo.lock
+      ../src
+      ../tests
+    ];
+  };
+  cargoLock.lockFile = ../Cargo.lock;
+
+  nativeBuildInputs = [ makeWrapper ];
+
+  cargoTestFlags = [ "--lib" ];
+
+  # `wsl-tarball build` calls `nix`; fall back to this Nix if the user has none on PATH.
+  postInstall = ''
+    wrapProgram $out/bin/wsl-tarball --suffix PATH : ${lib.makeBinPath [ nix ]}
+  '';
+
+  meta = {
+    description = cargoToml.package.description;
+    homepage = cargoToml.package.repository;
+    license = lib.licenses.mit;
+    mainProgram = "wsl-tarball";
+    platforms = lib.platforms.linux;
+  };
+}
