@@ -146,8 +146,12 @@ impl Plan {
 
     /// `/nix/var/nix` as Nix lays it out after `nix-env -p
     /// /nix/var/nix/profiles/system --set SYSTEM`, with the database.
+    ///
+    /// The database holds only what is the same wherever the closure was
+    /// read (no derivers, no signatures), so `nix build` and `nix run` write
+    /// the same bytes.
     fn add_nix_state(&mut self, inputs: &PlanInputs<'_>) -> Result<(), PlanError> {
-        let closure = inputs.closure;
+        let closure = &inputs.closure.without_host_metadata();
         for dir in [
             "nix/var/nix/db",
             "nix/var/nix/gcroots/auto",

@@ -136,6 +136,30 @@ impl Closure {
         self.paths.values().map(|p| p.nar_size).sum()
     }
 
+    /// The closure without what depends on the machine it was read from:
+    /// derivers (absent from `exportReferencesGraph`, present in
+    /// `nix path-info`) and signatures (present only for substituted paths).
+    /// What is left (paths, NAR hashes and sizes, references, content
+    /// addresses) is the same wherever the closure is read.
+    pub fn without_host_metadata(&self) -> Closure {
+        let paths = self
+            .paths
+            .iter()
+            .map(|(path, info)| {
+                let info = PathInfo {
+                    deriver: None,
+                    signatures: Vec::new(),
+                    ..info.clone()
+                };
+                (path.clone(), info)
+            })
+            .collect();
+        Closure {
+            store_dir: self.store_dir.clone(),
+            paths,
+        }
+    }
+
     /// Fails with an error naming `path` unless it is in the closure.
     pub fn require(&self, path: &StorePath) -> Result<&PathInfo, ClosureError> {
         self.get(path).ok_or_else(|| ClosureError::NotInClosure {
