@@ -181,7 +181,7 @@ in
       '';
     };
     compressionLevel = mkOption {
-      type = types.nullOr (types.ints.between 0 22);
+      type = types.nullOr (types.ints.between 0 19);
       default = null;
       description = "Compression level; null uses the format's default (gzip 6, xz 6, zstd 3).";
     };

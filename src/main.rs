@@ -154,7 +154,7 @@ struct CompressionArgs {
     #[arg(long, value_enum)]
     compression: Option<CompressionArg>,
 
-    /// Compression level (gzip 1-9, default 6; xz 0-9, default 6; zstd 1-22,
+    /// Compression level (gzip 1-9, default 6; xz 0-9, default 6; zstd 1-19,
     /// default 3).
     #[arg(long, value_name = "N")]
     level: Option<u32>,
