@@ -261,3 +261,64 @@ fn registration_mode_writes_a_loadable_registration_file() {
         path_info_validity(None, system)
     );
 }
+
+#[test]
+fn store_root_reads_an_extracted_store_and_gives_the_same_tarball() {
+    // Extract our tarball, then write again reading the store from the
+    // extracted root (as for `--store local?root=DIR`): the same bytes.
+    let dir = tempfile::tempdir().unwrap();
+    let original = write_fixture(dir.path(), "first.tar", &["--compression", "none"]);
+    let root = dir.path().join("root");
+    extract(&original, &root);
+    let system = fixture_system();
+    let store = format!("local?root={}", root.display());
+    let closure = dir.path().join("from-root.json");
+    std::fs::write(
+        &closure,
+        run_ok(nix_command("nix").args(["path-info", "--json", "-r", "--store", &store, system])),
+    )
+    .unwrap();
+    let again = dir.path().join("again.tar");
+    run_ok(
+        wsl_tarball()
+            .args([
+                "write",
+                "--compression",
+                "none",
+                "--quiet",
+                "--system",
+                system,
+            ])
+            .arg("--closure")
+            .arg(&closure)
+            .arg("--store-root")
+            .arg(&root)
+            .arg("-o")
+            .arg(&again),
+    );
+    assert!(std::fs::read(&again).unwrap() == std::fs::read(&original).unwrap());
+}
+
+#[test]
+fn bsdtar_reads_every_member_gnu_tar_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let tarball = write_fixture(dir.path(), "nixos.wsl", &[]);
+    let gnu = run_text(Command::new("tar").arg("-tzf").arg(&tarball));
+    let bsd = run_text(Command::new("bsdtar").arg("-tzf").arg(&tarball));
+    assert_eq!(bsd.lines().count(), gnu.lines().count());
+    let root = dir.path().join("bsd-root");
+    std::fs::create_dir(&root).unwrap();
+    run_ok(
+        Command::new("bsdtar")
+            .arg("-xpf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&root),
+    );
+    let store = format!("local?root={}", root.display());
+    let verify = nix_command("nix-store")
+        .args(["--verify", "--check-contents", "--store", &store])
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{verify:?}");
+}
