@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Benchmark wsl-tarball against `tar | pigz` on a realistic closure.
+
+One command, all contenders side by side in one run:
+
+    python3 bench/run.py            # builds the corpus closure if needed
+
+Writes bench/RESULTS.md with the machine, the corpus, the commands and the
+numbers (min and median of the repetitions: wall, CPU, peak RSS, output
+size, ratio). Needs Debian's Nix, GNU tar, pigz and GNU time.
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+NIX_ENV = dict(os.environ, NIX_CONFIG="substituters =\nexperimental-features = nix-command flakes\n")
+TAR_FLAGS = "--format=gnu --sort=name --mtime=@1 --owner=0 --group=0 --numeric-owner --hard-dereference"
+
+
+def sh(command, **kwargs):
+    return subprocess.run(command, shell=True, check=True, env=NIX_ENV, **kwargs)
+
+
+def build_corpus(work, target_bytes, salt=""):
+    """Builds the Debian-package closure; returns (system path, closure json path)."""
+    corpus = os.path.join(work, f"corpus-{target_bytes}")
+    if not os.path.exists(os.path.join(corpus, "packages.json")):
+        sh(f"python3 {HERE}/make-corpus.py {corpus} {target_bytes}")
+    system = sh(
+        f"nix-build {HERE}/closure.nix --arg packagesJson {corpus}/packages.json "
+        f"--argstr salt '{salt}' --no-out-link -j2 2>/dev/null",
+        capture_output=True, text=True,
+    ).stdout.strip()
+    closure = os.path.join(work, f"closure-{target_bytes}{salt}.json")
+    with open(closure, "w") as handle:
+        sh(f"nix path-info --json -r {system}", stdout=handle)
+    return system, closure
+
+
+def measure(command):
+    """Runs a shell command under GNU time; returns wall, cpu seconds and peak RSS (KiB)."""
+    with tempfile.NamedTemporaryFile("r") as report:
+        started = time.monotonic()
+        subprocess.run(
+            ["/usr/bin/time", "-f", "%U %S %M", "-o", report.name, "bash", "-c", command],
+            check=True, env=NIX_ENV, stdout=subprocess.DEVNULL,
+        )
+        wall = time.monotonic() - started
+        user, system, rss = report.read().split()[-3:]
+    return wall, float(user) + float(system), int(rss)
+
+
+def run_contenders(contenders, repetitions):
+    results = {}
+    for _ in range(repetitions):
+        for name, (command, output) in contenders.items():
+            sh("sync; echo 1 > /proc/sys/vm/drop_caches 2>/dev/null || true")
+            # Warm the page cache the same way for everyone: read the store once.
+            wall, cpu, rss = measure(command)
+            size = os.path.getsize(output) if output else 0
+            results.setdefault(name, []).append((wall, cpu, rss, size))
+    return results
+
+
+def summarise(results, raw_bytes):
+    rows = []
+    for name, runs in results.items():
+        walls = [r[0] for r in runs]
+        rows.append({
+            "name": name,
+            "wall_min": min(walls),
+            "wall_median": statistics.median(walls),
+            "cpu_median": statistics.median(r[1] for r in runs),
+            "rss_max_mib": max(r[2] for r in runs) / 1024,
+            "output_bytes": runs[-1][3],
+            "ratio": runs[-1][3] / raw_bytes if raw_bytes and runs[-1][3] else 0,
+        })
+    return rows
+
+
+def table(rows, baseline):
+    base = next(r for r in rows if r["name"] == baseline)
+    lines = [
+        "| contender | wall min (s) | wall median (s) | × vs baseline (median) | CPU median (s) | peak RSS (MiB) | output (MiB) | ratio |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        speed = base["wall_median"] / r["wall_median"]
+        out = f"{r['output_bytes'] / 2**20:.1f}" if r["output_bytes"] else "-"
+        ratio = f"{r['ratio']:.3f}" if r["ratio"] else "-"
+        lines.append(
+            f"| {r['name']} | {r['wall_min']:.2f} | {r['wall_median']:.2f} | {speed:.2f} | "
+            f"{r['cpu_median']:.2f} | {r['rss_max_mib']:.0f} | {out} | {ratio} |"
+        )
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--bytes", type=int, default=1_000_000_000, help="corpus target size")
+    parser.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "wsl-tarball-bench"))
+    parser.add_argument("--binary", default=os.path.join(ROOT, "target/release/wsl-tarball"))
+    parser.add_argument("--skip-upstream", action="store_true", help="skip the nix copy contender")
+    args = parser.parse_args()
+    os.makedirs(args.work, exist_ok=True)
+    if args.binary == os.path.join(ROOT, "target/release/wsl-tarball"):
+        sh(f"cd {ROOT} && cargo build --release --locked --quiet")
+    threads = os.cpu_count()
+    system, closure = build_corpus(args.work, args.bytes)
+    paths = sh(f"nix path-info -r {system}", capture_output=True, text=True).stdout.split()
+    nar_bytes = sum(json.load(open(closure))[i]["narSize"] for i in range(len(paths)))
+    files = int(sh(f"find {' '.join(paths)} -type f | wc -l", capture_output=True, text=True).stdout)
+    out = os.path.join(args.work, "out")
+    os.makedirs(out, exist_ok=True)
+    path_list = os.path.join(args.work, "paths.txt")
+    with open(path_list, "w") as handle:
+        handle.write("\n".join(p.lstrip("/") for p in sorted(paths)) + "\n")
+    plain_tar = os.path.join(out, "plain.tar")
+    sh(f"tar -C / {TAR_FLAGS} -cf {plain_tar} -T {path_list}")
+    raw_bytes = os.path.getsize(plain_tar)
+
+    wsl = f"{args.binary} write --closure {closure} --system {system} --quiet"
+    contenders = {
+        "wsl-tarball write (defaults)": (f"{wsl} -o {out}/wsl.wsl", f"{out}/wsl.wsl"),
+        f"tar | pigz -p {threads}": (
+            f"tar -C / {TAR_FLAGS} -cf - -T {path_list} | pigz -p {threads} > {out}/pigz.tar.gz",
+            f"{out}/pigz.tar.gz",
+        ),
+        f"pigz -p {threads} alone (tar from page cache)": (
+            f"pigz -p {threads} < {plain_tar} > {out}/pigz-only.tar.gz",
+            f"{out}/pigz-only.tar.gz",
+        ),
+        "wsl-tarball write --threads 1": (f"{wsl} --threads 1 -o {out}/wsl-1.wsl", f"{out}/wsl-1.wsl"),
+    }
+    if not args.skip_upstream:
+        contenders["upstream-like: nix copy to a root, tar | pigz"] = (
+            f"rm -rf {args.work}/upstream-root; "
+            f"nix copy --no-check-sigs --to local?root={args.work}/upstream-root {system} && "
+            f"tar -C {args.work}/upstream-root {TAR_FLAGS} -cf - . | pigz -p {threads} > {out}/upstream.tar.gz",
+            f"{out}/upstream.tar.gz",
+        )
+    # Read everything once so every contender starts from a warm page cache.
+    sh(f"cat {plain_tar} > /dev/null")
+    results = run_contenders(contenders, args.repetitions)
+    rows = summarise(results, raw_bytes)
+    baseline = f"tar | pigz -p {threads}"
+
+    # Scaling and linearity: wsl-tarball at three closure sizes.
+    scaling_rows = []
+    for size in (args.bytes // 4, args.bytes // 2, args.bytes):
+        s_system, s_closure = build_corpus(args.work, size)
+        s_paths = sh(f"nix path-info -r {s_system}", capture_output=True, text=True).stdout.split()
+        s_nar = sum(i["narSize"] for i in json.load(open(s_closure)))
+        command = f"{args.binary} write --closure {s_closure} --system {s_system} --quiet -o {out}/scale.wsl"
+        runs = run_contenders({"x": (command, f"{out}/scale.wsl")}, args.repetitions)["x"]
+        wall = statistics.median(r[0] for r in runs)
+        scaling_rows.append((size, len(s_paths), s_nar, wall, max(r[2] for r in runs) / 1024))
+
+    wsl_row = next(r for r in rows if r["name"] == "wsl-tarball write (defaults)")
+    one_row = next(r for r in rows if r["name"] == "wsl-tarball write --threads 1")
+    pigz_row = next(r for r in rows if r["name"] == baseline)
+    cpu_model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    report = f"""# Benchmark results
+
+Made by `python3 bench/run.py` (repetitions: {args.repetitions}); every figure below comes from that one run.
+
+## Machine
+- {threads} cores ({cpu_model}), {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, {platform.platform()}
+- wsl-tarball {args.binary}; `{sh('tar --version', capture_output=True, text=True).stdout.splitlines()[0]}`; `{sh('pigz --version 2>&1', capture_output=True, text=True).stdout.strip()}`
+
+## Corpus
+A closure built with Debian's Nix from the installed Debian packages (bench/make-corpus.py, bench/closure.nix):
+one store path per package with references following `Depends`, plus a top path.
+- {len(paths)} store paths, {files} files, NAR size {nar_bytes / 1e9:.2f} GB, uncompressed tar {raw_bytes / 1e9:.2f} GB.
+
+## Contenders (warm page cache; gzip level 6 everywhere)
+{table(rows, baseline)}
+
+Commands:
+""" + "\n".join(f"- **{name}**: `{cmd}`" for name, (cmd, _) in contenders.items()) + f"""
+
+## Headline ratios
+- Wall time, wsl-tarball vs `{baseline}` (median): **{pigz_row['wall_median'] / wsl_row['wall_median']:.2f}×** faster (target ≥ 2.0×).
+- Output size vs pigz: **{(wsl_row['output_bytes'] / pigz_row['output_bytes'] - 1) * 100:+.2f}%** (target ≤ +1%).
+- Scaling 1 → {threads} threads: **{one_row['wall_median'] / wsl_row['wall_median']:.2f}×** (target ≥ 1.8×).
+- Peak RSS: **{wsl_row['rss_max_mib']:.0f} MiB** (target ≤ 256 MiB).
+
+## Cost against closure size (wsl-tarball defaults)
+| corpus target | store paths | NAR (GB) | wall median (s) | s per GB | peak RSS (MiB) |
+| ---: | ---: | ---: | ---: | ---: | ---: |
+""" + "\n".join(
+        f"| {size / 1e9:.2f} GB | {n} | {nar / 1e9:.2f} | {wall:.2f} | {wall / (nar / 1e9):.2f} | {rss:.0f} |"
+        for size, n, nar, wall, rss in scaling_rows
+    ) + "\n"
+    extra = os.path.join(HERE, "NOTES.md")
+    if os.path.exists(extra):
+        report += "\n" + open(extra).read()
+    with open(os.path.join(HERE, "RESULTS.md"), "w") as handle:
+        handle.write(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
