@@ -48,6 +48,35 @@ struct CompressedBlock {
     crc: crc32fast::Hasher,
 }
 
+/// The compressed form of one segment: a stretch of input that starts and
+/// ends at a dictionary restart, so its deflate bytes depend only on its own
+/// input and can be stored and spliced into a later stream unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompressedSegment {
+    /// Raw deflate blocks, ending with a sync flush (never the final block).
+    pub deflated: Vec<u8>,
+    /// CRC-32 of the segment's input.
+    pub crc: u32,
+    /// Length of the segment's input.
+    pub input_len: u64,
+}
+
+/// What a pending block belongs to, for segment capture.
+#[derive(Debug, Clone, Copy, Default)]
+struct BlockTag {
+    /// The segment being captured that this block is part of.
+    segment: Option<u64>,
+    /// The block is the segment's last.
+    ends_segment: bool,
+}
+
+/// A segment whose blocks are being collected as they are written out.
+struct SegmentCapture {
+    id: u64,
+    deflated: Vec<u8>,
+    crc: crc32fast::Hasher,
+}
+
 /// The worker threads. Dropping this stops and joins them.
 struct WorkerPool {
     jobs: Option<Sender<BlockJob>>,
@@ -180,8 +209,13 @@ pub(super) struct ParallelGzipEncoder<W: Write> {
     /// Set by [`Self::restart_block`]: end the current block before the next
     /// byte, and start the next block without a dictionary.
     restart_pending: bool,
-    /// Results of submitted blocks, oldest first.
-    pending: VecDeque<Receiver<io::Result<CompressedBlock>>>,
+    /// Results of submitted blocks, oldest first, with what they belong to.
+    pending: VecDeque<(Receiver<io::Result<CompressedBlock>>, BlockTag)>,
+    /// The segment the block being filled belongs to, if one is captured.
+    current_segment: Option<u64>,
+    /// The segment whose blocks are being written out, and the ones done.
+    capture: Option<SegmentCapture>,
+    finished_segments: Vec<(u64, CompressedSegment)>,
     header_written: bool,
     crc: crc32fast::Hasher,
     /// Set after any error; every later call fails.
@@ -200,6 +234,9 @@ impl<W: Write> ParallelGzipEncoder<W> {
             dictionary: Vec::new(),
             restart_pending: false,
             pending: VecDeque::new(),
+            current_segment: None,
+            capture: None,
+            finished_segments: Vec::new(),
             header_written: false,
             crc: crc32fast::Hasher::new(),
             failed: false,
@@ -215,6 +252,67 @@ impl<W: Write> ParallelGzipEncoder<W> {
             self.dictionary.clear();
         } else {
             self.restart_pending = true;
+        }
+    }
+
+    /// Starts a segment at the next byte (a dictionary restart) whose
+    /// compressed bytes are collected under `id`; see [`Self::end_segment`].
+    pub(super) fn begin_segment(&mut self, id: u64) -> io::Result<()> {
+        self.guarded(|this| {
+            this.end_block_here()?;
+            this.current_segment = Some(id);
+            Ok(())
+        })
+    }
+
+    /// Ends the segment at this byte (a dictionary restart). Its compressed
+    /// bytes appear in [`Self::take_finished_segments`] once written out.
+    pub(super) fn end_segment(&mut self) -> io::Result<()> {
+        self.guarded(|this| {
+            if this.current_segment.is_some() {
+                this.submit_block_tagged(false, true)?;
+                this.current_segment = None;
+            }
+            Ok(())
+        })
+    }
+
+    /// Segments whose every block has been written out since the last call.
+    pub(super) fn take_finished_segments(&mut self) -> Vec<(u64, CompressedSegment)> {
+        std::mem::take(&mut self.finished_segments)
+    }
+
+    /// Splices a stored segment in at this byte, exactly as if its input
+    /// had been written between two dictionary restarts.
+    pub(super) fn append_segment(&mut self, segment: &CompressedSegment) -> io::Result<()> {
+        self.guarded(|this| {
+            this.end_block_here()?;
+            let (result, receiver) = crossbeam_channel::bounded(1);
+            let block = CompressedBlock {
+                deflated: segment.deflated.clone(),
+                crc: crc32fast::Hasher::new_with_initial_len(segment.crc, segment.input_len),
+            };
+            // The channel has room for this one message.
+            let _ = result.send(Ok(block));
+            this.pending.push_back((receiver, BlockTag::default()));
+            this.write_ready_blocks()?;
+            while this.pending.len() >= this.max_in_flight {
+                this.write_oldest_block()?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Submits the block being filled now, if any, and restarts the
+    /// dictionary, so the next byte starts a fresh block.
+    fn end_block_here(&mut self) -> io::Result<()> {
+        if self.block.is_empty() {
+            self.dictionary.clear();
+            self.restart_pending = false;
+            Ok(())
+        } else {
+            self.restart_pending = true;
+            self.submit_block(false)
         }
     }
 
@@ -242,6 +340,15 @@ impl<W: Write> ParallelGzipEncoder<W> {
 
     /// Hands the current block to the workers and starts a new one.
     fn submit_block(&mut self, is_last: bool) -> io::Result<()> {
+        self.submit_block_tagged(is_last, false)
+    }
+
+    /// [`Self::submit_block`]; `ends_segment` also restarts the dictionary
+    /// and marks the block as its segment's last.
+    fn submit_block_tagged(&mut self, is_last: bool, ends_segment: bool) -> io::Result<()> {
+        if ends_segment {
+            self.restart_pending = true;
+        }
         let input = std::mem::replace(&mut self.block, Vec::with_capacity(BLOCK_SIZE));
         let next_dictionary = if self.restart_pending {
             self.restart_pending = false;
@@ -257,31 +364,41 @@ impl<W: Write> ParallelGzipEncoder<W> {
             is_last,
             result,
         })?;
-        self.pending.push_back(result_receiver);
+        let tag = BlockTag {
+            segment: self.current_segment,
+            ends_segment,
+        };
+        self.pending.push_back((result_receiver, tag));
         // Write out whatever is already done, then wait while too many
         // blocks are in flight.
-        while let Some(block) = self.pending.front().and_then(|r| r.try_recv().ok()) {
-            self.pending.pop_front();
-            self.write_block(block)?;
-        }
+        self.write_ready_blocks()?;
         while self.pending.len() >= self.max_in_flight {
             self.write_oldest_block()?;
         }
         Ok(())
     }
 
+    /// Writes out the finished blocks at the front of the queue.
+    fn write_ready_blocks(&mut self) -> io::Result<()> {
+        while let Some(block) = self.pending.front().and_then(|(r, _)| r.try_recv().ok()) {
+            let (_, tag) = self.pending.pop_front().expect("the front exists");
+            self.write_block(block, tag)?;
+        }
+        Ok(())
+    }
+
     /// Waits for the oldest pending block and writes it out.
     fn write_oldest_block(&mut self) -> io::Result<()> {
-        let Some(receiver) = self.pending.pop_front() else {
+        let Some((receiver, tag)) = self.pending.pop_front() else {
             return Ok(());
         };
         let block = receiver
             .recv()
             .map_err(|_| io::Error::other("gzip worker thread died"))?;
-        self.write_block(block)
+        self.write_block(block, tag)
     }
 
-    fn write_block(&mut self, block: io::Result<CompressedBlock>) -> io::Result<()> {
+    fn write_block(&mut self, block: io::Result<CompressedBlock>, tag: BlockTag) -> io::Result<()> {
         let block = block?;
         if !self.header_written {
             self.inner.write_all(&gzip_header(self.level))?;
@@ -289,6 +406,27 @@ impl<W: Write> ParallelGzipEncoder<W> {
         }
         self.inner.write_all(&block.deflated)?;
         self.crc.combine(&block.crc);
+        if let Some(id) = tag.segment {
+            let capture = self.capture.get_or_insert_with(|| SegmentCapture {
+                id,
+                deflated: Vec::new(),
+                crc: crc32fast::Hasher::new(),
+            });
+            capture.deflated.extend_from_slice(&block.deflated);
+            capture.crc.combine(&block.crc);
+            if tag.ends_segment {
+                let done = self.capture.take().expect("capture was just set");
+                let input_len = done.crc.total_len();
+                self.finished_segments.push((
+                    done.id,
+                    CompressedSegment {
+                        deflated: done.deflated,
+                        crc: done.crc.finalize(),
+                        input_len,
+                    },
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -305,8 +443,9 @@ impl<W: Write> ParallelGzipEncoder<W> {
     }
 
     /// Compresses the last block, writes everything and the trailer, and
-    /// returns the sink (flushed).
-    pub(super) fn finish(mut self) -> io::Result<W> {
+    /// returns the sink (flushed) with the segments finished since the last
+    /// [`Self::take_finished_segments`].
+    pub(super) fn finish(mut self) -> io::Result<(W, Vec<(u64, CompressedSegment)>)> {
         self.guarded(|this| {
             this.submit_block(true)?;
             while !this.pending.is_empty() {
@@ -321,7 +460,7 @@ impl<W: Write> ParallelGzipEncoder<W> {
             this.inner.write_all(&trailer)?;
             this.inner.flush()
         })?;
-        Ok(self.inner)
+        Ok((self.inner, self.finished_segments))
     }
 }
 
@@ -335,10 +474,7 @@ impl<W: Write> Write for ParallelGzipEncoder<W> {
     /// does not end the current block: flushing never changes the output.
     fn flush(&mut self) -> io::Result<()> {
         self.guarded(|this| {
-            while let Some(block) = this.pending.front().and_then(|r| r.try_recv().ok()) {
-                this.pending.pop_front();
-                this.write_block(block)?;
-            }
+            this.write_ready_blocks()?;
             this.inner.flush()
         })
     }

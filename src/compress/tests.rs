@@ -548,3 +548,57 @@ fn throughput_vs_pigz() {
         );
     }
 }
+
+/// Writes `before`, then `segment` as a captured segment, then `after`;
+/// returns the stream and the captured segment.
+fn compress_capturing(
+    before: &[u8],
+    segment: &[u8],
+    after: &[u8],
+    threads: usize,
+) -> (Vec<u8>, CompressedSegment) {
+    let mut compressor =
+        Compressor::new(Vec::new(), &options(Compression::Gzip, None, threads)).unwrap();
+    compressor.write_all(before).unwrap();
+    compressor.begin_segment(7).unwrap();
+    compressor.write_all(segment).unwrap();
+    compressor.end_segment().unwrap();
+    compressor.write_all(after).unwrap();
+    let mut segments = compressor.take_finished_segments();
+    let (stream, rest) = compressor.finish_with_segments().unwrap();
+    segments.extend(rest);
+    assert_eq!(segments.len(), 1);
+    let (id, captured) = segments.pop().unwrap();
+    assert_eq!(id, 7);
+    (stream, captured)
+}
+
+#[test]
+fn gzip_spliced_segment_gives_the_same_bytes_as_compressing_it() {
+    let before = mixed_input(300_000, 1);
+    let after = text_input(200_000, 3);
+    for segment_len in [1, 1000, BLOCK_SIZE_FOR_TESTS, 3 * BLOCK_SIZE_FOR_TESTS + 5] {
+        let segment = text_input(segment_len, 2);
+        let (cold, captured) = compress_capturing(&before, &segment, &after, 2);
+        assert_eq!(captured.input_len, segment_len as u64);
+        assert_gzip_decodes_to(&cold, &[&before[..], &segment, &after].concat());
+        for threads in [1, 2, 8] {
+            let mut spliced =
+                Compressor::new(Vec::new(), &options(Compression::Gzip, None, threads)).unwrap();
+            spliced.write_all(&before).unwrap();
+            spliced.append_segment(&captured).unwrap();
+            spliced.write_all(&after).unwrap();
+            assert_eq!(
+                spliced.bytes_in(),
+                (before.len() + segment_len + after.len()) as u64
+            );
+            let spliced = spliced.finish().unwrap();
+            assert!(
+                spliced == cold,
+                "segment of {segment_len} bytes, {threads} threads"
+            );
+        }
+    }
+}
+
+const BLOCK_SIZE_FOR_TESTS: usize = GZIP_BLOCK_SIZE;
