@@ -56,16 +56,21 @@ impl AtomicOutput {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "nixos.wsl".to_owned());
         let temporary = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+        // Registered first, so an interrupt right after creation still
+        // removes the file (unlinking a name not yet created is harmless).
+        register_for_interrupt_cleanup(&temporary);
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o644)
             .open(&temporary)
-            .map_err(|source| OutputError::Create {
-                path: temporary.clone(),
-                source,
+            .map_err(|source| {
+                unregister_interrupt_cleanup();
+                OutputError::Create {
+                    path: temporary.clone(),
+                    source,
+                }
             })?;
-        register_for_interrupt_cleanup(&temporary);
         Ok(AtomicOutput {
             destination: destination.to_path_buf(),
             temporary,

@@ -20,7 +20,7 @@ pub use nixos::{GroupSpec, NixosFacts, NixosInputs, UserSpec, UsersSpec, MAX_ICO
 
 use crate::entry::Entry;
 use crate::nixdb;
-use crate::store::{Closure, ClosureError, StorePath};
+use crate::store::{Closure, ClosureError, NarHash, StorePath};
 use crate::walk::{walk_tree, WalkError};
 
 /// How Nix's database of valid paths ships in the rootfs.
@@ -86,6 +86,7 @@ pub struct Plan {
     generated: BTreeMap<TreeKey, Entry>,
     store_dir_key: TreeKey,
     store_paths: Vec<StorePath>,
+    nar_hashes: BTreeMap<StorePath, NarHash>,
     store_source: PathBuf,
     chown: Vec<ChownRule>,
 }
@@ -109,6 +110,10 @@ impl Plan {
             generated: BTreeMap::new(),
             store_dir_key: tree_key(&store_dir),
             store_paths: closure.iter().map(|info| info.path.clone()).collect(),
+            nar_hashes: closure
+                .iter()
+                .map(|info| (info.path.clone(), info.nar_hash))
+                .collect(),
             store_source: inputs.store_source.clone(),
             chown: inputs.chown.clone(),
         };
@@ -252,6 +257,36 @@ impl Plan {
         self.add(entry);
     }
 
+    /// The NAR hash of a store path of the plan.
+    pub fn nar_hash(&self, path: &StorePath) -> Option<NarHash> {
+        self.nar_hashes.get(path).copied()
+    }
+
+    /// The store directory as it appears in the archive (`nix/store`).
+    pub fn store_dir_in_archive(&self) -> Vec<u8> {
+        self.store_dir_key.join(&b'/')
+    }
+
+    /// Entries of one store path, walked now (for when a skipped path's
+    /// bytes turn out to be unavailable after all).
+    pub fn walk_store_path(&self, path: &StorePath) -> Result<Vec<Entry>, PlanError> {
+        let mut archive_path = self.store_dir_in_archive();
+        archive_path.push(b'/');
+        archive_path.extend_from_slice(path.basename().as_bytes());
+        let host_path = self.store_source.join(path.basename());
+        let mut entries =
+            walk_tree(&host_path, &archive_path).map_err(|source| PlanError::StorePath {
+                path: host_path.display().to_string(),
+                source,
+            })?;
+        for entry in &mut entries {
+            for rule in &self.chown {
+                rule.apply(entry);
+            }
+        }
+        Ok(entries)
+    }
+
     /// The store paths, in archive order.
     pub fn store_paths(&self) -> &[StorePath] {
         &self.store_paths
@@ -263,25 +298,55 @@ impl Plan {
     where
         E: From<PlanError>,
     {
-        let emit = |entry: &mut Entry, sink: &mut dyn FnMut(&Entry) -> Result<(), E>| {
+        self.for_each_item(
+            |_| false,
+            |item| match item {
+                PlanItem::Entry(entry) => sink(entry),
+                _ => Ok(()),
+            },
+        )
+    }
+
+    /// Like [`Plan::for_each_entry`], also marking where each store path's
+    /// members start and end. Store paths for which `skip` is true are not
+    /// walked: they appear only as [`PlanItem::SkippedStorePath`] (their
+    /// bytes come from elsewhere, such as a segment cache).
+    pub fn for_each_item<E>(
+        &self,
+        skip: impl Fn(&StorePath) -> bool + Sync,
+        mut sink: impl FnMut(PlanItem<'_>) -> Result<(), E>,
+    ) -> Result<(), E>
+    where
+        E: From<PlanError>,
+    {
+        let emit = |entry: &mut Entry, sink: &mut dyn FnMut(PlanItem<'_>) -> Result<(), E>| {
             for rule in &self.chown {
                 rule.apply(entry);
             }
-            sink(entry)
+            sink(PlanItem::Entry(entry))
         };
+        let skip = &skip;
         std::thread::scope(|scope| {
             let (walked_tx, walked_rx) = mpsc::sync_channel(WALK_AHEAD);
-            let mut walker = Some(move || self.walk_store_paths(walked_tx));
+            let mut walker = Some(move || self.walk_store_paths(skip, walked_tx));
             for entry in self.generated.values() {
                 let mut entry = entry.clone();
                 emit(&mut entry, &mut sink)?;
-                if tree_key(&entry.path) == self.store_dir_key {
-                    if let Some(walker) = walker.take() {
-                        scope.spawn(walker);
-                    }
-                    for walked in walked_rx.iter() {
-                        for mut entry in walked? {
-                            emit(&mut entry, &mut sink)?;
+                if tree_key(&entry.path) != self.store_dir_key {
+                    continue;
+                }
+                if let Some(walker) = walker.take() {
+                    scope.spawn(walker);
+                }
+                for (path, walked) in self.store_paths.iter().zip(walked_rx.iter()) {
+                    match walked? {
+                        None => sink(PlanItem::SkippedStorePath(path))?,
+                        Some(entries) => {
+                            sink(PlanItem::StorePathStart(path))?;
+                            for entry in &entries {
+                                sink(PlanItem::Entry(entry))?;
+                            }
+                            sink(PlanItem::StorePathEnd(path))?;
                         }
                     }
                 }
@@ -290,22 +355,23 @@ impl Plan {
         })
     }
 
-    /// Walks every store path, in parallel batches, sending each one's
-    /// entries in order. Stops early if the receiver hangs up.
-    fn walk_store_paths(&self, walked_tx: mpsc::SyncSender<Result<Vec<Entry>, PlanError>>) {
-        let store_dir = self.store_dir_key.join(&b'/');
+    /// Walks every store path not skipped, in parallel batches, sending each
+    /// one's entries (or `None` for a skipped one) in order. Stops early if
+    /// the receiver hangs up.
+    fn walk_store_paths(
+        &self,
+        skip: &(impl Fn(&StorePath) -> bool + Sync),
+        walked_tx: mpsc::SyncSender<Result<Option<Vec<Entry>>, PlanError>>,
+    ) {
         for batch in self.store_paths.chunks(WALK_BATCH) {
             let walked: Vec<_> = batch
                 .par_iter()
                 .map(|path| {
-                    let mut archive_path = store_dir.clone();
-                    archive_path.push(b'/');
-                    archive_path.extend_from_slice(path.basename().as_bytes());
-                    let host_path = self.store_source.join(path.basename());
-                    walk_tree(&host_path, &archive_path).map_err(|source| PlanError::StorePath {
-                        path: host_path.display().to_string(),
-                        source,
-                    })
+                    if skip(path) {
+                        Ok(None)
+                    } else {
+                        self.walk_store_path(path).map(Some)
+                    }
                 })
                 .collect();
             for result in walked {
@@ -316,6 +382,24 @@ impl Plan {
             }
         }
     }
+
+    /// The owner rules, for keys of anything derived from entries.
+    pub fn chown_rules(&self) -> &[ChownRule] {
+        &self.chown
+    }
+}
+
+/// One step of [`Plan::for_each_item`].
+#[derive(Debug)]
+pub enum PlanItem<'a> {
+    /// A member, owners applied.
+    Entry(&'a Entry),
+    /// The members of this store path follow.
+    StorePathStart(&'a StorePath),
+    /// The members of this store path are complete.
+    StorePathEnd(&'a StorePath),
+    /// This store path was skipped: it was not walked and has no members here.
+    SkippedStorePath(&'a StorePath),
 }
 
 /// Store paths walked per parallel batch.

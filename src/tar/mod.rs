@@ -99,6 +99,23 @@ impl<W: Write, O: ContentObserver> TarWriter<W, O> {
         self.stats
     }
 
+    /// The stream the archive is written into, for splicing in bytes made
+    /// elsewhere (see [`TarWriter::count_spliced`]).
+    pub fn inner_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+
+    /// Counts members whose archive bytes were written into the inner stream
+    /// directly (a cached segment); `spliced.archive_bytes` must be whole
+    /// blocks, as every member's bytes are.
+    pub fn count_spliced(&mut self, spliced: TarStats) {
+        self.stats.directories += spliced.directories;
+        self.stats.files += spliced.files;
+        self.stats.symlinks += spliced.symlinks;
+        self.stats.content_bytes += spliced.content_bytes;
+        self.stats.archive_bytes += spliced.archive_bytes;
+    }
+
     /// Appends one member: its headers, then its content and padding.
     pub fn append(&mut self, entry: &Entry) -> Result<(), TarError> {
         let mut name = Vec::with_capacity(entry.path.len() + 3);
