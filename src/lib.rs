@@ -12,12 +12,21 @@
 //!
 //! [`write::write_tarball`] runs that pipeline; [`nixdb`] renders Nix's
 //! database for the closure so that `nix` works at first boot.
+//! [`scan`] checks every member and byte for secrets and personal data in
+//! the same pass. [`archive`] reads tarballs back; [`inspect`] builds
+//! `inspect`, `verify` and `diff` on it, with [`nar`] to recompute NAR hashes.
 
+pub mod archive;
 pub mod compress;
 pub mod entry;
+pub mod inspect;
+pub mod manifest;
+pub mod nar;
 pub mod nixdb;
 pub mod output;
 pub mod plan;
+pub mod progress;
+pub mod scan;
 pub mod store;
 pub mod tar;
 pub mod walk;

@@ -1,17 +1,31 @@
 //! The `wsl-tarball` command line: parses arguments, calls the library and
 //! turns errors into messages and exit codes. No decisions live here.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use wsl_tarball::compress::{CompressOptions, Compression};
+use wsl_tarball::inspect;
+use wsl_tarball::manifest::{
+    manifest_store_paths, Manifest, ManifestSettings, ManifestTarball, SecurityChecks, Tool,
+    MANIFEST_VERSION,
+};
 use wsl_tarball::plan::{ChownRule, NixDbMode, NixosFacts, Plan, PlanInputs};
+use wsl_tarball::progress::Progress;
+use wsl_tarball::scan::archive::scan_archive_file;
+use wsl_tarball::scan::{
+    check_environment, checks_skipped_by, AllowRule, ScanOptions, ScanReport, ScanRules, ScanScope,
+    Scanner, FINDINGS_EXIT_CODE, SKIP_CHECKS_VAR,
+};
 use wsl_tarball::store::{read_closure, StorePath, DEFAULT_STORE_DIR};
-use wsl_tarball::write::{write_tarball, WriteSummary};
+use wsl_tarball::write::{check_plan, write_tarball, WriteSummary};
 
 /// Stream a NixOS closure into a byte-reproducible WSL rootfs tarball.
 ///
@@ -53,6 +67,144 @@ enum Command {
     /// config.system.build.toplevel and a skeleton of defaults.
     #[command(verbatim_doc_comment)]
     Build(BuildArgs),
+
+    /// Run the security checks without writing a tarball.
+    ///
+    /// Either on an existing tarball (gzip, xz, zstd or plain tar):
+    ///   wsl-tarball check nixos.wsl
+    /// or on what `write` would produce, with the same flags as `write`
+    /// (-o and the compression flags are ignored):
+    ///   wsl-tarball check --closure closure.json --system /nix/store/…-nixos-system-…
+    ///
+    /// Exit status: 0 clean (warnings allowed), 3 error-severity findings,
+    /// 1 operational error.
+    #[command(verbatim_doc_comment)]
+    Check(CheckArgs),
+
+    /// Summarise a tarball: compression, counts, the largest store paths,
+    /// the system, the skeleton files, whether the security checks ran.
+    Inspect(InspectArgs),
+
+    /// Check a tarball offline, without Nix: tar structure, no hard links,
+    /// owners and modes, every store path's NAR hash against the Nix
+    /// database inside it, references, the system profile and (with a NixOS
+    /// skeleton) the files WSL needs. Exits 1 with the list of failures.
+    Verify(VerifyArgs),
+
+    /// Explain why two tarballs differ: store paths added, removed and
+    /// changed, then the first differing member and which header field or
+    /// content byte differs. Exits 0 when identical, 1 when they differ.
+    Diff(DiffArgs),
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    /// The tarball (gzip, xz, zstd or plain tar; detected).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+
+    /// How many of the largest store paths to list.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    top: usize,
+
+    /// The manifest `write --manifest` wrote for this tarball; its security
+    /// check outcome is reported (otherwise "unknown").
+    #[arg(long, value_name = "FILE")]
+    manifest: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// The tarball (gzip, xz, zstd or plain tar; detected).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct DiffArgs {
+    #[arg(value_name = "A")]
+    a: PathBuf,
+    #[arg(value_name = "B")]
+    b: PathBuf,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// An existing tarball to check.
+    #[arg(
+        value_name = "FILE",
+        conflicts_with_all = ["closure", "system", "facts", "nixos"],
+        required_unless_present_any = ["closure", "facts"]
+    )]
+    tarball: Option<PathBuf>,
+
+    /// Closure metadata, as for `write`.
+    #[arg(long, value_name = "FILE")]
+    closure: Option<PathBuf>,
+
+    /// The NixOS system (toplevel) store path, as for `write`.
+    #[arg(long, value_name = "STORE_PATH")]
+    system: Option<Utf8PathBuf>,
+
+    /// A facts file from the NixOS module, as for `write`.
+    #[arg(long, value_name = "FILE")]
+    facts: Option<PathBuf>,
+
+    /// Add the NixOS skeleton, as for `write`.
+    #[arg(long)]
+    nixos: bool,
+
+    #[command(flatten)]
+    rootfs: RootfsArgs,
+}
+
+/// The security checks' settings (see README, "Security checks").
+#[derive(Args)]
+struct CheckFlags {
+    /// Make every finding an error, including those in store paths that are
+    /// not the system's configuration (normally warnings).
+    #[arg(long)]
+    strict: bool,
+
+    /// Accept findings: DETECTOR (everywhere), DETECTOR:GLOB or /GLOB (any
+    /// detector). Globs match paths in the tarball (`*`, `**`, `?`), or `$NAME`
+    /// for build-environment variables. Repeatable. Example:
+    /// --allow 'openssh-private-key:/etc/ssh/ssh_host_*_key'
+    #[arg(long, value_name = "RULE")]
+    allow: Vec<String>,
+
+    /// Also report this literal text wherever it occurs. Repeatable.
+    #[arg(long, value_name = "TEXT")]
+    pattern: Vec<String>,
+
+    /// A personal identifier (name, e-mail, host name) to report, matched
+    /// case-insensitively as a whole word. Repeatable.
+    #[arg(long, value_name = "TEXT")]
+    identifier: Vec<String>,
+
+    /// Print the security report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Error-severity findings stopped the run (exit status 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{errors} error-severity finding(s){what}; accept deliberate ones with --allow, see README \"Security checks\"")]
+struct FindingsFound {
+    errors: usize,
+    what: &'static str,
 }
 
 #[derive(Args)]
@@ -141,7 +293,16 @@ struct RootfsArgs {
     #[arg(long, value_name = "DIR")]
     store_root: Option<PathBuf>,
 
-    /// Print nothing but errors.
+    #[command(flatten)]
+    checks: CheckFlags,
+
+    /// Also write a JSON manifest to FILE: tool version, settings, system,
+    /// every store path with its narHash and narSize, the tarball's sha256
+    /// and size, and the security-check outcome.
+    #[arg(long, value_name = "FILE")]
+    manifest: Option<PathBuf>,
+
+    /// Print nothing but errors (no progress bar, no summary).
     #[arg(short, long)]
     quiet: bool,
 }
@@ -184,9 +345,18 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Write(args) => run_write(args),
         Command::Build(args) => run_build(args),
+        Command::Check(args) => run_check(args),
+        Command::Inspect(args) => run_inspect(args),
+        Command::Verify(args) => run_verify(args),
+        Command::Diff(args) => run_diff(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.is::<Unsuccessful>() => ExitCode::FAILURE,
+        Err(error) if error.is::<FindingsFound>() => {
+            eprintln!("wsl-tarball: {error:#}");
+            ExitCode::from(FINDINGS_EXIT_CODE)
+        }
         Err(error) => {
             eprintln!("wsl-tarball: error: {error:#}");
             ExitCode::FAILURE
@@ -194,25 +364,56 @@ fn main() -> ExitCode {
     }
 }
 
+/// A check that ran and said no; its report is already printed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Unsuccessful(&'static str);
+
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn run_inspect(args: InspectArgs) -> Result<()> {
+    let inspection = inspect::inspect(&args.file, args.top, args.manifest.as_deref())?;
+    if args.json {
+        print_json(&inspection)
+    } else {
+        print!("{}", inspection.to_text());
+        Ok(())
+    }
+}
+
+fn run_verify(args: VerifyArgs) -> Result<()> {
+    let verification = inspect::verify(&args.file)?;
+    if args.json {
+        print_json(&verification)?;
+    } else {
+        print!("{}", verification.to_text(20));
+    }
+    if verification.passed() {
+        Ok(())
+    } else {
+        Err(Unsuccessful("verification failed").into())
+    }
+}
+
+fn run_diff(args: DiffArgs) -> Result<()> {
+    let difference = inspect::diff(&args.a, &args.b)?;
+    if args.json {
+        print_json(&difference)?;
+    } else {
+        print!("{}", difference.to_text());
+    }
+    if difference.identical {
+        Ok(())
+    } else {
+        Err(Unsuccessful("the tarballs differ").into())
+    }
+}
+
 fn run_write(args: WriteArgs) -> Result<()> {
-    let facts = match &args.facts {
-        Some(path) => {
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("cannot read facts file {}", path.display()))?;
-            Some(NixosFacts::parse(&bytes, &path.display().to_string())?)
-        }
-        None => None,
-    };
-    let system = match (&args.system, &facts) {
-        (Some(system), _) => system.to_string(),
-        (None, Some(facts)) => facts.system.clone(),
-        (None, None) => bail!("give --system or --facts"),
-    };
-    let nixos = match facts {
-        Some(facts) => Some(facts),
-        None if args.nixos => Some(default_facts(&system)),
-        None => None,
-    };
+    let (system, nixos) = system_and_facts(args.system.as_ref(), args.facts.as_ref(), args.nixos)?;
     let closure_bytes = std::fs::read(&args.closure)
         .with_context(|| format!("cannot read closure file {}", args.closure.display()))?;
     let source_name = args.closure.display().to_string();
@@ -222,7 +423,130 @@ fn run_write(args: WriteArgs) -> Result<()> {
         &source_name,
         &system,
         nixos.as_ref(),
+        Mode::Write,
     )
+}
+
+/// The system store path and NixOS facts from `--system`, `--facts`, `--nixos`.
+fn system_and_facts(
+    system: Option<&Utf8PathBuf>,
+    facts: Option<&PathBuf>,
+    nixos: bool,
+) -> Result<(String, Option<NixosFacts>)> {
+    let facts = match facts {
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("cannot read facts file {}", path.display()))?;
+            Some(NixosFacts::parse(&bytes, &path.display().to_string())?)
+        }
+        None => None,
+    };
+    let system = match (system, &facts) {
+        (Some(system), _) => system.to_string(),
+        (None, Some(facts)) => facts.system.clone(),
+        (None, None) => bail!("give --system or --facts"),
+    };
+    let nixos = match facts {
+        Some(facts) => Some(facts),
+        None if nixos => Some(default_facts(&system)),
+        None => None,
+    };
+    Ok((system, nixos))
+}
+
+/// `check`: scan an existing tarball, or the rootfs `write` would make.
+fn run_check(args: CheckArgs) -> Result<()> {
+    let Some(tarball) = &args.tarball else {
+        let closure = args
+            .closure
+            .as_ref()
+            .context("give a tarball or --closure")?;
+        let (system, nixos) =
+            system_and_facts(args.system.as_ref(), args.facts.as_ref(), args.nixos)?;
+        let closure_bytes = std::fs::read(closure)
+            .with_context(|| format!("cannot read closure file {}", closure.display()))?;
+        let source_name = closure.display().to_string();
+        return write_rootfs(
+            &args.rootfs,
+            &closure_bytes,
+            &source_name,
+            &system,
+            nixos.as_ref(),
+            Mode::CheckOnly,
+        );
+    };
+    let store_dir = args.rootfs.store_dir.as_str().trim_end_matches('/');
+    // The environment of `check FILE` did not make the file: not checked.
+    let Some(mut scanner) = security_scanner(&args.rootfs.checks, store_dir, None, false)? else {
+        return Ok(());
+    };
+    scan_archive_file(tarball, &mut scanner)?;
+    let report = scanner.finish();
+    print_report(&report, &args.rootfs.checks, true, args.rootfs.quiet);
+    if report.has_errors() {
+        return Err(FindingsFound {
+            errors: report.errors(),
+            what: "",
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Whether `write_rootfs` writes the tarball or only scans it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Write,
+    CheckOnly,
+}
+
+/// The scanner for a run, or `None` (after a loud notice) when
+/// WSL_TARBALL_SKIP_CHECKS skips the checks. `system` is a store path's
+/// base name; `environment` adds the build-environment check.
+fn security_scanner(
+    flags: &CheckFlags,
+    store_dir: &str,
+    system: Option<&StorePath>,
+    environment: bool,
+) -> Result<Option<Scanner>> {
+    if checks_skipped_by(std::env::var_os(SKIP_CHECKS_VAR).as_deref()) {
+        eprintln!(
+            "wsl-tarball: WARNING: {SKIP_CHECKS_VAR} is set: the security checks are SKIPPED. \
+             Nothing in this tarball was checked for private keys, tokens, password hashes or personal data."
+        );
+        return Ok(None);
+    }
+    let options = ScanOptions {
+        patterns: flags.pattern.clone(),
+        identifiers: flags.identifier.clone(),
+        allow: flags
+            .allow
+            .iter()
+            .map(|rule| AllowRule::parse(rule))
+            .collect::<Result<_, _>>()?,
+        strict: flags.strict,
+    };
+    let mut scope = ScanScope::new(store_dir);
+    scope.system = system.map(|path| path.basename().to_owned());
+    let mut scanner = Scanner::new(Arc::new(ScanRules::new(&options)?), scope);
+    if environment {
+        scanner.add_findings(check_environment(std::env::vars_os()));
+    }
+    Ok(Some(scanner))
+}
+
+/// Prints the report: JSON on stdout with --json; otherwise text on stdout
+/// (`check`) or stderr (`write`), skipped when quiet and clean.
+fn print_report(report: &ScanReport, flags: &CheckFlags, to_stdout: bool, quiet: bool) {
+    if flags.json {
+        println!("{}", report.to_json());
+    } else if !report.findings.is_empty() || !quiet {
+        if to_stdout {
+            print!("{}", report.render_human());
+        } else {
+            eprint!("{}", report.render_human());
+        }
+    }
 }
 
 /// `build`: let Nix build the host, read its closure, write the tarball.
@@ -259,6 +583,7 @@ fn run_build(args: BuildArgs) -> Result<()> {
         &source_name,
         &facts.system.clone(),
         Some(&facts),
+        Mode::Write,
     )
 }
 
@@ -312,6 +637,7 @@ fn write_rootfs(
     source_name: &str,
     system: &str,
     nixos: Option<&NixosFacts>,
+    mode: Mode,
 ) -> Result<()> {
     let threads = args.compression.threads.unwrap_or_else(default_threads);
     if threads == 0 {
@@ -336,6 +662,7 @@ fn write_rootfs(
         None => PathBuf::from(store_dir),
     };
     let registration_time = i64::try_from(args.mtime).context("--mtime is too large")?;
+    let scanner = security_scanner(&args.checks, store_dir, Some(&system_path), true)?;
     let plan = Plan::new(PlanInputs {
         closure: &closure,
         system: system_path,
@@ -369,12 +696,183 @@ fn write_rootfs(
         level: args.compression.level.or(nixos.and_then(|f| f.level)),
         threads,
     };
-    let summary = write_tarball(&plan, &args.output, args.mtime, &compress_options)?;
+    if mode == Mode::CheckOnly {
+        let Some(scanner) = scanner else {
+            return Ok(());
+        };
+        let report = check_plan(&plan, args.mtime, scanner)?;
+        print_report(&report, &args.checks, true, args.quiet);
+        if report.has_errors() {
+            return Err(FindingsFound {
+                errors: report.errors(),
+                what: "",
+            }
+            .into());
+        }
+        return Ok(());
+    }
+    let mut progress = ProgressReport::new(args.quiet, closure.total_nar_size());
+    let pending = write_tarball(
+        &plan,
+        &args.output,
+        args.mtime,
+        &compress_options,
+        scanner,
+        &mut progress,
+    )?;
+    progress.finish();
+    if let Some(report) = pending.scan_report() {
+        print_report(report, &args.checks, false, args.quiet);
+        if report.has_errors() {
+            // Dropping the pending tarball removes its temporary file.
+            return Err(FindingsFound {
+                errors: report.errors(),
+                what: ": the tarball was not written",
+            }
+            .into());
+        }
+    }
+    let security_checks = match pending.scan_report() {
+        Some(report) => SecurityChecks {
+            status: "passed".to_owned(),
+            report: serde_json::from_str(&report.to_json()).ok(),
+        },
+        None => SecurityChecks {
+            status: "skipped".to_owned(),
+            report: None,
+        },
+    };
+    let summary = pending.commit()?;
+    if let Some(path) = &args.manifest {
+        let manifest = Manifest {
+            manifest_version: MANIFEST_VERSION,
+            tool: Tool {
+                name: env!("CARGO_PKG_NAME").to_owned(),
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            },
+            settings: ManifestSettings {
+                compression: compress_options.compression.name().to_owned(),
+                level: match compress_options.compression {
+                    Compression::None => None,
+                    _ => Some(compress_options.validate()?),
+                },
+                mtime: args.mtime,
+                nix_db: match args.nix_db {
+                    NixDbArg::Sqlite => "sqlite",
+                    NixDbArg::Registration => "registration",
+                }
+                .to_owned(),
+                store_dir: store_dir.to_owned(),
+                skeleton: if nixos.is_some() { "nixos" } else { "none" }.to_owned(),
+                extra_files: args.extra_files.as_ref().map(|p| p.display().to_string()),
+                chown: args.chown.chunks(2).map(|pair| pair.join(" ")).collect(),
+            },
+            system: system.to_owned(),
+            store_paths: manifest_store_paths(&closure),
+            tarball: ManifestTarball {
+                file: args
+                    .output
+                    .file_name()
+                    .map(|name| name.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                sha256: inspect::hex(&summary.output_sha256),
+                size: summary.output_bytes,
+                uncompressed_size: summary.tar.archive_bytes,
+                entries: summary.tar.files + summary.tar.directories + summary.tar.symlinks,
+            },
+            security_checks,
+        };
+        std::fs::write(path, manifest.to_json())
+            .with_context(|| format!("cannot write the manifest {}", path.display()))?;
+    }
     if !args.quiet {
         eprintln!("read {source_name} ({format})");
         print_summary(&args.output, &summary);
     }
     Ok(())
+}
+
+/// Progress of a write on stderr: a bar when stderr is a terminal, a line
+/// every ten seconds otherwise, nothing with --quiet. Never on stdout.
+enum ProgressReport {
+    Quiet,
+    Bar(indicatif::ProgressBar),
+    Lines {
+        total: u64,
+        started: Instant,
+        last_line: Instant,
+    },
+}
+
+impl ProgressReport {
+    fn new(quiet: bool, total_nar_bytes: u64) -> Self {
+        if quiet {
+            return ProgressReport::Quiet;
+        }
+        if !std::io::stderr().is_terminal() {
+            let now = Instant::now();
+            return ProgressReport::Lines {
+                total: total_nar_bytes,
+                started: now,
+                last_line: now,
+            };
+        }
+        let colour = std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty());
+        let bar_style = if colour {
+            "{wide_bar:.cyan/blue}"
+        } else {
+            "{wide_bar}"
+        };
+        let template = format!(
+            "{{elapsed_precise}} {bar_style} {{binary_bytes}}/{{binary_total_bytes}} {{binary_bytes_per_sec}} ETA {{eta}}"
+        );
+        let style = indicatif::ProgressStyle::with_template(&template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(total_nar_bytes),
+            indicatif::ProgressDrawTarget::stderr(),
+        )
+        .with_style(style);
+        ProgressReport::Bar(bar)
+    }
+
+    fn finish(&self) {
+        if let ProgressReport::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for ProgressReport {
+    fn advance(&mut self, archive_bytes: u64) {
+        match self {
+            ProgressReport::Quiet => {}
+            ProgressReport::Bar(bar) => {
+                // Tar headers and padding make the stream a little longer
+                // than the NAR total.
+                if bar.length().is_some_and(|total| archive_bytes > total) {
+                    bar.set_length(archive_bytes);
+                }
+                bar.set_position(archive_bytes);
+            }
+            ProgressReport::Lines {
+                total,
+                started,
+                last_line,
+            } => {
+                if last_line.elapsed() >= Duration::from_secs(10) {
+                    *last_line = Instant::now();
+                    let rate = archive_bytes as f64 / started.elapsed().as_secs_f64().max(1e-6);
+                    eprintln!(
+                        "wsl-tarball: {} of about {} written ({}/s)",
+                        human_bytes(archive_bytes),
+                        human_bytes(*total),
+                        human_bytes(rate as u64)
+                    );
+                }
+            }
+        }
+    }
 }
 
 fn default_threads() -> usize {

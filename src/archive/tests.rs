@@ -1,0 +1,128 @@
+use std::io::Read;
+
+use super::*;
+use crate::entry::Entry;
+use crate::tar::TarWriter;
+
+fn write_archive(entries: &[Entry]) -> Vec<u8> {
+    let mut writer = TarWriter::new(Vec::new(), 1);
+    for entry in entries {
+        writer.append(entry).unwrap();
+    }
+    writer.finish().unwrap().0
+}
+
+fn read_all(bytes: &[u8]) -> Result<Vec<(Member, Vec<u8>)>, ArchiveError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.tar");
+    std::fs::write(&path, bytes).unwrap();
+    let mut reader = open_tarball(&path)?;
+    let mut members = Vec::new();
+    while let Some(member) = reader.next_member()? {
+        let mut content = Vec::new();
+        reader
+            .content()
+            .read_to_end(&mut content)
+            .map_err(|source| ArchiveError::Read {
+                offset: member.content_offset,
+                source,
+            })?;
+        members.push((member, content));
+    }
+    Ok(members)
+}
+
+#[test]
+fn reads_back_what_the_writer_wrote_with_long_names() {
+    let long_name = [b'n'; 150];
+    let long_target = [b't'; 120];
+    let mut path = b"d/".to_vec();
+    path.extend_from_slice(&long_name);
+    let bytes = write_archive(&[
+        Entry::directory(b"".to_vec(), 0o755),
+        Entry::directory(b"d".to_vec(), 0o555),
+        Entry::inline_file(path.clone(), b"hello".to_vec(), 0o444),
+        Entry::symlink(b"d/l".to_vec(), long_target.to_vec()),
+        Entry::inline_file(b"d/\xff\xfe-raw".to_vec(), b"".to_vec(), 0o555),
+    ]);
+    let members = read_all(&bytes).unwrap();
+    let paths: Vec<&[u8]> = members.iter().map(|(m, _)| m.path.as_slice()).collect();
+    assert_eq!(
+        paths,
+        vec![&b""[..], b"d", &path, b"d/l", b"d/\xff\xfe-raw"]
+    );
+    assert_eq!(members[0].0.raw_name, b"./");
+    assert_eq!(members[2].0.kind, MemberKind::Regular);
+    assert_eq!(members[2].1, b"hello");
+    assert_eq!(members[3].0.kind, MemberKind::Symlink);
+    assert_eq!(members[3].0.link_target, long_target);
+    assert_eq!(members[1].0.mode, 0o555);
+}
+
+#[test]
+fn skipping_content_and_reading_it_give_the_same_members() {
+    let bytes = write_archive(&[
+        Entry::inline_file(b"a".to_vec(), vec![7u8; 1000], 0o444),
+        Entry::inline_file(b"b".to_vec(), b"x".to_vec(), 0o444),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.tar");
+    std::fs::write(&path, &bytes).unwrap();
+    let mut reader = open_tarball(&path).unwrap();
+    let mut names = Vec::new();
+    while let Some(member) = reader.next_member().unwrap() {
+        names.push(member.path);
+    }
+    assert_eq!(names, vec![b"a".to_vec(), b"b".to_vec()]);
+    let end = reader.end().unwrap();
+    assert_eq!(end.zero_blocks, 2);
+    assert!(!end.trailing_garbage);
+    assert_eq!(end.tar_bytes, bytes.len() as u64);
+    assert_eq!(reader.file_size().unwrap(), bytes.len() as u64);
+}
+
+#[test]
+fn a_truncated_archive_is_an_error() {
+    let bytes = write_archive(&[Entry::inline_file(b"a".to_vec(), vec![1u8; 2000], 0o444)]);
+    let err = read_all(&bytes[..1024]).unwrap_err();
+    assert!(err.to_string().contains("ends in the middle"), "{err}");
+}
+
+#[test]
+fn a_corrupt_header_names_its_offset() {
+    let mut bytes = write_archive(&[
+        Entry::inline_file(b"a".to_vec(), b"1".to_vec(), 0o444),
+        Entry::inline_file(b"b".to_vec(), b"2".to_vec(), 0o444),
+    ]);
+    bytes[1024 + 10] ^= 0x40;
+    let err = read_all(&bytes).unwrap_err();
+    assert!(err.to_string().contains("byte 1024"), "{err}");
+}
+
+#[test]
+fn compression_is_detected_by_magic() {
+    assert_eq!(detect_compression(&[0x1f, 0x8b, 8]), Compression::Gzip);
+    assert_eq!(detect_compression(b"\xfd7zXZ\0"), Compression::Xz);
+    assert_eq!(
+        detect_compression(&[0x28, 0xb5, 0x2f, 0xfd]),
+        Compression::Zstd
+    );
+    assert_eq!(detect_compression(b"./\0\0"), Compression::None);
+}
+
+#[test]
+fn pax_records_override_the_header() {
+    let mut overrides = Overrides::default();
+    apply_pax(b"16 path=a/b/cde\n11 size=42\n", &mut overrides).unwrap();
+    assert_eq!(overrides.path.as_deref(), Some(&b"a/b/cde"[..]));
+    assert_eq!(overrides.size, Some(42));
+    assert!(apply_pax(b"99 path=x\n", &mut overrides).is_err());
+}
+
+#[test]
+fn paths_are_normalised() {
+    assert_eq!(normalize_path(b"./"), b"");
+    assert_eq!(normalize_path(b"."), b"");
+    assert_eq!(normalize_path(b"./nix/store/"), b"nix/store");
+    assert_eq!(normalize_path(b"/etc/passwd"), b"etc/passwd");
+}

@@ -1,0 +1,180 @@
+//! The manifest `write --manifest FILE` publishes beside a tarball.
+//!
+//! JSON with the tool version, the settings that shape the bytes, the
+//! system path, every store path with its NAR hash and size, the tarball's
+//! SHA-256 and size (hashed by [`HashingWriter`] as the compressed bytes are
+//! written, never by reading the file again), and the security-check
+//! outcome. Nothing in it depends on the machine or the time of the run, so
+//! the same inputs give the same manifest.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::store::Closure;
+
+/// Version of the manifest's shape.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// The whole manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    pub manifest_version: u32,
+    pub tool: Tool,
+    pub settings: ManifestSettings,
+    /// The NixOS toplevel `/nix/var/nix/profiles/system` points at.
+    pub system: String,
+    pub store_paths: Vec<ManifestStorePath>,
+    pub tarball: ManifestTarball,
+    pub security_checks: SecurityChecks,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+/// The settings that decide the tarball's bytes (not the thread count,
+/// which does not).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestSettings {
+    pub compression: String,
+    /// The effective level (the format's default when none was given);
+    /// null for no compression.
+    pub level: Option<u32>,
+    pub mtime: u64,
+    /// `sqlite` or `registration`.
+    pub nix_db: String,
+    pub store_dir: String,
+    /// `facts`, `defaults` or `none`.
+    pub skeleton: String,
+    pub extra_files: Option<String>,
+    /// `PATH UID:GID`, in the order given.
+    pub chown: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestStorePath {
+    pub path: String,
+    /// SRI, as `nix path-info --json` writes it.
+    pub nar_hash: String,
+    pub nar_size: u64,
+    pub references: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestTarball {
+    /// The file name, without its directory.
+    pub file: String,
+    /// Lowercase hex SHA-256 of the file.
+    pub sha256: String,
+    pub size: u64,
+    pub uncompressed_size: u64,
+    pub entries: u64,
+}
+
+/// Whether the security checks ran and what they found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecurityChecks {
+    /// `not run`, `skipped`, `passed` or `failed`.
+    pub status: String,
+    /// The scan's own report, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<serde_json::Value>,
+}
+
+impl SecurityChecks {
+    /// The checks did not run (this build has no scan, or it was not asked for).
+    pub fn not_run() -> Self {
+        SecurityChecks {
+            status: "not run".to_owned(),
+            report: None,
+        }
+    }
+}
+
+/// The store paths of a closure as manifest entries, in basename order.
+pub fn manifest_store_paths(closure: &Closure) -> Vec<ManifestStorePath> {
+    let store_dir = closure.store_dir();
+    closure
+        .iter()
+        .map(|info| ManifestStorePath {
+            path: info.path.to_absolute(store_dir),
+            nar_hash: info.nar_hash.to_sri(),
+            nar_size: info.nar_size,
+            references: info
+                .references
+                .iter()
+                .map(|r| r.to_absolute(store_dir))
+                .collect(),
+        })
+        .collect()
+}
+
+impl Manifest {
+    /// Pretty JSON with a final newline.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+}
+
+/// A writer that hashes and counts what passes through it.
+pub struct HashingWriter<W: Write> {
+    inner: W,
+    sha256: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            sha256: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// The inner writer, the SHA-256 and the count of the bytes written.
+    pub fn finish(self) -> (W, [u8; 32], u64) {
+        (self.inner, self.sha256.finalize().into(), self.bytes)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(bytes)?;
+        self.sha256.update(&bytes[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashing_writer_hashes_exactly_what_was_written() {
+        let mut writer = HashingWriter::new(Vec::new());
+        writer.write_all(b"abc").unwrap();
+        let (bytes, digest, count) = writer.finish();
+        assert_eq!(bytes, b"abc");
+        assert_eq!(count, 3);
+        assert_eq!(
+            crate::inspect::hex(&digest),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,613 @@
+//! Security checks: no secret or personal data ships inside a tarball.
+//!
+//! The scan looks at what actually ships: every member's name, every symlink
+//! target and every content byte, in the same pass that writes the archive
+//! (a [`ContentObserver`] on the tar writer), or, for `check FILE.wsl`, while
+//! reading an existing archive ([`archive`]). Nothing is read twice.
+//!
+//! - [`detect`]: the built-in detectors (private-key blocks, cloud and forge
+//!   tokens, shadow password hashes, `authorized_keys` lines), each an anchor
+//!   plus a validator on the bytes around it, so that a bare prefix such as
+//!   `ghp_` is not a finding. Users add literal `--pattern`s and personal
+//!   `--identifier`s (case-insensitive, at word boundaries).
+//! - [`stream`]: Aho-Corasick search over chunked content with a bounded
+//!   carry, so a match straddling two read chunks is found and findings do
+//!   not depend on chunk sizes.
+//! - Scope: a finding in user-controlled content (outside the store, or in
+//!   the system's toplevel, its `etc` tree, or a store path that tree links
+//!   to as a whole) is an [`Severity::Error`]; elsewhere in the store it is a
+//!   [`Severity::Warning`], since packages ship test keys. `strict` makes
+//!   every finding an error. Severity is decided when the scan ends, so the
+//!   system may be discovered from the archive itself.
+//! - [`allow`]: accepted findings by detector and path glob.
+//! - [`env`]: the build-environment check (variable names only).
+//! - [`report`]: findings in a fixed order, human text, JSON, redaction.
+//!
+//! [`BackgroundScanner`] runs the scan on its own thread, fed chunk copies,
+//! so it overlaps with reading, tar encoding and compression.
+
+pub mod allow;
+pub mod archive;
+pub mod detect;
+pub mod env;
+pub mod report;
+pub mod stream;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+
+pub use allow::{AllowRule, AllowRuleError};
+pub use detect::Detector;
+pub use env::check_environment;
+pub use report::{Finding, Part, ScanReport, Severity};
+
+use crate::entry::{Entry, EntryKind};
+use crate::tar::ContentObserver;
+use detect::{Context, BUILTIN_ANCHORS};
+use stream::{AnchorKind, Hit, Searcher, Stream};
+
+/// The environment variable that skips every check (with a loud notice).
+pub const SKIP_CHECKS_VAR: &str = "WSL_TARBALL_SKIP_CHECKS";
+
+/// Exit status of the CLI when error-severity findings stop a run.
+pub const FINDINGS_EXIT_CODE: u8 = 3;
+
+/// True if `WSL_TARBALL_SKIP_CHECKS` asks to skip the checks (`1`, `true`,
+/// `yes`).
+pub fn checks_skipped_by(value: Option<&std::ffi::OsStr>) -> bool {
+    value
+        .and_then(|v| v.to_str())
+        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+}
+
+/// What the user configures.
+#[derive(Debug, Clone, Default)]
+pub struct ScanOptions {
+    /// Literals reported wherever they occur (case-sensitive).
+    pub patterns: Vec<String>,
+    /// Names, e-mail addresses, host names: case-insensitive, whole words.
+    pub identifiers: Vec<String>,
+    pub allow: Vec<AllowRule>,
+    /// Every finding is an error.
+    pub strict: bool,
+}
+
+/// Why the checks could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanConfigError {
+    #[error("--pattern must not be empty")]
+    EmptyPattern,
+    #[error("--identifier must not be empty")]
+    EmptyIdentifier,
+    #[error("building the pattern automaton: {0}")]
+    Automaton(#[from] aho_corasick::BuildError),
+}
+
+/// Compiled options, shared by every scanner.
+#[derive(Debug)]
+pub struct ScanRules {
+    searchers: Vec<Searcher>,
+    allow: Vec<AllowRule>,
+    strict: bool,
+}
+
+impl ScanRules {
+    pub fn new(options: &ScanOptions) -> Result<Self, ScanConfigError> {
+        let mut anchors: Vec<(Vec<u8>, AnchorKind)> = BUILTIN_ANCHORS
+            .iter()
+            .map(|(anchor, family)| (anchor.as_bytes().to_vec(), AnchorKind::Builtin(*family)))
+            .collect();
+        for pattern in &options.patterns {
+            if pattern.is_empty() {
+                return Err(ScanConfigError::EmptyPattern);
+            }
+            anchors.push((pattern.as_bytes().to_vec(), AnchorKind::Pattern));
+        }
+        let mut searchers = vec![Searcher::new(anchors, false)?];
+        if !options.identifiers.is_empty() {
+            let mut identifiers = Vec::new();
+            for identifier in &options.identifiers {
+                if identifier.trim().is_empty() {
+                    return Err(ScanConfigError::EmptyIdentifier);
+                }
+                identifiers.push((identifier.as_bytes().to_vec(), AnchorKind::Identifier));
+            }
+            searchers.push(Searcher::new(identifiers, true)?);
+        }
+        Ok(ScanRules {
+            searchers,
+            allow: options.allow.clone(),
+            strict: options.strict,
+        })
+    }
+
+    /// Applies `--strict` and the allow-list, and sorts: the final report.
+    pub fn judge(&self, findings: Vec<Finding>, members: u64, bytes: u64) -> ScanReport {
+        let mut report = ScanReport {
+            members,
+            bytes,
+            ..ScanReport::default()
+        };
+        for mut finding in findings {
+            if self.allow.iter().any(|rule| rule.allows(&finding)) {
+                report.allowed += 1;
+                continue;
+            }
+            if self.strict {
+                finding.severity = Severity::Error;
+            }
+            report.findings.push(finding);
+        }
+        report::sort_findings(&mut report.findings);
+        report
+    }
+}
+
+/// Which store paths count as user-controlled.
+#[derive(Debug, Clone)]
+pub struct ScanScope {
+    /// The logical store directory, `/nix/store`.
+    pub store_dir: String,
+    /// Base name of the NixOS toplevel; if unknown, it is read from the
+    /// archive's `/nix/var/nix/profiles/system-1-link`.
+    pub system: Option<String>,
+    /// Further store path base names to treat as user-controlled.
+    pub user_store_paths: BTreeSet<String>,
+}
+
+impl ScanScope {
+    pub fn new(store_dir: &str) -> Self {
+        ScanScope {
+            store_dir: store_dir.trim_end_matches('/').to_owned(),
+            system: None,
+            user_store_paths: BTreeSet::new(),
+        }
+    }
+}
+
+/// Learns, from the members going by, which store paths are the system's
+/// configuration: the toplevel, the target of its `etc` link, and the store
+/// paths that `etc` tree links to as a whole (`environment.etc.*.text`).
+#[derive(Debug)]
+struct ScopeTracker {
+    scope: ScanScope,
+    /// `nix/store/`: member paths below it are in the store.
+    member_prefix: Vec<u8>,
+    /// `/nix/store/`: link targets below it point into the store.
+    target_prefix: Vec<u8>,
+    /// Store path ─► the store path its top-level `etc` symlink points into.
+    etc_links: BTreeMap<String, String>,
+    /// Store path ─► store paths it links to as a whole.
+    whole_links: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl ScopeTracker {
+    fn new(scope: ScanScope) -> Self {
+        let relative = scope.store_dir.trim_start_matches('/');
+        ScopeTracker {
+            member_prefix: format!("{relative}/").into_bytes(),
+            target_prefix: format!("/{relative}/").into_bytes(),
+            scope,
+            etc_links: BTreeMap::new(),
+            whole_links: BTreeMap::new(),
+        }
+    }
+
+    /// The store path a member belongs to, and the rest of its path.
+    fn store_path_of<'p>(&self, path: &'p [u8]) -> Option<(String, &'p [u8])> {
+        split_store_path(path.strip_prefix(self.member_prefix.as_slice())?)
+    }
+
+    fn observe(&mut self, path: &[u8], link_target: Option<&[u8]>) {
+        let Some(target) = link_target else { return };
+        let target_in_store = target
+            .strip_prefix(self.target_prefix.as_slice())
+            .and_then(split_store_path);
+        let Some((target_path, target_rest)) = target_in_store else {
+            return;
+        };
+        if path == b"nix/var/nix/profiles/system-1-link" && self.scope.system.is_none() {
+            self.scope.system = Some(target_path);
+            return;
+        }
+        let Some((owner, rest)) = self.store_path_of(path) else {
+            return;
+        };
+        if rest == b"etc" {
+            self.etc_links.insert(owner.clone(), target_path.clone());
+        }
+        if target_rest.is_empty() {
+            self.whole_links
+                .entry(owner)
+                .or_default()
+                .insert(target_path);
+        }
+    }
+
+    fn user_controlled(&self) -> BTreeSet<String> {
+        let mut set = self.scope.user_store_paths.clone();
+        if let Some(system) = &self.scope.system {
+            set.insert(system.clone());
+            if let Some(etc) = self.etc_links.get(system) {
+                set.insert(etc.clone());
+                set.extend(self.whole_links.get(etc).into_iter().flatten().cloned());
+            }
+        }
+        set
+    }
+}
+
+/// `HASH-NAME/rest…` ─► (`HASH-NAME`, `rest…`).
+fn split_store_path(path: &[u8]) -> Option<(String, &[u8])> {
+    let (base, rest) = match memchr::memchr(b'/', path) {
+        Some(slash) => (&path[..slash], &path[slash + 1..]),
+        None => (path, &b""[..]),
+    };
+    if base.is_empty() {
+        return None;
+    }
+    Some((String::from_utf8_lossy(base).into_owned(), rest))
+}
+
+/// A finding whose severity waits for the scope.
+#[derive(Debug)]
+struct PendingFinding {
+    finding: Finding,
+    /// `None`: outside the store.
+    store_path: Option<String>,
+}
+
+/// The member being scanned.
+#[derive(Debug)]
+struct Member {
+    display_path: Arc<str>,
+    store_path: Option<String>,
+    context: Context,
+}
+
+/// Scans members and their content; see the module docs.
+#[derive(Debug)]
+pub struct Scanner {
+    rules: Arc<ScanRules>,
+    scope: ScopeTracker,
+    current: Option<Member>,
+    stream: Stream,
+    hits: Vec<Hit>,
+    found: Vec<PendingFinding>,
+    extra: Vec<Finding>,
+    members: u64,
+    bytes: u64,
+}
+
+impl Scanner {
+    pub fn new(rules: Arc<ScanRules>, scope: ScanScope) -> Self {
+        Scanner {
+            rules,
+            scope: ScopeTracker::new(scope),
+            current: None,
+            stream: Stream::new(),
+            hits: Vec::new(),
+            found: Vec::new(),
+            extra: Vec::new(),
+            members: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Adds findings made elsewhere (the build-environment check).
+    pub fn add_findings(&mut self, findings: impl IntoIterator<Item = Finding>) {
+        self.extra.extend(findings);
+    }
+
+    /// A member starts: `path` below the root (no `./`, no trailing `/`).
+    pub fn begin_member(&mut self, path: &[u8], link_target: Option<&[u8]>) {
+        if self.current.is_some() {
+            self.end_member();
+        }
+        self.members += 1;
+        self.scope.observe(path, link_target);
+        let store_path = self.scope.store_path_of(path).map(|(base, _)| base);
+        let display_path: Arc<str> = format!("/{}", String::from_utf8_lossy(path)).into();
+        let name_start = memchr::memrchr(b'/', path).map_or(0, |slash| slash + 1);
+        let name = &path[name_start..];
+        let in_keys_dir = path[..name_start.saturating_sub(1)].ends_with(b"authorized_keys.d");
+        let member = Member {
+            display_path,
+            store_path,
+            context: Context {
+                is_content: true,
+                authorized_keys_file: name.starts_with(b"authorized_keys") || in_keys_dir,
+            },
+        };
+        let rules = Arc::clone(&self.rules);
+        let searchers = &rules.searchers;
+        let mut hits = std::mem::take(&mut self.hits);
+        Stream::scan_all(searchers, name, Context::default(), &mut hits);
+        self.record(&member, Part::Name, name_start as u64, &mut hits);
+        if let Some(target) = link_target {
+            Stream::scan_all(searchers, target, Context::default(), &mut hits);
+            self.record(&member, Part::LinkTarget, 0, &mut hits);
+        }
+        self.hits = hits;
+        self.current = Some(member);
+    }
+
+    /// The next chunk of the current member's content.
+    pub fn content(&mut self, chunk: &[u8]) {
+        let Some(member) = &self.current else { return };
+        self.bytes += chunk.len() as u64;
+        self.stream
+            .feed(&self.rules.searchers, chunk, member.context, &mut self.hits);
+    }
+
+    /// The current member is complete.
+    pub fn end_member(&mut self) {
+        let Some(member) = self.current.take() else {
+            return;
+        };
+        self.stream
+            .finish(&self.rules.searchers, member.context, &mut self.hits);
+        let mut hits = std::mem::take(&mut self.hits);
+        self.record(&member, Part::Content, 0, &mut hits);
+        self.hits = hits;
+    }
+
+    fn record(&mut self, member: &Member, part: Part, base_offset: u64, hits: &mut Vec<Hit>) {
+        for hit in hits.drain(..) {
+            self.found.push(PendingFinding {
+                finding: Finding {
+                    severity: Severity::Warning,
+                    detector: hit.detector,
+                    path: member.display_path.to_string(),
+                    part,
+                    offset: base_offset + hit.offset,
+                    length: hit.len,
+                    excerpt: hit.excerpt,
+                    user_controlled: false,
+                },
+                store_path: member.store_path.clone(),
+            });
+        }
+    }
+
+    /// Decides severities, applies the allow-list and `strict`, and sorts.
+    pub fn finish(mut self) -> ScanReport {
+        self.end_member();
+        let user_controlled = self.scope.user_controlled();
+        let mut findings = self.extra;
+        for pending in self.found {
+            let mut finding = pending.finding;
+            finding.user_controlled = pending
+                .store_path
+                .as_ref()
+                .map_or(true, |p| user_controlled.contains(p));
+            finding.severity = if finding.user_controlled {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
+            findings.push(finding);
+        }
+        self.rules.judge(findings, self.members, self.bytes)
+    }
+}
+
+impl ContentObserver for Scanner {
+    fn begin_entry(&mut self, entry: &Entry) {
+        let target = match &entry.kind {
+            EntryKind::Symlink { target } => Some(target.as_slice()),
+            _ => None,
+        };
+        self.begin_member(&entry.path, target);
+    }
+
+    fn content(&mut self, chunk: &[u8]) {
+        Scanner::content(self, chunk);
+    }
+
+    fn end_entry(&mut self) {
+        self.end_member();
+    }
+}
+
+/// What the writing thread hands the scanning thread.
+enum Message {
+    Begin {
+        path: Vec<u8>,
+        link_target: Option<Vec<u8>>,
+    },
+    Chunk(Vec<u8>),
+    End,
+}
+
+/// Chunks in flight between the threads.
+const CHANNEL_DEPTH: usize = 16;
+
+/// A [`Scanner`] on its own thread: the observer copies each chunk into a
+/// recycled buffer and sends it; the scan overlaps with everything else.
+pub struct BackgroundScanner {
+    sender: Option<Sender<Message>>,
+    recycled: Receiver<Vec<u8>>,
+    worker: Option<JoinHandle<ScanReport>>,
+}
+
+impl BackgroundScanner {
+    pub fn spawn(scanner: Scanner) -> Self {
+        let (sender, receiver) = crossbeam_channel::bounded::<Message>(CHANNEL_DEPTH);
+        let (recycle, recycled) = crossbeam_channel::bounded::<Vec<u8>>(CHANNEL_DEPTH + 2);
+        let worker = std::thread::Builder::new()
+            .name("scan".into())
+            .spawn(move || {
+                let mut scanner = scanner;
+                for message in receiver {
+                    match message {
+                        Message::Begin { path, link_target } => {
+                            scanner.begin_member(&path, link_target.as_deref())
+                        }
+                        Message::Chunk(chunk) => {
+                            scanner.content(&chunk);
+                            let _ = recycle.try_send(chunk);
+                        }
+                        Message::End => scanner.end_member(),
+                    }
+                }
+                scanner.finish()
+            })
+            .ok();
+        BackgroundScanner {
+            sender: Some(sender),
+            recycled,
+            worker,
+        }
+    }
+
+    fn send(&mut self, message: Message) {
+        if let Some(sender) = &self.sender {
+            if sender.send(message).is_err() {
+                self.sender = None;
+            }
+        }
+    }
+
+    /// Waits for the scan to end. `None` if the scanning thread failed.
+    pub fn finish(mut self) -> Option<ScanReport> {
+        self.sender = None;
+        self.worker.take()?.join().ok()
+    }
+}
+
+impl ContentObserver for BackgroundScanner {
+    fn begin_entry(&mut self, entry: &Entry) {
+        let link_target = match &entry.kind {
+            EntryKind::Symlink { target } => Some(target.clone()),
+            _ => None,
+        };
+        self.send(Message::Begin {
+            path: entry.path.clone(),
+            link_target,
+        });
+    }
+
+    fn content(&mut self, chunk: &[u8]) {
+        let mut buffer = self.recycled.try_recv().unwrap_or_default();
+        buffer.clear();
+        buffer.extend_from_slice(chunk);
+        self.send(Message::Chunk(buffer));
+    }
+
+    fn end_entry(&mut self) {
+        self.send(Message::End);
+    }
+}
+
+impl Drop for BackgroundScanner {
+    fn drop(&mut self) {
+        self.sender = None;
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SYSTEM: &str = "7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-nixos-system";
+    const ETC: &str = "1h7qgvs4kgzsn8a6rb273saxyqh4jxlz-etc";
+    const HOSTS: &str = "2h7qgvs4kgzsn8a6rb273saxyqh4jxlz-etc-hosts";
+    const PYTHON: &str = "3h7qgvs4kgzsn8a6rb273saxyqh4jxlz-python3";
+    const TOKEN: &str = "ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8";
+
+    fn rules(options: ScanOptions) -> Arc<ScanRules> {
+        Arc::new(ScanRules::new(&options).unwrap())
+    }
+
+    fn file(scanner: &mut Scanner, path: &str, content: &str) {
+        scanner.begin_member(path.as_bytes(), None);
+        scanner.content(content.as_bytes());
+        scanner.end_member();
+    }
+
+    fn tree(scanner: &mut Scanner) {
+        let store = "nix/store";
+        file(
+            scanner,
+            &format!("{store}/{HOSTS}"),
+            &format!("token {TOKEN}\n"),
+        );
+        file(
+            scanner,
+            &format!("{store}/{PYTHON}/test/x"),
+            &format!("token {TOKEN}\n"),
+        );
+        scanner.begin_member(
+            format!("{store}/{ETC}/etc/hosts").as_bytes(),
+            Some(format!("/nix/store/{HOSTS}").as_bytes()),
+        );
+        scanner.begin_member(
+            format!("{store}/{SYSTEM}/etc").as_bytes(),
+            Some(format!("/nix/store/{ETC}/etc").as_bytes()),
+        );
+        file(scanner, "home/tim/.config", &format!("token {TOKEN}\n"));
+        scanner.begin_member(
+            b"nix/var/nix/profiles/system-1-link",
+            Some(format!("/nix/store/{SYSTEM}").as_bytes()),
+        );
+    }
+
+    #[test]
+    fn severity_follows_scope_discovered_from_the_archive() {
+        let mut scanner = Scanner::new(rules(ScanOptions::default()), ScanScope::new("/nix/store"));
+        tree(&mut scanner);
+        let report = scanner.finish();
+        let seen: Vec<(&str, Severity)> = report
+            .findings
+            .iter()
+            .map(|f| (f.path.as_str(), f.severity))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("/home/tim/.config", Severity::Error),
+                (&*format!("/nix/store/{HOSTS}"), Severity::Error),
+                (&*format!("/nix/store/{PYTHON}/test/x"), Severity::Warning),
+            ]
+        );
+        assert!(!report.render_human().contains(TOKEN));
+        assert!(!report.to_json().contains(TOKEN));
+    }
+
+    #[test]
+    fn strict_allow_and_identifiers() {
+        let options = ScanOptions {
+            identifiers: vec!["tim".into()],
+            allow: vec![AllowRule::parse("github-token:/home/**").unwrap()],
+            strict: true,
+            ..ScanOptions::default()
+        };
+        let mut scanner = Scanner::new(rules(options), ScanScope::new("/nix/store"));
+        tree(&mut scanner);
+        file(&mut scanner, "etc/motd", "it is time, Tim.");
+        scanner.begin_member(b"home/tim", None);
+        let report = scanner.finish();
+        assert_eq!(report.allowed, 1);
+        assert_eq!(report.warnings(), 0);
+        let identifiers: Vec<(&str, Part, u64)> = report
+            .findings
+            .iter()
+            .filter(|f| f.detector == Detector::Identifier)
+            .map(|f| (f.path.as_str(), f.part, f.offset))
+            .collect();
+        assert_eq!(
+            identifiers,
+            [
+                ("/etc/motd", Part::Content, 12),
+                ("/home/tim", Part::Name, 5)
+            ]
+        );
+    }
+}

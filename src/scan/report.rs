@@ -1,0 +1,195 @@
+//! Findings, their severity, and the report: human text and JSON.
+//!
+//! A secret is never printed whole: [`redact`] keeps the public prefix of a
+//! token (or the marker line of a key block) and a few characters at most.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::detect::Detector;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// In a store path that is not user-controlled: reported, does not fail.
+    Warning,
+    /// In user-controlled content (or any finding with `--strict`): fails.
+    Error,
+}
+
+/// Which part of a member matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Part {
+    /// The member's own name (the last component of its path).
+    Name,
+    /// A symlink's target.
+    LinkTarget,
+    /// A regular file's content.
+    Content,
+    /// A build-environment variable's name.
+    Variable,
+}
+
+/// One thing that should not ship.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    pub detector: Detector,
+    /// `/`-rooted path inside the tarball, or `$NAME` for a variable.
+    pub path: String,
+    pub part: Part,
+    /// Byte offset in the part (in the path, for a name).
+    pub offset: u64,
+    pub length: u64,
+    /// The match with all but its public prefix hidden.
+    pub excerpt: String,
+    /// The path is user-controlled (outside the store, or a store path of
+    /// the system's configuration).
+    pub user_controlled: bool,
+}
+
+impl Finding {
+    /// The order reports use: by path, then position, then detector.
+    fn sort_key(&self) -> (&str, Part, u64, Detector) {
+        (&self.path, self.part, self.offset, self.detector)
+    }
+}
+
+/// Sorts findings into report order; thread counts and chunking never change it.
+pub fn sort_findings(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        a.sort_key()
+            .cmp(&b.sort_key())
+            .then_with(|| a.excerpt.cmp(&b.excerpt))
+    });
+}
+
+/// The outcome of the checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ScanReport {
+    /// Findings not covered by an allow rule, in report order.
+    pub findings: Vec<Finding>,
+    /// Findings an allow rule covered.
+    pub allowed: usize,
+    /// Members whose names and contents were scanned.
+    pub members: u64,
+    /// Content bytes scanned.
+    pub bytes: u64,
+}
+
+impl ScanReport {
+    pub fn errors(&self) -> usize {
+        self.count(Severity::Error)
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.count(Severity::Warning)
+    }
+
+    fn count(&self, severity: Severity) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .count()
+    }
+
+    /// At least one finding fails the build.
+    pub fn has_errors(&self) -> bool {
+        self.errors() > 0
+    }
+
+    /// One line per finding, then a summary line.
+    pub fn render_human(&self) -> String {
+        let mut text = String::new();
+        for f in &self.findings {
+            let severity = match f.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            };
+            let place = match f.part {
+                Part::Content => format!("byte {}", f.offset),
+                Part::Name => format!("name, byte {}", f.offset),
+                Part::LinkTarget => format!("link target, byte {}", f.offset),
+                Part::Variable => "build environment".to_owned(),
+            };
+            let _ = writeln!(
+                text,
+                "{severity}[{}] {} ({place}): {}",
+                f.detector, f.path, f.excerpt
+            );
+        }
+        let _ = writeln!(
+            text,
+            "security checks: {} error(s), {} warning(s), {} allowed; {} members, {} content bytes scanned",
+            self.errors(),
+            self.warnings(),
+            self.allowed,
+            self.members,
+            self.bytes
+        );
+        text
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(object) = value.as_object_mut() {
+            object.insert("errors".into(), self.errors().into());
+            object.insert("warnings".into(), self.warnings().into());
+        }
+        serde_json::to_string_pretty(&value).unwrap_or_default()
+    }
+}
+
+/// The visible form of a match: its anchor (public: `ghp_`, `AKIA`, the
+/// `-----BEGIN … PRIVATE KEY-----` line) and a few more characters, never
+/// more than an eighth of the secret part, then `…` and the length.
+/// Identifiers, which the user gave, are shown as matched.
+pub fn redact(detector: Detector, anchor_len: usize, matched: &[u8]) -> String {
+    let visible = match detector {
+        Detector::Identifier => matched.len(),
+        Detector::Pattern => 2.min(matched.len() / 4),
+        Detector::PemPrivateKey | Detector::OpensshPrivateKey | Detector::PgpPrivateKey => {
+            let line = memchr::memchr(b'\n', matched).unwrap_or(matched.len());
+            line - usize::from(line > 0 && matched[line - 1] == b'\r')
+        }
+        _ => {
+            let secret = matched.len().saturating_sub(anchor_len);
+            (anchor_len + (secret / 8).min(4)).min(matched.len())
+        }
+    };
+    let mut text = String::new();
+    for &b in &matched[..visible] {
+        if b.is_ascii_graphic() || b == b' ' {
+            text.push(b as char);
+        } else {
+            let _ = write!(text, "\\x{b:02x}");
+        }
+    }
+    if visible < matched.len() {
+        format!("{text}… ({} bytes)", matched.len())
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_keeps_the_prefix_and_hides_the_secret() {
+        let token = b"ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8";
+        let shown = redact(Detector::GithubToken, 4, token);
+        assert_eq!(shown, "ghp_a1B2… (40 bytes)");
+        let key = b"-----BEGIN OPENSSH PRIVATE KEY-----\r\nb3BlbnNzaC1rZXktdjEAAAAA";
+        assert_eq!(
+            redact(Detector::OpensshPrivateKey, 11, key),
+            "-----BEGIN OPENSSH PRIVATE KEY-----… (61 bytes)"
+        );
+        assert_eq!(redact(Detector::Pattern, 8, b"hunter22"), "hu… (8 bytes)");
+        assert_eq!(redact(Detector::Identifier, 3, b"Tim"), "Tim");
+    }
+}
