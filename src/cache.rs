@@ -9,9 +9,11 @@
 //! segment is spliced in from here, and the output is byte-identical to a
 //! cold build.
 //!
+//! The store path is still walked, read and scanned on a hit (every byte
+//! that ships is checked); only its compression is skipped.
+//!
 //! One file per segment, `<key>.seg`: the magic line, the segment's input
-//! length and CRC-32, the tar counts of its members, then the raw deflate
-//! bytes. Files are written to a temporary name and renamed, so a crash
+//! length and CRC-32, then the raw deflate bytes. Files are written to a temporary name and renamed, so a crash
 //! never leaves a torn entry; an unreadable or malformed entry is a miss.
 
 use std::fs;
@@ -21,7 +23,6 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::compress::CompressedSegment;
-use crate::tar::TarStats;
 
 const MAGIC: &[u8; 8] = b"WSLSEG1\n";
 /// Bumped whenever the bytes a segment holds would change for the same key.
@@ -48,15 +49,14 @@ impl SegmentKey {
             hasher.update((part.len() as u64).to_le_bytes());
             hasher.update(part.as_bytes());
         }
-        SegmentKey(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+        SegmentKey(
+            hasher
+                .finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        )
     }
-}
-
-/// A stored segment and the tar counts of the members it holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CachedSegment {
-    pub segment: CompressedSegment,
-    pub stats: TarStats,
 }
 
 /// A directory of segments.
@@ -87,7 +87,7 @@ impl SegmentCache {
     }
 
     /// The segment stored under `key`, if it is there and well formed.
-    pub fn load(&self, key: &SegmentKey) -> Option<CachedSegment> {
+    pub fn load(&self, key: &SegmentKey) -> Option<CompressedSegment> {
         let bytes = fs::read(self.file(key)).ok()?;
         let rest = bytes.strip_prefix(MAGIC)?;
         let number = |index: usize| -> Option<u64> {
@@ -96,26 +96,16 @@ impl SegmentCache {
         };
         let input_len = number(0)?;
         let crc = u32::try_from(number(1)?).ok()?;
-        let stats = TarStats {
-            directories: number(2)?,
-            files: number(3)?,
-            symlinks: number(4)?,
-            content_bytes: number(5)?,
-            archive_bytes: input_len,
-        };
-        let deflated = rest.get(6 * 8..)?.to_vec();
-        Some(CachedSegment {
-            segment: CompressedSegment {
-                deflated,
-                crc,
-                input_len,
-            },
-            stats,
+        let deflated = rest.get(2 * 8..)?.to_vec();
+        Some(CompressedSegment {
+            deflated,
+            crc,
+            input_len,
         })
     }
 
     /// Stores a segment under `key`, atomically.
-    pub fn store(&self, key: &SegmentKey, cached: &CachedSegment) -> Result<(), CacheError> {
+    pub fn store(&self, key: &SegmentKey, segment: &CompressedSegment) -> Result<(), CacheError> {
         let error = |source| CacheError {
             dir: self.dir.clone(),
             source,
@@ -123,20 +113,11 @@ impl SegmentCache {
         let path = self.file(key);
         let temporary = path.with_extension(format!("tmp{}", std::process::id()));
         let mut file = fs::File::create(&temporary).map_err(error)?;
-        let stats = &cached.stats;
         let mut header = MAGIC.to_vec();
-        for number in [
-            cached.segment.input_len,
-            u64::from(cached.segment.crc),
-            stats.directories,
-            stats.files,
-            stats.symlinks,
-            stats.content_bytes,
-        ] {
-            header.extend_from_slice(&number.to_le_bytes());
-        }
+        header.extend_from_slice(&segment.input_len.to_le_bytes());
+        header.extend_from_slice(&u64::from(segment.crc).to_le_bytes());
         file.write_all(&header)
-            .and_then(|()| file.write_all(&cached.segment.deflated))
+            .and_then(|()| file.write_all(&segment.deflated))
             .and_then(|()| fs::rename(&temporary, &path))
             .map_err(|e| {
                 let _ = fs::remove_file(&temporary);
@@ -155,25 +136,19 @@ mod tests {
         let cache = SegmentCache::open(&dir.path().join("cache")).unwrap();
         let key = SegmentKey::new("/nix/store/x-a", "sha256-AAAA", "mtime=1");
         assert!(cache.load(&key).is_none());
-        let cached = CachedSegment {
-            segment: CompressedSegment {
-                deflated: vec![1, 2, 3],
-                crc: 0xdead_beef,
-                input_len: 1024,
-            },
-            stats: TarStats {
-                directories: 1,
-                files: 2,
-                symlinks: 3,
-                content_bytes: 4,
-                archive_bytes: 1024,
-            },
+        let cached = CompressedSegment {
+            deflated: vec![1, 2, 3],
+            crc: 0xdead_beef,
+            input_len: 1024,
         };
         cache.store(&key, &cached).unwrap();
         assert!(cache.contains(&key));
         assert_eq!(cache.load(&key), Some(cached));
         std::fs::write(cache.file(&key), b"WSLSEG1\nshort").unwrap();
         assert!(cache.load(&key).is_none());
-        assert_ne!(key, SegmentKey::new("/nix/store/x-a", "sha256-AAAA", "mtime=2"));
+        assert_ne!(
+            key,
+            SegmentKey::new("/nix/store/x-a", "sha256-AAAA", "mtime=2")
+        );
     }
 }

@@ -17,6 +17,7 @@
 //! `inspect`, `verify` and `diff` on it, with [`nar`] to recompute NAR hashes.
 
 pub mod archive;
+pub mod cache;
 pub mod compress;
 pub mod entry;
 pub mod inspect;

@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use wsl_tarball::cache::SegmentCache;
 use wsl_tarball::compress::{CompressOptions, Compression};
 use wsl_tarball::inspect;
 use wsl_tarball::manifest::{
@@ -302,6 +303,13 @@ struct RootfsArgs {
     #[arg(long, value_name = "FILE")]
     manifest: Option<PathBuf>,
 
+    /// Keep each store path's compressed bytes in DIR (gzip only) and reuse
+    /// them: a rebuild after a few store paths changed compresses only those.
+    /// Every byte is still read and scanned, and the output is identical to
+    /// a build without the cache.
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+
     /// Print nothing but errors (no progress bar, no summary).
     #[arg(short, long)]
     quiet: bool,
@@ -358,7 +366,7 @@ fn main() -> ExitCode {
             ExitCode::from(FINDINGS_EXIT_CODE)
         }
         Err(error) => {
-            eprintln!("wsl-tarball: error: {error:#}");
+            eprintln!("wsl-tarball: error: {}", error_message(&error));
             ExitCode::FAILURE
         }
     }
@@ -711,12 +719,14 @@ fn write_rootfs(
         }
         return Ok(());
     }
+    let cache = args.cache.as_deref().map(SegmentCache::open).transpose()?;
     let mut progress = ProgressReport::new(args.quiet, closure.total_nar_size());
     let pending = write_tarball(
         &plan,
         &args.output,
         args.mtime,
         &compress_options,
+        cache.as_ref(),
         scanner,
         &mut progress,
     )?;
@@ -873,6 +883,20 @@ impl Progress for ProgressReport {
             }
         }
     }
+}
+
+/// The error and its causes joined by ": ", leaving out a cause whose text
+/// the message already holds (the library's errors name their cause).
+fn error_message(error: &anyhow::Error) -> String {
+    let mut message = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message
 }
 
 fn default_threads() -> usize {

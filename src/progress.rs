@@ -40,6 +40,18 @@ impl<'p, W: Write> ProgressWriter<'p, W> {
         }
     }
 
+    /// The inner writer, for bytes that reach it another way (see
+    /// [`ProgressWriter::count`]).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+
+    /// Counts archive bytes that reached the inner writer without passing
+    /// through this one (spliced from the segment cache).
+    pub fn count(&mut self, archive_bytes: u64) {
+        self.written += archive_bytes;
+    }
+
     /// Reports the final count and hands back the inner writer.
     pub fn finish(self) -> W {
         self.progress.advance(self.written);

@@ -15,10 +15,11 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::cache::{CacheError, SegmentCache, SegmentKey};
 use crate::compress::{CompressError, CompressOptions, Compressor};
 use crate::manifest::HashingWriter;
 use crate::output::{AtomicOutput, OutputError};
-use crate::plan::{Plan, PlanError};
+use crate::plan::{Plan, PlanError, PlanItem};
 use crate::progress::{Progress, ProgressWriter};
 use crate::scan::{BackgroundScanner, ScanReport, Scanner};
 use crate::tar::{ContentObserver, TarError, TarStats, TarWriter};
@@ -41,6 +42,14 @@ pub enum WriteError {
     },
     #[error("the security scan thread failed")]
     ScanThread,
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error("--cache: the segment for {path} holds {cached} bytes but the store path now makes {actual}; delete the cache directory")]
+    CacheMismatch {
+        path: String,
+        cached: u64,
+        actual: u64,
+    },
 }
 
 /// What a finished write did.
@@ -94,6 +103,7 @@ pub fn write_tarball(
     destination: &Path,
     mtime: u64,
     compression: &CompressOptions,
+    cache: Option<&SegmentCache>,
     scanner: Option<Scanner>,
     progress: &mut dyn Progress,
 ) -> Result<PendingTarball, WriteError> {
@@ -106,19 +116,35 @@ pub fn write_tarball(
     let file = output.try_clone_file().map_err(finish_error)?;
     let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
     let compressor = ProgressWriter::new(Compressor::new(hashing, compression)?, progress);
-    let (compressor, tar_stats, scan) = match scanner {
+    // Everything a store path's compressed bytes depend on besides its
+    // contents; see crate::cache.
+    let settings = format!(
+        "mtime={mtime} level={} owners={:?}",
+        compression.validate()?,
+        plan.chown_rules()
+    );
+    let segments = SegmentedStream { cache, settings };
+    // A failed write into the compressed file names the file.
+    let name_destination = |error: WriteError| match error {
+        WriteError::Tar(TarError::Write(source)) => finish_error(source),
+        other => other,
+    };
+    let (hashing, tar_stats, scan) = match scanner {
         Some(scanner) => {
             let background = BackgroundScanner::spawn(scanner);
-            let (compressor, background, stats) = stream_plan(plan, compressor, mtime, background)?;
+            let (hashing, background, stats) = segments
+                .stream(plan, compressor, mtime, background)
+                .map_err(name_destination)?;
             let report = background.finish().ok_or(WriteError::ScanThread)?;
-            (compressor, stats, Some(report))
+            (hashing, stats, Some(report))
         }
         None => {
-            let (compressor, (), stats) = stream_plan(plan, compressor, mtime, ())?;
-            (compressor, stats, None)
+            let (hashing, (), stats) = segments
+                .stream(plan, compressor, mtime, ())
+                .map_err(name_destination)?;
+            (hashing, stats, None)
         }
     };
-    let hashing = compressor.finish().finish().map_err(finish_error)?;
     let (mut buffered, output_sha256, _) = hashing.finish();
     buffered.flush().map_err(finish_error)?;
     drop(buffered);
@@ -133,6 +159,111 @@ pub fn write_tarball(
         },
         scan,
     })
+}
+
+/// Streams a plan with each store path compressed as its own gzip segment
+/// (a dictionary restart before and after), so that its compressed bytes
+/// can be stored in, and later spliced from, a [`SegmentCache`]. Output is
+/// the same with or without the cache. Other formats stream plainly.
+struct SegmentedStream<'c> {
+    cache: Option<&'c SegmentCache>,
+    settings: String,
+}
+
+/// The compressed stream as the tar writer sees it.
+type CompressedSink<'p, W> = ProgressWriter<'p, Compressor<W>>;
+
+impl SegmentedStream<'_> {
+    fn stream<'p, W: Write, O: ContentObserver>(
+        &self,
+        plan: &Plan,
+        inner: CompressedSink<'p, W>,
+        mtime: u64,
+        observer: O,
+    ) -> Result<(W, O, TarStats), WriteError> {
+        let mut tar = TarWriter::with_observer(inner, mtime, observer);
+        let segmented = tar.inner_mut().get_mut().supports_segments();
+        let store_dir = plan.store_dir_in_archive();
+        // Keys of the segments being compressed, by segment id.
+        let mut keys: Vec<SegmentKey> = Vec::new();
+        // The cached segment standing in for the store path being read.
+        let mut hit: Option<(crate::compress::CompressedSegment, u64)> = None;
+        plan.for_each_item(|item| -> Result<(), WriteError> {
+            match item {
+                PlanItem::Entry(entry) => tar.append(entry)?,
+                PlanItem::StorePathStart(path) if segmented => {
+                    let nar_hash = plan.nar_hash(path).map(|h| h.to_sri()).unwrap_or_default();
+                    let archive_path = format!(
+                        "{}/{}",
+                        String::from_utf8_lossy(&store_dir),
+                        path.basename()
+                    );
+                    let key = SegmentKey::new(&archive_path, &nar_hash, &self.settings);
+                    match self.cache.and_then(|cache| cache.load(&key)) {
+                        Some(segment) => {
+                            // Still read and scan every byte; skip compressing.
+                            hit = Some((segment, tar.stats().archive_bytes));
+                            tar.set_discarding(true);
+                        }
+                        None => {
+                            tar.inner_mut()
+                                .get_mut()
+                                .begin_segment(keys.len() as u64)
+                                .map_err(TarError::Write)?;
+                            keys.push(key);
+                        }
+                    }
+                }
+                PlanItem::StorePathEnd(path) if segmented => {
+                    if let Some((segment, started_at)) = hit.take() {
+                        tar.set_discarding(false);
+                        let actual = tar.stats().archive_bytes - started_at;
+                        if actual != segment.input_len {
+                            return Err(WriteError::CacheMismatch {
+                                path: path.basename().to_owned(),
+                                cached: segment.input_len,
+                                actual,
+                            });
+                        }
+                        let sink = tar.inner_mut();
+                        sink.get_mut()
+                            .append_segment(&segment)
+                            .map_err(TarError::Write)?;
+                        sink.count(segment.input_len);
+                    } else {
+                        let compressor = tar.inner_mut().get_mut();
+                        compressor.end_segment().map_err(TarError::Write)?;
+                        self.store(&keys, compressor.take_finished_segments())?;
+                    }
+                }
+                PlanItem::StorePathStart(_) | PlanItem::StorePathEnd(_) => {}
+            }
+            Ok(())
+        })?;
+        let (sink, observer, stats) = tar.finish_observed()?;
+        let (inner, finished) = sink
+            .finish()
+            .finish_with_segments()
+            .map_err(TarError::Write)?;
+        self.store(&keys, finished)?;
+        Ok((inner, observer, stats))
+    }
+
+    /// Stores finished segments in the cache, if there is one.
+    fn store(
+        &self,
+        keys: &[SegmentKey],
+        finished: Vec<(u64, crate::compress::CompressedSegment)>,
+    ) -> Result<(), WriteError> {
+        if let Some(cache) = self.cache {
+            for (id, segment) in finished {
+                if let Some(key) = usize::try_from(id).ok().and_then(|i| keys.get(i)) {
+                    cache.store(key, &segment)?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Runs `plan` through the tar writer into nothing, for the scan alone.

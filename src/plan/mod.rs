@@ -267,9 +267,8 @@ impl Plan {
         self.store_dir_key.join(&b'/')
     }
 
-    /// Entries of one store path, walked now (for when a skipped path's
-    /// bytes turn out to be unavailable after all).
-    pub fn walk_store_path(&self, path: &StorePath) -> Result<Vec<Entry>, PlanError> {
+    /// Entries of one store path, owners applied.
+    fn walk_store_path(&self, path: &StorePath) -> Result<Vec<Entry>, PlanError> {
         let mut archive_path = self.store_dir_in_archive();
         archive_path.push(b'/');
         archive_path.extend_from_slice(path.basename().as_bytes());
@@ -298,22 +297,16 @@ impl Plan {
     where
         E: From<PlanError>,
     {
-        self.for_each_item(
-            |_| false,
-            |item| match item {
-                PlanItem::Entry(entry) => sink(entry),
-                _ => Ok(()),
-            },
-        )
+        self.for_each_item(|item| match item {
+            PlanItem::Entry(entry) => sink(entry),
+            _ => Ok(()),
+        })
     }
 
     /// Like [`Plan::for_each_entry`], also marking where each store path's
-    /// members start and end. Store paths for which `skip` is true are not
-    /// walked: they appear only as [`PlanItem::SkippedStorePath`] (their
-    /// bytes come from elsewhere, such as a segment cache).
+    /// members start and end.
     pub fn for_each_item<E>(
         &self,
-        skip: impl Fn(&StorePath) -> bool + Sync,
         mut sink: impl FnMut(PlanItem<'_>) -> Result<(), E>,
     ) -> Result<(), E>
     where
@@ -325,10 +318,9 @@ impl Plan {
             }
             sink(PlanItem::Entry(entry))
         };
-        let skip = &skip;
         std::thread::scope(|scope| {
             let (walked_tx, walked_rx) = mpsc::sync_channel(WALK_AHEAD);
-            let mut walker = Some(move || self.walk_store_paths(skip, walked_tx));
+            let mut walker = Some(move || self.walk_store_paths(walked_tx));
             for entry in self.generated.values() {
                 let mut entry = entry.clone();
                 emit(&mut entry, &mut sink)?;
@@ -339,40 +331,24 @@ impl Plan {
                     scope.spawn(walker);
                 }
                 for (path, walked) in self.store_paths.iter().zip(walked_rx.iter()) {
-                    match walked? {
-                        None => sink(PlanItem::SkippedStorePath(path))?,
-                        Some(entries) => {
-                            sink(PlanItem::StorePathStart(path))?;
-                            for entry in &entries {
-                                sink(PlanItem::Entry(entry))?;
-                            }
-                            sink(PlanItem::StorePathEnd(path))?;
-                        }
+                    sink(PlanItem::StorePathStart(path))?;
+                    for entry in &walked? {
+                        sink(PlanItem::Entry(entry))?;
                     }
+                    sink(PlanItem::StorePathEnd(path))?;
                 }
             }
             Ok(())
         })
     }
 
-    /// Walks every store path not skipped, in parallel batches, sending each
-    /// one's entries (or `None` for a skipped one) in order. Stops early if
-    /// the receiver hangs up.
-    fn walk_store_paths(
-        &self,
-        skip: &(impl Fn(&StorePath) -> bool + Sync),
-        walked_tx: mpsc::SyncSender<Result<Option<Vec<Entry>>, PlanError>>,
-    ) {
+    /// Walks every store path, in parallel batches, sending each one's
+    /// entries in order. Stops early if the receiver hangs up.
+    fn walk_store_paths(&self, walked_tx: mpsc::SyncSender<Result<Vec<Entry>, PlanError>>) {
         for batch in self.store_paths.chunks(WALK_BATCH) {
             let walked: Vec<_> = batch
                 .par_iter()
-                .map(|path| {
-                    if skip(path) {
-                        Ok(None)
-                    } else {
-                        self.walk_store_path(path).map(Some)
-                    }
-                })
+                .map(|path| self.walk_store_path(path))
                 .collect();
             for result in walked {
                 let failed = result.is_err();
@@ -398,8 +374,6 @@ pub enum PlanItem<'a> {
     StorePathStart(&'a StorePath),
     /// The members of this store path are complete.
     StorePathEnd(&'a StorePath),
-    /// This store path was skipped: it was not walked and has no members here.
-    SkippedStorePath(&'a StorePath),
 }
 
 /// Store paths walked per parallel batch.

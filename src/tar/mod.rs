@@ -67,6 +67,7 @@ impl ContentObserver for () {
 pub struct TarWriter<W: Write, O: ContentObserver = ()> {
     inner: W,
     observer: O,
+    discarding: bool,
     mtime: u64,
     header_buffer: Vec<u8>,
     read_buffer: Vec<u8>,
@@ -88,6 +89,7 @@ impl<W: Write, O: ContentObserver> TarWriter<W, O> {
         TarWriter {
             inner,
             observer,
+            discarding: false,
             mtime,
             header_buffer: Vec::with_capacity(4 * BLOCK_SIZE),
             read_buffer: vec![0; READ_CHUNK],
@@ -100,20 +102,16 @@ impl<W: Write, O: ContentObserver> TarWriter<W, O> {
     }
 
     /// The stream the archive is written into, for splicing in bytes made
-    /// elsewhere (see [`TarWriter::count_spliced`]).
+    /// elsewhere (see [`TarWriter::set_discarding`]).
     pub fn inner_mut(&mut self) -> &mut W {
         &mut self.inner
     }
 
-    /// Counts members whose archive bytes were written into the inner stream
-    /// directly (a cached segment); `spliced.archive_bytes` must be whole
-    /// blocks, as every member's bytes are.
-    pub fn count_spliced(&mut self, spliced: TarStats) {
-        self.stats.directories += spliced.directories;
-        self.stats.files += spliced.files;
-        self.stats.symlinks += spliced.symlinks;
-        self.stats.content_bytes += spliced.content_bytes;
-        self.stats.archive_bytes += spliced.archive_bytes;
+    /// While set, members are read, observed and counted as usual, but their
+    /// bytes are not written: the caller splices the same bytes, made
+    /// earlier, into the inner stream instead.
+    pub fn set_discarding(&mut self, discarding: bool) {
+        self.discarding = discarding;
     }
 
     /// Appends one member: its headers, then its content and padding.
@@ -153,22 +151,22 @@ impl<W: Write, O: ContentObserver> TarWriter<W, O> {
                 link_target,
             },
         );
-        self.inner
-            .write_all(&self.header_buffer)
-            .map_err(TarError::Write)?;
+        emit(&mut self.inner, self.discarding, &self.header_buffer)?;
         self.stats.archive_bytes += self.header_buffer.len() as u64;
         if let EntryKind::File { size, content } = &entry.kind {
             match content {
                 Content::Inline(bytes) => {
                     self.observer.content(bytes);
-                    self.inner.write_all(bytes).map_err(TarError::Write)?;
+                    emit(&mut self.inner, self.discarding, bytes)?;
                 }
                 Content::Disk(path) => self.copy_file(path, *size)?,
             }
             let padding = padding_len(*size);
-            self.inner
-                .write_all(&[0u8; BLOCK_SIZE][..padding])
-                .map_err(TarError::Write)?;
+            emit(
+                &mut self.inner,
+                self.discarding,
+                &[0u8; BLOCK_SIZE][..padding],
+            )?;
             self.stats.content_bytes += size;
             self.stats.archive_bytes += size + padding as u64;
         }
@@ -196,9 +194,7 @@ impl<W: Write, O: ContentObserver> TarWriter<W, O> {
                 });
             }
             self.observer.content(&self.read_buffer[..got]);
-            self.inner
-                .write_all(&self.read_buffer[..got])
-                .map_err(TarError::Write)?;
+            emit(&mut self.inner, self.discarding, &self.read_buffer[..got])?;
             remaining -= got as u64;
         }
         let mut probe = [0u8; 1];
@@ -229,6 +225,14 @@ impl<W: Write, O: ContentObserver> TarWriter<W, O> {
         self.stats.archive_bytes = total;
         Ok((self.inner, self.observer, self.stats))
     }
+}
+
+/// Writes archive bytes to `inner` unless discarding.
+fn emit<W: Write>(inner: &mut W, discarding: bool, bytes: &[u8]) -> Result<(), TarError> {
+    if discarding {
+        return Ok(());
+    }
+    inner.write_all(bytes).map_err(TarError::Write)
 }
 
 fn read_some(file: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
