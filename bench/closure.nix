@@ -1,6 +1,7 @@
 # The benchmark closure: one store path per Debian package (files copied
 # from the host with their directory layout), referencing the store paths of
-# the packages it depends on, and a top path referencing them all.
+# the packages it depends on, and a top path referencing them all. `salt`
+# changes only the top path: one changed store path, for rebuild timings.
 { packagesJson, salt ? "" }:
 let
   packages = builtins.fromJSON (builtins.readFile packagesJson);
@@ -10,7 +11,6 @@ let
     name = "deb-${builtins.replaceStrings [ "+" ] [ "p" ] name}";
     system = builtins.currentSystem;
     builder = "/bin/bash";
-    inherit salt;
     fileList = p.fileList;
     deps = map storePath p.deps;
     args = [ "-c" ''

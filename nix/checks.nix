@@ -1,6 +1,7 @@
 # Flake checks: the package with its tests, clippy and rustfmt, the tarball of
-# nixos-wsl-minimal, and a reproducibility check that writes the same system
-# twice with different thread counts and compares the bytes.
+# nixos-wsl-minimal, a reproducibility check that writes the same system
+# twice with different thread counts and compares the bytes, and the
+# security check.
 {
   lib,
   runCommand,
@@ -43,6 +44,8 @@ in
   '';
 
   tarball = build.wslTarball;
+
+  security = build.tarballSecurityCheck;
 
   reproducible = runCommand "wsl-tarball-reproducible" { } ''
     cmp ${build.wslTarball}/nixos.wsl ${singleThreaded}/nixos.wsl

@@ -98,16 +98,41 @@ let
       (toString cfg.compressionLevel)
     ];
 
+  checks = cfg.checks;
+  checkFlags =
+    lib.optional checks.strict "--strict"
+    ++ lib.concatMap (rule: [ "--allow" rule ]) checks.allow
+    ++ lib.concatMap (text: [ "--pattern" text ]) checks.patterns
+    ++ lib.concatMap (text: [ "--identifier" text ]) checks.personalIdentifiers;
+  # Disabled checks are skipped loudly, and the manifest records it.
+  skipChecks = lib.optionalString (!checks.enable) "export WSL_TARBALL_SKIP_CHECKS=1";
+
+  # The security check on its own: every byte of the rootfs, no tarball.
+  tarballSecurityCheck = pkgs.runCommand "nixos-wsl-tarball-security-check" {
+    __structuredAttrs = true;
+    exportReferencesGraph.closure = [ config.system.build.toplevel ];
+    nativeBuildInputs = [ package ];
+  } ''
+    ${skipChecks}
+    wsl-tarball check --closure "$NIX_ATTRS_JSON_FILE" --facts ${facts} \
+      --mtime 1 ${lib.escapeShellArgs checkFlags} --json > report.json
+    mkdir -p "$out"
+    mv report.json "$out/report.json"
+  '';
+
   # The tarball as a pure derivation: cached, and buildable on remote builders.
   wslTarball = pkgs.runCommand "nixos-wsl-tarball" {
     __structuredAttrs = true;
     exportReferencesGraph.closure = [ config.system.build.toplevel ];
     nativeBuildInputs = [ package ];
   } ''
+    ${skipChecks}
     mkdir -p "$out/nix-support"
     wsl-tarball write --closure "$NIX_ATTRS_JSON_FILE" --facts ${facts} \
-      --mtime 1 ${lib.escapeShellArgs compressionFlags} -o "$out/nixos.wsl"
+      --mtime 1 ${lib.escapeShellArgs (compressionFlags ++ checkFlags)} \
+      --manifest "$out/manifest.json" -o "$out/nixos.wsl"
     echo "file wsl-tarball $out/nixos.wsl" > "$out/nix-support/hydra-build-products"
+    echo "file manifest $out/manifest.json" >> "$out/nix-support/hydra-build-products"
   '';
 
   closure = pkgs.closureInfo { rootPaths = [ config.system.build.toplevel ]; };
@@ -154,8 +179,9 @@ let
       if [ ''${#positionals[@]} -eq 1 ]; then
         out="''${positionals[0]}"
       fi
+      ${skipChecks}
       exec wsl-tarball write --closure ${closure}/registration --facts ${facts} \
-        --mtime 1 ${lib.escapeShellArgs compressionFlags} "''${flags[@]}" -o "$out"
+        --mtime 1 ${lib.escapeShellArgs (compressionFlags ++ checkFlags)} "''${flags[@]}" -o "$out"
     '';
   };
 in
@@ -199,6 +225,46 @@ in
         /usr/share/wsl/nixos.ico and named by `shortcut.icon`.
       '';
     };
+    checks = {
+      enable = mkOption {
+        type = types.bool;
+        default = true;
+        description = ''
+          Scan every byte that goes into the tarball for secrets and personal
+          data (private keys, API tokens, password hashes, authorized_keys,
+          and the identifiers and patterns below). Findings in user-controlled
+          content (the skeleton, /etc, extra files, homes, the system's etc
+          tree) fail the build; findings elsewhere in the store are warnings.
+          Disabling skips the checks loudly and records it in the manifest.
+        '';
+      };
+      personalIdentifiers = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [ "alice" "alice@example.com" "alice-laptop" ];
+        description = "Names, e-mail addresses and host names to report, case-insensitively, as whole words.";
+      };
+      patterns = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [ "corp-internal.example.com" ];
+        description = "Literal text to report wherever it occurs.";
+      };
+      allow = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [ "openssh-private-key:/etc/ssh/ssh_host_*_key" ];
+        description = ''
+          Findings to accept: `DETECTOR` (everywhere), `DETECTOR:GLOB` or
+          `/GLOB` (any detector), with globs over paths in the tarball.
+        '';
+      };
+      strict = mkOption {
+        type = types.bool;
+        default = false;
+        description = "Treat every finding as an error, including warnings in ordinary store paths.";
+      };
+    };
     terminalProfileTemplate = mkOption {
       type = types.nullOr types.path;
       default = null;
@@ -212,7 +278,7 @@ in
   config = lib.mkIf config.wsl.enable {
     system.build = {
       wslTarballFacts = facts;
-      inherit wslTarball;
+      inherit wslTarball tarballSecurityCheck;
       tarballBuilder = lib.mkForce tarballBuilder;
     };
   };

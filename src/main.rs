@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use wsl_tarball::cache::SegmentCache;
 use wsl_tarball::compress::{CompressOptions, Compression};
-use wsl_tarball::inspect;
+use wsl_tarball::inspect::{self, human_bytes};
 use wsl_tarball::manifest::{
     manifest_store_paths, Manifest, ManifestSettings, ManifestTarball, SecurityChecks, Tool,
     MANIFEST_VERSION,
@@ -922,19 +922,4 @@ fn print_summary(output: &Path, summary: &WriteSummary) {
         human_bytes(summary.output_bytes),
         human_bytes((tar.archive_bytes as f64 / seconds.max(1e-6)) as u64),
     );
-}
-
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }

@@ -5,8 +5,8 @@
 //! fixed blocks in parallel, and the compressed bytes go to a temporary file
 //! that is renamed over the destination only when everything succeeded.
 //!
-//! With security checks, a [`Scanner`] sees every member and byte on its own
-//! thread while they are written; [`write_tarball`] hands back a
+//! With security checks, a [`Scanner`] sees every member and byte as they
+//! are written, on the writing thread; [`write_tarball`] hands back a
 //! [`PendingTarball`] with the report, and the caller commits it or drops it
 //! (leaving nothing at the destination). [`check_plan`] runs the same scan
 //! without writing anything.
@@ -21,7 +21,7 @@ use crate::manifest::HashingWriter;
 use crate::output::{AtomicOutput, OutputError};
 use crate::plan::{Plan, PlanError, PlanItem};
 use crate::progress::{Progress, ProgressWriter};
-use crate::scan::{BackgroundScanner, ScanReport, Scanner};
+use crate::scan::{ScanReport, Scanner};
 use crate::tar::{ContentObserver, TarError, TarStats, TarWriter};
 
 /// Why the tarball could not be written. Nothing is left at the destination.
@@ -40,8 +40,6 @@ pub enum WriteError {
         path: std::path::PathBuf,
         source: io::Error,
     },
-    #[error("the security scan thread failed")]
-    ScanThread,
     #[error(transparent)]
     Cache(#[from] CacheError),
     #[error("--cache: the segment for {path} holds {cached} bytes but the store path now makes {actual}; delete the cache directory")]
@@ -131,12 +129,11 @@ pub fn write_tarball(
     };
     let (hashing, tar_stats, scan) = match scanner {
         Some(scanner) => {
-            let background = BackgroundScanner::spawn(scanner);
-            let (hashing, background, stats) = segments
-                .stream(plan, compressor, mtime, background)
+            // Inline: on the writing thread, with no copy of the bytes.
+            let (hashing, scanner, stats) = segments
+                .stream(plan, compressor, mtime, scanner)
                 .map_err(name_destination)?;
-            let report = background.finish().ok_or(WriteError::ScanThread)?;
-            (hashing, stats, Some(report))
+            (hashing, stats, Some(scanner.finish()))
         }
         None => {
             let (hashing, (), stats) = segments
@@ -268,9 +265,8 @@ impl SegmentedStream<'_> {
 
 /// Runs `plan` through the tar writer into nothing, for the scan alone.
 pub fn check_plan(plan: &Plan, mtime: u64, scanner: Scanner) -> Result<ScanReport, WriteError> {
-    let background = BackgroundScanner::spawn(scanner);
-    let (_, background, _) = stream_plan(plan, io::sink(), mtime, background)?;
-    background.finish().ok_or(WriteError::ScanThread)
+    let (_, scanner, _) = stream_plan(plan, io::sink(), mtime, scanner)?;
+    Ok(scanner.finish())
 }
 
 /// Streams every entry of `plan` through a tar writer into `inner`.

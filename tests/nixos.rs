@@ -279,3 +279,29 @@ fn the_pure_derivation_and_the_app_write_the_same_bytes() {
         "nix build and the app wrote different tarballs"
     );
 }
+
+#[test]
+fn the_security_check_runs_as_a_derivation_on_the_closure() {
+    let binary = env!("CARGO_BIN_EXE_wsl-tarball");
+    let binary_hash = run_text(Command::new("sha256sum").arg(binary));
+    let expression = format!(
+        "(builtins.getFlake \"{}\").lib.securityCheckWith \"{binary}\" \"{}\"",
+        test_flake(),
+        &binary_hash[..64]
+    );
+    let built: serde_json::Value = serde_json::from_slice(&run_ok(
+        nix_command("nix")
+            .args(["build", "--no-link", "--json", "--impure", "--expr"])
+            .arg(&expression),
+    ))
+    .unwrap();
+    let out = built[0]["outputs"]["out"].as_str().unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{out}/report.json")).unwrap()).unwrap();
+    assert!(report.is_object(), "{report}");
+    let text = report.to_string();
+    assert!(
+        !text.contains("\"severity\":\"error\""),
+        "the fake system has no secrets: {text}"
+    );
+}

@@ -141,9 +141,26 @@
           ''
         ];
       };
+      # What the module's system.build.tarballSecurityCheck does.
+      securityCheckWith = binary: binaryHash: derivation {
+        name = "nixos-wsl-tarball-security-check";
+        inherit system binary binaryHash;
+        builder = "/bin/bash";
+        __structuredAttrs = true;
+        exportReferencesGraph.closure = [ toplevel ];
+        args = [
+          "-c"
+          ''
+            source .attrs.sh
+            out=''${outputs[out]}
+            /bin/mkdir -p $out
+            "$binary" check --closure .attrs.json --facts ${facts} --mtime 1 --json > $out/report.json
+          ''
+        ];
+      };
     in
     {
-      lib = { inherit wslTarballWith; };
+      lib = { inherit wslTarballWith securityCheckWith; };
       nixosConfigurations.fake = fakeConfiguration;
       # A host without the module: only a toplevel.
       nixosConfigurations.bare.config.system.build.toplevel = toplevel;
