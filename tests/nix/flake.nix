@@ -122,12 +122,11 @@
           wslTarballFacts = facts;
         };
       };
-      # What the module's system.build.wslTarball does, with a given binary:
-      # the closure comes from exportReferencesGraph inside the derivation.
-      # `binaryHash` makes a new binary a new derivation.
-      wslTarballWith = binary: binaryHash: derivation {
-        name = "nixos-wsl-tarball";
-        inherit system binary binaryHash;
+      # A derivation that runs the binary under test on the closure, which
+      # comes from exportReferencesGraph (with __structuredAttrs) as in the
+      # module's derivations. `binaryHash` makes a new binary a new derivation.
+      withClosure = name: command: binary: binaryHash: derivation {
+        inherit name system binary binaryHash;
         builder = "/bin/bash";
         __structuredAttrs = true;
         exportReferencesGraph.closure = [ toplevel ];
@@ -137,27 +136,18 @@
             source .attrs.sh
             out=''${outputs[out]}
             /bin/mkdir -p $out
-            "$binary" write --closure .attrs.json --facts ${facts} --mtime 1 --quiet -o $out/nixos.wsl
+            ${command}
           ''
         ];
       };
+      # What the module's system.build.wslTarball does.
+      wslTarballWith = withClosure "nixos-wsl-tarball" ''
+        "$binary" write --closure .attrs.json --facts ${facts} --mtime 1 --quiet -o $out/nixos.wsl
+      '';
       # What the module's system.build.tarballSecurityCheck does.
-      securityCheckWith = binary: binaryHash: derivation {
-        name = "nixos-wsl-tarball-security-check";
-        inherit system binary binaryHash;
-        builder = "/bin/bash";
-        __structuredAttrs = true;
-        exportReferencesGraph.closure = [ toplevel ];
-        args = [
-          "-c"
-          ''
-            source .attrs.sh
-            out=''${outputs[out]}
-            /bin/mkdir -p $out
-            "$binary" check --closure .attrs.json --facts ${facts} --mtime 1 --json > $out/report.json
-          ''
-        ];
-      };
+      securityCheckWith = withClosure "nixos-wsl-tarball-security-check" ''
+        "$binary" check --closure .attrs.json --facts ${facts} --mtime 1 --json > $out/report.json
+      '';
     in
     {
       lib = { inherit wslTarballWith securityCheckWith; };
