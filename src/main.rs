@@ -310,7 +310,8 @@ struct RootfsArgs {
     #[arg(long, value_name = "DIR")]
     cache: Option<PathBuf>,
 
-    /// Print nothing but errors (no progress bar, no summary).
+    /// Print nothing but errors and security findings (no progress bar, no
+    /// summary).
     #[arg(short, long)]
     quiet: bool,
 }
