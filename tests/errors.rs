@@ -3,19 +3,41 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
 
+/// An output directory holding a good `nixos.wsl` that a failed run must
+/// leave exactly as it was.
+struct GuardedOutput {
+    dir: PathBuf,
+    existing: PathBuf,
+}
+
+const PREVIOUS: &[u8] = b"previous good tarball";
+
+impl GuardedOutput {
+    fn new(parent: &Path) -> Self {
+        let dir = parent.join("out");
+        std::fs::create_dir_all(&dir).unwrap();
+        let existing = dir.join("nixos.wsl");
+        std::fs::write(&existing, PREVIOUS).unwrap();
+        GuardedOutput { dir, existing }
+    }
+
+    /// The old tarball is intact and nothing else (no temporary file) is there.
+    fn assert_untouched(&self) {
+        assert_eq!(std::fs::read(&self.existing).unwrap(), PREVIOUS);
+        assert_eq!(dir_names(&self.dir), vec!["nixos.wsl"]);
+    }
+}
+
 /// Runs `write` expecting failure; checks the message and that the output
 /// directory holds only what it held before (an existing `nixos.wsl`).
 fn assert_fails(dir: &Path, args: &[&str], needles: &[&str]) {
-    let output_dir = dir.join("out");
-    std::fs::create_dir_all(&output_dir).unwrap();
-    let existing = output_dir.join("nixos.wsl");
-    std::fs::write(&existing, b"previous good tarball").unwrap();
-    let mut full = vec!["write", "-o", existing.to_str().unwrap()];
+    let output = GuardedOutput::new(dir);
+    let mut full = vec!["write", "-o", output.existing.to_str().unwrap()];
     full.extend_from_slice(args);
     let result = run_wsl_tarball(&full);
     let stderr = String::from_utf8_lossy(&result.stderr);
@@ -26,8 +48,15 @@ fn assert_fails(dir: &Path, args: &[&str], needles: &[&str]) {
             "error for {full:?} lacks {needle:?}:\n{stderr}"
         );
     }
-    assert_eq!(std::fs::read(&existing).unwrap(), b"previous good tarball");
-    assert_eq!(dir_names(&output_dir), vec!["nixos.wsl"]);
+    // The message names each cause once.
+    let parts: Vec<&str> = stderr.trim().split(": ").filter(|p| p.len() > 20).collect();
+    for (i, part) in parts.iter().enumerate() {
+        assert!(
+            !parts[i + 1..].contains(part),
+            "the error repeats itself:\n{stderr}"
+        );
+    }
+    output.assert_untouched();
 }
 
 fn fixture_closure_file(dir: &Path) -> String {
@@ -132,8 +161,7 @@ fn an_unreadable_file_is_named() {
     // A copy of the store that the unprivileged user can list but not read.
     let root = dir.path().join("root");
     std::fs::create_dir_all(root.join("nix")).unwrap();
-    let output_dir = dir.path().join("out");
-    std::fs::create_dir_all(&output_dir).unwrap();
+    let output = GuardedOutput::new(dir.path());
     let mut copy = Command::new("cp");
     copy.arg("-a");
     for path in path_info_validity(None, fixture_system()).keys() {
@@ -151,8 +179,7 @@ fn an_unreadable_file_is_named() {
     ));
     run_ok(Command::new("chmod").args(["-R", "a+rX,u+w", dir.path().to_str().unwrap()]));
     run_ok(Command::new("chmod").arg("000").arg(&secret));
-    run_ok(Command::new("chmod").arg("777").arg(&output_dir));
-    std::fs::write(output_dir.join("nixos.wsl"), b"previous good tarball").unwrap();
+    run_ok(Command::new("chmod").arg("777").arg(&output.dir));
 
     let result = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
@@ -161,7 +188,7 @@ fn an_unreadable_file_is_named() {
         .arg("--store-root")
         .arg(&root)
         .arg("-o")
-        .arg(output_dir.join("nixos.wsl"))
+        .arg(&output.existing)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&result.stderr);
@@ -170,11 +197,7 @@ fn an_unreadable_file_is_named() {
         stderr.contains("share/doc/README") && stderr.contains("ermission denied"),
         "{stderr}"
     );
-    assert_eq!(
-        std::fs::read(output_dir.join("nixos.wsl")).unwrap(),
-        b"previous good tarball"
-    );
-    assert_eq!(dir_names(&output_dir), vec!["nixos.wsl"]);
+    output.assert_untouched();
 }
 
 #[test]
@@ -205,16 +228,13 @@ fn a_full_disk_fails_cleanly() {
     // fails them with ENOSPC: the write path is the same.
     let dir = tempfile::tempdir().unwrap();
     let closure = fixture_closure_file(dir.path());
-    let output_dir = dir.path().join("out");
-    std::fs::create_dir_all(&output_dir).unwrap();
-    let existing = output_dir.join("nixos.wsl");
-    std::fs::write(&existing, b"previous good tarball").unwrap();
+    let output = GuardedOutput::new(dir.path());
     let script = format!(
         "trap '' XFSZ; ulimit -f 64; exec {} write --closure {} --system {} -o {} --compression none",
         env!("CARGO_BIN_EXE_wsl-tarball"),
         closure,
         fixture_system(),
-        existing.display()
+        output.existing.display()
     );
     let result = Command::new("bash").args(["-c", &script]).output().unwrap();
     let stderr = String::from_utf8_lossy(&result.stderr);
@@ -223,18 +243,14 @@ fn a_full_disk_fails_cleanly() {
         stderr.contains("File too large") && stderr.contains("nixos.wsl"),
         "{stderr}"
     );
-    assert_eq!(std::fs::read(&existing).unwrap(), b"previous good tarball");
-    assert_eq!(dir_names(&output_dir), vec!["nixos.wsl"]);
+    output.assert_untouched();
 }
 
 #[test]
 fn an_interrupted_run_leaves_no_partial_file() {
     let dir = tempfile::tempdir().unwrap();
     let closure = fixture_closure_file(dir.path());
-    let output_dir = dir.path().join("out");
-    std::fs::create_dir_all(&output_dir).unwrap();
-    let existing = output_dir.join("nixos.wsl");
-    std::fs::write(&existing, b"previous good tarball").unwrap();
+    let output = GuardedOutput::new(dir.path());
     // 32 MiB of noise through xz -9 on one thread takes many seconds: long
     // enough to interrupt the run once its temporary file exists.
     let extra = dir.path().join("extra");
@@ -250,11 +266,11 @@ fn an_interrupted_run_leaves_no_partial_file() {
         .arg("--extra-files")
         .arg(&extra)
         .arg("-o")
-        .arg(&existing)
+        .arg(&output.existing)
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while dir_names(&output_dir).len() < 2 {
+    while dir_names(&output.dir).len() < 2 {
         assert!(
             child.try_wait().unwrap().is_none(),
             "the run ended before it was interrupted"
@@ -269,6 +285,5 @@ fn an_interrupted_run_leaves_no_partial_file() {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = child.wait().unwrap();
     assert!(!status.success());
-    assert_eq!(std::fs::read(&existing).unwrap(), b"previous good tarball");
-    assert_eq!(dir_names(&output_dir), vec!["nixos.wsl"]);
+    output.assert_untouched();
 }
