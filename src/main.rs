@@ -22,8 +22,8 @@ use wsl_tarball::plan::{ChownRule, NixDbMode, NixosFacts, Plan, PlanInputs};
 use wsl_tarball::progress::Progress;
 use wsl_tarball::scan::archive::scan_archive_file;
 use wsl_tarball::scan::{
-    check_environment, checks_skipped_by, AllowRule, ScanOptions, ScanReport, ScanRules, ScanScope,
-    Scanner, FINDINGS_EXIT_CODE, SKIP_CHECKS_VAR,
+    checks_skipped_by, sensitive_variables, AllowRule, Detail, ScanOptions, ScanReport, ScanRules,
+    ScanScope, Scanner, FINDINGS_EXIT_CODE, SKIP_CHECKS_VAR,
 };
 use wsl_tarball::store::{read_closure, StorePath, DEFAULT_STORE_DIR};
 use wsl_tarball::write::{check_plan, write_tarball, WriteSummary};
@@ -180,8 +180,8 @@ struct CheckFlags {
     strict: bool,
 
     /// Accept findings: DETECTOR (everywhere), DETECTOR:GLOB or /GLOB (any
-    /// detector). Globs match paths in the tarball (`*`, `**`, `?`), or `$NAME`
-    /// for build-environment variables. Repeatable. Example:
+    /// detector). Globs match paths in the tarball (`*`, `**`, `?`).
+    /// Repeatable. Example:
     /// --allow 'openssh-private-key:/etc/ssh/ssh_host_*_key'
     #[arg(long, value_name = "RULE")]
     allow: Vec<String>,
@@ -198,6 +198,12 @@ struct CheckFlags {
     /// Print the security report as JSON on stdout.
     #[arg(long)]
     json: bool,
+
+    /// List every finding; by default warnings (findings in store paths
+    /// outside the system's configuration) are one line with a count per
+    /// store path.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 /// Error-severity findings stopped the run (exit status 3).
@@ -310,8 +316,8 @@ struct RootfsArgs {
     #[arg(long, value_name = "DIR")]
     cache: Option<PathBuf>,
 
-    /// Print nothing but errors and security findings (no progress bar, no
-    /// summary).
+    /// Print nothing but errors and error-severity security findings (no
+    /// progress bar, no warnings, no summary).
     #[arg(short, long)]
     quiet: bool,
 }
@@ -534,27 +540,40 @@ fn security_scanner(
             .map(|rule| AllowRule::parse(rule))
             .collect::<Result<_, _>>()?,
         strict: flags.strict,
+        environment: if environment {
+            sensitive_variables(std::env::vars_os())
+        } else {
+            Vec::new()
+        },
     };
     let mut scope = ScanScope::new(store_dir);
     scope.system = system.map(|path| path.basename().to_owned());
-    let mut scanner = Scanner::new(Arc::new(ScanRules::new(&options)?), scope);
-    if environment {
-        scanner.add_findings(check_environment(std::env::vars_os()));
-    }
-    Ok(Some(scanner))
+    Ok(Some(Scanner::new(
+        Arc::new(ScanRules::new(&options)?),
+        scope,
+    )))
 }
 
 /// Prints the report: JSON on stdout with --json; otherwise text on stdout
-/// (`check`) or stderr (`write`), skipped when quiet and clean.
+/// (`check`) or stderr (`write`): only error findings when quiet, every
+/// finding with --verbose.
 fn print_report(report: &ScanReport, flags: &CheckFlags, to_stdout: bool, quiet: bool) {
     if flags.json {
         println!("{}", report.to_json());
-    } else if !report.findings.is_empty() || !quiet {
-        if to_stdout {
-            print!("{}", report.render_human());
-        } else {
-            eprint!("{}", report.render_human());
-        }
+        return;
+    }
+    let detail = if quiet {
+        Detail::Quiet
+    } else if flags.verbose {
+        Detail::Verbose
+    } else {
+        Detail::Normal
+    };
+    let text = report.render_human(detail);
+    if to_stdout {
+        print!("{text}");
+    } else {
+        eprint!("{text}");
     }
 }
 

@@ -105,9 +105,10 @@ pub fn path_info_validity(store: Option<&str>, system: &str) -> Validity {
 pub fn wsl_tarball() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wsl-tarball"));
     command.env_remove("SOURCE_DATE_EPOCH");
-    // The build-environment check would fail runs on a CI machine's tokens.
-    for finding in wsl_tarball::scan::check_environment(std::env::vars_os()) {
-        command.env_remove(finding.path.trim_start_matches('$'));
+    // Sensitive variables of the machine running the tests are not the
+    // tests' business: the tests that need one set it.
+    for variable in wsl_tarball::scan::sensitive_variables(std::env::vars_os()) {
+        command.env_remove(&variable.name);
     }
     command.env_remove(wsl_tarball::scan::SKIP_CHECKS_VAR);
     command
