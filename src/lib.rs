@@ -24,6 +24,7 @@ pub mod input;
 pub mod inspect;
 pub mod manifest;
 pub mod nar;
+pub mod nix;
 pub mod nixdb;
 pub mod output;
 pub mod plan;
