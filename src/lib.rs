@@ -20,6 +20,7 @@ pub mod archive;
 pub mod cache;
 pub mod compress;
 pub mod entry;
+pub(crate) mod hex;
 pub mod input;
 pub mod inspect;
 pub mod manifest;
