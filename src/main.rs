@@ -735,7 +735,7 @@ fn write_rootfs(
     let security_checks = match pending.scan_report() {
         Some(report) => SecurityChecks {
             status: "passed".to_owned(),
-            report: serde_json::from_str(&report.to_json()).ok(),
+            report: Some(report.to_json_value()),
         },
         None => SecurityChecks {
             status: "skipped".to_owned(),
