@@ -5,8 +5,9 @@
 //! the leading slash (`/home/nixos` or `home/nixos`, as upstream's
 //! `chown -R "$root/$path"` takes both), never host paths. A rule must name
 //! something below the root: an empty path (an unset shell variable) or `/`
-//! would chown the store too. The plan refuses rules that reach the store or
-//! Nix's database, and rules naming a path that is not in the rootfs.
+//! would chown the store too. The plan refuses rules that reach the store,
+//! Nix's database or the user tables, and rules naming a path that is not in
+//! the rootfs.
 
 use crate::entry::Entry;
 

@@ -244,10 +244,13 @@ impl Plan {
         for rule in &self.chown {
             let reached = if rule.reaches(&store_dir) {
                 Some("the store")
-            } else if rule.reaches(NIX_DB_DIR) {
-                Some("Nix's database (/nix/var/nix/db)")
             } else {
-                None
+                ROOT_OWNED
+                    .iter()
+                    .find(|(path, _)| {
+                        rule.reaches(path) && self.generated.contains_key(&tree_key(path))
+                    })
+                    .map(|(_, what)| *what)
             };
             if let Some(what) = reached {
                 return Err(ChownRuleError::Protected {
@@ -591,6 +594,14 @@ const WALK_BATCH: usize = 16;
 /// Walked store paths that may wait for the writer.
 const WALK_AHEAD: usize = 64;
 
+/// Besides the store, what no `--chown` rule may reach where it exists:
+/// Nix's database, and the user tables WSL reads as root (verify checks
+/// their owners).
+const ROOT_OWNED: [(&[u8], &str); 3] = [
+    (NIX_DB_DIR, "Nix's database (/nix/var/nix/db)"),
+    (b"etc/passwd", "/etc/passwd"),
+    (b"etc/shadow", "/etc/shadow"),
+];
 /// Nix's database directory in the rootfs.
 const NIX_DB_DIR: &[u8] = b"nix/var/nix/db";
 /// The registration file `--nix-db registration` writes.
@@ -884,6 +895,20 @@ mod tests {
         let mut fine = inputs(&closure, &store, None);
         fine.chown = vec![ChownRule::parse("/nix/var/nix/profiles", "1:1").unwrap()];
         Plan::new(fine).unwrap();
+
+        // The user tables stay root's where they exist.
+        let tables = extra_with(dir.path(), "tables", "etc/passwd");
+        let mut rules = inputs(&closure, &store, Some(tables));
+        rules.chown = vec![ChownRule::parse("/etc", "1000:100").unwrap()];
+        let err = Plan::new(rules).unwrap_err().to_string();
+        assert!(
+            err.contains("--chown /etc 1000:100: it reaches /etc/passwd"),
+            "{err}"
+        );
+        let motd = extra_with(dir.path(), "motd", "etc/motd");
+        let mut rules = inputs(&closure, &store, Some(motd));
+        rules.chown = vec![ChownRule::parse("/etc", "1000:100").unwrap()];
+        Plan::new(rules).unwrap();
     }
 
     #[test]
