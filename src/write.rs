@@ -9,6 +9,10 @@
 //! ([`NarCheck`]) and must match the closure's `narHash` and `narSize`;
 //! otherwise the write fails and nothing reaches the destination.
 //!
+//! When `--allow-override` replaced files the tool makes, the complete
+//! temporary file is verified ([`crate::inspect::verify`]) before it is
+//! handed back: `write` never produces a tarball that `verify` rejects.
+//!
 //! With security checks, a [`Scanner`] sees every member and byte as they
 //! are written, on the writing thread; [`write_tarball`] hands back a
 //! [`PendingTarball`] with the report, and the caller commits it or drops it
@@ -16,11 +20,13 @@
 //! without writing anything.
 
 use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::cache::{CacheError, SegmentCache, SegmentKey};
 use crate::compress::{CompressError, CompressOptions, Compressor};
+use crate::inspect::{verify, InspectError};
 use crate::manifest::HashingWriter;
 use crate::nar_check::{NarCheck, NarCheckError, NarDigest};
 use crate::output::{AtomicOutput, OutputError};
@@ -50,6 +56,13 @@ pub enum WriteError {
     Cache(#[from] CacheError),
     #[error(transparent)]
     Nar(#[from] NarCheckError),
+    #[error("--allow-override {}: with these replacements the tarball fails verify, so it was not written: {}", paths.join(", "), failures.join("; "))]
+    OverrideRejected {
+        paths: Vec<String>,
+        failures: Vec<String>,
+    },
+    #[error("verifying the tarball before it is committed: {0}")]
+    Verify(#[source] InspectError),
     #[error("--cache: the segment for {path} holds {cached} bytes but the store path now makes {actual}; delete the cache directory")]
     CacheMismatch {
         path: String,
@@ -153,6 +166,9 @@ pub fn write_tarball(
     let (mut buffered, output_sha256, _) = hashing.finish();
     buffered.flush().map_err(finish_error)?;
     drop(buffered);
+    if !plan.overridden().is_empty() {
+        verify_overrides(plan, &output)?;
+    }
     Ok(PendingTarball {
         output,
         summary: WriteSummary {
@@ -163,6 +179,25 @@ pub fn write_tarball(
             elapsed: started.elapsed(),
         },
         scan,
+    })
+}
+
+/// Verifies the complete temporary file of a plan with `--allow-override`
+/// replacements: the user's files must still give a tarball that `verify`
+/// accepts.
+fn verify_overrides(plan: &Plan, output: &AtomicOutput) -> Result<(), WriteError> {
+    // The temporary file, whether or not it has a name.
+    let path = PathBuf::from(format!("/proc/self/fd/{}", output.file().as_raw_fd()));
+    let verification = verify(&path).map_err(WriteError::Verify)?;
+    if verification.passed() {
+        return Ok(());
+    }
+    Err(WriteError::OverrideRejected {
+        paths: plan.overridden().to_vec(),
+        failures: verification
+            .failures()
+            .map(|(_, failure)| failure.to_owned())
+            .collect(),
     })
 }
 

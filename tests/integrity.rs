@@ -207,6 +207,38 @@ fn skeleton_files_are_replaced_only_with_allow_override() {
     );
     assert_eq!(listed, passwd);
 
+    // A replacement verify would reject is not written: /sbin/init must be
+    // executable. An executable one is taken.
+    use std::os::unix::fs::PermissionsExt;
+    let init = extra_tree(
+        dir.path(),
+        "own-init",
+        "sbin/init",
+        b"#!/bin/sh\nexec true\n",
+    );
+    let init_file = init.join("sbin/init");
+    std::fs::set_permissions(&init_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let override_init = [
+        "--allow-override",
+        "/sbin/init",
+        "--extra-files",
+        init.to_str().unwrap(),
+    ];
+    guarded.assert_fails(
+        &mut build_command(),
+        &override_init,
+        &[
+            "--allow-override /sbin/init",
+            "fails verify",
+            "/sbin/init resolves to",
+            "not an executable file",
+        ],
+    );
+    std::fs::set_permissions(&init_file, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tarball = dir.path().join("own-init.wsl");
+    run_ok(build_command().args(override_init).arg("-o").arg(&tarball));
+    assert_verifies(&tarball, Rootfs::Skeleton);
+
     // An override that replaces nothing is named.
     guarded.assert_fails(
         &mut build_command(),

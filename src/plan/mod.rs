@@ -161,6 +161,9 @@ pub struct Plan {
     nar_infos: BTreeMap<StorePath, (NarHash, u64)>,
     store_source: PathBuf,
     chown: Vec<ChownRule>,
+    /// Rootfs paths (`/etc/passwd`) where `--allow-override` let an
+    /// `--extra-files` member replace what the tool made.
+    overridden: Vec<String>,
 }
 
 /// Mode of a directory made by the tool.
@@ -188,6 +191,7 @@ impl Plan {
                 .collect(),
             store_source: inputs.store_source.clone(),
             chown: inputs.chown.clone(),
+            overridden: Vec::new(),
         };
         for path in &plan.store_paths {
             let host_path = plan.store_source.join(path.basename());
@@ -409,6 +413,7 @@ impl Plan {
             Some(existing) => match allowed {
                 Some(used) => {
                     *used = true;
+                    self.overridden.push(entry.display_path());
                     self.place(entry, origin)
                 }
                 None => Err(conflict(Conflict::ToolFile {
@@ -570,6 +575,12 @@ impl Plan {
                 }
             }
         }
+    }
+
+    /// Where `--allow-override` let `--extra-files` replace a file the tool
+    /// made; the written tarball is verified before it is committed.
+    pub fn overridden(&self) -> &[String] {
+        &self.overridden
     }
 
     /// The owner rules, for keys of anything derived from entries.
