@@ -289,6 +289,12 @@ struct RootfsArgs {
     #[arg(long, num_args = 2, value_names = ["PATH", "UID:GID"], action = clap::ArgAction::Append)]
     chown: Vec<String>,
 
+    /// Let --extra-files replace the file the tool makes at PATH (a rootfs
+    /// path such as /etc/wsl.conf or /sbin/init). Repeatable. The store, Nix's
+    /// database and /nix/var/nix/profiles can never be replaced.
+    #[arg(long, value_name = "PATH")]
+    allow_override: Vec<String>,
+
     /// How Nix's database ships: `sqlite` writes /nix/var/nix/db/db.sqlite so
     /// `nix` works at first boot; `registration` writes /nix-path-registration
     /// for `nix-store --load-db` instead.
@@ -672,6 +678,7 @@ fn write_rootfs(
         registration_time,
         extra_files: args.extra_files.clone(),
         chown,
+        allow_override: args.allow_override.clone(),
         nixos: nixos.map(NixosFacts::nixos_inputs),
     })?;
 
