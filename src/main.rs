@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use wsl_tarball::cache::SegmentCache;
 use wsl_tarball::compress::{CompressOptions, Compression};
+use wsl_tarball::input::{read_limited, MAX_CLOSURE_BYTES};
 use wsl_tarball::inspect::{self, human_bytes};
 use wsl_tarball::manifest::{
     manifest_store_paths, Manifest, ManifestSettings, ManifestTarball, SecurityChecks, Tool,
@@ -423,8 +424,7 @@ fn run_diff(args: DiffArgs) -> Result<()> {
 
 fn run_write(args: WriteArgs) -> Result<()> {
     let (system, nixos) = system_and_facts(args.system.as_ref(), args.facts.as_ref(), args.nixos)?;
-    let closure_bytes = std::fs::read(&args.closure)
-        .with_context(|| format!("cannot read closure file {}", args.closure.display()))?;
+    let closure_bytes = read_limited(&args.closure, MAX_CLOSURE_BYTES, "a closure file")?;
     let source_name = args.closure.display().to_string();
     write_rootfs(
         &args.rootfs,
@@ -472,8 +472,7 @@ fn run_check(args: CheckArgs) -> Result<()> {
             .context("give a tarball or --closure")?;
         let (system, nixos) =
             system_and_facts(args.system.as_ref(), args.facts.as_ref(), args.nixos)?;
-        let closure_bytes = std::fs::read(closure)
-            .with_context(|| format!("cannot read closure file {}", closure.display()))?;
+        let closure_bytes = read_limited(closure, MAX_CLOSURE_BYTES, "a closure file")?;
         let source_name = closure.display().to_string();
         return write_rootfs(
             &args.rootfs,
