@@ -12,13 +12,15 @@ use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use wsl_tarball::cache::SegmentCache;
-use wsl_tarball::compress::{CompressOptions, Compression};
+use wsl_tarball::compress::{check_threads, CompressOptions, Compression};
 use wsl_tarball::input::{read_limited, MAX_CLOSURE_BYTES};
 use wsl_tarball::inspect::{self, human_bytes};
 use wsl_tarball::manifest::{
     manifest_store_paths, Manifest, ManifestSettings, ManifestTarball, SecurityChecks, Tool,
     MANIFEST_VERSION,
 };
+use wsl_tarball::output::AtomicOutput;
+use wsl_tarball::overlap::{check_outputs, Named};
 use wsl_tarball::plan::{ChownRule, NixDbMode, NixosFacts, Plan, PlanInputs};
 use wsl_tarball::progress::Progress;
 use wsl_tarball::scan::archive::scan_archive_file;
@@ -350,6 +352,15 @@ enum NixDbArg {
     Registration,
 }
 
+/// Bad usage, found before anything is read or written: exit status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+struct Usage(anyhow::Error);
+
+fn usage(error: impl Into<anyhow::Error>) -> anyhow::Error {
+    Usage(error.into()).into()
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -363,6 +374,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if error.is::<Unsuccessful>() => ExitCode::FAILURE,
+        Err(error) if error.is::<Usage>() => {
+            eprintln!("wsl-tarball: error: {}", error_message(&error));
+            ExitCode::from(2)
+        }
         Err(error) if error.is::<FindingsFound>() => {
             eprintln!("wsl-tarball: {error:#}");
             ExitCode::from(FINDINGS_EXIT_CODE)
@@ -423,17 +438,52 @@ fn run_diff(args: DiffArgs) -> Result<()> {
 }
 
 fn run_write(args: WriteArgs) -> Result<()> {
+    let mut inputs = vec![Named {
+        flag: "--closure",
+        path: &args.closure,
+    }];
+    if let Some(facts) = &args.facts {
+        inputs.push(Named {
+            flag: "--facts",
+            path: facts,
+        });
+    }
+    check_outputs_distinct(&args.rootfs, &inputs)?;
     let (system, nixos) = system_and_facts(args.system.as_ref(), args.facts.as_ref(), args.nixos)?;
-    let closure_bytes = read_limited(&args.closure, MAX_CLOSURE_BYTES, "a closure file")?;
-    let source_name = args.closure.display().to_string();
     write_rootfs(
         &args.rootfs,
-        &closure_bytes,
-        &source_name,
+        || {
+            let bytes = read_limited(&args.closure, MAX_CLOSURE_BYTES, "a closure file")?;
+            Ok((bytes, args.closure.display().to_string()))
+        },
         &system,
         nixos.as_ref(),
         Mode::Write,
     )
+}
+
+/// Usage error unless `-o`, `--manifest`, the inputs and `--extra-files`
+/// are all different files (see `wsl_tarball::overlap`).
+fn check_outputs_distinct(args: &RootfsArgs, inputs: &[Named<'_>]) -> Result<()> {
+    let mut outputs = vec![Named {
+        flag: "-o",
+        path: &args.output,
+    }];
+    if let Some(manifest) = &args.manifest {
+        outputs.push(Named {
+            flag: "--manifest",
+            path: manifest,
+        });
+    }
+    let trees: Vec<Named<'_>> = args
+        .extra_files
+        .iter()
+        .map(|path| Named {
+            flag: "--extra-files",
+            path,
+        })
+        .collect();
+    check_outputs(&outputs, inputs, &trees).map_err(usage)
 }
 
 /// The system store path and NixOS facts from `--system`, `--facts`, `--nixos`.
@@ -472,12 +522,12 @@ fn run_check(args: CheckArgs) -> Result<()> {
             .context("give a tarball or --closure")?;
         let (system, nixos) =
             system_and_facts(args.system.as_ref(), args.facts.as_ref(), args.nixos)?;
-        let closure_bytes = read_limited(closure, MAX_CLOSURE_BYTES, "a closure file")?;
-        let source_name = closure.display().to_string();
         return write_rootfs(
             &args.rootfs,
-            &closure_bytes,
-            &source_name,
+            || {
+                let bytes = read_limited(closure, MAX_CLOSURE_BYTES, "a closure file")?;
+                Ok((bytes, closure.display().to_string()))
+            },
             &system,
             nixos.as_ref(),
             Mode::CheckOnly,
@@ -559,6 +609,7 @@ fn print_report(report: &ScanReport, flags: &CheckFlags, to_stdout: bool, quiet:
 
 /// `build`: let Nix build the host, read its closure, write the tarball.
 fn run_build(args: BuildArgs) -> Result<()> {
+    check_outputs_distinct(&args.rootfs, &[])?;
     let attribute = format!(
         "{}#nixosConfigurations.{}.config.system.build",
         args.flake, args.host
@@ -583,12 +634,15 @@ fn run_build(args: BuildArgs) -> Result<()> {
         }
         default_facts(&nix_build_out(&format!("{attribute}.toplevel"))?)
     };
-    let closure_json = run_nix(&["path-info", "--json", "-r", &facts.system])?;
-    let source_name = format!("nix path-info --json -r {}", facts.system);
     write_rootfs(
         &args.rootfs,
-        &closure_json,
-        &source_name,
+        || {
+            let closure_json = run_nix(&["path-info", "--json", "-r", &facts.system])?;
+            Ok((
+                closure_json,
+                format!("nix path-info --json -r {}", facts.system),
+            ))
+        },
         &facts.system.clone(),
         Some(&facts),
         Mode::Write,
@@ -638,26 +692,53 @@ fn run_nix(args: &[&str]) -> Result<Vec<u8>> {
     Ok(output.stdout)
 }
 
-/// The shared tail of `write` and `build`: plan, stream, report.
+/// The shared tail of `write` and `build`: check the flags, read the
+/// closure (`closure` returns its bytes and their name), plan, stream, report.
 fn write_rootfs(
     args: &RootfsArgs,
-    closure_bytes: &[u8],
-    source_name: &str,
+    closure: impl FnOnce() -> Result<(Vec<u8>, String)>,
     system: &str,
     nixos: Option<&NixosFacts>,
     mode: Mode,
 ) -> Result<()> {
     let threads = args.compression.threads.unwrap_or_else(default_threads);
-    if threads == 0 {
-        bail!("--threads must be at least 1");
+    check_threads(threads)
+        .with_context(|| format!("--threads {threads}"))
+        .map_err(usage)?;
+    let compression = match (
+        args.compression.compression,
+        nixos.and_then(|f| f.compression.as_deref()),
+    ) {
+        (Some(flag), _) => flag,
+        (None, Some(from_module)) => CompressionArg::from_str(from_module, true)
+            .map_err(|e| anyhow::anyhow!("compression {from_module:?} from the facts file: {e}"))?,
+        (None, None) => CompressionArg::Gzip,
+    };
+    let compress_options = CompressOptions {
+        compression: match compression {
+            CompressionArg::Gzip => Compression::Gzip,
+            CompressionArg::Xz => Compression::Xz,
+            CompressionArg::Zstd => Compression::Zstd,
+            CompressionArg::None => Compression::None,
+        },
+        level: args.compression.level.or(nixos.and_then(|f| f.level)),
+        threads,
+    };
+    if mode == Mode::Write {
+        compress_options.validate().map_err(usage)?;
+        if let Some(dir) = &args.cache {
+            SegmentCache::check_usable(dir, compress_options.compression).map_err(usage)?;
+        }
     }
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()
         .context("starting the worker threads")?;
 
+    let (closure_bytes, source_name) = closure()?;
+    let source_name = source_name.as_str();
     let store_dir = args.store_dir.as_str().trim_end_matches('/');
-    let (closure, format) = read_closure(closure_bytes, source_name, store_dir)?;
+    let (closure, format) = read_closure(&closure_bytes, source_name, store_dir)?;
     let system_path = StorePath::from_absolute(system, store_dir)
         .with_context(|| format!("--system {system}"))?;
     let chown = args
@@ -685,25 +766,6 @@ fn write_rootfs(
         nixos: nixos.map(NixosFacts::nixos_inputs),
     })?;
 
-    let compression = match (
-        args.compression.compression,
-        nixos.and_then(|f| f.compression.as_deref()),
-    ) {
-        (Some(flag), _) => flag,
-        (None, Some(from_module)) => CompressionArg::from_str(from_module, true)
-            .map_err(|e| anyhow::anyhow!("compression {from_module:?} from the facts file: {e}"))?,
-        (None, None) => CompressionArg::Gzip,
-    };
-    let compress_options = CompressOptions {
-        compression: match compression {
-            CompressionArg::Gzip => Compression::Gzip,
-            CompressionArg::Xz => Compression::Xz,
-            CompressionArg::Zstd => Compression::Zstd,
-            CompressionArg::None => Compression::None,
-        },
-        level: args.compression.level.or(nixos.and_then(|f| f.level)),
-        threads,
-    };
     if mode == Mode::CheckOnly {
         let Some(scanner) = scanner else {
             return Ok(());
@@ -720,6 +782,13 @@ fn write_rootfs(
         return Ok(());
     }
     let cache = args.cache.as_deref().map(SegmentCache::open).transpose()?;
+    // Created before the long write, so that a manifest that cannot be
+    // written fails the run before it starts.
+    let mut manifest_output = args
+        .manifest
+        .as_deref()
+        .map(AtomicOutput::create)
+        .transpose()?;
     let mut progress = ProgressReport::new(args.quiet, closure.total_nar_size());
     let pending = write_tarball(
         &plan,
@@ -731,6 +800,9 @@ fn write_rootfs(
         &mut progress,
     )?;
     progress.finish();
+    for damaged in pending.damaged_cache_segments() {
+        eprintln!("wsl-tarball: warning: {damaged}; compressed the store path again and replaced the entry");
+    }
     if let Some(report) = pending.scan_report() {
         print_report(report, &args.checks, false, args.quiet);
         if report.has_errors() {
@@ -752,8 +824,8 @@ fn write_rootfs(
             report: None,
         },
     };
-    let summary = pending.commit()?;
-    if let Some(path) = &args.manifest {
+    let summary = *pending.summary();
+    if let Some(output) = &mut manifest_output {
         let manifest = Manifest {
             manifest_version: MANIFEST_VERSION,
             tool: Tool {
@@ -792,9 +864,10 @@ fn write_rootfs(
             },
             security_checks,
         };
-        std::fs::write(path, manifest.to_json())
-            .with_context(|| format!("cannot write the manifest {}", path.display()))?;
+        output.write_all(manifest.to_json().as_bytes())?;
     }
+    // The tarball and its manifest replace their destinations together.
+    let summary = pending.commit_with(manifest_output.into_iter().collect())?;
     if !args.quiet {
         eprintln!("read {source_name} ({format})");
         print_summary(&args.output, &summary);

@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
 
 use common::*;
 
@@ -145,4 +145,359 @@ fn an_endless_closure_file_fails_fast_naming_it_and_the_limit() {
     );
     assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
     destination.assert_untouched();
+}
+
+/// Runs `write` into `destination` with `args`, expecting `code` and the
+/// needles, and that the old tarball and manifest are as they were.
+fn assert_write_refused(dir: &Path, args: &[&str], code: i32, needles: &[&str]) {
+    let result = write_args(dir, args);
+    assert_exit(&result, code, needles);
+}
+
+#[test]
+fn outputs_that_name_inputs_or_each_other_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let destination = Destination::new(dir.path());
+    let closure = closure_file(dir.path());
+    let closure_bytes = std::fs::read(&closure).unwrap();
+    let tarball = s(&destination.tarball);
+    let manifest = s(&destination.manifest);
+
+    // The manifest on the tarball, by the same and by another spelling.
+    let respelt = destination.dir.join("../out/./nixos.wsl");
+    for other in [tarball, s(&respelt)] {
+        assert_write_refused(
+            dir.path(),
+            &["-o", tarball, "--manifest", other],
+            2,
+            &[&format!(
+                "-o {tarball} and --manifest {other} name the same file"
+            )],
+        );
+        destination.assert_untouched();
+    }
+    // Neither exists yet: still the same file.
+    let new = destination.dir.join("new.wsl");
+    assert_write_refused(
+        dir.path(),
+        &["-o", s(&new), "--manifest", s(&new)],
+        2,
+        &["name the same file"],
+    );
+    destination.assert_untouched();
+
+    // An output on the closure file, directly and through a symlink.
+    let link = dir.path().join("closure-link");
+    std::os::unix::fs::symlink(&closure, &link).unwrap();
+    for (flag, output) in [("-o", s(&closure)), ("--manifest", s(&link))] {
+        let mut args = vec!["-o", tarball, "--manifest", manifest];
+        let slot = if flag == "-o" { 1 } else { 3 };
+        args[slot] = output;
+        assert_write_refused(
+            dir.path(),
+            &args,
+            2,
+            &[&format!(
+                "{flag} {output} is the input --closure {}; it would be overwritten",
+                closure.display()
+            )],
+        );
+        assert_eq!(std::fs::read(&closure).unwrap(), closure_bytes);
+        destination.assert_untouched();
+    }
+
+    // An output on the facts file (checked before the facts are read).
+    let facts = dir.path().join("facts.json");
+    std::fs::write(&facts, b"{}").unwrap();
+    let result = run_wsl_tarball(&[
+        "write",
+        "--closure",
+        s(&closure),
+        "--facts",
+        s(&facts),
+        "-o",
+        tarball,
+        "--manifest",
+        s(&facts),
+    ]);
+    assert_exit(&result, 2, &["--manifest", "is the input --facts"]);
+    assert_eq!(std::fs::read(&facts).unwrap(), b"{}");
+    destination.assert_untouched();
+
+    // Outputs inside the --extra-files tree, existing or not, also when the
+    // tree is named through a symlink.
+    let extra = dir.path().join("extra");
+    std::fs::create_dir_all(extra.join("etc")).unwrap();
+    std::fs::write(extra.join("etc/old.wsl"), b"old").unwrap();
+    let extra_link = dir.path().join("extra-link");
+    std::os::unix::fs::symlink(&extra, &extra_link).unwrap();
+    for (output, tree) in [
+        (extra.join("etc/new.wsl"), &extra),
+        (extra.join("etc/old.wsl"), &extra_link),
+        (extra_link.join("nixos.wsl"), &extra),
+    ] {
+        assert_write_refused(
+            dir.path(),
+            &["-o", s(&output), "--extra-files", s(tree)],
+            2,
+            &[&format!(
+                "-o {} is inside the --extra-files directory {}",
+                output.display(),
+                tree.display()
+            )],
+        );
+    }
+    assert_write_refused(
+        dir.path(),
+        &[
+            "-o",
+            tarball,
+            "--manifest",
+            s(&extra.join("m.json")),
+            "--extra-files",
+            s(&extra),
+        ],
+        2,
+        &["--manifest", "is inside the --extra-files directory"],
+    );
+    assert_eq!(dir_names(&extra.join("etc")), vec!["old.wsl"]);
+    assert_eq!(std::fs::read(extra.join("etc/old.wsl")).unwrap(), b"old");
+    destination.assert_untouched();
+}
+
+#[test]
+fn a_manifest_that_cannot_be_written_leaves_both_old_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let destination = Destination::new(dir.path());
+    let missing = destination.dir.join("missing/manifest.json");
+    assert_write_refused(
+        dir.path(),
+        &["-o", s(&destination.tarball), "--manifest", s(&missing)],
+        1,
+        &[&format!(
+            "output directory {} does not exist",
+            destination.dir.join("missing").display()
+        )],
+    );
+    destination.assert_untouched();
+
+    let directory = destination.dir.join("a-directory");
+    std::fs::create_dir(&directory).unwrap();
+    assert_write_refused(
+        dir.path(),
+        &["-o", s(&destination.tarball), "--manifest", s(&directory)],
+        1,
+        &[&format!("{} is a directory", directory.display())],
+    );
+    std::fs::remove_dir(&directory).unwrap();
+    destination.assert_untouched();
+}
+
+#[test]
+fn tarball_and_manifest_are_replaced_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let destination = Destination::new(dir.path());
+    let result = write_args(
+        dir.path(),
+        &[
+            "-o",
+            s(&destination.tarball),
+            "--manifest",
+            s(&destination.manifest),
+        ],
+    );
+    assert_exit(&result, 0, &[]);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&destination.manifest).unwrap()).unwrap();
+    let tarball = std::fs::read(&destination.tarball).unwrap();
+    assert_eq!(manifest["tarball"]["size"], tarball.len() as u64);
+    assert_eq!(
+        dir_names(&destination.dir),
+        vec!["manifest.json", "nixos.wsl"]
+    );
+    assert_verifies(&destination.tarball);
+}
+
+/// `verify` accepts a written tarball.
+fn assert_verifies(tarball: &Path) {
+    let result = run_wsl_tarball(&["verify", s(tarball)]);
+    assert_exit(&result, 0, &[]);
+}
+
+#[test]
+fn fifos_and_devices_are_refused_and_symlinks_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.wsl");
+    run_ok(Command::new("mkfifo").arg(&fifo));
+    let device = dir.path().join("null.wsl");
+    run_ok(Command::new("mknod").arg(&device).args(["c", "1", "3"]));
+    for (path, kind) in [(&fifo, "a fifo"), (&device, "a character device")] {
+        let result = write_args(dir.path(), &["-o", s(path)]);
+        assert_exit(
+            &result,
+            1,
+            &[&format!(
+                "{} is {kind}, not a regular file; refusing to replace it",
+                path.display()
+            )],
+        );
+    }
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert!(std::fs::symlink_metadata(&device)
+        .unwrap()
+        .file_type()
+        .is_char_device());
+
+    // A symlink: its target is replaced, in the target's directory, and
+    // the link stays a link.
+    let plain = write_fixture(dir.path(), "plain.wsl", &[]);
+    let targets = dir.path().join("targets");
+    std::fs::create_dir(&targets).unwrap();
+    let target = targets.join("real.wsl");
+    std::fs::write(&target, b"old").unwrap();
+    let link = dir.path().join("link.wsl");
+    std::os::unix::fs::symlink("targets/real.wsl", &link).unwrap();
+    let result = write_args(dir.path(), &["-o", s(&link)]);
+    assert_exit(&result, 0, &[]);
+    assert_eq!(
+        std::fs::read_link(&link).unwrap(),
+        Path::new("targets/real.wsl")
+    );
+    assert!(std::fs::read(&target).unwrap() == std::fs::read(&plain).unwrap());
+    assert_eq!(dir_names(&targets), vec!["real.wsl"]);
+
+    // A dangling symlink is an error, as with GNU cp.
+    let dangling = dir.path().join("dangling.wsl");
+    std::os::unix::fs::symlink("targets/missing.wsl", &dangling).unwrap();
+    let result = write_args(dir.path(), &["-o", s(&dangling)]);
+    assert_exit(
+        &result,
+        1,
+        &[&format!(
+            "not writing through dangling symlink {} (it points to targets/missing.wsl)",
+            dangling.display()
+        )],
+    );
+    assert_eq!(dir_names(&targets), vec!["real.wsl"]);
+    assert!(std::fs::symlink_metadata(&dangling)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}
+
+/// A directory of extra files with 32 MiB of noise: long enough through
+/// xz -9 on one thread that a test can interrupt the write.
+fn slow_extra_files(dir: &Path) -> PathBuf {
+    let extra = dir.join("extra");
+    std::fs::create_dir_all(&extra).unwrap();
+    run_ok(
+        Command::new("head")
+            .args(["-c", "33554432", "/dev/urandom"])
+            .stdout(std::fs::File::create(extra.join("noise")).unwrap()),
+    );
+    extra
+}
+
+#[test]
+fn no_signal_leaves_a_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let destination = Destination::new(dir.path());
+    let closure = closure_file(dir.path());
+    let extra = slow_extra_files(dir.path());
+    for signal in ["KILL", "QUIT", "USR1", "INT", "TERM"] {
+        let mut child = wsl_tarball()
+            .args([
+                "write",
+                "--quiet",
+                "--system",
+                fixture_system(),
+                "--closure",
+            ])
+            .arg(&closure)
+            .args(["--compression", "xz", "--level", "9", "--threads", "1"])
+            .arg("--extra-files")
+            .arg(&extra)
+            .arg("-o")
+            .arg(&destination.tarball)
+            .arg("--manifest")
+            .arg(&destination.manifest)
+            // No core file from SIGQUIT, wherever cores go.
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        wait_for_open_file_in(
+            pid,
+            &destination.dir,
+            std::time::Duration::from_secs(60),
+            || child.try_wait().unwrap().is_none(),
+        );
+        run_ok(
+            Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(pid.to_string()),
+        );
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert!(status.signal().is_some(), "SIG{signal}: {status:?}");
+        destination.assert_untouched();
+    }
+}
+
+#[test]
+fn stale_temporaries_of_dead_runs_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let destination = Destination::new(dir.path());
+    // What a run on a file system without O_TMPFILE leaves after SIGKILL;
+    // process ids this large are never in use.
+    let stale = destination.dir.join(".nixos.wsl.2147483646.tmp");
+    std::fs::write(&stale, b"partial").unwrap();
+    let result = write_args(dir.path(), &["-o", s(&destination.tarball)]);
+    assert_exit(&result, 0, &[]);
+    assert_eq!(
+        dir_names(&destination.dir),
+        vec!["manifest.json", "nixos.wsl"]
+    );
+}
+
+#[test]
+fn a_file_size_limit_is_a_named_write_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let destination = Destination::new(dir.path());
+    let closure = closure_file(dir.path());
+    let extra = slow_extra_files(dir.path());
+    for compression in ["gzip", "xz", "none"] {
+        let started = std::time::Instant::now();
+        // No `trap '' XFSZ`: the binary ignores SIGXFSZ itself.
+        let script = format!(
+            "ulimit -f 64; exec {} write --quiet --closure {} --system {} -o {} --manifest {} --compression {compression} --extra-files {}",
+            env!("CARGO_BIN_EXE_wsl-tarball"),
+            closure.display(),
+            fixture_system(),
+            destination.tarball.display(),
+            destination.manifest.display(),
+            extra.display(),
+        );
+        let result = Command::new("bash")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_exit(
+            &result,
+            1,
+            &[&format!(
+                "writing {}: File too large",
+                destination.tarball.display()
+            )],
+        );
+        println!("{compression}: failed after {:?}", started.elapsed());
+        destination.assert_untouched();
+    }
 }
