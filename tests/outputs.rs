@@ -530,7 +530,6 @@ impl Drop for SmallFileSystem {
 #[test]
 fn a_full_disk_fails_at_once_for_every_compression() {
     let dir = tempfile::tempdir().unwrap();
-    let closure = closure_file(dir.path());
     let extra = slow_extra_files(dir.path());
     let disk = SmallFileSystem::mount(dir.path().join("disk"));
     let destination = Destination::new(&disk.dir);
