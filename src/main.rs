@@ -31,6 +31,38 @@ use wsl_tarball::scan::{
 use wsl_tarball::store::{read_closure, StorePath, DEFAULT_STORE_DIR};
 use wsl_tarball::write::{check_plan, write_tarball, WriteSummary};
 
+// Printing never panics, unlike std's macros, which these shadow in this
+// file: a closed pipe on stdout (`verify --json | head -1`) drops the rest of
+// the output and the command ends with the status it would have had (as
+// ripgrep does); a closed or broken stderr drops messages. Any other stdout
+// error (a full disk under `> report.json`) is reported at exit.
+macro_rules! print {
+    ($($arg:tt)*) => { write_stdout(format_args!($($arg)*)) };
+}
+macro_rules! println {
+    ($($arg:tt)*) => { write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+macro_rules! eprint {
+    ($($arg:tt)*) => {{
+        let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!($($arg)*));
+    }};
+}
+macro_rules! eprintln {
+    ($($arg:tt)*) => { eprint!("{}\n", format_args!($($arg)*)) };
+}
+
+/// The first stdout error other than a closed pipe, reported at exit.
+static STDOUT_ERROR: std::sync::OnceLock<std::io::Error> = std::sync::OnceLock::new();
+
+fn write_stdout(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(error) = std::io::stdout().lock().write_fmt(text) {
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = STDOUT_ERROR.set(error);
+        }
+    }
+}
+
 /// Stream a NixOS closure into a byte-reproducible WSL rootfs tarball.
 ///
 /// wsl-tarball reads a system closure from Nix's own metadata and writes the
@@ -371,6 +403,15 @@ fn main() -> ExitCode {
         Command::Verify(args) => run_verify(args),
         Command::Diff(args) => run_diff(args),
     };
+    if let Err(error) = std::io::Write::flush(&mut std::io::stdout()) {
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = STDOUT_ERROR.set(error);
+        }
+    }
+    if let Some(error) = STDOUT_ERROR.get() {
+        eprintln!("wsl-tarball: error: cannot write to standard output: {error}");
+        return ExitCode::FAILURE;
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if error.is::<Unsuccessful>() => ExitCode::FAILURE,

@@ -572,3 +572,230 @@ fn a_full_disk_fails_at_once_for_every_compression() {
         destination.assert_untouched();
     }
 }
+
+/// Runs the binary with stdout and/or stderr a pipe whose reading end is
+/// closed before the binary writes; returns its exit status.
+fn run_with_closed_pipes(
+    args: &[&str],
+    close_stdout: bool,
+    close_stderr: bool,
+) -> std::process::ExitStatus {
+    let mut command = wsl_tarball();
+    command.args(args).stdin(Stdio::null());
+    command.stdout(if close_stdout {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    command.stderr(if close_stderr {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let mut child = command.spawn().unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    child.wait().unwrap()
+}
+
+#[test]
+fn closed_pipes_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write_fixture(dir.path(), "a.wsl", &[]);
+    let b = write_fixture(dir.path(), "b.wsl", &["--mtime", "5"]);
+    let missing = dir.path().join("missing.wsl");
+    let written = dir.path().join("written.wsl");
+    let closure = closure_file(dir.path());
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["verify", "--json", s(&a)],
+        vec!["verify", s(&a)],
+        vec!["inspect", "--json", s(&a)],
+        vec!["diff", s(&a), s(&b)],
+        vec!["diff", "--json", s(&a), s(&b)],
+        vec!["verify", s(&missing)],
+        vec![
+            "write",
+            "--closure",
+            s(&closure),
+            "--system",
+            fixture_system(),
+            "--json",
+            "-o",
+            s(&written),
+        ],
+    ];
+    for args in &cases {
+        // The status the command has with its output read.
+        let expected = run_wsl_tarball(args);
+        assert_ne!(expected.status.code(), Some(101), "{args:?}");
+        for (close_stdout, close_stderr) in [(true, false), (false, true), (true, true)] {
+            let _ = std::fs::remove_file(&written);
+            let status = run_with_closed_pipes(args, close_stdout, close_stderr);
+            assert_eq!(
+                status.code(),
+                expected.status.code(),
+                "{args:?} with stdout closed {close_stdout}, stderr closed {close_stderr}"
+            );
+        }
+    }
+    // The write still happened, whole.
+    assert_verifies(&written);
+    // A panic would say so on stderr; with the pipe read it is clean.
+    let mut child = wsl_tarball()
+        .args(["diff", s(&a), s(&b)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_exit(&output, 1, &[]);
+    assert!(output.stderr.is_empty(), "{}", stderr(&output));
+}
+
+#[test]
+fn thread_counts_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let destination = Destination::new(dir.path());
+    for threads in ["100000", "0"] {
+        let started = std::time::Instant::now();
+        let result = write_args(
+            dir.path(),
+            &["-o", s(&destination.tarball), "--threads", threads],
+        );
+        assert_exit(&result, 2, &[&format!("--threads {threads}")]);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        destination.assert_untouched();
+    }
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let result = write_args(
+        dir.path(),
+        &[
+            "-o",
+            s(&destination.tarball),
+            "--threads",
+            &(4 * cores + 1).to_string(),
+        ],
+    );
+    assert_exit(
+        &result,
+        2,
+        &[&format!(
+            "is more than the limit of {} (4 per available core)",
+            4 * cores
+        )],
+    );
+    destination.assert_untouched();
+
+    // Within the bound: the same bytes for every count.
+    let one = write_fixture(dir.path(), "one.wsl", &["--threads", "1"]);
+    let many = write_fixture(
+        dir.path(),
+        "many.wsl",
+        &["--threads", &cores.min(8).to_string()],
+    );
+    let most = write_fixture(
+        dir.path(),
+        "most.wsl",
+        &["--threads", &(4 * cores).to_string()],
+    );
+    let bytes = std::fs::read(&one).unwrap();
+    assert!(bytes == std::fs::read(&many).unwrap());
+    assert!(bytes == std::fs::read(&most).unwrap());
+}
+
+#[test]
+fn cache_with_another_compression_or_on_a_file_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let destination = Destination::new(dir.path());
+    let cache = dir.path().join("cache");
+    for compression in ["xz", "zstd", "none"] {
+        let result = write_args(
+            dir.path(),
+            &[
+                "-o",
+                s(&destination.tarball),
+                "--compression",
+                compression,
+                "--cache",
+                s(&cache),
+            ],
+        );
+        assert_exit(
+            &result,
+            2,
+            &[&format!(
+                "--cache works with gzip only (each store path is its own gzip segment), not {compression}"
+            )],
+        );
+        assert!(!cache.exists(), "the cache directory was created");
+        destination.assert_untouched();
+    }
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a cache").unwrap();
+    let result = write_args(
+        dir.path(),
+        &["-o", s(&destination.tarball), "--cache", s(&file)],
+    );
+    assert_exit(
+        &result,
+        2,
+        &[&format!("--cache {} is not a directory", file.display())],
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"not a cache");
+    destination.assert_untouched();
+}
+
+#[test]
+fn a_damaged_cache_segment_is_reported_recompressed_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cold = write_fixture(dir.path(), "cold.wsl", &[]);
+    write_fixture(dir.path(), "filling.wsl", &["--cache", s(&cache)]);
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    segments.sort();
+    // The largest segment, so the flipped byte is in deflate data.
+    let victim = segments
+        .iter()
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap()
+        .clone();
+    let good = std::fs::read(&victim).unwrap();
+    let mut bad = good.clone();
+    let middle = bad.len() / 2;
+    bad[middle] ^= 0x01;
+    std::fs::write(&victim, &bad).unwrap();
+
+    let warm = dir.path().join("warm.wsl");
+    let result = write_args(dir.path(), &["-o", s(&warm), "--cache", s(&cache)]);
+    assert_exit(
+        &result,
+        0,
+        &[&format!(
+            "warning: cache segment {} is damaged (checksum mismatch); compressed the store path again and replaced the entry",
+            victim.display()
+        )],
+    );
+    assert!(std::fs::read(&warm).unwrap() == std::fs::read(&cold).unwrap());
+    run_ok(Command::new("gzip").arg("-t").arg(&warm));
+    assert_verifies(&warm);
+    assert_eq!(
+        std::fs::read(&victim).unwrap(),
+        good,
+        "the entry was replaced"
+    );
+    let mut after: Vec<PathBuf> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    after.sort();
+    assert_eq!(after, segments, "no stray files in the cache");
+
+    // Repaired: the next run is clean.
+    let again = write_args(dir.path(), &["-o", s(&warm), "--cache", s(&cache)]);
+    assert_exit(&again, 0, &[]);
+    assert!(!stderr(&again).contains("damaged"), "{}", stderr(&again));
+}
