@@ -799,3 +799,45 @@ fn a_damaged_cache_segment_is_reported_recompressed_and_replaced() {
     assert_exit(&again, 0, &[]);
     assert!(!stderr(&again).contains("damaged"), "{}", stderr(&again));
 }
+
+#[test]
+fn gzip_starts_no_threads_beyond_the_worker_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let closure = closure_file(dir.path());
+    let extra = slow_extra_files(dir.path());
+    let output = dir.path().join("threads.wsl");
+    let mut child = wsl_tarball()
+        .args([
+            "write",
+            "--quiet",
+            "--system",
+            fixture_system(),
+            "--closure",
+        ])
+        .arg(&closure)
+        .args(["--compression", "gzip", "--threads", "4", "--extra-files"])
+        .arg(&extra)
+        .arg("-o")
+        .arg(&output)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut most = 0;
+    while child.try_wait().unwrap().is_none() {
+        if let Ok(status) = std::fs::read_to_string(&status_file) {
+            let threads = status
+                .lines()
+                .find_map(|line| line.strip_prefix("Threads:"))
+                .and_then(|n| n.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            most = most.max(threads);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    assert!(child.wait().unwrap().success());
+    // The pool's 4, the main thread and the walker; gzip used to add 4.
+    assert!(most >= 2, "never saw the process ({most} threads)");
+    assert!(most <= 4 + 2, "{most} threads for --threads 4");
+    assert_verifies(&output);
+}
