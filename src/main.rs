@@ -288,7 +288,9 @@ struct WriteArgs {
 #[derive(Args)]
 struct RootfsArgs {
     /// Where to write the tarball. Written to a temporary file beside it and
-    /// renamed on success; an existing file is replaced only then.
+    /// renamed on success; an existing file is replaced only then. A symlink
+    /// is written through (its target is replaced); a fifo, device or
+    /// dangling symlink is refused.
     #[arg(short, long, value_name = "FILE", default_value = "nixos.wsl")]
     output: PathBuf,
 
@@ -364,8 +366,9 @@ struct CompressionArgs {
     #[arg(long, value_name = "N")]
     level: Option<u32>,
 
-    /// Worker threads for walking and compressing. The output is the same for
-    /// every value. Defaults to the number of cores.
+    /// Worker threads for walking and compressing, 1 to 4 × the number of
+    /// cores. The output is the same for every value. Defaults to the
+    /// number of cores.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
 }
