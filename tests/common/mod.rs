@@ -238,3 +238,35 @@ pub fn assert_verifies(tarball: &Path, kind: Rootfs) {
         tarball.display()
     );
 }
+
+/// Waits until process `pid` has a file open in `dir` (an unnamed
+/// `O_TMPFILE` output shows there as `DIR/#INODE (deleted)` in /proc), so a
+/// test can interrupt it mid-write. Panics after `timeout` or if `alive`
+/// says the process ended.
+pub fn wait_for_open_file_in(
+    pid: u32,
+    dir: &Path,
+    timeout: std::time::Duration,
+    mut alive: impl FnMut() -> bool,
+) {
+    let dir = std::fs::canonicalize(dir).unwrap();
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .any(|target| target.parent() == Some(dir.as_path()));
+        if open {
+            return;
+        }
+        assert!(alive(), "the run ended before it was interrupted");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no file was opened in {}",
+            dir.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
