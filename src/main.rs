@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use wsl_tarball::cache::SegmentCache;
 use wsl_tarball::compress::{CompressOptions, Compression};
+use wsl_tarball::input::{read_limited, MAX_FACTS_BYTES};
 use wsl_tarball::inspect::{self, human_bytes};
 use wsl_tarball::manifest::{
     manifest_store_paths, Manifest, ManifestSettings, ManifestTarball, SecurityChecks, Tool,
@@ -444,8 +445,7 @@ fn system_and_facts(
 ) -> Result<(String, Option<NixosFacts>)> {
     let facts = match facts {
         Some(path) => {
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("cannot read facts file {}", path.display()))?;
+            let bytes = read_limited(path, MAX_FACTS_BYTES, "a facts file")?;
             Some(NixosFacts::parse(&bytes, &path.display().to_string())?)
         }
         None => None,
@@ -457,7 +457,7 @@ fn system_and_facts(
     };
     let nixos = match facts {
         Some(facts) => Some(facts),
-        None if nixos => Some(default_facts(&system)),
+        None if nixos => Some(NixosFacts::defaults(&system)),
         None => None,
     };
     Ok((system, nixos))
@@ -573,7 +573,7 @@ fn run_build(args: BuildArgs) -> Result<()> {
     ])?;
     let facts = if has_facts.trim_ascii() == b"true" {
         let path = nix_build_out(&format!("{attribute}.wslTarballFacts"))?;
-        let bytes = std::fs::read(&path).with_context(|| format!("cannot read {path}"))?;
+        let bytes = read_limited(Path::new(&path), MAX_FACTS_BYTES, "a facts file")?;
         NixosFacts::parse(&bytes, &path)?
     } else {
         if !args.rootfs.quiet {
@@ -582,7 +582,7 @@ fn run_build(args: BuildArgs) -> Result<()> {
                 args.host
             );
         }
-        default_facts(&nix_build_out(&format!("{attribute}.toplevel"))?)
+        NixosFacts::defaults(&nix_build_out(&format!("{attribute}.toplevel"))?)
     };
     let closure_json = run_nix(&["path-info", "--json", "-r", &facts.system])?;
     let source_name = format!("nix path-info --json -r {}", facts.system);
@@ -594,17 +594,6 @@ fn run_build(args: BuildArgs) -> Result<()> {
         Some(&facts),
         Mode::Write,
     )
-}
-
-/// Facts for a system built without the module: defaults everywhere.
-fn default_facts(system: &str) -> NixosFacts {
-    NixosFacts::parse(
-        serde_json::json!({ "system": system })
-            .to_string()
-            .as_bytes(),
-        "defaults",
-    )
-    .expect("a facts object with only a system parses")
 }
 
 /// `nix build --no-link --json INSTALLABLE`, returning the `out` path.

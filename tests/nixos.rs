@@ -97,15 +97,82 @@ fn built_skeleton_meets_what_wsl_needs() {
     );
     let group = table(&root, "etc/group");
     assert_eq!(group["wheel"][3], "nixos");
-    // No password hashes anywhere, and shadow is private.
+    // No password hashes anywhere; shadow is 0640 root:shadow, as
+    // update-users-groups.pl leaves it.
     let shadow = table(&root, "etc/shadow");
     assert!(shadow.values().all(|fields| fields[1] == "!"), "{shadow:?}");
     let shadow_meta = std::fs::metadata(root.join("etc/shadow")).unwrap();
-    assert!(matches!(shadow_meta.mode() & 0o777, 0o600 | 0o640));
+    assert_eq!(
+        (
+            shadow_meta.mode() & 0o777,
+            shadow_meta.uid(),
+            shadow_meta.gid()
+        ),
+        (0o640, 0, 318)
+    );
+    // Each password option is left to first-boot activation: the shadow line
+    // for hashedPassword, hashedPasswordFile and password; the whole user for
+    // initialPassword and initialHashedPassword (applied to new users only).
+    let names = |t: &BTreeMap<String, Vec<String>>| t.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(
+        names(&passwd),
+        [
+            "alice",
+            "dave",
+            "erin",
+            "messagebus",
+            "nixos",
+            "noshell",
+            "root"
+        ]
+    );
+    assert_eq!(names(&shadow), ["messagebus", "nixos", "noshell", "root"]);
+    // A null shell is what activation sets for a new user: nologin. A
+    // disabled user is not written, nor its home made.
+    assert_eq!(passwd["noshell"][6], "/run/current-system/sw/bin/nologin");
+    assert!(!root.join("home/ghost").exists());
+    assert!(!group["users"].join(":").contains("ghost"));
     let home = std::fs::metadata(root.join("home/nixos")).unwrap();
     assert_eq!(
         (home.uid(), home.gid(), home.mode() & 0o777),
         (1000, 100, 0o700)
+    );
+
+    // NixOS-WSL's native systemd module: /sbin -> /bin, /bin/init -> shim.
+    assert_eq!(
+        std::fs::read_link(root.join("sbin")).unwrap(),
+        Path::new("/bin")
+    );
+    assert!(std::fs::read_link(root.join("bin/init"))
+        .unwrap()
+        .ends_with("bin/systemd-shim"));
+    // wsl.extraBin: the last `sh` wins; `copy = true` is a file, not a link.
+    let sh = std::fs::read_link(root.join("bin/sh")).unwrap();
+    assert!(
+        sh.to_string_lossy().ends_with("-fake-bash/bin/sh"),
+        "{sh:?}"
+    );
+    let env = std::fs::symlink_metadata(root.join("bin/env")).unwrap();
+    assert!(env.is_file() && is_elf(&root.join("bin/env")), "{env:?}");
+
+    // Channels as upstream: nixos and nixos-wsl, in nix-channel's format.
+    assert_eq!(
+        std::fs::read_to_string(root.join("root/.nix-channels")).unwrap(),
+        "https://nixos.org/channels/nixos-unstable nixos\n\
+         https://github.com/nix-community/NixOS-WSL/archive/refs/heads/main.tar.gz nixos-wsl\n"
+    );
+
+    // A copied /etc file owned by names resolves them against the system's
+    // own users and groups, as setup-etc's getpwnam does.
+    let owned = std::fs::symlink_metadata(root.join("etc/owned-by-name")).unwrap();
+    assert_eq!(
+        (
+            owned.is_file(),
+            owned.mode() & 0o7777,
+            owned.uid(),
+            owned.gid()
+        ),
+        (true, 0o640, 1000, 1)
     );
 
     // Programs WSL starts resolve to ELF files inside the rootfs.
@@ -142,14 +209,14 @@ fn built_skeleton_meets_what_wsl_needs() {
         .starts_with("/nix/store"));
     assert_eq!(
         std::fs::read_to_string(root.join("etc/.clean")).unwrap(),
-        "resolv.conf\nsudoers\n"
+        "owned-by-name\nresolv.conf\nsudoers\n"
     );
     assert!(root.join("etc/NIXOS").is_file());
     assert!(std::fs::read_link(root.join("etc/static"))
         .unwrap()
         .starts_with("/nix/store"));
 
-    // wsl-distribution.conf: root-owned 0644, icon under /usr/share/wsl.
+    // wsl-distribution.conf: root-owned 0644, assets under /usr/lib/wsl.
     let conf_meta = std::fs::metadata(root.join("etc/wsl-distribution.conf")).unwrap();
     assert_eq!(
         (conf_meta.uid(), conf_meta.gid(), conf_meta.mode() & 0o777),
@@ -158,10 +225,19 @@ fn built_skeleton_meets_what_wsl_needs() {
     let conf = std::fs::read_to_string(root.join("etc/wsl-distribution.conf")).unwrap();
     assert!(conf.contains("[oobe]\ndefaultName=NixOS-Fake\n"), "{conf}");
     assert!(
-        conf.contains("[shortcut]\nicon=/usr/share/wsl/nixos.ico\n"),
+        conf.contains("[shortcut]\nicon=/usr/lib/wsl/nixos.ico\n"),
         "{conf}"
     );
-    let icon = std::fs::read(root.join("usr/share/wsl/nixos.ico")).unwrap();
+    assert!(
+        conf.contains("[windowsterminal]\nprofileTemplate=/usr/lib/wsl/terminal-profile.json\n"),
+        "{conf}"
+    );
+    let profile = std::fs::metadata(root.join("usr/lib/wsl/terminal-profile.json")).unwrap();
+    assert_eq!(
+        (profile.mode() & 0o777, profile.uid(), profile.gid()),
+        (0o640, 0, 0)
+    );
+    let icon = std::fs::read(root.join("usr/lib/wsl/nixos.ico")).unwrap();
     assert!(icon.starts_with(&[0, 0, 1, 0]) && icon.len() <= 1 << 20);
 
     assert!(
@@ -180,6 +256,19 @@ fn built_skeleton_meets_what_wsl_needs() {
         !listing.lines().any(|l| l.starts_with('h')),
         "hard link entry found"
     );
+}
+
+#[test]
+fn populate_bin_false_leaves_bin_to_another_module() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, root) = build_and_extract(dir.path(), "nobin");
+    // A real /sbin with the shim; /bin holds only nixpkgs' own /bin/sh.
+    assert!(std::fs::symlink_metadata(root.join("sbin"))
+        .unwrap()
+        .is_dir());
+    assert!(is_elf(&resolve_in_root(&root, "/sbin/init")));
+    assert_eq!(dir_names(&root.join("bin")), ["sh"]);
+    assert!(is_elf(&resolve_in_root(&root, "/bin/sh")));
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! yields every member in archive order, with `--chown` rules applied.
 
 mod chown;
+mod facts;
 mod nixos;
 
 use std::collections::BTreeMap;
@@ -16,7 +17,8 @@ use std::sync::mpsc;
 use rayon::prelude::*;
 
 pub use chown::{ChownRule, ChownRuleError};
-pub use nixos::{GroupSpec, NixosFacts, NixosInputs, UserSpec, UsersSpec, MAX_ICON_BYTES};
+pub use facts::{BinEntry, FactsError, FactsFile, GroupSpec, NixosFacts, UserSpec, UsersSpec};
+pub use nixos::{NixosInputs, MAX_ICON_BYTES};
 
 use crate::entry::Entry;
 use crate::nixdb;
@@ -71,6 +73,8 @@ pub enum PlanError {
     StorePath { path: String, source: WalkError },
     #[error("NixOS skeleton: {0}")]
     Nixos(String),
+    #[error(transparent)]
+    Facts(#[from] FactsError),
     #[error("rendering Nix's database: {0}")]
     NixDb(#[from] nixdb::NixDbError),
 }
