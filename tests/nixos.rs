@@ -394,3 +394,136 @@ fn the_security_check_runs_as_a_derivation_on_the_closure() {
         "the fake system has no secrets: {text}"
     );
 }
+
+/// nixpkgs' `nixos/modules/config/update-users-groups.pl`, taken from
+/// `$UPDATE_USERS_GROUPS_PL` or `target/nixpkgs/update-users-groups.pl`. It
+/// is not committed (it is nixpkgs' code) and CI cannot fetch it.
+fn update_users_groups_script() -> Option<PathBuf> {
+    std::env::var_os("UPDATE_USERS_GROUPS_PL")
+        .map(PathBuf::from)
+        .or_else(|| Some(repo_root().join("target/nixpkgs/update-users-groups.pl")))
+        .filter(|path| path.is_file())
+}
+
+/// The spec nixpkgs' users-groups.nix hands the script, from the facts.
+fn users_groups_spec(facts: &serde_json::Value, mutable_users: bool) -> serde_json::Value {
+    let users: Vec<serde_json::Value> = facts["users"]["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["enable"] != false)
+        .map(|u| {
+            let mut spec = u.clone();
+            spec["isSystemUser"] = (u["isNormalUser"] != true).into();
+            spec["passwordFile"] = u["hashedPasswordFile"].clone();
+            spec
+        })
+        .collect();
+    serde_json::json!({
+        "mutableUsers": mutable_users,
+        "users": users,
+        "groups": facts["users"]["groups"],
+    })
+}
+
+/// Runs `crypt(password, hash)` with Perl: whether the hash is the password's.
+fn hash_matches(password: &str, hash: &str) -> bool {
+    let out = run_text(
+        Command::new("perl")
+            .args(["-e", "print crypt($ARGV[0], $ARGV[1]) eq $ARGV[1] ? 1 : 0"])
+            .args([password, hash]),
+    );
+    out == "1"
+}
+
+#[test]
+fn first_boot_applies_each_password_option_and_lists_both_channels() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, root) = build_and_extract(dir.path(), "fake");
+
+    // nix-channel, as root at first boot, sees both channels.
+    let channels = run_text(
+        nix_command("nix-channel")
+            .arg("--list")
+            .env("HOME", root.join("root")),
+    );
+    assert_eq!(
+        channels,
+        "nixos https://nixos.org/channels/nixos-unstable\n\
+         nixos-wsl https://github.com/nix-community/NixOS-WSL/archive/refs/heads/main.tar.gz\n"
+    );
+
+    let Some(script) = update_users_groups_script() else {
+        eprintln!(
+            "SKIPPED the users/groups step: nixpkgs' update-users-groups.pl is not here; \
+             set UPDATE_USERS_GROUPS_PL or put it at target/nixpkgs/update-users-groups.pl"
+        );
+        return;
+    };
+    let flake_facts: serde_json::Value = {
+        let built: serde_json::Value = serde_json::from_slice(&run_ok(
+            nix_command("nix")
+                .args(["build", "--no-link", "--json"])
+                .arg(format!(
+                    "{}#nixosConfigurations.fake.config.system.build.wslTarballFacts",
+                    test_flake()
+                )),
+        ))
+        .unwrap();
+        let path = built[0]["outputs"]["out"].as_str().unwrap().to_owned();
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let dave_hash = "$6$davesalt$p8lVt4LtxfC.BpCxCkvDYtAFhDaoThmVxk6/R0EIXOt/9OJmPuObQHsNt6ETwY2HLsjBvA.cdfwp.R8lP9bSr1";
+    for mutable_users in [true, false] {
+        let root = dir.path().join(format!("boot-mutable-{mutable_users}"));
+        extract(&plain, &root);
+        std::fs::create_dir_all(root.join("run/secrets")).unwrap();
+        std::fs::write(root.join("run/secrets/dave"), format!("{dave_hash}\n")).unwrap();
+        let spec = dir.path().join(format!("spec-{mutable_users}.json"));
+        std::fs::write(
+            &spec,
+            users_groups_spec(&flake_facts, mutable_users).to_string(),
+        )
+        .unwrap();
+        // The real script against the extracted root: /etc, /var and /run
+        // are the root's, in a private mount namespace.
+        let mut command = Command::new("unshare");
+        command.args(["-m", "sh", "-euc"]).arg(
+            "mount --bind \"$1/etc\" /etc && mount --bind \"$1/var\" /var && \
+             mount --bind \"$1/run\" /run && exec perl \"$2\" \"$3\"",
+        );
+        command.arg("first-boot").arg(&root).arg(&script).arg(&spec);
+        run_ok(&mut command);
+
+        let shadow = table(&root, "etc/shadow");
+        let hash = |user: &str| shadow[user][1].clone();
+        let alice = flake_facts["users"]["users"][2]["hashedPassword"]
+            .as_str()
+            .unwrap();
+        let bob = flake_facts["users"]["users"][3]["initialHashedPassword"]
+            .as_str()
+            .unwrap();
+        assert_eq!(hash("alice"), alice, "hashedPassword");
+        assert_eq!(hash("bob"), bob, "initialHashedPassword");
+        assert!(hash_matches("carol-pw", &hash("carol")), "initialPassword");
+        assert_eq!(hash("dave"), dave_hash, "hashedPasswordFile");
+        assert!(hash_matches("erin-pw", &hash("erin")), "password");
+        assert_eq!((hash("nixos"), hash("root")), ("!".into(), "!".into()));
+        assert!(!shadow.contains_key("ghost"));
+        let meta = std::fs::metadata(root.join("etc/shadow")).unwrap();
+        assert_eq!(
+            (meta.mode() & 0o777, meta.uid(), meta.gid()),
+            (0o640, 0, 318)
+        );
+        let passwd = table(&root, "etc/passwd");
+        for user in ["bob", "carol"] {
+            assert!(passwd.contains_key(user), "{user} created at first boot");
+            assert!(root.join(format!("home/{user}")).is_dir());
+        }
+        assert_eq!(passwd["noshell"][6], "/run/current-system/sw/bin/nologin");
+        // What first boot creates that the tarball leaves out.
+        for made in ["var/lib/nixos/uid-map", "etc/subuid", "etc/subgid"] {
+            assert!(root.join(made).exists(), "{made}");
+        }
+    }
+}
