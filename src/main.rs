@@ -19,7 +19,7 @@ use wsl_tarball::manifest::{
     manifest_store_paths, Manifest, ManifestSettings, ManifestTarball, SecurityChecks, Tool,
     MANIFEST_VERSION,
 };
-use wsl_tarball::plan::{ChownRule, NixDbMode, NixosFacts, Plan, PlanInputs};
+use wsl_tarball::plan::{is_nixos_toplevel, ChownRule, NixDbMode, NixosFacts, Plan, PlanInputs};
 use wsl_tarball::progress::Progress;
 use wsl_tarball::scan::archive::scan_archive_file;
 use wsl_tarball::scan::{
@@ -128,6 +128,11 @@ struct VerifyArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+
+    /// Accept a bare store tarball (written with --no-skeleton); without it
+    /// a tarball with no WSL skeleton fails, since WSL cannot boot it.
+    #[arg(long)]
+    bare: bool,
 }
 
 #[derive(Args)]
@@ -167,6 +172,10 @@ struct CheckArgs {
     /// Add the NixOS skeleton, as for `write`.
     #[arg(long)]
     nixos: bool,
+
+    /// A bare store tarball, as for `write`.
+    #[arg(long, conflicts_with_all = ["facts", "nixos"])]
+    no_skeleton: bool,
 
     #[command(flatten)]
     rootfs: RootfsArgs,
@@ -243,9 +252,15 @@ struct WriteArgs {
 
     /// Add the NixOS skeleton (/etc from the system's etc tree, passwd, group,
     /// shadow without hashes, /sbin/init, /bin/sh, /usr/bin/env,
-    /// /etc/wsl-distribution.conf) so the rootfs boots under WSL.
+    /// /etc/wsl-distribution.conf) so the rootfs boots under WSL. The default
+    /// when --system is a NixOS toplevel (it has init, etc and sw).
     #[arg(long)]
     nixos: bool,
+
+    /// Write a bare store tarball: the closure and Nix's database, no
+    /// skeleton. WSL cannot boot it; `verify --bare` accepts it.
+    #[arg(long, conflicts_with_all = ["facts", "nixos"])]
+    no_skeleton: bool,
 
     #[command(flatten)]
     rootfs: RootfsArgs,
@@ -395,7 +410,7 @@ fn run_inspect(args: InspectArgs) -> Result<()> {
 }
 
 fn run_verify(args: VerifyArgs) -> Result<()> {
-    let verification = inspect::verify(&args.file)?;
+    let verification = inspect::verify(&args.file, args.bare)?;
     if args.json {
         print_json(&verification)?;
     } else {
@@ -424,6 +439,7 @@ fn run_diff(args: DiffArgs) -> Result<()> {
 
 fn run_write(args: WriteArgs) -> Result<()> {
     let (system, nixos) = system_and_facts(args.system.as_ref(), args.facts.as_ref(), args.nixos)?;
+    let nixos = skeleton_by_default(nixos, args.no_skeleton, &system, &args.rootfs)?;
     let closure_bytes = std::fs::read(&args.closure)
         .with_context(|| format!("cannot read closure file {}", args.closure.display()))?;
     let source_name = args.closure.display().to_string();
@@ -463,6 +479,40 @@ fn system_and_facts(
     Ok((system, nixos))
 }
 
+/// The skeleton a run gets: the facts', else defaults for a NixOS toplevel;
+/// anything else must say `--no-skeleton`.
+fn skeleton_by_default(
+    nixos: Option<NixosFacts>,
+    no_skeleton: bool,
+    system: &str,
+    rootfs: &RootfsArgs,
+) -> Result<Option<NixosFacts>> {
+    if nixos.is_some() || no_skeleton {
+        return Ok(nixos);
+    }
+    let store_dir = rootfs.store_dir.as_str().trim_end_matches('/');
+    let relative = system
+        .trim_end_matches('/')
+        .strip_prefix(store_dir)
+        .unwrap_or(system);
+    let host = store_source(rootfs).join(relative.trim_start_matches('/'));
+    if is_nixos_toplevel(&host) {
+        return Ok(Some(NixosFacts::defaults(system)));
+    }
+    bail!(
+        "--system {system} is not a NixOS toplevel (it lacks init, etc or sw), so it gets no WSL skeleton and cannot boot: give --facts, or --no-skeleton for a bare store tarball"
+    )
+}
+
+/// Where the store paths are read from: `--store-root`/`--store-dir`.
+fn store_source(rootfs: &RootfsArgs) -> PathBuf {
+    let store_dir = rootfs.store_dir.as_str().trim_end_matches('/');
+    match &rootfs.store_root {
+        Some(root) => root.join(store_dir.trim_start_matches('/')),
+        None => PathBuf::from(store_dir),
+    }
+}
+
 /// `check`: scan an existing tarball, or the rootfs `write` would make.
 fn run_check(args: CheckArgs) -> Result<()> {
     let Some(tarball) = &args.tarball else {
@@ -472,6 +522,7 @@ fn run_check(args: CheckArgs) -> Result<()> {
             .context("give a tarball or --closure")?;
         let (system, nixos) =
             system_and_facts(args.system.as_ref(), args.facts.as_ref(), args.nixos)?;
+        let nixos = skeleton_by_default(nixos, args.no_skeleton, &system, &args.rootfs)?;
         let closure_bytes = std::fs::read(closure)
             .with_context(|| format!("cannot read closure file {}", closure.display()))?;
         let source_name = closure.display().to_string();
@@ -655,10 +706,7 @@ fn write_rootfs(
         .chunks(2)
         .map(|pair| ChownRule::parse(&pair[0], &pair[1]))
         .collect::<Result<Vec<_>, _>>()?;
-    let store_source = match &args.store_root {
-        Some(root) => root.join(store_dir.trim_start_matches('/')),
-        None => PathBuf::from(store_dir),
-    };
+    let store_source = store_source(args);
     let registration_time = i64::try_from(args.mtime).context("--mtime is too large")?;
     let scanner = security_scanner(&args.checks, store_dir, Some(&system_path), true)?;
     let plan = Plan::new(PlanInputs {

@@ -527,3 +527,82 @@ fn first_boot_applies_each_password_option_and_lists_both_channels() {
         }
     }
 }
+
+#[test]
+fn a_nixos_toplevel_gets_the_skeleton_by_default_and_a_bare_store_must_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    // The fake toplevel (init, etc, sw) without --facts or --nixos.
+    let built: serde_json::Value = serde_json::from_slice(&run_ok(
+        nix_command("nix")
+            .args(["build", "--no-link", "--json"])
+            .arg(format!(
+                "{}#nixosConfigurations.bare.config.system.build.toplevel",
+                test_flake()
+            )),
+    ))
+    .unwrap();
+    let system = built[0]["outputs"]["out"].as_str().unwrap();
+    let closure = write_path_info(system, dir.path());
+    let output = dir.path().join("default.wsl");
+    let write = |system: &str, output: &Path, extra: &[&str]| {
+        wsl_tarball()
+            .arg("write")
+            .arg("--closure")
+            .arg(&closure)
+            .args(["--system", system, "--quiet"])
+            .args(extra)
+            .arg("-o")
+            .arg(output)
+            .output()
+            .unwrap()
+    };
+    let result = write(system, &output, &[]);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let listing = run_text(Command::new("tar").arg("-tzf").arg(&output));
+    for member in ["./etc/passwd", "./bin/init", "./etc/wsl-distribution.conf"] {
+        assert!(listing.lines().any(|l| l == member), "{member}:\n{listing}");
+    }
+    run_ok(wsl_tarball().arg("verify").arg(&output));
+
+    // --no-skeleton: a bare store tarball, which verify fails unless --bare.
+    let bare = dir.path().join("bare.wsl");
+    let result = write(system, &bare, &["--no-skeleton"]);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let verified = wsl_tarball().arg("verify").arg(&bare).output().unwrap();
+    let report = String::from_utf8_lossy(&verified.stdout);
+    assert_eq!(verified.status.code(), Some(1), "{report}");
+    assert!(report.contains("WSL cannot boot this tarball"), "{report}");
+    assert!(report.contains("--bare"), "{report}");
+    run_ok(wsl_tarball().args(["verify", "--bare"]).arg(&bare));
+
+    // A system that is not a toplevel gets no silent bare tarball.
+    let fixture = fixture_system();
+    let fixture_closure = dir.path().join("fixture");
+    std::fs::create_dir_all(&fixture_closure).unwrap();
+    let fixture_closure = write_path_info(fixture, &fixture_closure);
+    let refused = dir.path().join("refused.wsl");
+    let result = wsl_tarball()
+        .arg("write")
+        .arg("--closure")
+        .arg(&fixture_closure)
+        .args(["--system", fixture, "-o"])
+        .arg(&refused)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("--system {fixture} is not a NixOS toplevel"))
+            && stderr.contains("--no-skeleton"),
+        "{stderr}"
+    );
+    assert!(!refused.exists());
+}

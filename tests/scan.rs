@@ -144,6 +144,7 @@ fn run_with_closure(dir: &Path, command: &str, system: &str, extra: &[&str]) -> 
     let closure = write_path_info(system, dir);
     let mut args = vec![
         command,
+        "--no-skeleton",
         "--closure",
         closure.to_str().unwrap(),
         "--system",
@@ -466,6 +467,7 @@ fn environment_secrets_fail_and_the_bypass_is_loud() {
     let output_file = dir.path().join("nixos.wsl");
     let args = [
         "write",
+        "--no-skeleton",
         "--closure",
         closure.to_str().unwrap(),
         "--system",

@@ -176,6 +176,7 @@ fn mtime_comes_from_source_date_epoch_or_the_flag() {
                 "--compression",
                 "none",
                 "--quiet",
+                "--no-skeleton",
                 "--system",
                 system,
             ])
@@ -286,6 +287,7 @@ fn store_root_reads_an_extracted_store_and_gives_the_same_tarball() {
                 "--compression",
                 "none",
                 "--quiet",
+                "--no-skeleton",
                 "--system",
                 system,
             ])

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 pub use chown::{ChownRule, ChownRuleError};
 pub use facts::{BinEntry, FactsError, FactsFile, GroupSpec, NixosFacts, UserSpec, UsersSpec};
-pub use nixos::{NixosInputs, MAX_ICON_BYTES};
+pub use nixos::{is_nixos_toplevel, NixosInputs, MAX_ICON_BYTES};
 
 use crate::entry::Entry;
 use crate::nixdb;

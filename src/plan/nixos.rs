@@ -99,6 +99,14 @@ const WSL_LIB: &str = "usr/lib/wsl";
 /// Where activation sets a user's shell when none is declared.
 const NOLOGIN: &str = "/run/current-system/sw/bin/nologin";
 
+/// Whether the system at `host_path` is a NixOS toplevel (it has `init`,
+/// `etc` and `sw`), which `write` gives the skeleton by default.
+pub fn is_nixos_toplevel(host_path: &Path) -> bool {
+    ["init", "etc", "sw"]
+        .iter()
+        .all(|name| fs::symlink_metadata(host_path.join(name)).is_ok())
+}
+
 /// The skeleton's entries (unsorted; the plan orders them).
 pub fn nixos_skeleton(
     inputs: &NixosInputs,

@@ -136,6 +136,7 @@ pub fn write_fixture(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
         "-o",
         output.to_str().unwrap(),
         "--quiet",
+        "--no-skeleton",
     ];
     args.extend_from_slice(extra);
     let result = run_wsl_tarball(&args);
