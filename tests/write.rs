@@ -143,7 +143,7 @@ fn same_bytes_across_runs_threads_and_environment() {
     std::fs::create_dir(&other_tmp).unwrap();
     let output = dir.path().join("env.wsl");
     let script = format!(
-        "umask 077; exec {} write --closure {} --system {} -o {} --quiet",
+        "umask 077; exec {} write --no-skeleton --closure {} --system {} -o {} --quiet",
         env!("CARGO_BIN_EXE_wsl-tarball"),
         closure.display(),
         system,
