@@ -606,3 +606,236 @@ fn a_nixos_toplevel_gets_the_skeleton_by_default_and_a_bare_store_must_say_so() 
     );
     assert!(!refused.exists());
 }
+
+/// Microsoft's checks for a modern WSL distribution (microsoft/WSL
+/// `distributions/validate-modern.py`, `read_tar`), applied to the extracted
+/// root: errors and warnings, each as the script words its cause.
+fn microsoft_findings(root: &Path) -> (Vec<String>, Vec<String>) {
+    #[derive(Default)]
+    struct Findings {
+        errors: Vec<String>,
+        warnings: Vec<String>,
+    }
+    /// `validate_mode`: presence, mode, owner, size and ELF magic.
+    fn validate(
+        root: &Path,
+        found: &mut Findings,
+        path: &str,
+        modes: &[u32],
+        gid: Option<u32>,
+        max_size: Option<u64>,
+        elf: bool,
+    ) -> bool {
+        let resolved = resolve_in_root(root, path);
+        let Ok(meta) = std::fs::metadata(&resolved) else {
+            found.errors.push(format!("{path} not found"));
+            return false;
+        };
+        if !modes.contains(&(meta.mode() & 0o7777)) {
+            found
+                .warnings
+                .push(format!("{path} mode {:o}", meta.mode() & 0o7777));
+        }
+        if meta.uid() != 0 || gid.is_some_and(|gid| gid != meta.gid()) {
+            found
+                .warnings
+                .push(format!("{path} owner {}:{}", meta.uid(), meta.gid()));
+        }
+        if max_size.is_some_and(|max| meta.len() > max) {
+            found.errors.push(format!("{path} is too big"));
+        }
+        if elf && !is_elf(&resolved) {
+            found.errors.push(format!("{path} is not an ELF"));
+        }
+        true
+    }
+    let mut found = Findings::default();
+    // INI keys as configparser reads them: `section.key`, lowercase keys.
+    let ini = |path: &str| -> BTreeMap<String, String> {
+        let text = std::fs::read_to_string(resolve_in_root(root, path)).unwrap_or_default();
+        let mut section = String::new();
+        let mut keys = BTreeMap::new();
+        for line in text.lines().map(str::trim) {
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                section = name.to_owned();
+            } else if let Some((key, value)) = line.split_once('=') {
+                if !line.starts_with('#') {
+                    let key = format!("{section}.{}", key.trim().to_lowercase());
+                    keys.insert(key, value.trim().to_owned());
+                }
+            }
+        }
+        keys
+    };
+    let conf = "/etc/wsl-distribution.conf";
+    if validate(
+        root,
+        &mut found,
+        conf,
+        &[0o664, 0o644],
+        Some(0),
+        None,
+        false,
+    ) {
+        let allowed = [
+            "oobe.command",
+            "oobe.defaultuid",
+            "shortcut.icon",
+            "oobe.defaultname",
+            "windowsterminal.profiletemplate",
+        ];
+        let keys = ini(conf);
+        for key in keys
+            .keys()
+            .filter(|k| !allowed.contains(&k.to_lowercase().as_str()))
+        {
+            found.errors.push(format!("unexpected key {key} in {conf}"));
+        }
+        match keys.get("shortcut.icon") {
+            Some(icon) => {
+                validate(
+                    root,
+                    &mut found,
+                    icon,
+                    &[0o664, 0o644],
+                    Some(0),
+                    Some(1 << 20),
+                    false,
+                );
+                if !icon.starts_with("/usr/lib/wsl") && !icon.starts_with("/usr/share/wsl") {
+                    found
+                        .warnings
+                        .push(format!("shortcut.icon {icon} not under /usr/lib/wsl"));
+                }
+            }
+            None => found.warnings.push("no shortcut.icon".to_owned()),
+        }
+        if let Some(profile) = keys.get("windowsterminal.profiletemplate") {
+            validate(
+                root,
+                &mut found,
+                profile,
+                &[0o660, 0o640],
+                Some(0),
+                Some(1 << 20),
+                false,
+            );
+            if !profile.starts_with("/usr/lib/wsl") {
+                found
+                    .warnings
+                    .push(format!("profileTemplate {profile} not under /usr/lib/wsl"));
+            }
+        }
+    }
+    if validate(
+        root,
+        &mut found,
+        "/etc/wsl.conf",
+        &[0o664, 0o644],
+        Some(0),
+        None,
+        false,
+    ) {
+        let keys = ini("/etc/wsl.conf");
+        for key in keys.keys().filter(|k| k.as_str() != "boot.systemd") {
+            found
+                .errors
+                .push(format!("unexpected key {key} in /etc/wsl.conf"));
+        }
+        if keys.get("boot.systemd").is_some_and(|v| v == "true") {
+            validate(
+                root,
+                &mut found,
+                "/sbin/init",
+                &[0o775, 0o755],
+                Some(0),
+                None,
+                true,
+            );
+        }
+    }
+    if validate(
+        root,
+        &mut found,
+        "/etc/passwd",
+        &[0o664, 0o644],
+        Some(0),
+        None,
+        false,
+    ) {
+        let mut uids = BTreeMap::new();
+        for line in std::fs::read_to_string(root.join("etc/passwd"))
+            .unwrap()
+            .lines()
+        {
+            let fields: Vec<&str> = line.split(':').collect();
+            match fields.get(2).map(|uid| uid.parse::<u32>()) {
+                Some(Ok(uid)) if fields.len() == 7 => {
+                    if uids.insert(uid, fields[0].to_owned()).is_some() {
+                        found
+                            .errors
+                            .push(format!("duplicated uid {uid} in /etc/passwd"));
+                    }
+                }
+                _ => found.errors.push(format!("invalid passwd entry {line}")),
+            }
+        }
+        if uids.get(&0).map(String::as_str) != Some("root") {
+            found
+                .errors
+                .push("no root (uid 0) in /etc/passwd".to_owned());
+        }
+    }
+    validate(
+        root,
+        &mut found,
+        "/etc/shadow",
+        &[0o640, 0o600, 0],
+        None,
+        None,
+        false,
+    );
+    for program in ["/bin/bash", "/bin/sh"] {
+        validate(
+            root,
+            &mut found,
+            program,
+            &[0o755, 0o775],
+            Some(0),
+            None,
+            true,
+        );
+    }
+    (found.errors, found.warnings)
+}
+
+#[test]
+fn the_tarball_meets_microsofts_distribution_checks_as_upstream_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, root) = build_and_extract(dir.path(), "fake");
+    let (errors, warnings) = microsoft_findings(&root);
+    eprintln!("Microsoft's checks: errors {errors:?}; warnings {warnings:?}");
+    // What upstream's tarball gets too: the system's own /etc/wsl.conf has
+    // keys besides boot.systemd (user.default among them) and is a 0444
+    // store file; programs resolve into the store, whose files are 0555.
+    let upstream_also = |finding: &String| {
+        finding.starts_with("unexpected key ") && finding.ends_with(" in /etc/wsl.conf")
+            || finding == "/etc/wsl.conf mode 444"
+            || ["/sbin/init", "/bin/sh", "/bin/bash"]
+                .iter()
+                .any(|p| *finding == format!("{p} mode 555"))
+    };
+    assert!(
+        errors.iter().all(upstream_also),
+        "errors upstream does not get: {errors:?}"
+    );
+    assert!(errors.contains(&"unexpected key user.default in /etc/wsl.conf".to_owned()));
+    assert!(
+        warnings.iter().all(upstream_also),
+        "warnings upstream does not get: {warnings:?}"
+    );
+    assert!(
+        warnings.contains(&"/etc/wsl.conf mode 444".to_owned()),
+        "{warnings:?}"
+    );
+}
