@@ -405,6 +405,54 @@ fn update_users_groups_script() -> Option<PathBuf> {
         .filter(|path| path.is_file())
 }
 
+/// nixpkgs' `nixos/modules/system/etc/setup-etc.pl`, found as
+/// [`update_users_groups_script`] is (`$SETUP_ETC_PL`).
+fn setup_etc_script() -> Option<PathBuf> {
+    std::env::var_os("SETUP_ETC_PL")
+        .map(PathBuf::from)
+        .or_else(|| Some(repo_root().join("target/nixpkgs/setup-etc.pl")))
+        .filter(|path| path.is_file())
+}
+
+/// Runs `perl SCRIPT ARG` with the extracted root's /etc, /var and /run
+/// mounted over the host's in a private mount namespace (the store is the
+/// host's, which holds the same paths).
+fn perl_in_root(root: &Path, script: &Path, arg: &Path) {
+    let mut command = Command::new("unshare");
+    command.args(["-m", "sh", "-euc"]).arg(
+        "mount --bind \"$1/etc\" /etc && mount --bind \"$1/var\" /var && \
+         mount --bind \"$1/run\" /run && exec perl \"$2\" \"$3\"",
+    );
+    command.arg("first-boot").arg(root).arg(script).arg(arg);
+    run_ok(&mut command);
+}
+
+/// Every entry below DIR: type, mode, owner, and link target or content.
+fn tree_state(dir: &Path) -> BTreeMap<PathBuf, String> {
+    let mut state = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let what = if meta.file_type().is_symlink() {
+            format!("link {:?}", std::fs::read_link(&path).unwrap())
+        } else if meta.is_dir() {
+            for entry in std::fs::read_dir(&path).unwrap() {
+                stack.push(entry.unwrap().path());
+            }
+            "dir".to_owned()
+        } else {
+            format!("file {:?}", std::fs::read(&path).unwrap())
+        };
+        let key = path.strip_prefix(dir).unwrap().to_path_buf();
+        let mode = meta.mode() & 0o7777;
+        state.insert(
+            key,
+            format!("{what} {mode:o} {}:{}", meta.uid(), meta.gid()),
+        );
+    }
+    state
+}
+
 /// The spec nixpkgs' users-groups.nix hands the script, from the facts.
 fn users_groups_spec(facts: &serde_json::Value, mutable_users: bool) -> serde_json::Value {
     let users: Vec<serde_json::Value> = facts["users"]["users"]
@@ -485,15 +533,8 @@ fn first_boot_applies_each_password_option_and_lists_both_channels() {
             users_groups_spec(&flake_facts, mutable_users).to_string(),
         )
         .unwrap();
-        // The real script against the extracted root: /etc, /var and /run
-        // are the root's, in a private mount namespace.
-        let mut command = Command::new("unshare");
-        command.args(["-m", "sh", "-euc"]).arg(
-            "mount --bind \"$1/etc\" /etc && mount --bind \"$1/var\" /var && \
-             mount --bind \"$1/run\" /run && exec perl \"$2\" \"$3\"",
-        );
-        command.arg("first-boot").arg(&root).arg(&script).arg(&spec);
-        run_ok(&mut command);
+        // The real script against the extracted root.
+        perl_in_root(&root, &script, &spec);
 
         let shadow = table(&root, "etc/shadow");
         let hash = |user: &str| shadow[user][1].clone();
@@ -524,6 +565,43 @@ fn first_boot_applies_each_password_option_and_lists_both_channels() {
         // What first boot creates that the tarball leaves out.
         for made in ["var/lib/nixos/uid-map", "etc/subuid", "etc/subgid"] {
             assert!(root.join(made).exists(), "{made}");
+        }
+
+        // The etc step after the users step, as activation orders them:
+        // setup-etc finds /etc as it leaves it, but for one thing. It reads
+        // a `.uid`/`.gid` companion with File::Slurp's `chomp`, which only
+        // chomps in list context, so a name keeps its newline, getpwnam
+        // fails and the copy becomes root's (as in upstream's own tarball,
+        // which ran the same script). The tarball carries the owner the
+        // configuration names; first boot's setup-etc resets it to 0:0.
+        match setup_etc_script() {
+            Some(setup_etc) => {
+                let before = tree_state(&root.join("etc"));
+                let etc = std::fs::read_link(root.join("etc/static")).unwrap();
+                perl_in_root(&root, &setup_etc, &etc);
+                let after = tree_state(&root.join("etc"));
+                let changed: Vec<_> = after
+                    .iter()
+                    .filter(|(path, state)| before.get(*path) != Some(state))
+                    .map(|(path, state)| format!("{path:?}: {state}"))
+                    .chain(
+                        before
+                            .keys()
+                            .filter(|path| !after.contains_key(*path))
+                            .map(|path| format!("{path:?} removed")),
+                    )
+                    .collect();
+                assert_eq!(changed.len(), 1, "setup-etc changed /etc: {changed:#?}");
+                assert!(
+                    changed[0].starts_with("\"owned-by-name\": file ")
+                        && changed[0].ends_with(" 640 0:0"),
+                    "{changed:#?}"
+                );
+            }
+            None => eprintln!(
+                "SKIPPED the etc step: nixpkgs' setup-etc.pl is not here; \
+                 set SETUP_ETC_PL or put it at target/nixpkgs/setup-etc.pl"
+            ),
         }
     }
 }

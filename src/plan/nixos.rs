@@ -466,6 +466,8 @@ impl Accounts {
     }
 
     /// An owner as setup-etc reads it: `+N`, or a name (getpwnam/getgrnam).
+    /// A user first boot creates resolves to the id allocated here; setup-etc
+    /// sets the owner again at every activation, after the users step.
     fn owner(&self, text: &str, kind: OwnerKind) -> Option<u32> {
         if let Some(number) = text.strip_prefix('+') {
             return number.parse().ok();
@@ -474,7 +476,6 @@ impl Accounts {
             OwnerKind::User => self
                 .users
                 .iter()
-                .filter(|u| FirstBoot::of(u) != FirstBoot::User)
                 .find(|u| u.name == text)
                 .and_then(|u| u.uid),
             OwnerKind::Group => self.gid(text),
