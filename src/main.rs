@@ -52,6 +52,10 @@ enum Command {
     /// `nix path-info --json -r` in any Nix version's shape, or closureInfo's
     /// `registration` file. The format is detected.
     ///
+    /// A NixOS toplevel gets the WSL skeleton with defaults (root only); for
+    /// the system's users, /bin links and distribution settings give the
+    /// module's facts (--facts). A bare store tarball needs --no-skeleton.
+    ///
     /// Example:
     ///   nix path-info --json -r /run/current-system > closure.json
     ///   wsl-tarball write --closure closure.json \
@@ -89,8 +93,9 @@ enum Command {
 
     /// Check a tarball offline, without Nix: tar structure, no hard links,
     /// owners and modes, every store path's NAR hash against the Nix
-    /// database inside it, references, the system profile and (with a NixOS
-    /// skeleton) the files WSL needs. Exits 1 with the list of failures.
+    /// database inside it, references, the system profile and the WSL
+    /// skeleton's files (a tarball without one fails unless --bare). Exits 1
+    /// with the list of failures.
     Verify(VerifyArgs),
 
     /// Explain why two tarballs differ: store paths added, removed and
@@ -152,7 +157,7 @@ struct CheckArgs {
     /// An existing tarball to check.
     #[arg(
         value_name = "FILE",
-        conflicts_with_all = ["closure", "system", "facts", "nixos"],
+        conflicts_with_all = ["closure", "system", "facts", "nixos", "no_skeleton"],
         required_unless_present_any = ["closure", "facts"]
     )]
     tarball: Option<PathBuf>,
