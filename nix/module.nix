@@ -22,6 +22,8 @@ let
   cfg = config.wsl.tarball;
   package = cfg.package;
 
+  # users.users as nixpkgs' users-groups.nix hands it to update-users-groups.pl;
+  # `enable = false` users are filtered by the tool; a null shell stays null.
   users = {
     users = lib.mapAttrsToList (_: user: {
       inherit (user)
@@ -33,12 +35,26 @@ let
         createHome
         homeMode
         isNormalUser
+        enable
+        hashedPassword
+        hashedPasswordFile
+        initialPassword
+        initialHashedPassword
+        password
         ;
-      shell = utils.toShellPath user.shell;
+      shell = if user.shell == null then null else utils.toShellPath user.shell;
     }) config.users.users;
     groups = lib.mapAttrsToList (_: group: {
       inherit (group) name gid members;
     }) config.users.groups;
+  };
+
+  # /root/.nix-channels as upstream's tarball has it: the `nixos` channel
+  # (nix-channel.nix's activation) and the `nixos-wsl` channel that
+  # build-tarball.nix adds, which the generated configuration.nix imports.
+  channels = lib.optionalAttrs config.nix.channel.enable {
+    nixos = config.system.defaultChannel;
+    nixos-wsl = "https://github.com/nix-community/NixOS-WSL/archive/refs/heads/main.tar.gz";
   };
 
   # What upstream writes to /etc/nixos/configuration.nix when no configPath is set.
@@ -65,18 +81,19 @@ let
       # settings for stateful data, like file locations and database versions
       # on your system were taken. It's perfectly fine and recommended to leave
       # this value at the release version of the first install of this system.
-      system.stateVersion = "${config.system.stateVersion}"; # Did you read the comment?
+      # Before changing this value read the documentation for this option
+      # (e.g. man configuration.nix or on https://nixos.org/nixos/options.html).
+      system.stateVersion = "${config.system.nixos.release}"; # Did you read the comment?
     }
   '';
 
   facts = pkgs.writeText "wsl-tarball-facts.json" (
     builtins.toJSON {
       system = config.system.build.toplevel;
-      inherit users;
+      inherit users channels;
       init = "${config.system.build.nativeUtils}/bin/systemd-shim";
-      bin = lib.optionalAttrs config.wsl.populateBin (
-        lib.listToAttrs (map (entry: lib.nameValuePair entry.name entry.src) config.wsl.extraBin)
-      );
+      populateBin = config.wsl.populateBin;
+      bin = map (entry: { inherit (entry) name src copy; }) config.wsl.extraBin;
       usrBinEnv = config.environment.usrbinenv;
       defaultName = cfg.defaultName;
       icon = cfg.icon;
@@ -222,7 +239,7 @@ in
       defaultText = lib.literalExpression "NixOS-WSL's assets/NixOS-WSL.ico";
       description = ''
         An .ico file (at most 1 MiB) for the Start menu shortcut, installed as
-        /usr/share/wsl/nixos.ico and named by `shortcut.icon`.
+        /usr/lib/wsl/nixos.ico and named by `shortcut.icon`.
       '';
     };
     checks = {
@@ -270,7 +287,7 @@ in
       default = null;
       description = ''
         A Windows Terminal profile template (JSON), installed under
-        /usr/share/wsl and named by `windowsterminal.profileTemplate`.
+        /usr/lib/wsl (mode 0640) and named by `windowsterminal.profileTemplate`.
       '';
     };
   };

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use wsl_tarball::cache::SegmentCache;
 use wsl_tarball::compress::{check_threads, CompressOptions, Compression};
-use wsl_tarball::input::{read_limited, MAX_CLOSURE_BYTES};
+use wsl_tarball::input::{read_limited, MAX_CLOSURE_BYTES, MAX_FACTS_BYTES};
 use wsl_tarball::inspect::{self, human_bytes};
 use wsl_tarball::manifest::{
     manifest_store_paths, Manifest, ManifestSettings, ManifestTarball, SecurityChecks, Tool,
@@ -22,7 +22,7 @@ use wsl_tarball::manifest::{
 use wsl_tarball::nix::{quote_attribute, Nix};
 use wsl_tarball::output::AtomicOutput;
 use wsl_tarball::overlap::{check_outputs, Named};
-use wsl_tarball::plan::{ChownRule, NixDbMode, NixosFacts, Plan, PlanInputs};
+use wsl_tarball::plan::{is_nixos_toplevel, ChownRule, NixDbMode, NixosFacts, Plan, PlanInputs};
 use wsl_tarball::progress::Progress;
 use wsl_tarball::scan::archive::scan_archive_file;
 use wsl_tarball::scan::{
@@ -87,6 +87,10 @@ enum Command {
     /// `nix path-info --json -r` in any Nix version's shape, or closureInfo's
     /// `registration` file. The format is detected.
     ///
+    /// A NixOS toplevel gets the WSL skeleton with defaults (root only); for
+    /// the system's users, /bin links and distribution settings give the
+    /// module's facts (--facts). A bare store tarball needs --no-skeleton.
+    ///
     /// Example:
     ///   nix path-info --json -r /run/current-system > closure.json
     ///   wsl-tarball write --closure closure.json \
@@ -125,8 +129,9 @@ enum Command {
 
     /// Check a tarball offline, without Nix: tar structure, no hard links,
     /// owners and modes, every store path's NAR hash against the Nix
-    /// database inside it, references, the system profile and (with a NixOS
-    /// skeleton) the files WSL needs. Exits 1 with the list of failures.
+    /// database inside it, references, the system profile and the WSL
+    /// skeleton's files (a tarball without one fails unless --bare). Exits 1
+    /// with the list of failures.
     Verify(VerifyArgs),
 
     /// Explain why two tarballs differ: store paths added, removed and
@@ -164,6 +169,11 @@ struct VerifyArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+
+    /// Accept a bare store tarball (written with --no-skeleton); without it
+    /// a tarball with no WSL skeleton fails, since WSL cannot boot it.
+    #[arg(long)]
+    bare: bool,
 }
 
 #[derive(Args)]
@@ -183,7 +193,7 @@ struct CheckArgs {
     /// An existing tarball to check.
     #[arg(
         value_name = "FILE",
-        conflicts_with_all = ["closure", "system", "facts", "nixos"],
+        conflicts_with_all = ["closure", "system", "facts", "nixos", "no_skeleton"],
         required_unless_present_any = ["closure", "facts"]
     )]
     tarball: Option<PathBuf>,
@@ -203,6 +213,10 @@ struct CheckArgs {
     /// Add the NixOS skeleton, as for `write`.
     #[arg(long)]
     nixos: bool,
+
+    /// A bare store tarball, as for `write`.
+    #[arg(long, conflicts_with_all = ["facts", "nixos"])]
+    no_skeleton: bool,
 
     #[command(flatten)]
     rootfs: RootfsArgs,
@@ -287,9 +301,15 @@ struct WriteArgs {
 
     /// Add the NixOS skeleton (/etc from the system's etc tree, passwd, group,
     /// shadow without hashes, /sbin/init, /bin/sh, /usr/bin/env,
-    /// /etc/wsl-distribution.conf) so the rootfs boots under WSL.
+    /// /etc/wsl-distribution.conf) so the rootfs boots under WSL. The default
+    /// when --system is a NixOS toplevel (it has init, etc and sw).
     #[arg(long)]
     nixos: bool,
+
+    /// Write a bare store tarball: the closure and Nix's database, no
+    /// skeleton. WSL cannot boot it; `verify --bare` accepts it.
+    #[arg(long, conflicts_with_all = ["facts", "nixos"])]
+    no_skeleton: bool,
 
     #[command(flatten)]
     rootfs: RootfsArgs,
@@ -470,7 +490,7 @@ fn run_inspect(args: InspectArgs) -> Result<()> {
 }
 
 fn run_verify(args: VerifyArgs) -> Result<()> {
-    let verification = inspect::verify(&args.file)?;
+    let verification = inspect::verify(&args.file, args.bare)?;
     if args.json {
         print_json(&verification)?;
     } else {
@@ -510,6 +530,7 @@ fn run_write(args: WriteArgs) -> Result<()> {
     }
     check_outputs_distinct(&args.rootfs, &inputs)?;
     let (system, nixos) = system_and_facts(args.system.as_ref(), args.facts.as_ref(), args.nixos)?;
+    let nixos = skeleton_by_default(nixos, args.no_skeleton, &system, &args.rootfs)?;
     write_rootfs(
         &args.rootfs,
         || {
@@ -554,8 +575,7 @@ fn system_and_facts(
 ) -> Result<(String, Option<NixosFacts>)> {
     let facts = match facts {
         Some(path) => {
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("cannot read facts file {}", path.display()))?;
+            let bytes = read_limited(path, MAX_FACTS_BYTES, "a facts file")?;
             Some(NixosFacts::parse(&bytes, &path.display().to_string())?)
         }
         None => None,
@@ -567,10 +587,44 @@ fn system_and_facts(
     };
     let nixos = match facts {
         Some(facts) => Some(facts),
-        None if nixos => Some(default_facts(&system)),
+        None if nixos => Some(NixosFacts::defaults(&system)),
         None => None,
     };
     Ok((system, nixos))
+}
+
+/// The skeleton a run gets: the facts', else defaults for a NixOS toplevel;
+/// anything else must say `--no-skeleton`.
+fn skeleton_by_default(
+    nixos: Option<NixosFacts>,
+    no_skeleton: bool,
+    system: &str,
+    rootfs: &RootfsArgs,
+) -> Result<Option<NixosFacts>> {
+    if nixos.is_some() || no_skeleton {
+        return Ok(nixos);
+    }
+    let store_dir = rootfs.store_dir.as_str().trim_end_matches('/');
+    let relative = system
+        .trim_end_matches('/')
+        .strip_prefix(store_dir)
+        .unwrap_or(system);
+    let host = store_source(rootfs).join(relative.trim_start_matches('/'));
+    if is_nixos_toplevel(&host) {
+        return Ok(Some(NixosFacts::defaults(system)));
+    }
+    bail!(
+        "--system {system} is not a NixOS toplevel (it lacks init, etc or sw), so it gets no WSL skeleton and cannot boot: give --facts, or --no-skeleton for a bare store tarball"
+    )
+}
+
+/// Where the store paths are read from: `--store-root`/`--store-dir`.
+fn store_source(rootfs: &RootfsArgs) -> PathBuf {
+    let store_dir = rootfs.store_dir.as_str().trim_end_matches('/');
+    match &rootfs.store_root {
+        Some(root) => root.join(store_dir.trim_start_matches('/')),
+        None => PathBuf::from(store_dir),
+    }
 }
 
 /// `check`: scan an existing tarball, or the rootfs `write` would make.
@@ -582,6 +636,7 @@ fn run_check(args: CheckArgs) -> Result<()> {
             .context("give a tarball or --closure")?;
         let (system, nixos) =
             system_and_facts(args.system.as_ref(), args.facts.as_ref(), args.nixos)?;
+        let nixos = skeleton_by_default(nixos, args.no_skeleton, &system, &args.rootfs)?;
         return write_rootfs(
             &args.rootfs,
             || {
@@ -695,7 +750,7 @@ fn run_build(args: BuildArgs) -> Result<()> {
     );
     let facts = if nix.has_attribute(&attribute, "wslTarballFacts")? {
         let path = nix.build_out(&format!("{attribute}.wslTarballFacts"))?;
-        let bytes = std::fs::read(&path).with_context(|| format!("cannot read {path}"))?;
+        let bytes = read_limited(Path::new(&path), MAX_FACTS_BYTES, "a facts file")?;
         NixosFacts::parse(&bytes, &path)?
     } else {
         if !args.rootfs.quiet {
@@ -704,7 +759,7 @@ fn run_build(args: BuildArgs) -> Result<()> {
                 host.name
             );
         }
-        default_facts(&nix.build_out(&format!("{attribute}.toplevel"))?)
+        NixosFacts::defaults(&nix.build_out(&format!("{attribute}.toplevel"))?)
     };
     write_rootfs(
         &args.rootfs,
@@ -713,17 +768,6 @@ fn run_build(args: BuildArgs) -> Result<()> {
         Some(&facts),
         Mode::Write,
     )
-}
-
-/// Facts for a system built without the module: defaults everywhere.
-fn default_facts(system: &str) -> NixosFacts {
-    NixosFacts::parse(
-        serde_json::json!({ "system": system })
-            .to_string()
-            .as_bytes(),
-        "defaults",
-    )
-    .expect("a facts object with only a system parses")
 }
 
 /// The shared tail of `write` and `build`: check the flags, read the
@@ -780,10 +824,7 @@ fn write_rootfs(
         .chunks(2)
         .map(|pair| ChownRule::parse(&pair[0], &pair[1]))
         .collect::<Result<Vec<_>, _>>()?;
-    let store_source = match &args.store_root {
-        Some(root) => root.join(store_dir.trim_start_matches('/')),
-        None => PathBuf::from(store_dir),
-    };
+    let store_source = store_source(args);
     let registration_time = i64::try_from(args.mtime).context("--mtime is too large")?;
     let scanner = security_scanner(&args.checks, store_dir, Some(&system_path), true)?;
     let plan = Plan::new(PlanInputs {

@@ -144,6 +144,7 @@ fn run_with_closure(dir: &Path, command: &str, system: &str, extra: &[&str]) -> 
     let closure = write_path_info(system, dir);
     let mut args = vec![
         command,
+        "--no-skeleton",
         "--closure",
         closure.to_str().unwrap(),
         "--system",
@@ -506,6 +507,7 @@ fn environment_values_that_ship_fail_names_alone_do_not_and_the_bypass_is_loud()
     let args = |with_extra: bool| {
         let mut args = vec![
             "write".to_owned(),
+            "--no-skeleton".to_owned(),
             "--closure".to_owned(),
             closure.to_str().unwrap().to_owned(),
             "--system".to_owned(),

@@ -137,6 +137,7 @@ pub fn write_fixture(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
         "-o",
         output.to_str().unwrap(),
         "--quiet",
+        "--no-skeleton",
     ];
     args.extend_from_slice(extra);
     let result = run_wsl_tarball(&args);
@@ -205,8 +206,12 @@ pub enum Rootfs {
 /// `wsl-tarball verify TARBALL` passes (exit 0, no failed check), and the
 /// skeleton check ran exactly when the tarball has one.
 pub fn assert_verifies(tarball: &Path, kind: Rootfs) {
-    let output = wsl_tarball()
-        .args(["verify", "--json"])
+    let mut verify = wsl_tarball();
+    verify.args(["verify", "--json"]);
+    if kind == Rootfs::Bare {
+        verify.arg("--bare");
+    }
+    let output = verify
         .arg(tarball)
         .stdin(Stdio::null())
         .output()

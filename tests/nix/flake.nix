@@ -51,8 +51,10 @@
       sudoers = text "sudoers" "root ALL=(ALL:ALL) SETENV: ALL\n";
       sshConfig = text "ssh_config" "Host *\n  ForwardAgent no\n";
       resolv = text "resolv.conf" "nameserver 127.0.0.53\n";
+      ownedByName = text "owned-by-name" "environment.etc.<name>.user = \"nixos\"\n";
 
-      etc = mk "etc" ''
+      # `named`: a copied file owned by names (needs the facts' users).
+      etcWith = named: mk "etc" (''
         mkdir -p $out/etc/ssh
         ln -s ${wslConf} $out/etc/wsl.conf
         ln -s ${hostname} $out/etc/hostname
@@ -65,11 +67,16 @@
         printf '+0\n' > $out/etc/resolv.conf.uid
         printf '+0\n' > $out/etc/resolv.conf.gid
         ln -s ${sshConfig} $out/etc/ssh/ssh_config
-      '';
+      '' + (if named then ''
+        ln -s ${ownedByName} $out/etc/owned-by-name
+        printf '0640\n' > $out/etc/owned-by-name.mode
+        printf 'nixos\n' > $out/etc/owned-by-name.uid
+        printf 'wheel\n' > $out/etc/owned-by-name.gid
+      '' else ""));
 
-      toplevel = mk "nixos-system-nixos-wsl-fake" ''
+      toplevelWith = named: mk "nixos-system-nixos-wsl-fake" ''
         mkdir -p $out/sw/bin
-        ln -s ${etc}/etc $out/etc
+        ln -s ${etcWith named}/etc $out/etc
         ln -s ${nativeUtils}/bin/systemd-shim $out/init
         printf '#!${shell}/bin/sh\necho activating\n' > $out/activate
         chmod 555 $out/activate
@@ -78,6 +85,7 @@
         ln -s ${coreutils}/bin/env $out/sw/bin/env
         echo fake > $out/nixos-version
       '';
+      toplevel = toplevelWith true;
 
       icon = mk "nixos.ico" ''
         printf '\000\000\001\000\001\000\020\020\000\000\001\000\040\000\150\004\000\000\026\000\000\000' > $out
@@ -87,34 +95,67 @@
         { ... }: { wsl.enable = true; wsl.defaultUser = "nixos"; }
       '';
 
-      facts = text "wsl-tarball-facts.json" (builtins.toJSON {
+      terminalProfile = text "terminal-profile.json" ''
+        {"profiles": [{"name": "NixOS", "colorScheme": "Campbell"}]}
+      '';
+
+      # One user per password option (update-users-groups.pl's names), a
+      # null shell, a disabled user; the hashes are crypt(3) of fixed salts.
+      user = name: attrs: {
+        inherit name; uid = null; group = "users"; description = ""; home = "/home/${name}";
+        shell = "${shell}/bin/bash"; createHome = true; homeMode = "700"; isNormalUser = true;
+      } // attrs;
+      users = {
+        users = [
+          (user "root" { uid = 0; group = "root"; description = "System administrator";
+            home = "/root"; isNormalUser = false; initialHashedPassword = "!"; })
+          (user "nixos" { uid = 1000; })
+          (user "alice" { hashedPassword = "$6$fixedsalt$pyk3CylAbydsx7KikbN2vbUA9Zp9JbvsJMr4rKBa0jSiT.yStnleG7F2TdPuDpI/Xc5jSeSUhj9Sop68NUBN80"; })
+          (user "bob" { initialHashedPassword = "$6$othersalt$kmKr.bXdQQMs5XFi9htFsxYVBVuw5jtGKTuZiQ1JSYVbgmnDg4rSQhEA.zRk6vL30jBch.0Dw0HQjN1XxcXyh/"; })
+          (user "carol" { initialPassword = "carol-pw"; })
+          (user "dave" { hashedPasswordFile = "/run/secrets/dave"; })
+          (user "erin" { password = "erin-pw"; })
+          (user "ghost" { enable = false; })
+          (user "messagebus" { description = "D-Bus system message bus daemon user";
+            home = "/run/dbus"; shell = "/run/current-system/sw/bin/nologin";
+            createHome = false; isNormalUser = false; group = "messagebus"; })
+          (user "noshell" { home = "/var/empty"; shell = null; createHome = false; isNormalUser = false; group = "nogroup"; })
+        ];
+        groups = [
+          { name = "root"; gid = 0; members = [ ]; }
+          { name = "wheel"; gid = 1; members = [ "nixos" ]; }
+          { name = "users"; gid = 100; members = [ ]; }
+          { name = "shadow"; gid = 318; members = [ ]; }
+          { name = "messagebus"; gid = null; members = [ ]; }
+          { name = "nogroup"; gid = 65534; members = [ ]; }
+        ];
+      };
+      channels = {
+        nixos = "https://nixos.org/channels/nixos-unstable";
+        nixos-wsl = "https://github.com/nix-community/NixOS-WSL/archive/refs/heads/main.tar.gz";
+      };
+
+      factsWith = attrs: text "wsl-tarball-facts.json" (builtins.toJSON ({
         system = "${toplevel}";
-        users = {
-          users = [
-            { name = "root"; uid = 0; group = "root"; description = "System administrator";
-              home = "/root"; shell = "${shell}/bin/bash"; createHome = true; homeMode = "700"; isNormalUser = false; }
-            { name = "nixos"; uid = 1000; group = "users"; description = "";
-              home = "/home/nixos"; shell = "${shell}/bin/bash"; createHome = true; homeMode = "700"; isNormalUser = true; }
-            { name = "messagebus"; uid = null; group = "messagebus"; description = "D-Bus system message bus daemon user";
-              home = "/run/dbus"; shell = "/run/current-system/sw/bin/nologin"; createHome = false; homeMode = "700"; isNormalUser = false; }
-          ];
-          groups = [
-            { name = "root"; gid = 0; members = [ ]; }
-            { name = "wheel"; gid = 1; members = [ "nixos" ]; }
-            { name = "users"; gid = 100; members = [ ]; }
-            { name = "messagebus"; gid = null; members = [ ]; }
-          ];
-        };
+        inherit users channels;
         init = "${nativeUtils}/bin/systemd-shim";
-        bin = { sh = "${shell}/bin/sh"; bash = "${shell}/bin/bash"; };
+        populateBin = true;
+        # wsl.extraBin order: a copy, and a duplicate name whose last entry wins.
+        bin = [
+          { name = "sh"; src = "${coreutils}/bin/true"; copy = false; }
+          { name = "bash"; src = "${shell}/bin/bash"; copy = false; }
+          { name = "env"; src = "${coreutils}/bin/env"; copy = true; }
+          { name = "sh"; src = "${shell}/bin/sh"; copy = false; }
+        ];
         usrBinEnv = "${coreutils}/bin/env";
         defaultName = "NixOS-Fake";
         icon = "${icon}";
-        terminalProfile = null;
+        terminalProfile = "${terminalProfile}";
         nixosConfig = "${configuration}";
         compression = "gzip";
         level = null;
-      });
+      } // attrs));
+      facts = factsWith { };
 
       fakeConfiguration = {
         config.system.build = {
@@ -152,7 +193,12 @@
     {
       lib = { inherit wslTarballWith securityCheckWith; };
       nixosConfigurations.fake = fakeConfiguration;
+      # `wsl.populateBin = false` (envfs owns /bin).
+      nixosConfigurations.nobin.config.system.build = {
+        inherit toplevel;
+        wslTarballFacts = factsWith { populateBin = false; };
+      };
       # A host without the module: only a toplevel.
-      nixosConfigurations.bare.config.system.build.toplevel = toplevel;
+      nixosConfigurations.bare.config.system.build.toplevel = toplevelWith false;
     };
 }
