@@ -30,6 +30,11 @@
   # cross build.
   hostSystem ? builtins.currentSystem,
   buildSystem ? hostSystem,
+  # The systems this flake has a wsl-tarball package for.
+  packageSystems ? [
+    hostSystem
+    buildSystem
+  ],
 }:
 let
   lib = import "${nixpkgsLib}/lib";
@@ -116,27 +121,31 @@ let
     };
 
   platform = system: { inherit system; };
-  pkgs = lib.fix (self: placeholders // {
-    inherit runCommand writeText writeShellApplication;
-    runtimeShell = "/bin/bash";
-    stdenv = {
-      hostPlatform = platform hostSystem;
-      buildPlatform = platform buildSystem;
-    };
-    # The build platform's packages: the same stubs, built here.
-    buildPackages = self;
-    closureInfo =
-      { rootPaths }:
-      runCommand "closure-info" {
-        __structuredAttrs = true;
-        exportReferencesGraph.closure = rootPaths;
-      } ''mkdir -p "$out"; cp "$NIX_ATTRS_JSON_FILE" "$out/registration"'';
-    writeShellScriptBin = name: text: writeShellApplication { inherit name text; };
-    # NixOS-WSL's utils/ (the systemd shim): the fake system's.
-    callPackage =
-      path: _: if baseNameOf path == "utils" then fake.nativeUtils else placeholder (baseNameOf path);
-    stdenvNoCC.mkDerivation = attrs: placeholder attrs.name or "mkDerivation";
-  });
+  pkgs = lib.fix (
+    self:
+    placeholders
+    // {
+      inherit runCommand writeText writeShellApplication;
+      runtimeShell = "/bin/bash";
+      stdenv = {
+        hostPlatform = platform hostSystem;
+        buildPlatform = platform buildSystem;
+      };
+      # The build platform's packages: the same stubs, built here.
+      buildPackages = self;
+      closureInfo =
+        { rootPaths }:
+        runCommand "closure-info" {
+          __structuredAttrs = true;
+          exportReferencesGraph.closure = rootPaths;
+        } ''mkdir -p "$out"; cp "$NIX_ATTRS_JSON_FILE" "$out/registration"'';
+      writeShellScriptBin = name: text: writeShellApplication { inherit name text; };
+      # NixOS-WSL's utils/ (the systemd shim): the fake system's.
+      callPackage =
+        path: _: if baseNameOf path == "utils" then fake.nativeUtils else placeholder (baseNameOf path);
+      stdenvNoCC.mkDerivation = attrs: placeholder attrs.name or "mkDerivation";
+    }
+  );
   # Every other package NixOS-WSL names (coreutils, shadow, pigz, …).
   placeholders = lib.genAttrs [
     "bashInteractive"
@@ -189,10 +198,9 @@ let
       mkdir -p $out/bin
       ln -s "$binary" $out/bin/wsl-tarball
     '';
-  wslTarballPackages = lib.genAttrs (lib.unique [
-    hostSystem
-    buildSystem
-  ]) (system: wslTarballPackage "wsl-tarball-${system}");
+  wslTarballPackages = lib.genAttrs (lib.unique packageSystems) (
+    system: wslTarballPackage "wsl-tarball-${system}"
+  );
 
   # nixpkgs' lib/types shellPackage and nixos/lib/utils.nix toShellPath.
   utils.toShellPath =
@@ -323,17 +331,23 @@ let
                       default = null;
                     };
                   }
-                  // lib.genAttrs [
-                    "hashedPassword"
-                    "initialHashedPassword"
-                    "initialPassword"
-                    "password"
-                    "hashedPasswordFile"
-                    "passwordFile"
-                  ] (_: mkOption {
-                    type = types.nullOr types.str;
-                    default = null;
-                  });
+                  //
+                    lib.genAttrs
+                      [
+                        "hashedPassword"
+                        "initialHashedPassword"
+                        "initialPassword"
+                        "password"
+                        "hashedPasswordFile"
+                        "passwordFile"
+                      ]
+                      (
+                        _:
+                        mkOption {
+                          type = types.nullOr types.str;
+                          default = null;
+                        }
+                      );
                   config = lib.mkIf config.isNormalUser {
                     group = lib.mkDefault "users";
                     createHome = lib.mkDefault true;
@@ -401,8 +415,9 @@ let
       nixosDeclarations
       {
         _module.args = {
-          inherit pkgs;
-          inherit utils;
+          inherit pkgs utils;
+          # For configurations that point at the fake system's files.
+          inherit fake;
         };
       }
       configuration
