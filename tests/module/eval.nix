@@ -60,10 +60,13 @@ let
   # A package nixpkgs would provide: evaluates, fails loudly if built.
   placeholder =
     name:
-    hostDerivation "nixpkgs-${name}-placeholder" { } ''
+    hostDerivation "nixpkgs-${builtins.unsafeDiscardStringContext name}-placeholder" { } ''
       echo "nixpkgs' ${name} is not available in this evaluation" >&2
       exit 1
-    '';
+    ''
+    // {
+      overrideAttrs = _: placeholder name;
+    };
 
   runCommand =
     name: env: buildCommand:
@@ -140,6 +143,7 @@ let
           exportReferencesGraph.closure = rootPaths;
         } ''mkdir -p "$out"; cp "$NIX_ATTRS_JSON_FILE" "$out/registration"'';
       writeShellScriptBin = name: text: writeShellApplication { inherit name text; };
+      writeScriptBin = name: text: writeShellApplication { inherit name text; };
       # NixOS-WSL's utils/ (the systemd shim): the fake system's.
       callPackage =
         path: _: if baseNameOf path == "utils" then fake.nativeUtils else placeholder (baseNameOf path);
@@ -153,6 +157,7 @@ let
     "e2fsprogs"
     "gnugrep"
     "gnutar"
+    "nixos-enter"
     "nixos-install-tools"
     "pigz"
     "rsync"
@@ -224,7 +229,8 @@ let
 
   # The NixOS options the modules read, with nixpkgs' types and defaults
   # (nixos/modules/misc/assertions.nix, system/activation/top-level.nix,
-  # config/users-groups.nix, misc/version.nix, config/system-path.nix).
+  # config/users-groups.nix, misc/version.nix, config/system-path.nix,
+  # config/nix-channel.nix).
   nixosDeclarations =
     { config, ... }:
     {
@@ -248,6 +254,10 @@ let
           stateVersion = mkOption {
             type = types.str;
             default = "25.11";
+          };
+          defaultChannel = mkOption {
+            type = types.str;
+            default = "https://nixos.org/channels/nixos-unstable";
           };
           nixos = stubTree {
             release = mkOption {
