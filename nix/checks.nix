@@ -58,9 +58,9 @@ in
   # `nix fmt` leaves every .nix file as it is.
   nixfmt =
     let
-      nixFiles = lib.fileset.toSource {
-        root = ../.;
-        fileset = lib.fileset.fileFilter (file: file.hasExt "nix") ../.;
+      nixFiles = lib.cleanSourceWith {
+        src = lib.cleanSource ../.;
+        filter = path: type: type == "directory" || lib.hasSuffix ".nix" path;
       };
     in
     runCommand "wsl-tarball-nixfmt" { nativeBuildInputs = [ nixfmt ]; } ''

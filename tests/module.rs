@@ -433,22 +433,91 @@ fn security_check_script_exits_as_the_report_says() {
     assert!(String::from_utf8_lossy(&usage.stderr).contains("Usage:"));
 }
 
+/// nixfmt, as `$NIXFMT` or on PATH.
+fn nixfmt(test: &str) -> Option<String> {
+    // An absolute path: the flake check's derivation links to it.
+    let candidate = std::env::var("NIXFMT").ok().or_else(|| {
+        std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|dir| dir.join("nixfmt"))
+            .find(|path| path.is_file())
+            .map(|path| path.display().to_string())
+    });
+    let runs = |path: &String| {
+        Command::new(path)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    let nixfmt = candidate.filter(runs);
+    if nixfmt.is_none() {
+        skipped(test, "no nixfmt (set NIXFMT, or put nixfmt on PATH)");
+    }
+    nixfmt
+}
+
+#[test]
+fn nixfmt_flake_check_fails_on_an_unformatted_file() {
+    let test = "nixfmt_flake_check_fails_on_an_unformatted_file";
+    let Some(nixfmt) = nixfmt(test) else {
+        return;
+    };
+    let Some(sources) = eval_sources(test) else {
+        return;
+    };
+    // A tree shaped like the repository: nix/checks.nix checks `../.`.
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("nix")).unwrap();
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::copy(
+        repo_root().join("nix/checks.nix"),
+        tree.join("nix/checks.nix"),
+    )
+    .unwrap();
+    std::fs::write(tree.join("formatted.nix"), "{ a = 1; }\n").unwrap();
+    std::fs::write(tree.join("sub/ugly.nix"), "{a=1;\n   b =2;}\n").unwrap();
+    std::fs::write(tree.join("notes.txt"), "{a=1;}\n").unwrap();
+    let build = || {
+        let expression = format!(
+            "let e = {}; lib = import \"${{{:?}}}/lib\"; \
+             nixfmt = e.pkgs.runCommand \"nixfmt\" {{ }} \"mkdir -p $out/bin; ln -s {nixfmt} $out/bin/nixfmt\"; \
+             in (import {:?} {{ inherit lib nixfmt; inherit (e.pkgs) runCommand; cargo = null; rustfmt = null; \
+             clippy = null; wslTarballPackage = null; nixosConfiguration = null; }}).nixfmt",
+            harness(&sources, "", "{ }"),
+            sources.0,
+            tree.join("nix/checks.nix").display().to_string(),
+        );
+        nix_command("nix-build")
+            .args(["--no-out-link", "-E"])
+            .arg(expression)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let failed = build();
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success(), "{stderr}");
+    assert!(stderr.contains("./sub/ugly.nix: not formatted"), "{stderr}");
+    assert!(
+        !stderr.contains("formatted.nix:") && !stderr.contains("checks.nix:"),
+        "{stderr}"
+    );
+    run_ok(Command::new(&nixfmt).arg(tree.join("sub/ugly.nix")));
+    let passed = build();
+    assert!(
+        passed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&passed.stderr)
+    );
+}
+
 #[test]
 fn nix_files_are_formatted() {
-    let nixfmt = std::env::var("NIXFMT").unwrap_or_else(|_| "nixfmt".to_owned());
-    if Command::new(&nixfmt)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_err()
-    {
-        skipped(
-            "nix_files_are_formatted",
-            "no nixfmt (set NIXFMT, or put nixfmt on PATH)",
-        );
+    let Some(nixfmt) = nixfmt("nix_files_are_formatted") else {
         return;
-    }
+    };
     let mut files = Vec::new();
     let mut stack = vec![repo_root()];
     while let Some(dir) = stack.pop() {

@@ -444,7 +444,12 @@ let
       throw "\nFailed assertions:\n${lib.concatStringsSep "\n" (map (x: "- ${x}") failedAssertions)}";
 in
 {
-  inherit config fake wslTarballPackages;
+  inherit
+    config
+    fake
+    pkgs
+    wslTarballPackages
+    ;
   inherit (evaluation) options;
   assertions = checkedAssertions;
 }
