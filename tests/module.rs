@@ -256,6 +256,45 @@ fn build_security_check(sources: &(String, String), extra: &str, result: &Path) 
         .expect("run nix-build")
 }
 
+#[test]
+fn module_tarball_is_written_with_the_configured_compression() {
+    let Some(sources) = eval_sources("module_tarball_is_written_with_the_configured_compression")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let result = dir.path().join("result");
+    let e = harness(
+        &sources,
+        "",
+        &buildable("wsl.tarball.compression = \"xz\"; wsl.tarball.compressionLevel = 0;"),
+    );
+    run_ok(
+        nix_command("nix-build")
+            .arg("-o")
+            .arg(&result)
+            .arg("-E")
+            .arg(format!("{e}.config.system.build.wslTarball")),
+    );
+    let tarball = result.join("nixos.wsl");
+    let bytes = std::fs::read(&tarball).unwrap();
+    assert!(bytes.starts_with(b"\xfd7zXZ\0"), "not xz");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(result.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["settings"]["compression"], "xz");
+    assert_eq!(manifest["settings"]["level"], 0);
+    assert_eq!(manifest["securityChecks"]["status"], "passed");
+    let products =
+        std::fs::read_to_string(result.join("nix-support/hydra-build-products")).unwrap();
+    assert!(products.contains("file wsl-tarball ") && products.contains("/nixos.wsl"));
+    let verify = run_wsl_tarball(&["verify", tarball.to_str().unwrap()]);
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
+
 /// A fake token, generated at run time.
 fn fake_token() -> String {
     let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789";
