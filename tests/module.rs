@@ -243,6 +243,27 @@ fn package_comes_from_the_build_platform() {
     );
 }
 
+#[test]
+fn facts_evaluate_with_nixos_wsls_own_bin_entries() {
+    // NixOS-WSL's wsl.extraBin names come from `baseNameOf src`, so they
+    // carry a store path's context, which Nix refuses as an attribute name.
+    let Some(sources) = eval_sources("facts_evaluate_with_nixos_wsls_own_bin_entries") else {
+        return;
+    };
+    let e = harness(&sources, "", "{ wsl.enable = true; }");
+    let facts = eval_json(&format!("{e}.config.system.build.wslTarballFacts.text"));
+    let facts = facts.as_str().unwrap();
+    for entry in [
+        "\"wslpath\"",
+        "\"/init\"",
+        "\"login\"",
+        "\"mount\"",
+        "/bin/nixos-wsl-recovery\"",
+    ] {
+        assert!(facts.contains(entry), "{entry} missing from {facts}");
+    }
+}
+
 /// `nix-build -o DIR/result` of the module's tarballSecurityCheck.
 fn build_security_check(sources: &(String, String), extra: &str, result: &Path) -> Output {
     let e = harness(sources, "", &buildable(extra));
