@@ -18,6 +18,7 @@ use wsl_tarball::manifest::{
     manifest_store_paths, Manifest, ManifestSettings, ManifestTarball, SecurityChecks, Tool,
     MANIFEST_VERSION,
 };
+use wsl_tarball::nix::{quote_attribute, Nix};
 use wsl_tarball::plan::{ChownRule, NixDbMode, NixosFacts, Plan, PlanInputs};
 use wsl_tarball::progress::Progress;
 use wsl_tarball::scan::archive::scan_archive_file;
@@ -60,9 +61,10 @@ enum Command {
     /// Build a NixOS configuration from a flake and write its tarball.
     ///
     /// Runs, as the calling user (no sudo):
+    ///   nix eval REF#nixosConfigurations (which hosts, when HOST is not given)
     ///   nix eval REF#nixosConfigurations.HOST.config.system.build (has it wslTarballFacts?)
     ///   nix build --no-link --json REF#nixosConfigurations.HOST.config.system.build.wslTarballFacts
-    ///   nix path-info --json -r SYSTEM
+    ///   nix path-info --json [--json-format 1] -r SYSTEM (the flag where Nix has it)
     /// then writes the tarball with the NixOS skeleton, like `write --facts`.
     /// Hosts without the wsl-tarball module fall back to
     /// config.system.build.toplevel and a skeleton of defaults.
@@ -216,9 +218,11 @@ struct FindingsFound {
 
 #[derive(Args)]
 struct BuildArgs {
-    /// The host: a name under nixosConfigurations.
-    #[arg(value_name = "HOST", default_value = "nixos-wsl-minimal")]
-    host: String,
+    /// The host: a name under nixosConfigurations. Without one, the flake's
+    /// only host, or its only host for this machine's system; otherwise the
+    /// hosts are listed.
+    #[arg(value_name = "HOST")]
+    host: Option<String>,
 
     /// The flake to build it from.
     #[arg(long, value_name = "REF", default_value = ".")]
@@ -284,6 +288,12 @@ struct RootfsArgs {
     /// the numeric owner UID:GID. May be repeated; later ones win.
     #[arg(long, num_args = 2, value_names = ["PATH", "UID:GID"], action = clap::ArgAction::Append)]
     chown: Vec<String>,
+
+    /// Let --extra-files replace the file the tool makes at PATH (a rootfs
+    /// path such as /etc/wsl.conf or /sbin/init). Repeatable. The store, Nix's
+    /// database and /nix/var/nix/profiles can never be replaced.
+    #[arg(long, value_name = "PATH")]
+    allow_override: Vec<String>,
 
     /// How Nix's database ships: `sqlite` writes /nix/var/nix/db/db.sqlite so
     /// `nix` works at first boot; `registration` writes /nix-path-registration
@@ -579,32 +589,30 @@ fn print_report(report: &ScanReport, flags: &CheckFlags, to_stdout: bool, quiet:
 
 /// `build`: let Nix build the host, read its closure, write the tarball.
 fn run_build(args: BuildArgs) -> Result<()> {
+    let nix = Nix::detect()?;
+    let host = nix.select_host(&args.flake, args.host.as_deref())?;
+    if let (Some(reason), false) = (&host.reason, args.rootfs.quiet) {
+        eprintln!("wsl-tarball: building {}, {reason}", host.name);
+    }
     let attribute = format!(
         "{}#nixosConfigurations.{}.config.system.build",
-        args.flake, args.host
+        args.flake,
+        quote_attribute(&host.name)
     );
-    let has_facts = run_nix(&[
-        "eval",
-        "--json",
-        &attribute,
-        "--apply",
-        "build: build ? wslTarballFacts",
-    ])?;
-    let facts = if has_facts.trim_ascii() == b"true" {
-        let path = nix_build_out(&format!("{attribute}.wslTarballFacts"))?;
+    let facts = if nix.has_attribute(&attribute, "wslTarballFacts")? {
+        let path = nix.build_out(&format!("{attribute}.wslTarballFacts"))?;
         let bytes = std::fs::read(&path).with_context(|| format!("cannot read {path}"))?;
         NixosFacts::parse(&bytes, &path)?
     } else {
         if !args.rootfs.quiet {
             eprintln!(
                 "wsl-tarball: {} has no wslTarballFacts (the wsl-tarball module is not imported); using its toplevel and a default skeleton",
-                args.host
+                host.name
             );
         }
-        default_facts(&nix_build_out(&format!("{attribute}.toplevel"))?)
+        default_facts(&nix.build_out(&format!("{attribute}.toplevel"))?)
     };
-    let closure_json = run_nix(&["path-info", "--json", "-r", &facts.system])?;
-    let source_name = format!("nix path-info --json -r {}", facts.system);
+    let (closure_json, source_name) = nix.closure_json(&facts.system)?;
     write_rootfs(
         &args.rootfs,
         &closure_json,
@@ -624,38 +632,6 @@ fn default_facts(system: &str) -> NixosFacts {
         "defaults",
     )
     .expect("a facts object with only a system parses")
-}
-
-/// `nix build --no-link --json INSTALLABLE`, returning the `out` path.
-fn nix_build_out(installable: &str) -> Result<String> {
-    let json = run_nix(&["build", "--no-link", "--json", installable])?;
-    let built: serde_json::Value = serde_json::from_slice(&json)
-        .context("nix build printed JSON that is not a build result")?;
-    built[0]["outputs"]["out"]
-        .as_str()
-        .map(str::to_owned)
-        .with_context(|| format!("nix build {installable} printed no out path: {built}"))
-}
-
-/// Runs `nix` with flakes enabled; its stderr reaches the user as it is.
-fn run_nix(args: &[&str]) -> Result<Vec<u8>> {
-    let mut command = std::process::Command::new("nix");
-    command
-        .args(["--extra-experimental-features", "nix-command flakes"])
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit());
-    let output = command
-        .output()
-        .context("cannot run `nix`: is Nix installed and on PATH?")?;
-    if !output.status.success() {
-        bail!(
-            "`nix {}` failed ({}); its messages are above. Hint: check the flake reference and host name, or run the same command yourself",
-            args.join(" "),
-            output.status
-        );
-    }
-    Ok(output.stdout)
 }
 
 /// The shared tail of `write` and `build`: plan, stream, report.
@@ -702,6 +678,7 @@ fn write_rootfs(
         registration_time,
         extra_files: args.extra_files.clone(),
         chown,
+        allow_override: args.allow_override.clone(),
         nixos: nixos.map(NixosFacts::nixos_inputs),
     })?;
 
@@ -765,7 +742,7 @@ fn write_rootfs(
     let security_checks = match pending.scan_report() {
         Some(report) => SecurityChecks {
             status: "passed".to_owned(),
-            report: serde_json::from_str(&report.to_json()).ok(),
+            report: Some(report.to_json_value()),
         },
         None => SecurityChecks {
             status: "skipped".to_owned(),
