@@ -186,6 +186,8 @@ let
   };
 in
 {
+  imports = [ ./image.nix ];
+
   options.wsl.tarball = {
     package = mkOption {
       type = types.package;
