@@ -15,7 +15,8 @@ pub fn encode(bytes: &[u8]) -> String {
 
 /// The bytes of hex text (either case), or `None` if it is not hex.
 pub fn decode(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.is_ascii() {
+    // `from_str_radix` alone would take a sign (`+1`).
+    if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len())

@@ -12,13 +12,16 @@ use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use wsl_tarball::cache::SegmentCache;
-use wsl_tarball::compress::{CompressOptions, Compression};
+use wsl_tarball::compress::{check_threads, CompressOptions, Compression};
+use wsl_tarball::input::{read_limited, MAX_CLOSURE_BYTES};
 use wsl_tarball::inspect::{self, human_bytes};
 use wsl_tarball::manifest::{
     manifest_store_paths, Manifest, ManifestSettings, ManifestTarball, SecurityChecks, Tool,
     MANIFEST_VERSION,
 };
 use wsl_tarball::nix::{quote_attribute, Nix};
+use wsl_tarball::output::AtomicOutput;
+use wsl_tarball::overlap::{check_outputs, Named};
 use wsl_tarball::plan::{ChownRule, NixDbMode, NixosFacts, Plan, PlanInputs};
 use wsl_tarball::progress::Progress;
 use wsl_tarball::scan::archive::scan_archive_file;
@@ -28,6 +31,38 @@ use wsl_tarball::scan::{
 };
 use wsl_tarball::store::{read_closure, StorePath, DEFAULT_STORE_DIR};
 use wsl_tarball::write::{check_plan, write_tarball, WriteSummary};
+
+// Printing never panics, unlike std's macros, which these shadow in this
+// file: a closed pipe on stdout (`verify --json | head -1`) drops the rest of
+// the output and the command ends with the status it would have had (as
+// ripgrep does); a closed or broken stderr drops messages. Any other stdout
+// error (a full disk under `> report.json`) is reported at exit.
+macro_rules! print {
+    ($($arg:tt)*) => { write_stdout(format_args!($($arg)*)) };
+}
+macro_rules! println {
+    ($($arg:tt)*) => { write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+macro_rules! eprint {
+    ($($arg:tt)*) => {{
+        let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!($($arg)*));
+    }};
+}
+macro_rules! eprintln {
+    ($($arg:tt)*) => { eprint!("{}\n", format_args!($($arg)*)) };
+}
+
+/// The first stdout error other than a closed pipe, reported at exit.
+static STDOUT_ERROR: std::sync::OnceLock<std::io::Error> = std::sync::OnceLock::new();
+
+fn write_stdout(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(error) = std::io::stdout().lock().write_fmt(text) {
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = STDOUT_ERROR.set(error);
+        }
+    }
+}
 
 /// Stream a NixOS closure into a byte-reproducible WSL rootfs tarball.
 ///
@@ -263,7 +298,9 @@ struct WriteArgs {
 #[derive(Args)]
 struct RootfsArgs {
     /// Where to write the tarball. Written to a temporary file beside it and
-    /// renamed on success; an existing file is replaced only then.
+    /// renamed on success; an existing file is replaced only then. A symlink
+    /// is written through (its target is replaced); a fifo, device or
+    /// dangling symlink is refused.
     #[arg(short, long, value_name = "FILE", default_value = "nixos.wsl")]
     output: PathBuf,
 
@@ -288,6 +325,12 @@ struct RootfsArgs {
     /// the numeric owner UID:GID. May be repeated; later ones win.
     #[arg(long, num_args = 2, value_names = ["PATH", "UID:GID"], action = clap::ArgAction::Append)]
     chown: Vec<String>,
+
+    /// Let --extra-files replace the file the tool makes at PATH (a rootfs
+    /// path such as /etc/wsl.conf or /sbin/init). Repeatable. The store, Nix's
+    /// database and /nix/var/nix/profiles can never be replaced.
+    #[arg(long, value_name = "PATH")]
+    allow_override: Vec<String>,
 
     /// How Nix's database ships: `sqlite` writes /nix/var/nix/db/db.sqlite so
     /// `nix` works at first boot; `registration` writes /nix-path-registration
@@ -339,8 +382,9 @@ struct CompressionArgs {
     #[arg(long, value_name = "N")]
     level: Option<u32>,
 
-    /// Worker threads for walking and compressing. The output is the same for
-    /// every value. Defaults to the number of cores.
+    /// Worker threads for walking and compressing, 1 to 4 × the number of
+    /// cores. The output is the same for every value. Defaults to the
+    /// number of cores.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
 }
@@ -359,6 +403,15 @@ enum NixDbArg {
     Registration,
 }
 
+/// Bad usage, found before anything is read or written: exit status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+struct Usage(anyhow::Error);
+
+fn usage(error: impl Into<anyhow::Error>) -> anyhow::Error {
+    Usage(error.into()).into()
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -369,9 +422,22 @@ fn main() -> ExitCode {
         Command::Verify(args) => run_verify(args),
         Command::Diff(args) => run_diff(args),
     };
+    if let Err(error) = std::io::Write::flush(&mut std::io::stdout()) {
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = STDOUT_ERROR.set(error);
+        }
+    }
+    if let Some(error) = STDOUT_ERROR.get() {
+        eprintln!("wsl-tarball: error: cannot write to standard output: {error}");
+        return ExitCode::FAILURE;
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if error.is::<Unsuccessful>() => ExitCode::FAILURE,
+        Err(error) if error.is::<Usage>() => {
+            eprintln!("wsl-tarball: error: {}", error_message(&error));
+            ExitCode::from(2)
+        }
         Err(error) if error.is::<FindingsFound>() => {
             eprintln!("wsl-tarball: {error:#}");
             ExitCode::from(FINDINGS_EXIT_CODE)
@@ -432,18 +498,52 @@ fn run_diff(args: DiffArgs) -> Result<()> {
 }
 
 fn run_write(args: WriteArgs) -> Result<()> {
+    let mut inputs = vec![Named {
+        flag: "--closure",
+        path: &args.closure,
+    }];
+    if let Some(facts) = &args.facts {
+        inputs.push(Named {
+            flag: "--facts",
+            path: facts,
+        });
+    }
+    check_outputs_distinct(&args.rootfs, &inputs)?;
     let (system, nixos) = system_and_facts(args.system.as_ref(), args.facts.as_ref(), args.nixos)?;
-    let closure_bytes = std::fs::read(&args.closure)
-        .with_context(|| format!("cannot read closure file {}", args.closure.display()))?;
-    let source_name = args.closure.display().to_string();
     write_rootfs(
         &args.rootfs,
-        &closure_bytes,
-        &source_name,
+        || {
+            let bytes = read_limited(&args.closure, MAX_CLOSURE_BYTES, "a closure file")?;
+            Ok((bytes, args.closure.display().to_string()))
+        },
         &system,
         nixos.as_ref(),
         Mode::Write,
     )
+}
+
+/// Usage error unless `-o`, `--manifest`, the inputs and `--extra-files`
+/// are all different files (see `wsl_tarball::overlap`).
+fn check_outputs_distinct(args: &RootfsArgs, inputs: &[Named<'_>]) -> Result<()> {
+    let mut outputs = vec![Named {
+        flag: "-o",
+        path: &args.output,
+    }];
+    if let Some(manifest) = &args.manifest {
+        outputs.push(Named {
+            flag: "--manifest",
+            path: manifest,
+        });
+    }
+    let trees: Vec<Named<'_>> = args
+        .extra_files
+        .iter()
+        .map(|path| Named {
+            flag: "--extra-files",
+            path,
+        })
+        .collect();
+    check_outputs(&outputs, inputs, &trees).map_err(usage)
 }
 
 /// The system store path and NixOS facts from `--system`, `--facts`, `--nixos`.
@@ -482,13 +582,12 @@ fn run_check(args: CheckArgs) -> Result<()> {
             .context("give a tarball or --closure")?;
         let (system, nixos) =
             system_and_facts(args.system.as_ref(), args.facts.as_ref(), args.nixos)?;
-        let closure_bytes = std::fs::read(closure)
-            .with_context(|| format!("cannot read closure file {}", closure.display()))?;
-        let source_name = closure.display().to_string();
         return write_rootfs(
             &args.rootfs,
-            &closure_bytes,
-            &source_name,
+            || {
+                let bytes = read_limited(closure, MAX_CLOSURE_BYTES, "a closure file")?;
+                Ok((bytes, closure.display().to_string()))
+            },
             &system,
             nixos.as_ref(),
             Mode::CheckOnly,
@@ -583,6 +682,7 @@ fn print_report(report: &ScanReport, flags: &CheckFlags, to_stdout: bool, quiet:
 
 /// `build`: let Nix build the host, read its closure, write the tarball.
 fn run_build(args: BuildArgs) -> Result<()> {
+    check_outputs_distinct(&args.rootfs, &[])?;
     let nix = Nix::detect()?;
     let host = nix.select_host(&args.flake, args.host.as_deref())?;
     if let (Some(reason), false) = (&host.reason, args.rootfs.quiet) {
@@ -606,11 +706,9 @@ fn run_build(args: BuildArgs) -> Result<()> {
         }
         default_facts(&nix.build_out(&format!("{attribute}.toplevel"))?)
     };
-    let (closure_json, source_name) = nix.closure_json(&facts.system)?;
     write_rootfs(
         &args.rootfs,
-        &closure_json,
-        &source_name,
+        || Ok(nix.closure_json(&facts.system)?),
         &facts.system.clone(),
         Some(&facts),
         Mode::Write,
@@ -628,26 +726,53 @@ fn default_facts(system: &str) -> NixosFacts {
     .expect("a facts object with only a system parses")
 }
 
-/// The shared tail of `write` and `build`: plan, stream, report.
+/// The shared tail of `write` and `build`: check the flags, read the
+/// closure (`closure` returns its bytes and their name), plan, stream, report.
 fn write_rootfs(
     args: &RootfsArgs,
-    closure_bytes: &[u8],
-    source_name: &str,
+    closure: impl FnOnce() -> Result<(Vec<u8>, String)>,
     system: &str,
     nixos: Option<&NixosFacts>,
     mode: Mode,
 ) -> Result<()> {
     let threads = args.compression.threads.unwrap_or_else(default_threads);
-    if threads == 0 {
-        bail!("--threads must be at least 1");
+    check_threads(threads)
+        .with_context(|| format!("--threads {threads}"))
+        .map_err(usage)?;
+    let compression = match (
+        args.compression.compression,
+        nixos.and_then(|f| f.compression.as_deref()),
+    ) {
+        (Some(flag), _) => flag,
+        (None, Some(from_module)) => CompressionArg::from_str(from_module, true)
+            .map_err(|e| anyhow::anyhow!("compression {from_module:?} from the facts file: {e}"))?,
+        (None, None) => CompressionArg::Gzip,
+    };
+    let compress_options = CompressOptions {
+        compression: match compression {
+            CompressionArg::Gzip => Compression::Gzip,
+            CompressionArg::Xz => Compression::Xz,
+            CompressionArg::Zstd => Compression::Zstd,
+            CompressionArg::None => Compression::None,
+        },
+        level: args.compression.level.or(nixos.and_then(|f| f.level)),
+        threads,
+    };
+    if mode == Mode::Write {
+        compress_options.validate().map_err(usage)?;
+        if let Some(dir) = &args.cache {
+            SegmentCache::check_usable(dir, compress_options.compression).map_err(usage)?;
+        }
     }
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()
         .context("starting the worker threads")?;
 
+    let (closure_bytes, source_name) = closure()?;
+    let source_name = source_name.as_str();
     let store_dir = args.store_dir.as_str().trim_end_matches('/');
-    let (closure, format) = read_closure(closure_bytes, source_name, store_dir)?;
+    let (closure, format) = read_closure(&closure_bytes, source_name, store_dir)?;
     let system_path = StorePath::from_absolute(system, store_dir)
         .with_context(|| format!("--system {system}"))?;
     let chown = args
@@ -672,28 +797,10 @@ fn write_rootfs(
         registration_time,
         extra_files: args.extra_files.clone(),
         chown,
+        allow_override: args.allow_override.clone(),
         nixos: nixos.map(NixosFacts::nixos_inputs),
     })?;
 
-    let compression = match (
-        args.compression.compression,
-        nixos.and_then(|f| f.compression.as_deref()),
-    ) {
-        (Some(flag), _) => flag,
-        (None, Some(from_module)) => CompressionArg::from_str(from_module, true)
-            .map_err(|e| anyhow::anyhow!("compression {from_module:?} from the facts file: {e}"))?,
-        (None, None) => CompressionArg::Gzip,
-    };
-    let compress_options = CompressOptions {
-        compression: match compression {
-            CompressionArg::Gzip => Compression::Gzip,
-            CompressionArg::Xz => Compression::Xz,
-            CompressionArg::Zstd => Compression::Zstd,
-            CompressionArg::None => Compression::None,
-        },
-        level: args.compression.level.or(nixos.and_then(|f| f.level)),
-        threads,
-    };
     if mode == Mode::CheckOnly {
         let Some(scanner) = scanner else {
             return Ok(());
@@ -710,6 +817,13 @@ fn write_rootfs(
         return Ok(());
     }
     let cache = args.cache.as_deref().map(SegmentCache::open).transpose()?;
+    // Created before the long write, so that a manifest that cannot be
+    // written fails the run before it starts.
+    let mut manifest_output = args
+        .manifest
+        .as_deref()
+        .map(AtomicOutput::create)
+        .transpose()?;
     let mut progress = ProgressReport::new(args.quiet, closure.total_nar_size());
     let pending = write_tarball(
         &plan,
@@ -721,6 +835,9 @@ fn write_rootfs(
         &mut progress,
     )?;
     progress.finish();
+    for damaged in pending.damaged_cache_segments() {
+        eprintln!("wsl-tarball: warning: {damaged}; compressed the store path again and replaced the entry");
+    }
     if let Some(report) = pending.scan_report() {
         print_report(report, &args.checks, false, args.quiet);
         if report.has_errors() {
@@ -735,15 +852,15 @@ fn write_rootfs(
     let security_checks = match pending.scan_report() {
         Some(report) => SecurityChecks {
             status: "passed".to_owned(),
-            report: serde_json::from_str(&report.to_json()).ok(),
+            report: Some(report.to_json_value()),
         },
         None => SecurityChecks {
             status: "skipped".to_owned(),
             report: None,
         },
     };
-    let summary = pending.commit()?;
-    if let Some(path) = &args.manifest {
+    let summary = *pending.summary();
+    if let Some(output) = &mut manifest_output {
         let manifest = Manifest {
             manifest_version: MANIFEST_VERSION,
             tool: Tool {
@@ -782,9 +899,10 @@ fn write_rootfs(
             },
             security_checks,
         };
-        std::fs::write(path, manifest.to_json())
-            .with_context(|| format!("cannot write the manifest {}", path.display()))?;
+        output.write_all(manifest.to_json().as_bytes())?;
     }
+    // The tarball and its manifest replace their destinations together.
+    let summary = pending.commit_with(manifest_output.into_iter().collect())?;
     if !args.quiet {
         eprintln!("read {source_name} ({format})");
         print_summary(&args.output, &summary);

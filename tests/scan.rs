@@ -348,6 +348,7 @@ fn the_same_bytes_pass_behind_allow_rules_and_strict_fails_on_store_warnings() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(output_file.exists());
+    assert_verifies(&output_file, Rootfs::Bare);
     // Warnings in packages' store paths: one line with the count per store
     // path by default, every finding with --verbose.
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -450,6 +451,7 @@ fn findings_do_not_depend_on_threads_compression_or_chunking() {
             "{}",
             String::from_utf8_lossy(&written.stderr)
         );
+        assert_verifies(&file, Rootfs::Bare);
         let checked = run_wsl_tarball(&["check", file.to_str().unwrap(), "--json"]);
         assert_eq!(status(&checked), 3);
         assert_eq!(
@@ -577,4 +579,5 @@ fn environment_values_that_ship_fail_names_alone_do_not_and_the_bypass_is_loud()
     assert_eq!(status(&skipped), 0);
     assert!(String::from_utf8_lossy(&skipped.stderr).contains("SKIPPED"));
     assert!(output_file.exists());
+    assert_verifies(&output_file, Rootfs::Bare);
 }

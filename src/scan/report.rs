@@ -33,6 +33,7 @@ pub enum Part {
 
 /// One thing that should not ship.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Finding {
     pub severity: Severity,
     pub detector: Detector,
@@ -70,6 +71,7 @@ pub fn sort_findings(findings: &mut [Finding]) {
 
 /// The outcome of the checks.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ScanReport {
     /// Findings not covered by an allow rule, in report order.
     pub findings: Vec<Finding>,
@@ -83,6 +85,9 @@ pub struct ScanReport {
     /// and not found (names only).
     pub environment_not_found: Vec<String>,
 }
+
+/// The version of the report's JSON schema (README, "JSON output").
+pub const JSON_VERSION: u32 = 1;
 
 /// How much of a report the human form shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -202,13 +207,21 @@ impl ScanReport {
         )
     }
 
-    pub fn to_json(&self) -> String {
-        let mut value = serde_json::to_value(self).unwrap_or_default();
-        if let Some(object) = value.as_object_mut() {
-            object.insert("errors".into(), self.errors().into());
-            object.insert("warnings".into(), self.warnings().into());
+    /// The report as JSON: `version` (of this schema), then every field in
+    /// camelCase, with the `errors` and `warnings` counts.
+    pub fn to_json_value(&self) -> serde_json::Value {
+        let mut object = serde_json::Map::new();
+        object.insert("version".into(), JSON_VERSION.into());
+        if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(self) {
+            object.extend(fields);
         }
-        serde_json::to_string_pretty(&value).unwrap_or_default()
+        object.insert("errors".into(), self.errors().into());
+        object.insert("warnings".into(), self.warnings().into());
+        serde_json::Value::Object(object)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(&self.to_json_value()).unwrap_or_default()
     }
 }
 
