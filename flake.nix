@@ -98,6 +98,8 @@
         }
       );
 
+      templates = import ./templates;
+
       formatter = forAllSystems (pkgs: pkgs.nixfmt);
 
       devShells = forAllSystems (pkgs: {

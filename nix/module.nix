@@ -284,6 +284,8 @@ let
   };
 in
 {
+  imports = [ ./image.nix ];
+
   options.wsl.tarball = {
     enable = mkOption {
       type = types.bool;
