@@ -31,6 +31,7 @@ fn write_with(dir: &Path, system: &str, name: &str, cache: Option<&Path>) -> Vec
     }
     run_ok(&mut command);
     run_ok(Command::new("gzip").arg("-t").arg(&output));
+    assert_verifies(&output, Rootfs::Bare);
     std::fs::read(&output).unwrap()
 }
 

@@ -289,18 +289,13 @@ fn an_interrupted_run_leaves_no_partial_file() {
         .arg(&output.existing)
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while dir_names(&output.dir).len() < 2 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it was interrupted"
-        );
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no temporary file appeared"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    // The temporary file is unnamed: wait until the run has it open.
+    wait_for_open_file_in(
+        child.id(),
+        &output.dir,
+        std::time::Duration::from_secs(30),
+        || child.try_wait().unwrap().is_none(),
+    );
     // SAFETY: plain kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = child.wait().unwrap();

@@ -110,6 +110,7 @@ fn verify_passes_with_the_nixos_skeleton() {
             .args(["build", "fake", "--flake", &flake, "--quiet", "-o"])
             .arg(&tarball),
     );
+    assert_verifies(&tarball, Rootfs::Skeleton);
     let output = run_tool(&["verify", "--json", tarball.to_str().unwrap()]);
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(output.status.success(), "{report:#}");
@@ -288,6 +289,7 @@ fn diff_names_a_header_field_and_added_and_removed_paths() {
         "-o",
         other.to_str().unwrap(),
     ]));
+    assert_verifies(&other, Rootfs::Bare);
     let output = run_tool(&[
         "diff",
         "--json",
@@ -428,6 +430,7 @@ fn manifest_records_the_tarball_and_every_store_path() {
             .arg("--manifest")
             .arg(&skipped_manifest),
     );
+    assert_verifies(&dir.path().join("skipped.wsl"), Rootfs::Bare);
     let skipped: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&skipped_manifest).unwrap()).unwrap();
     assert_eq!(skipped["securityChecks"]["status"], "skipped");
@@ -461,10 +464,12 @@ fn write_prints_nothing_on_stdout_and_nothing_at_all_when_quiet() {
     };
     let loud = wsl_tarball().args(args(false)).output().unwrap();
     assert!(loud.status.success());
+    assert_verifies(&output_file, Rootfs::Bare);
     assert!(loud.stdout.is_empty());
     assert!(String::from_utf8_lossy(&loud.stderr).contains("wrote "));
     let quiet = wsl_tarball().args(args(true)).output().unwrap();
     assert!(quiet.status.success());
+    assert_verifies(&output_file, Rootfs::Bare);
     assert!(
         quiet.stdout.is_empty() && quiet.stderr.is_empty(),
         "{quiet:?}"

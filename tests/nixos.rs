@@ -24,6 +24,7 @@ fn build_and_extract(dir: &Path, host: &str) -> (PathBuf, PathBuf) {
             .args(["build", host, "--flake", &test_flake(), "--quiet", "-o"])
             .arg(&tarball),
     );
+    assert_verifies(&tarball, Rootfs::Skeleton);
     let plain = dir.join(format!("{host}.tar"));
     std::fs::write(
         &plain,
@@ -346,6 +347,7 @@ fn the_pure_derivation_and_the_app_write_the_same_bytes() {
     // Building it again must give the same bytes, or Nix refuses.
     let built = nix_build(&["--rebuild"]);
     let out = built[0]["outputs"]["out"].as_str().unwrap();
+    assert_verifies(Path::new(&format!("{out}/nixos.wsl")), Rootfs::Skeleton);
     let from_derivation = std::fs::read(format!("{out}/nixos.wsl")).unwrap();
 
     let from_app = dir.path().join("app.wsl");
@@ -364,6 +366,7 @@ fn the_pure_derivation_and_the_app_write_the_same_bytes() {
             ])
             .arg(&from_app),
     );
+    assert_verifies(&from_app, Rootfs::Skeleton);
     assert!(
         std::fs::read(&from_app).unwrap() == from_derivation,
         "nix build and the app wrote different tarballs"

@@ -157,6 +157,7 @@ fn same_bytes_across_runs_threads_and_environment() {
             .env("TZ", "Pacific/Kiritimati")
             .env_remove("SOURCE_DATE_EPOCH"),
     );
+    assert_verifies(&output, Rootfs::Bare);
     assert!(
         std::fs::read(&output).unwrap() == first,
         "umask/TMPDIR/locale changed the bytes"
@@ -186,6 +187,7 @@ fn mtime_comes_from_source_date_epoch_or_the_flag() {
             .arg(&output)
             .env("SOURCE_DATE_EPOCH", "1700000000"),
     );
+    assert_verifies(&output, Rootfs::Bare);
     let bytes = std::fs::read(&output).unwrap();
     let mut archive = tar::Archive::new(bytes.as_slice());
     for entry in archive.entries().unwrap() {
@@ -298,6 +300,7 @@ fn store_root_reads_an_extracted_store_and_gives_the_same_tarball() {
             .arg("-o")
             .arg(&again),
     );
+    assert_verifies(&again, Rootfs::Bare);
     assert!(std::fs::read(&again).unwrap() == std::fs::read(&original).unwrap());
 }
 
