@@ -347,7 +347,7 @@ struct RootfsArgs {
     chown: Vec<String>,
 
     /// Let --extra-files replace the file the tool makes at PATH (a rootfs
-    /// path such as /etc/wsl.conf or /sbin/init). Repeatable. The store, Nix's
+    /// path such as /etc/wsl.conf or /bin/init). Repeatable. The store, Nix's
     /// database and /nix/var/nix/profiles can never be replaced.
     #[arg(long, value_name = "PATH")]
     allow_override: Vec<String>,
@@ -605,13 +605,12 @@ fn skeleton_by_default(
         return Ok(nixos);
     }
     let store_dir = rootfs.store_dir.as_str().trim_end_matches('/');
-    let relative = system
-        .trim_end_matches('/')
-        .strip_prefix(store_dir)
-        .unwrap_or(system);
-    let host = store_source(rootfs).join(relative.trim_start_matches('/'));
-    if is_nixos_toplevel(&host) {
-        return Ok(Some(NixosFacts::defaults(system)));
+    // An invalid --system is reported, with its reason, by the plan.
+    let Ok(path) = StorePath::from_absolute(system, store_dir) else {
+        return Ok(None);
+    };
+    if is_nixos_toplevel(&store_source(rootfs).join(path.basename())) {
+        return Ok(Some(NixosFacts::defaults(&path.to_absolute(store_dir))));
     }
     bail!(
         "--system {system} is not a NixOS toplevel (it lacks init, etc or sw), so it gets no WSL skeleton and cannot boot: give --facts, or --no-skeleton for a bare store tarball"

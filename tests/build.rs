@@ -78,7 +78,7 @@ fn without_a_host_the_only_one_is_built_and_several_are_listed() {
     );
     assert_verifies_with_skeleton(&output);
 
-    // The test flake has two hosts and neither names a system: both listed,
+    // The test flake has three hosts and none names a system: all listed,
     // nothing written.
     let output = dir.path().join("several.wsl");
     let several = build(&["--flake", &test_flake(), "-o", output.to_str().unwrap()]);

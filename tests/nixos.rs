@@ -262,7 +262,8 @@ fn built_skeleton_meets_what_wsl_needs() {
 #[test]
 fn populate_bin_false_leaves_bin_to_another_module() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, root) = build_and_extract(dir.path(), "nobin");
+    let (plain, root) = build_and_extract(dir.path(), "nobin");
+    run_ok(wsl_tarball().arg("verify").arg(&plain));
     // A real /sbin with the shim; /bin holds only nixpkgs' own /bin/sh.
     assert!(std::fs::symlink_metadata(root.join("sbin"))
         .unwrap()

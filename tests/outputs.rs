@@ -606,8 +606,8 @@ fn closed_pipes_never_panic() {
     let written = dir.path().join("written.wsl");
     let closure = closure_file(dir.path());
     let cases: Vec<Vec<&str>> = vec![
-        vec!["verify", "--json", s(&a)],
-        vec!["verify", s(&a)],
+        vec!["verify", "--bare", "--json", s(&a)],
+        vec!["verify", "--bare", s(&a)],
         vec!["inspect", "--json", s(&a)],
         vec!["diff", s(&a), s(&b)],
         vec!["diff", "--json", s(&a), s(&b)],

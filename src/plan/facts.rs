@@ -7,12 +7,11 @@
 //! can neither inject a line nor reach outside the place it belongs to. An
 //! error names the facts field (`users.users[2].home`) and its value.
 //!
-//! The schema (all keys camelCase; unknown keys are an error):
+//! The schema (all keys camelCase; an unknown key at any level is an error):
 //!
 //! ```json
 //! {"system": "/nix/store/…-nixos-system-nixos-wsl-25.11",
-//!  "users": {"mutableUsers": true,
-//!            "users": [{"name": "nixos", "uid": 1000, "group": "users",
+//!  "users": {"users": [{"name": "nixos", "uid": 1000, "group": "users",
 //!                       "description": "", "home": "/home/nixos",
 //!                       "shell": "/run/current-system/sw/bin/bash",
 //!                       "createHome": true, "homeMode": "700",
@@ -170,13 +169,12 @@ pub struct BinEntry {
     pub copy: bool,
 }
 
-/// Users and groups, as nixpkgs' `users.users`, `users.groups` and
-/// `users.mutableUsers`.
+/// Users and groups, as nixpkgs' `users.users` and `users.groups`. The
+/// skeleton is the same for `users.mutableUsers` true and false: a password
+/// is left to first boot either way (see the skeleton module).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UsersSpec {
-    #[serde(default = "yes")]
-    pub mutable_users: bool,
     #[serde(default)]
     pub users: Vec<UserSpec>,
     #[serde(default)]
@@ -184,7 +182,7 @@ pub struct UsersSpec {
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UserSpec {
     pub name: String,
     pub uid: Option<u32>,
@@ -218,6 +216,7 @@ pub struct UserSpec {
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct GroupSpec {
     pub name: String,
     pub gid: Option<u32>,
@@ -566,6 +565,16 @@ mod tests {
             "{error}"
         );
         facts_with(serde_json::json!({ "defaultName": "NixOS-25.11_x" })).unwrap();
+    }
+
+    #[test]
+    fn an_unknown_user_field_is_named() {
+        let error = facts_with(user(serde_json::json!({ "hashedPasword": "x" }))).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.starts_with("facts file test: unknown field `hashedPasword`"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -197,7 +197,8 @@ pub fn dir_names(dir: &Path) -> Vec<String> {
 /// What a tarball `write` or `build` made holds, as `verify` judges it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rootfs {
-    /// The store and Nix's state only (`write` without `--nixos`/`--facts`).
+    /// The store and Nix's state only (`write --no-skeleton`), verified with
+    /// `verify --bare`.
     Bare,
     /// With the NixOS skeleton (`--nixos`, `--facts`, `build`).
     Skeleton,
