@@ -841,3 +841,25 @@ fn gzip_starts_no_threads_beyond_the_worker_pool() {
     assert!(most <= 4 + 2, "{most} threads for --threads 4");
     assert_verifies(&output);
 }
+
+#[test]
+fn a_stdout_that_cannot_be_written_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write_fixture(dir.path(), "a.wsl", &[]);
+    let output = wsl_tarball()
+        .args(["verify", "--json", s(&a)])
+        .stdout(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_exit(
+        &output,
+        1,
+        &["cannot write to standard output: No space left on device"],
+    );
+}
