@@ -14,16 +14,21 @@
 //! database for the closure so that `nix` works at first boot.
 //! [`scan`] checks every member and byte for secrets and personal data in
 //! the same pass. [`archive`] reads tarballs back; [`inspect`] builds
-//! `inspect`, `verify` and `diff` on it, with [`nar`] to recompute NAR hashes.
+//! `inspect`, `verify` and `diff` on it, with [`nar`] to recompute NAR hashes;
+//! [`nar_check`] uses the same encoder to check every store path `write`
+//! streams against the closure's NAR hash and size.
 
 pub mod archive;
 pub mod cache;
 pub mod compress;
 pub mod entry;
+pub(crate) mod hex;
 pub mod input;
 pub mod inspect;
 pub mod manifest;
 pub mod nar;
+pub mod nar_check;
+pub mod nix;
 pub mod nixdb;
 mod os;
 pub mod output;

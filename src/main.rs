@@ -13,20 +13,21 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use wsl_tarball::cache::SegmentCache;
 use wsl_tarball::compress::{check_threads, CompressOptions, Compression};
-use wsl_tarball::input::{read_limited, MAX_CLOSURE_BYTES};
+use wsl_tarball::input::{read_limited, MAX_CLOSURE_BYTES, MAX_FACTS_BYTES};
 use wsl_tarball::inspect::{self, human_bytes};
 use wsl_tarball::manifest::{
     manifest_store_paths, Manifest, ManifestSettings, ManifestTarball, SecurityChecks, Tool,
     MANIFEST_VERSION,
 };
+use wsl_tarball::nix::{quote_attribute, Nix};
 use wsl_tarball::output::AtomicOutput;
 use wsl_tarball::overlap::{check_outputs, Named};
-use wsl_tarball::plan::{ChownRule, NixDbMode, NixosFacts, Plan, PlanInputs};
+use wsl_tarball::plan::{is_nixos_toplevel, ChownRule, NixDbMode, NixosFacts, Plan, PlanInputs};
 use wsl_tarball::progress::Progress;
 use wsl_tarball::scan::archive::scan_archive_file;
 use wsl_tarball::scan::{
-    check_environment, checks_skipped_by, AllowRule, ScanOptions, ScanReport, ScanRules, ScanScope,
-    Scanner, FINDINGS_EXIT_CODE, SKIP_CHECKS_VAR,
+    checks_skipped_by, sensitive_variables, AllowRule, Detail, ScanOptions, ScanReport, ScanRules,
+    ScanScope, Scanner, FINDINGS_EXIT_CODE, SKIP_CHECKS_VAR,
 };
 use wsl_tarball::store::{read_closure, StorePath, DEFAULT_STORE_DIR};
 use wsl_tarball::write::{check_plan, write_tarball, WriteSummary};
@@ -86,6 +87,10 @@ enum Command {
     /// `nix path-info --json -r` in any Nix version's shape, or closureInfo's
     /// `registration` file. The format is detected.
     ///
+    /// A NixOS toplevel gets the WSL skeleton with defaults (root only); for
+    /// the system's users, /bin links and distribution settings give the
+    /// module's facts (--facts). A bare store tarball needs --no-skeleton.
+    ///
     /// Example:
     ///   nix path-info --json -r /run/current-system > closure.json
     ///   wsl-tarball write --closure closure.json \
@@ -95,9 +100,10 @@ enum Command {
     /// Build a NixOS configuration from a flake and write its tarball.
     ///
     /// Runs, as the calling user (no sudo):
+    ///   nix eval REF#nixosConfigurations (which hosts, when HOST is not given)
     ///   nix eval REF#nixosConfigurations.HOST.config.system.build (has it wslTarballFacts?)
     ///   nix build --no-link --json REF#nixosConfigurations.HOST.config.system.build.wslTarballFacts
-    ///   nix path-info --json -r SYSTEM
+    ///   nix path-info --json [--json-format 1] -r SYSTEM (the flag where Nix has it)
     /// then writes the tarball with the NixOS skeleton, like `write --facts`.
     /// Hosts without the wsl-tarball module fall back to
     /// config.system.build.toplevel and a skeleton of defaults.
@@ -123,8 +129,9 @@ enum Command {
 
     /// Check a tarball offline, without Nix: tar structure, no hard links,
     /// owners and modes, every store path's NAR hash against the Nix
-    /// database inside it, references, the system profile and (with a NixOS
-    /// skeleton) the files WSL needs. Exits 1 with the list of failures.
+    /// database inside it, references, the system profile and the WSL
+    /// skeleton's files (a tarball without one fails unless --bare). Exits 1
+    /// with the list of failures.
     Verify(VerifyArgs),
 
     /// Explain why two tarballs differ: store paths added, removed and
@@ -162,6 +169,11 @@ struct VerifyArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+
+    /// Accept a bare store tarball (written with --no-skeleton); without it
+    /// a tarball with no WSL skeleton fails, since WSL cannot boot it.
+    #[arg(long)]
+    bare: bool,
 }
 
 #[derive(Args)]
@@ -181,7 +193,7 @@ struct CheckArgs {
     /// An existing tarball to check.
     #[arg(
         value_name = "FILE",
-        conflicts_with_all = ["closure", "system", "facts", "nixos"],
+        conflicts_with_all = ["closure", "system", "facts", "nixos", "no_skeleton"],
         required_unless_present_any = ["closure", "facts"]
     )]
     tarball: Option<PathBuf>,
@@ -202,6 +214,10 @@ struct CheckArgs {
     #[arg(long)]
     nixos: bool,
 
+    /// A bare store tarball, as for `write`.
+    #[arg(long, conflicts_with_all = ["facts", "nixos"])]
+    no_skeleton: bool,
+
     #[command(flatten)]
     rootfs: RootfsArgs,
 }
@@ -215,8 +231,8 @@ struct CheckFlags {
     strict: bool,
 
     /// Accept findings: DETECTOR (everywhere), DETECTOR:GLOB or /GLOB (any
-    /// detector). Globs match paths in the tarball (`*`, `**`, `?`), or `$NAME`
-    /// for build-environment variables. Repeatable. Example:
+    /// detector). Globs match paths in the tarball (`*`, `**`, `?`).
+    /// Repeatable. Example:
     /// --allow 'openssh-private-key:/etc/ssh/ssh_host_*_key'
     #[arg(long, value_name = "RULE")]
     allow: Vec<String>,
@@ -233,6 +249,12 @@ struct CheckFlags {
     /// Print the security report as JSON on stdout.
     #[arg(long)]
     json: bool,
+
+    /// List every finding; by default warnings (findings in store paths
+    /// outside the system's configuration) are one line with a count per
+    /// store path.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 /// Error-severity findings stopped the run (exit status 3).
@@ -245,9 +267,11 @@ struct FindingsFound {
 
 #[derive(Args)]
 struct BuildArgs {
-    /// The host: a name under nixosConfigurations.
-    #[arg(value_name = "HOST", default_value = "nixos-wsl-minimal")]
-    host: String,
+    /// The host: a name under nixosConfigurations. Without one, the flake's
+    /// only host, or its only host for this machine's system; otherwise the
+    /// hosts are listed.
+    #[arg(value_name = "HOST")]
+    host: Option<String>,
 
     /// The flake to build it from.
     #[arg(long, value_name = "REF", default_value = ".")]
@@ -277,9 +301,15 @@ struct WriteArgs {
 
     /// Add the NixOS skeleton (/etc from the system's etc tree, passwd, group,
     /// shadow without hashes, /sbin/init, /bin/sh, /usr/bin/env,
-    /// /etc/wsl-distribution.conf) so the rootfs boots under WSL.
+    /// /etc/wsl-distribution.conf) so the rootfs boots under WSL. The default
+    /// when --system is a NixOS toplevel (it has init, etc and sw).
     #[arg(long)]
     nixos: bool,
+
+    /// Write a bare store tarball: the closure and Nix's database, no
+    /// skeleton. WSL cannot boot it; `verify --bare` accepts it.
+    #[arg(long, conflicts_with_all = ["facts", "nixos"])]
+    no_skeleton: bool,
 
     #[command(flatten)]
     rootfs: RootfsArgs,
@@ -316,6 +346,12 @@ struct RootfsArgs {
     #[arg(long, num_args = 2, value_names = ["PATH", "UID:GID"], action = clap::ArgAction::Append)]
     chown: Vec<String>,
 
+    /// Let --extra-files replace the file the tool makes at PATH (a rootfs
+    /// path such as /etc/wsl.conf or /sbin/init). Repeatable. The store, Nix's
+    /// database and /nix/var/nix/profiles can never be replaced.
+    #[arg(long, value_name = "PATH")]
+    allow_override: Vec<String>,
+
     /// How Nix's database ships: `sqlite` writes /nix/var/nix/db/db.sqlite so
     /// `nix` works at first boot; `registration` writes /nix-path-registration
     /// for `nix-store --load-db` instead.
@@ -347,8 +383,8 @@ struct RootfsArgs {
     #[arg(long, value_name = "DIR")]
     cache: Option<PathBuf>,
 
-    /// Print nothing but errors and security findings (no progress bar, no
-    /// summary).
+    /// Print nothing but errors and error-severity security findings (no
+    /// progress bar, no warnings, no summary).
     #[arg(short, long)]
     quiet: bool,
 }
@@ -461,7 +497,7 @@ fn run_inspect(args: InspectArgs) -> Result<()> {
 }
 
 fn run_verify(args: VerifyArgs) -> Result<()> {
-    let verification = inspect::verify(&args.file)?;
+    let verification = inspect::verify(&args.file, args.bare)?;
     if args.json {
         print_json(&verification)?;
     } else {
@@ -501,6 +537,7 @@ fn run_write(args: WriteArgs) -> Result<()> {
     }
     check_outputs_distinct(&args.rootfs, &inputs)?;
     let (system, nixos) = system_and_facts(args.system.as_ref(), args.facts.as_ref(), args.nixos)?;
+    let nixos = skeleton_by_default(nixos, args.no_skeleton, &system, &args.rootfs)?;
     write_rootfs(
         &args.rootfs,
         || {
@@ -545,8 +582,7 @@ fn system_and_facts(
 ) -> Result<(String, Option<NixosFacts>)> {
     let facts = match facts {
         Some(path) => {
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("cannot read facts file {}", path.display()))?;
+            let bytes = read_limited(path, MAX_FACTS_BYTES, "a facts file")?;
             Some(NixosFacts::parse(&bytes, &path.display().to_string())?)
         }
         None => None,
@@ -558,10 +594,44 @@ fn system_and_facts(
     };
     let nixos = match facts {
         Some(facts) => Some(facts),
-        None if nixos => Some(default_facts(&system)),
+        None if nixos => Some(NixosFacts::defaults(&system)),
         None => None,
     };
     Ok((system, nixos))
+}
+
+/// The skeleton a run gets: the facts', else defaults for a NixOS toplevel;
+/// anything else must say `--no-skeleton`.
+fn skeleton_by_default(
+    nixos: Option<NixosFacts>,
+    no_skeleton: bool,
+    system: &str,
+    rootfs: &RootfsArgs,
+) -> Result<Option<NixosFacts>> {
+    if nixos.is_some() || no_skeleton {
+        return Ok(nixos);
+    }
+    let store_dir = rootfs.store_dir.as_str().trim_end_matches('/');
+    let relative = system
+        .trim_end_matches('/')
+        .strip_prefix(store_dir)
+        .unwrap_or(system);
+    let host = store_source(rootfs).join(relative.trim_start_matches('/'));
+    if is_nixos_toplevel(&host) {
+        return Ok(Some(NixosFacts::defaults(system)));
+    }
+    bail!(
+        "--system {system} is not a NixOS toplevel (it lacks init, etc or sw), so it gets no WSL skeleton and cannot boot: give --facts, or --no-skeleton for a bare store tarball"
+    )
+}
+
+/// Where the store paths are read from: `--store-root`/`--store-dir`.
+fn store_source(rootfs: &RootfsArgs) -> PathBuf {
+    let store_dir = rootfs.store_dir.as_str().trim_end_matches('/');
+    match &rootfs.store_root {
+        Some(root) => root.join(store_dir.trim_start_matches('/')),
+        None => PathBuf::from(store_dir),
+    }
 }
 
 /// `check`: scan an existing tarball, or the rootfs `write` would make.
@@ -573,6 +643,7 @@ fn run_check(args: CheckArgs) -> Result<()> {
             .context("give a tarball or --closure")?;
         let (system, nixos) =
             system_and_facts(args.system.as_ref(), args.facts.as_ref(), args.nixos)?;
+        let nixos = skeleton_by_default(nixos, args.no_skeleton, &system, &args.rootfs)?;
         return write_rootfs(
             &args.rootfs,
             || {
@@ -634,113 +705,76 @@ fn security_scanner(
             .map(|rule| AllowRule::parse(rule))
             .collect::<Result<_, _>>()?,
         strict: flags.strict,
+        environment: if environment {
+            sensitive_variables(std::env::vars_os())
+        } else {
+            Vec::new()
+        },
     };
     let mut scope = ScanScope::new(store_dir);
     scope.system = system.map(|path| path.basename().to_owned());
-    let mut scanner = Scanner::new(Arc::new(ScanRules::new(&options)?), scope);
-    if environment {
-        scanner.add_findings(check_environment(std::env::vars_os()));
-    }
-    Ok(Some(scanner))
+    Ok(Some(Scanner::new(
+        Arc::new(ScanRules::new(&options)?),
+        scope,
+    )))
 }
 
 /// Prints the report: JSON on stdout with --json; otherwise text on stdout
-/// (`check`) or stderr (`write`), skipped when quiet and clean.
+/// (`check`) or stderr (`write`): only error findings when quiet, every
+/// finding with --verbose.
 fn print_report(report: &ScanReport, flags: &CheckFlags, to_stdout: bool, quiet: bool) {
     if flags.json {
         println!("{}", report.to_json());
-    } else if !report.findings.is_empty() || !quiet {
-        if to_stdout {
-            print!("{}", report.render_human());
-        } else {
-            eprint!("{}", report.render_human());
-        }
+        return;
+    }
+    let detail = if quiet {
+        Detail::Quiet
+    } else if flags.verbose {
+        Detail::Verbose
+    } else {
+        Detail::Normal
+    };
+    let text = report.render_human(detail);
+    if to_stdout {
+        print!("{text}");
+    } else {
+        eprint!("{text}");
     }
 }
 
 /// `build`: let Nix build the host, read its closure, write the tarball.
 fn run_build(args: BuildArgs) -> Result<()> {
     check_outputs_distinct(&args.rootfs, &[])?;
+    let nix = Nix::detect()?;
+    let host = nix.select_host(&args.flake, args.host.as_deref())?;
+    if let (Some(reason), false) = (&host.reason, args.rootfs.quiet) {
+        eprintln!("wsl-tarball: building {}, {reason}", host.name);
+    }
     let attribute = format!(
         "{}#nixosConfigurations.{}.config.system.build",
-        args.flake, args.host
+        args.flake,
+        quote_attribute(&host.name)
     );
-    let has_facts = run_nix(&[
-        "eval",
-        "--json",
-        &attribute,
-        "--apply",
-        "build: build ? wslTarballFacts",
-    ])?;
-    let facts = if has_facts.trim_ascii() == b"true" {
-        let path = nix_build_out(&format!("{attribute}.wslTarballFacts"))?;
-        let bytes = std::fs::read(&path).with_context(|| format!("cannot read {path}"))?;
+    let facts = if nix.has_attribute(&attribute, "wslTarballFacts")? {
+        let path = nix.build_out(&format!("{attribute}.wslTarballFacts"))?;
+        let bytes = read_limited(Path::new(&path), MAX_FACTS_BYTES, "a facts file")?;
         NixosFacts::parse(&bytes, &path)?
     } else {
         if !args.rootfs.quiet {
             eprintln!(
                 "wsl-tarball: {} has no wslTarballFacts (the wsl-tarball module is not imported); using its toplevel and a default skeleton",
-                args.host
+                host.name
             );
         }
-        default_facts(&nix_build_out(&format!("{attribute}.toplevel"))?)
+        NixosFacts::defaults(&nix.build_out(&format!("{attribute}.toplevel"))?)
     };
     write_rootfs(
         &args.rootfs,
-        || {
-            let closure_json = run_nix(&["path-info", "--json", "-r", &facts.system])?;
-            Ok((
-                closure_json,
-                format!("nix path-info --json -r {}", facts.system),
-            ))
-        },
+        || Ok(nix.closure_json(&facts.system)?),
         &facts.system.clone(),
         Some(&facts),
         Mode::Write,
     )
-}
-
-/// Facts for a system built without the module: defaults everywhere.
-fn default_facts(system: &str) -> NixosFacts {
-    NixosFacts::parse(
-        serde_json::json!({ "system": system })
-            .to_string()
-            .as_bytes(),
-        "defaults",
-    )
-    .expect("a facts object with only a system parses")
-}
-
-/// `nix build --no-link --json INSTALLABLE`, returning the `out` path.
-fn nix_build_out(installable: &str) -> Result<String> {
-    let json = run_nix(&["build", "--no-link", "--json", installable])?;
-    let built: serde_json::Value = serde_json::from_slice(&json)
-        .context("nix build printed JSON that is not a build result")?;
-    built[0]["outputs"]["out"]
-        .as_str()
-        .map(str::to_owned)
-        .with_context(|| format!("nix build {installable} printed no out path: {built}"))
-}
-
-/// Runs `nix` with flakes enabled; its stderr reaches the user as it is.
-fn run_nix(args: &[&str]) -> Result<Vec<u8>> {
-    let mut command = std::process::Command::new("nix");
-    command
-        .args(["--extra-experimental-features", "nix-command flakes"])
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit());
-    let output = command
-        .output()
-        .context("cannot run `nix`: is Nix installed and on PATH?")?;
-    if !output.status.success() {
-        bail!(
-            "`nix {}` failed ({}); its messages are above. Hint: check the flake reference and host name, or run the same command yourself",
-            args.join(" "),
-            output.status
-        );
-    }
-    Ok(output.stdout)
 }
 
 /// The shared tail of `write` and `build`: check the flags, read the
@@ -797,10 +831,7 @@ fn write_rootfs(
         .chunks(2)
         .map(|pair| ChownRule::parse(&pair[0], &pair[1]))
         .collect::<Result<Vec<_>, _>>()?;
-    let store_source = match &args.store_root {
-        Some(root) => root.join(store_dir.trim_start_matches('/')),
-        None => PathBuf::from(store_dir),
-    };
+    let store_source = store_source(args);
     let registration_time = i64::try_from(args.mtime).context("--mtime is too large")?;
     let scanner = security_scanner(&args.checks, store_dir, Some(&system_path), true)?;
     let plan = Plan::new(PlanInputs {
@@ -814,6 +845,7 @@ fn write_rootfs(
         registration_time,
         extra_files: args.extra_files.clone(),
         chown,
+        allow_override: args.allow_override.clone(),
         nixos: nixos.map(NixosFacts::nixos_inputs),
     })?;
 
@@ -868,7 +900,7 @@ fn write_rootfs(
     let security_checks = match pending.scan_report() {
         Some(report) => SecurityChecks {
             status: "passed".to_owned(),
-            report: serde_json::from_str(&report.to_json()).ok(),
+            report: Some(report.to_json_value()),
         },
         None => SecurityChecks {
             status: "skipped".to_owned(),

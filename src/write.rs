@@ -5,6 +5,14 @@
 //! fixed blocks in parallel, and the compressed bytes go to a temporary file
 //! that is renamed over the destination only when everything succeeded.
 //!
+//! Every store path's members are hashed as a NAR while they are written
+//! ([`NarCheck`]) and must match the closure's `narHash` and `narSize`;
+//! otherwise the write fails and nothing reaches the destination.
+//!
+//! When `--allow-override` replaced files the tool makes, the complete
+//! temporary file is verified ([`crate::inspect::verify`]) before it is
+//! handed back: `write` never produces a tarball that `verify` rejects.
+//!
 //! With security checks, a [`Scanner`] sees every member and byte as they
 //! are written, on the writing thread; [`write_tarball`] hands back a
 //! [`PendingTarball`] with the report, and the caller commits it or drops it
@@ -13,16 +21,20 @@
 
 use std::cell::RefCell;
 use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::cache::{CacheError, DamagedSegment, SegmentCache, SegmentKey};
 use crate::compress::{CompressError, CompressOptions, Compressor};
+use crate::inspect::{verify, InspectError};
 use crate::manifest::HashingWriter;
+use crate::nar_check::{NarCheck, NarCheckError, NarDigest};
 use crate::output::{commit_all, AtomicOutput, OutputError};
 use crate::plan::{Plan, PlanError, PlanItem};
 use crate::progress::{Progress, ProgressWriter};
 use crate::scan::{ScanReport, Scanner};
+use crate::store::NarHash;
 use crate::tar::{ContentObserver, TarError, TarStats, TarWriter};
 
 /// Why the tarball could not be written. Nothing is left at the destination.
@@ -43,6 +55,15 @@ pub enum WriteError {
     },
     #[error(transparent)]
     Cache(#[from] CacheError),
+    #[error(transparent)]
+    Nar(#[from] NarCheckError),
+    #[error("--allow-override {}: with these replacements the tarball fails verify, so it was not written: {}", paths.join(", "), failures.join("; "))]
+    OverrideRejected {
+        paths: Vec<String>,
+        failures: Vec<String>,
+    },
+    #[error("verifying the tarball before it is committed: {0}")]
+    Verify(#[source] InspectError),
     #[error("--cache: the segment for {path} holds {cached} bytes but the store path now makes {actual}; delete the cache directory")]
     CacheMismatch {
         path: String,
@@ -163,6 +184,9 @@ pub fn write_tarball(
     let (mut buffered, output_sha256, output_bytes) = hashing.finish();
     buffered.flush().map_err(finish_error)?;
     drop(buffered);
+    if !plan.overridden().is_empty() {
+        verify_overrides(plan, &output)?;
+    }
     Ok(PendingTarball {
         damaged_cache_segments: segments.damaged.into_inner(),
         output,
@@ -174,6 +198,25 @@ pub fn write_tarball(
             elapsed: started.elapsed(),
         },
         scan,
+    })
+}
+
+/// Verifies the complete temporary file of a plan with `--allow-override`
+/// replacements: the user's files must still give a tarball that `verify`
+/// accepts.
+fn verify_overrides(plan: &Plan, output: &AtomicOutput) -> Result<(), WriteError> {
+    // The temporary file, whether or not it has a name.
+    let path = PathBuf::from(format!("/proc/self/fd/{}", output.file().as_raw_fd()));
+    let verification = verify(&path, !plan.has_skeleton()).map_err(WriteError::Verify)?;
+    if verification.passed() {
+        return Ok(());
+    }
+    Err(WriteError::OverrideRejected {
+        paths: plan.overridden().to_vec(),
+        failures: verification
+            .failures()
+            .map(|(_, failure)| failure.to_owned())
+            .collect(),
     })
 }
 
@@ -199,7 +242,7 @@ impl SegmentedStream<'_> {
         mtime: u64,
         observer: O,
     ) -> Result<(W, O, TarStats), WriteError> {
-        let mut tar = TarWriter::with_observer(inner, mtime, observer);
+        let mut tar = TarWriter::with_observer(inner, mtime, (observer, NarCheck::new()));
         let segmented = tar.inner_mut().get_mut().supports_segments();
         let store_dir = plan.store_dir_in_archive();
         // Keys of the segments being compressed, by segment id.
@@ -207,6 +250,26 @@ impl SegmentedStream<'_> {
         // The cached segment standing in for the store path being read.
         let mut hit: Option<(crate::compress::CompressedSegment, u64)> = None;
         plan.for_each_item(|item| -> Result<(), WriteError> {
+            // Before anything is cached or spliced: the bytes read are the
+            // NAR the closure states.
+            match item {
+                PlanItem::StorePathStart(path) => {
+                    let mut archive_path = store_dir.clone();
+                    archive_path.push(b'/');
+                    archive_path.extend_from_slice(path.basename().as_bytes());
+                    // Every store path of a plan has its closure info; one
+                    // without could not be proven and fails the check.
+                    let (hash, size) = plan.nar_info(path).unwrap_or((NarHash([0; 32]), 0));
+                    tar.observer_mut().1.begin(
+                        plan.store_path_display(path),
+                        plan.host_path(path),
+                        archive_path,
+                        NarDigest { hash, size },
+                    );
+                }
+                PlanItem::StorePathEnd(_) => tar.observer_mut().1.end()?,
+                PlanItem::Entry(_) => {}
+            }
             match item {
                 PlanItem::Entry(entry) => tar.append(entry)?,
                 PlanItem::StorePathStart(path) if segmented => {
@@ -267,7 +330,7 @@ impl SegmentedStream<'_> {
             }
             Ok(())
         })?;
-        let (sink, observer, stats) = tar.finish_observed()?;
+        let (sink, (observer, _), stats) = tar.finish_observed()?;
         let (inner, finished) = sink
             .finish()
             .finish_with_segments()

@@ -59,6 +59,7 @@ fn write_args(dir: &Path, args: &[&str]) -> Output {
     let closure = closure_file(dir);
     let mut full = vec![
         "write",
+        "--no-skeleton",
         "--quiet",
         "--closure",
         s(&closure),
@@ -92,6 +93,7 @@ fn system_with_a_trailing_slash_is_the_store_path_itself() {
     let closure = closure_file(dir.path());
     let result = run_wsl_tarball(&[
         "write",
+        "--no-skeleton",
         "--quiet",
         "--closure",
         s(&closure),
@@ -112,6 +114,7 @@ fn system_below_a_store_path_names_the_store_path() {
     let init = format!("{}/init", fixture_system());
     let result = run_wsl_tarball(&[
         "write",
+        "--no-skeleton",
         "--closure",
         s(&closure),
         "--system",
@@ -134,6 +137,7 @@ fn an_endless_closure_file_fails_fast_naming_it_and_the_limit() {
     let started = std::time::Instant::now();
     let result = run_wsl_tarball(&[
         "write",
+        "--no-skeleton",
         "--closure",
         "/dev/zero",
         "--system",
@@ -318,13 +322,7 @@ fn tarball_and_manifest_are_replaced_together() {
         dir_names(&destination.dir),
         vec!["manifest.json", "nixos.wsl"]
     );
-    assert_verifies(&destination.tarball);
-}
-
-/// `verify` accepts a written tarball.
-fn assert_verifies(tarball: &Path) {
-    let result = run_wsl_tarball(&["verify", s(tarball)]);
-    assert_exit(&result, 0, &[]);
+    assert_verifies(&destination.tarball, Rootfs::Bare);
 }
 
 #[test]
@@ -415,6 +413,7 @@ fn no_signal_leaves_a_temporary_file() {
         let mut child = wsl_tarball()
             .args([
                 "write",
+                "--no-skeleton",
                 "--quiet",
                 "--system",
                 fixture_system(),
@@ -478,7 +477,7 @@ fn a_file_size_limit_is_a_named_write_error() {
     for compression in ["gzip", "none"] {
         // No `trap '' XFSZ`: the binary ignores SIGXFSZ itself.
         let script = format!(
-            "ulimit -f 64; exec {} write --quiet --closure {} --system {} -o {} --manifest {} --compression {compression} --extra-files {}",
+            "ulimit -f 64; exec {} write --no-skeleton --quiet --closure {} --system {} -o {} --manifest {} --compression {compression} --extra-files {}",
             env!("CARGO_BIN_EXE_wsl-tarball"),
             closure.display(),
             fixture_system(),
@@ -615,6 +614,7 @@ fn closed_pipes_never_panic() {
         vec!["verify", s(&missing)],
         vec![
             "write",
+            "--no-skeleton",
             "--closure",
             s(&closure),
             "--system",
@@ -639,7 +639,7 @@ fn closed_pipes_never_panic() {
         }
     }
     // The write still happened, whole.
-    assert_verifies(&written);
+    assert_verifies(&written, Rootfs::Bare);
     // A panic would say so on stderr; with the pipe read it is clean.
     let mut child = wsl_tarball()
         .args(["diff", s(&a), s(&b)])
@@ -781,7 +781,7 @@ fn a_damaged_cache_segment_is_reported_recompressed_and_replaced() {
     );
     assert!(std::fs::read(&warm).unwrap() == std::fs::read(&cold).unwrap());
     run_ok(Command::new("gzip").arg("-t").arg(&warm));
-    assert_verifies(&warm);
+    assert_verifies(&warm, Rootfs::Bare);
     assert_eq!(
         std::fs::read(&victim).unwrap(),
         good,
@@ -809,6 +809,7 @@ fn gzip_starts_no_threads_beyond_the_worker_pool() {
     let mut child = wsl_tarball()
         .args([
             "write",
+            "--no-skeleton",
             "--quiet",
             "--system",
             fixture_system(),
@@ -839,7 +840,7 @@ fn gzip_starts_no_threads_beyond_the_worker_pool() {
     // The pool's 4, the main thread and the walker; gzip used to add 4.
     assert!(most >= 2, "never saw the process ({most} threads)");
     assert!(most <= 4 + 2, "{most} threads for --threads 4");
-    assert_verifies(&output);
+    assert_verifies(&output, Rootfs::Bare);
 }
 
 #[test]
@@ -901,6 +902,7 @@ fn without_o_tmpfile_signals_and_stale_files_leave_nothing() {
         wsl_tarball()
             .args([
                 "write",
+                "--no-skeleton",
                 "--quiet",
                 "--system",
                 fixture_system(),

@@ -143,7 +143,7 @@ fn same_bytes_across_runs_threads_and_environment() {
     std::fs::create_dir(&other_tmp).unwrap();
     let output = dir.path().join("env.wsl");
     let script = format!(
-        "umask 077; exec {} write --closure {} --system {} -o {} --quiet",
+        "umask 077; exec {} write --no-skeleton --closure {} --system {} -o {} --quiet",
         env!("CARGO_BIN_EXE_wsl-tarball"),
         closure.display(),
         system,
@@ -157,6 +157,7 @@ fn same_bytes_across_runs_threads_and_environment() {
             .env("TZ", "Pacific/Kiritimati")
             .env_remove("SOURCE_DATE_EPOCH"),
     );
+    assert_verifies(&output, Rootfs::Bare);
     assert!(
         std::fs::read(&output).unwrap() == first,
         "umask/TMPDIR/locale changed the bytes"
@@ -176,6 +177,7 @@ fn mtime_comes_from_source_date_epoch_or_the_flag() {
                 "--compression",
                 "none",
                 "--quiet",
+                "--no-skeleton",
                 "--system",
                 system,
             ])
@@ -185,6 +187,7 @@ fn mtime_comes_from_source_date_epoch_or_the_flag() {
             .arg(&output)
             .env("SOURCE_DATE_EPOCH", "1700000000"),
     );
+    assert_verifies(&output, Rootfs::Bare);
     let bytes = std::fs::read(&output).unwrap();
     let mut archive = tar::Archive::new(bytes.as_slice());
     for entry in archive.entries().unwrap() {
@@ -286,6 +289,7 @@ fn store_root_reads_an_extracted_store_and_gives_the_same_tarball() {
                 "--compression",
                 "none",
                 "--quiet",
+                "--no-skeleton",
                 "--system",
                 system,
             ])
@@ -296,6 +300,7 @@ fn store_root_reads_an_extracted_store_and_gives_the_same_tarball() {
             .arg("-o")
             .arg(&again),
     );
+    assert_verifies(&again, Rootfs::Bare);
     assert!(std::fs::read(&again).unwrap() == std::fs::read(&original).unwrap());
 }
 

@@ -3,7 +3,11 @@
 //! Same meaning as upstream's `tarballBuilder --chown`: the path and
 //! everything below it get the owner. Paths are rootfs paths, with or without
 //! the leading slash (`/home/nixos` or `home/nixos`, as upstream's
-//! `chown -R "$root/$path"` takes both), never host paths.
+//! `chown -R "$root/$path"` takes both), never host paths. A rule must name
+//! something below the root: an empty path (an unset shell variable) or `/`
+//! would chown the store too. The plan refuses rules that reach the store,
+//! Nix's database or the user tables, and rules naming a path that is not in
+//! the rootfs.
 
 use crate::entry::Entry;
 
@@ -14,12 +18,24 @@ pub enum ChownRuleError {
     DotComponent(String),
     #[error("--chown owner {0:?} must be numeric UID:GID, such as 1000:100")]
     BadOwner(String),
+    #[error(
+        "--chown path is empty (an unset shell variable?); name a rootfs path such as /home/nixos"
+    )]
+    EmptyPath,
+    #[error("--chown {0:?} names the whole rootfs, which holds /nix/store (owned by root); name a path below it such as /home/nixos")]
+    WholeRootfs(String),
+    #[error("{rule}: it reaches {what}, which must stay owned by root:root (verify rejects anything else)")]
+    Protected { rule: String, what: &'static str },
+    #[error(
+        "{rule}: /{path} is not in the rootfs (neither the skeleton nor --extra-files makes it)"
+    )]
+    NotInRootfs { rule: String, path: String },
 }
 
 /// One owner override.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChownRule {
-    /// Rootfs path without the leading slash; empty for the whole rootfs.
+    /// Rootfs path without the leading slash; never empty.
     path: Vec<u8>,
     pub uid: u32,
     pub gid: u32,
@@ -28,10 +44,16 @@ pub struct ChownRule {
 impl ChownRule {
     /// Parses the two arguments of `--chown PATH UID:GID`.
     pub fn parse(path: &str, owner: &str) -> Result<Self, ChownRuleError> {
+        if path.is_empty() {
+            return Err(ChownRuleError::EmptyPath);
+        }
         let relative = path.trim_start_matches('/').trim_end_matches('/');
+        if relative.is_empty() {
+            return Err(ChownRuleError::WholeRootfs(path.to_owned()));
+        }
         if relative
             .split('/')
-            .any(|c| c == "." || c == ".." || (c.is_empty() && !relative.is_empty()))
+            .any(|c| c == "." || c == ".." || c.is_empty())
         {
             return Err(ChownRuleError::DotComponent(path.to_owned()));
         }
@@ -44,11 +66,22 @@ impl ChownRule {
         })
     }
 
+    /// The rootfs path the rule names, without the leading slash.
+    pub fn path(&self) -> &[u8] {
+        &self.path
+    }
+
     /// Whether the rule covers an entry at `path` (rootfs-relative).
     pub fn covers(&self, path: &[u8]) -> bool {
-        self.path.is_empty()
-            || (path.starts_with(&self.path)
-                && (path.len() == self.path.len() || path[self.path.len()] == b'/'))
+        path.starts_with(&self.path)
+            && (path.len() == self.path.len() || path[self.path.len()] == b'/')
+    }
+
+    /// Whether the rule covers `path` or anything below it: true when either
+    /// path is the other or an ancestor of it.
+    pub fn reaches(&self, path: &[u8]) -> bool {
+        self.covers(path)
+            || (self.path.starts_with(path) && self.path.get(path.len()) == Some(&b'/'))
     }
 
     /// Sets the owner of `entry` if the rule covers it.
@@ -57,6 +90,18 @@ impl ChownRule {
             entry.uid = self.uid;
             entry.gid = self.gid;
         }
+    }
+}
+
+impl std::fmt::Display for ChownRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "--chown /{} {}:{}",
+            String::from_utf8_lossy(&self.path),
+            self.uid,
+            self.gid
+        )
     }
 }
 
@@ -71,7 +116,20 @@ mod tests {
         assert!(rule.covers(b"home/nixos/.bashrc"));
         assert!(!rule.covers(b"home/nixos2"));
         assert!(!rule.covers(b"home"));
-        assert!(ChownRule::parse("/", "1:1").unwrap().covers(b"etc"));
+    }
+
+    #[test]
+    fn reaches_ancestors_and_descendants() {
+        let nix = ChownRule::parse("/nix", "1:1").unwrap();
+        assert!(nix.reaches(b"nix/store"));
+        let inside = ChownRule::parse("/nix/store/abc-x", "1:1").unwrap();
+        assert!(inside.reaches(b"nix/store"));
+        assert!(!ChownRule::parse("/nixos", "1:1")
+            .unwrap()
+            .reaches(b"nix/store"));
+        assert!(!ChownRule::parse("/nix/var", "1:1")
+            .unwrap()
+            .reaches(b"nix/store"));
     }
 
     #[test]
@@ -81,7 +139,12 @@ mod tests {
             ChownRule::parse("/home/x/", "1:1")
         );
         assert!(ChownRule::parse("/a/../b", "1:1").is_err());
+        assert!(ChownRule::parse("/a//b", "1:1").is_err());
         let err = ChownRule::parse("/home", "nixos:users").unwrap_err();
         assert!(err.to_string().contains("nixos:users"));
+        assert_eq!(ChownRule::parse("", "1:1"), Err(ChownRuleError::EmptyPath));
+        let err = ChownRule::parse("/", "1:1").unwrap_err();
+        assert_eq!(err, ChownRuleError::WholeRootfs("/".to_owned()));
+        assert!(err.to_string().contains("whole rootfs"), "{err}");
     }
 }

@@ -5,20 +5,29 @@
 //! `--sort=name` order, plus the closure's store paths, which are walked from
 //! the host store only when the archive is written. [`Plan::for_each_entry`]
 //! yields every member in archive order, with `--chown` rules applied.
+//!
+//! Every member the plan makes passes one check ([`Plan::place`]): its path
+//! is a clean rootfs path (no empty, `.` or `..` component, not absolute, no
+//! NUL), and an `--extra-files` member may not replace what must stay as the
+//! tool made it: the store's contents, Nix's database and the profiles never,
+//! any other file the tool made only with `--allow-override PATH`.
 
 mod chown;
+mod facts;
 mod nixos;
 
 use std::collections::BTreeMap;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use rayon::prelude::*;
 
 pub use chown::{ChownRule, ChownRuleError};
-pub use nixos::{GroupSpec, NixosFacts, NixosInputs, UserSpec, UsersSpec, MAX_ICON_BYTES};
+pub use facts::{BinEntry, FactsError, FactsFile, GroupSpec, NixosFacts, UserSpec, UsersSpec};
+pub use nixos::{is_nixos_toplevel, NixosInputs, MAX_ICON_BYTES};
 
-use crate::entry::Entry;
+use crate::entry::{Content, Entry, EntryKind};
 use crate::nixdb;
 use crate::store::{Closure, ClosureError, NarHash, StorePath};
 use crate::walk::{walk_tree, WalkError};
@@ -49,6 +58,9 @@ pub struct PlanInputs<'a> {
     pub extra_files: Option<PathBuf>,
     /// Owner overrides, applied in order (later rules win).
     pub chown: Vec<ChownRule>,
+    /// Rootfs paths (leading slash optional) of files the tool makes that
+    /// `--extra-files` may replace (`--allow-override PATH`).
+    pub allow_override: Vec<String>,
     /// Make the NixOS skeleton (`/etc`, users, `/sbin/init`, …) from the
     /// system's own files.
     pub nixos: Option<NixosInputs>,
@@ -65,14 +77,77 @@ pub enum PlanError {
     ExtraFiles { dir: PathBuf, source: WalkError },
     #[error("--extra-files {}: not a directory; give the directory whose contents go to the rootfs root", dir.display())]
     ExtraFilesNotADirectory { dir: PathBuf },
-    #[error("--extra-files: /{path} would replace {what}")]
-    ExtraFilesConflict { path: String, what: &'static str },
+    #[error("--extra-files: /{path} ({}) {conflict}", host.display())]
+    ExtraFilesConflict {
+        path: String,
+        host: PathBuf,
+        conflict: Conflict,
+    },
+    #[error("--allow-override {path:?}: {why}")]
+    AllowOverride { path: String, why: &'static str },
+    #[error("rootfs path {path:?} from {origin}: {why}")]
+    BadRootfsPath {
+        path: String,
+        origin: EntryOrigin,
+        why: &'static str,
+    },
+    #[error(transparent)]
+    Chown(#[from] ChownRuleError),
     #[error("store path {path}: {source}")]
     StorePath { path: String, source: WalkError },
     #[error("NixOS skeleton: {0}")]
     Nixos(String),
+    #[error(transparent)]
+    Facts(#[from] FactsError),
     #[error("rendering Nix's database: {0}")]
     NixDb(#[from] nixdb::NixDbError),
+}
+
+/// Why an `--extra-files` member may not go where it would go.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    #[error("would write into the store, which only the closure fills")]
+    StoreContents,
+    #[error("would replace or add to Nix's database, which must list exactly the store paths in the tarball")]
+    NixDatabase,
+    #[error("would replace or add to /nix/var/nix/profiles, which must lead to the system")]
+    Profiles,
+    #[error("would replace a directory with a file")]
+    DirectoryWithFile,
+    #[error("would replace a file with a directory")]
+    FileWithDirectory,
+    #[error(
+        "would replace what {made_by} makes there; pass --allow-override /{path} if you mean it"
+    )]
+    ToolFile { made_by: EntryOrigin, path: String },
+}
+
+/// What made a member of the plan, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryOrigin {
+    /// `/nix`, the store directory (`--store-dir`) and Nix's state.
+    NixLayout,
+    /// The NixOS skeleton (`--facts` or `--nixos`).
+    Skeleton,
+    /// A file, directory or symlink of the `--extra-files` tree, on the host.
+    ExtraFile(PathBuf),
+}
+
+impl std::fmt::Display for EntryOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EntryOrigin::NixLayout => write!(f, "the /nix layout"),
+            EntryOrigin::Skeleton => write!(f, "the NixOS skeleton"),
+            EntryOrigin::ExtraFile(host) => write!(f, "--extra-files {}", host.display()),
+        }
+    }
+}
+
+/// A member the tool makes, and what made it.
+#[derive(Debug)]
+struct Planned {
+    entry: Entry,
+    origin: EntryOrigin,
 }
 
 /// Component-wise key: ordering by it is the depth-first, name-sorted order
@@ -83,12 +158,18 @@ type TreeKey = Vec<Vec<u8>>;
 #[derive(Debug)]
 pub struct Plan {
     /// Members the tool makes, by tree key.
-    generated: BTreeMap<TreeKey, Entry>,
+    generated: BTreeMap<TreeKey, Planned>,
     store_dir_key: TreeKey,
     store_paths: Vec<StorePath>,
-    nar_hashes: BTreeMap<StorePath, NarHash>,
+    /// NAR hash and size of every store path, as the closure states them.
+    nar_infos: BTreeMap<StorePath, (NarHash, u64)>,
     store_source: PathBuf,
     chown: Vec<ChownRule>,
+    /// Rootfs paths (`/etc/passwd`) where `--allow-override` let an
+    /// `--extra-files` member replace what the tool made.
+    overridden: Vec<String>,
+    /// The rootfs has the NixOS skeleton (it is not a bare store).
+    has_skeleton: bool,
 }
 
 /// Mode of a directory made by the tool.
@@ -110,12 +191,14 @@ impl Plan {
             generated: BTreeMap::new(),
             store_dir_key: tree_key(&store_dir),
             store_paths: closure.iter().map(|info| info.path.clone()).collect(),
-            nar_hashes: closure
+            nar_infos: closure
                 .iter()
-                .map(|info| (info.path.clone(), info.nar_hash))
+                .map(|info| (info.path.clone(), (info.nar_hash, info.nar_size)))
                 .collect(),
             store_source: inputs.store_source.clone(),
             chown: inputs.chown.clone(),
+            overridden: Vec::new(),
+            has_skeleton: inputs.nixos.is_some(),
         };
         for path in &plan.store_paths {
             let host_path = plan.store_source.join(path.basename());
@@ -127,8 +210,18 @@ impl Plan {
             }
         }
 
-        plan.add(Entry::directory(Vec::new(), DIR_MODE));
-        plan.add_with_parents(Entry::directory(store_dir, STORE_DIR_MODE));
+        // The root is the one member without a name; everything else is placed.
+        plan.generated.insert(
+            Vec::new(),
+            Planned {
+                entry: Entry::directory(Vec::new(), DIR_MODE),
+                origin: EntryOrigin::NixLayout,
+            },
+        );
+        plan.place(
+            Entry::directory(store_dir, STORE_DIR_MODE),
+            EntryOrigin::NixLayout,
+        )?;
         plan.add_nix_state(&inputs)?;
         if let Some(nixos) = &inputs.nixos {
             let system_host_path = plan.store_source.join(inputs.system.basename());
@@ -140,13 +233,52 @@ impl Plan {
                 closure.store_dir(),
                 &plan.store_source,
             )? {
-                plan.add_with_parents(entry);
+                plan.place(entry, EntryOrigin::Skeleton)?;
             }
         }
         if let Some(dir) = &inputs.extra_files {
-            plan.add_extra_files(dir)?;
+            plan.add_extra_files(dir, &inputs.allow_override)?;
+        } else if let Some(path) = inputs.allow_override.first() {
+            return Err(PlanError::AllowOverride {
+                path: path.clone(),
+                why: "there is no --extra-files tree to replace anything",
+            });
         }
+        plan.check_chown_rules()?;
         Ok(plan)
+    }
+
+    /// Every `--chown` rule names a path in the rootfs and reaches neither
+    /// the store nor Nix's database.
+    fn check_chown_rules(&self) -> Result<(), PlanError> {
+        let store_dir = self.store_dir_in_archive();
+        for rule in &self.chown {
+            let reached = if rule.reaches(&store_dir) {
+                Some("the store")
+            } else {
+                ROOT_OWNED
+                    .iter()
+                    .find(|(path, _)| {
+                        rule.reaches(path) && self.generated.contains_key(&tree_key(path))
+                    })
+                    .map(|(_, what)| *what)
+            };
+            if let Some(what) = reached {
+                return Err(ChownRuleError::Protected {
+                    rule: rule.to_string(),
+                    what,
+                }
+                .into());
+            }
+            if !self.generated.contains_key(&tree_key(rule.path())) {
+                return Err(ChownRuleError::NotInRootfs {
+                    rule: rule.to_string(),
+                    path: String::from_utf8_lossy(rule.path()).into_owned(),
+                }
+                .into());
+            }
+        }
+        Ok(())
     }
 
     /// `/nix/var/nix` as Nix lays it out after `nix-env -p
@@ -164,25 +296,21 @@ impl Plan {
             "nix/var/nix/profiles/per-user/root",
             "nix/var/nix/temproots",
         ] {
-            self.add_with_parents(Entry::directory(dir, DIR_MODE));
+            self.place(Entry::directory(dir, DIR_MODE), EntryOrigin::NixLayout)?;
         }
-        self.add(Entry::symlink(
-            "nix/var/nix/gcroots/profiles",
-            "/nix/var/nix/profiles",
-        ));
-        self.add(Entry::symlink(
-            "nix/var/nix/profiles/system",
-            "system-1-link",
-        ));
-        self.add(Entry::symlink(
-            "nix/var/nix/profiles/system-1-link",
-            inputs.system.to_absolute(closure.store_dir()),
-        ));
+        let mut entries = vec![
+            Entry::symlink("nix/var/nix/gcroots/profiles", "/nix/var/nix/profiles"),
+            Entry::symlink("nix/var/nix/profiles/system", "system-1-link"),
+            Entry::symlink(
+                "nix/var/nix/profiles/system-1-link",
+                inputs.system.to_absolute(closure.store_dir()),
+            ),
+        ];
         match inputs.nix_db {
             NixDbMode::Sqlite => {
                 let db = nixdb::render_sqlite_db(closure, inputs.registration_time)?;
-                self.add(Entry::inline_file("nix/var/nix/db/db.sqlite", db, 0o644));
-                self.add(Entry::inline_file(
+                entries.push(Entry::inline_file("nix/var/nix/db/db.sqlite", db, 0o644));
+                entries.push(Entry::inline_file(
                     "nix/var/nix/db/schema",
                     nixdb::SCHEMA_FILE_CONTENTS.as_bytes().to_vec(),
                     0o644,
@@ -190,76 +318,179 @@ impl Plan {
             }
             NixDbMode::Registration => {
                 let registration = nixdb::render_registration(closure);
-                self.add(Entry::inline_file(
+                entries.push(Entry::inline_file(
                     "nix-path-registration",
                     registration.into_bytes(),
                     0o644,
                 ));
             }
         }
+        for entry in entries {
+            self.place(entry, EntryOrigin::NixLayout)?;
+        }
         Ok(())
     }
 
-    /// Merges a host tree into the root, as `cp -r DIR/. ROOT/` would:
-    /// directories merge (an existing one keeps its mode), files and symlinks
-    /// replace what the tool made. The store itself cannot be written into.
-    fn add_extra_files(&mut self, dir: &Path) -> Result<(), PlanError> {
+    /// Merges a host tree into the root, as `cp -r DIR/. ROOT/` would: a
+    /// symlink given as DIR is followed, symlinks inside it stay symlinks.
+    /// Directories merge (an existing one keeps its mode); see
+    /// [`Plan::place`] for what a file or symlink may replace.
+    fn add_extra_files(&mut self, dir: &Path, allow_override: &[String]) -> Result<(), PlanError> {
         if !dir.is_dir() {
             return Err(PlanError::ExtraFilesNotADirectory {
                 dir: dir.to_path_buf(),
             });
         }
-        let entries = walk_tree(dir, b"").map_err(|source| PlanError::ExtraFiles {
+        let walk_error = |source| PlanError::ExtraFiles {
             dir: dir.to_path_buf(),
             source,
-        })?;
-        for entry in entries.into_iter().skip(1) {
-            let key = tree_key(&entry.path);
-            if key.len() > self.store_dir_key.len() && key.starts_with(&self.store_dir_key) {
-                return Err(PlanError::ExtraFilesConflict {
-                    path: String::from_utf8_lossy(&entry.path).into_owned(),
-                    what: "the contents of the store, which only the closure fills",
+        };
+        let root = if dir.is_symlink() {
+            std::fs::canonicalize(dir).map_err(|source| {
+                walk_error(WalkError::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                })
+            })?
+        } else {
+            dir.to_path_buf()
+        };
+        let mut overrides = BTreeMap::new();
+        for path in allow_override {
+            let relative = path.trim_start_matches('/').trim_end_matches('/');
+            if let Err(why) = check_rootfs_path(relative.as_bytes()) {
+                return Err(PlanError::AllowOverride {
+                    path: path.clone(),
+                    why,
                 });
             }
-            match self.generated.get(&key) {
-                Some(existing) if existing.is_directory() && entry.is_directory() => {}
-                Some(existing) if existing.is_directory() || entry.is_directory() => {
-                    return Err(PlanError::ExtraFilesConflict {
-                        path: String::from_utf8_lossy(&entry.path).into_owned(),
-                        what: if existing.is_directory() {
-                            "a directory with a file"
-                        } else {
-                            "a file with a directory"
-                        },
-                    });
-                }
-                _ => {
-                    self.generated.insert(key, entry);
-                }
-            }
+            overrides.insert(tree_key(relative.as_bytes()), (path.clone(), false));
+        }
+        let entries = walk_tree(&root, b"").map_err(walk_error)?;
+        for entry in entries.into_iter().skip(1) {
+            let host = match &entry.kind {
+                EntryKind::File {
+                    content: Content::Disk(host),
+                    ..
+                } => host.clone(),
+                _ => root.join(std::ffi::OsStr::from_bytes(&entry.path)),
+            };
+            let key = tree_key(&entry.path);
+            let allowed = overrides.get_mut(&key).map(|(_, used)| used);
+            self.place_extra(entry, host, allowed)?;
+        }
+        if let Some((path, _)) = overrides.into_values().find(|(_, used)| !used) {
+            return Err(PlanError::AllowOverride {
+                path,
+                why: "no --extra-files entry replaces a file the tool makes there",
+            });
         }
         Ok(())
     }
 
-    fn add(&mut self, entry: Entry) {
-        self.generated.insert(tree_key(&entry.path), entry);
+    /// Places one `--extra-files` member. `allowed` is the matching
+    /// `--allow-override`, marked used when it lets the member replace a
+    /// file the tool made.
+    fn place_extra(
+        &mut self,
+        entry: Entry,
+        host: PathBuf,
+        allowed: Option<&mut bool>,
+    ) -> Result<(), PlanError> {
+        let origin = EntryOrigin::ExtraFile(host.clone());
+        let key = checked_key(&entry, &origin)?;
+        let conflict = |conflict| PlanError::ExtraFilesConflict {
+            path: String::from_utf8_lossy(&entry.path).into_owned(),
+            host: host.clone(),
+            conflict,
+        };
+        let existing = self.generated.get(&key);
+        if existing.is_some_and(|e| e.entry.is_directory()) && entry.is_directory() {
+            // Directories merge; the tool's mode and owner stay.
+            return Ok(());
+        }
+        if let Some(area) = self.never_replaced(&key) {
+            return Err(conflict(area));
+        }
+        match existing {
+            Some(existing) if existing.entry.is_directory() => {
+                Err(conflict(Conflict::DirectoryWithFile))
+            }
+            Some(_) if entry.is_directory() => Err(conflict(Conflict::FileWithDirectory)),
+            Some(existing) => match allowed {
+                Some(used) => {
+                    *used = true;
+                    self.overridden.push(entry.display_path());
+                    self.place(entry, origin)
+                }
+                None => Err(conflict(Conflict::ToolFile {
+                    made_by: existing.origin.clone(),
+                    path: String::from_utf8_lossy(&entry.path).into_owned(),
+                })),
+            },
+            None => self.place(entry, origin),
+        }
     }
 
-    /// Adds `entry` and any missing parent directories (mode 0755).
-    fn add_with_parents(&mut self, entry: Entry) {
-        let key = tree_key(&entry.path);
+    /// The part of the rootfs at `key` that nothing but the tool may fill:
+    /// verify would reject the tarball otherwise.
+    fn never_replaced(&self, key: &TreeKey) -> Option<Conflict> {
+        let below = |area: &[u8]| {
+            let area = tree_key(area);
+            key.len() > area.len() && key.starts_with(&area)
+        };
+        if key.len() > self.store_dir_key.len() && key.starts_with(&self.store_dir_key) {
+            Some(Conflict::StoreContents)
+        } else if below(NIX_DB_DIR) || *key == tree_key(REGISTRATION_FILE) {
+            Some(Conflict::NixDatabase)
+        } else if below(PROFILES_DIR) {
+            Some(Conflict::Profiles)
+        } else {
+            None
+        }
+    }
+
+    /// The way every member but the root enters the plan: its path is
+    /// checked ([`checked_key`]), then it is added with any missing parent directories (mode 0755), replacing
+    /// what was there.
+    fn place(&mut self, entry: Entry, origin: EntryOrigin) -> Result<(), PlanError> {
+        let key = checked_key(&entry, &origin)?;
         for depth in 1..key.len() {
             let parent = &key[..depth];
             if !self.generated.contains_key(parent) {
-                self.add(Entry::directory(parent.join(&b'/'), DIR_MODE));
+                let planned = Planned {
+                    entry: Entry::directory(parent.join(&b'/'), DIR_MODE),
+                    origin: origin.clone(),
+                };
+                self.generated.insert(parent.to_vec(), planned);
             }
         }
-        self.add(entry);
+        self.generated.insert(key, Planned { entry, origin });
+        Ok(())
     }
 
     /// The NAR hash of a store path of the plan.
     pub fn nar_hash(&self, path: &StorePath) -> Option<NarHash> {
-        self.nar_hashes.get(path).copied()
+        self.nar_infos.get(path).map(|(hash, _)| *hash)
+    }
+
+    /// The NAR hash and size the closure states for a store path of the plan.
+    pub fn nar_info(&self, path: &StorePath) -> Option<(NarHash, u64)> {
+        self.nar_infos.get(path).copied()
+    }
+
+    /// A store path as the tarball names it (`/nix/store/…-name`).
+    pub fn store_path_display(&self, path: &StorePath) -> String {
+        format!(
+            "/{}/{}",
+            String::from_utf8_lossy(&self.store_dir_in_archive()),
+            path.basename()
+        )
+    }
+
+    /// Where a store path is read from on the host.
+    pub fn host_path(&self, path: &StorePath) -> PathBuf {
+        self.store_source.join(path.basename())
     }
 
     /// The store directory as it appears in the archive (`nix/store`).
@@ -267,23 +498,17 @@ impl Plan {
         self.store_dir_key.join(&b'/')
     }
 
-    /// Entries of one store path, owners applied.
+    /// Entries of one store path, owned by root: no `--chown` rule reaches
+    /// the store.
     fn walk_store_path(&self, path: &StorePath) -> Result<Vec<Entry>, PlanError> {
         let mut archive_path = self.store_dir_in_archive();
         archive_path.push(b'/');
         archive_path.extend_from_slice(path.basename().as_bytes());
-        let host_path = self.store_source.join(path.basename());
-        let mut entries =
-            walk_tree(&host_path, &archive_path).map_err(|source| PlanError::StorePath {
-                path: host_path.display().to_string(),
-                source,
-            })?;
-        for entry in &mut entries {
-            for rule in &self.chown {
-                rule.apply(entry);
-            }
-        }
-        Ok(entries)
+        let host_path = self.host_path(path);
+        walk_tree(&host_path, &archive_path).map_err(|source| PlanError::StorePath {
+            path: host_path.display().to_string(),
+            source,
+        })
     }
 
     /// The store paths, in archive order.
@@ -321,8 +546,8 @@ impl Plan {
         std::thread::scope(|scope| {
             let (walked_tx, walked_rx) = mpsc::sync_channel(WALK_AHEAD);
             let mut walker = Some(move || self.walk_store_paths(walked_tx));
-            for entry in self.generated.values() {
-                let mut entry = entry.clone();
+            for planned in self.generated.values() {
+                let mut entry = planned.entry.clone();
                 emit(&mut entry, &mut sink)?;
                 if tree_key(&entry.path) != self.store_dir_key {
                     continue;
@@ -359,6 +584,18 @@ impl Plan {
         }
     }
 
+    /// Where `--allow-override` let `--extra-files` replace a file the tool
+    /// made; the written tarball is verified before it is committed.
+    pub fn overridden(&self) -> &[String] {
+        &self.overridden
+    }
+
+    /// Whether the rootfs has the NixOS skeleton (otherwise it is a bare
+    /// store, which `verify` checks with `bare`).
+    pub fn has_skeleton(&self) -> bool {
+        self.has_skeleton
+    }
+
     /// The owner rules, for keys of anything derived from entries.
     pub fn chown_rules(&self) -> &[ChownRule] {
         &self.chown
@@ -380,6 +617,55 @@ pub enum PlanItem<'a> {
 const WALK_BATCH: usize = 16;
 /// Walked store paths that may wait for the writer.
 const WALK_AHEAD: usize = 64;
+
+/// Besides the store, what no `--chown` rule may reach where it exists:
+/// Nix's database, and the user tables WSL reads as root (verify checks
+/// their owners).
+const ROOT_OWNED: [(&[u8], &str); 3] = [
+    (NIX_DB_DIR, "Nix's database (/nix/var/nix/db)"),
+    (b"etc/passwd", "/etc/passwd"),
+    (b"etc/shadow", "/etc/shadow"),
+];
+/// Nix's database directory in the rootfs.
+const NIX_DB_DIR: &[u8] = b"nix/var/nix/db";
+/// The registration file `--nix-db registration` writes.
+const REGISTRATION_FILE: &[u8] = b"nix-path-registration";
+/// The profiles directory, with `system` in it.
+const PROFILES_DIR: &[u8] = b"nix/var/nix/profiles";
+
+/// The check every member the plan makes passes before a byte is written:
+/// its path is a clean rootfs path. Hands back its tree key.
+fn checked_key(entry: &Entry, origin: &EntryOrigin) -> Result<TreeKey, PlanError> {
+    check_rootfs_path(&entry.path).map_err(|why| PlanError::BadRootfsPath {
+        path: entry.display_path(),
+        origin: origin.clone(),
+        why,
+    })?;
+    Ok(tree_key(&entry.path))
+}
+
+/// Why `path` (rootfs-relative) is not a clean rootfs path: not empty, every
+/// component non-empty, not `.` or `..`, no NUL, so that the path is
+/// relative and names exactly one member below the root.
+fn check_rootfs_path(path: &[u8]) -> Result<(), &'static str> {
+    if path.is_empty() {
+        return Err("the name is empty (only the root itself has no name)");
+    }
+    if path.contains(&0) {
+        return Err("it contains a NUL byte");
+    }
+    if path.starts_with(b"/") {
+        return Err("it is absolute after joining to the rootfs root");
+    }
+    for component in path.split(|&b| b == b'/') {
+        match component {
+            b"" => return Err("it has an empty component ('//' or a trailing '/')"),
+            b"." | b".." => return Err("it has a '.' or '..' component"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
 
 fn tree_key(path: &[u8]) -> TreeKey {
     if path.is_empty() {
@@ -427,9 +713,19 @@ mod tests {
             nix_db: NixDbMode::Registration,
             registration_time: 1,
             extra_files: extra,
-            chown: vec![ChownRule::parse("/home/nixos", "1000:100").unwrap()],
+            chown: Vec::new(),
+            allow_override: Vec::new(),
             nixos: None,
         }
+    }
+
+    /// An `--extra-files` tree with one file at `path` (rootfs-relative).
+    fn extra_with(dir: &Path, name: &str, path: &str) -> PathBuf {
+        let extra = dir.join(name);
+        let file = extra.join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, b"mine").unwrap();
+        extra
     }
 
     fn collect(plan: &Plan) -> Vec<Entry> {
@@ -455,7 +751,9 @@ mod tests {
         std::fs::write(extra.join("a.b"), b"").unwrap();
         std::fs::create_dir_all(extra.join("home/nixos")).unwrap();
         std::fs::write(extra.join("home/nixos/.profile"), b"").unwrap();
-        let plan = Plan::new(inputs(&closure, &store, Some(extra))).unwrap();
+        let mut with_chown = inputs(&closure, &store, Some(extra));
+        with_chown.chown = vec![ChownRule::parse("/home/nixos", "1000:100").unwrap()];
+        let plan = Plan::new(with_chown).unwrap();
         let entries = collect(&plan);
         let names: Vec<String> = entries
             .iter()
@@ -504,9 +802,168 @@ mod tests {
         std::fs::write(file_over_dir.join("nix"), b"").unwrap();
         let err = Plan::new(inputs(&closure, &store, Some(file_over_dir))).unwrap_err();
         assert!(
-            err.to_string().contains("/nix would replace a directory"),
+            err.to_string().contains("/nix (")
+                && err
+                    .to_string()
+                    .contains("would replace a directory with a file"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn extra_files_never_replace_the_database_or_the_profiles() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        let closure = fixture(&store);
+        for (path, needle) in [
+            ("nix-path-registration", "Nix's database"),
+            ("nix/var/nix/db/db.sqlite", "Nix's database"),
+            ("nix/var/nix/db/new-file", "Nix's database"),
+            ("nix/var/nix/profiles/system", "/nix/var/nix/profiles"),
+            ("nix/var/nix/profiles/per-user/x", "/nix/var/nix/profiles"),
+        ] {
+            let extra = extra_with(dir.path(), &path.replace('/', "_"), path);
+            let mut with_override = inputs(&closure, &store, Some(extra));
+            with_override.allow_override = vec![format!("/{path}")];
+            let err = Plan::new(with_override).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("/{path} (")) && err.contains(needle),
+                "{path}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn replacing_a_file_the_tool_makes_needs_allow_override_for_that_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        let closure = fixture(&store);
+        let path = "nix/var/nix/gcroots/profiles";
+        let extra = extra_with(dir.path(), "gcroots", path);
+        let err = Plan::new(inputs(&closure, &store, Some(extra.clone())))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the /nix layout") && err.contains(&format!("--allow-override /{path}")),
+            "{err}"
+        );
+        let mut allowed = inputs(&closure, &store, Some(extra.clone()));
+        allowed.allow_override = vec![format!("/{path}")];
+        let plan = Plan::new(allowed).unwrap();
+        let replaced = collect(&plan)
+            .into_iter()
+            .find(|e| e.path == path.as_bytes())
+            .unwrap();
+        assert!(matches!(replaced.kind, EntryKind::File { size: 4, .. }));
+
+        // An override that replaces nothing is a mistake worth naming.
+        let unrelated = extra_with(dir.path(), "unrelated", "etc/motd");
+        let mut unused = inputs(&closure, &store, Some(unrelated));
+        unused.allow_override = vec!["/etc/wsl.conf".to_owned()];
+        let err = Plan::new(unused).unwrap_err().to_string();
+        assert!(
+            err.contains("\"/etc/wsl.conf\"") && err.contains("replaces"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn extra_files_given_through_a_symlink_are_followed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        let closure = fixture(&store);
+        let extra = extra_with(dir.path(), "real", "etc/motd");
+        std::os::unix::fs::symlink("motd", extra.join("etc/motd-link")).unwrap();
+        let link = dir.path().join("link-to-extra");
+        std::os::unix::fs::symlink(&extra, &link).unwrap();
+        let entries = collect(&Plan::new(inputs(&closure, &store, Some(link))).unwrap());
+        let kind = |path: &str| {
+            entries
+                .iter()
+                .find(|e| e.path == path.as_bytes())
+                .map(|e| e.kind.clone())
+        };
+        assert!(matches!(
+            kind("etc/motd"),
+            Some(EntryKind::File { size: 4, .. })
+        ));
+        assert_eq!(
+            kind("etc/motd-link"),
+            Some(EntryKind::Symlink {
+                target: b"motd".to_vec()
+            })
+        );
+    }
+
+    #[test]
+    fn chown_rules_may_not_reach_the_store_or_the_database_and_must_name_a_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        let closure = fixture(&store);
+        for (path, needle) in [
+            ("/nix/store", "the store"),
+            ("/nix", "the store"),
+            (&format!("/nix/store/{LIB}"), "the store"),
+            ("/nix/var/nix/db/db.sqlite", "Nix's database"),
+            ("/nix/var", "Nix's database"),
+            ("/home/nobody", "not in the rootfs"),
+        ] {
+            let mut rules = inputs(&closure, &store, None);
+            rules.chown = vec![ChownRule::parse(path, "1000:100").unwrap()];
+            let err = Plan::new(rules).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("--chown {path} 1000:100")) && err.contains(needle),
+                "{path}: {err}"
+            );
+        }
+        let mut fine = inputs(&closure, &store, None);
+        fine.chown = vec![ChownRule::parse("/nix/var/nix/profiles", "1:1").unwrap()];
+        Plan::new(fine).unwrap();
+
+        // The user tables stay root's where they exist.
+        let tables = extra_with(dir.path(), "tables", "etc/passwd");
+        let mut rules = inputs(&closure, &store, Some(tables));
+        rules.chown = vec![ChownRule::parse("/etc", "1000:100").unwrap()];
+        let err = Plan::new(rules).unwrap_err().to_string();
+        assert!(
+            err.contains("--chown /etc 1000:100: it reaches /etc/passwd"),
+            "{err}"
+        );
+        let motd = extra_with(dir.path(), "motd", "etc/motd");
+        let mut rules = inputs(&closure, &store, Some(motd));
+        rules.chown = vec![ChownRule::parse("/etc", "1000:100").unwrap()];
+        Plan::new(rules).unwrap();
+    }
+
+    #[test]
+    fn every_placed_path_is_checked_and_named_with_its_origin() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        let closure = fixture(&store);
+        let mut plan = Plan::new(inputs(&closure, &store, None)).unwrap();
+        for (path, why) in [
+            (&b"home/../../etc/x"[..], "'..'"),
+            (b"home/./x", "'.'"),
+            (b"", "empty"),
+            (b"/etc/x", "absolute"),
+            (b"home//x", "empty component"),
+            (b"home/x\0y", "NUL"),
+        ] {
+            let err = plan
+                .place(Entry::directory(path, 0o700), EntryOrigin::Skeleton)
+                .unwrap_err()
+                .to_string();
+            let shown = format!("{:?}", format!("/{}", String::from_utf8_lossy(path)));
+            assert!(
+                err.contains(&shown) && err.contains("NixOS skeleton") && err.contains(why),
+                "{err}"
+            );
+        }
+        // Nothing was placed by the failed calls.
+        assert!(!plan
+            .generated
+            .keys()
+            .any(|k| k.first().is_some_and(|c| c == b"home")));
     }
 
     #[test]

@@ -62,6 +62,22 @@ impl ContentObserver for () {
     fn end_entry(&mut self) {}
 }
 
+/// Two observers see the same members and bytes, the first one first.
+impl<A: ContentObserver, B: ContentObserver> ContentObserver for (A, B) {
+    fn begin_entry(&mut self, entry: &Entry) {
+        self.0.begin_entry(entry);
+        self.1.begin_entry(entry);
+    }
+    fn content(&mut self, chunk: &[u8]) {
+        self.0.content(chunk);
+        self.1.content(chunk);
+    }
+    fn end_entry(&mut self) {
+        self.0.end_entry();
+        self.1.end_entry();
+    }
+}
+
 /// Streams entries into `inner` as a GNU tar archive, showing each to an
 /// observer `O`.
 pub struct TarWriter<W: Write, O: ContentObserver = ()> {
@@ -99,6 +115,11 @@ impl<W: Write, O: ContentObserver> TarWriter<W, O> {
 
     pub fn stats(&self) -> TarStats {
         self.stats
+    }
+
+    /// The observer, to tell it about what the members belong to.
+    pub fn observer_mut(&mut self) -> &mut O {
+        &mut self.observer
     }
 
     /// The stream the archive is written into, for splicing in bytes made
