@@ -442,16 +442,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => run_verify(args),
         Command::Diff(args) => run_diff(args),
     };
-    if let Err(error) = std::io::Write::flush(&mut std::io::stdout()) {
-        if error.kind() != std::io::ErrorKind::BrokenPipe {
-            let _ = STDOUT_ERROR.set(error);
-        }
-    }
-    if let Some(error) = STDOUT_ERROR.get() {
-        eprintln!("wsl-tarball: error: cannot write to standard output: {error}");
-        return ExitCode::FAILURE;
-    }
-    match result {
+    let code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if error.is::<Unsuccessful>() => ExitCode::FAILURE,
         Err(error) if error.is::<Usage>() => {
@@ -466,6 +457,22 @@ fn main() -> ExitCode {
             eprintln!("wsl-tarball: error: {}", error_message(&error));
             ExitCode::FAILURE
         }
+    };
+    if let Err(error) = std::io::Write::flush(&mut std::io::stdout()) {
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = STDOUT_ERROR.set(error);
+        }
+    }
+    match STDOUT_ERROR.get() {
+        Some(error) => {
+            eprintln!("wsl-tarball: error: cannot write to standard output: {error}");
+            if code == ExitCode::SUCCESS {
+                ExitCode::FAILURE
+            } else {
+                code
+            }
+        }
+        None => code,
     }
 }
 

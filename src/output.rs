@@ -80,7 +80,6 @@ impl AtomicOutput {
     /// files of dead runs beside it, and creates the temporary file. Also
     /// makes a file-size limit an ordinary write error (SIGXFSZ ignored).
     pub fn create(destination: &Path) -> Result<Self, OutputError> {
-        os::ignore_file_size_signal();
         let target = resolve_destination(destination)?;
         let dir = parent_dir(&target);
         if !dir.is_dir() {
@@ -92,14 +91,16 @@ impl AtomicOutput {
         Self::create_at(destination, target, true)
     }
 
-    /// A cache entry: the same atomic replacement, without syncing (losing
-    /// an entry in a crash costs only time) and without the checks a user's
-    /// destination gets. The directory must exist.
+    /// A cache entry: the same atomic replacement (and SIGXFSZ ignored),
+    /// without syncing (losing an entry in a crash costs only time) and
+    /// without the checks a user's destination gets. The directory must
+    /// exist.
     pub fn create_cache_entry(destination: &Path) -> Result<Self, OutputError> {
         Self::create_at(destination, destination.to_path_buf(), false)
     }
 
     fn create_at(destination: &Path, target: PathBuf, durable: bool) -> Result<Self, OutputError> {
+        os::ignore_file_size_signal();
         let create_error = |source| OutputError::Create {
             path: destination.to_path_buf(),
             source,

@@ -842,3 +842,133 @@ fn gzip_starts_no_threads_beyond_the_worker_pool() {
     assert!(most <= 4 + 2, "{most} threads for --threads 4");
     assert_verifies(&output, Rootfs::Bare);
 }
+
+#[test]
+fn a_stdout_that_cannot_be_written_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write_fixture(dir.path(), "a.wsl", &[]);
+    let output = wsl_tarball()
+        .args(["verify", "--json", s(&a)])
+        .stdout(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_exit(
+        &output,
+        1,
+        &["cannot write to standard output: No space left on device"],
+    );
+}
+
+/// A bindfs (FUSE) view of a directory: a file system without `O_TMPFILE`,
+/// so outputs there take the named-temporary fallback. Unmounted on drop.
+struct NoTmpfileMount {
+    dir: PathBuf,
+}
+
+impl NoTmpfileMount {
+    fn mount(source: &Path, dir: PathBuf) -> Self {
+        std::fs::create_dir_all(source).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = Command::new("bindfs")
+            .arg(source)
+            .arg(&dir)
+            .status()
+            .expect("bindfs (Debian package bindfs; .ci/run installs it)");
+        assert!(status.success(), "bindfs failed");
+        NoTmpfileMount { dir }
+    }
+}
+
+impl Drop for NoTmpfileMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.dir).status();
+    }
+}
+
+#[test]
+fn without_o_tmpfile_signals_and_stale_files_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let closure = closure_file(dir.path());
+    let extra = slow_extra_files(dir.path());
+    let mount = NoTmpfileMount::mount(&dir.path().join("real"), dir.path().join("fuse"));
+    let destination = Destination::new(&mount.dir);
+    let start = || {
+        wsl_tarball()
+            .args([
+                "write",
+                "--no-skeleton",
+                "--quiet",
+                "--system",
+                fixture_system(),
+                "--closure",
+            ])
+            .arg(&closure)
+            .args(["--compression", "xz", "--level", "9", "--threads", "1"])
+            .arg("--extra-files")
+            .arg(&extra)
+            .arg("-o")
+            .arg(&destination.tarball)
+            .arg("--manifest")
+            .arg(&destination.manifest)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    for signal in ["KILL", "QUIT", "USR1", "INT", "TERM"] {
+        let mut child = start();
+        let temporary = destination
+            .dir
+            .join(format!(".nixos.wsl.{}.tmp", child.id()));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !temporary.exists() {
+            assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+            assert!(std::time::Instant::now() < deadline, "no temporary file");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        run_ok(
+            Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(child.id().to_string()),
+        );
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert!(status.signal().is_some(), "SIG{signal}: {status:?}");
+        if signal == "KILL" {
+            // Nothing can catch SIGKILL: the named files stay until the
+            // next run, which removes them because their process is gone.
+            assert!(temporary.exists());
+            let result = write_args(
+                dir.path(),
+                &["-o", s(&destination.tarball), "--threads", "x"],
+            );
+            assert_exit(&result, 2, &[]);
+            assert!(temporary.exists(), "a usage error touches nothing");
+            let plain = write_fixture(dir.path(), "plain.wsl", &[]);
+            let again = write_args(
+                dir.path(),
+                &[
+                    "-o",
+                    s(&destination.tarball),
+                    "--manifest",
+                    s(&destination.manifest),
+                ],
+            );
+            assert_exit(&again, 0, &[]);
+            assert_eq!(
+                dir_names(&destination.dir),
+                vec!["manifest.json", "nixos.wsl"]
+            );
+            assert!(std::fs::read(&destination.tarball).unwrap() == std::fs::read(plain).unwrap());
+            std::fs::write(&destination.tarball, OLD_TARBALL).unwrap();
+            std::fs::write(&destination.manifest, OLD_MANIFEST).unwrap();
+        }
+        destination.assert_untouched();
+    }
+}
