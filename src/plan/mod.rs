@@ -857,6 +857,17 @@ mod tests {
             err.contains("\"/etc/wsl.conf\"") && err.contains("replaces"),
             "{err}"
         );
+        let mut no_tree = inputs(&closure, &store, None);
+        no_tree.allow_override = vec!["/etc/wsl.conf".to_owned()];
+        let err = Plan::new(no_tree).unwrap_err().to_string();
+        assert!(err.contains("no --extra-files tree"), "{err}");
+        let mut dotted = inputs(&closure, &store, Some(dir.path().join("gcroots")));
+        dotted.allow_override = vec!["/etc/../etc/passwd".to_owned()];
+        let err = Plan::new(dotted).unwrap_err().to_string();
+        assert!(
+            err.contains("\"/etc/../etc/passwd\"") && err.contains("'..'"),
+            "{err}"
+        );
     }
 
     #[test]
