@@ -254,16 +254,13 @@ impl SegmentedStream<'_> {
             // NAR the closure states.
             match item {
                 PlanItem::StorePathStart(path) => {
-                    let mut archive_path = store_dir.clone();
-                    archive_path.push(b'/');
-                    archive_path.extend_from_slice(path.basename().as_bytes());
                     // Every store path of a plan has its closure info; one
                     // without could not be proven and fails the check.
                     let (hash, size) = plan.nar_info(path).unwrap_or((NarHash([0; 32]), 0));
                     tar.observer_mut().1.begin(
                         plan.store_path_display(path),
                         plan.host_path(path),
-                        archive_path,
+                        plan.store_path_in_archive(path),
                         NarDigest { hash, size },
                     );
                 }

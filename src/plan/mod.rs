@@ -6,7 +6,7 @@
 //! the host store only when the archive is written. [`Plan::for_each_entry`]
 //! yields every member in archive order, with `--chown` rules applied.
 //!
-//! Every member the plan makes passes one check ([`Plan::place`]): its path
+//! Every member the plan makes passes one check (`checked_key`): its path
 //! is a clean rootfs path (no empty, `.` or `..` component, not absolute, no
 //! NUL), and an `--extra-files` member may not replace what must stay as the
 //! tool made it: the store's contents, Nix's database and the profiles never,
@@ -479,12 +479,19 @@ impl Plan {
         self.nar_infos.get(path).copied()
     }
 
+    /// A store path's member name in the archive (`nix/store/…-name`).
+    pub fn store_path_in_archive(&self, path: &StorePath) -> Vec<u8> {
+        let mut archive_path = self.store_dir_in_archive();
+        archive_path.push(b'/');
+        archive_path.extend_from_slice(path.basename().as_bytes());
+        archive_path
+    }
+
     /// A store path as the tarball names it (`/nix/store/…-name`).
     pub fn store_path_display(&self, path: &StorePath) -> String {
         format!(
-            "/{}/{}",
-            String::from_utf8_lossy(&self.store_dir_in_archive()),
-            path.basename()
+            "/{}",
+            String::from_utf8_lossy(&self.store_path_in_archive(path))
         )
     }
 
@@ -501,9 +508,7 @@ impl Plan {
     /// Entries of one store path, owned by root: no `--chown` rule reaches
     /// the store.
     fn walk_store_path(&self, path: &StorePath) -> Result<Vec<Entry>, PlanError> {
-        let mut archive_path = self.store_dir_in_archive();
-        archive_path.push(b'/');
-        archive_path.extend_from_slice(path.basename().as_bytes());
+        let archive_path = self.store_path_in_archive(path);
         let host_path = self.host_path(path);
         walk_tree(&host_path, &archive_path).map_err(|source| PlanError::StorePath {
             path: host_path.display().to_string(),
@@ -863,6 +868,17 @@ mod tests {
         let err = Plan::new(unused).unwrap_err().to_string();
         assert!(
             err.contains("\"/etc/wsl.conf\"") && err.contains("replaces"),
+            "{err}"
+        );
+        let mut no_tree = inputs(&closure, &store, None);
+        no_tree.allow_override = vec!["/etc/wsl.conf".to_owned()];
+        let err = Plan::new(no_tree).unwrap_err().to_string();
+        assert!(err.contains("no --extra-files tree"), "{err}");
+        let mut dotted = inputs(&closure, &store, Some(dir.path().join("gcroots")));
+        dotted.allow_override = vec!["/etc/../etc/passwd".to_owned()];
+        let err = Plan::new(dotted).unwrap_err().to_string();
+        assert!(
+            err.contains("\"/etc/../etc/passwd\"") && err.contains("'..'"),
             "{err}"
         );
     }
