@@ -39,12 +39,28 @@ pub fn header_field_at(offset: usize) -> &'static str {
 /// Why a header block cannot be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
-    #[error("header checksum is {stored:?} but the block sums to {computed}")]
-    Checksum { stored: String, computed: u32 },
-    #[error("header field {field} is not a number: {text:?}")]
+    #[error("{}", checksum_message(*.stored, *.computed))]
+    Checksum {
+        /// The checksum field's value, `None` when it is not octal.
+        stored: Option<u64>,
+        computed: u32,
+    },
+    /// `text` is the field with non-printable bytes escaped.
+    #[error("header field {field} is not a number: \"{text}\"")]
     BadNumber { field: &'static str, text: String },
     #[error("header field {field} is a negative base-256 number")]
     NegativeNumber { field: &'static str },
+}
+
+fn checksum_message(stored: Option<u64>, computed: u32) -> String {
+    match stored {
+        Some(stored) => {
+            format!("header checksum is {stored:o} but the block sums to {computed:o} (both octal)")
+        }
+        None => format!(
+            "the header checksum field is not an octal number (the block sums to {computed:o})"
+        ),
+    }
 }
 
 /// The fields of a decoded header, before long names and pax records apply.
@@ -105,9 +121,8 @@ pub fn decode_header(block: &[u8; BLOCK_SIZE]) -> Result<RawHeader, HeaderError>
 
 fn verify_checksum(block: &[u8; BLOCK_SIZE]) -> Result<(), HeaderError> {
     let field = &block[148..156];
-    let text = String::from_utf8_lossy(field).into_owned();
     let stored = parse_octal(field).ok_or_else(|| HeaderError::Checksum {
-        stored: text.clone(),
+        stored: None,
         computed: unsigned_sum(block),
     })?;
     let unsigned = unsigned_sum(block);
@@ -126,7 +141,7 @@ fn verify_checksum(block: &[u8; BLOCK_SIZE]) -> Result<(), HeaderError> {
         Ok(())
     } else {
         Err(HeaderError::Checksum {
-            stored: text,
+            stored: Some(stored),
             computed: unsigned,
         })
     }
@@ -174,7 +189,7 @@ fn read_number(field: &[u8], name: &'static str) -> Result<u64, HeaderError> {
     }
     parse_octal(field).ok_or_else(|| HeaderError::BadNumber {
         field: name,
-        text: String::from_utf8_lossy(field).into_owned(),
+        text: field.escape_ascii().to_string(),
     })
 }
 
