@@ -120,45 +120,44 @@ pub fn decode_header(block: &[u8; BLOCK_SIZE]) -> Result<RawHeader, HeaderError>
 }
 
 fn verify_checksum(block: &[u8; BLOCK_SIZE]) -> Result<(), HeaderError> {
-    let field = &block[148..156];
-    let stored = parse_octal(field).ok_or_else(|| HeaderError::Checksum {
-        stored: None,
-        computed: unsigned_sum(block),
-    })?;
+    let stored = parse_octal(&block[148..156]);
     let unsigned = unsigned_sum(block);
-    let signed: i64 = block
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
+    if stored == Some(u64::from(unsigned)) {
+        return Ok(());
+    }
+    // Old tars summed signed bytes.
+    let signed = || -> i64 {
+        let mut sum: i64 = 0;
+        for (i, &b) in block.iter().enumerate() {
+            sum += if (148..156).contains(&i) {
                 i64::from(b' ')
             } else {
                 i64::from(b as i8)
-            }
-        })
-        .sum();
-    if stored == u64::from(unsigned) || i64::try_from(stored).ok() == Some(signed) {
-        Ok(())
-    } else {
-        Err(HeaderError::Checksum {
-            stored: Some(stored),
+            };
+        }
+        sum
+    };
+    match stored {
+        Some(stored) if i64::try_from(stored).ok() == Some(signed()) => Ok(()),
+        stored => Err(HeaderError::Checksum {
+            stored,
             computed: unsigned,
-        })
+        }),
     }
 }
 
+/// The sum of the block's bytes with the checksum field taken as spaces.
 fn unsigned_sum(block: &[u8; BLOCK_SIZE]) -> u32 {
-    block
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
-                u32::from(b' ')
-            } else {
-                u32::from(b)
-            }
-        })
-        .sum()
+    // Eight bytes at a time: this runs for every header.
+    let mut sum: u32 = 0;
+    for chunk in block.chunks_exact(8) {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let pairs = (word & 0x00ff_00ff_00ff_00ff) + ((word >> 8) & 0x00ff_00ff_00ff_00ff);
+        let quads = (pairs & 0x0000_ffff_0000_ffff) + ((pairs >> 16) & 0x0000_ffff_0000_ffff);
+        sum += ((quads & 0xffff_ffff) + (quads >> 32)) as u32;
+    }
+    let field: u32 = block[148..156].iter().map(|&b| u32::from(b)).sum();
+    sum - field + 8 * u32::from(b' ')
 }
 
 /// Bytes up to the first NUL.

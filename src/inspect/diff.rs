@@ -152,6 +152,7 @@ pub fn diff(a: &Path, b: &Path) -> Result<Difference, InspectError> {
     let mut walk_b = ArchiveWalk::new(reader_b.compression(), &options);
     let mut first: Option<FirstDifference> = None;
     let mut buffer = vec![0u8; CHUNK];
+    let mut buffer_b = vec![0u8; CHUNK];
     loop {
         let member_a = reader_a.next_member().map_err(|e| error_a(e.into()))?;
         let member_b = reader_b.next_member().map_err(|e| error_b(e.into()))?;
@@ -165,11 +166,19 @@ pub fn diff(a: &Path, b: &Path) -> Result<Difference, InspectError> {
             (Some(ma), Some(mb)) if first.is_none() => {
                 walk_a.begin(ma).map_err(|e| error_a(e.into()))?;
                 walk_b.begin(mb).map_err(|e| error_b(e.into()))?;
-                first = compare_content(&mut reader_a, &mut walk_a, &mut reader_b, &mut walk_b, ma)
-                    .map_err(|(side, e)| match side {
-                        Side::A => error_a(e.into()),
-                        Side::B => error_b(e.into()),
-                    })?;
+                let chunks = (&mut buffer[..CHUNK], &mut buffer_b[..]);
+                first = compare_content(
+                    &mut reader_a,
+                    &mut walk_a,
+                    &mut reader_b,
+                    &mut walk_b,
+                    ma,
+                    chunks,
+                )
+                .map_err(|(side, e)| match side {
+                    Side::A => error_a(e.into()),
+                    Side::B => error_b(e.into()),
+                })?;
                 walk_a.end_member();
                 walk_b.end_member();
             }
@@ -297,6 +306,14 @@ fn compare_headers(
         }
         (None, None) => return None,
     };
+    // The common case, cheaply: the same header and the same overrides.
+    if a.header_block == b.header_block
+        && a.raw_name == b.raw_name
+        && a.link_target == b.link_target
+        && (a.size, a.uid, a.gid, a.mtime) == (b.size, b.uid, b.gid, b.mtime)
+    {
+        return None;
+    }
     if a.path != b.path {
         return Some(difference(
             a,
@@ -363,15 +380,14 @@ fn compare_content(
     reader_b: &mut TarballReader,
     walk_b: &mut ArchiveWalk,
     member: &Member,
+    (chunk_a, chunk_b): (&mut [u8], &mut [u8]),
 ) -> Result<Option<FirstDifference>, (Side, ArchiveError)> {
-    let mut chunk_a = vec![0u8; CHUNK];
-    let mut chunk_b = vec![0u8; CHUNK];
     let mut position: u64 = 0;
     let mut found = None;
     loop {
         let n = fill(
             &mut reader_a.content(),
-            &mut chunk_a,
+            chunk_a,
             member.content_offset + position,
         )
         .map_err(|e| (Side::A, e))?;
@@ -387,7 +403,13 @@ fn compare_content(
         walk_a.content(&chunk_a[..n]);
         walk_b.content(&chunk_b[..m]);
         if found.is_none() {
-            if let Some(i) = (0..n.min(m)).find(|&i| chunk_a[i] != chunk_b[i]) {
+            let common = n.min(m);
+            // memcmp first; the byte-wise search only where they differ.
+            let differs = chunk_a[..common] != chunk_b[..common];
+            if let Some(i) = differs
+                .then(|| (0..common).find(|&i| chunk_a[i] != chunk_b[i]))
+                .flatten()
+            {
                 let offset = position + i as u64;
                 found = Some(FirstDifference {
                     member: member.display_path(),
