@@ -480,6 +480,20 @@ fn dev_zero_ends_at_once_in_every_reader() {
         assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
         assert!(run.elapsed < Duration::from_secs(10), "{args:?}");
     }
+    // inspect --manifest /dev/zero: the manifest is read through a limit.
+    let run = run_measured(
+        &["inspect", valid, "--manifest", "/dev/zero"],
+        None,
+        dir.path(),
+        timeout,
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("manifest /dev/zero: larger than the limit of 67108864 bytes for a manifest"),
+        "{}",
+        run.stderr
+    );
     let run = run_measured(&["verify", "/dev/zero"], None, dir.path(), timeout);
     assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
     assert!(
@@ -710,6 +724,28 @@ fn truncated_streams_and_bad_headers_are_named() {
         std::fs::write(&path, &compressed[..compressed.len() / 2]).unwrap();
         every_reader_fails_with(&path, &format!("the {word} stream is truncated"));
     }
+    // Streams that need more decoder memory than allowed.
+    for (name, script, expected) in [
+        (
+            "dict.tar.xz",
+            "xz -c --lzma2=dict=256MiB",
+            "the xz stream needs more than 72 MiB of memory to decode",
+        ),
+        (
+            "long.tar.zst",
+            "zstd -q -c --long=27",
+            "the zstd stream needs more than 64 MiB of memory to decode",
+        ),
+    ] {
+        let path = dir.path().join(name);
+        run_ok(Command::new("sh").arg("-c").arg(format!(
+            "cat '{}' | {script} > '{}'",
+            plain.display(),
+            path.display()
+        )));
+        every_reader_fails_with(&path, expected);
+    }
+
     let bytes = std::fs::read(&plain).unwrap();
     let half = dir.path().join("half.tar");
     std::fs::write(&half, &bytes[..bytes.len() / 2]).unwrap();

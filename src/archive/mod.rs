@@ -63,6 +63,11 @@ pub enum ArchiveError {
         file_offset: u64,
         source: io::Error,
     },
+    #[error("the {} stream needs more than {} MiB of memory to decode (more than {} uses); it is refused to keep memory bounded", compression_word(*.compression), .limit >> 20, largest_setting(*.compression))]
+    DecoderMemory {
+        compression: Compression,
+        limit: u64,
+    },
     #[error("reading the archive at byte {offset} of the tar stream: {source}")]
     Read { offset: u64, source: io::Error },
     #[error("the archive is truncated: it ends in the middle of {what} at byte {offset} of the tar stream")]
@@ -143,6 +148,14 @@ fn compression_word(compression: Compression) -> &'static str {
         Compression::Xz => "xz",
         Compression::Zstd => "zstd",
         Compression::None => "tar",
+    }
+}
+
+fn largest_setting(compression: Compression) -> &'static str {
+    match compression {
+        Compression::Xz => "xz -9",
+        Compression::Zstd => "zstd -19 or --long=26",
+        _ => "the compressor",
     }
 }
 
@@ -454,6 +467,16 @@ fn read_up_to(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
 /// What a decoder's error means: the compressed data ends early, or is
 /// corrupt (or needs more memory than allowed).
 fn decoder_error(compression: Compression, file_offset: u64, source: io::Error) -> ArchiveError {
+    let text = source.to_string();
+    if text.contains("memory limit") || text.contains("too much memory") {
+        return ArchiveError::DecoderMemory {
+            compression,
+            limit: match compression {
+                Compression::Xz => XZ_MEMORY_LIMIT,
+                _ => 1 << ZSTD_WINDOW_LOG_MAX,
+            },
+        };
+    }
     let truncated = source.kind() == io::ErrorKind::UnexpectedEof
         || source.to_string().contains("incomplete")
         || source.to_string().contains("premature end");
@@ -819,7 +842,7 @@ impl TarballReader {
 
     /// Skips the unread content and the padding of the current member.
     fn skip_rest(&mut self) -> Result<(), ArchiveError> {
-        let skip = self.remaining + self.pending_padding as u64;
+        let skip = self.remaining.saturating_add(self.pending_padding as u64);
         if skip > 0 {
             let offset = self.stream.bytes;
             let copied = io::copy(&mut (&mut self.stream).take(skip), &mut io::sink())

@@ -183,6 +183,9 @@ pub fn inspect(
     })
 }
 
+/// The largest manifest read (it lists every store path and finding).
+const MAX_MANIFEST_BYTES: u64 = 64 << 20;
+
 /// The `securityChecks.status` of a manifest, after checking that it
 /// describes this tarball.
 fn security_outcome_from_manifest(path: &Path, sha256: &[u8; 32]) -> Result<String, InspectError> {
@@ -190,7 +193,17 @@ fn security_outcome_from_manifest(path: &Path, sha256: &[u8; 32]) -> Result<Stri
         path: path.to_path_buf(),
         message,
     };
-    let bytes = std::fs::read(path).map_err(|e| error(e.to_string()))?;
+    let bytes = crate::input::read_limited(path, MAX_MANIFEST_BYTES, "a manifest").map_err(
+        |e| match e {
+            // The path is already in front.
+            crate::input::InputError::Read { source, .. } => {
+                error(format!("cannot read it: {source}"))
+            }
+            crate::input::InputError::TooLarge { limit, .. } => error(format!(
+                "larger than the limit of {limit} bytes for a manifest"
+            )),
+        },
+    )?;
     let manifest: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| error(format!("not JSON: {e}")))?;
     let recorded = manifest["tarball"]["sha256"].as_str().unwrap_or_default();

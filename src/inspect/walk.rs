@@ -432,7 +432,7 @@ impl ArchiveWalk {
             MemberKind::HardLink => self.counts.hard_links += 1,
             _ => self.counts.other += 1,
         }
-        self.content_bytes += member.size;
+        self.content_bytes = self.content_bytes.saturating_add(member.size);
         if self.options.track_members {
             self.check_structure(member);
             if !self.members.insert(member)? {
