@@ -683,6 +683,20 @@ fn files_that_are_not_tarballs_are_named_for_what_they_are() {
         every_reader_fails_with(&path, expected);
     }
 
+    // An ext4 file system image (mke2fs, e2fsprogs).
+    let image = dir.path().join("disk.img");
+    run_ok(
+        Command::new("mke2fs")
+            .args(["-q", "-F", "-t", "ext4", "-d"])
+            .arg(&root)
+            .arg(&image)
+            .arg("4M"),
+    );
+    every_reader_fails_with(
+        &image,
+        "not a tar archive; it starts like an ext2/3/4 file system image",
+    );
+
     // Text shorter than a header, and gzip of text.
     let text = dir.path().join("notes.txt");
     std::fs::write(&text, "hello\n").unwrap();

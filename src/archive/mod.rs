@@ -791,6 +791,16 @@ impl TarballReader {
                 break;
             }
             if let Some(i) = buffer[..n].iter().position(|&b| b != 0) {
+                // An ext2/3/4 image starts with 1024 zero bytes, then its
+                // superblock with the magic 0xEF53 at byte 1080.
+                if self.members == 0 && offset == 1024 && n >= 58 && buffer[56..58] == [0x53, 0xef]
+                {
+                    return Err(ArchiveError::NotTar {
+                        compression: self.compression,
+                        looks_like: Some("an ext2/3/4 file system image"),
+                        short: None,
+                    });
+                }
                 trailing_data = Some(offset + i as u64);
                 break;
             }
