@@ -142,7 +142,8 @@ enum Command {
 
 #[derive(Args)]
 struct InspectArgs {
-    /// The tarball (gzip, xz, zstd or plain tar; detected).
+    /// The tarball (gzip, xz, zstd or plain tar; detected); `-` or a pipe
+    /// is read as it streams.
     #[arg(value_name = "FILE")]
     file: PathBuf,
 
@@ -162,7 +163,8 @@ struct InspectArgs {
 
 #[derive(Args)]
 struct VerifyArgs {
-    /// The tarball (gzip, xz, zstd or plain tar; detected).
+    /// The tarball (gzip, xz, zstd or plain tar; detected); `-` or a pipe
+    /// is read as it streams.
     #[arg(value_name = "FILE")]
     file: PathBuf,
 
@@ -511,6 +513,14 @@ fn run_verify(args: VerifyArgs) -> Result<()> {
 }
 
 fn run_diff(args: DiffArgs) -> Result<()> {
+    if wsl_tarball::archive::is_stdin(&args.a) && wsl_tarball::archive::is_stdin(&args.b) {
+        <Cli as clap::CommandFactory>::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "`diff - -`: standard input can be only one of the two tarballs",
+            )
+            .exit();
+    }
     let difference = inspect::diff(&args.a, &args.b)?;
     if args.json {
         print_json(&difference)?;

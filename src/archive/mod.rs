@@ -24,8 +24,8 @@
 mod header;
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::io::{self, BufReader, Read};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
@@ -34,16 +34,43 @@ use header::{decode_header, is_zero_block, until_nul};
 pub use header::{header_field_at, HeaderError, HEADER_FIELDS};
 
 use crate::compress::Compression;
-use crate::tar::{padding_len, BLOCK_SIZE};
+use crate::tar::{padding_len, BLOCK_SIZE, RECORD_SIZE};
 
-/// Why a tarball could not be read.
+/// Why a tarball could not be read. The messages read after the file's
+/// name ([`ReadError`] puts it in front).
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
-    #[error("cannot open {}: {source}", path.display())]
-    Open { path: PathBuf, source: io::Error },
+    #[error("cannot open it: {source}")]
+    Open { source: io::Error },
+    #[error("{}", empty_message(*.compression))]
+    Empty { compression: Compression },
+    #[error("{}", not_tar_message(*.compression, .looks_like, *.short))]
+    NotTar {
+        compression: Compression,
+        /// What the first bytes look like (`a zip file`), if recognised.
+        looks_like: Option<&'static str>,
+        /// The whole (decompressed) stream, when shorter than a tar header.
+        short: Option<u64>,
+    },
+    #[error("the {} stream is truncated: it ends after {file_offset} bytes of the file, before the end of the compressed data", compression_word(*.compression))]
+    TruncatedCompressed {
+        compression: Compression,
+        file_offset: u64,
+    },
+    #[error("the {} stream is corrupt near byte {file_offset} of the file: {source}", compression_word(*.compression))]
+    Corrupt {
+        compression: Compression,
+        file_offset: u64,
+        source: io::Error,
+    },
+    #[error("the {} stream needs more than {} MiB of memory to decode (more than {} uses); it is refused to keep memory bounded", compression_word(*.compression), .limit >> 20, largest_setting(*.compression))]
+    DecoderMemory {
+        compression: Compression,
+        limit: u64,
+    },
     #[error("reading the archive at byte {offset} of the tar stream: {source}")]
     Read { offset: u64, source: io::Error },
-    #[error("the archive ends in the middle of {what} at byte {offset} of the tar stream")]
+    #[error("the archive is truncated: it ends in the middle of {what} at byte {offset} of the tar stream")]
     Truncated { offset: u64, what: &'static str },
     #[error("bad tar header at byte {offset} of the tar stream: {source}")]
     Header { offset: u64, source: HeaderError },
@@ -53,6 +80,156 @@ pub enum ArchiveError {
         kind: &'static str,
         message: String,
     },
+    #[error("trailing data after the end-of-archive at offset {offset} of the tar stream (more than the zero padding of a tar record)")]
+    TrailingData { offset: u64 },
+}
+
+impl ArchiveError {
+    /// The error behind a failed read of [`MemberContent`] at `offset` of
+    /// the tar stream.
+    pub fn from_content(offset: u64, source: io::Error) -> Self {
+        match source.downcast::<ArchiveError>() {
+            Ok(inner) => inner,
+            Err(source) => ArchiveError::Read { offset, source },
+        }
+    }
+}
+
+/// An [`ArchiveError`] with the file it happened in, said once:
+/// `nixos.wsl: the gzip stream is truncated: …`.
+#[derive(Debug, thiserror::Error)]
+pub struct ReadError {
+    /// The file as the user named it (`standard input` for `-`).
+    pub file: String,
+    pub source: ArchiveError,
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.source {
+            // "nixos.wsl is empty; not a tar archive"
+            ArchiveError::Empty {
+                compression: Compression::None,
+            } => write!(f, "{} is empty; not a tar archive", self.file),
+            source => write!(f, "{}: {source}", self.file),
+        }
+    }
+}
+
+impl ReadError {
+    pub fn new(path: &Path, source: ArchiveError) -> Self {
+        ReadError {
+            file: source_name(path),
+            source,
+        }
+    }
+}
+
+/// The argument that means standard input.
+pub const STDIN_ARGUMENT: &str = "-";
+
+/// True if `path` is `-`, standard input.
+pub fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == STDIN_ARGUMENT
+}
+
+/// The file's name for messages: `standard input` for `-`.
+pub fn source_name(path: &Path) -> String {
+    if is_stdin(path) {
+        "standard input".to_owned()
+    } else {
+        path.display().to_string()
+    }
+}
+
+fn compression_word(compression: Compression) -> &'static str {
+    match compression {
+        Compression::Gzip => "gzip",
+        Compression::Xz => "xz",
+        Compression::Zstd => "zstd",
+        Compression::None => "tar",
+    }
+}
+
+fn largest_setting(compression: Compression) -> &'static str {
+    match compression {
+        Compression::Xz => "xz -9",
+        Compression::Zstd => "zstd -19 or --long=26",
+        _ => "the compressor",
+    }
+}
+
+fn empty_message(compression: Compression) -> String {
+    match compression {
+        Compression::None => "is empty; not a tar archive".to_owned(),
+        other => format!(
+            "its {}-compressed content is empty; not a tar archive",
+            compression_word(other)
+        ),
+    }
+}
+
+fn not_tar_message(
+    compression: Compression,
+    looks_like: &Option<&'static str>,
+    short: Option<u64>,
+) -> String {
+    let subject = match compression {
+        Compression::None => "not a tar archive".to_owned(),
+        other => format!(
+            "its {}-compressed content is not a tar archive",
+            compression_word(other)
+        ),
+    };
+    match (looks_like, short) {
+        (Some(kind), _) => format!("{subject}; it starts like {kind}"),
+        (None, Some(bytes)) => {
+            format!("{subject}: it is {bytes} bytes long, shorter than one tar header (512)")
+        }
+        (None, None) => format!("{subject}: its first 512 bytes are not a tar header"),
+    }
+}
+
+/// What a file that is not a tar archive looks like, from its first bytes:
+/// only formats whose magic bytes are certain.
+pub fn sniff_format(head: &[u8]) -> Option<&'static str> {
+    const MAGICS: [(&[u8], &str); 14] = [
+        (b"PK\x03\x04", "a zip file"),
+        (b"PK\x05\x06", "a zip file (an empty one)"),
+        (b"7z\xbc\xaf\x27\x1c", "a 7z archive"),
+        (b"Rar!\x1a\x07", "a rar archive"),
+        (
+            b"\x04\x22\x4d\x18",
+            "lz4-compressed data, which wsl-tarball does not read (gzip, xz, zstd or plain tar)",
+        ),
+        (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+        (b"\0\0\x01\0", "an ICO icon"),
+        (
+            b"\x0d\0\0\0\0\0\0\0nix-archive-1",
+            "a NAR file (nix-store --dump), not a tarball",
+        ),
+        (b"QFI\xfb", "a qcow2 disk image"),
+        (b"vhdxfile", "a VHDX disk image"),
+        (b"\x7fELF", "an ELF executable"),
+        (b"%PDF-", "a PDF document"),
+        (
+            b"\x1f\x9d",
+            "compress (.Z) data, which wsl-tarball does not read (gzip, xz, zstd or plain tar)",
+        ),
+        (
+            b"\x5d\0\0",
+            "lzma-compressed data, which wsl-tarball does not read (gzip, xz, zstd or plain tar)",
+        ),
+    ];
+    if head.len() >= 4 && head.starts_with(b"BZh") && (b'1'..=b'9').contains(&head[3]) {
+        return Some(
+            "bzip2-compressed data, which wsl-tarball does not read (gzip, xz, zstd or plain tar); decompress it first with bunzip2",
+        );
+    }
+    MAGICS
+        .iter()
+        .find(|(magic, _)| head.starts_with(magic))
+        .map(|(_, kind)| *kind)
 }
 
 /// What a member is, by its tar type flag.
@@ -145,9 +322,12 @@ pub fn display_path(path: &[u8]) -> String {
 pub struct ArchiveEnd {
     /// Zero blocks seen where the archive ended (GNU tar writes two).
     pub zero_blocks: u32,
-    /// Non-zero bytes after the end-of-archive blocks.
-    pub trailing_garbage: bool,
-    /// Size of the uncompressed tar stream, end blocks and padding included.
+    /// Where data that is not end-of-archive padding starts after the
+    /// end-of-archive blocks: a non-zero byte, or zeros beyond the record
+    /// the end blocks are in. Reading stops there.
+    pub trailing_data: Option<u64>,
+    /// Size of the uncompressed tar stream, end blocks and padding included
+    /// (up to the trailing data, if any).
     pub tar_bytes: u64,
 }
 
@@ -182,6 +362,12 @@ pub fn detect_compression(magic: &[u8]) -> Compression {
     }
 }
 
+/// The most memory the xz decoder may use: xz -9 needs 65 MiB.
+const XZ_MEMORY_LIMIT: u64 = 72 << 20;
+/// The largest zstd window accepted (64 MiB): zstd -19 uses 8 MiB, and
+/// `--long` 27 is refused with a clear error rather than 128 MiB of memory.
+const ZSTD_WINDOW_LOG_MAX: u32 = 26;
+
 /// A tarball being read member by member.
 pub struct TarballReader {
     compression: Compression,
@@ -193,6 +379,8 @@ pub struct TarballReader {
     remaining: u64,
     /// Padding after the current member's content.
     pending_padding: usize,
+    /// Members returned so far.
+    members: u64,
     end: Option<ArchiveEnd>,
 }
 
@@ -202,10 +390,13 @@ struct FileStats {
     sha256: Option<Sha256>,
 }
 
+/// The bytes read to detect the compression, then the rest of the file.
+type HeadThenRest = io::Chain<io::Cursor<Vec<u8>>, Box<dyn Read + Send>>;
+
 /// Reads the file and reports its size and digest to a shared place, so the
 /// decoder can own the reader.
 struct SharedTap {
-    inner: BufReader<File>,
+    inner: BufReader<HeadThenRest>,
     stats: Arc<Mutex<FileStats>>,
 }
 
@@ -222,44 +413,42 @@ impl Read for SharedTap {
     }
 }
 
-/// Opens a tarball, detecting its compression. The file's SHA-256 is
-/// computed as it is read ([`TarballReader::file_sha256`]).
+/// Opens a tarball, detecting its compression; `-` is standard input.
+/// The file is read once, front to back, so pipes and FIFOs work. Its
+/// SHA-256 is computed as it is read ([`TarballReader::file_sha256`]).
 pub fn open_tarball(path: &Path) -> Result<TarballReader, ArchiveError> {
-    let open_error = |source| ArchiveError::Open {
-        path: path.to_path_buf(),
-        source,
+    let open_error = |source| ArchiveError::Open { source };
+    let mut file: Box<dyn Read + Send> = if is_stdin(path) {
+        Box::new(io::stdin())
+    } else {
+        let file = File::open(path).map_err(open_error)?;
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(open_error(io::Error::other("it is a directory")));
+        }
+        Box::new(file)
     };
-    let mut file = File::open(path).map_err(open_error)?;
-    let mut magic = [0u8; 6];
-    let got = read_up_to(&mut file, &mut magic).map_err(open_error)?;
-    let compression = detect_compression(&magic[..got]);
-    file.seek(SeekFrom::Start(0)).map_err(open_error)?;
-    let stats = Arc::new(Mutex::new(FileStats {
-        bytes: 0,
-        sha256: Some(Sha256::new()),
-    }));
-    let whole = SharedTap {
-        inner: BufReader::with_capacity(1 << 20, file),
-        stats: stats.clone(),
-    };
-    let decoded: Box<dyn Read + Send> = match compression {
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(whole)),
-        Compression::Xz => Box::new(xz2::read::XzDecoder::new_multi_decoder(whole)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(whole).map_err(open_error)?),
-        Compression::None => Box::new(whole),
-    };
-    Ok(TarballReader {
-        compression,
-        stream: Tap {
-            inner: decoded,
-            bytes: 0,
-            sha256: None,
-        },
-        file_tap: stats,
-        remaining: 0,
-        pending_padding: 0,
-        end: None,
-    })
+    let mut head = vec![0u8; 6];
+    let got = read_up_to(&mut file, &mut head)
+        .map_err(|source| ArchiveError::Read { offset: 0, source })?;
+    head.truncate(got);
+    if got == 0 {
+        return Err(ArchiveError::Empty {
+            compression: Compression::None,
+        });
+    }
+    let compression = detect_compression(&head);
+    TarballReader::from_parts(compression, head, file)
+}
+
+/// Opens a tarball held in memory (the fuzz tests' way in).
+pub fn read_tarball_bytes(bytes: Vec<u8>) -> Result<TarballReader, ArchiveError> {
+    if bytes.is_empty() {
+        return Err(ArchiveError::Empty {
+            compression: Compression::None,
+        });
+    }
+    let compression = detect_compression(&bytes);
+    TarballReader::from_parts(compression, bytes, Box::new(io::empty()))
 }
 
 fn read_up_to(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
@@ -273,6 +462,36 @@ fn read_up_to(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(filled)
+}
+
+/// What a decoder's error means: the compressed data ends early, or is
+/// corrupt (or needs more memory than allowed).
+fn decoder_error(compression: Compression, file_offset: u64, source: io::Error) -> ArchiveError {
+    let text = source.to_string();
+    if text.contains("memory limit") || text.contains("too much memory") {
+        return ArchiveError::DecoderMemory {
+            compression,
+            limit: match compression {
+                Compression::Xz => XZ_MEMORY_LIMIT,
+                _ => 1 << ZSTD_WINDOW_LOG_MAX,
+            },
+        };
+    }
+    let truncated = source.kind() == io::ErrorKind::UnexpectedEof
+        || source.to_string().contains("incomplete")
+        || source.to_string().contains("premature end");
+    if truncated {
+        ArchiveError::TruncatedCompressed {
+            compression,
+            file_offset,
+        }
+    } else {
+        ArchiveError::Corrupt {
+            compression,
+            file_offset,
+            source,
+        }
+    }
 }
 
 /// A pax or GNU long-name override for the next member.
@@ -290,6 +509,67 @@ struct Overrides {
 const MAX_EXTENSION_SIZE: u64 = 1 << 20;
 
 impl TarballReader {
+    fn from_parts(
+        compression: Compression,
+        head: Vec<u8>,
+        rest: Box<dyn Read + Send>,
+    ) -> Result<Self, ArchiveError> {
+        let setup_error = |source| ArchiveError::Corrupt {
+            compression,
+            file_offset: 0,
+            source,
+        };
+        let stats = Arc::new(Mutex::new(FileStats {
+            bytes: 0,
+            sha256: Some(Sha256::new()),
+        }));
+        let whole = SharedTap {
+            inner: BufReader::with_capacity(1 << 20, io::Cursor::new(head).chain(rest)),
+            stats: stats.clone(),
+        };
+        let decoded: Box<dyn Read + Send> = match compression {
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(whole)),
+            Compression::Xz => {
+                let stream = xz2::stream::Stream::new_stream_decoder(
+                    XZ_MEMORY_LIMIT,
+                    xz2::stream::CONCATENATED,
+                )
+                .map_err(|e| setup_error(io::Error::other(e)))?;
+                Box::new(xz2::read::XzDecoder::new_stream(whole, stream))
+            }
+            Compression::Zstd => {
+                let mut decoder = zstd::stream::read::Decoder::new(whole).map_err(setup_error)?;
+                decoder
+                    .window_log_max(ZSTD_WINDOW_LOG_MAX)
+                    .map_err(setup_error)?;
+                Box::new(decoder)
+            }
+            Compression::None => Box::new(whole),
+        };
+        Ok(TarballReader {
+            compression,
+            stream: Tap {
+                inner: decoded,
+                bytes: 0,
+                sha256: None,
+            },
+            file_tap: stats,
+            remaining: 0,
+            pending_padding: 0,
+            members: 0,
+            end: None,
+        })
+    }
+
+    /// An error of the decompressed stream at `offset` of the tar stream,
+    /// said as what it is: a truncated or corrupt compressed file.
+    fn read_error(&self, offset: u64, source: io::Error) -> ArchiveError {
+        match self.compression {
+            Compression::None => ArchiveError::Read { offset, source },
+            compression => decoder_error(compression, self.file_bytes_read(), source),
+        }
+    }
+
     /// The compression detected from the file's magic bytes.
     pub fn compression(&self) -> Compression {
         self.compression
@@ -348,9 +628,12 @@ impl TarballReader {
         while self.end.is_none() {
             self.next_member()?;
         }
+        if let Some(offset) = self.end.and_then(|end| end.trailing_data) {
+            return Err(ArchiveError::TrailingData { offset });
+        }
         let offset = self.stream.bytes;
         io::copy(&mut self.stream, &mut io::sink())
-            .map_err(|source| ArchiveError::Read { offset, source })?;
+            .map_err(|source| self.read_error(offset, source))?;
         Ok(())
     }
 
@@ -371,22 +654,56 @@ impl TarballReader {
         let mut first_offset = None;
         loop {
             let offset = self.stream.bytes;
-            let Some(block) = self.read_block("a header")? else {
-                // EOF without end-of-archive blocks.
-                self.end = Some(ArchiveEnd {
-                    zero_blocks: 0,
-                    trailing_garbage: false,
-                    tar_bytes: offset,
-                });
-                return Ok(None);
-            };
+            let mut block = [0u8; BLOCK_SIZE];
+            let n = read_up_to(&mut self.stream, &mut block)
+                .map_err(|source| self.read_error(offset, source))?;
+            match (n, offset) {
+                (0, 0) => {
+                    return Err(ArchiveError::Empty {
+                        compression: self.compression,
+                    })
+                }
+                (0, _) => {
+                    // EOF without end-of-archive blocks.
+                    self.end = Some(ArchiveEnd {
+                        zero_blocks: 0,
+                        trailing_data: None,
+                        tar_bytes: offset,
+                    });
+                    return Ok(None);
+                }
+                (BLOCK_SIZE, _) => {}
+                (_, 0) => {
+                    return Err(ArchiveError::NotTar {
+                        compression: self.compression,
+                        looks_like: sniff_format(&block[..n]),
+                        short: Some(n as u64),
+                    })
+                }
+                _ => {
+                    return Err(ArchiveError::Truncated {
+                        offset,
+                        what: "a header",
+                    })
+                }
+            }
             if is_zero_block(&block) {
-                self.finish_at_zero_block()?;
+                self.finish_at_zero_block(offset)?;
                 return Ok(None);
             }
             first_offset.get_or_insert(offset);
-            let raw =
-                decode_header(&block).map_err(|source| ArchiveError::Header { offset, source })?;
+            let raw = match decode_header(&block) {
+                Ok(raw) => raw,
+                // A block with tar's magic is a damaged tar header.
+                Err(_) if offset == 0 && block[257..262] != *b"ustar" => {
+                    return Err(ArchiveError::NotTar {
+                        compression: self.compression,
+                        looks_like: sniff_format(&block),
+                        short: None,
+                    })
+                }
+                Err(source) => return Err(ArchiveError::Header { offset, source }),
+            };
             match raw.type_flag {
                 b'L' | b'K' => {
                     let data = self.read_extension(raw.size, offset, "GNU long name")?;
@@ -421,6 +738,7 @@ impl TarballReader {
                     };
                     self.remaining = content_size;
                     self.pending_padding = padding_len(content_size);
+                    self.members += 1;
                     return Ok(Some(Member {
                         path: normalize_path(&raw_name),
                         raw_name,
@@ -442,33 +760,58 @@ impl TarballReader {
         }
     }
 
-    /// After the first zero block: the second must follow; the rest of the
-    /// stream must be zeros.
-    fn finish_at_zero_block(&mut self) -> Result<(), ArchiveError> {
+    /// After the first zero block (at `first_zero`): the second must follow,
+    /// then nothing but the zero padding of the record they end in (GNU tar
+    /// and bsdtar pad to 20 blocks, 10240 bytes). Anything else, non-zero
+    /// bytes or more zeros, is trailing data, and reading stops there, so an
+    /// endless stream of zeros (`/dev/zero`) ends at once.
+    fn finish_at_zero_block(&mut self, first_zero: u64) -> Result<(), ArchiveError> {
+        let record = RECORD_SIZE as u64;
+        let after_end_blocks = first_zero + 2 * BLOCK_SIZE as u64;
+        let padding_end = after_end_blocks.div_ceil(record) * record;
         let mut zero_blocks = 1;
-        let mut trailing_garbage = false;
-        let mut buffer = vec![0u8; 64 * 1024];
+        let mut trailing_data = None;
+        let mut buffer = [0u8; BLOCK_SIZE];
         loop {
             let offset = self.stream.bytes;
-            let n = read_up_to(&mut self.stream, &mut buffer)
-                .map_err(|source| ArchiveError::Read { offset, source })?;
+            // Up to the end of the record, then one byte more to see if the
+            // stream ends there.
+            let want = if offset < padding_end {
+                (padding_end - offset).min(BLOCK_SIZE as u64) as usize
+            } else {
+                1
+            };
+            let n = read_up_to(&mut self.stream, &mut buffer[..want])
+                .map_err(|source| self.read_error(offset, source))?;
             if n == 0 {
                 break;
             }
-            if zero_blocks == 1 {
-                // The block right after the first zero block.
-                if n >= BLOCK_SIZE && buffer[..BLOCK_SIZE].iter().all(|&b| b == 0) {
-                    zero_blocks = 2;
-                }
+            if offset >= padding_end {
+                trailing_data = Some(offset);
+                break;
             }
-            if buffer[..n].iter().any(|&b| b != 0) {
-                trailing_garbage = true;
+            if let Some(i) = buffer[..n].iter().position(|&b| b != 0) {
+                // An ext2/3/4 image starts with 1024 zero bytes, then its
+                // superblock with the magic 0xEF53 at byte 1080.
+                if self.members == 0 && offset == 1024 && n >= 58 && buffer[56..58] == [0x53, 0xef]
+                {
+                    return Err(ArchiveError::NotTar {
+                        compression: self.compression,
+                        looks_like: Some("an ext2/3/4 file system image"),
+                        short: None,
+                    });
+                }
+                trailing_data = Some(offset + i as u64);
+                break;
+            }
+            if zero_blocks == 1 && n == BLOCK_SIZE && offset == first_zero + BLOCK_SIZE as u64 {
+                zero_blocks = 2;
             }
         }
         self.end = Some(ArchiveEnd {
             zero_blocks,
-            trailing_garbage,
-            tar_bytes: self.stream.bytes,
+            trailing_data,
+            tar_bytes: self.stream.bytes.min(trailing_data.unwrap_or(u64::MAX)),
         });
         Ok(())
     }
@@ -493,18 +836,6 @@ impl TarballReader {
         Ok(data)
     }
 
-    fn read_block(&mut self, what: &'static str) -> Result<Option<[u8; BLOCK_SIZE]>, ArchiveError> {
-        let mut block = [0u8; BLOCK_SIZE];
-        let offset = self.stream.bytes;
-        let n = read_up_to(&mut self.stream, &mut block)
-            .map_err(|source| ArchiveError::Read { offset, source })?;
-        match n {
-            0 => Ok(None),
-            BLOCK_SIZE => Ok(Some(block)),
-            _ => Err(ArchiveError::Truncated { offset, what }),
-        }
-    }
-
     fn read_exact_or_truncated(
         &mut self,
         buffer: &mut [u8],
@@ -512,7 +843,7 @@ impl TarballReader {
     ) -> Result<(), ArchiveError> {
         let offset = self.stream.bytes;
         let n = read_up_to(&mut self.stream, buffer)
-            .map_err(|source| ArchiveError::Read { offset, source })?;
+            .map_err(|source| self.read_error(offset, source))?;
         if n < buffer.len() {
             return Err(ArchiveError::Truncated { offset, what });
         }
@@ -521,11 +852,11 @@ impl TarballReader {
 
     /// Skips the unread content and the padding of the current member.
     fn skip_rest(&mut self) -> Result<(), ArchiveError> {
-        let skip = self.remaining + self.pending_padding as u64;
+        let skip = self.remaining.saturating_add(self.pending_padding as u64);
         if skip > 0 {
             let offset = self.stream.bytes;
             let copied = io::copy(&mut (&mut self.stream).take(skip), &mut io::sink())
-                .map_err(|source| ArchiveError::Read { offset, source })?;
+                .map_err(|source| self.read_error(offset, source))?;
             if copied < skip {
                 return Err(ArchiveError::Truncated {
                     offset: self.stream.bytes,
@@ -551,12 +882,17 @@ impl Read for MemberContent<'_> {
         if want == 0 {
             return Ok(0);
         }
-        let n = self.reader.stream.read(&mut buffer[..want])?;
+        let offset = self.reader.stream.bytes;
+        let n = match self.reader.stream.read(&mut buffer[..want]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
+            Err(e) => return Err(io::Error::other(self.reader.read_error(offset, e))),
+        };
         if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the archive ends in the middle of a member's content",
-            ));
+            return Err(io::Error::other(ArchiveError::Truncated {
+                offset,
+                what: "a member's content",
+            }));
         }
         self.reader.remaining -= n as u64;
         Ok(n)

@@ -76,7 +76,7 @@ fn skipping_content_and_reading_it_give_the_same_members() {
     assert_eq!(names, vec![b"a".to_vec(), b"b".to_vec()]);
     let end = reader.end().unwrap();
     assert_eq!(end.zero_blocks, 2);
-    assert!(!end.trailing_garbage);
+    assert_eq!(end.trailing_data, None);
     assert_eq!(end.tar_bytes, bytes.len() as u64);
     assert_eq!(reader.file_size().unwrap(), bytes.len() as u64);
 }

@@ -10,9 +10,17 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::walk::{ArchiveWalk, WalkOptions};
+use super::walk::{ArchiveWalk, WalkError, WalkOptions};
 use super::{compression_name, hex, InspectError};
-use crate::archive::{header_field_at, open_tarball, ArchiveError, Member, TarballReader};
+use crate::archive::{
+    header_field_at, is_stdin, open_tarball, ArchiveError, Member, TarballReader,
+};
+
+/// Which of the two archives an error is in.
+enum Side {
+    A,
+    B,
+}
 use crate::store::NarHash;
 
 /// A store path in both tarballs with different contents.
@@ -125,26 +133,29 @@ const CHUNK: usize = 64 * 1024;
 
 /// Compares two tarballs.
 pub fn diff(a: &Path, b: &Path) -> Result<Difference, InspectError> {
-    let error_a = |source| InspectError::Archive {
-        path: a.to_path_buf(),
-        source,
-    };
-    let error_b = |source| InspectError::Archive {
-        path: b.to_path_buf(),
-        source,
-    };
-    let mut reader_a = open_tarball(a).map_err(error_a)?;
-    let mut reader_b = open_tarball(b).map_err(error_b)?;
+    if is_stdin(a) && is_stdin(b) {
+        return Err(InspectError::BothStdin);
+    }
+    let error_a = |error: WalkError| error.in_file(a);
+    let error_b = |error: WalkError| error.in_file(b);
+    let mut reader_a = open_tarball(a).map_err(|e| error_a(e.into()))?;
+    let mut reader_b = open_tarball(b).map_err(|e| error_b(e.into()))?;
     reader_a.hash_tar_stream();
     reader_b.hash_tar_stream();
-    let options = WalkOptions::default();
+    // Only store paths and streams are compared: no member table, no files.
+    let options = WalkOptions {
+        track_members: false,
+        keep_files: false,
+        ..WalkOptions::default()
+    };
     let mut walk_a = ArchiveWalk::new(reader_a.compression(), &options);
     let mut walk_b = ArchiveWalk::new(reader_b.compression(), &options);
     let mut first: Option<FirstDifference> = None;
     let mut buffer = vec![0u8; CHUNK];
+    let mut buffer_b = vec![0u8; CHUNK];
     loop {
-        let member_a = reader_a.next_member().map_err(error_a)?;
-        let member_b = reader_b.next_member().map_err(error_b)?;
+        let member_a = reader_a.next_member().map_err(|e| error_a(e.into()))?;
+        let member_b = reader_b.next_member().map_err(|e| error_b(e.into()))?;
         if member_a.is_none() && member_b.is_none() {
             break;
         }
@@ -153,26 +164,37 @@ pub fn diff(a: &Path, b: &Path) -> Result<Difference, InspectError> {
         }
         match (&member_a, &member_b) {
             (Some(ma), Some(mb)) if first.is_none() => {
-                walk_a.begin(ma);
-                walk_b.begin(mb);
-                first = compare_content(&mut reader_a, &mut walk_a, &mut reader_b, &mut walk_b, ma)
-                    .map_err(error_a)?;
+                walk_a.begin(ma).map_err(|e| error_a(e.into()))?;
+                walk_b.begin(mb).map_err(|e| error_b(e.into()))?;
+                let chunks = (&mut buffer[..CHUNK], &mut buffer_b[..]);
+                first = compare_content(
+                    &mut reader_a,
+                    &mut walk_a,
+                    &mut reader_b,
+                    &mut walk_b,
+                    ma,
+                    chunks,
+                )
+                .map_err(|(side, e)| match side {
+                    Side::A => error_a(e.into()),
+                    Side::B => error_b(e.into()),
+                })?;
                 walk_a.end_member();
                 walk_b.end_member();
             }
             _ => {
                 if let Some(ma) = &member_a {
-                    walk_a.begin(ma);
+                    walk_a.begin(ma).map_err(|e| error_a(e.into()))?;
                     walk_a
                         .feed_content(&mut reader_a, ma, &mut buffer)
-                        .map_err(error_a)?;
+                        .map_err(|e| error_a(e.into()))?;
                     walk_a.end_member();
                 }
                 if let Some(mb) = &member_b {
-                    walk_b.begin(mb);
+                    walk_b.begin(mb).map_err(|e| error_b(e.into()))?;
                     walk_b
                         .feed_content(&mut reader_b, mb, &mut buffer)
-                        .map_err(error_b)?;
+                        .map_err(|e| error_b(e.into()))?;
                     walk_b.end_member();
                 }
             }
@@ -180,6 +202,12 @@ pub fn diff(a: &Path, b: &Path) -> Result<Difference, InspectError> {
     }
     walk_a.finish(&mut reader_a).map_err(error_a)?;
     walk_b.finish(&mut reader_b).map_err(error_b)?;
+    // Reading stopped at trailing data: the files cannot be compared whole.
+    for (walk, path) in [(&walk_a, a), (&walk_b, b)] {
+        if let Some(offset) = walk.end.trailing_data {
+            return Err(WalkError::from(ArchiveError::TrailingData { offset }).in_file(path));
+        }
+    }
 
     let mut added = Vec::new();
     let mut removed = Vec::new();
@@ -278,6 +306,14 @@ fn compare_headers(
         }
         (None, None) => return None,
     };
+    // The common case, cheaply: the same header and the same overrides.
+    if a.header_block == b.header_block
+        && a.raw_name == b.raw_name
+        && a.link_target == b.link_target
+        && (a.size, a.uid, a.gid, a.mtime) == (b.size, b.uid, b.gid, b.mtime)
+    {
+        return None;
+    }
     if a.path != b.path {
         return Some(difference(
             a,
@@ -344,29 +380,36 @@ fn compare_content(
     reader_b: &mut TarballReader,
     walk_b: &mut ArchiveWalk,
     member: &Member,
-) -> Result<Option<FirstDifference>, ArchiveError> {
-    let mut chunk_a = vec![0u8; CHUNK];
-    let mut chunk_b = vec![0u8; CHUNK];
+    (chunk_a, chunk_b): (&mut [u8], &mut [u8]),
+) -> Result<Option<FirstDifference>, (Side, ArchiveError)> {
     let mut position: u64 = 0;
     let mut found = None;
     loop {
         let n = fill(
             &mut reader_a.content(),
-            &mut chunk_a,
+            chunk_a,
             member.content_offset + position,
-        )?;
+        )
+        .map_err(|e| (Side::A, e))?;
         let m = fill(
             &mut reader_b.content(),
             &mut chunk_b[..n.max(1)],
             member.content_offset + position,
-        )?;
+        )
+        .map_err(|e| (Side::B, e))?;
         if n == 0 && m == 0 {
             break;
         }
         walk_a.content(&chunk_a[..n]);
         walk_b.content(&chunk_b[..m]);
         if found.is_none() {
-            if let Some(i) = (0..n.min(m)).find(|&i| chunk_a[i] != chunk_b[i]) {
+            let common = n.min(m);
+            // memcmp first; the byte-wise search only where they differ.
+            let differs = chunk_a[..common] != chunk_b[..common];
+            if let Some(i) = differs
+                .then(|| (0..common).find(|&i| chunk_a[i] != chunk_b[i]))
+                .flatten()
+            {
                 let offset = position + i as u64;
                 found = Some(FirstDifference {
                     member: member.display_path(),
@@ -392,7 +435,8 @@ fn fill(content: &mut impl Read, buffer: &mut [u8], offset: u64) -> Result<usize
         match content.read(&mut buffer[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
-            Err(source) => return Err(ArchiveError::Read { offset, source }),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(source) => return Err(ArchiveError::from_content(offset, source)),
         }
     }
     Ok(filled)

@@ -22,22 +22,26 @@ use std::path::Path;
 
 use serde::Serialize;
 
-pub use database::{read_registered_paths, RegisteredPath};
+pub use database::{read_database, Database, DatabaseVisitor, RegisteredPath};
 pub use diff::{diff, Difference, FirstDifference};
 pub use verify::{verify, Check, CheckOutcome, Verification};
-pub use walk::{ArchiveWalk, NodeInfo, StoreObject, WalkOptions};
+pub use walk::{
+    ArchiveWalk, KeptFile, MemberTable, NodeInfo, Owner, StoreObject, WalkError, WalkLimit,
+    WalkOptions,
+};
 
-use crate::archive::ArchiveError;
+use crate::archive::{ArchiveError, ReadError};
 use crate::compress::Compression;
 
 /// Why a tarball could not be looked at.
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
-    #[error("{}: {source}", path.display())]
-    Archive {
-        path: std::path::PathBuf,
-        source: ArchiveError,
-    },
+    #[error(transparent)]
+    Archive(#[from] ReadError),
+    #[error("{file}: {source}")]
+    Limit { file: String, source: WalkLimit },
+    #[error("standard input can be only one of the two tarballs")]
+    BothStdin,
     #[error("manifest {}: {message}", path.display())]
     Manifest {
         path: std::path::PathBuf,
@@ -123,7 +127,9 @@ pub struct Inspection {
     pub security_checks: String,
 }
 
-/// `inspect`: walks the archive once (no NAR hashing) and summarises it.
+/// `inspect`: walks the archive once (no NAR hashing) and summarises it;
+/// `-` is standard input. Trailing data after the end of the archive is an
+/// error.
 /// `manifest`, if given, is the JSON `write --manifest` wrote beside the
 /// tarball; its security-check outcome is reported.
 pub fn inspect(
@@ -135,9 +141,13 @@ pub fn inspect(
         tarball,
         &WalkOptions {
             hash_nar: false,
+            keep_files: false,
             ..WalkOptions::default()
         },
     )?;
+    if let Some(offset) = walk.end.trailing_data {
+        return Err(WalkError::from(ArchiveError::TrailingData { offset }).in_file(tarball));
+    }
     let security_checks = match manifest {
         None => "unknown".to_owned(),
         Some(path) => security_outcome_from_manifest(path, &walk.file_sha256)?,
@@ -153,7 +163,7 @@ pub fn inspect(
     sizes.sort_by(|a, b| b.nar_size.cmp(&a.nar_size).then(a.path.cmp(&b.path)));
     sizes.truncate(top);
     Ok(Inspection {
-        file: tarball.display().to_string(),
+        file: crate::archive::source_name(tarball),
         compression: compression_name(walk.compression).to_owned(),
         tar_format: walk.tar_format().to_owned(),
         file_size: walk.file_size,
@@ -174,6 +184,9 @@ pub fn inspect(
     })
 }
 
+/// The largest manifest read (it lists every store path and finding).
+const MAX_MANIFEST_BYTES: u64 = 64 << 20;
+
 /// The `securityChecks.status` of a manifest, after checking that it
 /// describes this tarball.
 fn security_outcome_from_manifest(path: &Path, sha256: &[u8; 32]) -> Result<String, InspectError> {
@@ -181,7 +194,17 @@ fn security_outcome_from_manifest(path: &Path, sha256: &[u8; 32]) -> Result<Stri
         path: path.to_path_buf(),
         message,
     };
-    let bytes = std::fs::read(path).map_err(|e| error(e.to_string()))?;
+    let bytes = crate::input::read_limited(path, MAX_MANIFEST_BYTES, "a manifest").map_err(
+        |e| match e {
+            // The path is already in front.
+            crate::input::InputError::Read { source, .. } => {
+                error(format!("cannot read it: {source}"))
+            }
+            crate::input::InputError::TooLarge { limit, .. } => error(format!(
+                "larger than the limit of {limit} bytes for a manifest"
+            )),
+        },
+    )?;
     let manifest: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| error(format!("not JSON: {e}")))?;
     let recorded = manifest["tarball"]["sha256"].as_str().unwrap_or_default();

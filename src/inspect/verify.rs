@@ -10,8 +10,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::walk::{ArchiveWalk, WalkOptions};
-use super::{read_registered_paths, InspectError};
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::walk::{ArchiveWalk, KeptFile, StoreObject, WalkOptions, MAX_PROBLEMS_PER_CHECK};
+use super::{read_database, Database, DatabaseVisitor, InspectError, RegisteredPath};
 use crate::archive::MemberKind;
 use crate::store::NarHash;
 
@@ -65,7 +67,11 @@ pub struct CheckOutcome {
     pub status: &'static str,
     /// Why a check was skipped, or what a passed check covered.
     pub note: Option<String>,
+    /// The failures, at most 1000 per check.
     pub failures: Vec<String>,
+    /// Failures beyond those listed.
+    #[serde(rename = "moreFailures")]
+    pub more_failures: u64,
 }
 
 /// What `verify` found.
@@ -112,14 +118,14 @@ impl Verification {
             for failure in outcome.failures.iter().take(max_failures) {
                 out.push_str(&format!("      - {failure}\n"));
             }
-            if outcome.failures.len() > max_failures {
-                out.push_str(&format!(
-                    "      … and {} more\n",
-                    outcome.failures.len() - max_failures
-                ));
+            let more =
+                outcome.failures.len().saturating_sub(max_failures) as u64 + outcome.more_failures;
+            if more > 0 {
+                out.push_str(&format!("      … and {more} more\n"));
             }
         }
-        let failed = self.failures().count();
+        let failed = self.failures().count() as u64
+            + self.checks.iter().map(|c| c.more_failures).sum::<u64>();
         let skipped = self.checks.iter().filter(|c| c.status == "skipped").count();
         if failed == 0 {
             out.push_str(&format!(
@@ -133,38 +139,73 @@ impl Verification {
     }
 }
 
-/// Runs every check on the tarball at `path`. Without a WSL skeleton the
-/// tarball cannot boot and fails, unless `bare` says a bare store tarball is
-/// meant (`verify --bare`).
+/// Failures found so far: at most [`MAX_PROBLEMS_PER_CHECK`] kept per
+/// check, the rest counted.
+struct Failures {
+    kept: Vec<(Check, String)>,
+    counts: BTreeMap<Check, usize>,
+    omitted: BTreeMap<Check, u64>,
+}
+
+impl Failures {
+    fn from_walk(walk: &ArchiveWalk) -> Self {
+        let mut counts = BTreeMap::new();
+        for (check, _) in &walk.problems {
+            *counts.entry(*check).or_default() += 1;
+        }
+        Failures {
+            kept: walk.problems.clone(),
+            counts,
+            omitted: walk.omitted_problems.clone(),
+        }
+    }
+
+    fn push(&mut self, check: Check, message: String) {
+        let count = self.counts.entry(check).or_default();
+        if *count >= MAX_PROBLEMS_PER_CHECK {
+            *self.omitted.entry(check).or_default() += 1;
+        } else {
+            *count += 1;
+            self.kept.push((check, message));
+        }
+    }
+}
+
+/// Runs every check on the tarball at `path` (`-` for standard input).
+/// Without a WSL skeleton the tarball cannot boot and fails, unless `bare`
+/// says a bare store tarball is meant (`verify --bare`).
 pub fn verify(path: &Path, bare: bool) -> Result<Verification, InspectError> {
     let walk = ArchiveWalk::run(path, &WalkOptions::default())?;
-    let mut failures: Vec<(Check, String)> = walk.problems.clone();
+    let mut failures = Failures::from_walk(&walk);
     let mut notes: Vec<(Check, String)> = Vec::new();
     let mut skipped: Vec<(Check, String)> = Vec::new();
 
     if walk.end.zero_blocks < 2 {
-        failures.push((
+        failures.push(
             Check::TarFormat,
             format!(
                 "the archive ends after {} zero blocks, not the two that mark its end",
                 walk.end.zero_blocks
             ),
-        ));
+        );
     }
-    if walk.end.trailing_garbage {
-        failures.push((
+    if let Some(offset) = walk.end.trailing_data {
+        failures.push(
             Check::TarFormat,
-            "non-zero bytes after the end-of-archive blocks".to_owned(),
-        ));
+            format!("trailing data after the end-of-archive at offset {offset} of the tar stream (more than the zero padding of a tar record); reading stopped there"),
+        );
+    }
+    if let Some(error) = walk.spill_error() {
+        failures.push(Check::NixDatabase, error.to_owned());
     }
 
     check_database(&walk, &mut failures, &mut notes, &mut skipped);
     match walk.system_path() {
         Some(system) => notes.push((Check::SystemProfile, system)),
-        None => failures.push((
+        None => failures.push(
             Check::SystemProfile,
             "/nix/var/nix/profiles/system is missing or does not lead to a store path in the tarball".to_owned(),
-        )),
+        ),
     }
     check_skeleton(&walk, bare, &mut failures, &mut skipped);
 
@@ -172,10 +213,12 @@ pub fn verify(path: &Path, bare: bool) -> Result<Verification, InspectError> {
         .iter()
         .map(|&check| {
             let failed: Vec<String> = failures
+                .kept
                 .iter()
                 .filter(|(c, _)| *c == check)
                 .map(|(_, message)| message.clone())
                 .collect();
+            let more_failures = failures.omitted.get(&check).copied().unwrap_or(0);
             let skip = skipped.iter().find(|(c, _)| *c == check);
             let note = notes
                 .iter()
@@ -185,7 +228,7 @@ pub fn verify(path: &Path, bare: bool) -> Result<Verification, InspectError> {
             CheckOutcome {
                 check,
                 description: check.description(),
-                status: if !failed.is_empty() {
+                status: if !failed.is_empty() || more_failures > 0 {
                     "failed"
                 } else if skip.is_some() {
                     "skipped"
@@ -194,125 +237,175 @@ pub fn verify(path: &Path, bare: bool) -> Result<Verification, InspectError> {
                 },
                 note,
                 failures: failed,
+                more_failures,
             }
         })
         .collect();
     Ok(Verification {
-        file: path.display().to_string(),
+        file: crate::archive::source_name(path),
         compression: super::compression_name(walk.compression).to_owned(),
         store_paths: walk.store_objects.len(),
         checks,
     })
 }
 
+/// Compares the database's rows, as they are read, with the archive.
+struct Comparison<'w> {
+    in_archive: BTreeMap<&'w str, &'w StoreObject>,
+    /// Store paths of the archive the database registers.
+    registered: BTreeSet<&'w str>,
+    registered_count: u64,
+    hashed: u64,
+    failures: &'w mut Failures,
+}
+
+impl DatabaseVisitor for Comparison<'_> {
+    fn path(&mut self, entry: RegisteredPath<'_>) {
+        self.registered_count += 1;
+        let path = entry.path;
+        let Some((&key, object)) = self.in_archive.get_key_value(path) else {
+            self.failures.push(
+                Check::NixDatabase,
+                format!("{path} is registered in the Nix database but missing from the tarball"),
+            );
+            return;
+        };
+        self.registered.insert(key);
+        if let Some(actual) = object.nar_hash {
+            let actual = NarHash(actual);
+            match NarHash::parse(entry.nar_hash) {
+                Ok(expected) if expected == actual => self.hashed += 1,
+                Ok(expected) => self.failures.push(
+                    Check::StoreContents,
+                    format!(
+                        "{path}: NAR hash recomputed from the archive is {actual}, the database says {expected} (NAR size {} here, {} there)",
+                        object.nar_size,
+                        entry.nar_size.map_or("unknown".to_owned(), |s| s.to_string())
+                    ),
+                ),
+                Err(error) => self
+                    .failures
+                    .push(Check::StoreContents, format!("{path}: database hash: {error}")),
+            }
+        }
+        // Without a hash the walk already reported why no NAR could be made.
+        if let Some(expected_size) = entry.nar_size {
+            if object.nar_hash.is_some() && expected_size != object.nar_size {
+                self.failures.push(
+                    Check::StoreContents,
+                    format!(
+                        "{path}: NAR size recomputed from the archive is {}, the database says {expected_size}",
+                        object.nar_size
+                    ),
+                );
+            }
+        }
+    }
+
+    fn reference(&mut self, referrer: &str, reference: &str) {
+        if self.in_archive.contains_key(referrer) && !self.in_archive.contains_key(reference) {
+            self.failures.push(
+                Check::References,
+                format!("{referrer} references {reference}, which is not in the tarball"),
+            );
+        }
+    }
+}
+
+/// The message for a kept file larger than verify reads.
+fn too_large(path: &str, size: u64, limit: u64) -> String {
+    format!("{path} is {size} bytes, more than the {limit} bytes verify reads")
+}
+
 /// Database present, same set of paths as the archive, hashes and sizes,
 /// references.
 fn check_database(
     walk: &ArchiveWalk,
-    failures: &mut Vec<(Check, String)>,
+    failures: &mut Failures,
     notes: &mut Vec<(Check, String)>,
     skipped: &mut Vec<(Check, String)>,
 ) {
     let sqlite = walk.kept_files.get(&b"nix/var/nix/db/db.sqlite"[..]);
     let registration = walk.kept_files.get(&b"nix-path-registration"[..]);
-    let registered =
-        match read_registered_paths(sqlite.map(Vec::as_slice), registration.map(Vec::as_slice)) {
-            Ok(registered) => registered,
-            Err(message) => {
-                failures.push((Check::NixDatabase, message));
-                for check in [Check::StoreContents, Check::References] {
-                    skipped.push((check, "no readable Nix database to compare with".to_owned()));
-                }
-                return;
-            }
-        };
-    let source = if sqlite.is_some() {
-        "/nix/var/nix/db/db.sqlite"
-    } else {
-        "/nix-path-registration"
+    let (database, source) = match (sqlite, registration) {
+        (Some(KeptFile::Spilled(file)), _) => {
+            (Ok(Database::Sqlite(file)), "/nix/var/nix/db/db.sqlite")
+        }
+        (Some(KeptFile::TooLarge { size, limit }), _) => (
+            Err(too_large("/nix/var/nix/db/db.sqlite", *size, *limit)),
+            "/nix/var/nix/db/db.sqlite",
+        ),
+        (_, Some(KeptFile::Spilled(file))) => {
+            (Ok(Database::Registration(file)), "/nix-path-registration")
+        }
+        (_, Some(KeptFile::TooLarge { size, limit })) => (
+            Err(too_large("/nix-path-registration", *size, *limit)),
+            "/nix-path-registration",
+        ),
+        _ => (
+            Err("no Nix database (/nix/var/nix/db/db.sqlite or /nix-path-registration)".to_owned()),
+            "",
+        ),
     };
+    let in_archive: BTreeMap<&str, &StoreObject> = walk
+        .store_objects
+        .values()
+        .map(|object| (object.path.as_str(), object))
+        .collect();
+    let mut comparison = Comparison {
+        in_archive,
+        registered: BTreeSet::new(),
+        registered_count: 0,
+        hashed: 0,
+        failures,
+    };
+    let result = database.and_then(|database| read_database(database, &mut comparison));
+    let Comparison {
+        in_archive,
+        registered,
+        registered_count,
+        hashed,
+        failures,
+    } = comparison;
+    if let Err(message) = result {
+        failures.push(Check::NixDatabase, message);
+        for check in [Check::StoreContents, Check::References] {
+            skipped.push((check, "no readable Nix database to compare with".to_owned()));
+        }
+        return;
+    }
     notes.push((
         Check::NixDatabase,
-        format!("{source}, {} paths", registered.len()),
+        format!("{source}, {registered_count} paths"),
     ));
     if sqlite.is_some() {
         match walk.kept_files.get(&b"nix/var/nix/db/schema"[..]) {
-            Some(schema) if schema.as_slice() == crate::nixdb::SCHEMA_FILE_CONTENTS.as_bytes() => {}
-            Some(schema) => failures.push((
+            Some(KeptFile::Bytes(schema))
+                if schema.as_slice() == crate::nixdb::SCHEMA_FILE_CONTENTS.as_bytes() => {}
+            Some(KeptFile::Bytes(schema)) => failures.push(
                 Check::NixDatabase,
                 format!(
                     "/nix/var/nix/db/schema says {:?}, expected {:?}",
                     String::from_utf8_lossy(schema),
                     crate::nixdb::SCHEMA_FILE_CONTENTS
                 ),
-            )),
-            None => failures.push((
+            ),
+            Some(KeptFile::TooLarge { size, limit }) => failures.push(
+                Check::NixDatabase,
+                too_large("/nix/var/nix/db/schema", *size, *limit),
+            ),
+            _ => failures.push(
                 Check::NixDatabase,
                 "/nix/var/nix/db/schema is missing".to_owned(),
-            )),
-        }
-    }
-    let in_archive: std::collections::BTreeMap<&str, &super::StoreObject> = walk
-        .store_objects
-        .values()
-        .map(|object| (object.path.as_str(), object))
-        .collect();
-    for path in registered.keys() {
-        if !in_archive.contains_key(path.as_str()) {
-            failures.push((
-                Check::NixDatabase,
-                format!("{path} is registered in the Nix database but missing from the tarball"),
-            ));
+            ),
         }
     }
     for path in in_archive.keys() {
-        if !registered.contains_key(*path) {
-            failures.push((
+        if !registered.contains(path) {
+            failures.push(
                 Check::NixDatabase,
                 format!("{path} is in the tarball but not registered in the Nix database"),
-            ));
-        }
-    }
-    let mut hashed = 0;
-    for (path, entry) in &registered {
-        let Some(object) = in_archive.get(path.as_str()) else {
-            continue;
-        };
-        for reference in &entry.references {
-            if !in_archive.contains_key(reference.as_str()) {
-                failures.push((
-                    Check::References,
-                    format!("{path} references {reference}, which is not in the tarball"),
-                ));
-            }
-        }
-        let Some(actual) = object.nar_hash else {
-            // The walk already reported why no NAR could be made.
-            continue;
-        };
-        let actual = NarHash(actual);
-        match NarHash::parse(&entry.nar_hash) {
-            Ok(expected) if expected == actual => hashed += 1,
-            Ok(expected) => failures.push((
-                Check::StoreContents,
-                format!(
-                    "{path}: NAR hash recomputed from the archive is {actual}, the database says {expected} (NAR size {} here, {} there)",
-                    object.nar_size,
-                    entry.nar_size.map_or("unknown".to_owned(), |s| s.to_string())
-                ),
-            )),
-            Err(error) => failures.push((Check::StoreContents, format!("{path}: database hash: {error}"))),
-        }
-        if let Some(expected_size) = entry.nar_size {
-            if expected_size != object.nar_size {
-                failures.push((
-                    Check::StoreContents,
-                    format!(
-                        "{path}: NAR size recomputed from the archive is {}, the database says {expected_size}",
-                        object.nar_size
-                    ),
-                ));
-            }
+            );
         }
     }
     notes.push((Check::StoreContents, format!("{hashed} NAR hashes match")));
@@ -322,11 +415,10 @@ fn check_database(
 fn check_skeleton(
     walk: &ArchiveWalk,
     bare: bool,
-    failures: &mut Vec<(Check, String)>,
+    failures: &mut Failures,
     skipped: &mut Vec<(Check, String)>,
 ) {
-    let has_skeleton =
-        walk.nodes.contains_key(&b"etc/passwd"[..]) || walk.resolve(b"sbin/init").is_some();
+    let has_skeleton = walk.members.contains(b"etc/passwd") || walk.resolve(b"sbin/init").is_some();
     if !has_skeleton {
         if bare {
             skipped.push((
@@ -334,17 +426,20 @@ fn check_skeleton(
                 "no /etc/passwd or /sbin/init: a bare store tarball (--bare)".to_owned(),
             ));
         } else {
-            failures.push((
+            failures.push(
                 Check::Skeleton,
                 "no /etc/passwd or /sbin/init: WSL cannot boot this tarball; write it with the skeleton (the default for a NixOS toplevel), or pass --bare to verify a bare store tarball".to_owned(),
-            ));
+            );
         }
         return;
     }
-    let mut fail = |message: String| failures.push((Check::Skeleton, message));
+    let mut fail = |message: String| failures.push(Check::Skeleton, message);
     match walk.kept_files.get(&b"etc/passwd"[..]) {
-        None => fail("/etc/passwd is missing or not a regular file".to_owned()),
-        Some(passwd) => {
+        Some(KeptFile::TooLarge { size, limit }) => fail(too_large("/etc/passwd", *size, *limit)),
+        Some(KeptFile::Spilled(_)) | None => {
+            fail("/etc/passwd is missing or not a regular file".to_owned())
+        }
+        Some(KeptFile::Bytes(passwd)) => {
             let text = String::from_utf8_lossy(passwd);
             let root = text
                 .lines()
@@ -358,7 +453,7 @@ fn check_skeleton(
                 )),
                 None => fail("/etc/passwd has no root user".to_owned()),
             }
-            if let Some(node) = walk.nodes.get(&b"etc/passwd"[..]) {
+            if let Some(node) = walk.owners.get(&b"etc/passwd"[..]) {
                 if node.uid != 0 || node.mode & 0o022 != 0 {
                     fail(format!(
                         "/etc/passwd: owner {}:{} mode {:04o}, expected root-owned and not writable by others",
@@ -368,7 +463,7 @@ fn check_skeleton(
             }
         }
     }
-    if let Some(node) = walk.nodes.get(&b"etc/shadow"[..]) {
+    if let Some(node) = walk.owners.get(&b"etc/shadow"[..]) {
         if node.mode & 0o007 != 0 || node.uid != 0 {
             fail(format!(
                 "/etc/shadow: owner {}:{} mode {:04o}, expected root-owned with no access for others",

@@ -1,13 +1,22 @@
 //! The one pass over an archive that `inspect`, `verify` and `diff` share.
+//!
+//! Memory is bounded whatever the archive holds: content is streamed (NAR
+//! hashes are computed as bytes arrive), members are remembered as hashes
+//! of their names in a [`MemberTable`], only small skeleton tables are kept
+//! in memory and the Nix database is spilled to an unnamed temporary file,
+//! problems are kept up to a limit and counted beyond it, and the number of
+//! members, store paths and symlink-target bytes is capped ([`WalkLimit`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::io::{self, Read, Write};
 use std::path::Path;
 
 use super::verify::Check;
 use super::{InspectError, MemberCounts, SkeletonFile, StoreObjects};
 use crate::archive::{
-    display_path, open_tarball, ArchiveEnd, ArchiveError, Member, MemberKind, TarballReader,
+    display_path, open_tarball, ArchiveEnd, ArchiveError, Member, MemberKind, ReadError,
+    TarballReader,
 };
 use crate::compress::Compression;
 use crate::nar::{NarEncoder, NarHasher, NarNode, NarSizer};
@@ -22,6 +31,13 @@ pub struct WalkOptions {
     pub store_dir: String,
     /// Hash the uncompressed tar stream too.
     pub hash_tar_stream: bool,
+    /// Remember every member (as a hash of its name, its kind, mode and
+    /// link target) to check names, duplicates and parents and to resolve
+    /// symlinks; `diff` does without.
+    pub track_members: bool,
+    /// Keep the contents of the Nix database and the skeleton tables
+    /// (`verify`); the database is spilled to an unnamed temporary file.
+    pub keep_files: bool,
 }
 
 impl Default for WalkOptions {
@@ -30,19 +46,169 @@ impl Default for WalkOptions {
             hash_nar: true,
             store_dir: crate::store::DEFAULT_STORE_DIR.to_owned(),
             hash_tar_stream: false,
+            track_members: true,
+            keep_files: true,
         }
     }
 }
 
-/// A member's metadata, kept for every member to resolve symlinks.
+/// The most members a walk remembers (about 70 MiB of state, see
+/// [`MemberTable`]); more is an error, to keep memory bounded.
+pub const MAX_MEMBERS: u64 = 3_500_000;
+/// The most bytes of symlink targets a walk remembers.
+pub const MAX_LINK_TARGET_BYTES: usize = 32 << 20;
+/// The most store paths a walk records (a large desktop closure has a few
+/// thousand).
+pub const MAX_STORE_PATHS: usize = 65_536;
+/// Problems kept per check; the rest are counted.
+pub const MAX_PROBLEMS_PER_CHECK: usize = 1000;
+/// Bytes of problem messages kept in all; the rest are counted.
+const MAX_PROBLEM_BYTES: usize = 4 << 20;
+
+/// A limit that keeps a walk's memory bounded was reached.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what}: more than {limit}, the most wsl-tarball reads (its memory use is bounded)")]
+pub struct WalkLimit {
+    pub what: &'static str,
+    pub limit: u64,
+}
+
+/// A member's metadata as the walk remembers it, to resolve symlinks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeInfo {
     pub kind: MemberKind,
+    /// Symlink target; empty otherwise.
     pub link_target: Vec<u8>,
+    /// Permission bits (0 for symlinks).
     pub mode: u32,
+}
+
+/// Owner and mode of the files whose owner `verify` checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
     pub uid: u64,
     pub gid: u64,
-    pub size: u64,
+    pub mode: u32,
+}
+
+/// Every member seen, in about 17 bytes each: a 96-bit keyed hash of the
+/// name (the table never holds names), and either the kind and mode packed
+/// in 32 bits or, for a symlink, where its target is in one shared buffer.
+#[derive(Default)]
+pub struct MemberTable {
+    hashers: [std::collections::hash_map::RandomState; 2],
+    map: HashMap<[u32; 3], u32, BuildHasherDefault<KeyHasher>>,
+    targets: Vec<u8>,
+}
+
+const SYMLINK_BIT: u32 = 1 << 31;
+
+/// The table's keys are already random: use their first word as the hash.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 << 8) | u64::from(byte);
+        }
+    }
+    fn write_u32(&mut self, word: u32) {
+        self.0 = (self.0 << 32) | u64::from(word);
+    }
+}
+
+impl MemberTable {
+    fn key(&self, path: &[u8]) -> [u32; 3] {
+        let [a, b] = &self.hashers;
+        let (a, b) = (a.hash_one(path), b.hash_one(path));
+        [a as u32, (a >> 32) as u32, b as u32]
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn contains(&self, path: &[u8]) -> bool {
+        self.map.contains_key(&self.key(path))
+    }
+
+    /// Records a member; false if a member of that name was there (the
+    /// first one is kept).
+    fn insert(&mut self, member: &Member) -> Result<bool, WalkLimit> {
+        let key = self.key(&member.path);
+        if self.map.contains_key(&key) {
+            return Ok(false);
+        }
+        if self.map.len() as u64 >= MAX_MEMBERS {
+            return Err(WalkLimit {
+                what: "members",
+                limit: MAX_MEMBERS,
+            });
+        }
+        let value = if member.kind == MemberKind::Symlink {
+            let target = &member.link_target;
+            if self.targets.len() + target.len() + 4 > MAX_LINK_TARGET_BYTES {
+                return Err(WalkLimit {
+                    what: "bytes of symlink targets",
+                    limit: MAX_LINK_TARGET_BYTES as u64,
+                });
+            }
+            let at = self.targets.len() as u32;
+            self.targets
+                .extend_from_slice(&(target.len() as u32).to_le_bytes());
+            self.targets.extend_from_slice(target);
+            SYMLINK_BIT | at
+        } else {
+            let (code, flag) = match member.kind {
+                MemberKind::Regular => (0, 0),
+                MemberKind::Directory => (1, 0),
+                MemberKind::HardLink => (2, 0),
+                MemberKind::CharDevice => (3, 0),
+                MemberKind::BlockDevice => (4, 0),
+                MemberKind::Fifo => (5, 0),
+                MemberKind::Other(flag) => (6, flag),
+                MemberKind::Symlink => unreachable!("handled above"),
+            };
+            code | (member.mode & 0o7777) << 3 | u32::from(flag) << 16
+        };
+        self.map.insert(key, value);
+        Ok(true)
+    }
+
+    pub fn get(&self, path: &[u8]) -> Option<NodeInfo> {
+        let value = *self.map.get(&self.key(path))?;
+        if value & SYMLINK_BIT != 0 {
+            let at = (value & !SYMLINK_BIT) as usize;
+            let len = u32::from_le_bytes(self.targets[at..at + 4].try_into().ok()?) as usize;
+            return Some(NodeInfo {
+                kind: MemberKind::Symlink,
+                link_target: self.targets[at + 4..at + 4 + len].to_vec(),
+                mode: 0,
+            });
+        }
+        let kind = match value & 7 {
+            0 => MemberKind::Regular,
+            1 => MemberKind::Directory,
+            2 => MemberKind::HardLink,
+            3 => MemberKind::CharDevice,
+            4 => MemberKind::BlockDevice,
+            5 => MemberKind::Fifo,
+            _ => MemberKind::Other((value >> 16) as u8),
+        };
+        Some(NodeInfo {
+            kind,
+            link_target: Vec::new(),
+            mode: (value >> 3) & 0o7777,
+        })
+    }
 }
 
 /// One store path as found in the archive.
@@ -59,16 +225,33 @@ pub struct StoreObject {
     pub problem: Option<String>,
 }
 
-/// Files whose content the walk keeps (the database and skeleton tables).
-const KEPT_FILES: [&[u8]; 6] = [
+/// Small files whose content `verify` reads: the skeleton tables and the
+/// database's schema version.
+const KEPT_TEXT_FILES: [&[u8]; 4] = [
     b"etc/passwd",
     b"etc/group",
     b"etc/shadow",
-    b"nix/var/nix/db/db.sqlite",
     b"nix/var/nix/db/schema",
-    b"nix-path-registration",
 ];
-const MAX_KEPT_FILE: u64 = 256 << 20;
+/// The largest skeleton table or schema file read.
+pub const MAX_KEPT_TEXT: u64 = 4 << 20;
+/// The database files, spilled to an unnamed temporary file.
+const DATABASE_FILES: [&[u8]; 2] = [b"nix/var/nix/db/db.sqlite", b"nix-path-registration"];
+/// The largest database file read (spilled to disk, not kept in memory).
+pub const MAX_DATABASE_BYTES: u64 = 1 << 30;
+/// Files whose owner and mode `verify` checks.
+const OWNED_FILES: [&[u8]; 2] = [b"etc/passwd", b"etc/shadow"];
+
+/// The content of a file the walk keeps.
+#[derive(Debug)]
+pub enum KeptFile {
+    /// A small file's bytes.
+    Bytes(Vec<u8>),
+    /// A database file, in an unnamed temporary file (gone when dropped).
+    Spilled(std::fs::File),
+    /// Larger than the limit: not read.
+    TooLarge { size: u64, limit: u64 },
+}
 
 enum NarSink {
     Hash(NarHasher),
@@ -94,6 +277,34 @@ struct CurrentObject {
     problem: Option<String>,
 }
 
+/// A kept file being read.
+enum Keeping {
+    Bytes(Vec<u8>),
+    Spill(std::fs::File),
+}
+
+/// Why a walk stopped: the archive could not be read, or a limit.
+#[derive(Debug, thiserror::Error)]
+pub enum WalkError {
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error(transparent)]
+    Limit(#[from] WalkLimit),
+}
+
+impl WalkError {
+    /// The error with the file's name.
+    pub fn in_file(self, path: &Path) -> InspectError {
+        match self {
+            WalkError::Archive(source) => InspectError::Archive(ReadError::new(path, source)),
+            WalkError::Limit(source) => InspectError::Limit {
+                file: crate::archive::source_name(path),
+                source,
+            },
+        }
+    }
+}
+
 /// Everything one pass over an archive learned.
 pub struct ArchiveWalk {
     options: WalkOptions,
@@ -106,17 +317,26 @@ pub struct ArchiveWalk {
     pub counts: MemberCounts,
     pub content_bytes: u64,
     pub store_objects: StoreObjects,
-    /// Every member by path.
-    pub nodes: HashMap<Vec<u8>, NodeInfo>,
-    /// Contents of [`KEPT_FILES`] that are regular files.
-    pub kept_files: BTreeMap<Vec<u8>, Vec<u8>>,
-    /// Problems seen member by member, in archive order.
+    /// Every member (with [`WalkOptions::track_members`]).
+    pub members: MemberTable,
+    /// Owner and mode of [`OWNED_FILES`].
+    pub owners: BTreeMap<Vec<u8>, Owner>,
+    /// Contents of the kept files that are regular files (with
+    /// [`WalkOptions::keep_files`]).
+    pub kept_files: BTreeMap<Vec<u8>, KeptFile>,
+    /// Problems seen member by member, in archive order (at most
+    /// [`MAX_PROBLEMS_PER_CHECK`] per check).
     pub problems: Vec<(Check, String)>,
+    /// Problems not kept, by check.
+    pub omitted_problems: BTreeMap<Check, u64>,
+    problem_bytes: usize,
+    problem_counts: BTreeMap<Check, usize>,
     gnu_headers: u64,
     ustar_headers: u64,
     current: Option<CurrentObject>,
-    kept: Option<(Vec<u8>, Vec<u8>)>,
-    finished_objects: HashSet<String>,
+    kept: Option<(Vec<u8>, Keeping)>,
+    /// Why a kept file could not be written to its temporary file.
+    spill_error: Option<String>,
 }
 
 impl ArchiveWalk {
@@ -133,36 +353,44 @@ impl ArchiveWalk {
             counts: MemberCounts::default(),
             content_bytes: 0,
             store_objects: BTreeMap::new(),
-            nodes: HashMap::new(),
+            members: MemberTable::default(),
+            owners: BTreeMap::new(),
             kept_files: BTreeMap::new(),
             problems: Vec::new(),
+            omitted_problems: BTreeMap::new(),
+            problem_bytes: 0,
+            problem_counts: BTreeMap::new(),
             gnu_headers: 0,
             ustar_headers: 0,
             current: None,
             kept: None,
-            finished_objects: HashSet::new(),
+            spill_error: None,
         }
     }
 
-    /// Opens `path` and walks all of it.
+    /// Opens `path` (`-` for standard input) and walks all of it.
     pub fn run(path: &Path, options: &WalkOptions) -> Result<Self, InspectError> {
-        let error = |source| InspectError::Archive {
-            path: path.to_path_buf(),
-            source,
-        };
+        let error = |source| InspectError::Archive(ReadError::new(path, source));
         let mut reader = open_tarball(path).map_err(error)?;
+        Self::run_reader(&mut reader, options).map_err(|e| e.in_file(path))
+    }
+
+    /// Walks all of an open tarball.
+    pub fn run_reader(
+        reader: &mut TarballReader,
+        options: &WalkOptions,
+    ) -> Result<Self, WalkError> {
         if options.hash_tar_stream {
             reader.hash_tar_stream();
         }
         let mut walk = ArchiveWalk::new(reader.compression(), options);
         let mut buffer = vec![0u8; 256 * 1024];
-        while let Some(member) = reader.next_member().map_err(error)? {
-            walk.begin(&member);
-            walk.feed_content(&mut reader, &member, &mut buffer)
-                .map_err(error)?;
+        while let Some(member) = reader.next_member()? {
+            walk.begin(&member)?;
+            walk.feed_content(reader, &member, &mut buffer)?;
             walk.end_member();
         }
-        walk.finish(&mut reader).map_err(error)?;
+        walk.finish(reader)?;
         Ok(walk)
     }
 
@@ -176,9 +404,11 @@ impl ArchiveWalk {
         let mut content = reader.content();
         let mut offset = member.content_offset;
         loop {
-            let n = content
-                .read(buffer)
-                .map_err(|source| ArchiveError::Read { offset, source })?;
+            let n = match content.read(buffer) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ArchiveError::from_content(offset, e)),
+            };
             if n == 0 {
                 return Ok(());
             }
@@ -188,7 +418,7 @@ impl ArchiveWalk {
     }
 
     /// A member starts.
-    pub fn begin(&mut self, member: &Member) {
+    pub fn begin(&mut self, member: &Member) -> Result<(), WalkLimit> {
         self.counts.entries += 1;
         if member.header_block[257..265] == *b"ustar  \0" {
             self.gnu_headers += 1;
@@ -202,32 +432,83 @@ impl ArchiveWalk {
             MemberKind::HardLink => self.counts.hard_links += 1,
             _ => self.counts.other += 1,
         }
-        self.content_bytes += member.size;
-        self.check_structure(member);
-        self.nodes.insert(
-            member.path.clone(),
-            NodeInfo {
-                kind: member.kind.clone(),
-                link_target: member.link_target.clone(),
-                mode: member.mode,
-                uid: member.uid,
-                gid: member.gid,
-                size: member.size,
-            },
-        );
-        if member.kind == MemberKind::Regular
-            && member.size <= MAX_KEPT_FILE
-            && KEPT_FILES.contains(&member.path.as_slice())
-        {
-            self.kept = Some((member.path.clone(), Vec::new()));
+        self.content_bytes = self.content_bytes.saturating_add(member.size);
+        if self.options.track_members {
+            self.check_structure(member);
+            if !self.members.insert(member)? {
+                self.problem(
+                    Check::TarFormat,
+                    format!("{} appears twice", member.display_path()),
+                );
+            }
+            if OWNED_FILES.contains(&member.path.as_slice()) {
+                self.owners.entry(member.path.clone()).or_insert(Owner {
+                    uid: member.uid,
+                    gid: member.gid,
+                    mode: member.mode,
+                });
+            }
         }
-        self.store_member(member);
+        if self.options.keep_files
+            && member.kind == MemberKind::Regular
+            && !self.kept_files.contains_key(&member.path)
+        {
+            self.start_keeping(member);
+        }
+        self.store_member(member)
+    }
+
+    /// Starts keeping the content of a database or skeleton file.
+    fn start_keeping(&mut self, member: &Member) {
+        let path = member.path.as_slice();
+        let limit = if KEPT_TEXT_FILES.contains(&path) {
+            MAX_KEPT_TEXT
+        } else if DATABASE_FILES.contains(&path) {
+            MAX_DATABASE_BYTES
+        } else {
+            return;
+        };
+        if member.size > limit {
+            self.kept_files.insert(
+                path.to_vec(),
+                KeptFile::TooLarge {
+                    size: member.size,
+                    limit,
+                },
+            );
+            return;
+        }
+        let keeping = if limit == MAX_KEPT_TEXT {
+            Keeping::Bytes(Vec::with_capacity(member.size as usize))
+        } else {
+            match tempfile::tempfile() {
+                Ok(file) => Keeping::Spill(file),
+                Err(error) => {
+                    self.spill_error = Some(format!(
+                        "cannot make a temporary file for {}: {error}",
+                        member.display_path()
+                    ));
+                    return;
+                }
+            }
+        };
+        self.kept = Some((path.to_vec(), keeping));
     }
 
     /// The next chunk of the current member's content.
     pub fn content(&mut self, chunk: &[u8]) {
-        if let Some((_, bytes)) = &mut self.kept {
-            bytes.extend_from_slice(chunk);
+        match &mut self.kept {
+            Some((_, Keeping::Bytes(bytes))) => bytes.extend_from_slice(chunk),
+            Some((path, Keeping::Spill(file))) => {
+                if let Err(error) = file.write_all(chunk) {
+                    self.spill_error = Some(format!(
+                        "cannot write {} to a temporary file: {error}",
+                        display_path(path)
+                    ));
+                    self.kept = None;
+                }
+            }
+            None => {}
         }
         if let Some(current) = &mut self.current {
             if let Some(encoder) = &mut current.encoder {
@@ -241,23 +522,50 @@ impl ArchiveWalk {
 
     /// The current member is complete.
     pub fn end_member(&mut self) {
-        if let Some((path, bytes)) = self.kept.take() {
-            self.kept_files.insert(path, bytes);
+        match self.kept.take() {
+            Some((path, Keeping::Bytes(bytes))) => {
+                self.kept_files.insert(path, KeptFile::Bytes(bytes));
+            }
+            Some((path, Keeping::Spill(file))) => {
+                self.kept_files.insert(path, KeptFile::Spilled(file));
+            }
+            None => {}
         }
     }
 
+    /// Why a database file could not be spilled to a temporary file.
+    pub fn spill_error(&self) -> Option<&str> {
+        self.spill_error.as_deref()
+    }
+
     /// Ends the walk: closes the last store path and records how the archive
-    /// ended and the file's size and digest.
-    pub fn finish(&mut self, reader: &mut TarballReader) -> Result<(), ArchiveError> {
+    /// ended and the file's size and digest (not with trailing data after
+    /// the end of the archive, where reading stopped).
+    pub fn finish(&mut self, reader: &mut TarballReader) -> Result<(), WalkError> {
         self.close_object();
+        // Reads to the end of the archive, if the caller stopped early.
+        while reader.next_member()?.is_some() {}
+        self.end = reader.end().unwrap_or_default();
+        if self.end.trailing_data.is_some() {
+            self.file_size = reader.file_bytes_read();
+            return Ok(());
+        }
         self.tar_sha256 = reader.tar_sha256()?;
         self.file_sha256 = reader.file_sha256()?;
         self.file_size = reader.file_size()?;
-        self.end = reader.end().unwrap_or_default();
         Ok(())
     }
 
+    /// Records a problem, or only counts it beyond the limits.
     fn problem(&mut self, check: Check, message: String) {
+        let kept = self.problem_counts.entry(check).or_default();
+        if *kept >= MAX_PROBLEMS_PER_CHECK || self.problem_bytes + message.len() > MAX_PROBLEM_BYTES
+        {
+            *self.omitted_problems.entry(check).or_default() += 1;
+            return;
+        }
+        *kept += 1;
+        self.problem_bytes += message.len();
         self.problems.push((check, message));
     }
 
@@ -274,16 +582,13 @@ impl ArchiveWalk {
                 ),
             );
         }
-        if self.nodes.contains_key(&member.path) {
-            self.problem(Check::TarFormat, format!("{shown} appears twice"));
-        }
         if !member.path.is_empty() {
             let parent = match member.path.iter().rposition(|&b| b == b'/') {
                 Some(slash) => &member.path[..slash],
                 None => &b""[..],
             };
             let parent_is_directory = self
-                .nodes
+                .members
                 .get(parent)
                 .is_some_and(|node| node.kind == MemberKind::Directory);
             if !parent_is_directory {
@@ -361,10 +666,10 @@ impl ArchiveWalk {
     }
 
     /// Feeds a member inside the store to its store path's NAR.
-    fn store_member(&mut self, member: &Member) {
+    fn store_member(&mut self, member: &Member) -> Result<(), WalkLimit> {
         let Some((basename, relative)) = self.store_relative(&member.path) else {
             self.close_object();
-            return;
+            return Ok(());
         };
         let basename = String::from_utf8_lossy(basename).into_owned();
         let relative = relative.to_vec();
@@ -374,7 +679,13 @@ impl ArchiveWalk {
             if let Err(error) = StorePath::from_basename(&basename) {
                 problem = Some(format!("not a store path: {error}"));
             }
-            if self.finished_objects.contains(&basename) {
+            if self.store_objects.len() >= MAX_STORE_PATHS {
+                return Err(WalkLimit {
+                    what: "store paths",
+                    limit: MAX_STORE_PATHS as u64,
+                });
+            }
+            if self.store_objects.contains_key(&basename) {
                 problem = Some(format!(
                     "its members are not together: {} comes after another store path's",
                     member.display_path()
@@ -393,7 +704,7 @@ impl ArchiveWalk {
             });
         }
         let Some(current) = &mut self.current else {
-            return;
+            return Ok(());
         };
         current.members += 1;
         let node = match member.kind {
@@ -408,7 +719,7 @@ impl ArchiveWalk {
             _ => None,
         };
         let Some(encoder) = &mut current.encoder else {
-            return;
+            return Ok(());
         };
         let result = match node {
             Some(node) => encoder.add(&relative, node).map_err(|e| e.to_string()),
@@ -422,6 +733,7 @@ impl ArchiveWalk {
             current.problem.get_or_insert(problem);
             current.encoder = None;
         }
+        Ok(())
     }
 
     fn close_object(&mut self) {
@@ -446,20 +758,18 @@ impl ArchiveWalk {
             current.basename
         );
         if let Some(problem) = &current.problem {
-            self.problems
-                .push((Check::StoreContents, format!("{path}: {problem}")));
+            self.problem(Check::StoreContents, format!("{path}: {problem}"));
         }
-        self.finished_objects.insert(current.basename.clone());
-        self.store_objects.insert(
-            current.basename,
-            StoreObject {
+        // A store path whose members are not together keeps its first part.
+        self.store_objects
+            .entry(current.basename)
+            .or_insert(StoreObject {
                 path,
                 nar_hash,
                 nar_size,
                 members: current.members,
                 problem: current.problem,
-            },
-        );
+            });
     }
 
     /// `gnu`, `ustar`, `mixed` or `empty`.
@@ -479,12 +789,14 @@ impl ArchiveWalk {
 
     /// `sqlite`, `registration` or `none`.
     pub fn nix_database_kind(&self) -> &'static str {
-        if self
-            .kept_files
-            .contains_key(&b"nix/var/nix/db/db.sqlite"[..])
-        {
+        let is_file = |path: &[u8]| {
+            self.members
+                .get(path)
+                .is_some_and(|node| node.kind == MemberKind::Regular)
+        };
+        if is_file(b"nix/var/nix/db/db.sqlite") {
             "sqlite"
-        } else if self.kept_files.contains_key(&b"nix-path-registration"[..]) {
+        } else if is_file(b"nix-path-registration") {
             "registration"
         } else {
             "none"
@@ -494,7 +806,7 @@ impl ArchiveWalk {
     /// Follows symlinks inside the rootfs (absolute targets are taken from
     /// the rootfs root, as inside the distribution). Returns the final path
     /// and its member, or `None` if it does not resolve.
-    pub fn resolve(&self, path: &[u8]) -> Option<(Vec<u8>, &NodeInfo)> {
+    pub fn resolve(&self, path: &[u8]) -> Option<(Vec<u8>, NodeInfo)> {
         let mut pending: Vec<Vec<u8>> = split_components(path).into_iter().rev().collect();
         let mut resolved: Vec<Vec<u8>> = Vec::new();
         let mut hops = 0;
@@ -508,7 +820,7 @@ impl ArchiveWalk {
                 _ => resolved.push(component),
             }
             let joined = resolved.join(&b'/');
-            let node = self.nodes.get(&joined)?;
+            let node = self.members.get(&joined)?;
             match node.kind {
                 MemberKind::Symlink => {
                     hops += 1;
@@ -527,7 +839,7 @@ impl ArchiveWalk {
             }
         }
         let joined = resolved.join(&b'/');
-        let node = self.nodes.get(&joined)?;
+        let node = self.members.get(&joined)?;
         Some((joined, node))
     }
 
@@ -553,7 +865,7 @@ impl ArchiveWalk {
     /// Whether `path` names a member, its parent directories followed
     /// through symlinks as `lstat` does (`/sbin/init` with `/sbin -> /bin`).
     fn exists(&self, path: &[u8]) -> bool {
-        if self.nodes.contains_key(path) {
+        if self.members.contains(path) {
             return true;
         }
         let Some(slash) = path.iter().rposition(|&b| b == b'/') else {
@@ -565,7 +877,7 @@ impl ArchiveWalk {
                     parent.push(b'/');
                 }
                 parent.extend_from_slice(&path[slash + 1..]);
-                self.nodes.contains_key(&parent)
+                self.members.contains(&parent)
             }
             _ => false,
         }

@@ -7,13 +7,18 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use super::Scanner;
-use crate::archive::{open_tarball, ArchiveError, MemberKind};
+use crate::archive::{open_tarball, ArchiveError, MemberKind, ReadError};
 
 /// Bytes read from a member per call.
 const READ_CHUNK: usize = 256 * 1024;
 
-/// Scans every member of the tarball at `path` into `scanner`.
-pub fn scan_archive_file(path: &Path, scanner: &mut Scanner) -> Result<(), ArchiveError> {
+/// Scans every member of the tarball at `path` (`-` for standard input)
+/// into `scanner`. Trailing data after the end of the archive is an error.
+pub fn scan_archive_file(path: &Path, scanner: &mut Scanner) -> Result<(), ReadError> {
+    scan(path, scanner).map_err(|source| ReadError::new(path, source))
+}
+
+fn scan(path: &Path, scanner: &mut Scanner) -> Result<(), ArchiveError> {
     let mut reader = open_tarball(path)?;
     let mut chunk = vec![0u8; READ_CHUNK];
     while let Some(member) = reader.next_member()? {
@@ -26,10 +31,10 @@ pub fn scan_archive_file(path: &Path, scanner: &mut Scanner) -> Result<(), Archi
                 let got = match content.read(&mut chunk) {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(source) => {
-                        return Err(ArchiveError::Read {
-                            offset: member.content_offset + read,
+                        return Err(ArchiveError::from_content(
+                            member.content_offset + read,
                             source,
-                        })
+                        ))
                     }
                     Ok(got) => got,
                 };
@@ -41,6 +46,9 @@ pub fn scan_archive_file(path: &Path, scanner: &mut Scanner) -> Result<(), Archi
             }
         }
         scanner.end_member();
+    }
+    if let Some(offset) = reader.end().and_then(|end| end.trailing_data) {
+        return Err(ArchiveError::TrailingData { offset });
     }
     Ok(())
 }
