@@ -15,10 +15,13 @@
 //! [`scan`] checks every member and byte for secrets and personal data in
 //! the same pass. [`archive`] reads tarballs back; [`inspect`] builds
 //! `inspect`, `verify` and `diff` on it, with [`nar`] to recompute NAR hashes.
+//! [`delta`] makes and applies update bundles: only the store paths an
+//! earlier system lacks, in Nix's export format.
 
 pub mod archive;
 pub mod cache;
 pub mod compress;
+pub mod delta;
 pub mod entry;
 pub mod input;
 pub mod inspect;

@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use wsl_tarball::cache::SegmentCache;
 use wsl_tarball::compress::{CompressOptions, Compression};
+use wsl_tarball::delta;
 use wsl_tarball::inspect::{self, human_bytes};
 use wsl_tarball::manifest::{
     manifest_store_paths, Manifest, ManifestSettings, ManifestTarball, SecurityChecks, Tool,
@@ -95,7 +96,89 @@ enum Command {
     /// Explain why two tarballs differ: store paths added, removed and
     /// changed, then the first differing member and which header field or
     /// content byte differs. Exits 0 when identical, 1 when they differ.
+    /// With a `--manifest` JSON or a closure file on either side, lists the
+    /// store paths added, removed and changed.
     Diff(DiffArgs),
+
+    /// Write an update bundle: only the store paths of the new closure that
+    /// OLD lacks, for a colleague whose distribution was imported from OLD.
+    ///
+    /// OLD is an earlier tarball, its `--manifest` JSON, or a closure file.
+    /// The bundle holds the paths in `nix-store --export` format, a manifest
+    /// and an `apply` script. Example:
+    ///   wsl-tarball delta --from old.wsl --closure closure.json \
+    ///       --system "$(readlink -f result)" -o update.wsl-delta
+    #[command(verbatim_doc_comment)]
+    Delta(DeltaArgs),
+
+    /// Apply an update bundle inside the distribution: check it fits the
+    /// running system, import and check every path, set the system profile,
+    /// run switch-to-configuration boot (or switch).
+    Apply(ApplyArgs),
+}
+
+#[derive(Args)]
+struct DeltaArgs {
+    /// What the colleague has: an earlier tarball, its `--manifest` JSON or
+    /// a closure file.
+    #[arg(long, value_name = "OLD")]
+    from: PathBuf,
+
+    /// The new system's closure, as for `write`.
+    #[arg(long, value_name = "FILE")]
+    closure: PathBuf,
+
+    /// The new system (toplevel) store path; must be in the closure.
+    #[arg(long, value_name = "STORE_PATH")]
+    system: Utf8PathBuf,
+
+    /// Where to write the bundle (atomically, as for `write`).
+    #[arg(short, long, value_name = "FILE", default_value = "update.wsl-delta")]
+    output: PathBuf,
+
+    #[command(flatten)]
+    compression: CompressionArgs,
+
+    /// Modification time of the bundle's members, in seconds since 1970.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "SOURCE_DATE_EPOCH",
+        default_value_t = 1
+    )]
+    mtime: u64,
+
+    /// Read the store from DIR/nix/store, as with `nix --store local?root=DIR`.
+    #[arg(long, value_name = "DIR")]
+    store_root: Option<PathBuf>,
+
+    #[command(flatten)]
+    checks: CheckFlags,
+
+    /// Print nothing but errors and error-severity security findings.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct ApplyArgs {
+    /// The bundle `wsl-tarball delta` wrote.
+    #[arg(value_name = "BUNDLE")]
+    bundle: PathBuf,
+
+    /// Activate now (switch-to-configuration switch) instead of at the
+    /// distribution's next start (boot).
+    #[arg(long)]
+    switch: bool,
+
+    /// Work on the NixOS root at DIR (Nix runs with --store local?root=DIR
+    /// and DIR's system profile); for tests and images. Needs --dry-activate.
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+
+    /// Print the activation command instead of running it.
+    #[arg(long)]
+    dry_activate: bool,
 }
 
 #[derive(Args)]
@@ -223,6 +306,11 @@ struct BuildArgs {
     /// The flake to build it from.
     #[arg(long, value_name = "REF", default_value = ".")]
     flake: String,
+
+    /// Write an update bundle from OLD (an earlier tarball, its manifest or
+    /// a closure file) instead of a tarball; -o defaults to update.wsl-delta.
+    #[arg(long, value_name = "OLD")]
+    delta_from: Option<PathBuf>,
 
     #[command(flatten)]
     rootfs: RootfsArgs,
@@ -364,6 +452,8 @@ fn main() -> ExitCode {
         Command::Inspect(args) => run_inspect(args),
         Command::Verify(args) => run_verify(args),
         Command::Diff(args) => run_diff(args),
+        Command::Delta(args) => run_delta(args),
+        Command::Apply(args) => run_apply(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -390,6 +480,14 @@ fn print_json(value: &impl serde::Serialize) -> Result<()> {
 }
 
 fn run_inspect(args: InspectArgs) -> Result<()> {
+    if delta::is_bundle(&args.file) {
+        let inspection = delta::inspect_bundle(&args.file)?;
+        if args.json {
+            return print_json(&inspection);
+        }
+        print!("{}", inspection.to_text());
+        return Ok(());
+    }
     let inspection = inspect::inspect(&args.file, args.top, args.manifest.as_deref())?;
     if args.json {
         print_json(&inspection)
@@ -400,6 +498,18 @@ fn run_inspect(args: InspectArgs) -> Result<()> {
 }
 
 fn run_verify(args: VerifyArgs) -> Result<()> {
+    if delta::is_bundle(&args.file) {
+        let verification = delta::verify_bundle(&args.file)?;
+        if args.json {
+            print_json(&verification)?;
+        } else {
+            print!("{}", verification.to_text(20));
+        }
+        if verification.passed() {
+            return Ok(());
+        }
+        return Err(Unsuccessful("verification failed").into());
+    }
     let verification = inspect::verify(&args.file)?;
     if args.json {
         print_json(&verification)?;
@@ -414,6 +524,25 @@ fn run_verify(args: VerifyArgs) -> Result<()> {
 }
 
 fn run_diff(args: DiffArgs) -> Result<()> {
+    if !delta::inventory::is_tarball(&args.a) || !delta::inventory::is_tarball(&args.b) {
+        let a = delta::read_inventory(&args.a, DEFAULT_STORE_DIR)?;
+        let b = delta::read_inventory(&args.b, DEFAULT_STORE_DIR)?;
+        let difference = delta::compare(
+            &a,
+            &args.a.display().to_string(),
+            &b,
+            &args.b.display().to_string(),
+        );
+        if args.json {
+            print_json(&difference)?;
+        } else {
+            print!("{}", difference.to_text());
+        }
+        if difference.identical {
+            return Ok(());
+        }
+        return Err(Unsuccessful("the systems differ").into());
+    }
     let difference = inspect::diff(&args.a, &args.b)?;
     if args.json {
         print_json(&difference)?;
@@ -605,6 +734,40 @@ fn run_build(args: BuildArgs) -> Result<()> {
     };
     let closure_json = run_nix(&["path-info", "--json", "-r", &facts.system])?;
     let source_name = format!("nix path-info --json -r {}", facts.system);
+    if let Some(old) = &args.delta_from {
+        let rootfs = &args.rootfs;
+        // -o keeps its tarball default unless given: a bundle is no tarball.
+        let output = if rootfs.output == Path::new("nixos.wsl") {
+            PathBuf::from("update.wsl-delta")
+        } else {
+            rootfs.output.clone()
+        };
+        return write_delta(
+            &DeltaArgs {
+                from: old.clone(),
+                closure: PathBuf::from(&source_name),
+                system: Utf8PathBuf::from(&facts.system),
+                output,
+                compression: CompressionArgs {
+                    compression: rootfs.compression.compression,
+                    level: rootfs.compression.level,
+                    threads: rootfs.compression.threads,
+                },
+                mtime: rootfs.mtime,
+                store_root: rootfs.store_root.clone(),
+                checks: CheckFlags {
+                    strict: rootfs.checks.strict,
+                    allow: rootfs.checks.allow.clone(),
+                    pattern: rootfs.checks.pattern.clone(),
+                    identifier: rootfs.checks.identifier.clone(),
+                    json: rootfs.checks.json,
+                    verbose: rootfs.checks.verbose,
+                },
+                quiet: rootfs.quiet,
+            },
+            &closure_json,
+        );
+    }
     write_rootfs(
         &args.rootfs,
         &closure_json,
@@ -613,6 +776,121 @@ fn run_build(args: BuildArgs) -> Result<()> {
         Some(&facts),
         Mode::Write,
     )
+}
+
+/// `delta`: read OLD and the new closure, write the bundle.
+fn run_delta(args: DeltaArgs) -> Result<()> {
+    let closure_bytes = wsl_tarball::input::read_limited(
+        &args.closure,
+        wsl_tarball::input::MAX_CLOSURE_BYTES,
+        "a closure file",
+    )?;
+    write_delta(&args, &closure_bytes)
+}
+
+/// The shared tail of `delta` and `build --delta-from`.
+fn write_delta(args: &DeltaArgs, closure_bytes: &[u8]) -> Result<()> {
+    let store_dir = DEFAULT_STORE_DIR;
+    let source_name = args.closure.display().to_string();
+    let (closure, _) = read_closure(closure_bytes, &source_name, store_dir)?;
+    let system = StorePath::from_absolute(args.system.as_str(), store_dir)
+        .with_context(|| format!("--system {}", args.system))?;
+    let baseline = delta::read_inventory(&args.from, store_dir)?;
+    let compress_options = CompressOptions {
+        compression: match args.compression.compression.unwrap_or(CompressionArg::Gzip) {
+            CompressionArg::Gzip => Compression::Gzip,
+            CompressionArg::Xz => Compression::Xz,
+            CompressionArg::Zstd => Compression::Zstd,
+            CompressionArg::None => Compression::None,
+        },
+        level: args.compression.level,
+        threads: args.compression.threads.unwrap_or_else(default_threads),
+    };
+    compress_options.validate()?;
+    let store_source = match &args.store_root {
+        Some(root) => root.join(store_dir.trim_start_matches('/')),
+        None => PathBuf::from(store_dir),
+    };
+    let scanner = security_scanner(&args.checks, store_dir, Some(&system), true)?;
+    let plan = delta::plan_bundle(delta::BundleInputs {
+        closure: &closure,
+        system: &system,
+        baseline: &baseline,
+        store_source,
+        scanner,
+    })?;
+    if let Some(report) = plan.scan_report() {
+        print_report(report, &args.checks, false, args.quiet);
+        if report.has_errors() {
+            return Err(FindingsFound {
+                errors: report.errors(),
+                what: ": the bundle was not written",
+            }
+            .into());
+        }
+    }
+    let summary = plan.write(&args.output, args.mtime, &compress_options)?;
+    if !args.quiet {
+        let manifest = &plan.manifest;
+        eprintln!(
+            "wrote {}: {} of the new closure's {} store paths ({} NAR), {} ({} uncompressed); sha256 {}",
+            args.output.display(),
+            manifest.paths.len(),
+            closure.len(),
+            human_bytes(manifest.nar_bytes()),
+            human_bytes(summary.output_bytes),
+            human_bytes(summary.tar_bytes),
+            inspect::hex(&summary.output_sha256)
+        );
+        eprintln!(
+            "it updates {} to {}; inside the distribution: wsl-tarball apply {} (or tar -xf it and sudo sh wsl-delta/apply)",
+            manifest.old_system.as_deref().unwrap_or("the system OLD describes"),
+            manifest.new_system,
+            args.output.display()
+        );
+    }
+    Ok(())
+}
+
+/// `apply`: import a bundle into the running system and activate it.
+fn run_apply(args: ApplyArgs) -> Result<()> {
+    let outcome = delta::apply(
+        &args.bundle,
+        &delta::ApplyOptions {
+            root: args.root,
+            switch: args.switch,
+            dry_activate: args.dry_activate,
+        },
+    )?;
+    let restart = format!(
+        "wsl --terminate {}",
+        std::env::var("WSL_DISTRO_NAME").unwrap_or_else(|_| "NAME".to_owned())
+    );
+    if outcome.already_applied {
+        eprintln!(
+            "{} already points at {}; nothing to do (restart with `{restart}` if it is not running yet)",
+            outcome.profile.display(),
+            outcome.new_system
+        );
+        return Ok(());
+    }
+    eprintln!("imported and checked {} store paths", outcome.imported);
+    eprintln!(
+        "{} -> {} (was {})",
+        outcome.profile.display(),
+        outcome.new_system,
+        outcome.old_system
+    );
+    let command = outcome.activation.join(" ");
+    if outcome.activated {
+        eprintln!("ran {command}");
+    } else {
+        eprintln!("would run: {command}");
+    }
+    eprintln!(
+        "restart the distribution to run the new system: from Windows, `{restart}`, then start it again"
+    );
+    Ok(())
 }
 
 /// Facts for a system built without the module: defaults everywhere.
