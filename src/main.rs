@@ -738,35 +738,22 @@ fn run_build(args: BuildArgs) -> Result<()> {
         let rootfs = &args.rootfs;
         // -o keeps its tarball default unless given: a bundle is no tarball.
         let output = if rootfs.output == Path::new("nixos.wsl") {
-            PathBuf::from("update.wsl-delta")
+            Path::new("update.wsl-delta")
         } else {
-            rootfs.output.clone()
+            rootfs.output.as_path()
         };
-        return write_delta(
-            &DeltaArgs {
-                from: old.clone(),
-                closure: PathBuf::from(&source_name),
-                system: Utf8PathBuf::from(&facts.system),
-                output,
-                compression: CompressionArgs {
-                    compression: rootfs.compression.compression,
-                    level: rootfs.compression.level,
-                    threads: rootfs.compression.threads,
-                },
-                mtime: rootfs.mtime,
-                store_root: rootfs.store_root.clone(),
-                checks: CheckFlags {
-                    strict: rootfs.checks.strict,
-                    allow: rootfs.checks.allow.clone(),
-                    pattern: rootfs.checks.pattern.clone(),
-                    identifier: rootfs.checks.identifier.clone(),
-                    json: rootfs.checks.json,
-                    verbose: rootfs.checks.verbose,
-                },
-                quiet: rootfs.quiet,
-            },
-            &closure_json,
-        );
+        return write_delta(&DeltaRun {
+            from: old,
+            closure_bytes: &closure_json,
+            source_name: &source_name,
+            system: &facts.system,
+            output,
+            compression: &rootfs.compression,
+            mtime: rootfs.mtime,
+            store_root: rootfs.store_root.as_deref(),
+            checks: &rootfs.checks,
+            quiet: rootfs.quiet,
+        });
     }
     write_rootfs(
         &args.rootfs,
@@ -785,15 +772,39 @@ fn run_delta(args: DeltaArgs) -> Result<()> {
         wsl_tarball::input::MAX_CLOSURE_BYTES,
         "a closure file",
     )?;
-    write_delta(&args, &closure_bytes)
+    write_delta(&DeltaRun {
+        from: &args.from,
+        closure_bytes: &closure_bytes,
+        source_name: &args.closure.display().to_string(),
+        system: args.system.as_str(),
+        output: &args.output,
+        compression: &args.compression,
+        mtime: args.mtime,
+        store_root: args.store_root.as_deref(),
+        checks: &args.checks,
+        quiet: args.quiet,
+    })
 }
 
-/// The shared tail of `delta` and `build --delta-from`.
-fn write_delta(args: &DeltaArgs, closure_bytes: &[u8]) -> Result<()> {
+/// What `delta` and `build --delta-from` share.
+struct DeltaRun<'a> {
+    from: &'a Path,
+    closure_bytes: &'a [u8],
+    source_name: &'a str,
+    system: &'a str,
+    output: &'a Path,
+    compression: &'a CompressionArgs,
+    mtime: u64,
+    store_root: Option<&'a Path>,
+    checks: &'a CheckFlags,
+    quiet: bool,
+}
+
+/// Reads OLD and the new closure, scans and writes the bundle, reports.
+fn write_delta(args: &DeltaRun) -> Result<()> {
     let store_dir = DEFAULT_STORE_DIR;
-    let source_name = args.closure.display().to_string();
-    let (closure, _) = read_closure(closure_bytes, &source_name, store_dir)?;
-    let system = StorePath::from_absolute(args.system.as_str(), store_dir)
+    let (closure, _) = read_closure(args.closure_bytes, args.source_name, store_dir)?;
+    let system = StorePath::from_absolute(args.system, store_dir)
         .with_context(|| format!("--system {}", args.system))?;
     let baseline = delta::read_inventory(&args.from, store_dir)?;
     let compress_options = CompressOptions {
@@ -807,11 +818,11 @@ fn write_delta(args: &DeltaArgs, closure_bytes: &[u8]) -> Result<()> {
         threads: args.compression.threads.unwrap_or_else(default_threads),
     };
     compress_options.validate()?;
-    let store_source = match &args.store_root {
+    let store_source = match args.store_root {
         Some(root) => root.join(store_dir.trim_start_matches('/')),
         None => PathBuf::from(store_dir),
     };
-    let scanner = security_scanner(&args.checks, store_dir, Some(&system), true)?;
+    let scanner = security_scanner(args.checks, store_dir, Some(&system), true)?;
     let plan = delta::plan_bundle(delta::BundleInputs {
         closure: &closure,
         system: &system,
@@ -820,7 +831,7 @@ fn write_delta(args: &DeltaArgs, closure_bytes: &[u8]) -> Result<()> {
         scanner,
     })?;
     if let Some(report) = plan.scan_report() {
-        print_report(report, &args.checks, false, args.quiet);
+        print_report(report, args.checks, false, args.quiet);
         if report.has_errors() {
             return Err(FindingsFound {
                 errors: report.errors(),
@@ -829,7 +840,7 @@ fn write_delta(args: &DeltaArgs, closure_bytes: &[u8]) -> Result<()> {
             .into());
         }
     }
-    let summary = plan.write(&args.output, args.mtime, &compress_options)?;
+    let summary = plan.write(args.output, args.mtime, &compress_options)?;
     if !args.quiet {
         let manifest = &plan.manifest;
         eprintln!(

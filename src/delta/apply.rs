@@ -74,7 +74,7 @@ impl ApplyOptions {
 pub fn apply(bundle: &Path, options: &ApplyOptions) -> Result<ApplyOutcome, DeltaError> {
     if options.root.is_some() && !options.dry_activate {
         return Err(DeltaError::Usage {
-            option: "--root needs --dry-activate: the new system cannot be activated inside another root",
+            message: "--root needs --dry-activate: the new system cannot be activated inside another root",
         });
     }
     let OpenBundle { manifest, .. } = open_bundle(bundle)?;

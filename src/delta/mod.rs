@@ -76,8 +76,8 @@ pub enum DeltaError {
          first {first}; nothing was changed"
     )]
     MissingRequired { count: usize, first: String },
-    #[error("{option}")]
-    Usage { option: &'static str },
+    #[error("{message}")]
+    Usage { message: &'static str },
     #[error("`{command}` failed ({status}){detail}")]
     Command {
         command: String,
