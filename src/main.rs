@@ -806,7 +806,7 @@ fn write_delta(args: &DeltaRun) -> Result<()> {
     let (closure, _) = read_closure(args.closure_bytes, args.source_name, store_dir)?;
     let system = StorePath::from_absolute(args.system, store_dir)
         .with_context(|| format!("--system {}", args.system))?;
-    let baseline = delta::read_inventory(&args.from, store_dir)?;
+    let baseline = delta::read_inventory(args.from, store_dir)?;
     let compress_options = CompressOptions {
         compression: match args.compression.compression.unwrap_or(CompressionArg::Gzip) {
             CompressionArg::Gzip => Compression::Gzip,
