@@ -392,3 +392,45 @@ impl BundlePlan {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(name: &str, hash_char: char, references: &[&StorePath]) -> PathInfo {
+        let path =
+            StorePath::from_basename(&format!("{}-{name}", hash_char.to_string().repeat(32)))
+                .unwrap();
+        let mut references: Vec<StorePath> = references.iter().map(|r| (*r).clone()).collect();
+        references.sort();
+        PathInfo {
+            path,
+            nar_hash: NarHash([0; 32]),
+            nar_size: 8,
+            references,
+            deriver: None,
+            ca: None,
+            signatures: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn references_come_first_then_basename_order() {
+        // lib (hash 0…) references itself and app (hash 1…) references it;
+        // among paths ready at once, basename order: lib before doc (hash 3…).
+        let lib = info("lib", '0', &[]);
+        let lib = info("lib", '0', &[&lib.path]);
+        let app = info("app", '1', &[&lib.path]);
+        let top = info("top", '2', &[&app.path, &lib.path]);
+        let doc = info("doc", '3', &[]);
+        let selected: BTreeMap<&StorePath, &PathInfo> = [&top, &doc, &app, &lib]
+            .into_iter()
+            .map(|i| (&i.path, i))
+            .collect();
+        let names: Vec<&str> = dependency_order(&selected)
+            .iter()
+            .map(|i| i.path.name())
+            .collect();
+        assert_eq!(names, ["lib", "app", "top", "doc"]);
+    }
+}

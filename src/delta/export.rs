@@ -268,3 +268,92 @@ pub fn check_export(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nar::NarHasher;
+
+    const PATH: &str = "/nix/store/00000000000000000000000000000000-a";
+    const REFERENCE: &str = "/nix/store/11111111111111111111111111111111-b";
+
+    /// A record of `nar` (any bytes: the reader does not parse the NAR).
+    fn listed(nar: &[u8]) -> BundlePath {
+        let mut hasher = NarHasher::new();
+        hasher.write_all(nar).unwrap();
+        let (digest, size) = hasher.finish();
+        BundlePath {
+            path: PATH.to_owned(),
+            nar_hash: NarHash(digest).to_sri(),
+            nar_size: size,
+            references: vec![REFERENCE.to_owned()],
+        }
+    }
+
+    fn stream(path: &BundlePath, nar: &[u8]) -> Vec<u8> {
+        let mut out = RECORD_START.to_vec();
+        out.extend_from_slice(nar);
+        out.extend_from_slice(&record_trailer(path));
+        out.extend_from_slice(&STREAM_END);
+        out
+    }
+
+    #[test]
+    fn a_stream_reads_back_and_its_size_is_known_in_advance() {
+        let nar = b"sixteen bytes!!!";
+        let path = listed(nar);
+        let bytes = stream(&path, nar);
+        assert_eq!(bytes.len() as u64, stream_size(std::slice::from_ref(&path)));
+        let (failures, digest) = check_export(&bytes[..], std::slice::from_ref(&path));
+        assert!(failures.is_empty(), "{failures:?}");
+        let (sha256, size) = digest.unwrap();
+        assert_eq!(size, bytes.len() as u64);
+        assert_eq!(sha256, <[u8; 32]>::from(Sha256::digest(&bytes)));
+        // The trailer: magic, path, one reference, empty deriver, no signature.
+        let trailer = record_trailer(&path);
+        assert_eq!(&trailer[..8], &EXPORT_MAGIC.to_le_bytes());
+        assert_eq!(trailer.len(), 8 + 8 + 48 + 8 + 8 + 48 + 8 + 8);
+    }
+
+    #[test]
+    fn a_changed_nar_is_named_by_its_path() {
+        let nar = b"sixteen bytes!!!";
+        let path = listed(nar);
+        let bytes = stream(&path, b"sixteen bytes!!?");
+        let (failures, _) = check_export(&bytes[..], std::slice::from_ref(&path));
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(
+            failures[0].starts_with(&format!("{PATH}: NAR hash")),
+            "{failures:?}"
+        );
+    }
+
+    #[test]
+    fn broken_framing_says_where() {
+        let nar = b"sixteen bytes!!!";
+        let path = listed(nar);
+        let mut longer = path.clone();
+        longer.nar_size += 8;
+        let bytes = stream(&path, nar);
+        let (failures, digest) = check_export(&bytes[..], std::slice::from_ref(&longer));
+        assert!(digest.is_none());
+        assert!(failures[0].contains("no export magic"), "{failures:?}");
+
+        let (failures, _) = check_export(&bytes[..], &[]);
+        assert!(
+            failures[0].contains("the manifest does not list"),
+            "{failures:?}"
+        );
+
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        let (failures, _) = check_export(&trailing[..], std::slice::from_ref(&path));
+        assert!(
+            failures[0].contains("bytes follow the end marker"),
+            "{failures:?}"
+        );
+
+        let (failures, _) = check_export(&bytes[..40], std::slice::from_ref(&path));
+        assert!(failures[0].contains("ends in"), "{failures:?}");
+    }
+}
