@@ -710,3 +710,166 @@ fn build_with_delta_from_writes_a_bundle_that_verifies() {
     assert_eq!(shipped, closure);
     assert_eq!(manifest["requires"], serde_json::json!([]));
 }
+
+/// The chroot with a current Nix that `../shared/newer-nix/setup sid DIR`
+/// makes; `WSL_TARBALL_NEWER_NIX_CHROOT`, default `/opt/nix-sid`.
+fn newer_nix_chroot() -> PathBuf {
+    let dir = PathBuf::from(
+        std::env::var("WSL_TARBALL_NEWER_NIX_CHROOT").unwrap_or_else(|_| "/opt/nix-sid".into()),
+    );
+    assert!(
+        dir.join("usr/bin/nix").exists(),
+        "no Nix in {}: make the chroot with ../shared/newer-nix/setup sid {} (as root)",
+        dir.display(),
+        dir.display()
+    );
+    dir
+}
+
+/// Runs a command inside the chroot.
+fn in_chroot(chroot: &Path, args: &[&str]) -> Output {
+    Command::new("chroot")
+        .arg(chroot)
+        .args([
+            "env",
+            "NIX_CONFIG=substituters =\nexperimental-features = nix-command flakes\n",
+        ])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// narHash (as a digest), narSize and references of every path, from any
+/// Nix version's `nix path-info --json -r`.
+fn validity_any_version(json: &[u8]) -> BTreeSet<(String, String, u64, Vec<String>)> {
+    let value: serde_json::Value = serde_json::from_slice(json).unwrap();
+    let entries: Vec<(String, serde_json::Value)> = match value {
+        serde_json::Value::Array(list) => list
+            .into_iter()
+            .map(|info| (info["path"].as_str().unwrap().to_owned(), info))
+            .collect(),
+        serde_json::Value::Object(map) => map.into_iter().collect(),
+        other => panic!("unexpected path-info JSON {other}"),
+    };
+    entries
+        .into_iter()
+        .map(|(path, info)| {
+            let hash = wsl_tarball::store::NarHash::parse(info["narHash"].as_str().unwrap())
+                .unwrap()
+                .to_sri();
+            let mut references: Vec<String> = info["references"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    let r = r.as_str().unwrap();
+                    if r.starts_with('/') {
+                        r.to_owned()
+                    } else {
+                        format!("/nix/store/{r}")
+                    }
+                })
+                .collect();
+            references.sort();
+            let path = if path.starts_with('/') {
+                path
+            } else {
+                format!("/nix/store/{path}")
+            };
+            (path, hash, info["narSize"].as_u64().unwrap(), references)
+        })
+        .collect()
+}
+
+/// The same import with a current Nix (2.34 in the chroot): the bundled
+/// script and `wsl-tarball apply`, each on its own root. Needs root and the
+/// chroot, so it runs only when asked: `cargo test --test delta -- --ignored`.
+#[test]
+#[ignore = "needs the newer-nix chroot: ../shared/newer-nix/setup sid /opt/nix-sid"]
+fn a_current_nix_imports_the_bundle() {
+    let chroot = newer_nix_chroot();
+    let version = in_chroot(&chroot, &["nix", "--version"]);
+    assert_ok(&version, "nix --version in the chroot");
+    eprintln!(
+        "chroot: {}",
+        String::from_utf8_lossy(&version.stdout).trim()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (old, _) = write_system(v1(), dir.path(), "old");
+    let new_closure = closure_file(v2(), dir.path(), "new.json");
+    let bundle = dir.path().join("update.wsl-delta");
+    assert_ok(&delta(&old, &new_closure, v2(), &bundle, &[]), "delta");
+    let host_validity = validity_any_version(&run_ok(nix_command("nix").args([
+        "path-info",
+        "--json",
+        "-r",
+        v2(),
+    ])));
+
+    // A work directory inside the chroot, removed at the end.
+    let work = tempfile::Builder::new()
+        .prefix("wsl-tarball-delta-")
+        .tempdir_in(chroot.join("tmp"))
+        .unwrap();
+    let inside = |path: &Path| format!("/{}", path.strip_prefix(&chroot).unwrap().display());
+    std::fs::copy(
+        env!("CARGO_BIN_EXE_wsl-tarball"),
+        work.path().join("wsl-tarball"),
+    )
+    .unwrap();
+    std::fs::copy(&bundle, work.path().join("update.wsl-delta")).unwrap();
+    run_ok(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(&bundle)
+            .arg("-C")
+            .arg(work.path()),
+    );
+    let script_root = root_from(&old, work.path(), "script-root");
+    let tool_root = root_from(&old, work.path(), "tool-root");
+    let runs = [
+        (
+            &script_root,
+            vec![
+                "sh".to_owned(),
+                inside(&work.path().join("wsl-delta/apply")),
+            ],
+        ),
+        (
+            &tool_root,
+            vec![
+                inside(&work.path().join("wsl-tarball")),
+                "apply".to_owned(),
+                inside(&work.path().join("update.wsl-delta")),
+            ],
+        ),
+    ];
+    for (root, command) in runs {
+        let mut args: Vec<&str> = command.iter().map(String::as_str).collect();
+        let root_inside = inside(root);
+        args.extend(["--root", &root_inside, "--dry-activate"]);
+        let output = in_chroot(&chroot, &args);
+        assert_ok(&output, &format!("{args:?} in the chroot"));
+        let store = format!("local?root={root_inside}");
+        assert_ok(
+            &in_chroot(
+                &chroot,
+                &[
+                    "nix-store",
+                    "--verify",
+                    "--check-contents",
+                    "--store",
+                    &store,
+                ],
+            ),
+            "nix-store --verify in the chroot",
+        );
+        let info = in_chroot(
+            &chroot,
+            &["nix", "path-info", "--json", "-r", "--store", &store, v2()],
+        );
+        assert_ok(&info, "nix path-info in the chroot");
+        assert_eq!(validity_any_version(&info.stdout), host_validity);
+        assert_eq!(profile_system(root), v2());
+    }
+}
