@@ -736,6 +736,13 @@ fn run_build(args: BuildArgs) -> Result<()> {
     let source_name = format!("nix path-info --json -r {}", facts.system);
     if let Some(old) = &args.delta_from {
         let rootfs = &args.rootfs;
+        if rootfs.extra_files.is_some()
+            || !rootfs.chown.is_empty()
+            || rootfs.manifest.is_some()
+            || rootfs.cache.is_some()
+        {
+            bail!("--delta-from writes an update bundle of store paths: --extra-files, --chown, --manifest and --cache do not apply to it");
+        }
         // -o keeps its tarball default unless given: a bundle is no tarball.
         let output = if rootfs.output == Path::new("nixos.wsl") {
             Path::new("update.wsl-delta")
