@@ -708,6 +708,15 @@ fn print_report(report: &ScanReport, flags: &CheckFlags, to_stdout: bool, quiet:
 
 /// `build`: let Nix build the host, read its closure, write the tarball.
 fn run_build(args: BuildArgs) -> Result<()> {
+    let rootfs = &args.rootfs;
+    if args.delta_from.is_some()
+        && (rootfs.extra_files.is_some()
+            || !rootfs.chown.is_empty()
+            || rootfs.manifest.is_some()
+            || rootfs.cache.is_some())
+    {
+        bail!("--delta-from writes an update bundle of store paths: --extra-files, --chown, --manifest and --cache do not apply to it");
+    }
     let attribute = format!(
         "{}#nixosConfigurations.{}.config.system.build",
         args.flake, args.host
@@ -736,13 +745,6 @@ fn run_build(args: BuildArgs) -> Result<()> {
     let source_name = format!("nix path-info --json -r {}", facts.system);
     if let Some(old) = &args.delta_from {
         let rootfs = &args.rootfs;
-        if rootfs.extra_files.is_some()
-            || !rootfs.chown.is_empty()
-            || rootfs.manifest.is_some()
-            || rootfs.cache.is_some()
-        {
-            bail!("--delta-from writes an update bundle of store paths: --extra-files, --chown, --manifest and --cache do not apply to it");
-        }
         // -o keeps its tarball default unless given: a bundle is no tarball.
         let output = if rootfs.output == Path::new("nixos.wsl") {
             Path::new("update.wsl-delta")

@@ -873,3 +873,31 @@ fn a_current_nix_imports_the_bundle() {
         assert_eq!(profile_system(root), v2());
     }
 }
+
+#[test]
+fn build_with_delta_from_refuses_rootfs_only_flags_before_building() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.json");
+    std::fs::write(&old, "[]").unwrap();
+    let before = dir_names(dir.path());
+    let output = run_wsl_tarball(&[
+        "build",
+        "fake",
+        "--flake",
+        "path:/nonexistent-flake",
+        "--delta-from",
+        old.to_str().unwrap(),
+        "--chown",
+        "/home/nixos",
+        "1000:100",
+        "-o",
+        dir.path().join("x.wsl-delta").to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains("--delta-from writes an update bundle") && !text.contains("nix eval"),
+        "{text}"
+    );
+    assert_eq!(dir_names(dir.path()), before);
+}
