@@ -549,6 +549,32 @@ fn bundle_from_a_closure_file_needs_its_references_in_the_local_store() {
     );
     assert_eq!(profile_system(&root), before);
     assert_eq!(invalid_in(&root, &[v2()]), vec![v2().to_owned()]);
+
+    // The script refuses the same way.
+    let unpacked = dir.path().join("unpacked");
+    std::fs::create_dir(&unpacked).unwrap();
+    run_ok(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(&bundle)
+            .arg("-C")
+            .arg(&unpacked),
+    );
+    let output = nix_command("sh")
+        .arg(unpacked.join("wsl-delta/apply"))
+        .args(["--dry-activate", "--root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output)
+            .contains("the local store lacks 3 store path(s) the bundle needs from the old system"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(profile_system(&root), before);
+    assert_eq!(invalid_in(&root, &[v2()]), vec![v2().to_owned()]);
 }
 
 #[test]

@@ -84,7 +84,7 @@ current_system() {
   while [ "$i" -lt 16 ] && [ -L "$link" ]; do
     target=$(readlink "$link")
     case $target in
-      "$store_dir"/*) echo "$target" | cut -d/ -f1-4; return 0 ;;
+      "$store_dir"/*) rest=${target#"$store_dir"/}; echo "$store_dir/${rest%%/*}"; return 0 ;;
       /*) link=$root$target ;;
       *) link=$(dirname "$link")/$target ;;
     esac
@@ -101,17 +101,17 @@ fi
 if [ -n "$old_system" ] && [ "$current" != "$old_system" ]; then
   fail "this bundle updates $old_system, but the system here is $current ($profile); nothing was changed"
 fi
-missing=0
-first=
-for path in $required; do
-  if [ -n "$(nix-store $store_args --check-validity --print-invalid "$path")" ]; then
-    missing=$((missing + 1))
-    [ -n "$first" ] || first=$path
+set -- $required
+if [ $# -gt 0 ]; then
+  invalid=$(nix-store $store_args --check-validity --print-invalid "$@") \
+    || fail "nix-store --check-validity failed; nothing was changed"
+  if [ -n "$invalid" ]; then
+    count=$(printf '%s\n' "$invalid" | wc -l)
+    first=$(printf '%s\n' "$invalid" | head -n 1)
+    fail "the local store lacks $((count)) store path(s) the bundle needs from the old system, first $first; nothing was changed"
   fi
-done
-if [ "$missing" -gt 0 ]; then
-  fail "the local store lacks $missing store path(s) the bundle needs from the old system, first $first; nothing was changed"
 fi
+[ -f "$here/nix-export" ] || fail "no $here/nix-export: extract the whole bundle; nothing was changed"
 actual=$(sha256sum < "$here/nix-export" | cut -d' ' -f1)
 [ "$actual" = "$export_sha256" ] || fail "$here/nix-export has sha256 $actual, the manifest says $export_sha256; nothing was changed"
 
@@ -119,13 +119,15 @@ nix-store $store_args --import < "$here/nix-export" > /dev/null \
   || fail "nix-store --import failed; the system profile was not changed"
 set -- $shipped
 while [ $# -ge 2 ]; do
-  got=$(nix-store $store_args -q --hash "$1")
+  got=$(nix-store $store_args -q --hash "$1") \
+    || fail "nix-store -q --hash $1 failed; the system profile was not changed"
   [ "$got" = "$2" ] || fail "after the import, $1 has NAR hash $got in the local store, not $2; the system profile was not changed"
   shift 2
 done
 echo "apply: imported and checked every store path of the bundle"
 
-nix-env $store_args -p "$profile" --set "$new_system"
+nix-env $store_args -p "$profile" --set "$new_system" \
+  || fail "nix-env --set failed; the system profile was not changed"
 echo "apply: $profile -> $new_system (was $current)"
 activate="$new_system/bin/switch-to-configuration $action"
 if [ -n "$dry" ]; then
