@@ -927,3 +927,34 @@ fn build_with_delta_from_refuses_rootfs_only_flags_before_building() {
     );
     assert_eq!(dir_names(dir.path()), before);
 }
+
+#[test]
+fn a_closure_whose_hash_the_store_contradicts_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, _) = write_system(v1(), dir.path(), "old");
+    let new_closure = closure_file(v2(), dir.path(), "new.json");
+    let hello = closure_paths(v2())
+        .into_iter()
+        .find(|p| p.ends_with("-hello-2"))
+        .unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&new_closure).unwrap()).unwrap();
+    for info in json.as_array_mut().unwrap() {
+        if info["path"] == hello.as_str() {
+            info["narHash"] = "sha256-N8z8zjE1gJtQA9jNt9BzmdII3NGO59dM4e9+iSUVwx8=".into();
+        }
+    }
+    std::fs::write(&new_closure, serde_json::to_vec(&json).unwrap()).unwrap();
+    let bundle = dir.path().join("update.wsl-delta");
+    let before = dir_names(dir.path());
+    let output = delta(&old, &new_closure, v2(), &bundle, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains(&format!(
+            "{hello}: the host store holds other contents than the closure says"
+        )) && text.contains("the closure says sha256-N8z8zjE1gJtQA9jNt9BzmdII3NGO59dM4e9+iSUVwx8="),
+        "{text}"
+    );
+    assert_eq!(dir_names(dir.path()), before);
+}

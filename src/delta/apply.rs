@@ -284,7 +284,10 @@ fn check_imported(manifest: &BundleManifest, options: &ApplyOptions) -> Result<(
 
 /// Runs a Nix command, returning its stdout; its stderr goes into the error.
 fn run(program: &str, store_args: &[String], args: &[String]) -> Result<String, DeltaError> {
-    let command = format!("{program} {} {}", store_args.join(" "), args.join(" "));
+    let command = std::iter::once(program)
+        .chain(store_args.iter().chain(args).map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ");
     let output = Command::new(program)
         .args(store_args)
         .args(args)
