@@ -524,7 +524,9 @@ fn run_verify(args: VerifyArgs) -> Result<()> {
 }
 
 fn run_diff(args: DiffArgs) -> Result<()> {
-    if !delta::inventory::is_tarball(&args.a) || !delta::inventory::is_tarball(&args.b) {
+    // A readable file that is no tarball: a manifest or a closure file.
+    let description = |path: &Path| path.is_file() && !delta::inventory::is_tarball(path);
+    if description(&args.a) || description(&args.b) {
         let a = delta::read_inventory(&args.a, DEFAULT_STORE_DIR)?;
         let b = delta::read_inventory(&args.b, DEFAULT_STORE_DIR)?;
         let difference = delta::compare(
