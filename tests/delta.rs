@@ -958,3 +958,40 @@ fn a_closure_whose_hash_the_store_contradicts_is_refused() {
     );
     assert_eq!(dir_names(dir.path()), before);
 }
+
+#[test]
+fn apply_refuses_a_file_that_is_no_bundle_and_root_without_dry_activate() {
+    let dir = tempfile::tempdir().unwrap();
+    let tarball = write_fixture(dir.path(), "fixture.wsl", &[]);
+    let root = dir.path().join("R");
+    std::fs::create_dir(&root).unwrap();
+    let output = run_wsl_tarball(&[
+        "apply",
+        tarball.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+        "--dry-activate",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!(
+            "{}: not an update bundle: its first member is /, not the wsl-delta/ directory",
+            tarball.display()
+        )),
+        "{}",
+        stderr(&output)
+    );
+    let output = run_wsl_tarball(&[
+        "apply",
+        tarball.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--root needs --dry-activate"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(dir_names(&root).is_empty());
+}
