@@ -102,6 +102,23 @@ def table(rows, baseline):
     return "\n".join(lines)
 
 
+def measure_delta(binary, old_closure, new_closure, new_system, full_tarball, out):
+    """`delta` from the old closure to the new one; returns (bundle bytes,
+    shipped paths, their NAR bytes, wall seconds, full tarball bytes)."""
+    bundle = os.path.join(out, "update.wsl-delta")
+    wall, _, _ = measure(
+        f"{binary} delta --from {old_closure} --closure {new_closure} --system {new_system} --quiet -o {bundle}"
+    )
+    manifest = json.loads(sh(f"{binary} inspect --json {bundle}", capture_output=True, text=True).stdout)
+    return (
+        os.path.getsize(bundle),
+        len(manifest["paths"]),
+        sum(p["narSize"] for p in manifest["paths"]),
+        wall,
+        os.path.getsize(full_tarball),
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repetitions", type=int, default=3)
@@ -184,6 +201,10 @@ def main():
         rebuild_runs.append(measure(rebuild))
     sh(f"{args.binary} write --closure {changed_closure} --system {changed_system} --quiet -o {out}/rebuild-cold.wsl")
     identical = open(f"{out}/rebuild.wsl", "rb").read() == open(f"{out}/rebuild-cold.wsl", "rb").read()
+    # Delta update for the same change: what a colleague on the old system needs.
+    delta_bytes, delta_paths, delta_nar, delta_wall, full_bytes = measure_delta(
+        args.binary, closure, changed_closure, changed_system, f"{out}/wsl.wsl", out
+    )
     cold_wall = statistics.median(r[0] for r in cold_runs)
     rebuild_wall = statistics.median(r[0] for r in rebuild_runs)
 
@@ -218,6 +239,7 @@ Commands:
 - Peak RSS: **{wsl_row['rss_max_mib']:.0f} MiB** (target ≤ 256 MiB).
 - Security scan cost: write with checks {wsl_row['wall_median']:.2f} s vs skipped {noscan_row['wall_median']:.2f} s median wall (**{(wsl_row['wall_median'] / noscan_row['wall_median'] - 1) * 100:+.1f}%**), CPU {wsl_row['cpu_median']:.2f} s vs {noscan_row['cpu_median']:.2f} s (**{(wsl_row['cpu_median'] / noscan_row['cpu_median'] - 1) * 100:+.1f}%**) (target ≤ 10%).
 - Incremental rebuild with `--cache` after one store path changed: {rebuild_wall:.2f} s vs cold {cold_wall:.2f} s (filling the cache) = **{rebuild_wall / cold_wall * 100:.1f}%** of cold (target ≤ 15%); output byte-identical to a cold build without cache: **{identical}**.
+- Delta update for the same change (`wsl-tarball delta --from` the old closure): {delta_paths} store paths ({delta_nar} NAR bytes), bundle **{delta_bytes} bytes** vs the full tarball {full_bytes} bytes (**{delta_bytes / full_bytes * 100:.4f}%**), written in {delta_wall:.2f} s.
 
 ## Cost against closure size (wsl-tarball defaults)
 | corpus target | store paths | NAR (GB) | wall median (s) | s per GB | peak RSS (MiB) |

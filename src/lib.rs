@@ -16,11 +16,14 @@
 //! the same pass. [`archive`] reads tarballs back; [`inspect`] builds
 //! `inspect`, `verify` and `diff` on it, with [`nar`] to recompute NAR hashes;
 //! [`nar_check`] uses the same encoder to check every store path `write`
-//! streams against the closure's NAR hash and size.
+//! streams against the closure's NAR hash and size. [`delta`] makes and
+//! applies update bundles: only the store paths an earlier system lacks, in
+//! Nix's export format.
 
 pub mod archive;
 pub mod cache;
 pub mod compress;
+pub mod delta;
 pub mod entry;
 pub(crate) mod hex;
 pub mod input;

@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use wsl_tarball::cache::SegmentCache;
 use wsl_tarball::compress::{check_threads, CompressOptions, Compression};
+use wsl_tarball::delta;
 use wsl_tarball::input::{read_limited, MAX_CLOSURE_BYTES, MAX_FACTS_BYTES};
 use wsl_tarball::inspect::{self, human_bytes};
 use wsl_tarball::manifest::{
@@ -137,7 +138,89 @@ enum Command {
     /// Explain why two tarballs differ: store paths added, removed and
     /// changed, then the first differing member and which header field or
     /// content byte differs. Exits 0 when identical, 1 when they differ.
+    /// With a `--manifest` JSON or a closure file on either side, lists the
+    /// store paths added, removed and changed.
     Diff(DiffArgs),
+
+    /// Write an update bundle: only the store paths of the new closure that
+    /// OLD lacks, for a colleague whose distribution was imported from OLD.
+    ///
+    /// OLD is an earlier tarball, its `--manifest` JSON, or a closure file.
+    /// The bundle holds the paths in `nix-store --export` format, a manifest
+    /// and an `apply` script. Example:
+    ///   wsl-tarball delta --from old.wsl --closure closure.json \
+    ///       --system "$(readlink -f result)" -o update.wsl-delta
+    #[command(verbatim_doc_comment)]
+    Delta(DeltaArgs),
+
+    /// Apply an update bundle inside the distribution: check it fits the
+    /// running system, import and check every path, set the system profile,
+    /// run switch-to-configuration boot (or switch).
+    Apply(ApplyArgs),
+}
+
+#[derive(Args)]
+struct DeltaArgs {
+    /// What the colleague has: an earlier tarball, its `--manifest` JSON or
+    /// a closure file.
+    #[arg(long, value_name = "OLD")]
+    from: PathBuf,
+
+    /// The new system's closure, as for `write`.
+    #[arg(long, value_name = "FILE")]
+    closure: PathBuf,
+
+    /// The new system (toplevel) store path; must be in the closure.
+    #[arg(long, value_name = "STORE_PATH")]
+    system: Utf8PathBuf,
+
+    /// Where to write the bundle (atomically, as for `write`).
+    #[arg(short, long, value_name = "FILE", default_value = "update.wsl-delta")]
+    output: PathBuf,
+
+    #[command(flatten)]
+    compression: CompressionArgs,
+
+    /// Modification time of the bundle's members, in seconds since 1970.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "SOURCE_DATE_EPOCH",
+        default_value_t = 1
+    )]
+    mtime: u64,
+
+    /// Read the store from DIR/nix/store, as with `nix --store local?root=DIR`.
+    #[arg(long, value_name = "DIR")]
+    store_root: Option<PathBuf>,
+
+    #[command(flatten)]
+    checks: CheckFlags,
+
+    /// Print nothing but errors and error-severity security findings.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct ApplyArgs {
+    /// The bundle `wsl-tarball delta` wrote.
+    #[arg(value_name = "BUNDLE")]
+    bundle: PathBuf,
+
+    /// Activate now (switch-to-configuration switch) instead of at the
+    /// distribution's next start (boot).
+    #[arg(long)]
+    switch: bool,
+
+    /// Work on the NixOS root at DIR (Nix runs with --store local?root=DIR
+    /// and DIR's system profile); for tests and images. Needs --dry-activate.
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+
+    /// Print the activation command instead of running it.
+    #[arg(long)]
+    dry_activate: bool,
 }
 
 #[derive(Args)]
@@ -278,6 +361,11 @@ struct BuildArgs {
     /// The flake to build it from.
     #[arg(long, value_name = "REF", default_value = ".")]
     flake: String,
+
+    /// Write an update bundle from OLD (an earlier tarball, its manifest or
+    /// a closure file) instead of a tarball; -o defaults to update.wsl-delta.
+    #[arg(long, value_name = "OLD")]
+    delta_from: Option<PathBuf>,
 
     #[command(flatten)]
     rootfs: RootfsArgs,
@@ -443,6 +531,8 @@ fn main() -> ExitCode {
         Command::Inspect(args) => run_inspect(args),
         Command::Verify(args) => run_verify(args),
         Command::Diff(args) => run_diff(args),
+        Command::Delta(args) => run_delta(args),
+        Command::Apply(args) => run_apply(args),
     };
     let code = match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -489,6 +579,14 @@ fn print_json(value: &impl serde::Serialize) -> Result<()> {
 }
 
 fn run_inspect(args: InspectArgs) -> Result<()> {
+    if delta::is_bundle(&args.file) {
+        let inspection = delta::inspect_bundle(&args.file)?;
+        if args.json {
+            return print_json(&inspection);
+        }
+        print!("{}", inspection.to_text());
+        return Ok(());
+    }
     let inspection = inspect::inspect(&args.file, args.top, args.manifest.as_deref())?;
     if args.json {
         print_json(&inspection)
@@ -499,6 +597,18 @@ fn run_inspect(args: InspectArgs) -> Result<()> {
 }
 
 fn run_verify(args: VerifyArgs) -> Result<()> {
+    if delta::is_bundle(&args.file) {
+        let verification = delta::verify_bundle(&args.file)?;
+        if args.json {
+            print_json(&verification)?;
+        } else {
+            print!("{}", verification.to_text(20));
+        }
+        if verification.passed() {
+            return Ok(());
+        }
+        return Err(Unsuccessful("verification failed").into());
+    }
     let verification = inspect::verify(&args.file, args.bare)?;
     if args.json {
         print_json(&verification)?;
@@ -520,6 +630,27 @@ fn run_diff(args: DiffArgs) -> Result<()> {
                 "`diff - -`: standard input can be only one of the two tarballs",
             )
             .exit();
+    }
+    // A readable file that is no tarball: a manifest or a closure file.
+    let description = |path: &Path| path.is_file() && delta::inventory::is_system_description(path);
+    if description(&args.a) || description(&args.b) {
+        let a = delta::read_inventory(&args.a, DEFAULT_STORE_DIR)?;
+        let b = delta::read_inventory(&args.b, DEFAULT_STORE_DIR)?;
+        let difference = delta::compare(
+            &a,
+            &args.a.display().to_string(),
+            &b,
+            &args.b.display().to_string(),
+        );
+        if args.json {
+            print_json(&difference)?;
+        } else {
+            print!("{}", difference.to_text());
+        }
+        if difference.identical {
+            return Ok(());
+        }
+        return Err(Unsuccessful("the systems differ").into());
     }
     let difference = inspect::diff(&args.a, &args.b)?;
     if args.json {
@@ -753,6 +884,15 @@ fn print_report(report: &ScanReport, flags: &CheckFlags, to_stdout: bool, quiet:
 
 /// `build`: let Nix build the host, read its closure, write the tarball.
 fn run_build(args: BuildArgs) -> Result<()> {
+    let rootfs = &args.rootfs;
+    if args.delta_from.is_some()
+        && (rootfs.extra_files.is_some()
+            || !rootfs.chown.is_empty()
+            || rootfs.manifest.is_some()
+            || rootfs.cache.is_some())
+    {
+        bail!("--delta-from writes an update bundle of store paths: --extra-files, --chown, --manifest and --cache do not apply to it");
+    }
     check_outputs_distinct(&args.rootfs, &[])?;
     let nix = Nix::detect()?;
     let host = nix.select_host(&args.flake, args.host.as_deref())?;
@@ -777,6 +917,28 @@ fn run_build(args: BuildArgs) -> Result<()> {
         }
         NixosFacts::defaults(&nix.build_out(&format!("{attribute}.toplevel"))?)
     };
+    if let Some(old) = &args.delta_from {
+        let (closure_json, source_name) = nix.closure_json(&facts.system)?;
+        let rootfs = &args.rootfs;
+        // -o keeps its tarball default unless given: a bundle is no tarball.
+        let output = if rootfs.output == Path::new("nixos.wsl") {
+            Path::new("update.wsl-delta")
+        } else {
+            rootfs.output.as_path()
+        };
+        return write_delta(&DeltaRun {
+            from: old,
+            closure_bytes: &closure_json,
+            source_name: &source_name,
+            system: &facts.system,
+            output,
+            compression: &rootfs.compression,
+            mtime: rootfs.mtime,
+            store_root: rootfs.store_root.as_deref(),
+            checks: &rootfs.checks,
+            quiet: rootfs.quiet,
+        });
+    }
     write_rootfs(
         &args.rootfs,
         || Ok(nix.closure_json(&facts.system)?),
@@ -784,6 +946,145 @@ fn run_build(args: BuildArgs) -> Result<()> {
         Some(&facts),
         Mode::Write,
     )
+}
+
+/// `delta`: read OLD and the new closure, write the bundle.
+fn run_delta(args: DeltaArgs) -> Result<()> {
+    let closure_bytes = wsl_tarball::input::read_limited(
+        &args.closure,
+        wsl_tarball::input::MAX_CLOSURE_BYTES,
+        "a closure file",
+    )?;
+    write_delta(&DeltaRun {
+        from: &args.from,
+        closure_bytes: &closure_bytes,
+        source_name: &args.closure.display().to_string(),
+        system: args.system.as_str(),
+        output: &args.output,
+        compression: &args.compression,
+        mtime: args.mtime,
+        store_root: args.store_root.as_deref(),
+        checks: &args.checks,
+        quiet: args.quiet,
+    })
+}
+
+/// What `delta` and `build --delta-from` share.
+struct DeltaRun<'a> {
+    from: &'a Path,
+    closure_bytes: &'a [u8],
+    source_name: &'a str,
+    system: &'a str,
+    output: &'a Path,
+    compression: &'a CompressionArgs,
+    mtime: u64,
+    store_root: Option<&'a Path>,
+    checks: &'a CheckFlags,
+    quiet: bool,
+}
+
+/// Reads OLD and the new closure, scans and writes the bundle, reports.
+fn write_delta(args: &DeltaRun) -> Result<()> {
+    let store_dir = DEFAULT_STORE_DIR;
+    let (closure, _) = read_closure(args.closure_bytes, args.source_name, store_dir)?;
+    let system = StorePath::from_absolute(args.system, store_dir)
+        .with_context(|| format!("--system {}", args.system))?;
+    let baseline = delta::read_inventory(args.from, store_dir)?;
+    let compress_options = CompressOptions {
+        compression: match args.compression.compression.unwrap_or(CompressionArg::Gzip) {
+            CompressionArg::Gzip => Compression::Gzip,
+            CompressionArg::Xz => Compression::Xz,
+            CompressionArg::Zstd => Compression::Zstd,
+            CompressionArg::None => Compression::None,
+        },
+        level: args.compression.level,
+        threads: args.compression.threads.unwrap_or_else(default_threads),
+    };
+    compress_options.validate()?;
+    let store_source = match args.store_root {
+        Some(root) => root.join(store_dir.trim_start_matches('/')),
+        None => PathBuf::from(store_dir),
+    };
+    let scanner = security_scanner(args.checks, store_dir, Some(&system), true)?;
+    let plan = delta::plan_bundle(delta::BundleInputs {
+        closure: &closure,
+        system: &system,
+        baseline: &baseline,
+        store_source,
+        scanner,
+    })?;
+    if let Some(report) = plan.scan_report() {
+        print_report(report, args.checks, false, args.quiet);
+        if report.has_errors() {
+            return Err(FindingsFound {
+                errors: report.errors(),
+                what: ": the bundle was not written",
+            }
+            .into());
+        }
+    }
+    let summary = plan.write(args.output, args.mtime, &compress_options)?;
+    if !args.quiet {
+        let manifest = &plan.manifest;
+        eprintln!(
+            "wrote {}: {} of the new closure's {} store paths ({} NAR), {} ({} uncompressed); sha256 {}",
+            args.output.display(),
+            manifest.paths.len(),
+            closure.len(),
+            human_bytes(manifest.nar_bytes()),
+            human_bytes(summary.output_bytes),
+            human_bytes(summary.tar_bytes),
+            inspect::hex(&summary.output_sha256)
+        );
+        eprintln!(
+            "it updates {} to {}; inside the distribution: wsl-tarball apply {} (or tar -xf it and sudo sh wsl-delta/apply)",
+            manifest.old_system.as_deref().unwrap_or("the system OLD describes"),
+            manifest.new_system,
+            args.output.display()
+        );
+    }
+    Ok(())
+}
+
+/// `apply`: import a bundle into the running system and activate it.
+fn run_apply(args: ApplyArgs) -> Result<()> {
+    let outcome = delta::apply(
+        &args.bundle,
+        &delta::ApplyOptions {
+            root: args.root,
+            switch: args.switch,
+            dry_activate: args.dry_activate,
+        },
+    )?;
+    let restart = format!(
+        "wsl --terminate {}",
+        std::env::var("WSL_DISTRO_NAME").unwrap_or_else(|_| "NAME".to_owned())
+    );
+    if outcome.already_applied {
+        eprintln!(
+            "{} already points at {}; nothing to do (restart with `{restart}` if it is not running yet)",
+            outcome.profile.display(),
+            outcome.new_system
+        );
+        return Ok(());
+    }
+    eprintln!("imported and checked {} store paths", outcome.imported);
+    eprintln!(
+        "{} -> {} (was {})",
+        outcome.profile.display(),
+        outcome.new_system,
+        outcome.old_system
+    );
+    let command = outcome.activation.join(" ");
+    if outcome.activated {
+        eprintln!("ran {command}");
+    } else {
+        eprintln!("would run: {command}");
+    }
+    eprintln!(
+        "restart the distribution to run the new system: from Windows, `{restart}`, then start it again"
+    );
+    Ok(())
 }
 
 /// The shared tail of `write` and `build`: check the flags, read the

@@ -14,11 +14,20 @@
 //! nodes of one store object in that order (the order of a tar archive
 //! written with `--sort=name`), with file contents streamed in chunks, and
 //! writes the NAR to any [`Write`]; [`NarHasher`] is the sink that hashes
-//! and counts it.
+//! and counts it. [`dump_host_path`] serialises a store object straight from
+//! the host's store (what `nix-store --dump` does), walking it with
+//! [`crate::walk`] and showing every member to a [`ContentObserver`].
 
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+use crate::entry::{Content, EntryKind};
+use crate::tar::ContentObserver;
+use crate::walk::{walk_tree, WalkError};
 
 /// One node of a NAR, as a tar member describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +65,86 @@ pub enum NarError {
     Empty,
     #[error("writing the NAR: {0}")]
     Write(#[from] io::Error),
+}
+
+/// Why a store object on the host could not be serialised.
+#[derive(Debug, thiserror::Error)]
+pub enum DumpError {
+    #[error(transparent)]
+    Walk(#[from] WalkError),
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{}: {source}", path.display())]
+    Nar { path: PathBuf, source: NarError },
+}
+
+const DUMP_CHUNK: usize = 256 * 1024;
+
+/// Writes the NAR of `source` (a store object on the host) into `out`.
+/// `observer` sees every member as it would go into a tarball, named
+/// `archive_path` and below (`nix/store/…-hello/bin/hello`), and every
+/// content byte, in the same pass.
+pub fn dump_host_path<W: Write + ?Sized>(
+    source: &Path,
+    archive_path: &[u8],
+    out: &mut W,
+    observer: &mut impl ContentObserver,
+) -> Result<(), DumpError> {
+    let entries = walk_tree(source, archive_path)?;
+    let mut encoder = NarEncoder::new(out);
+    let mut buffer = vec![0u8; DUMP_CHUNK];
+    for entry in &entries {
+        let relative = entry
+            .path
+            .strip_prefix(archive_path)
+            .map(|rest| rest.strip_prefix(b"/").unwrap_or(rest))
+            .unwrap_or(&entry.path);
+        let nar_error = |error| DumpError::Nar {
+            path: source.join(std::ffi::OsStr::from_bytes(relative)),
+            source: error,
+        };
+        let node = match &entry.kind {
+            EntryKind::Directory => NarNode::Directory,
+            EntryKind::Symlink { target } => NarNode::Symlink { target },
+            EntryKind::File { size, .. } => NarNode::Regular {
+                executable: entry.mode & 0o100 != 0,
+                size: *size,
+            },
+        };
+        observer.begin_entry(entry);
+        encoder.add(relative, node).map_err(nar_error)?;
+        if let EntryKind::File { content, .. } = &entry.kind {
+            match content {
+                Content::Disk(path) => {
+                    let read_error = |source| DumpError::Read {
+                        path: path.clone(),
+                        source,
+                    };
+                    let mut file = File::open(path).map_err(read_error)?;
+                    loop {
+                        let n = match file.read(&mut buffer) {
+                            Ok(0) => break,
+                            Ok(n) => n,
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                            Err(e) => return Err(read_error(e)),
+                        };
+                        observer.content(&buffer[..n]);
+                        encoder.content(&buffer[..n]).map_err(nar_error)?;
+                    }
+                }
+                Content::Inline(bytes) => {
+                    observer.content(bytes);
+                    encoder.content(bytes).map_err(nar_error)?;
+                }
+            }
+        }
+        observer.end_entry();
+    }
+    encoder.finish().map_err(|error| DumpError::Nar {
+        path: source.to_path_buf(),
+        source: error,
+    })?;
+    Ok(())
 }
 
 /// An open directory: its path components and the last entry written in it.

@@ -195,6 +195,78 @@ impl<W: Write, O: ContentObserver> TarWriter<W, O> {
         Ok(())
     }
 
+    /// Appends a root-owned regular file of `size` bytes at `path` whose
+    /// content `fill` streams into the archive (a member too large to hold
+    /// in memory and not on disk). The observer sees the member and its
+    /// content. `fill` must write exactly `size` bytes; otherwise the
+    /// archive is wrong and this fails naming the member.
+    pub fn append_streamed<E: From<TarError>>(
+        &mut self,
+        path: &[u8],
+        mode: u32,
+        size: u64,
+        fill: impl FnOnce(&mut dyn Write) -> Result<(), E>,
+    ) -> Result<(), E> {
+        // What the observer is shown: the member, its content comes below.
+        let entry = Entry {
+            path: path.to_vec(),
+            kind: EntryKind::File {
+                size,
+                content: Content::Inline(Vec::new().into()),
+            },
+            mode,
+            uid: 0,
+            gid: 0,
+        };
+        let mut name = Vec::with_capacity(path.len() + 2);
+        name.extend_from_slice(b"./");
+        name.extend_from_slice(path);
+        self.observer.begin_entry(&entry);
+        self.header_buffer.clear();
+        append_header(
+            &mut self.header_buffer,
+            &HeaderFields {
+                name: &name,
+                entry_type: EntryType::Regular,
+                mode,
+                uid: 0,
+                gid: 0,
+                size,
+                mtime: self.mtime,
+                link_target: b"",
+            },
+        );
+        emit(&mut self.inner, self.discarding, &self.header_buffer)?;
+        self.stats.archive_bytes += self.header_buffer.len() as u64;
+        let mut content = StreamedContent {
+            inner: &mut self.inner,
+            observer: &mut self.observer,
+            discarding: self.discarding,
+            written: 0,
+        };
+        fill(&mut content)?;
+        let written = content.written;
+        if written != size {
+            return Err(TarError::SizeChanged {
+                path: PathBuf::from(String::from_utf8_lossy(path).into_owned()),
+                expected: size,
+                actual: written.to_string(),
+            }
+            .into());
+        }
+        let padding = padding_len(size);
+        emit(
+            &mut self.inner,
+            self.discarding,
+            &[0u8; BLOCK_SIZE][..padding],
+        )?;
+        self.stats.files += 1;
+        self.stats.content_bytes += size;
+        self.stats.archive_bytes += size + padding as u64;
+        self.observer.end_entry();
+        Ok(())
+    }
+
     /// Copies exactly `expected` bytes of `path`, failing if the file is now
     /// shorter or longer than when it was walked.
     fn copy_file(&mut self, path: &PathBuf, expected: u64) -> Result<(), TarError> {
@@ -245,6 +317,29 @@ impl<W: Write, O: ContentObserver> TarWriter<W, O> {
         self.inner.write_all(&zeros).map_err(TarError::Write)?;
         self.stats.archive_bytes = total;
         Ok((self.inner, self.observer, self.stats))
+    }
+}
+
+/// The content of a streamed member on its way into the archive.
+struct StreamedContent<'a, W: Write, O: ContentObserver> {
+    inner: &'a mut W,
+    observer: &'a mut O,
+    discarding: bool,
+    written: u64,
+}
+
+impl<W: Write, O: ContentObserver> Write for StreamedContent<'_, W, O> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.observer.content(bytes);
+        if !self.discarding {
+            self.inner.write_all(bytes)?;
+        }
+        self.written += bytes.len() as u64;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

@@ -1,0 +1,436 @@
+//! Writing an update bundle: the store paths of the new closure that the
+//! old system lacks, in dependency order, as a `nix-store --export` stream,
+//! with the manifest and the `apply` script, in a compressed tar.
+//!
+//! [`plan_bundle`] is the first pass: it picks and orders the paths,
+//! serialises each from the host store as a NAR, checks it against the
+//! closure's narHash and narSize, hashes the export stream and shows every
+//! member and byte to the security scanner; then the manifest and the script
+//! are made (and scanned). Nothing is created on disk. [`BundlePlan::write`]
+//! is the second pass: it streams the same bytes into the container through
+//! the compressor into an [`AtomicOutput`], and fails if any byte differs
+//! from the first pass. Same inputs, same bytes, for every thread count.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::export::{record_trailer, stream_size, RECORD_START, STREAM_END};
+use super::inventory::Inventory;
+use super::script::apply_script;
+use super::DeltaError;
+use crate::compress::{CompressOptions, Compressor};
+use crate::entry::Entry;
+use crate::manifest::HashingWriter;
+use crate::nar::{dump_host_path, NarHasher};
+use crate::output::AtomicOutput;
+use crate::scan::{ScanReport, Scanner};
+use crate::store::{Closure, NarHash, PathInfo, StorePath};
+use crate::tar::{ContentObserver, TarWriter};
+
+/// The directory every member is in.
+pub const BUNDLE_DIR: &str = "wsl-delta";
+pub const MANIFEST_MEMBER: &str = "wsl-delta/manifest.json";
+pub const APPLY_MEMBER: &str = "wsl-delta/apply";
+pub const EXPORT_MEMBER: &str = "wsl-delta/nix-export";
+/// Version of the bundle's layout and manifest.
+pub const BUNDLE_VERSION: u32 = 1;
+
+/// One store path the bundle ships.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BundlePath {
+    pub path: String,
+    /// SRI, as `nix path-info --json` writes it.
+    pub nar_hash: String,
+    pub nar_size: u64,
+    /// Absolute and sorted, as the export stream lists them.
+    pub references: Vec<String>,
+}
+
+/// SHA-256 and size of the `nix-export` member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportDigest {
+    pub sha256: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleTool {
+    pub name: String,
+    pub version: String,
+}
+
+/// `wsl-delta/manifest.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BundleManifest {
+    pub bundle_version: u32,
+    pub tool: BundleTool,
+    pub store_dir: String,
+    /// The system the bundle updates, when OLD named one (a tarball or a
+    /// manifest; a closure file names none).
+    pub old_system: Option<String>,
+    pub new_system: String,
+    /// What OLD was: `tarball`, `manifest` or `closure`.
+    pub baseline: String,
+    /// The paths shipped, in the export stream's (dependency) order.
+    pub paths: Vec<BundlePath>,
+    /// References of the shipped paths that are not shipped: what the old
+    /// system must already have.
+    pub requires: Vec<String>,
+    pub export: ExportDigest,
+    /// `passed` or `skipped`.
+    pub security_checks: String,
+}
+
+impl BundleManifest {
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
+    /// Sum of the shipped paths' NAR sizes.
+    pub fn nar_bytes(&self) -> u64 {
+        self.paths.iter().map(|p| p.nar_size).sum()
+    }
+}
+
+/// What a bundle is made from.
+pub struct BundleInputs<'a> {
+    /// The new system's closure.
+    pub closure: &'a Closure,
+    pub system: &'a StorePath,
+    /// What the colleague has.
+    pub baseline: &'a Inventory,
+    /// The host directory holding the store paths (`/nix/store`).
+    pub store_source: PathBuf,
+    /// `None` when the checks are skipped.
+    pub scanner: Option<Scanner>,
+}
+
+/// The first pass's result: everything but the compressed bytes.
+pub struct BundlePlan {
+    pub manifest: BundleManifest,
+    manifest_json: String,
+    script: String,
+    store_source: PathBuf,
+    scan: Option<ScanReport>,
+}
+
+/// What [`BundlePlan::write`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BundleSummary {
+    pub output_bytes: u64,
+    pub output_sha256: [u8; 32],
+    pub tar_bytes: u64,
+}
+
+/// Writes to two sinks.
+struct Tee<'a, A: Write, B: Write>(&'a mut A, &'a mut B);
+
+impl<A: Write, B: Write> Write for Tee<'_, A, B> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.write_all(bytes)?;
+        self.1.write_all(bytes)?;
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The first pass; see the module docs.
+pub fn plan_bundle(inputs: BundleInputs<'_>) -> Result<BundlePlan, DeltaError> {
+    let closure = inputs.closure;
+    let store_dir = closure.store_dir().to_owned();
+    let new_system = inputs.system.to_absolute(&store_dir);
+    if !closure.contains(inputs.system) {
+        return Err(DeltaError::SystemNotInClosure { system: new_system });
+    }
+    let selected: BTreeMap<&StorePath, &PathInfo> = closure
+        .iter()
+        .filter(|info| {
+            !inputs
+                .baseline
+                .paths
+                .contains_key(&info.path.to_absolute(&store_dir))
+        })
+        .map(|info| (&info.path, info))
+        .collect();
+    let paths: Vec<BundlePath> = dependency_order(&selected)
+        .into_iter()
+        .map(|info| BundlePath {
+            path: info.path.to_absolute(&store_dir),
+            nar_hash: info.nar_hash.to_sri(),
+            nar_size: info.nar_size,
+            references: info
+                .references
+                .iter()
+                .map(|r| r.to_absolute(&store_dir))
+                .collect(),
+        })
+        .collect();
+    let shipped: BTreeSet<&str> = paths.iter().map(|p| p.path.as_str()).collect();
+    let requires: BTreeSet<String> = paths
+        .iter()
+        .flat_map(|p| p.references.iter())
+        .filter(|r| !shipped.contains(r.as_str()))
+        .cloned()
+        .collect();
+
+    let mut scanner = inputs.scanner;
+    let mut export_hash = HashingWriter::new(std::io::sink());
+    let feed = |hash: &mut HashingWriter<std::io::Sink>, bytes: &[u8]| {
+        hash.write_all(bytes)
+            .expect("hashing into a sink cannot fail")
+    };
+    for path in &paths {
+        let mut nar = NarHasher::new();
+        feed(&mut export_hash, &RECORD_START);
+        {
+            let mut tee = Tee(&mut nar, &mut export_hash);
+            match scanner.as_mut() {
+                Some(scanner) => dump(&inputs.store_source, path, &store_dir, &mut tee, scanner)?,
+                None => dump(&inputs.store_source, path, &store_dir, &mut tee, &mut ())?,
+            }
+        }
+        let (digest, size) = nar.finish();
+        let expected = NarHash::parse(&path.nar_hash).ok();
+        if expected != Some(NarHash(digest)) || size != path.nar_size {
+            return Err(DeltaError::StoreMismatch {
+                path: path.path.clone(),
+                expected_hash: path.nar_hash.clone(),
+                actual_hash: NarHash(digest).to_sri(),
+                expected_size: path.nar_size,
+                actual_size: size,
+            });
+        }
+        feed(&mut export_hash, &record_trailer(path));
+    }
+    feed(&mut export_hash, &STREAM_END);
+    let (_, export_sha256, export_size) = export_hash.finish();
+    debug_assert_eq!(export_size, stream_size(&paths));
+
+    let manifest = BundleManifest {
+        bundle_version: BUNDLE_VERSION,
+        tool: BundleTool {
+            name: env!("CARGO_PKG_NAME").to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        },
+        store_dir: store_dir.clone(),
+        old_system: inputs.baseline.system.clone(),
+        new_system,
+        baseline: inputs.baseline.kind.name().to_owned(),
+        paths,
+        requires: requires.into_iter().collect(),
+        export: ExportDigest {
+            sha256: crate::inspect::hex(&export_sha256),
+            size: export_size,
+        },
+        security_checks: if scanner.is_some() {
+            "passed"
+        } else {
+            "skipped"
+        }
+        .to_owned(),
+    };
+    let manifest_json = manifest.to_json();
+    let script = apply_script(&manifest);
+    let scan = scanner.map(|mut scanner| {
+        for (member, bytes) in [(MANIFEST_MEMBER, &manifest_json), (APPLY_MEMBER, &script)] {
+            scanner.begin_member(member.as_bytes(), None);
+            scanner.content(bytes.as_bytes());
+            scanner.end_member();
+        }
+        scanner.finish()
+    });
+    Ok(BundlePlan {
+        manifest,
+        manifest_json,
+        script,
+        store_source: inputs.store_source,
+        scan,
+    })
+}
+
+/// One path's NAR from the host store into `out`, members shown to `observer`.
+fn dump<W: Write>(
+    store_source: &Path,
+    path: &BundlePath,
+    store_dir: &str,
+    out: &mut W,
+    observer: &mut impl ContentObserver,
+) -> Result<(), DeltaError> {
+    let basename = path
+        .path
+        .rsplit('/')
+        .next()
+        .expect("a store path has a basename");
+    let archive_path = format!("{}/{basename}", store_dir.trim_start_matches('/'));
+    dump_host_path(
+        &store_source.join(basename),
+        archive_path.as_bytes(),
+        out,
+        observer,
+    )?;
+    Ok(())
+}
+
+/// The paths in an order where every path comes after the paths it
+/// references (self-references aside); among the ready ones, by basename.
+fn dependency_order<'a>(selected: &BTreeMap<&StorePath, &'a PathInfo>) -> Vec<&'a PathInfo> {
+    let mut waiting: BTreeMap<&StorePath, usize> = BTreeMap::new();
+    let mut referrers: BTreeMap<&StorePath, Vec<&StorePath>> = BTreeMap::new();
+    for (path, info) in selected {
+        let inside: Vec<&StorePath> = info
+            .references
+            .iter()
+            .filter(|r| *r != *path && selected.contains_key(r))
+            .collect();
+        waiting.insert(path, inside.len());
+        for reference in inside {
+            referrers.entry(reference).or_default().push(path);
+        }
+    }
+    let mut ready: BTreeSet<&StorePath> = waiting
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(p, _)| *p)
+        .collect();
+    let mut order = Vec::with_capacity(selected.len());
+    while let Some(path) = ready.pop_first() {
+        order.push(selected[path]);
+        for referrer in referrers.get(path).into_iter().flatten() {
+            let count = waiting.get_mut(referrer).expect("every referrer waits");
+            *count -= 1;
+            if *count == 0 {
+                ready.insert(referrer);
+            }
+        }
+    }
+    order
+}
+
+impl BundlePlan {
+    /// The security report of the first pass, if the checks ran.
+    pub fn scan_report(&self) -> Option<&ScanReport> {
+        self.scan.as_ref()
+    }
+
+    /// The second pass: writes the bundle to `destination` atomically.
+    pub fn write(
+        &self,
+        destination: &Path,
+        mtime: u64,
+        compression: &CompressOptions,
+    ) -> Result<BundleSummary, DeltaError> {
+        let output = AtomicOutput::create(destination)?;
+        let write_error = |source| DeltaError::Write {
+            path: destination.to_path_buf(),
+            source,
+        };
+        let file = output.try_clone_file().map_err(write_error)?;
+        let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+        let compressor = Compressor::new(hashing, compression)?;
+        let mut tar = TarWriter::new(compressor, mtime);
+        tar.append(&Entry::directory(BUNDLE_DIR, 0o755))?;
+        tar.append(&Entry::inline_file(
+            MANIFEST_MEMBER,
+            self.manifest_json.as_bytes().to_vec(),
+            0o644,
+        ))?;
+        tar.append(&Entry::inline_file(
+            APPLY_MEMBER,
+            self.script.as_bytes().to_vec(),
+            0o755,
+        ))?;
+        let store_dir = &self.manifest.store_dir;
+        tar.append_streamed(
+            EXPORT_MEMBER.as_bytes(),
+            0o644,
+            self.manifest.export.size,
+            |out| -> Result<(), DeltaError> {
+                let mut export = out;
+                for path in &self.manifest.paths {
+                    export.write_all(&RECORD_START).map_err(write_error)?;
+                    let mut nar = NarHasher::new();
+                    dump(
+                        &self.store_source,
+                        path,
+                        store_dir,
+                        &mut Tee(&mut nar, &mut export),
+                        &mut (),
+                    )?;
+                    let (digest, _) = nar.finish();
+                    if NarHash::parse(&path.nar_hash).ok() != Some(NarHash(digest)) {
+                        return Err(DeltaError::ChangedWhileWriting {
+                            path: path.path.clone(),
+                        });
+                    }
+                    export
+                        .write_all(&record_trailer(path))
+                        .map_err(write_error)?;
+                }
+                export.write_all(&STREAM_END).map_err(write_error)?;
+                Ok(())
+            },
+        )?;
+        let (compressor, stats) = tar.finish()?;
+        let hashing = compressor.finish().map_err(write_error)?;
+        let (mut buffered, output_sha256, _) = hashing.finish();
+        buffered.flush().map_err(write_error)?;
+        drop(buffered);
+        let output_bytes = output.commit()?;
+        Ok(BundleSummary {
+            output_bytes,
+            output_sha256,
+            tar_bytes: stats.archive_bytes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(name: &str, hash_char: char, references: &[&StorePath]) -> PathInfo {
+        let path =
+            StorePath::from_basename(&format!("{}-{name}", hash_char.to_string().repeat(32)))
+                .unwrap();
+        let mut references: Vec<StorePath> = references.iter().map(|r| (*r).clone()).collect();
+        references.sort();
+        PathInfo {
+            path,
+            nar_hash: NarHash([0; 32]),
+            nar_size: 8,
+            references,
+            deriver: None,
+            ca: None,
+            signatures: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn references_come_first_then_basename_order() {
+        // lib (hash 0…) references itself and app (hash 1…) references it;
+        // among paths ready at once, basename order: lib before doc (hash 3…).
+        let lib = info("lib", '0', &[]);
+        let lib = info("lib", '0', &[&lib.path]);
+        let app = info("app", '1', &[&lib.path]);
+        let top = info("top", '2', &[&app.path, &lib.path]);
+        let doc = info("doc", '3', &[]);
+        let selected: BTreeMap<&StorePath, &PathInfo> = [&top, &doc, &app, &lib]
+            .into_iter()
+            .map(|i| (&i.path, i))
+            .collect();
+        let names: Vec<&str> = dependency_order(&selected)
+            .iter()
+            .map(|i| i.path.name())
+            .collect();
+        assert_eq!(names, ["lib", "app", "top", "doc"]);
+    }
+}

@@ -1,0 +1,457 @@
+//! What a system description lists: the store paths, with NAR hash, size
+//! and references, of an earlier tarball (read from the Nix database inside
+//! it), of a `write --manifest` JSON, or of a closure file. `delta --from`
+//! reads the colleague's system this way, and `diff` compares two of them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::DeltaError;
+use crate::archive::{detect_compression, open_tarball, MemberKind};
+use crate::compress::Compression;
+use crate::input::{read_limited, MAX_CLOSURE_BYTES};
+use crate::inspect::{read_database, Database, DatabaseVisitor, RegisteredPath};
+use crate::store::{read_closure, NarHash, StorePath};
+
+/// The largest Nix database read out of a tarball.
+const MAX_DATABASE_BYTES: u64 = 256 << 20;
+/// Where the system profile lives inside a rootfs.
+const PROFILE: &[u8] = b"nix/var/nix/profiles/system";
+const PROFILES_DIR: &[u8] = b"nix/var/nix/profiles/";
+
+/// Which kind of file described the system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InventoryKind {
+    Tarball,
+    Manifest,
+    Closure,
+}
+
+impl InventoryKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            InventoryKind::Tarball => "tarball",
+            InventoryKind::Manifest => "manifest",
+            InventoryKind::Closure => "closure",
+        }
+    }
+}
+
+/// One store path of a system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryPath {
+    pub nar_hash: NarHash,
+    pub nar_size: u64,
+    /// Absolute, sorted.
+    pub references: Vec<String>,
+}
+
+/// The store paths a system description lists, by absolute path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inventory {
+    pub kind: InventoryKind,
+    /// The system toplevel, when the description names one (a tarball's
+    /// `/nix/var/nix/profiles/system`, a manifest's `system`).
+    pub system: Option<String>,
+    pub paths: BTreeMap<String, InventoryPath>,
+}
+
+/// Whether `path` starts like a system description rather than an archive:
+/// JSON (a `--manifest` or `nix path-info` output) or registration text (a
+/// store path).
+pub fn is_system_description(path: &Path) -> bool {
+    let mut head = [0u8; 512];
+    let Ok(got) = std::fs::File::open(path).and_then(|mut f| read_up_to(&mut f, &mut head)) else {
+        return false;
+    };
+    let first = head[..got].iter().find(|b| !b.is_ascii_whitespace());
+    matches!(first, Some(b'{' | b'[' | b'/')) && !looks_like_tarball(&head[..got])
+}
+
+fn looks_like_tarball(head: &[u8]) -> bool {
+    let is_tar = head.len() >= 262 && &head[257..262] == b"ustar";
+    detect_compression(head) != Compression::None || is_tar
+}
+
+/// Reads a tarball, a `--manifest` JSON or a closure file (detected from
+/// the bytes). Anything else is [`DeltaError::NotASystem`] naming the file.
+pub fn read_inventory(path: &Path, store_dir: &str) -> Result<Inventory, DeltaError> {
+    let not_a_system = |message: String| DeltaError::NotASystem {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut head = [0u8; 512];
+    let got = std::fs::File::open(path)
+        .and_then(|mut file| read_up_to(&mut file, &mut head))
+        .map_err(|e| not_a_system(format!("cannot read it: {e}")))?;
+    if looks_like_tarball(&head[..got]) {
+        if super::read::is_bundle(path) {
+            return Err(not_a_system(
+                "it is an update bundle, which holds only what changed".into(),
+            ));
+        }
+        return read_tarball(path, store_dir);
+    }
+    let bytes = read_limited(path, MAX_CLOSURE_BYTES, "a system description")
+        .map_err(|e| not_a_system(e.to_string()))?;
+    if let Ok(serde_json::Value::Object(object)) = serde_json::from_slice(&bytes) {
+        if object.contains_key("manifestVersion") {
+            return read_manifest(path, &object, store_dir);
+        }
+        if object.contains_key("bundleVersion") {
+            return Err(not_a_system(
+                "it is an update bundle's manifest, which lists only what changed".into(),
+            ));
+        }
+    }
+    let source_name = path.display().to_string();
+    let (closure, _) = read_closure(&bytes, &source_name, store_dir).map_err(|e| {
+        not_a_system(format!(
+            "it is not a tarball (no gzip, xz, zstd or tar magic) and, read as a closure: {e}"
+        ))
+    })?;
+    let paths = closure
+        .iter()
+        .map(|info| {
+            (
+                info.path.to_absolute(store_dir),
+                InventoryPath {
+                    nar_hash: info.nar_hash,
+                    nar_size: info.nar_size,
+                    references: info
+                        .references
+                        .iter()
+                        .map(|r| r.to_absolute(store_dir))
+                        .collect(),
+                },
+            )
+        })
+        .collect();
+    Ok(Inventory {
+        kind: InventoryKind::Closure,
+        system: None,
+        paths,
+    })
+}
+
+fn read_up_to(reader: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// An earlier tarball: its Nix database and its system profile.
+fn read_tarball(path: &Path, store_dir: &str) -> Result<Inventory, DeltaError> {
+    let bad = |message: String| DeltaError::BadInventory {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut reader = open_tarball(path).map_err(|e| bad(e.to_string()))?;
+    let mut sqlite = None;
+    let mut registration = None;
+    let mut profile_links: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+    while let Some(member) = reader.next_member().map_err(|e| bad(e.to_string()))? {
+        let keep = match member.path.as_slice() {
+            b"nix/var/nix/db/db.sqlite" => Some(&mut sqlite),
+            b"nix-path-registration" => Some(&mut registration),
+            _ => None,
+        };
+        if member.kind == MemberKind::Symlink && member.path.starts_with(PROFILES_DIR) {
+            profile_links.insert(member.path.clone(), member.link_target.clone());
+        }
+        let Some(slot) = keep.filter(|_| member.kind == MemberKind::Regular) else {
+            continue;
+        };
+        if member.size > MAX_DATABASE_BYTES {
+            return Err(bad(format!(
+                "{} is {} bytes, more than the {MAX_DATABASE_BYTES} read",
+                member.display_path(),
+                member.size
+            )));
+        }
+        // Spilled to an unnamed temporary file, as `verify` reads it.
+        let mut spill = tempfile::tempfile()
+            .map_err(|e| bad(format!("a temporary file for its Nix database: {e}")))?;
+        std::io::copy(&mut reader.content(), &mut spill)
+            .map_err(|e| bad(format!("reading {}: {e}", member.display_path())))?;
+        *slot = Some(spill);
+    }
+    let database = match (&sqlite, &registration) {
+        (Some(file), _) => Database::Sqlite(file),
+        (None, Some(file)) => Database::Registration(file),
+        (None, None) => {
+            return Err(bad(
+                "no Nix database (/nix/var/nix/db/db.sqlite or /nix-path-registration)".into(),
+            ))
+        }
+    };
+    let mut collected = CollectPaths::default();
+    read_database(database, &mut collected)
+        .map_err(|message| bad(format!("its Nix database: {message}")))?;
+    if let Some(message) = collected.error {
+        return Err(bad(format!("its Nix database: {message}")));
+    }
+    let mut paths = collected.paths;
+    for info in paths.values_mut() {
+        info.references.sort();
+    }
+    Ok(Inventory {
+        kind: InventoryKind::Tarball,
+        system: profile_system(&profile_links, store_dir),
+        paths,
+    })
+}
+
+/// The database's paths and references, gathered row by row.
+#[derive(Default)]
+struct CollectPaths {
+    paths: BTreeMap<String, InventoryPath>,
+    /// The first unreadable row.
+    error: Option<String>,
+}
+
+impl DatabaseVisitor for CollectPaths {
+    fn path(&mut self, row: RegisteredPath<'_>) {
+        match NarHash::parse(row.nar_hash) {
+            Ok(nar_hash) => {
+                self.paths.insert(
+                    row.path.to_owned(),
+                    InventoryPath {
+                        nar_hash,
+                        nar_size: row.nar_size.unwrap_or(0),
+                        references: Vec::new(),
+                    },
+                );
+            }
+            Err(e) => {
+                self.error.get_or_insert(format!("{}: {e}", row.path));
+            }
+        }
+    }
+
+    fn reference(&mut self, referrer: &str, reference: &str) {
+        if let Some(info) = self.paths.get_mut(referrer) {
+            info.references.push(reference.to_owned());
+        }
+    }
+}
+
+/// Follows `nix/var/nix/profiles/system` through the profile links to the
+/// store path it names.
+fn profile_system(links: &HashMap<Vec<u8>, Vec<u8>>, store_dir: &str) -> Option<String> {
+    let store_prefix = format!("{}/", store_dir.trim_end_matches('/'));
+    let mut current = PROFILE.to_vec();
+    for _ in 0..16 {
+        let target = links.get(&current)?;
+        if let Some(rest) = target.strip_prefix(store_prefix.as_bytes()) {
+            let basename = rest.split(|&b| b == b'/').next()?;
+            return Some(format!(
+                "{store_prefix}{}",
+                String::from_utf8_lossy(basename)
+            ));
+        }
+        if target.starts_with(b"/") {
+            current = target[1..].to_vec();
+        } else {
+            current = PROFILES_DIR.to_vec();
+            current.extend_from_slice(target);
+        }
+    }
+    None
+}
+
+/// A `write --manifest` JSON: its `system` and `storePaths`.
+fn read_manifest(
+    path: &Path,
+    manifest: &serde_json::Map<String, serde_json::Value>,
+    store_dir: &str,
+) -> Result<Inventory, DeltaError> {
+    let bad = |message: String| DeltaError::BadInventory {
+        path: path.to_path_buf(),
+        message,
+    };
+    let system = match manifest.get("system") {
+        Some(serde_json::Value::String(system)) => {
+            StorePath::from_absolute(system, store_dir).map_err(|e| bad(format!("system: {e}")))?;
+            Some(system.clone())
+        }
+        _ => return Err(bad("system: missing or not a string".into())),
+    };
+    let entries = manifest
+        .get("storePaths")
+        .and_then(|v| v.as_array())
+        .ok_or_else(|| bad("storePaths: missing or not a list".into()))?;
+    let mut paths = BTreeMap::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let field = |name: &str| entry.get(name);
+        let store_path = field("path")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| bad(format!("storePaths[{i}].path: missing or not a string")))?;
+        StorePath::from_absolute(store_path, store_dir)
+            .map_err(|e| bad(format!("storePaths[{i}].path: {e}")))?;
+        let nar_hash = field("narHash")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| bad(format!("storePaths[{i}].narHash: missing or not a string")))
+            .and_then(|text| {
+                NarHash::parse(text).map_err(|e| bad(format!("storePaths[{i}].narHash: {e}")))
+            })?;
+        let nar_size = field("narSize")
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| bad(format!("storePaths[{i}].narSize: missing or not a number")))?;
+        let mut references = Vec::new();
+        for reference in field("references")
+            .and_then(|v| v.as_array())
+            .ok_or_else(|| bad(format!("storePaths[{i}].references: missing or not a list")))?
+        {
+            let text = reference.as_str().ok_or_else(|| {
+                bad(format!(
+                    "storePaths[{i}].references: {reference} is not a string"
+                ))
+            })?;
+            StorePath::from_absolute(text, store_dir)
+                .map_err(|e| bad(format!("storePaths[{i}].references: {e}")))?;
+            references.push(text.to_owned());
+        }
+        references.sort();
+        paths.insert(
+            store_path.to_owned(),
+            InventoryPath {
+                nar_hash,
+                nar_size,
+                references,
+            },
+        );
+    }
+    if let Some(system) = system.as_ref().filter(|s| !paths.contains_key(*s)) {
+        return Err(bad(format!("system {system} is not in storePaths")));
+    }
+    Ok(Inventory {
+        kind: InventoryKind::Manifest,
+        system,
+        paths,
+    })
+}
+
+/// A store path in both systems with different contents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangedPath {
+    pub path: String,
+    pub nar_hash_a: String,
+    pub nar_hash_b: String,
+    pub nar_size_a: u64,
+    pub nar_size_b: u64,
+}
+
+/// `diff` of two system descriptions: store paths added, removed, changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryDifference {
+    pub a: String,
+    pub b: String,
+    pub kind_a: InventoryKind,
+    pub kind_b: InventoryKind,
+    pub system_a: Option<String>,
+    pub system_b: Option<String>,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<ChangedPath>,
+    /// Same store paths with the same NAR hashes and sizes.
+    pub identical: bool,
+}
+
+/// Compares two systems' store paths (in path order).
+pub fn compare(a: &Inventory, a_name: &str, b: &Inventory, b_name: &str) -> InventoryDifference {
+    let removed: Vec<String> = a
+        .paths
+        .keys()
+        .filter(|p| !b.paths.contains_key(*p))
+        .cloned()
+        .collect();
+    let added: Vec<String> = b
+        .paths
+        .keys()
+        .filter(|p| !a.paths.contains_key(*p))
+        .cloned()
+        .collect();
+    let changed: Vec<ChangedPath> = a
+        .paths
+        .iter()
+        .filter_map(|(path, x)| {
+            let y = b.paths.get(path)?;
+            (x.nar_hash != y.nar_hash || x.nar_size != y.nar_size).then(|| ChangedPath {
+                path: path.clone(),
+                nar_hash_a: x.nar_hash.to_sri(),
+                nar_hash_b: y.nar_hash.to_sri(),
+                nar_size_a: x.nar_size,
+                nar_size_b: y.nar_size,
+            })
+        })
+        .collect();
+    InventoryDifference {
+        a: a_name.to_owned(),
+        b: b_name.to_owned(),
+        kind_a: a.kind,
+        kind_b: b.kind,
+        system_a: a.system.clone(),
+        system_b: b.system.clone(),
+        identical: added.is_empty() && removed.is_empty() && changed.is_empty(),
+        added,
+        removed,
+        changed,
+    }
+}
+
+impl InventoryDifference {
+    /// The report for people: the bundle's table of contents.
+    pub fn to_text(&self) -> String {
+        let system = |s: &Option<String>| s.clone().unwrap_or_else(|| "(no system named)".into());
+        let mut out = format!(
+            "A {} ({}, system {})\nB {} ({}, system {})\n",
+            self.a,
+            self.kind_a.name(),
+            system(&self.system_a),
+            self.b,
+            self.kind_b.name(),
+            system(&self.system_b)
+        );
+        if self.identical {
+            out.push_str("identical store paths\n");
+            return out;
+        }
+        out.push_str(&format!(
+            "store paths: {} added, {} removed, {} changed\n",
+            self.added.len(),
+            self.removed.len(),
+            self.changed.len()
+        ));
+        for path in &self.added {
+            out.push_str(&format!("  + {path}\n"));
+        }
+        for path in &self.removed {
+            out.push_str(&format!("  - {path}\n"));
+        }
+        for change in &self.changed {
+            out.push_str(&format!(
+                "  ~ {} (NAR {} -> {}, {} -> {} bytes)\n",
+                change.path,
+                change.nar_hash_a,
+                change.nar_hash_b,
+                change.nar_size_a,
+                change.nar_size_b
+            ));
+        }
+        out
+    }
+}

@@ -1,0 +1,997 @@
+//! Delta updates with real Nix: two versions of a NixOS-shaped system
+//! (tests/fixtures/delta-system.nix) that differ in one package and /etc;
+//! a tarball of the old one extracted into a root; the bundle applied to it
+//! with `nix-store --import` through `--store local?root=R`.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use common::*;
+
+/// A version of the fixture system (its toplevel).
+fn delta_system(version: &str) -> String {
+    let file = repo_root().join("tests/fixtures/delta-system.nix");
+    run_text(
+        nix_command("nix-build")
+            .arg("--no-out-link")
+            .arg(&file)
+            .args(["--argstr", "version", version]),
+    )
+    .trim()
+    .to_owned()
+}
+
+fn v1() -> &'static str {
+    static SYSTEM: OnceLock<String> = OnceLock::new();
+    SYSTEM.get_or_init(|| delta_system("1"))
+}
+
+fn v2() -> &'static str {
+    static SYSTEM: OnceLock<String> = OnceLock::new();
+    SYSTEM.get_or_init(|| delta_system("2"))
+}
+
+/// `nix path-info --json -r SYSTEM` into DIR/NAME.
+fn closure_file(system: &str, dir: &Path, name: &str) -> PathBuf {
+    let file = write_path_info(system, dir);
+    let named = dir.join(name);
+    std::fs::rename(&file, &named).unwrap();
+    named
+}
+
+/// The store paths of a system's closure in the host store.
+fn closure_paths(system: &str) -> BTreeSet<String> {
+    path_info_validity(None, system).into_keys().collect()
+}
+
+/// A tarball of SYSTEM (with its manifest) and its closure file, in DIR.
+fn write_system(system: &str, dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let closure = closure_file(system, dir, &format!("{name}.json"));
+    let tarball = dir.join(format!("{name}.wsl"));
+    let manifest = dir.join(format!("{name}.manifest.json"));
+    run_ok(wsl_tarball().args([
+        "write",
+        "--closure",
+        closure.to_str().unwrap(),
+        "--system",
+        system,
+        "--nixos",
+        "--quiet",
+        "-o",
+        tarball.to_str().unwrap(),
+        "--manifest",
+        manifest.to_str().unwrap(),
+    ]));
+    (tarball, closure)
+}
+
+/// `delta --from OLD` to NEW's closure, with extra flags.
+fn delta(
+    old: &Path,
+    new_closure: &Path,
+    new_system: &str,
+    output: &Path,
+    extra: &[&str],
+) -> Output {
+    let mut args = vec![
+        "delta",
+        "--from",
+        old.to_str().unwrap(),
+        "--closure",
+        new_closure.to_str().unwrap(),
+        "--system",
+        new_system,
+        "-o",
+        output.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    run_wsl_tarball(&args)
+}
+
+fn assert_ok(output: &Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A root made by extracting a tarball, as `wsl --import` would.
+fn root_from(tarball: &Path, dir: &Path, name: &str) -> PathBuf {
+    let plain = dir.join(format!("{name}.tar"));
+    std::fs::write(&plain, run_ok(Command::new("gzip").arg("-dc").arg(tarball))).unwrap();
+    let root = dir.join(name);
+    extract(&plain, &root);
+    root
+}
+
+fn store_of(root: &Path) -> String {
+    format!("local?root={}", root.display())
+}
+
+/// Where R's system profile leads: follows the links inside R.
+fn profile_system(root: &Path) -> String {
+    let profiles = root.join("nix/var/nix/profiles");
+    let generation = std::fs::read_link(profiles.join("system")).unwrap();
+    std::fs::read_link(profiles.join(generation))
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+/// The paths of `paths` that R's store does not hold as valid.
+fn invalid_in(root: &Path, paths: &[&str]) -> Vec<String> {
+    let text = run_text(
+        nix_command("nix-store")
+            .args([
+                "--store",
+                &store_of(root),
+                "--check-validity",
+                "--print-invalid",
+            ])
+            .args(paths),
+    );
+    text.lines().map(str::to_owned).collect()
+}
+
+fn bundle_manifest(bundle: &Path) -> serde_json::Value {
+    let inspected = run_ok(wsl_tarball().args(["inspect", "--json"]).arg(bundle));
+    serde_json::from_slice(&inspected).unwrap()
+}
+
+/// After an apply: R's store checks out and holds NEW's closure exactly as
+/// the host does (narHash, narSize, references, path by path).
+fn assert_applied(root: &Path, new_system: &str) {
+    run_ok(nix_command("nix-store").args([
+        "--verify",
+        "--check-contents",
+        "--store",
+        &store_of(root),
+    ]));
+    assert_eq!(
+        path_info_validity(Some(&store_of(root)), new_system),
+        path_info_validity(None, new_system)
+    );
+    assert_eq!(profile_system(root), new_system);
+}
+
+#[test]
+fn bundle_holds_exactly_what_old_lacks_and_applies_with_real_nix() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, _) = write_system(v1(), dir.path(), "old");
+    let new_closure = closure_file(v2(), dir.path(), "new.json");
+    let bundle = dir.path().join("update.wsl-delta");
+    assert_ok(&delta(&old, &new_closure, v2(), &bundle, &[]), "delta");
+
+    let manifest = bundle_manifest(&bundle);
+    let shipped: BTreeSet<String> = manifest["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: BTreeSet<String> = closure_paths(v2())
+        .difference(&closure_paths(v1()))
+        .cloned()
+        .collect();
+    assert_eq!(shipped, expected);
+    assert_eq!(
+        shipped.len(),
+        4,
+        "hello, motd, etc and the toplevel: {shipped:?}"
+    );
+    assert_eq!(manifest["oldSystem"], v1());
+    assert_eq!(manifest["newSystem"], v2());
+    // The toplevel references everything: it is imported last.
+    assert_eq!(
+        manifest["paths"].as_array().unwrap().last().unwrap()["path"],
+        v2()
+    );
+
+    let root = root_from(&old, dir.path(), "R");
+    let applied = run_wsl_tarball(&[
+        "apply",
+        bundle.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+        "--dry-activate",
+    ]);
+    assert_ok(&applied, "apply");
+    let text = stderr(&applied);
+    assert!(
+        text.contains(&format!(
+            "would run: {}/bin/switch-to-configuration boot",
+            v2()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("wsl --terminate"), "{text}");
+    assert!(
+        text.contains("imported and checked 4 store paths"),
+        "{text}"
+    );
+    assert_applied(&root, v2());
+
+    // Byte for byte what Nix itself exports for the imported paths (which
+    // now have no deriver, as the bundle ships none), in the bundle's order.
+    let unpacked = dir.path().join("unpacked");
+    std::fs::create_dir(&unpacked).unwrap();
+    run_ok(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(&bundle)
+            .arg("-C")
+            .arg(&unpacked),
+    );
+    let mut by_nix = Vec::new();
+    for path in manifest["paths"].as_array().unwrap() {
+        let one = run_ok(nix_command("nix-store").args([
+            "--store",
+            &store_of(&root),
+            "--export",
+            path["path"].as_str().unwrap(),
+        ]));
+        assert_eq!(&one[one.len() - 8..], &[0u8; 8]);
+        by_nix.extend_from_slice(&one[..one.len() - 8]);
+    }
+    by_nix.extend_from_slice(&[0u8; 8]);
+    assert!(std::fs::read(unpacked.join("wsl-delta/nix-export")).unwrap() == by_nix);
+
+    // A second run finds the new system in place and changes nothing.
+    let again = run_wsl_tarball(&[
+        "apply",
+        bundle.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+        "--dry-activate",
+    ]);
+    assert_ok(&again, "apply again");
+    assert!(
+        stderr(&again).contains("nothing to do"),
+        "{}",
+        stderr(&again)
+    );
+}
+
+#[test]
+fn bundled_apply_script_does_the_same_with_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, _) = write_system(v1(), dir.path(), "old");
+    let new_closure = closure_file(v2(), dir.path(), "new.json");
+    let bundle = dir.path().join("update.wsl-delta");
+    assert_ok(&delta(&old, &new_closure, v2(), &bundle, &[]), "delta");
+    let unpacked = dir.path().join("unpacked");
+    std::fs::create_dir(&unpacked).unwrap();
+    run_ok(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(&bundle)
+            .arg("-C")
+            .arg(&unpacked),
+    );
+
+    let root = root_from(&old, dir.path(), "R");
+    let output = nix_command("sh")
+        .arg(unpacked.join("wsl-delta/apply"))
+        .args(["--switch", "--dry-activate", "--root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert_ok(&output, "sh wsl-delta/apply");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains(&format!(
+            "would run: {}/bin/switch-to-configuration switch",
+            v2()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("wsl --terminate"), "{text}");
+    assert_applied(&root, v2());
+}
+
+#[test]
+fn bundle_bytes_are_the_same_for_every_thread_count_and_from_a_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, _) = write_system(v1(), dir.path(), "old");
+    let new_closure = closure_file(v2(), dir.path(), "new.json");
+    let one = dir.path().join("one.wsl-delta");
+    let four = dir.path().join("four.wsl-delta");
+    let xz = dir.path().join("xz.wsl-delta");
+    assert_ok(
+        &delta(&old, &new_closure, v2(), &one, &["--threads", "1"]),
+        "delta 1",
+    );
+    assert_ok(
+        &delta(&old, &new_closure, v2(), &four, &["--threads", "4"]),
+        "delta 4",
+    );
+    assert_eq!(std::fs::read(&one).unwrap(), std::fs::read(&four).unwrap());
+    assert_ok(
+        &delta(
+            &old,
+            &new_closure,
+            v2(),
+            &xz,
+            &["--compression", "xz", "--threads", "3"],
+        ),
+        "delta xz",
+    );
+    let from_manifest = dir.path().join("manifest.wsl-delta");
+    let old_manifest = dir.path().join("old.manifest.json");
+    assert_ok(
+        &delta(&old_manifest, &new_closure, v2(), &from_manifest, &[]),
+        "delta from manifest",
+    );
+    let (a, b, c) = (
+        bundle_manifest(&one),
+        bundle_manifest(&xz),
+        bundle_manifest(&from_manifest),
+    );
+    assert_eq!(a["paths"], b["paths"]);
+    assert_eq!(a["paths"], c["paths"]);
+    assert_eq!(c["oldSystem"], v1());
+    run_ok(wsl_tarball().arg("verify").arg(&xz));
+}
+
+/// `bytes` through the tool's own compressor, as a bundle's bytes go.
+fn compressed_size(bytes: &[u8], compression: wsl_tarball::compress::Compression) -> u64 {
+    use std::io::Write;
+    let options = wsl_tarball::compress::CompressOptions {
+        compression,
+        level: None,
+        threads: 2,
+    };
+    let mut compressor = wsl_tarball::compress::Compressor::new(Vec::new(), &options).unwrap();
+    compressor.write_all(bytes).unwrap();
+    compressor.finish().unwrap().len() as u64
+}
+
+#[test]
+fn bundle_is_no_larger_than_the_changed_package_compressed_plus_one_percent() {
+    use wsl_tarball::compress::Compression;
+    let dir = tempfile::tempdir().unwrap();
+    let (old, _) = write_system(v1(), dir.path(), "old");
+    let new_closure = closure_file(v2(), dir.path(), "new.json");
+    let hello = closure_paths(v2())
+        .into_iter()
+        .find(|p| p.ends_with("-hello-2"))
+        .unwrap();
+    let nar = run_ok(nix_command("nix-store").args(["--dump", &hello]));
+    let tarball_size = std::fs::metadata(&old).unwrap().len();
+    for (name, compression) in [
+        ("gzip", Compression::Gzip),
+        ("xz", Compression::Xz),
+        ("zstd", Compression::Zstd),
+    ] {
+        let bundle = dir.path().join(format!("update-{name}.wsl-delta"));
+        assert_ok(
+            &delta(&old, &new_closure, v2(), &bundle, &["--compression", name]),
+            "delta",
+        );
+        let package = compressed_size(&nar, compression);
+        let bundle_size = std::fs::metadata(&bundle).unwrap().len();
+        eprintln!(
+            "{name}: hello-2 NAR {} bytes, compressed {package} bytes; bundle {bundle_size} bytes ({:+.2}%); old full tarball (gzip) {tarball_size} bytes",
+            nar.len(),
+            100.0 * (bundle_size as f64 / package as f64 - 1.0)
+        );
+        assert!(
+            bundle_size * 100 <= package * 101,
+            "{name}: bundle {bundle_size} bytes > 101% of the package's {package}"
+        );
+    }
+}
+
+#[test]
+fn old_that_is_no_system_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let new_closure = closure_file(v2(), dir.path(), "new.json");
+    let old = dir.path().join("notes.txt");
+    std::fs::write(&old, "these are not store paths\n").unwrap();
+    let bundle = dir.path().join("update.wsl-delta");
+    let before = dir_names(dir.path());
+    let output = delta(&old, &new_closure, v2(), &bundle, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains(&old.display().to_string())
+            && text.contains("not a tarball, a `--manifest` JSON or a closure file"),
+        "{text}"
+    );
+    assert_eq!(dir_names(dir.path()), before);
+
+    // A gzip file that is no tarball, and a JSON object that is neither.
+    let gz = dir.path().join("old.wsl");
+    std::fs::write(&gz, run_ok(Command::new("gzip").arg("-c").arg(&old))).unwrap();
+    let json = dir.path().join("old.json");
+    std::fs::write(&json, "{\"hello\": 1}").unwrap();
+    let before = dir_names(dir.path());
+    for bad in [&gz, &json] {
+        let output = delta(bad, &new_closure, v2(), &bundle, &[]);
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains(&bad.display().to_string()),
+            "{}",
+            stderr(&output)
+        );
+    }
+    assert_eq!(dir_names(dir.path()), before);
+}
+
+#[test]
+fn new_closure_that_is_not_closed_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, _) = write_system(v1(), dir.path(), "old");
+    // Without -r: the toplevel alone, its references missing.
+    let partial = dir.path().join("partial.json");
+    std::fs::write(
+        &partial,
+        run_ok(nix_command("nix").args(["path-info", "--json", v2()])),
+    )
+    .unwrap();
+    let bundle = dir.path().join("update.wsl-delta");
+    let before = dir_names(dir.path());
+    let output = delta(&old, &partial, v2(), &bundle, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains("closure is not closed") && text.contains(&format!("{} references", v2())),
+        "{text}"
+    );
+    assert_eq!(dir_names(dir.path()), before);
+}
+
+#[test]
+fn bundle_for_another_system_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, _) = write_system(v1(), dir.path(), "old");
+    let new_closure = closure_file(v2(), dir.path(), "new.json");
+    let bundle = dir.path().join("update.wsl-delta");
+    assert_ok(&delta(&old, &new_closure, v2(), &bundle, &[]), "delta");
+    let v3 = delta_system("3");
+    let (other, _) = write_system(&v3, dir.path(), "other");
+    let root = root_from(&other, dir.path(), "R");
+    let hello2 = closure_paths(v2())
+        .into_iter()
+        .find(|p| p.ends_with("-hello-2"))
+        .unwrap();
+
+    let output = run_wsl_tarball(&[
+        "apply",
+        bundle.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+        "--dry-activate",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains(&format!("this bundle updates {}", v1()))
+            && text.contains(&format!("the system here is {v3}"))
+            && text.contains("nothing was changed"),
+        "{text}"
+    );
+    assert_eq!(profile_system(&root), v3);
+    assert_eq!(
+        invalid_in(&root, &[&hello2, v2()]),
+        vec![hello2.clone(), v2().to_owned()]
+    );
+
+    // The script refuses the same way.
+    let unpacked = dir.path().join("unpacked");
+    std::fs::create_dir(&unpacked).unwrap();
+    run_ok(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(&bundle)
+            .arg("-C")
+            .arg(&unpacked),
+    );
+    let output = nix_command("sh")
+        .arg(unpacked.join("wsl-delta/apply"))
+        .args(["--dry-activate", "--root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!("this bundle updates {}", v1())),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(profile_system(&root), v3);
+    assert_eq!(invalid_in(&root, &[&hello2]), vec![hello2]);
+}
+
+#[test]
+fn bundle_from_a_closure_file_needs_its_references_in_the_local_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let old_closure = closure_file(v1(), dir.path(), "old.json");
+    let new_closure = closure_file(v2(), dir.path(), "new.json");
+    let bundle = dir.path().join("update.wsl-delta");
+    assert_ok(
+        &delta(&old_closure, &new_closure, v2(), &bundle, &[]),
+        "delta",
+    );
+    assert_eq!(
+        bundle_manifest(&bundle)["oldSystem"],
+        serde_json::Value::Null
+    );
+    // A root with another system altogether: delta-bash is not there.
+    let other = write_fixture(dir.path(), "fixture.wsl", &[]);
+    let root = root_from(&other, dir.path(), "R");
+    let before = profile_system(&root);
+    let output = run_wsl_tarball(&[
+        "apply",
+        bundle.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+        "--dry-activate",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains("the local store lacks 3 store path(s) the bundle needs from the old system")
+            && text.contains("nothing was changed"),
+        "{text}"
+    );
+    assert_eq!(profile_system(&root), before);
+    assert_eq!(invalid_in(&root, &[v2()]), vec![v2().to_owned()]);
+
+    // The script refuses the same way.
+    let unpacked = dir.path().join("unpacked");
+    std::fs::create_dir(&unpacked).unwrap();
+    run_ok(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(&bundle)
+            .arg("-C")
+            .arg(&unpacked),
+    );
+    let output = nix_command("sh")
+        .arg(unpacked.join("wsl-delta/apply"))
+        .args(["--dry-activate", "--root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output)
+            .contains("the local store lacks 3 store path(s) the bundle needs from the old system"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(profile_system(&root), before);
+    assert_eq!(invalid_in(&root, &[v2()]), vec![v2().to_owned()]);
+}
+
+#[test]
+fn a_finding_in_the_new_etc_exits_3_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, _) = write_system(v1(), dir.path(), "old");
+    let new_closure = closure_file(v2(), dir.path(), "new.json");
+    let bundle = dir.path().join("update.wsl-delta");
+    let before = dir_names(dir.path());
+    let output = delta(
+        &old,
+        &new_closure,
+        v2(),
+        &bundle,
+        &["--pattern", "Welcome to version 2"],
+    );
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains("-motd") && text.contains("the bundle was not written"),
+        "{text}"
+    );
+    assert_eq!(dir_names(dir.path()), before);
+}
+
+#[test]
+fn a_damaged_bundle_fails_verify_and_apply_leaves_the_old_system() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, _) = write_system(v1(), dir.path(), "old");
+    let new_closure = closure_file(v2(), dir.path(), "new.json");
+    let bundle = dir.path().join("update.wsl-delta");
+    assert_ok(
+        &delta(
+            &old,
+            &new_closure,
+            v2(),
+            &bundle,
+            &["--compression", "none"],
+        ),
+        "delta",
+    );
+    run_ok(wsl_tarball().arg("verify").arg(&bundle));
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let at = bytes
+        .windows(15)
+        .position(|w| w == b"hello version 2")
+        .unwrap();
+    bytes[at + 14] = b'3';
+    std::fs::write(&bundle, &bytes).unwrap();
+
+    let verified = run_wsl_tarball(&["verify", bundle.to_str().unwrap()]);
+    assert_eq!(verified.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&verified.stdout);
+    assert!(
+        report.contains("FAIL  nix-export") && report.contains("-hello-2: NAR hash"),
+        "{report}"
+    );
+
+    let root = root_from(&old, dir.path(), "R");
+    let output = run_wsl_tarball(&[
+        "apply",
+        bundle.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+        "--dry-activate",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains("the bundle is damaged") && text.contains("-hello-2: NAR hash"),
+        "{text}"
+    );
+    assert_eq!(profile_system(&root), v1());
+    assert_eq!(invalid_in(&root, &[v2()]), vec![v2().to_owned()]);
+}
+
+#[test]
+fn inspect_and_diff_list_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, _) = write_system(v1(), dir.path(), "old");
+    let (_, new_closure) = write_system(v2(), dir.path(), "new");
+    let bundle = dir.path().join("update.wsl-delta");
+    assert_ok(&delta(&old, &new_closure, v2(), &bundle, &[]), "delta");
+    let inspected = run_text(wsl_tarball().arg("inspect").arg(&bundle));
+    assert!(
+        inspected.contains(&format!("old system   {}", v1()))
+            && inspected.contains(&format!("new system   {}", v2()))
+            && inspected.contains("ships        4 store paths")
+            && inspected.contains("needs        3 store paths from the old system")
+            && inspected.contains("-delta-bash"),
+        "{inspected}"
+    );
+
+    let hello = |version: &str| {
+        closure_paths(if version == "1" { v1() } else { v2() })
+            .into_iter()
+            .find(|p| p.ends_with(&format!("-hello-{version}")))
+            .unwrap()
+    };
+    let old_manifest = dir.path().join("old.manifest.json");
+    let new_manifest = dir.path().join("new.manifest.json");
+    for (a, b) in [(&old_manifest, &new_manifest), (&old, &new_closure)] {
+        let output = run_wsl_tarball(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            text.contains("store paths: 4 added, 4 removed, 0 changed")
+                && text.contains(&format!("  + {}", hello("2")))
+                && text.contains(&format!("  - {}", hello("1"))),
+            "{text}"
+        );
+    }
+    let same = run_wsl_tarball(&[
+        "diff",
+        old_manifest.to_str().unwrap(),
+        old.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        same.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&same.stdout)
+    );
+}
+
+#[test]
+fn build_with_delta_from_writes_a_bundle_that_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = closure_file(fixture_system(), dir.path(), "fixture.json");
+    let bundle = dir.path().join("fake.wsl-delta");
+    let flake = format!("path:{}", repo_root().join("tests/nix").display());
+    run_ok(
+        wsl_tarball()
+            .env("NIX_CONFIG", NIX_CONFIG)
+            .args([
+                "build",
+                "fake",
+                "--flake",
+                &flake,
+                "--quiet",
+                "--delta-from",
+            ])
+            .arg(&old)
+            .arg("-o")
+            .arg(&bundle),
+    );
+    run_ok(wsl_tarball().arg("verify").arg(&bundle));
+    let manifest = bundle_manifest(&bundle);
+    assert!(
+        manifest["newSystem"]
+            .as_str()
+            .unwrap()
+            .ends_with("-nixos-system-nixos-wsl-fake"),
+        "{manifest}"
+    );
+    // Nothing of the fixture closure is in the fake system: all of it ships.
+    let shipped = manifest["paths"].as_array().unwrap().len();
+    let closure = closure_paths(manifest["newSystem"].as_str().unwrap()).len();
+    assert_eq!(shipped, closure);
+    assert_eq!(manifest["requires"], serde_json::json!([]));
+}
+
+/// The chroot with a current Nix that `../shared/newer-nix/setup sid DIR`
+/// makes; `WSL_TARBALL_NEWER_NIX_CHROOT`, default `/opt/nix-sid`.
+fn newer_nix_chroot() -> PathBuf {
+    let dir = PathBuf::from(
+        std::env::var("WSL_TARBALL_NEWER_NIX_CHROOT").unwrap_or_else(|_| "/opt/nix-sid".into()),
+    );
+    assert!(
+        dir.join("usr/bin/nix").exists(),
+        "no Nix in {}: make the chroot with ../shared/newer-nix/setup sid {} (as root)",
+        dir.display(),
+        dir.display()
+    );
+    dir
+}
+
+/// Runs a command inside the chroot.
+fn in_chroot(chroot: &Path, args: &[&str]) -> Output {
+    Command::new("chroot")
+        .arg(chroot)
+        .args([
+            "env",
+            "NIX_CONFIG=substituters =\nexperimental-features = nix-command flakes\n",
+        ])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// narHash (as a digest), narSize and references of every path, from any
+/// Nix version's `nix path-info --json -r`.
+fn validity_any_version(json: &[u8]) -> BTreeSet<(String, String, u64, Vec<String>)> {
+    let value: serde_json::Value = serde_json::from_slice(json).unwrap();
+    let entries: Vec<(String, serde_json::Value)> = match value {
+        serde_json::Value::Array(list) => list
+            .into_iter()
+            .map(|info| (info["path"].as_str().unwrap().to_owned(), info))
+            .collect(),
+        serde_json::Value::Object(map) => map.into_iter().collect(),
+        other => panic!("unexpected path-info JSON {other}"),
+    };
+    entries
+        .into_iter()
+        .map(|(path, info)| {
+            let hash = wsl_tarball::store::NarHash::parse(info["narHash"].as_str().unwrap())
+                .unwrap()
+                .to_sri();
+            let mut references: Vec<String> = info["references"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    let r = r.as_str().unwrap();
+                    if r.starts_with('/') {
+                        r.to_owned()
+                    } else {
+                        format!("/nix/store/{r}")
+                    }
+                })
+                .collect();
+            references.sort();
+            let path = if path.starts_with('/') {
+                path
+            } else {
+                format!("/nix/store/{path}")
+            };
+            (path, hash, info["narSize"].as_u64().unwrap(), references)
+        })
+        .collect()
+}
+
+/// The same import with a current Nix (2.34 in the chroot): the bundled
+/// script and `wsl-tarball apply`, each on its own root. Needs root and the
+/// chroot, so it runs only when asked: `cargo test --test delta -- --ignored`.
+#[test]
+#[ignore = "needs the newer-nix chroot: ../shared/newer-nix/setup sid /opt/nix-sid"]
+fn a_current_nix_imports_the_bundle() {
+    let chroot = newer_nix_chroot();
+    let version = in_chroot(&chroot, &["nix", "--version"]);
+    assert_ok(&version, "nix --version in the chroot");
+    eprintln!(
+        "chroot: {}",
+        String::from_utf8_lossy(&version.stdout).trim()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (old, _) = write_system(v1(), dir.path(), "old");
+    let new_closure = closure_file(v2(), dir.path(), "new.json");
+    let bundle = dir.path().join("update.wsl-delta");
+    assert_ok(&delta(&old, &new_closure, v2(), &bundle, &[]), "delta");
+    let host_validity = validity_any_version(&run_ok(nix_command("nix").args([
+        "path-info",
+        "--json",
+        "-r",
+        v2(),
+    ])));
+
+    // A work directory inside the chroot, removed at the end.
+    let work = tempfile::Builder::new()
+        .prefix("wsl-tarball-delta-")
+        .tempdir_in(chroot.join("tmp"))
+        .unwrap();
+    let inside = |path: &Path| format!("/{}", path.strip_prefix(&chroot).unwrap().display());
+    std::fs::copy(
+        env!("CARGO_BIN_EXE_wsl-tarball"),
+        work.path().join("wsl-tarball"),
+    )
+    .unwrap();
+    std::fs::copy(&bundle, work.path().join("update.wsl-delta")).unwrap();
+    run_ok(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(&bundle)
+            .arg("-C")
+            .arg(work.path()),
+    );
+    let script_root = root_from(&old, work.path(), "script-root");
+    let tool_root = root_from(&old, work.path(), "tool-root");
+    let runs = [
+        (
+            &script_root,
+            vec![
+                "sh".to_owned(),
+                inside(&work.path().join("wsl-delta/apply")),
+            ],
+        ),
+        (
+            &tool_root,
+            vec![
+                inside(&work.path().join("wsl-tarball")),
+                "apply".to_owned(),
+                inside(&work.path().join("update.wsl-delta")),
+            ],
+        ),
+    ];
+    for (root, command) in runs {
+        let mut args: Vec<&str> = command.iter().map(String::as_str).collect();
+        let root_inside = inside(root);
+        args.extend(["--root", &root_inside, "--dry-activate"]);
+        let output = in_chroot(&chroot, &args);
+        assert_ok(&output, &format!("{args:?} in the chroot"));
+        let store = format!("local?root={root_inside}");
+        assert_ok(
+            &in_chroot(
+                &chroot,
+                &[
+                    "nix-store",
+                    "--verify",
+                    "--check-contents",
+                    "--store",
+                    &store,
+                ],
+            ),
+            "nix-store --verify in the chroot",
+        );
+        let info = in_chroot(
+            &chroot,
+            &["nix", "path-info", "--json", "-r", "--store", &store, v2()],
+        );
+        assert_ok(&info, "nix path-info in the chroot");
+        assert_eq!(validity_any_version(&info.stdout), host_validity);
+        assert_eq!(profile_system(root), v2());
+    }
+}
+
+#[test]
+fn build_with_delta_from_refuses_rootfs_only_flags_before_building() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.json");
+    std::fs::write(&old, "[]").unwrap();
+    let before = dir_names(dir.path());
+    let output = run_wsl_tarball(&[
+        "build",
+        "fake",
+        "--flake",
+        "path:/nonexistent-flake",
+        "--delta-from",
+        old.to_str().unwrap(),
+        "--chown",
+        "/home/nixos",
+        "1000:100",
+        "-o",
+        dir.path().join("x.wsl-delta").to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains("--delta-from writes an update bundle") && !text.contains("nix eval"),
+        "{text}"
+    );
+    assert_eq!(dir_names(dir.path()), before);
+}
+
+#[test]
+fn a_closure_whose_hash_the_store_contradicts_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, _) = write_system(v1(), dir.path(), "old");
+    let new_closure = closure_file(v2(), dir.path(), "new.json");
+    let hello = closure_paths(v2())
+        .into_iter()
+        .find(|p| p.ends_with("-hello-2"))
+        .unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&new_closure).unwrap()).unwrap();
+    for info in json.as_array_mut().unwrap() {
+        if info["path"] == hello.as_str() {
+            info["narHash"] = "sha256-N8z8zjE1gJtQA9jNt9BzmdII3NGO59dM4e9+iSUVwx8=".into();
+        }
+    }
+    std::fs::write(&new_closure, serde_json::to_vec(&json).unwrap()).unwrap();
+    let bundle = dir.path().join("update.wsl-delta");
+    let before = dir_names(dir.path());
+    let output = delta(&old, &new_closure, v2(), &bundle, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains(&format!(
+            "{hello}: the host store holds other contents than the closure says"
+        )) && text.contains("the closure says sha256-N8z8zjE1gJtQA9jNt9BzmdII3NGO59dM4e9+iSUVwx8="),
+        "{text}"
+    );
+    assert_eq!(dir_names(dir.path()), before);
+}
+
+#[test]
+fn apply_refuses_a_file_that_is_no_bundle_and_root_without_dry_activate() {
+    let dir = tempfile::tempdir().unwrap();
+    let tarball = write_fixture(dir.path(), "fixture.wsl", &[]);
+    let root = dir.path().join("R");
+    std::fs::create_dir(&root).unwrap();
+    let output = run_wsl_tarball(&[
+        "apply",
+        tarball.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+        "--dry-activate",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!(
+            "{}: not an update bundle: its first member is /, not the wsl-delta/ directory",
+            tarball.display()
+        )),
+        "{}",
+        stderr(&output)
+    );
+    let output = run_wsl_tarball(&[
+        "apply",
+        tarball.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--root needs --dry-activate"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(dir_names(&root).is_empty());
+}
