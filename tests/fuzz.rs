@@ -116,7 +116,7 @@ fn compress(format: Format, tar: &[u8]) -> Vec<u8> {
             encoder.finish().unwrap()
         }
         Format::Xz => {
-            let mut encoder = xz2::write::XzEncoder::new(Vec::new(), 0);
+            let mut encoder = liblzma::write::XzEncoder::new(Vec::new(), 0);
             encoder.write_all(tar).unwrap();
             encoder.finish().unwrap()
         }

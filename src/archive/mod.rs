@@ -530,12 +530,12 @@ impl TarballReader {
         let decoded: Box<dyn Read + Send> = match compression {
             Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(whole)),
             Compression::Xz => {
-                let stream = xz2::stream::Stream::new_stream_decoder(
+                let stream = liblzma::stream::Stream::new_stream_decoder(
                     XZ_MEMORY_LIMIT,
-                    xz2::stream::CONCATENATED,
+                    liblzma::stream::CONCATENATED,
                 )
                 .map_err(|e| setup_error(io::Error::other(e)))?;
-                Box::new(xz2::read::XzDecoder::new_stream(whole, stream))
+                Box::new(liblzma::read::XzDecoder::new_stream(whole, stream))
             }
             Compression::Zstd => {
                 let mut decoder = zstd::stream::read::Decoder::new(whole).map_err(setup_error)?;
