@@ -33,6 +33,7 @@ pub mod nar;
 pub mod nar_check;
 pub mod nix;
 pub mod nixdb;
+#[allow(unsafe_code)] // the crate's only unsafe code: safe wrappers of libc calls
 mod os;
 pub mod output;
 pub mod overlap;

@@ -171,7 +171,15 @@ mod tests {
     fn accepts_leading_dots_as_nix_does() {
         // NixOS/nix#9867: a leading period is allowed unless the first
         // dash-separated component is `.` or `..`.
-        for name in [".hidden", "..a", "...", ".a-b", "..a-1.0", ".git-hooks", "a.-b"] {
+        for name in [
+            ".hidden",
+            "..a",
+            "...",
+            ".a-b",
+            "..a-1.0",
+            ".git-hooks",
+            "a.-b",
+        ] {
             let basename = format!("7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-{name}");
             let path = StorePath::from_basename(&basename).unwrap();
             assert_eq!(path.name(), name);
