@@ -30,8 +30,9 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
+pub use crate::tar::layout::header_field_at;
+pub use header::HeaderError;
 use header::{decode_header, is_zero_block, until_nul};
-pub use header::{header_field_at, HeaderError, HEADER_FIELDS};
 
 use crate::compress::Compression;
 use crate::tar::{padding_len, BLOCK_SIZE, RECORD_SIZE};
@@ -695,7 +696,7 @@ impl TarballReader {
             let raw = match decode_header(&block) {
                 Ok(raw) => raw,
                 // A block with tar's magic is a damaged tar header.
-                Err(_) if offset == 0 && block[257..262] != *b"ustar" => {
+                Err(_) if offset == 0 && !crate::tar::layout::has_tar_magic(&block) => {
                     return Err(ArchiveError::NotTar {
                         compression: self.compression,
                         looks_like: sniff_format(&block),
