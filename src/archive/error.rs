@@ -58,7 +58,7 @@ pub enum ArchiveError {
 }
 
 impl ArchiveError {
-    /// The error behind a failed read of [`MemberContent`] at `offset` of
+    /// The error behind a failed read of [`MemberContent`](super::MemberContent) at `offset` of
     /// the tar stream.
     pub fn from_content(offset: u64, source: io::Error) -> Self {
         match source.downcast::<ArchiveError>() {

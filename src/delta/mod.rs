@@ -17,7 +17,7 @@
 //!   then write) and the manifest.
 //! - [`script`]: the `apply` script.
 //! - [`read`]: opening a bundle, `inspect` and `verify` of one.
-//! - [`apply`]: `wsl-tarball apply`: check, import, check, set the profile,
+//! - [`apply`](mod@apply): `wsl-tarball apply`: check, import, check, set the profile,
 //!   activate.
 
 pub mod apply;

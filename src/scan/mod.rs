@@ -20,7 +20,7 @@
 //!   every finding an error. Severity is decided when the scan ends, so the
 //!   system may be discovered from the archive itself.
 //! - [`allow`]: accepted findings by detector and path glob.
-//! - [`env`]: the build-environment check: the values of sensitive
+//! - [`env`](mod@env): the build-environment check: the values of sensitive
 //!   variables, searched for like any other anchor.
 //! - [`report`]: findings in a fixed order, human text, JSON, redaction.
 //!
