@@ -43,7 +43,7 @@ pub enum DeltaError {
     NotASystem { path: PathBuf, message: String },
     #[error("{}: {message}", path.display())]
     BadInventory { path: PathBuf, message: String },
-    #[error("--system {system} is not in the new closure")]
+    #[error("the new system {system} is not in the new closure")]
     SystemNotInClosure { system: String },
     #[error(
         "{path}: the host store holds other contents than the closure says \
