@@ -20,9 +20,10 @@ let
   # The same tarball written by a second, independent derivation on one thread.
   singleThreaded = build.wslTarball.overrideAttrs (old: {
     name = "nixos-wsl-tarball-single-threaded";
-    buildCommand =
-      builtins.replaceStrings [ "wsl-tarball write " ] [ "wsl-tarball write --threads 1 " ]
-        old.buildCommand;
+    writeFlags = old.writeFlags ++ [
+      "--threads"
+      "1"
+    ];
   });
 in
 {

@@ -178,22 +178,37 @@ let
   # Disabled checks are skipped loudly, and the manifest records it.
   skipChecks = lib.optionalString (!checks.enable) "export WSL_TARBALL_SKIP_CHECKS=1";
 
+  # A derivation that runs wsl-tarball over the system's closure: Nix writes
+  # the closure's metadata into the structured-attrs JSON file
+  # (`exportReferencesGraph`), which `closureArgs` hands to `--closure`
+  # with the facts and the fixed mtime. `attrs` become bash arrays for the
+  # script (structured attrs), so flags stay parameters of the derivation.
+  overClosure =
+    name: attrs: script:
+    pkgs.runCommand name
+      (
+        {
+          __structuredAttrs = true;
+          exportReferencesGraph.closure = [ config.system.build.toplevel ];
+          nativeBuildInputs = [ package ];
+        }
+        // attrs
+      )
+      ''
+        ${skipChecks}
+        ${script}
+      '';
+  closureArgs = ''--closure "$NIX_ATTRS_JSON_FILE" --facts ${facts} --mtime 1'';
+
   # The security check on its own: every byte of the rootfs, no tarball.
   # Error-severity findings fail the build, with the text report in the build
   # log. Otherwise the output keeps report.txt and
   # bin/wsl-tarball-security-check, which prints it and exits as the check did.
   tarballSecurityCheck =
-    pkgs.runCommand "nixos-wsl-tarball-security-check"
-      {
-        __structuredAttrs = true;
-        exportReferencesGraph.closure = [ config.system.build.toplevel ];
-        nativeBuildInputs = [ package ];
-      }
+    overClosure "nixos-wsl-tarball-security-check" { checkFlags = checkFlags ++ [ "--verbose" ]; }
       ''
-        ${skipChecks}
         status=0
-        wsl-tarball check --closure "$NIX_ATTRS_JSON_FILE" --facts ${facts} \
-          --mtime 1 --verbose ${lib.escapeShellArgs checkFlags} > report.txt || status=$?
+        wsl-tarball check ${closureArgs} "''${checkFlags[@]}" > report.txt || status=$?
         # The findings in the build log: a failed build keeps no output.
         cat report.txt >&2
         if [ "$status" -ne 0 ]; then
@@ -215,22 +230,15 @@ let
       '';
 
   # The tarball as a pure derivation: cached, and buildable on remote builders.
-  wslTarball =
-    pkgs.runCommand "nixos-wsl-tarball"
-      {
-        __structuredAttrs = true;
-        exportReferencesGraph.closure = [ config.system.build.toplevel ];
-        nativeBuildInputs = [ package ];
-      }
-      ''
-        ${skipChecks}
-        mkdir -p "$out/nix-support"
-        wsl-tarball write --closure "$NIX_ATTRS_JSON_FILE" --facts ${facts} \
-          --mtime 1 ${lib.escapeShellArgs (compressionFlags ++ checkFlags)} \
-          --manifest "$out/manifest.json" -o "$out/nixos.wsl"
-        echo "file wsl-tarball $out/nixos.wsl" > "$out/nix-support/hydra-build-products"
-        echo "file manifest $out/manifest.json" >> "$out/nix-support/hydra-build-products"
-      '';
+  # `writeFlags` is a parameter: checks.nix writes the same system on one
+  # thread with `overrideAttrs (old: { writeFlags = old.writeFlags ++ … })`.
+  wslTarball = overClosure "nixos-wsl-tarball" { writeFlags = compressionFlags ++ checkFlags; } ''
+    mkdir -p "$out/nix-support"
+    wsl-tarball write ${closureArgs} "''${writeFlags[@]}" \
+      --manifest "$out/manifest.json" -o "$out/nixos.wsl"
+    echo "file wsl-tarball $out/nixos.wsl" > "$out/nix-support/hydra-build-products"
+    echo "file manifest $out/manifest.json" >> "$out/nix-support/hydra-build-products"
+  '';
 
   closure = pkgs.closureInfo { rootPaths = [ config.system.build.toplevel ]; };
 

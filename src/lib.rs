@@ -1,24 +1,38 @@
 //! wsl-tarball: stream a NixOS closure into a byte-reproducible WSL rootfs
 //! tarball (`nixos.wsl`) straight out of the Nix store, without root.
 //!
-//! Data flows one way through the modules:
+//! `write` is one streaming pipeline:
 //!
 //! ```text
-//! store (closure metadata) ─► plan (what goes in the rootfs, in order)
-//!   ─► walk (store paths and extra files into entries)
-//!   ─► tar (GNU headers and contents) ─► compress (parallel gzip, xz, zstd)
-//!   ─► output (temporary file, fsync, rename)
+//! store (closure metadata as types) ─► plan (what goes in the rootfs, in
+//!   order: walk for host trees, nixdb for Nix's database, the NixOS skeleton)
+//!   ─► tar (GNU headers and contents) ─► compress (parallel gzip, xz, zstd;
+//!   cache for reused segments) ─► output (unnamed temporary, fsync, rename)
 //! ```
 //!
-//! [`write::write_tarball`] runs that pipeline; [`nixdb`] renders Nix's
-//! database for the closure so that `nix` works at first boot.
-//! [`scan`] checks every member and byte for secrets and personal data in
-//! the same pass. [`archive`] reads tarballs back; [`inspect`] builds
-//! `inspect`, `verify` and `diff` on it, with [`nar`] to recompute NAR hashes;
-//! [`nar_check`] uses the same encoder to check every store path `write`
-//! streams against the closure's NAR hash and size. [`delta`] makes and
-//! applies update bundles: only the store paths an earlier system lacks, in
-//! Nix's export format.
+//! [`write::write_tarball`] runs it. In the same pass [`scan`] checks every
+//! member and byte for secrets and personal data, [`nar_check`] checks every
+//! store path against the closure's NAR hash and size (with the [`nar`]
+//! encoder), [`manifest`] hashes the compressed bytes and [`progress`]
+//! reports how far it got; before the outputs are committed the tarball is
+//! verified with [`inspect`]. [`overlap`] checks first that no output names
+//! an input; [`input`] reads user files through a size limit; [`nix`] drives
+//! the `nix` command for `build`.
+//!
+//! Reading back: [`archive`] reads tarballs through the header layout the
+//! writer uses ([`tar::layout`]); [`inspect`] builds `inspect`, `verify` and
+//! `diff` on it, with [`nar`] to recompute NAR hashes and [`nixdb`] for the
+//! database inside. [`delta`] makes and applies update bundles: only the
+//! store paths an earlier system lacks, in Nix's export format.
+//!
+//! Data flows one way: a module uses only modules of the layers before its
+//! own, never one of its own layer or a later one.
+//!
+//! 1. leaves: `hex`, `os`, [`input`], [`entry`], [`progress`]
+//! 2. [`store`], [`walk`], [`tar`], [`compress`], [`output`]
+//! 3. [`nixdb`], [`nar`], [`archive`], [`overlap`], [`cache`]
+//! 4. [`plan`], [`nar_check`], [`scan`], [`manifest`], [`inspect`]
+//! 5. [`write`](mod@write), [`delta`], [`nix`]; the binary (`main.rs`) on top
 
 pub mod archive;
 pub mod cache;
@@ -33,6 +47,7 @@ pub mod nar;
 pub mod nar_check;
 pub mod nix;
 pub mod nixdb;
+#[allow(unsafe_code)] // the crate's only unsafe code: safe wrappers of libc calls
 mod os;
 pub mod output;
 pub mod overlap;

@@ -50,7 +50,7 @@ pub struct ManifestSettings {
     /// `sqlite` or `registration`.
     pub nix_db: String,
     pub store_dir: String,
-    /// `facts`, `defaults` or `none`.
+    /// `nixos` (a NixOS skeleton, from the facts or the defaults) or `none`.
     pub skeleton: String,
     pub extra_files: Option<String>,
     /// `PATH UID:GID`, in the order given.
@@ -82,21 +82,12 @@ pub struct ManifestTarball {
 /// Whether the security checks ran and what they found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SecurityChecks {
-    /// `not run`, `skipped`, `passed` or `failed`.
+    /// `passed` (the scan ran; a run whose scan fails writes no manifest) or
+    /// `skipped` (not asked for).
     pub status: String,
     /// The scan's own report, when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<serde_json::Value>,
-}
-
-impl SecurityChecks {
-    /// The checks did not run (this build has no scan, or it was not asked for).
-    pub fn not_run() -> Self {
-        SecurityChecks {
-            status: "not run".to_owned(),
-            report: None,
-        }
-    }
 }
 
 /// The store paths of a closure as manifest entries, in basename order.
@@ -173,7 +164,7 @@ mod tests {
         assert_eq!(bytes, b"abc");
         assert_eq!(count, 3);
         assert_eq!(
-            crate::inspect::hex(&digest),
+            crate::hex::encode(&digest),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
     }

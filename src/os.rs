@@ -10,6 +10,11 @@
 //!   (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2) removes before the
 //!   process dies of it. SIGKILL cannot be caught: that is why outputs are
 //!   unnamed files wherever the file system allows (see `crate::output`).
+//!
+//! The signal clean-up uses `signal(2)` directly rather than `signal-hook`:
+//! its `register` is `unsafe` as well (the action must be async-signal-safe),
+//! and neither it nor its safe iterator thread keeps a signal the caller
+//! ignores (`nohup`) ignored, which this module does.
 
 use std::ffi::CString;
 use std::fs::File;

@@ -8,7 +8,7 @@
 //!
 //! Where the file system has no `O_TMPFILE` (`EOPNOTSUPP`, `EISDIR`), the
 //! temporary file is created under the hidden name at once; catchable
-//! terminating signals remove it (see [`crate::os::remove_on_signal`]), and
+//! terminating signals remove it (see `crate::os::remove_on_signal`), and
 //! every [`AtomicOutput::create`] first removes `.NAME.PID.tmp` files of the
 //! same destination whose process is gone (after SIGKILL, or a power cut).
 //!

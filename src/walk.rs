@@ -130,10 +130,12 @@ mod tests {
     }
 
     #[test]
+    #[allow(unsafe_code)] // mkfifo(3) to make the named pipe under test
     fn refuses_a_named_pipe_and_names_it() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("pipe");
         let c_path = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: `c_path` is a valid NUL-terminated string for the call.
         assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
         let err = walk_tree(dir.path(), b"x").unwrap_err();
         assert!(

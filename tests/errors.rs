@@ -260,6 +260,7 @@ fn a_full_disk_fails_cleanly() {
 }
 
 #[test]
+#[allow(unsafe_code)] // kill(2) to interrupt the child under test
 fn an_interrupted_run_leaves_no_partial_file() {
     let dir = tempfile::tempdir().unwrap();
     let closure = fixture_closure_file(dir.path());

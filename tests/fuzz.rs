@@ -36,8 +36,13 @@ static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 static LARGEST: AtomicUsize = AtomicUsize::new(0);
 
+// A counting global allocator is unsafe by its trait; it only forwards to
+// `System` (test-only exception to the crate's `unsafe_code = "deny"`).
+#[allow(unsafe_code)]
+// SAFETY: every method forwards to `System` with the caller's arguments.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller upholds GlobalAlloc's contract, passed on as is.
         let pointer = unsafe { System.alloc(layout) };
         if !pointer.is_null() {
             let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
@@ -47,10 +52,12 @@ unsafe impl GlobalAlloc for Counting {
         pointer
     }
     unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        // SAFETY: the caller upholds GlobalAlloc's contract, passed on as is.
         unsafe { System.dealloc(pointer, layout) };
         LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
     }
     unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller upholds GlobalAlloc's contract, passed on as is.
         let new = unsafe { System.realloc(pointer, layout, new_size) };
         if !new.is_null() {
             if new_size >= layout.size() {
@@ -116,7 +123,7 @@ fn compress(format: Format, tar: &[u8]) -> Vec<u8> {
             encoder.finish().unwrap()
         }
         Format::Xz => {
-            let mut encoder = xz2::write::XzEncoder::new(Vec::new(), 0);
+            let mut encoder = liblzma::write::XzEncoder::new(Vec::new(), 0);
             encoder.write_all(tar).unwrap();
             encoder.finish().unwrap()
         }

@@ -3,38 +3,12 @@
 //! Reads what GNU tar and POSIX ustar write: octal numbers (space or NUL
 //! terminated), GNU base-256 numbers, the header checksum (unsigned, or the
 //! signed sum old tars wrote), the ustar `prefix` field, and the type flags.
+//! The block layout is [`crate::tar::layout`], shared with the writer.
 
-use crate::tar::BLOCK_SIZE;
-
-/// Byte ranges of the fields of a tar header block, with the names GNU tar's
-/// documentation gives them, for messages that say which field differs.
-pub const HEADER_FIELDS: [(&str, usize, usize); 17] = [
-    ("name", 0, 100),
-    ("mode", 100, 108),
-    ("uid", 108, 116),
-    ("gid", 116, 124),
-    ("size", 124, 136),
-    ("mtime", 136, 148),
-    ("chksum", 148, 156),
-    ("typeflag", 156, 157),
-    ("linkname", 157, 257),
-    ("magic", 257, 263),
-    ("version", 263, 265),
-    ("uname", 265, 297),
-    ("gname", 297, 329),
-    ("devmajor", 329, 337),
-    ("devminor", 337, 345),
-    ("prefix/atime/ctime", 345, 500),
-    ("padding", 500, 512),
-];
-
-/// The name of the header field that holds byte `offset` of a header block.
-pub fn header_field_at(offset: usize) -> &'static str {
-    HEADER_FIELDS
-        .iter()
-        .find(|(_, start, end)| (*start..*end).contains(&offset))
-        .map_or("beyond the header", |(name, _, _)| name)
-}
+use crate::tar::layout::{
+    self, Field, BLOCK_SIZE, CHKSUM, GID, GNAME, LINKNAME, MODE, MTIME, NAME, PREFIX, SIZE,
+    TYPEFLAG, UID, UNAME,
+};
 
 /// Why a header block cannot be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,11 +64,11 @@ pub fn is_zero_block(block: &[u8; BLOCK_SIZE]) -> bool {
 /// Decodes one header block, checking its checksum.
 pub fn decode_header(block: &[u8; BLOCK_SIZE]) -> Result<RawHeader, HeaderError> {
     verify_checksum(block)?;
-    let gnu_magic = &block[257..265] == b"ustar  \0";
-    let ustar_magic = &block[257..263] == b"ustar\0";
-    let mut name = until_nul(&block[0..100]).to_vec();
+    let gnu_magic = layout::has_gnu_magic(block);
+    let ustar_magic = layout::has_ustar_magic(block);
+    let mut name = until_nul(NAME.of(block)).to_vec();
     if ustar_magic {
-        let prefix = until_nul(&block[345..500]);
+        let prefix = until_nul(PREFIX.of(block));
         if !prefix.is_empty() {
             let mut joined = prefix.to_vec();
             joined.push(b'/');
@@ -102,62 +76,39 @@ pub fn decode_header(block: &[u8; BLOCK_SIZE]) -> Result<RawHeader, HeaderError>
             name = joined;
         }
     }
-    let mode = read_number(&block[100..108], "mode")?;
+    let mode = read_number(block, MODE)?;
     Ok(RawHeader {
         name,
         mode: u32::try_from(mode & 0o7777).unwrap_or(0),
-        uid: read_number(&block[108..116], "uid")?,
-        gid: read_number(&block[116..124], "gid")?,
-        size: read_number(&block[124..136], "size")?,
-        mtime: read_number(&block[136..148], "mtime")?,
-        type_flag: block[156],
-        link_name: until_nul(&block[157..257]).to_vec(),
+        uid: read_number(block, UID)?,
+        gid: read_number(block, GID)?,
+        size: read_number(block, SIZE)?,
+        mtime: read_number(block, MTIME)?,
+        type_flag: TYPEFLAG.of(block)[0],
+        link_name: until_nul(LINKNAME.of(block)).to_vec(),
         gnu_magic,
         ustar_magic,
-        user_name: until_nul(&block[265..297]).to_vec(),
-        group_name: until_nul(&block[297..329]).to_vec(),
+        user_name: until_nul(UNAME.of(block)).to_vec(),
+        group_name: until_nul(GNAME.of(block)).to_vec(),
     })
 }
 
 fn verify_checksum(block: &[u8; BLOCK_SIZE]) -> Result<(), HeaderError> {
-    let stored = parse_octal(&block[148..156]);
-    let unsigned = unsigned_sum(block);
+    let stored = parse_octal(CHKSUM.of(block));
+    let unsigned = layout::checksum(block);
     if stored == Some(u64::from(unsigned)) {
         return Ok(());
     }
     // Old tars summed signed bytes.
-    let signed = || -> i64 {
-        let mut sum: i64 = 0;
-        for (i, &b) in block.iter().enumerate() {
-            sum += if (148..156).contains(&i) {
-                i64::from(b' ')
-            } else {
-                i64::from(b as i8)
-            };
-        }
-        sum
-    };
     match stored {
-        Some(stored) if i64::try_from(stored).ok() == Some(signed()) => Ok(()),
+        Some(stored) if i64::try_from(stored).ok() == Some(layout::signed_checksum(block)) => {
+            Ok(())
+        }
         stored => Err(HeaderError::Checksum {
             stored,
             computed: unsigned,
         }),
     }
-}
-
-/// The sum of the block's bytes with the checksum field taken as spaces.
-fn unsigned_sum(block: &[u8; BLOCK_SIZE]) -> u32 {
-    // Eight bytes at a time: this runs for every header.
-    let mut sum: u32 = 0;
-    for chunk in block.chunks_exact(8) {
-        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        let pairs = (word & 0x00ff_00ff_00ff_00ff) + ((word >> 8) & 0x00ff_00ff_00ff_00ff);
-        let quads = (pairs & 0x0000_ffff_0000_ffff) + ((pairs >> 16) & 0x0000_ffff_0000_ffff);
-        sum += ((quads & 0xffff_ffff) + (quads >> 32)) as u32;
-    }
-    let field: u32 = block[148..156].iter().map(|&b| u32::from(b)).sum();
-    sum - field + 8 * u32::from(b' ')
 }
 
 /// Bytes up to the first NUL.
@@ -167,7 +118,9 @@ pub fn until_nul(field: &[u8]) -> &[u8] {
 }
 
 /// An octal number, or GNU base-256 when the first byte has its high bit set.
-fn read_number(field: &[u8], name: &'static str) -> Result<u64, HeaderError> {
+fn read_number(block: &[u8; BLOCK_SIZE], field: Field) -> Result<u64, HeaderError> {
+    let name = field.name;
+    let field = field.of(block);
     if let Some(&first) = field.first() {
         if first & 0x80 != 0 {
             if first == 0xff {
@@ -274,14 +227,5 @@ mod tests {
             decode_header(&bytes),
             Err(HeaderError::Checksum { .. })
         ));
-    }
-
-    #[test]
-    fn field_names_by_offset() {
-        assert_eq!(header_field_at(0), "name");
-        assert_eq!(header_field_at(101), "mode");
-        assert_eq!(header_field_at(140), "mtime");
-        assert_eq!(header_field_at(156), "typeflag");
-        assert_eq!(header_field_at(270), "uname");
     }
 }

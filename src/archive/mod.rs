@@ -21,7 +21,9 @@
 //! The reader is a lending iterator: a member's content can be read until the
 //! next call to [`TarballReader::next_member`], which skips whatever is left.
 
+mod error;
 mod header;
+mod member;
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -30,306 +32,14 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
+pub use crate::tar::layout::header_field_at;
+pub use error::{is_stdin, sniff_format, source_name, ArchiveError, ReadError, STDIN_ARGUMENT};
+pub use header::HeaderError;
 use header::{decode_header, is_zero_block, until_nul};
-pub use header::{header_field_at, HeaderError, HEADER_FIELDS};
+pub use member::{display_path, normalize_path, ArchiveEnd, Member, MemberKind};
 
 use crate::compress::Compression;
 use crate::tar::{padding_len, BLOCK_SIZE, RECORD_SIZE};
-
-/// Why a tarball could not be read. The messages read after the file's
-/// name ([`ReadError`] puts it in front).
-#[derive(Debug, thiserror::Error)]
-pub enum ArchiveError {
-    #[error("cannot open it: {source}")]
-    Open { source: io::Error },
-    #[error("{}", empty_message(*.compression))]
-    Empty { compression: Compression },
-    #[error("{}", not_tar_message(*.compression, .looks_like, *.short))]
-    NotTar {
-        compression: Compression,
-        /// What the first bytes look like (`a zip file`), if recognised.
-        looks_like: Option<&'static str>,
-        /// The whole (decompressed) stream, when shorter than a tar header.
-        short: Option<u64>,
-    },
-    #[error("the {} stream is truncated: it ends after {file_offset} bytes of the file, before the end of the compressed data", compression_word(*.compression))]
-    TruncatedCompressed {
-        compression: Compression,
-        file_offset: u64,
-    },
-    #[error("the {} stream is corrupt near byte {file_offset} of the file: {source}", compression_word(*.compression))]
-    Corrupt {
-        compression: Compression,
-        file_offset: u64,
-        source: io::Error,
-    },
-    #[error("the {} stream needs more than {} MiB of memory to decode (more than {} uses); it is refused to keep memory bounded", compression_word(*.compression), .limit >> 20, largest_setting(*.compression))]
-    DecoderMemory {
-        compression: Compression,
-        limit: u64,
-    },
-    #[error("reading the archive at byte {offset} of the tar stream: {source}")]
-    Read { offset: u64, source: io::Error },
-    #[error("the archive is truncated: it ends in the middle of {what} at byte {offset} of the tar stream")]
-    Truncated { offset: u64, what: &'static str },
-    #[error("bad tar header at byte {offset} of the tar stream: {source}")]
-    Header { offset: u64, source: HeaderError },
-    #[error("bad {kind} record at byte {offset} of the tar stream: {message}")]
-    Extension {
-        offset: u64,
-        kind: &'static str,
-        message: String,
-    },
-    #[error("trailing data after the end-of-archive at offset {offset} of the tar stream (more than the zero padding of a tar record)")]
-    TrailingData { offset: u64 },
-}
-
-impl ArchiveError {
-    /// The error behind a failed read of [`MemberContent`] at `offset` of
-    /// the tar stream.
-    pub fn from_content(offset: u64, source: io::Error) -> Self {
-        match source.downcast::<ArchiveError>() {
-            Ok(inner) => inner,
-            Err(source) => ArchiveError::Read { offset, source },
-        }
-    }
-}
-
-/// An [`ArchiveError`] with the file it happened in, said once:
-/// `nixos.wsl: the gzip stream is truncated: …`.
-#[derive(Debug, thiserror::Error)]
-pub struct ReadError {
-    /// The file as the user named it (`standard input` for `-`).
-    pub file: String,
-    pub source: ArchiveError,
-}
-
-impl std::fmt::Display for ReadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.source {
-            // "nixos.wsl is empty; not a tar archive"
-            ArchiveError::Empty {
-                compression: Compression::None,
-            } => write!(f, "{} is empty; not a tar archive", self.file),
-            source => write!(f, "{}: {source}", self.file),
-        }
-    }
-}
-
-impl ReadError {
-    pub fn new(path: &Path, source: ArchiveError) -> Self {
-        ReadError {
-            file: source_name(path),
-            source,
-        }
-    }
-}
-
-/// The argument that means standard input.
-pub const STDIN_ARGUMENT: &str = "-";
-
-/// True if `path` is `-`, standard input.
-pub fn is_stdin(path: &Path) -> bool {
-    path.as_os_str() == STDIN_ARGUMENT
-}
-
-/// The file's name for messages: `standard input` for `-`.
-pub fn source_name(path: &Path) -> String {
-    if is_stdin(path) {
-        "standard input".to_owned()
-    } else {
-        path.display().to_string()
-    }
-}
-
-fn compression_word(compression: Compression) -> &'static str {
-    match compression {
-        Compression::Gzip => "gzip",
-        Compression::Xz => "xz",
-        Compression::Zstd => "zstd",
-        Compression::None => "tar",
-    }
-}
-
-fn largest_setting(compression: Compression) -> &'static str {
-    match compression {
-        Compression::Xz => "xz -9",
-        Compression::Zstd => "zstd -19 or --long=26",
-        _ => "the compressor",
-    }
-}
-
-fn empty_message(compression: Compression) -> String {
-    match compression {
-        Compression::None => "is empty; not a tar archive".to_owned(),
-        other => format!(
-            "its {}-compressed content is empty; not a tar archive",
-            compression_word(other)
-        ),
-    }
-}
-
-fn not_tar_message(
-    compression: Compression,
-    looks_like: &Option<&'static str>,
-    short: Option<u64>,
-) -> String {
-    let subject = match compression {
-        Compression::None => "not a tar archive".to_owned(),
-        other => format!(
-            "its {}-compressed content is not a tar archive",
-            compression_word(other)
-        ),
-    };
-    match (looks_like, short) {
-        (Some(kind), _) => format!("{subject}; it starts like {kind}"),
-        (None, Some(bytes)) => {
-            format!("{subject}: it is {bytes} bytes long, shorter than one tar header (512)")
-        }
-        (None, None) => format!("{subject}: its first 512 bytes are not a tar header"),
-    }
-}
-
-/// What a file that is not a tar archive looks like, from its first bytes:
-/// only formats whose magic bytes are certain.
-pub fn sniff_format(head: &[u8]) -> Option<&'static str> {
-    const MAGICS: [(&[u8], &str); 14] = [
-        (b"PK\x03\x04", "a zip file"),
-        (b"PK\x05\x06", "a zip file (an empty one)"),
-        (b"7z\xbc\xaf\x27\x1c", "a 7z archive"),
-        (b"Rar!\x1a\x07", "a rar archive"),
-        (
-            b"\x04\x22\x4d\x18",
-            "lz4-compressed data, which wsl-tarball does not read (gzip, xz, zstd or plain tar)",
-        ),
-        (b"\x89PNG\r\n\x1a\n", "a PNG image"),
-        (b"\0\0\x01\0", "an ICO icon"),
-        (
-            b"\x0d\0\0\0\0\0\0\0nix-archive-1",
-            "a NAR file (nix-store --dump), not a tarball",
-        ),
-        (b"QFI\xfb", "a qcow2 disk image"),
-        (b"vhdxfile", "a VHDX disk image"),
-        (b"\x7fELF", "an ELF executable"),
-        (b"%PDF-", "a PDF document"),
-        (
-            b"\x1f\x9d",
-            "compress (.Z) data, which wsl-tarball does not read (gzip, xz, zstd or plain tar)",
-        ),
-        (
-            b"\x5d\0\0",
-            "lzma-compressed data, which wsl-tarball does not read (gzip, xz, zstd or plain tar)",
-        ),
-    ];
-    if head.len() >= 4 && head.starts_with(b"BZh") && (b'1'..=b'9').contains(&head[3]) {
-        return Some(
-            "bzip2-compressed data, which wsl-tarball does not read (gzip, xz, zstd or plain tar); decompress it first with bunzip2",
-        );
-    }
-    MAGICS
-        .iter()
-        .find(|(magic, _)| head.starts_with(magic))
-        .map(|(_, kind)| *kind)
-}
-
-/// What a member is, by its tar type flag.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MemberKind {
-    Regular,
-    Directory,
-    Symlink,
-    /// A hard link to an earlier member (its name is the link target).
-    HardLink,
-    CharDevice,
-    BlockDevice,
-    Fifo,
-    /// Any other type flag.
-    Other(u8),
-}
-
-impl MemberKind {
-    fn from_flag(flag: u8) -> Self {
-        match flag {
-            b'0' | b'\0' | b'7' => MemberKind::Regular,
-            b'1' => MemberKind::HardLink,
-            b'2' => MemberKind::Symlink,
-            b'3' => MemberKind::CharDevice,
-            b'4' => MemberKind::BlockDevice,
-            b'5' => MemberKind::Directory,
-            b'6' => MemberKind::Fifo,
-            other => MemberKind::Other(other),
-        }
-    }
-
-    /// A word for messages.
-    pub fn describe(&self) -> String {
-        match self {
-            MemberKind::Regular => "file".into(),
-            MemberKind::Directory => "directory".into(),
-            MemberKind::Symlink => "symlink".into(),
-            MemberKind::HardLink => "hard link".into(),
-            MemberKind::CharDevice => "character device".into(),
-            MemberKind::BlockDevice => "block device".into(),
-            MemberKind::Fifo => "fifo".into(),
-            MemberKind::Other(flag) => format!("type {:?}", char::from(*flag)),
-        }
-    }
-}
-
-/// One archive member, with long names and pax records applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    /// Rootfs path without `./`, a leading `/` or a trailing `/`; empty for
-    /// the root. `nix/store/…-hello/bin/hello`.
-    pub path: Vec<u8>,
-    /// The name exactly as the archive spells it (`./nix/store/`).
-    pub raw_name: Vec<u8>,
-    pub kind: MemberKind,
-    /// Permission bits (`0o7777`).
-    pub mode: u32,
-    pub uid: u64,
-    pub gid: u64,
-    pub mtime: u64,
-    /// Bytes of content that follow the header (0 for all but files).
-    pub size: u64,
-    /// Symlink or hard-link target; empty otherwise.
-    pub link_target: Vec<u8>,
-    pub user_name: Vec<u8>,
-    pub group_name: Vec<u8>,
-    /// The member's own header block (after any long-name members).
-    pub header_block: [u8; BLOCK_SIZE],
-    /// Offset of the member's first header block (long names included) in
-    /// the uncompressed tar stream.
-    pub offset: u64,
-    /// Offset of the content in the uncompressed tar stream.
-    pub content_offset: u64,
-}
-
-impl Member {
-    /// The path as `/`-rooted text for messages (lossy for non-UTF-8).
-    pub fn display_path(&self) -> String {
-        display_path(&self.path)
-    }
-}
-
-/// A rootfs path as `/`-rooted text (lossy for non-UTF-8 bytes).
-pub fn display_path(path: &[u8]) -> String {
-    format!("/{}", String::from_utf8_lossy(path))
-}
-
-/// How the archive ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ArchiveEnd {
-    /// Zero blocks seen where the archive ended (GNU tar writes two).
-    pub zero_blocks: u32,
-    /// Where data that is not end-of-archive padding starts after the
-    /// end-of-archive blocks: a non-zero byte, or zeros beyond the record
-    /// the end blocks are in. Reading stops there.
-    pub trailing_data: Option<u64>,
-    /// Size of the uncompressed tar stream, end blocks and padding included
-    /// (up to the trailing data, if any).
-    pub tar_bytes: u64,
-}
 
 /// Counts the bytes it reads and, if asked, hashes them.
 struct Tap<R> {
@@ -530,12 +240,12 @@ impl TarballReader {
         let decoded: Box<dyn Read + Send> = match compression {
             Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(whole)),
             Compression::Xz => {
-                let stream = xz2::stream::Stream::new_stream_decoder(
+                let stream = liblzma::stream::Stream::new_stream_decoder(
                     XZ_MEMORY_LIMIT,
-                    xz2::stream::CONCATENATED,
+                    liblzma::stream::CONCATENATED,
                 )
                 .map_err(|e| setup_error(io::Error::other(e)))?;
-                Box::new(xz2::read::XzDecoder::new_stream(whole, stream))
+                Box::new(liblzma::read::XzDecoder::new_stream(whole, stream))
             }
             Compression::Zstd => {
                 let mut decoder = zstd::stream::read::Decoder::new(whole).map_err(setup_error)?;
@@ -695,7 +405,7 @@ impl TarballReader {
             let raw = match decode_header(&block) {
                 Ok(raw) => raw,
                 // A block with tar's magic is a damaged tar header.
-                Err(_) if offset == 0 && block[257..262] != *b"ustar" => {
+                Err(_) if offset == 0 && !crate::tar::layout::has_tar_magic(&block) => {
                     return Err(ArchiveError::NotTar {
                         compression: self.compression,
                         looks_like: sniff_format(&block),
@@ -939,27 +649,6 @@ fn apply_pax(data: &[u8], overrides: &mut Overrides) -> Result<(), String> {
         rest = &rest[len..];
     }
     Ok(())
-}
-
-/// `./nix/store/` → `nix/store`; `./` and `.` → the empty root path.
-pub fn normalize_path(name: &[u8]) -> Vec<u8> {
-    let mut rest = name;
-    loop {
-        if let Some(r) = rest.strip_prefix(b"./") {
-            rest = r;
-        } else if let Some(r) = rest.strip_prefix(b"/") {
-            rest = r;
-        } else {
-            break;
-        }
-    }
-    while let Some(r) = rest.strip_suffix(b"/") {
-        rest = r;
-    }
-    if rest == b"." {
-        rest = b"";
-    }
-    rest.to_vec()
 }
 
 #[cfg(test)]

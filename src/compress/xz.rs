@@ -10,17 +10,17 @@
 //! Every piece of output is written through to the sink (and the sink
 //! flushed) as soon as liblzma produces it, so a write error (a full disk, a
 //! file-size limit) is reported when it happens, not after the whole stream
-//! has been compressed into buffers. liblzma 5.2's multithreaded encoder
+//! has been compressed into buffers. liblzma's multithreaded encoder
 //! produces a block's bytes only when the block is complete, so the first
 //! write comes once the first block (or the stream header) is out.
 //!
-//! This is a small writer over [`xz2::stream::Stream`] rather than
-//! `xz2::write::XzEncoder`, which unwraps encoder errors and silently
+//! This is a small writer over [`liblzma::stream::Stream`] rather than
+//! `liblzma::write::XzEncoder`, which unwraps encoder errors and silently
 //! finishes the stream when dropped.
 
 use std::io::{self, Write};
 
-use xz2::stream::{Action, Check, MtStreamBuilder, Status, Stream};
+use liblzma::stream::{Action, Check, MtStreamBuilder, Status, Stream};
 
 /// Output is handed to the sink in pieces of at most this size.
 const OUTPUT_BUFFER_SIZE: usize = 256 * 1024;

@@ -415,6 +415,34 @@ mod tests {
     }
 
     #[test]
+    fn a_system_outside_the_closure_is_named() {
+        let lib = info("lib", '0', &[]);
+        let top = info("top", '2', &[]);
+        let closure = Closure::new("/nix/store", [lib]).unwrap();
+        let baseline = Inventory {
+            kind: super::super::InventoryKind::Closure,
+            system: None,
+            paths: BTreeMap::new(),
+        };
+        let error = plan_bundle(BundleInputs {
+            closure: &closure,
+            system: &top.path,
+            baseline: &baseline,
+            store_source: PathBuf::from("/nix/store"),
+            scanner: None,
+        })
+        .err()
+        .unwrap();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "the new system /nix/store/{} is not in the new closure",
+                top.path
+            )
+        );
+    }
+
+    #[test]
     fn references_come_first_then_basename_order() {
         // lib (hash 0…) references itself and app (hash 1…) references it;
         // among paths ready at once, basename order: lib before doc (hash 3…).

@@ -73,7 +73,7 @@ pub fn is_system_description(path: &Path) -> bool {
 }
 
 fn looks_like_tarball(head: &[u8]) -> bool {
-    let is_tar = head.len() >= 262 && &head[257..262] == b"ustar";
+    let is_tar = crate::tar::layout::has_tar_magic(head);
     detect_compression(head) != Compression::None || is_tar
 }
 

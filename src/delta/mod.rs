@@ -17,7 +17,7 @@
 //!   then write) and the manifest.
 //! - [`script`]: the `apply` script.
 //! - [`read`]: opening a bundle, `inspect` and `verify` of one.
-//! - [`apply`]: `wsl-tarball apply`: check, import, check, set the profile,
+//! - [`apply`](mod@apply): `wsl-tarball apply`: check, import, check, set the profile,
 //!   activate.
 
 pub mod apply;
@@ -43,7 +43,7 @@ pub enum DeltaError {
     NotASystem { path: PathBuf, message: String },
     #[error("{}: {message}", path.display())]
     BadInventory { path: PathBuf, message: String },
-    #[error("--system {system} is not in the new closure")]
+    #[error("the new system {system} is not in the new closure")]
     SystemNotInClosure { system: String },
     #[error(
         "{path}: the host store holds other contents than the closure says \

@@ -420,9 +420,9 @@ impl ArchiveWalk {
     /// A member starts.
     pub fn begin(&mut self, member: &Member) -> Result<(), WalkLimit> {
         self.counts.entries += 1;
-        if member.header_block[257..265] == *b"ustar  \0" {
+        if crate::tar::layout::has_gnu_magic(&member.header_block) {
             self.gnu_headers += 1;
-        } else if member.header_block[257..263] == *b"ustar\0" {
+        } else if crate::tar::layout::has_ustar_magic(&member.header_block) {
             self.ustar_headers += 1;
         }
         match member.kind {

@@ -15,18 +15,19 @@
 use super::detect::Detector;
 use super::report::Finding;
 
-/// Why an allow rule could not be read.
+/// Why an allow rule could not be read. The messages name the rule, not the
+/// flag or option it came from (`--allow`, `wsl.tarball.checks.allow`).
 #[derive(Debug, thiserror::Error)]
 pub enum AllowRuleError {
-    #[error("--allow {rule:?}: unknown detector {name:?}; known: {known}")]
+    #[error("allow rule {rule:?}: unknown detector {name:?}; known: {known}")]
     UnknownDetector {
         rule: String,
         name: String,
         known: String,
     },
-    #[error("--allow {rule:?}: the glob must start with / (a path in the tarball)")]
+    #[error("allow rule {rule:?}: the glob must start with / (a path in the tarball)")]
     RelativeGlob { rule: String },
-    #[error("--allow: empty rule")]
+    #[error("an allow rule is empty; write DETECTOR, /GLOB or DETECTOR:/GLOB")]
     Empty,
 }
 
@@ -101,6 +102,30 @@ pub fn glob_matches(glob: &[u8], text: &[u8]) -> bool {
 mod tests {
     use super::*;
     use crate::scan::report::{Part, Severity};
+
+    #[test]
+    fn bad_rules_are_named_in_the_words_of_the_allow_list() {
+        let message = |rule: &str| AllowRule::parse(rule).unwrap_err().to_string();
+        let unknown = message("no-such-detector:/etc/*");
+        assert!(
+            unknown.starts_with(
+                "allow rule \"no-such-detector:/etc/*\": unknown detector \"no-such-detector\"; known: "
+            ) && unknown.contains(Detector::ALL[0].name()),
+            "{unknown}"
+        );
+        let relative = format!("{}:etc/*", Detector::ALL[0].name());
+        assert_eq!(
+            message(&relative),
+            format!("allow rule {relative:?}: the glob must start with / (a path in the tarball)")
+        );
+        assert_eq!(
+            message(""),
+            "an allow rule is empty; write DETECTOR, /GLOB or DETECTOR:/GLOB"
+        );
+        for message in [unknown, message(&relative), message("")] {
+            assert!(!message.contains("--"), "{message}");
+        }
+    }
 
     #[test]
     fn globs_match_like_shell_globs_with_double_star() {

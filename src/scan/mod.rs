@@ -20,7 +20,7 @@
 //!   every finding an error. Severity is decided when the scan ends, so the
 //!   system may be discovered from the archive itself.
 //! - [`allow`]: accepted findings by detector and path glob.
-//! - [`env`]: the build-environment check: the values of sensitive
+//! - [`env`](mod@env): the build-environment check: the values of sensitive
 //!   variables, searched for like any other anchor.
 //! - [`report`]: findings in a fixed order, human text, JSON, redaction.
 //!
@@ -77,12 +77,13 @@ pub struct ScanOptions {
     pub environment: Vec<SensitiveVariable>,
 }
 
-/// Why the checks could not be set up.
+/// Why the checks could not be set up. The messages speak of patterns and
+/// identifiers, not of the flags or options that gave them.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanConfigError {
-    #[error("--pattern must not be empty")]
+    #[error("a pattern to report is empty (it would match everywhere)")]
     EmptyPattern,
-    #[error("--identifier must not be empty")]
+    #[error("a personal identifier to report is empty or only spaces (it would match everywhere)")]
     EmptyIdentifier,
     #[error("building the pattern automaton: {0}")]
     Automaton(#[from] aho_corasick::BuildError),
@@ -442,6 +443,25 @@ mod tests {
     const HOSTS: &str = "2h7qgvs4kgzsn8a6rb273saxyqh4jxlz-etc-hosts";
     const PYTHON: &str = "3h7qgvs4kgzsn8a6rb273saxyqh4jxlz-python3";
     const TOKEN: &str = "ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8";
+
+    #[test]
+    fn empty_patterns_and_identifiers_are_refused() {
+        let error = |options: ScanOptions| ScanRules::new(&options).unwrap_err().to_string();
+        assert_eq!(
+            error(ScanOptions {
+                patterns: vec!["secret".into(), String::new()],
+                ..ScanOptions::default()
+            }),
+            "a pattern to report is empty (it would match everywhere)"
+        );
+        assert_eq!(
+            error(ScanOptions {
+                identifiers: vec!["  ".into()],
+                ..ScanOptions::default()
+            }),
+            "a personal identifier to report is empty or only spaces (it would match everywhere)"
+        );
+    }
 
     fn rules(options: ScanOptions) -> Arc<ScanRules> {
         Arc::new(ScanRules::new(&options).unwrap())

@@ -31,6 +31,18 @@ pub struct NarHash(pub [u8; 32]);
 
 impl NarHash {
     /// Reads any spelling Nix uses for a SHA-256 digest.
+    ///
+    /// ```
+    /// use wsl_tarball::store::NarHash;
+    ///
+    /// let nix32 = NarHash::parse("sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73")?;
+    /// let sri = NarHash::parse("sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")?;
+    /// let hex = NarHash::parse("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")?;
+    /// assert!(nix32 == sri && sri == hex);
+    /// assert_eq!(hex.to_sri(), "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+    /// assert!(NarHash::parse("md5:abc").is_err());
+    /// # Ok::<(), wsl_tarball::store::HashError>(())
+    /// ```
     pub fn parse(text: &str) -> Result<Self, HashError> {
         let error = |why| HashError {
             text: text.to_owned(),

@@ -4,6 +4,26 @@
 //! [`StorePath`] once, at the edge; everything after that handles the type.
 //! The store directory (`/nix/store`) is not part of the value: a
 //! [`crate::store::Closure`] carries it.
+//!
+//! ```
+//! use wsl_tarball::store::{StorePath, StorePathError};
+//!
+//! let hello = StorePath::from_absolute(
+//!     "/nix/store/7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-hello-2.12/",
+//!     "/nix/store",
+//! )?;
+//! assert_eq!(hello.hash_part(), "7h7qgvs4kgzsn8a6rb273saxyqh4jxlz");
+//! assert_eq!(hello.name(), "hello-2.12");
+//! assert_eq!(hello.to_absolute("/nix/store"), "/nix/store/7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-hello-2.12");
+//!
+//! // A path inside a store object names the store object.
+//! let inside = StorePath::from_absolute(
+//!     "/nix/store/7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-hello-2.12/bin/hello",
+//!     "/nix/store",
+//! );
+//! assert!(matches!(inside, Err(StorePathError::InsideStorePath { .. })));
+//! # Ok::<(), StorePathError>(())
+//! ```
 
 use std::fmt;
 
@@ -114,8 +134,12 @@ fn validate_name(name: &str) -> Result<(), &'static str> {
     if name.len() > MAX_NAME_LEN {
         return Err("the name is longer than 211 bytes");
     }
-    if name.starts_with('.') {
-        return Err("the name starts with a dot");
+    // Leading dots are allowed, as Nix allows them since NixOS/nix#9867
+    // (`checkName` in libstore/path.cc), except for the names `.` and `..`
+    // and names whose first dash-separated component is `.` or `..`.
+    let first_component = name.split('-').next().unwrap_or(name);
+    if first_component == "." || first_component == ".." {
+        return Err("the name is, or begins with, the component \".\" or \"..\"");
     }
     if !name
         .bytes()
@@ -164,6 +188,25 @@ mod tests {
     }
 
     #[test]
+    fn accepts_leading_dots_as_nix_does() {
+        // NixOS/nix#9867: a leading period is allowed unless the first
+        // dash-separated component is `.` or `..`.
+        for name in [
+            ".hidden",
+            "..a",
+            "...",
+            ".a-b",
+            "..a-1.0",
+            ".git-hooks",
+            "a.-b",
+        ] {
+            let basename = format!("7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-{name}");
+            let path = StorePath::from_basename(&basename).unwrap();
+            assert_eq!(path.name(), name);
+        }
+    }
+
+    #[test]
     fn rejects_malformed_paths() {
         let bad_hash = "7h7qgvs4kgzsn8a6rb273saxyqh4jxle-hello";
         assert!(matches!(
@@ -174,10 +217,16 @@ mod tests {
             StorePath::from_basename("7h7qgvs4kgzsn8a6rb273saxyqh4jxlz_hello"),
             Err(StorePathError::MissingDash(_))
         ));
-        assert!(matches!(
-            StorePath::from_basename("7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-.hidden"),
-            Err(StorePathError::BadName(..))
-        ));
+        for name in [".", "..", ".-a", "..-a", ".-", "..-"] {
+            let basename = format!("7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-{name}");
+            assert_eq!(
+                StorePath::from_basename(&basename).unwrap_err().to_string(),
+                format!(
+                    "{basename:?} has an invalid name: the name is, or begins with, the component \".\" or \"..\""
+                ),
+                "{name}"
+            );
+        }
         assert!(matches!(
             StorePath::from_basename("7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-a b"),
             Err(StorePathError::BadName(..))

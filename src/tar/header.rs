@@ -5,15 +5,19 @@
 //! numbers that do not fit in octal (files of 8 GiB and more), empty user and
 //! group names, zero device numbers, and a `././@LongLink` entry (type `L` for
 //! names, `K` for link targets) before any entry whose name or target is 100
-//! bytes or longer.
+//! bytes or longer. Field offsets, the magic and the checksum rule are those
+//! of [`super::layout`], which the reader shares.
 
-/// Size of a tar block.
-pub const BLOCK_SIZE: usize = 512;
+use super::layout::{
+    self, BLOCK_SIZE, CHKSUM, GID, GNU_MAGIC, LINKNAME, MAGIC_VERSION, MODE, MTIME, NAME, SIZE,
+    TYPEFLAG, UID,
+};
+
 /// GNU tar's default record size (blocking factor 20): archives are padded to
 /// a multiple of it.
 pub const RECORD_SIZE: usize = 20 * BLOCK_SIZE;
 /// Names and link targets of this many bytes or more need a LongLink entry.
-const NAME_FIELD_SIZE: usize = 100;
+const NAME_FIELD_SIZE: usize = NAME.len;
 
 /// What an entry is, by its tar type flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,14 +63,14 @@ pub fn append_header(out: &mut Vec<u8>, fields: &HeaderFields<'_>) {
         append_long_link(out, b'L', fields.name);
     }
     let mut block = [0u8; BLOCK_SIZE];
-    write_truncated(&mut block[0..100], fields.name);
-    write_number(&mut block[100..108], u64::from(fields.mode & 0o7777));
-    write_number(&mut block[108..116], fields.uid);
-    write_number(&mut block[116..124], fields.gid);
-    write_number(&mut block[124..136], fields.size);
-    write_number(&mut block[136..148], fields.mtime);
-    block[156] = fields.entry_type.flag();
-    write_truncated(&mut block[157..257], fields.link_target);
+    write_truncated(NAME.of_mut(&mut block), fields.name);
+    write_number(MODE.of_mut(&mut block), u64::from(fields.mode & 0o7777));
+    write_number(UID.of_mut(&mut block), fields.uid);
+    write_number(GID.of_mut(&mut block), fields.gid);
+    write_number(SIZE.of_mut(&mut block), fields.size);
+    write_number(MTIME.of_mut(&mut block), fields.mtime);
+    TYPEFLAG.of_mut(&mut block)[0] = fields.entry_type.flag();
+    write_truncated(LINKNAME.of_mut(&mut block), fields.link_target);
     finish_block(&mut block);
     out.extend_from_slice(&block);
 }
@@ -80,13 +84,13 @@ pub fn padding_len(len: u64) -> usize {
 /// NUL-terminated, as GNU tar writes it: mode 0644, owner 0, mtime 0.
 fn append_long_link(out: &mut Vec<u8>, flag: u8, long: &[u8]) {
     let mut block = [0u8; BLOCK_SIZE];
-    write_truncated(&mut block[0..100], b"././@LongLink");
-    write_number(&mut block[100..108], 0o644);
-    write_number(&mut block[108..116], 0);
-    write_number(&mut block[116..124], 0);
-    write_number(&mut block[124..136], long.len() as u64 + 1);
-    write_number(&mut block[136..148], 0);
-    block[156] = flag;
+    write_truncated(NAME.of_mut(&mut block), b"././@LongLink");
+    write_number(MODE.of_mut(&mut block), 0o644);
+    write_number(UID.of_mut(&mut block), 0);
+    write_number(GID.of_mut(&mut block), 0);
+    write_number(SIZE.of_mut(&mut block), long.len() as u64 + 1);
+    write_number(MTIME.of_mut(&mut block), 0);
+    TYPEFLAG.of_mut(&mut block)[0] = flag;
     finish_block(&mut block);
     out.extend_from_slice(&block);
     out.extend_from_slice(long);
@@ -96,11 +100,9 @@ fn append_long_link(out: &mut Vec<u8>, flag: u8, long: &[u8]) {
 
 /// Writes the GNU magic and the checksum into an otherwise complete header.
 fn finish_block(block: &mut [u8; BLOCK_SIZE]) {
-    block[257..265].copy_from_slice(b"ustar  \0");
-    block[148..156].fill(b' ');
-    let checksum: u32 = block.iter().map(|&b| u32::from(b)).sum();
-    let text = format!("{checksum:06o}\0 ");
-    block[148..156].copy_from_slice(text.as_bytes());
+    MAGIC_VERSION.of_mut(block).copy_from_slice(GNU_MAGIC);
+    let text = format!("{:06o}\0 ", layout::checksum(block));
+    CHKSUM.of_mut(block).copy_from_slice(text.as_bytes());
 }
 
 fn write_truncated(field: &mut [u8], bytes: &[u8]) {

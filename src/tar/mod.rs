@@ -8,12 +8,14 @@
 //! padded to a 10 KiB record.
 
 mod header;
+pub mod layout;
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
-pub use header::{append_header, padding_len, EntryType, HeaderFields, BLOCK_SIZE, RECORD_SIZE};
+pub use header::{append_header, padding_len, EntryType, HeaderFields, RECORD_SIZE};
+pub use layout::BLOCK_SIZE;
 
 use crate::entry::{Content, Entry, EntryKind};
 

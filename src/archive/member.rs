@@ -1,0 +1,123 @@
+//! One archive member as the reader hands it out, and how the archive ended.
+
+use crate::tar::BLOCK_SIZE;
+
+/// What a member is, by its tar type flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberKind {
+    Regular,
+    Directory,
+    Symlink,
+    /// A hard link to an earlier member (its name is the link target).
+    HardLink,
+    CharDevice,
+    BlockDevice,
+    Fifo,
+    /// Any other type flag.
+    Other(u8),
+}
+
+impl MemberKind {
+    pub(super) fn from_flag(flag: u8) -> Self {
+        match flag {
+            b'0' | b'\0' | b'7' => MemberKind::Regular,
+            b'1' => MemberKind::HardLink,
+            b'2' => MemberKind::Symlink,
+            b'3' => MemberKind::CharDevice,
+            b'4' => MemberKind::BlockDevice,
+            b'5' => MemberKind::Directory,
+            b'6' => MemberKind::Fifo,
+            other => MemberKind::Other(other),
+        }
+    }
+
+    /// A word for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            MemberKind::Regular => "file".into(),
+            MemberKind::Directory => "directory".into(),
+            MemberKind::Symlink => "symlink".into(),
+            MemberKind::HardLink => "hard link".into(),
+            MemberKind::CharDevice => "character device".into(),
+            MemberKind::BlockDevice => "block device".into(),
+            MemberKind::Fifo => "fifo".into(),
+            MemberKind::Other(flag) => format!("type {:?}", char::from(*flag)),
+        }
+    }
+}
+
+/// One archive member, with long names and pax records applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Rootfs path without `./`, a leading `/` or a trailing `/`; empty for
+    /// the root. `nix/store/…-hello/bin/hello`.
+    pub path: Vec<u8>,
+    /// The name exactly as the archive spells it (`./nix/store/`).
+    pub raw_name: Vec<u8>,
+    pub kind: MemberKind,
+    /// Permission bits (`0o7777`).
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub mtime: u64,
+    /// Bytes of content that follow the header (0 for all but files).
+    pub size: u64,
+    /// Symlink or hard-link target; empty otherwise.
+    pub link_target: Vec<u8>,
+    pub user_name: Vec<u8>,
+    pub group_name: Vec<u8>,
+    /// The member's own header block (after any long-name members).
+    pub header_block: [u8; BLOCK_SIZE],
+    /// Offset of the member's first header block (long names included) in
+    /// the uncompressed tar stream.
+    pub offset: u64,
+    /// Offset of the content in the uncompressed tar stream.
+    pub content_offset: u64,
+}
+
+impl Member {
+    /// The path as `/`-rooted text for messages (lossy for non-UTF-8).
+    pub fn display_path(&self) -> String {
+        display_path(&self.path)
+    }
+}
+
+/// A rootfs path as `/`-rooted text (lossy for non-UTF-8 bytes).
+pub fn display_path(path: &[u8]) -> String {
+    format!("/{}", String::from_utf8_lossy(path))
+}
+
+/// How the archive ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ArchiveEnd {
+    /// Zero blocks seen where the archive ended (GNU tar writes two).
+    pub zero_blocks: u32,
+    /// Where data that is not end-of-archive padding starts after the
+    /// end-of-archive blocks: a non-zero byte, or zeros beyond the record
+    /// the end blocks are in. Reading stops there.
+    pub trailing_data: Option<u64>,
+    /// Size of the uncompressed tar stream, end blocks and padding included
+    /// (up to the trailing data, if any).
+    pub tar_bytes: u64,
+}
+
+/// `./nix/store/` → `nix/store`; `./` and `.` → the empty root path.
+pub fn normalize_path(name: &[u8]) -> Vec<u8> {
+    let mut rest = name;
+    loop {
+        if let Some(r) = rest.strip_prefix(b"./") {
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix(b"/") {
+            rest = r;
+        } else {
+            break;
+        }
+    }
+    while let Some(r) = rest.strip_suffix(b"/") {
+        rest = r;
+    }
+    if rest == b"." {
+        rest = b"";
+    }
+    rest.to_vec()
+}
