@@ -23,7 +23,7 @@ use std::path::Path;
 use serde::Serialize;
 
 pub use database::{read_database, Database, DatabaseVisitor, RegisteredPath};
-pub use diff::{diff, Difference, FirstDifference};
+pub use diff::{diff, Change, Difference, FirstDifference, MemberChange};
 pub use verify::{verify, Check, CheckOutcome, Verification};
 pub use walk::{
     ArchiveWalk, KeptFile, MemberTable, NodeInfo, Owner, StoreObject, WalkError, WalkLimit,
