@@ -1034,7 +1034,7 @@ fn write_delta(args: &DeltaRun) -> Result<()> {
             human_bytes(manifest.nar_bytes()),
             human_bytes(summary.output_bytes),
             human_bytes(summary.tar_bytes),
-            inspect::hex(&summary.output_sha256)
+            wsl_tarball::hex::encode(&summary.output_sha256)
         );
         eprintln!(
             "it updates {} to {}; inside the distribution: wsl-tarball apply {} (or tar -xf it and sudo sh wsl-delta/apply)",
@@ -1250,7 +1250,7 @@ fn write_rootfs(
                     .file_name()
                     .map(|name| name.to_string_lossy().into_owned())
                     .unwrap_or_default(),
-                sha256: inspect::hex(&summary.output_sha256),
+                sha256: wsl_tarball::hex::encode(&summary.output_sha256),
                 size: summary.output_bytes,
                 uncompressed_size: summary.tar.archive_bytes,
                 entries: summary.tar.files + summary.tar.directories + summary.tar.symlinks,

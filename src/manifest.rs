@@ -173,7 +173,7 @@ mod tests {
         assert_eq!(bytes, b"abc");
         assert_eq!(count, 3);
         assert_eq!(
-            crate::inspect::hex(&digest),
+            crate::hex::encode(&digest),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
     }

@@ -358,6 +358,8 @@ pub struct ChangedPath {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InventoryDifference {
+    /// The schema's version, [`crate::inspect::JSON_VERSION`].
+    pub version: u32,
     pub a: String,
     pub b: String,
     pub kind_a: InventoryKind,
@@ -400,6 +402,7 @@ pub fn compare(a: &Inventory, a_name: &str, b: &Inventory, b_name: &str) -> Inve
         })
         .collect();
     InventoryDifference {
+        version: crate::inspect::JSON_VERSION,
         a: a_name.to_owned(),
         b: b_name.to_owned(),
         kind_a: a.kind,

@@ -23,7 +23,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::walk::{ArchiveWalk, WalkError, WalkOptions};
-use super::{compression_name, InspectError};
+use super::{InspectError, JSON_VERSION};
 use crate::archive::{
     header_field_at, is_stdin, open_tarball, ArchiveError, Member, MemberKind, TarballReader,
 };
@@ -42,9 +42,6 @@ const MAX_UNIFIED_DIFF_TOTAL: usize = 16 << 20;
 const TEXT_MEMBERS_PER_GROUP: usize = 50;
 const TEXT_MEMBERS: usize = 500;
 const TEXT_DIFF_LINES: usize = 200;
-
-/// The version of the JSON report's schema.
-pub const JSON_VERSION: u32 = 1;
 
 /// Which of the two archives an error is in.
 enum Side {
@@ -162,7 +159,7 @@ pub struct MemberChangeCounts {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Difference {
-    /// [`JSON_VERSION`].
+    /// The schema's version, [`crate::inspect::JSON_VERSION`].
     pub version: u32,
     pub a: String,
     pub b: String,
@@ -605,8 +602,8 @@ pub fn diff(a: &Path, b: &Path) -> Result<Difference, InspectError> {
         b: b.display().to_string(),
         identical: walk_a.file_sha256 == walk_b.file_sha256 && walk_a.file_size == walk_b.file_size,
         tar_identical,
-        compression_a: compression_name(walk_a.compression).to_owned(),
-        compression_b: compression_name(walk_b.compression).to_owned(),
+        compression_a: walk_a.compression.name().to_owned(),
+        compression_b: walk_b.compression.name().to_owned(),
         sha256_a: hex::encode(&walk_a.file_sha256),
         sha256_b: hex::encode(&walk_b.file_sha256),
         added,

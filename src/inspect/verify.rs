@@ -12,59 +12,18 @@ use serde::Serialize;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::checks::{Check, CheckStatus};
 use super::walk::{ArchiveWalk, KeptFile, StoreObject, WalkOptions, MAX_PROBLEMS_PER_CHECK};
 use super::{read_database, Database, DatabaseVisitor, InspectError, RegisteredPath};
 use crate::archive::MemberKind;
 use crate::store::NarHash;
-
-/// The checks `verify` runs, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Check {
-    TarFormat,
-    HardLinks,
-    Ownership,
-    NixDatabase,
-    StoreContents,
-    References,
-    SystemProfile,
-    Skeleton,
-}
-
-impl Check {
-    pub const ALL: [Check; 8] = [
-        Check::TarFormat,
-        Check::HardLinks,
-        Check::Ownership,
-        Check::NixDatabase,
-        Check::StoreContents,
-        Check::References,
-        Check::SystemProfile,
-        Check::Skeleton,
-    ];
-
-    /// What the check covers, for the report.
-    pub fn description(self) -> &'static str {
-        match self {
-            Check::TarFormat => "tar structure: header checksums, names, parents before children, no duplicates, end-of-archive blocks",
-            Check::HardLinks => "no hard links",
-            Check::Ownership => "owners and modes: /nix/store 1775, store contents owned by 0:0, files 0444/0555, directories 0555",
-            Check::NixDatabase => "Nix database present and listing exactly the store paths in the tarball",
-            Check::StoreContents => "every store path's NAR hash and size, recomputed from the archive, match the database",
-            Check::References => "every reference of every store path is in the tarball",
-            Check::SystemProfile => "/nix/var/nix/profiles/system leads to a store path in the tarball",
-            Check::Skeleton => "WSL skeleton: /etc/passwd with root as uid 0, /etc/shadow private, /sbin/init and /bin/sh executable, /etc/wsl.conf",
-        }
-    }
-}
 
 /// How one check went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CheckOutcome {
     pub check: Check,
     pub description: &'static str,
-    /// `passed`, `failed` or `skipped`.
-    pub status: &'static str,
+    pub status: CheckStatus,
     /// Why a check was skipped, or what a passed check covered.
     pub note: Option<String>,
     /// The failures, at most 1000 per check.
@@ -78,6 +37,8 @@ pub struct CheckOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Verification {
+    /// The schema's version, [`crate::inspect::JSON_VERSION`].
+    pub version: u32,
     pub file: String,
     pub compression: String,
     pub store_paths: usize,
@@ -87,7 +48,7 @@ pub struct Verification {
 impl Verification {
     /// True if no check failed.
     pub fn passed(&self) -> bool {
-        self.checks.iter().all(|c| c.status != "failed")
+        self.checks.iter().all(|c| c.status != CheckStatus::Failed)
     }
 
     /// Every failure, prefixed with its check.
@@ -106,9 +67,9 @@ impl Verification {
         );
         for outcome in &self.checks {
             let tag = match outcome.status {
-                "passed" => "ok  ",
-                "failed" => "FAIL",
-                _ => "skip",
+                CheckStatus::Passed => "ok  ",
+                CheckStatus::Failed => "FAIL",
+                CheckStatus::Skipped => "skip",
             };
             out.push_str(&format!("{tag}  {}", outcome.description));
             if let Some(note) = &outcome.note {
@@ -126,7 +87,11 @@ impl Verification {
         }
         let failed = self.failures().count() as u64
             + self.checks.iter().map(|c| c.more_failures).sum::<u64>();
-        let skipped = self.checks.iter().filter(|c| c.status == "skipped").count();
+        let skipped = self
+            .checks
+            .iter()
+            .filter(|c| c.status == CheckStatus::Skipped)
+            .count();
         if failed == 0 {
             out.push_str(&format!(
                 "verified: {} checks passed, {skipped} skipped\n",
@@ -229,11 +194,11 @@ pub fn verify(path: &Path, bare: bool) -> Result<Verification, InspectError> {
                 check,
                 description: check.description(),
                 status: if !failed.is_empty() || more_failures > 0 {
-                    "failed"
+                    CheckStatus::Failed
                 } else if skip.is_some() {
-                    "skipped"
+                    CheckStatus::Skipped
                 } else {
-                    "passed"
+                    CheckStatus::Passed
                 },
                 note,
                 failures: failed,
@@ -242,8 +207,9 @@ pub fn verify(path: &Path, bare: bool) -> Result<Verification, InspectError> {
         })
         .collect();
     Ok(Verification {
+        version: super::JSON_VERSION,
         file: crate::archive::source_name(path),
-        compression: super::compression_name(walk.compression).to_owned(),
+        compression: walk.compression.name().to_owned(),
         store_paths: walk.store_objects.len(),
         checks,
     })

@@ -12,8 +12,8 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use super::verify::Check;
-use super::{InspectError, MemberCounts, SkeletonFile, StoreObjects};
+use super::checks::Check;
+use super::{InspectError, MemberCounts, NixDatabaseKind, SkeletonFile, StoreObjects, TarFormat};
 use crate::archive::{
     display_path, open_tarball, ArchiveEnd, ArchiveError, Member, MemberKind, ReadError,
     TarballReader,
@@ -772,13 +772,13 @@ impl ArchiveWalk {
             });
     }
 
-    /// `gnu`, `ustar`, `mixed` or `empty`.
-    pub fn tar_format(&self) -> &'static str {
+    /// Which tar dialect the headers are in.
+    pub fn tar_format(&self) -> TarFormat {
         match (self.gnu_headers, self.ustar_headers) {
-            (0, 0) => "empty",
-            (_, 0) => "gnu",
-            (0, _) => "ustar",
-            _ => "mixed",
+            (0, 0) => TarFormat::Empty,
+            (_, 0) => TarFormat::Gnu,
+            (0, _) => TarFormat::Ustar,
+            _ => TarFormat::Mixed,
         }
     }
 
@@ -787,19 +787,19 @@ impl ArchiveWalk {
         format!("/{}", String::from_utf8_lossy(&self.store_prefix))
     }
 
-    /// `sqlite`, `registration` or `none`.
-    pub fn nix_database_kind(&self) -> &'static str {
+    /// Which Nix database the rootfs has.
+    pub fn nix_database_kind(&self) -> NixDatabaseKind {
         let is_file = |path: &[u8]| {
             self.members
                 .get(path)
                 .is_some_and(|node| node.kind == MemberKind::Regular)
         };
         if is_file(b"nix/var/nix/db/db.sqlite") {
-            "sqlite"
+            NixDatabaseKind::Sqlite
         } else if is_file(b"nix-path-registration") {
-            "registration"
+            NixDatabaseKind::Registration
         } else {
-            "none"
+            NixDatabaseKind::None
         }
     }
 
