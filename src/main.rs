@@ -587,7 +587,11 @@ fn run_inspect(args: InspectArgs) -> Result<()> {
         print!("{}", inspection.to_text());
         return Ok(());
     }
-    let inspection = inspect::inspect(&args.file, args.top, args.manifest.as_deref())?;
+    let mut bar = read_progress(&[&args.file]);
+    let inspection =
+        inspect::inspect_with_progress(&args.file, args.top, args.manifest.as_deref(), &mut bar);
+    bar.finish();
+    let inspection = inspection?;
     if args.json {
         print_json(&inspection)
     } else {
@@ -609,7 +613,10 @@ fn run_verify(args: VerifyArgs) -> Result<()> {
         }
         return Err(Unsuccessful("verification failed").into());
     }
-    let verification = inspect::verify(&args.file, args.bare)?;
+    let mut bar = read_progress(&[&args.file]);
+    let verification = inspect::verify_with_progress(&args.file, args.bare, &mut bar);
+    bar.finish();
+    let verification = verification?;
     if args.json {
         print_json(&verification)?;
     } else {
@@ -652,7 +659,10 @@ fn run_diff(args: DiffArgs) -> Result<()> {
         }
         return Err(Unsuccessful("the systems differ").into());
     }
-    let difference = inspect::diff(&args.a, &args.b)?;
+    let mut bar = read_progress(&[&args.a, &args.b]);
+    let difference = inspect::diff_with_progress(&args.a, &args.b, &mut bar);
+    bar.finish();
+    let difference = difference?;
     if args.json {
         print_json(&difference)?;
     } else {
@@ -1349,6 +1359,21 @@ impl Progress for ProgressReport {
             }
         }
     }
+}
+
+/// Progress of `inspect`, `verify` and `diff`: a bar on stderr when it is a
+/// terminal and the files are at least 16 MiB; nothing otherwise.
+fn read_progress(files: &[&Path]) -> ProgressReport {
+    let total: u64 = files
+        .iter()
+        .filter_map(|file| std::fs::metadata(file).ok())
+        .filter(|metadata| metadata.is_file())
+        .map(|metadata| metadata.len())
+        .sum();
+    if !std::io::stderr().is_terminal() || total < 16 << 20 {
+        return ProgressReport::Quiet;
+    }
+    ProgressReport::new(false, total)
 }
 
 /// The error and its causes joined by ": ", leaving out a cause whose text

@@ -1,7 +1,8 @@
 //! `diff` explains a whole difference: every member added, removed and
 //! changed, inside and outside the store, grouped by store path, the fields
 //! that differ, unified diffs of small text files, a capped text report and
-//! a complete JSON one.
+//! a complete JSON one. Also the progress bar that `inspect`, `verify` and
+//! `diff` draw on a terminal, and only there.
 
 mod common;
 
@@ -331,4 +332,57 @@ fn the_same_tar_stream_still_says_only_the_compression_differs() {
         report.contains("the tar streams are identical: only the compression differs"),
         "{report}"
     );
+}
+
+/// A 40 MB plain tarball: large enough for a progress bar.
+fn large_tarball(dir: &Path) -> PathBuf {
+    let tree = dir.join("large");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("zeros"), vec![0u8; 40 << 20]).unwrap();
+    let tarball = dir.join("large.tar");
+    gnu_tar(&tree, &tarball);
+    tarball
+}
+
+#[test]
+fn progress_is_drawn_on_a_terminal_only_and_without_colour_under_no_color() {
+    let dir = tempfile::tempdir().unwrap();
+    let tarball = large_tarball(dir.path());
+    let name = tarball.to_str().unwrap();
+    let commands: [Vec<&str>; 3] = [
+        vec!["inspect", name],
+        vec!["verify", "--bare", name],
+        vec!["diff", name, name],
+    ];
+    // Not a terminal: stderr stays empty.
+    for args in &commands {
+        let output = run_wsl_tarball(args);
+        assert!(
+            output.stderr.is_empty(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    // A terminal (script(1) gives the command a pty; stdout goes to
+    // /dev/null, so what it records is stderr's bar).
+    let binary = env!("CARGO_BIN_EXE_wsl-tarball");
+    for no_color in [false, true] {
+        for args in &commands {
+            // verify fails here (no Nix database): only the bar matters.
+            let shell = format!("{binary} {} >/dev/null; true", args.join(" "));
+            let mut command = Command::new("script");
+            command.args(["-qec", &shell, "/dev/null"]);
+            command.env_remove("NO_COLOR");
+            if no_color {
+                command.env("NO_COLOR", "1");
+            }
+            let recorded = String::from_utf8_lossy(&run_ok(&mut command)).into_owned();
+            assert!(recorded.contains(" MiB/"), "{args:?}: {recorded:?}");
+            assert_eq!(
+                recorded.contains("\x1b[36m"),
+                !no_color,
+                "{args:?} NO_COLOR={no_color}: {recorded:?}"
+            );
+        }
+    }
 }

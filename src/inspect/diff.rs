@@ -28,6 +28,7 @@ use crate::archive::{
     header_field_at, is_stdin, open_tarball, ArchiveError, Member, MemberKind, TarballReader,
 };
 use crate::hex;
+use crate::progress::{Progress, REPORT_EVERY};
 use crate::store::NarHash;
 
 /// The most member differences kept for the report; more are counted.
@@ -422,6 +423,15 @@ impl Collector {
 
 /// Compares two tarballs.
 pub fn diff(a: &Path, b: &Path) -> Result<Difference, InspectError> {
+    diff_with_progress(a, b, &mut ())
+}
+
+/// [`diff`], telling `progress` how many bytes of the two files were read.
+pub fn diff_with_progress(
+    a: &Path,
+    b: &Path,
+    progress: &mut dyn Progress,
+) -> Result<Difference, InspectError> {
     if is_stdin(a) && is_stdin(b) {
         return Err(InspectError::BothStdin);
     }
@@ -456,7 +466,13 @@ pub fn diff(a: &Path, b: &Path) -> Result<Difference, InspectError> {
     let mut buffer_b = vec![0u8; CHUNK];
     let mut member_a = reader_a.next_member().map_err(|e| error_a(e.into()))?;
     let mut member_b = reader_b.next_member().map_err(|e| error_b(e.into()))?;
+    let mut reported = 0;
     loop {
+        let read = reader_a.file_bytes_read() + reader_b.file_bytes_read();
+        if read - reported >= REPORT_EVERY {
+            reported = read;
+            progress.advance(read);
+        }
         let order = match (&member_a, &member_b) {
             (None, None) => break,
             (Some(_), None) => Ordering::Less,
@@ -532,6 +548,7 @@ pub fn diff(a: &Path, b: &Path) -> Result<Difference, InspectError> {
     }
     walk_a.finish(&mut reader_a).map_err(error_a)?;
     walk_b.finish(&mut reader_b).map_err(error_b)?;
+    progress.advance(walk_a.file_size + walk_b.file_size);
     // Reading stopped at trailing data: the files cannot be compared whole.
     for (walk, path) in [(&walk_a, a), (&walk_b, b)] {
         if let Some(offset) = walk.end.trailing_data {

@@ -25,8 +25,8 @@ use serde::Serialize;
 
 pub use checks::{Check, CheckStatus};
 pub use database::{read_database, Database, DatabaseVisitor, RegisteredPath};
-pub use diff::{diff, Change, Difference, FirstDifference, MemberChange};
-pub use verify::{verify, CheckOutcome, Verification};
+pub use diff::{diff, diff_with_progress, Change, Difference, FirstDifference, MemberChange};
+pub use verify::{verify, verify_with_progress, CheckOutcome, Verification};
 pub use walk::{
     ArchiveWalk, KeptFile, MemberTable, NodeInfo, Owner, StoreObject, WalkError, WalkLimit,
     WalkOptions,
@@ -34,6 +34,7 @@ pub use walk::{
 
 use crate::archive::{ArchiveError, ReadError};
 use crate::hex;
+use crate::progress::Progress;
 
 /// The version of the JSON schema of `inspect`, `verify` and `diff` (and of
 /// their bundle and system-description forms); README, "JSON output".
@@ -189,13 +190,24 @@ pub fn inspect(
     top: usize,
     manifest: Option<&Path>,
 ) -> Result<Inspection, InspectError> {
-    let walk = ArchiveWalk::run(
+    inspect_with_progress(tarball, top, manifest, &mut ())
+}
+
+/// [`inspect`], telling `progress` how many bytes of the file were read.
+pub fn inspect_with_progress(
+    tarball: &Path,
+    top: usize,
+    manifest: Option<&Path>,
+    progress: &mut dyn Progress,
+) -> Result<Inspection, InspectError> {
+    let walk = ArchiveWalk::run_with_progress(
         tarball,
         &WalkOptions {
             hash_nar: false,
             keep_files: false,
             ..WalkOptions::default()
         },
+        progress,
     )?;
     if let Some(offset) = walk.end.trailing_data {
         return Err(WalkError::from(ArchiveError::TrailingData { offset }).in_file(tarball));

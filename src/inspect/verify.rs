@@ -16,6 +16,7 @@ use super::checks::{Check, CheckStatus};
 use super::walk::{ArchiveWalk, KeptFile, StoreObject, WalkOptions, MAX_PROBLEMS_PER_CHECK};
 use super::{read_database, Database, DatabaseVisitor, InspectError, RegisteredPath};
 use crate::archive::MemberKind;
+use crate::progress::Progress;
 use crate::store::NarHash;
 
 /// How one check went.
@@ -140,7 +141,16 @@ impl Failures {
 /// Without a WSL skeleton the tarball cannot boot and fails, unless `bare`
 /// says a bare store tarball is meant (`verify --bare`).
 pub fn verify(path: &Path, bare: bool) -> Result<Verification, InspectError> {
-    let walk = ArchiveWalk::run(path, &WalkOptions::default())?;
+    verify_with_progress(path, bare, &mut ())
+}
+
+/// [`verify`], telling `progress` how many bytes of the file were read.
+pub fn verify_with_progress(
+    path: &Path,
+    bare: bool,
+    progress: &mut dyn Progress,
+) -> Result<Verification, InspectError> {
+    let walk = ArchiveWalk::run_with_progress(path, &WalkOptions::default(), progress)?;
     let mut failures = Failures::from_walk(&walk);
     let mut notes: Vec<(Check, String)> = Vec::new();
     let mut skipped: Vec<(Check, String)> = Vec::new();

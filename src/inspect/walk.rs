@@ -20,6 +20,7 @@ use crate::archive::{
 };
 use crate::compress::Compression;
 use crate::nar::{NarEncoder, NarHasher, NarNode, NarSizer};
+use crate::progress::{Progress, REPORT_EVERY};
 use crate::store::StorePath;
 
 /// What the walk computes.
@@ -370,16 +371,28 @@ impl ArchiveWalk {
 
     /// Opens `path` (`-` for standard input) and walks all of it.
     pub fn run(path: &Path, options: &WalkOptions) -> Result<Self, InspectError> {
+        Self::run_with_progress(path, options, &mut ())
+    }
+
+    /// [`ArchiveWalk::run`], telling `progress` how many bytes of the file
+    /// have been read.
+    pub fn run_with_progress(
+        path: &Path,
+        options: &WalkOptions,
+        progress: &mut dyn Progress,
+    ) -> Result<Self, InspectError> {
         let error = |source| InspectError::Archive(ReadError::new(path, source));
         let mut reader = open_tarball(path).map_err(error)?;
-        Self::run_reader(&mut reader, options).map_err(|e| e.in_file(path))
+        Self::run_reader(&mut reader, options, progress).map_err(|e| e.in_file(path))
     }
 
     /// Walks all of an open tarball.
     pub fn run_reader(
         reader: &mut TarballReader,
         options: &WalkOptions,
+        progress: &mut dyn Progress,
     ) -> Result<Self, WalkError> {
+        let mut reported = 0;
         if options.hash_tar_stream {
             reader.hash_tar_stream();
         }
@@ -389,8 +402,14 @@ impl ArchiveWalk {
             walk.begin(&member)?;
             walk.feed_content(reader, &member, &mut buffer)?;
             walk.end_member();
+            let read = reader.file_bytes_read();
+            if read - reported >= REPORT_EVERY {
+                reported = read;
+                progress.advance(read);
+            }
         }
         walk.finish(reader)?;
+        progress.advance(walk.file_size);
         Ok(walk)
     }
 
