@@ -136,8 +136,10 @@ enum Command {
     Verify(VerifyArgs),
 
     /// Explain why two tarballs differ: store paths added, removed and
-    /// changed, then the first differing member and which header field or
-    /// content byte differs. Exits 0 when identical, 1 when they differ.
+    /// changed; every member added, removed and changed, grouped by store
+    /// path, with the fields that differ and unified diffs of small text
+    /// files (the text is capped, --json has everything); then the first
+    /// differing member. Exits 0 when identical, 1 when they differ.
     /// With a `--manifest` JSON or a closure file on either side, lists the
     /// store paths added, removed and changed.
     Diff(DiffArgs),
