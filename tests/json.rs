@@ -247,3 +247,88 @@ fn system_description_diff_json_matches_its_golden_file() {
     let json = json_in(dir.path(), &["diff", "--json", "a.json", "b.json"], 1);
     assert_golden("diff-closures.json", &json);
 }
+
+/// The shape of a JSON document: every leaf replaced by its type, every
+/// array by the shape of its first item. Store paths and hashes of a Nix
+/// fixture differ between machines (the system, the Nix version); the
+/// schema does not.
+fn shape(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(_) => "boolean".into(),
+        Value::Number(_) => "number".into(),
+        Value::String(_) => "string".into(),
+        Value::Array(items) => Value::Array(items.first().map(shape).into_iter().collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(key, field)| (key.clone(), shape(field)))
+                .collect(),
+        ),
+    }
+}
+
+#[test]
+fn bundle_inspect_and_verify_json_match_their_golden_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = repo_root().join("tests/fixtures/delta-system.nix");
+    let system = |version: &str| {
+        run_text(
+            nix_command("nix-build")
+                .arg("--no-out-link")
+                .arg(&fixture)
+                .args(["--argstr", "version", version]),
+        )
+        .trim()
+        .to_owned()
+    };
+    let (v1, v2) = (system("1"), system("2"));
+    let closure = |system: &str, name: &str| {
+        let file = write_path_info(system, dir.path());
+        let named = dir.path().join(name);
+        std::fs::rename(file, &named).unwrap();
+        named
+    };
+    let old_closure = closure(&v1, "old.json");
+    let new_closure = closure(&v2, "new.json");
+    let old = dir.path().join("old.wsl");
+    run_ok(wsl_tarball().args([
+        "write",
+        "--closure",
+        old_closure.to_str().unwrap(),
+        "--system",
+        &v1,
+        "--nixos",
+        "--quiet",
+        "-o",
+        old.to_str().unwrap(),
+    ]));
+    let bundle = dir.path().join("update.wsl-delta");
+    run_ok(wsl_tarball().args([
+        "delta",
+        "--from",
+        old.to_str().unwrap(),
+        "--closure",
+        new_closure.to_str().unwrap(),
+        "--system",
+        &v2,
+        "--quiet",
+        "-o",
+        bundle.to_str().unwrap(),
+    ]));
+    let inspected = json_in(dir.path(), &["inspect", "--json", "update.wsl-delta"], 0);
+    assert_eq!(inspected["file"], "update.wsl-delta");
+    assert_eq!(inspected["newSystem"], v2.as_str());
+    assert_golden("bundle-inspect.shape.json", &shape(&inspected));
+    let verified = json_in(dir.path(), &["verify", "--json", "update.wsl-delta"], 0);
+    assert!(
+        verified["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|check| check["passed"] == true),
+        "{verified:#}"
+    );
+    assert_golden("bundle-verify.shape.json", &shape(&verified));
+}
