@@ -20,6 +20,7 @@
 //! applies update bundles: only the store paths an earlier system lacks, in
 //! Nix's export format.
 
+pub mod app;
 pub mod archive;
 pub mod cache;
 pub mod compress;
