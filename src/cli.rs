@@ -45,7 +45,8 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Write a tarball from a closure file and a system path.
-    #[command(verbatim_doc_comment, after_help = EXIT_STATUS)]
+    #[command(verbatim_doc_comment, after_help = EXIT_STATUS,
+        about = "Write a tarball from a closure file and a system path")]
     ///
     /// The closure file may be any of: the JSON that `exportReferencesGraph`
     /// writes (the whole .attrs.json or its array), the output of
@@ -72,7 +73,8 @@ pub enum Command {
     /// then writes the tarball with the NixOS skeleton, like `write --facts`.
     /// Hosts without the wsl-tarball module fall back to
     /// config.system.build.toplevel and a skeleton of defaults.
-    #[command(verbatim_doc_comment, after_help = EXIT_STATUS)]
+    #[command(verbatim_doc_comment, after_help = EXIT_STATUS,
+        about = "Build a NixOS configuration from a flake and write its tarball")]
     Build(BuildArgs),
 
     /// Run the security checks without writing a tarball.
@@ -84,17 +86,22 @@ pub enum Command {
     #[command(
         verbatim_doc_comment,
         after_help = EXIT_STATUS,
+        about = "Run the security checks on a tarball, or on what write would write",
         mut_arg("closure", |arg| arg.required(false).required_unless_present("tarball")),
         mut_arg("system", |arg| arg.required_unless_present_any(["facts", "tarball"]))
     )]
     Check(CheckArgs),
 
-    /// Summarise a tarball: compression, counts, the largest store paths,
-    /// the system, the skeleton files, whether the security checks ran.
+    /// Summarise a tarball or an update bundle.
+    ///
+    /// For a tarball: compression, counts, the largest store paths, the
+    /// system, the skeleton files, whether the security checks ran.
     #[command(after_help = EXIT_STATUS)]
     Inspect(InspectArgs),
 
-    /// Check a tarball offline, without Nix: tar structure, no hard links,
+    /// Check a tarball or an update bundle offline, without Nix.
+    ///
+    /// For a tarball: tar structure, no hard links,
     /// owners and modes, every store path's NAR hash against the Nix
     /// database inside it, references, the system profile and the WSL
     /// skeleton's files (a tarball without one fails unless --bare). Exits 1
@@ -102,7 +109,9 @@ pub enum Command {
     #[command(after_help = EXIT_STATUS)]
     Verify(VerifyArgs),
 
-    /// Explain why two tarballs differ: store paths added, removed and
+    /// Explain why two tarballs, manifests or closures differ.
+    ///
+    /// For two tarballs: store paths added, removed and
     /// changed, then the first differing member and which header field or
     /// content byte differs. Exits 0 when identical, 1 when they differ.
     /// With a `--manifest` JSON or a closure file on either side, lists the
@@ -118,14 +127,41 @@ pub enum Command {
     /// and an `apply` script. Example:
     ///   wsl-tarball delta --from old.wsl --closure closure.json \
     ///       --system "$(readlink -f result)" -o update.wsl-delta
-    #[command(verbatim_doc_comment, after_help = EXIT_STATUS)]
+    #[command(verbatim_doc_comment, after_help = EXIT_STATUS,
+        about = "Write an update bundle of the store paths an earlier system lacks")]
     Delta(DeltaArgs),
 
-    /// Apply an update bundle inside the distribution: check it fits the
-    /// running system, import and check every path, set the system profile,
-    /// run switch-to-configuration boot (or switch).
+    /// Apply an update bundle inside the distribution.
+    ///
+    /// Checks that it fits the running system, imports and checks every
+    /// path, sets the system profile and runs switch-to-configuration boot
+    /// (or switch).
     #[command(after_help = EXIT_STATUS)]
     Apply(ApplyArgs),
+
+    /// Print a shell's completion script on stdout.
+    ///
+    /// For example, for bash:
+    ///   wsl-tarball completions bash > ~/.local/share/bash-completion/completions/wsl-tarball
+    #[command(
+        verbatim_doc_comment,
+        about = "Print a shell's completion script",
+        after_help = EXIT_STATUS
+    )]
+    Completions(CompletionsArgs),
+
+    /// Print the manual page.
+    ///
+    /// In roff, on stdout: `wsl-tarball man | man -l -`.
+    #[command(after_help = EXIT_STATUS)]
+    Man,
+}
+
+#[derive(Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Args)]
@@ -359,13 +395,13 @@ pub struct BuildArgs {
 #[derive(Args)]
 pub struct WriteArgs {
     #[command(flatten)]
-    pub system: SystemArgs,
-
-    #[command(flatten)]
     pub output: OutputArgs,
 
     #[command(flatten)]
     pub compression: CompressionArgs,
+
+    #[command(flatten)]
+    pub system: SystemArgs,
 
     #[command(flatten)]
     pub content: ContentArgs,
@@ -382,6 +418,18 @@ pub struct WriteArgs {
 /// The closure and system a rootfs is made of (`write`, `check`).
 #[derive(Args)]
 pub struct SystemArgs {
+    /// Add the NixOS skeleton (/etc from the system's etc tree, passwd, group,
+    /// shadow without hashes, /sbin/init, /bin/sh, /usr/bin/env,
+    /// /etc/wsl-distribution.conf) so the rootfs boots under WSL. The default
+    /// when --system is a NixOS toplevel (it has init, etc and sw).
+    #[arg(long, help_heading = "Rootfs")]
+    pub nixos: bool,
+
+    /// Write a bare store tarball: the closure and Nix's database, no
+    /// skeleton. WSL cannot boot it; `verify --bare` accepts it.
+    #[arg(long, conflicts_with_all = ["facts", "nixos"], help_heading = "Rootfs")]
+    pub no_skeleton: bool,
+
     /// Closure metadata: exportReferencesGraph JSON, `nix path-info --json -r`
     /// output, or a closureInfo `registration` file.
     #[arg(long, value_name = "FILE", required = true, help_heading = "Nix")]
@@ -402,18 +450,6 @@ pub struct SystemArgs {
     /// settings. Implies --nixos.
     #[arg(long, value_name = "FILE", help_heading = "Nix")]
     pub facts: Option<PathBuf>,
-
-    /// Add the NixOS skeleton (/etc from the system's etc tree, passwd, group,
-    /// shadow without hashes, /sbin/init, /bin/sh, /usr/bin/env,
-    /// /etc/wsl-distribution.conf) so the rootfs boots under WSL. The default
-    /// when --system is a NixOS toplevel (it has init, etc and sw).
-    #[arg(long, help_heading = "Rootfs")]
-    pub nixos: bool,
-
-    /// Write a bare store tarball: the closure and Nix's database, no
-    /// skeleton. WSL cannot boot it; `verify --bare` accepts it.
-    #[arg(long, conflicts_with_all = ["facts", "nixos"], help_heading = "Rootfs")]
-    pub no_skeleton: bool,
 }
 
 impl SystemArgs {

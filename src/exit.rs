@@ -5,6 +5,7 @@
 use anyhow::anyhow;
 
 use wsl_tarball::app::AppError;
+use wsl_tarball::compress::CompressError;
 
 /// How a failed command exits: 1 failed, 2 trouble or bad usage, 3 findings.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +43,10 @@ pub fn with_flags(error: AppError) -> anyhow::Error {
         AppError::Threads { threads, source } => {
             anyhow!(source).context(format!("--threads {threads}"))
         }
+        AppError::CompressOptions(
+            source @ (CompressError::LevelOutOfRange { level, .. }
+            | CompressError::LevelNotAccepted { level, .. }),
+        ) => anyhow!(source).context(format!("--level {level}")),
         AppError::InvalidSystem { system, source } => {
             anyhow!(source).context(format!("--system {system}"))
         }

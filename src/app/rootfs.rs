@@ -85,6 +85,22 @@ pub struct CompressionRequest {
 }
 
 impl CompressionRequest {
+    /// Checks what can be checked before the NixOS module's settings are
+    /// known: the thread count, and the level when the format is given.
+    pub(super) fn check_early(&self) -> Result<(), AppError> {
+        let threads = self.threads.unwrap_or_else(default_threads);
+        check_threads(threads).map_err(|source| AppError::Threads { threads, source })?;
+        if let Some(compression) = self.compression {
+            let options = CompressOptions {
+                compression,
+                level: self.level,
+                threads,
+            };
+            options.validate().map_err(AppError::CompressOptions)?;
+        }
+        Ok(())
+    }
+
     /// The options a run uses: a flag wins over the module's setting, which
     /// wins over gzip at its default level. Checked, so that bad values
     /// stop the run before anything is read.
@@ -292,6 +308,11 @@ pub fn write_rootfs(
         });
     }
     output.check_distinct(&inputs, content.extra_files.as_deref())?;
+    compression.check_early()?;
+    if system.facts.is_none() {
+        // Without a module the flags say it all: check them before anything.
+        compression.options(None)?;
+    }
     let (system_path, nixos) = system_and_facts(system, content)?;
     write_planned(
         content,
