@@ -70,6 +70,10 @@ rustPlatform.buildRustPackage {
       --fish <($out/bin/wsl-tarball completions fish)
     $out/bin/wsl-tarball man > wsl-tarball.1
     installManPage wsl-tarball.1
+    for command in write build check inspect verify diff delta apply completions man; do
+      $out/bin/wsl-tarball man $command > wsl-tarball-$command.1
+      installManPage wsl-tarball-$command.1
+    done
     wrapProgram $out/bin/wsl-tarball --suffix PATH : ${lib.makeBinPath [ nix ]}
   '';
 

@@ -150,11 +150,12 @@ pub enum Command {
     )]
     Completions(CompletionsArgs),
 
-    /// Print the manual page.
+    /// Print a manual page.
     ///
-    /// In roff, on stdout: `wsl-tarball man | man -l -`.
+    /// In roff, on stdout: `wsl-tarball man | man -l -` for wsl-tarball(1),
+    /// `wsl-tarball man write` for wsl-tarball-write(1).
     #[command(after_help = EXIT_STATUS)]
-    Man,
+    Man(ManArgs),
 }
 
 #[derive(Args)]
@@ -162,6 +163,13 @@ pub struct CompletionsArgs {
     /// The shell to complete for.
     #[arg(value_enum, value_name = "SHELL")]
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Args)]
+pub struct ManArgs {
+    /// The command whose page to print; without one, wsl-tarball(1).
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
 }
 
 #[derive(Args)]

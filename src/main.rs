@@ -81,8 +81,8 @@ fn main() -> ExitCode {
         Command::Diff(args) => run_diff(args).map_err(trouble),
         Command::Delta(args) => run_delta(args),
         Command::Apply(args) => run_apply(args),
-        Command::Completions(args) => run_completions(args),
-        Command::Man => run_man(),
+        Command::Completions(args) => print::completions(args.shell),
+        Command::Man(args) => print::man(args.command.as_deref()),
     };
     let code = match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -265,23 +265,6 @@ fn run_delta(args: DeltaArgs) -> Result<()> {
     if !args.quiet {
         print_bundle(&outcome);
     }
-    Ok(())
-}
-
-/// `completions SHELL`: the shell's completion script on stdout.
-fn run_completions(args: cli::CompletionsArgs) -> Result<()> {
-    let mut script = Vec::new();
-    let mut command = <Cli as clap::CommandFactory>::command();
-    clap_complete::generate(args.shell, &mut command, "wsl-tarball", &mut script);
-    print!("{}", String::from_utf8(script)?);
-    Ok(())
-}
-
-/// `man`: the manual page, in roff, on stdout.
-fn run_man() -> Result<()> {
-    let mut page = Vec::new();
-    clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page)?;
-    print!("{}", String::from_utf8(page)?);
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::cli::CheckFlags;
 use crate::exit::Unsuccessful;
@@ -164,4 +164,41 @@ pub fn print_apply(outcome: &ApplyOutcome) {
     eprintln!(
         "restart the distribution to run the new system: from Windows, `{restart}`, then start it again"
     );
+}
+
+/// `completions SHELL`: the shell's completion script on stdout.
+pub fn completions(shell: clap_complete::Shell) -> Result<()> {
+    let mut script = Vec::new();
+    let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, "wsl-tarball", &mut script);
+    print!("{}", String::from_utf8(script)?);
+    Ok(())
+}
+
+/// `man [COMMAND]`: wsl-tarball(1) or wsl-tarball-COMMAND(1), in roff.
+pub fn man(name: Option<&str>) -> Result<()> {
+    let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
+    command.build();
+    let page = match name {
+        None => clap_mangen::Man::new(command),
+        Some(name) => {
+            let sub = command
+                .find_subcommand(name)
+                .filter(|sub| sub.get_name() != "help")
+                .with_context(|| format!("man {name}: no such command"))
+                .map_err(crate::exit::Trouble)?;
+            let title = format!("wsl-tarball-{name}");
+            let title: &'static str = Box::leak(title.into_boxed_str());
+            clap_mangen::Man::new(
+                sub.clone()
+                    .name(title)
+                    .display_name(title)
+                    .version(crate::version()),
+            )
+        }
+    };
+    let mut roff = Vec::new();
+    page.render(&mut roff)?;
+    print!("{}", String::from_utf8(roff)?);
+    Ok(())
 }
