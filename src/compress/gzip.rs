@@ -191,7 +191,7 @@ fn compress_member(input: &[u8], level: u32) -> io::Result<Member> {
     crc.update(input);
     let bytes = DEFLATERS.with(|cell| -> io::Result<Vec<u8>> {
         let mut slot = cell.borrow_mut();
-        if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+        if !matches!(slot.as_ref(), Some((l, _)) if *l == level) {
             let lvl = libdeflater::CompressionLvl::new(level as i32)
                 .map_err(|e| io::Error::other(format!("libdeflate level {level}: {e:?}")))?;
             *slot = Some((level, libdeflater::Compressor::new(lvl)));
