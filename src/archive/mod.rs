@@ -2,7 +2,8 @@
 //! `diff` and `check FILE`.
 //!
 //! [`open_tarball`] detects the compression by its magic bytes (gzip, xz,
-//! zstd, or a plain tar), decompresses as it reads, and hands out members one
+//! zstd, or a plain tar), decompresses as it reads (our own gzip members in
+//! parallel, see `members.rs`), and hands out members one
 //! at a time with raw-byte names: GNU `L`/`K` long names and link targets,
 //! pax `path`/`linkpath`/`size` records, base-256 numbers and ustar prefixes
 //! are applied, and the header checksum of every block is verified.
@@ -22,6 +23,7 @@
 //! next call to [`TarballReader::next_member`], which skips whatever is left.
 
 mod header;
+mod members;
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
@@ -243,7 +245,7 @@ pub fn open_tarball(path: &Path) -> Result<TarballReader, ArchiveError> {
         stats: stats.clone(),
     };
     let decoded: Box<dyn Read + Send> = match compression {
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(whole)),
+        Compression::Gzip => Box::new(members::GzipMembers::new(whole)),
         Compression::Xz => Box::new(xz2::read::XzDecoder::new_multi_decoder(whole)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(whole).map_err(open_error)?),
         Compression::None => Box::new(whole),
