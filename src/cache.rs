@@ -1,8 +1,8 @@
 //! The segment cache behind `--cache DIR`: compressed store paths, reused.
 //!
-//! With gzip, every store path is compressed as a segment that starts and
-//! ends with a dictionary restart, so its compressed bytes depend only on its
-//! own tar bytes. Those depend only on what [`SegmentKey`] hashes: the store
+//! With gzip, every store path is compressed as a segment of whole gzip
+//! members (no member spans a store-path boundary), so its compressed bytes
+//! depend only on its own tar bytes. Those depend only on what [`SegmentKey`] hashes: the store
 //! path and its NAR hash (store paths are immutable), the mtime, the owner
 //! rules, the compression level and this format's version. A rebuild after
 //! one store path changed reads and compresses only that path; every other
@@ -13,8 +13,8 @@
 //! that ships is checked); only its compression is skipped.
 //!
 //! One file per segment, `<key>.seg`: the magic line, the segment's input
-//! length and CRC-32, the SHA-256 of those two fields and the deflate bytes,
-//! then the raw deflate bytes. The checksum is verified before a segment is
+//! length and CRC-32, the SHA-256 of those two fields and the member bytes,
+//! then the gzip members. The checksum is verified before a segment is
 //! spliced in: a damaged entry (a flipped bit, a truncated file) is reported
 //! as [`DamagedSegment`], and the writer compresses the store path again and
 //! replaces the entry. Entries are written as atomic outputs
@@ -30,12 +30,12 @@ use sha2::{Digest, Sha256};
 use crate::compress::{CompressedSegment, Compression};
 use crate::output::{AtomicOutput, OutputError};
 
-const MAGIC: &[u8; 8] = b"WSLSEG2\n";
+const MAGIC: &[u8; 8] = b"WSLSEG3\n";
 /// Magic, input length, CRC-32, SHA-256.
 const HEADER_LEN: usize = 8 + 8 + 8 + 32;
 /// Bumped whenever the bytes a segment holds would change for the same key,
 /// or the file format changes.
-const FORMAT_VERSION: &str = "wsl-tarball segment v2, 128 KiB blocks, sha256";
+const FORMAT_VERSION: &str = "wsl-tarball segment v3, libdeflate gzip members of 1 MiB, sha256";
 
 /// Why the cache directory cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -138,7 +138,7 @@ impl SegmentCache {
         if bytes.len() < HEADER_LEN {
             return Err(damaged("truncated"));
         }
-        let (header, deflated) = bytes.split_at(HEADER_LEN);
+        let (header, members) = bytes.split_at(HEADER_LEN);
         if &header[..8] != MAGIC {
             return Err(damaged("not a segment file"));
         }
@@ -146,11 +146,11 @@ impl SegmentCache {
             |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().expect("8 bytes"));
         let input_len = number(8);
         let crc = u32::try_from(number(16)).map_err(|_| damaged("bad CRC field"))?;
-        if header[24..] != checksum(input_len, crc, deflated) {
+        if header[24..] != checksum(input_len, crc, members) {
             return Err(damaged("checksum mismatch"));
         }
         Ok(Some(CompressedSegment {
-            deflated: deflated.to_vec(),
+            members: members.to_vec(),
             crc,
             input_len,
         }))
@@ -162,20 +162,20 @@ impl SegmentCache {
         let mut header = MAGIC.to_vec();
         header.extend_from_slice(&segment.input_len.to_le_bytes());
         header.extend_from_slice(&u64::from(segment.crc).to_le_bytes());
-        header.extend_from_slice(&checksum(segment.input_len, segment.crc, &segment.deflated));
+        header.extend_from_slice(&checksum(segment.input_len, segment.crc, &segment.members));
         output.write_all(&header)?;
-        output.write_all(&segment.deflated)?;
+        output.write_all(&segment.members)?;
         output.commit()?;
         Ok(())
     }
 }
 
 /// SHA-256 over a segment's fields, as stored in its header.
-fn checksum(input_len: u64, crc: u32, deflated: &[u8]) -> [u8; 32] {
+fn checksum(input_len: u64, crc: u32, members: &[u8]) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(input_len.to_le_bytes());
     hasher.update(u64::from(crc).to_le_bytes());
-    hasher.update(deflated);
+    hasher.update(members);
     hasher.finalize().into()
 }
 
@@ -190,7 +190,7 @@ mod tests {
         let key = SegmentKey::new("/nix/store/x-a", "sha256-AAAA", "mtime=1");
         assert_eq!(cache.load(&key), Ok(None));
         let cached = CompressedSegment {
-            deflated: vec![1, 2, 3],
+            members: vec![1, 2, 3],
             crc: 0xdead_beef,
             input_len: 1024,
         };
@@ -211,7 +211,7 @@ mod tests {
             assert_eq!(damaged.why, why, "byte {at}");
             assert!(damaged.to_string().contains(".seg is damaged"), "{damaged}");
         }
-        std::fs::write(cache.file(&key), b"WSLSEG2\nshort").unwrap();
+        std::fs::write(cache.file(&key), b"WSLSEG3\nshort").unwrap();
         assert_eq!(cache.load(&key).unwrap_err().why, "truncated");
         cache.store(&key, &cached).unwrap();
         assert_eq!(cache.load(&key), Ok(Some(cached)));

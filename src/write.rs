@@ -221,7 +221,7 @@ fn verify_overrides(plan: &Plan, output: &AtomicOutput) -> Result<(), WriteError
 }
 
 /// Streams a plan with each store path compressed as its own gzip segment
-/// (a dictionary restart before and after), so that its compressed bytes
+/// (whole gzip members, none spanning a store-path boundary), so that its compressed bytes
 /// can be stored in, and later spliced from, a [`SegmentCache`]. Output is
 /// the same with or without the cache. Other formats stream plainly.
 struct SegmentedStream<'c> {

@@ -30,6 +30,10 @@ pub enum ArchiveError {
         compression: Compression,
         file_offset: u64,
     },
+    /// One of our gzip members, found through its length field, is damaged
+    /// or truncated; the message names its offset in the file.
+    #[error("{message}")]
+    Member { message: String },
     #[error("the {} stream is corrupt near byte {file_offset} of the file: {source}", compression_word(*.compression))]
     Corrupt {
         compression: Compression,

@@ -2,7 +2,8 @@
 //! `diff` and `check FILE`.
 //!
 //! [`open_tarball`] detects the compression by its magic bytes (gzip, xz,
-//! zstd, or a plain tar), decompresses as it reads, and hands out members one
+//! zstd, or a plain tar), decompresses as it reads (our own gzip members in
+//! parallel, see `members.rs`), and hands out members one
 //! at a time with raw-byte names: GNU `L`/`K` long names and link targets,
 //! pax `path`/`linkpath`/`size` records, base-256 numbers and ustar prefixes
 //! are applied, and the header checksum of every block is verified.
@@ -24,6 +25,7 @@
 mod error;
 mod header;
 mod member;
+mod members;
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -177,6 +179,15 @@ fn read_up_to(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
 /// What a decoder's error means: the compressed data ends early, or is
 /// corrupt (or needs more memory than allowed).
 fn decoder_error(compression: Compression, file_offset: u64, source: io::Error) -> ArchiveError {
+    // Our gzip members name themselves (offset, truncated or damaged).
+    if let Some(member) = source
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<members::MemberError>())
+    {
+        return ArchiveError::Member {
+            message: member.to_string(),
+        };
+    }
     let text = source.to_string();
     if text.contains("memory limit") || text.contains("too much memory") {
         return ArchiveError::DecoderMemory {
@@ -238,7 +249,7 @@ impl TarballReader {
             stats: stats.clone(),
         };
         let decoded: Box<dyn Read + Send> = match compression {
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(whole)),
+            Compression::Gzip => Box::new(members::GzipMembers::new(whole)),
             Compression::Xz => {
                 let stream = liblzma::stream::Stream::new_stream_decoder(
                     XZ_MEMORY_LIMIT,

@@ -126,3 +126,83 @@ fn paths_are_normalised() {
     assert_eq!(normalize_path(b"./nix/store/"), b"nix/store");
     assert_eq!(normalize_path(b"/etc/passwd"), b"etc/passwd");
 }
+
+/// `tar` compressed by our gzip encoder (1 MiB members).
+fn our_gzip(tar: &[u8]) -> Vec<u8> {
+    use crate::compress::{CompressOptions, Compressor};
+    use std::io::Write;
+    let options = CompressOptions {
+        compression: Compression::Gzip,
+        level: Some(1),
+        threads: 2,
+    };
+    let mut compressor = Compressor::new(Vec::new(), &options).unwrap();
+    compressor.write_all(tar).unwrap();
+    compressor.finish().unwrap()
+}
+
+/// `tar` compressed by flate2 as one plain gzip member (no extra field).
+fn plain_gzip(tar: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(tar).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// An archive of several MiB: several of our members.
+fn big_archive() -> (Vec<u8>, Vec<u8>) {
+    let content: Vec<u8> = (0..3_500_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8 & 0x3f)
+        .collect();
+    let tar = write_archive(&[
+        Entry::inline_file(b"big".to_vec(), content.clone(), 0o444),
+        Entry::inline_file(b"small".to_vec(), b"x".to_vec(), 0o444),
+    ]);
+    (tar, content)
+}
+
+#[test]
+fn our_members_other_gzip_and_a_mix_read_alike() {
+    let (tar, content) = big_archive();
+    let ours = our_gzip(&tar);
+    let plain = plain_gzip(&tar);
+    // Ours then someone else's member: the rest is read sequentially.
+    let half = tar.len() / 2 / 512 * 512;
+    let mixed = [our_gzip(&tar[..half]), plain_gzip(&tar[half..])].concat();
+    // Someone else's first, then ours.
+    let mixed_other_way = [plain_gzip(&tar[..half]), our_gzip(&tar[half..])].concat();
+    for (what, gz) in [
+        ("ours", ours),
+        ("plain", plain),
+        ("mixed", mixed),
+        ("other way", mixed_other_way),
+    ] {
+        let members = read_all(&gz).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(members.len(), 2, "{what}");
+        assert!(members[0].1 == content, "{what}: content differs");
+        assert_eq!(members[1].1, b"x", "{what}");
+    }
+}
+
+#[test]
+fn a_damaged_or_truncated_member_names_its_offset() {
+    let (tar, _) = big_archive();
+    let ours = our_gzip(&tar);
+    let second = u32::from_le_bytes(ours[16..20].try_into().unwrap()) as usize;
+    let mut damaged = ours.clone();
+    damaged[second + 1000] ^= 0x10;
+    let err = read_all(&damaged).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!(
+            "gzip member at byte {second} of the file is damaged"
+        )),
+        "{err}"
+    );
+    let err = read_all(&ours[..second + 500]).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!(
+            "gzip member at byte {second} of the file is truncated"
+        )),
+        "{err}"
+    );
+}

@@ -1,24 +1,38 @@
-//! Parallel, deterministic gzip in the style of pigz.
+//! Parallel, deterministic gzip as a series of members, compressed by
+//! libdeflate.
 //!
-//! The input is cut into [`BLOCK_SIZE`] blocks at fixed offsets of the input
-//! stream (so how the caller chunks its writes never matters). Each block is
-//! raw-deflated on a worker thread (rayon's global pool, shared with the
-//! rest of the pipeline) by a fresh [`flate2::Compress`], primed
-//! with the last [`DICTIONARY_SIZE`] bytes of the previous block's input as a
-//! preset dictionary, and ended with a sync flush (an empty stored block that
-//! leaves the stream byte-aligned), so the blocks' outputs can simply be
-//! concatenated. The last block ends with `Finish` instead, which sets the
-//! final-block bit. Each worker also computes its block's CRC-32; the writer
-//! combines them in order for the trailer.
+//! RFC 1952 §2.2: "a gzip file consists of a series of members". The input
+//! is cut into members of at most [`MEMBER_SIZE`] bytes at fixed offsets of
+//! the input stream (so how the caller chunks its writes never matters), and
+//! additionally wherever the caller asks for a member boundary
+//! ([`ParallelGzipEncoder::restart_member`], segments). Each member is
+//! compressed on a worker thread (rayon's global pool, shared with the rest
+//! of the pipeline) by libdeflate at the requested level into a complete
+//! gzip member: header, raw deflate, CRC-32 and ISIZE trailer. Members share
+//! no dictionary, so a member's bytes are a pure function of (level, input),
+//! and the output is identical for any number of threads, run and machine
+//! (libdeflate's output does not depend on the CPU it runs on).
 //!
-//! Because every block's compressed bytes are a pure function of (level,
-//! dictionary, input), the output is identical for any number of threads.
+//! Every member's header is the same apart from its length field:
 //!
-//! The caller's thread does the buffering and writes the compressed blocks to
-//! the sink strictly in order. At most `2 × threads + 2` blocks are in flight;
-//! when that many are pending, `write` waits for the oldest one, so memory is
-//! bounded whatever the input size.
+//! ```text
+//! 1f 8b 08 04 00000000 XFL 03   magic, deflate, FLG=FEXTRA, MTIME 0, OS Unix
+//! 08 00                         XLEN = 8
+//! 57 54 04 00 <u32 LE>          subfield "WT" (wsl-tarball), 4 bytes: the
+//!                               member's total length, header to trailer
+//! ```
+//!
+//! XFL is 2 at level 9, 4 at level 1, else 0 (as gzip sets it). The "WT"
+//! subfield works like BGZF's "BC": a reader finds every member boundary by
+//! reading 20-byte headers and skipping, without inflating. Any gzip reader
+//! ignores it and reads the members one after another.
+//!
+//! The caller's thread does the buffering and writes the finished members
+//! to the sink strictly in order. At most `2 × threads + 2` members are in
+//! flight; when that many are pending, `write` waits for the oldest one, so
+//! memory is bounded whatever the input size.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::panic::AssertUnwindSafe;
@@ -26,61 +40,71 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
-use flate2::{FlushCompress, Status};
 
-/// Uncompressed size of every block but the last (pigz's default).
-pub const BLOCK_SIZE: usize = 128 * 1024;
+/// The most input one member covers.
+pub const MEMBER_SIZE: usize = 1024 * 1024;
 
-/// Size of the deflate window, and so of the preset dictionary.
-pub const DICTIONARY_SIZE: usize = 32 * 1024;
+/// The gzip extra subfield id carrying a member's length: "WT".
+pub const EXTRA_SUBFIELD_ID: [u8; 2] = *b"WT";
 
-/// One block for a worker to compress.
-struct BlockJob {
+/// Length of every member's header, extra field included.
+pub const MEMBER_HEADER_LEN: usize = 20;
+
+/// CRC-32 and ISIZE.
+const TRAILER_LEN: usize = 8;
+
+/// One member for a worker to compress.
+struct MemberJob {
     input: Vec<u8>,
-    /// Preset dictionary (the tail of the previous block), possibly empty.
-    dictionary: Vec<u8>,
-    is_last: bool,
-    result: Sender<io::Result<CompressedBlock>>,
+    result: Sender<io::Result<Member>>,
 }
 
-/// A worker's answer: raw deflate bytes plus the CRC-32 of the input.
-struct CompressedBlock {
-    deflated: Vec<u8>,
+/// Complete gzip members (possibly none), with their input's CRC-32.
+struct Member {
+    bytes: Vec<u8>,
     crc: crc32fast::Hasher,
 }
 
-/// The compressed form of one segment: a stretch of input that starts and
-/// ends at a dictionary restart, so its deflate bytes depend only on its own
-/// input and can be stored and spliced into a later stream unchanged.
+/// A run of complete gzip members for one segment of the input (a store
+/// path), captured so that it can be spliced into a later stream instead of
+/// compressing the same input again (the `--cache`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompressedSegment {
-    /// Raw deflate blocks, ending with a sync flush (never the final block).
-    pub deflated: Vec<u8>,
+    /// Complete gzip members, back to back.
+    pub members: Vec<u8>,
     /// CRC-32 of the segment's input.
     pub crc: u32,
     /// Length of the segment's input.
     pub input_len: u64,
 }
 
-/// What a pending block belongs to, for segment capture.
+/// What a pending member belongs to, for segment capture.
 #[derive(Debug, Clone, Copy, Default)]
-struct BlockTag {
-    /// The segment being captured that this block is part of.
+struct MemberTag {
+    /// The segment being captured that this member is part of.
     segment: Option<u64>,
-    /// The block is the segment's last.
+    /// The entry ends the segment.
     ends_segment: bool,
 }
 
-/// A segment whose blocks are being collected as they are written out.
+/// A pending entry of the output queue.
+enum Pending {
+    /// Being compressed by a worker.
+    Compressing(Receiver<io::Result<Member>>),
+    /// Already there (a spliced segment, or a segment's end marker).
+    Ready(Member),
+}
+
+/// A segment whose members are being collected as they are written out.
 struct SegmentCapture {
     id: u64,
-    deflated: Vec<u8>,
+    members: Vec<u8>,
     crc: crc32fast::Hasher,
 }
 
-/// Where blocks are compressed: rayon's global pool, the one the plan walks
+/// Where members are compressed: rayon's global pool, the one the plan walks
 /// store paths on (sized by `--threads`), so gzip starts no threads of its
-/// own and none before there is work. Dropping this makes queued blocks of
+/// own and none before there is work. Dropping this makes queued members of
 /// an abandoned stream skip their work.
 ///
 /// The encoder waits for results on the caller's thread, so it must not be
@@ -98,17 +122,16 @@ impl WorkerPool {
         }
     }
 
-    fn submit(&self, job: BlockJob) {
+    fn submit(&self, job: MemberJob) {
         let cancelled = Arc::clone(&self.cancelled);
         let level = self.level;
         rayon::spawn(move || {
             if cancelled.load(Ordering::Relaxed) {
                 return;
             }
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                compress_block(&job.input, &job.dictionary, job.is_last, level)
-            }))
-            .unwrap_or_else(|_| Err(io::Error::other("a gzip worker panicked")));
+            let result =
+                std::panic::catch_unwind(AssertUnwindSafe(|| compress_member(&job.input, level)))
+                    .unwrap_or_else(|_| Err(io::Error::other("a gzip worker panicked")));
             // The receiver is gone only if the encoder was dropped; fine.
             let _ = job.result.send(result);
         });
@@ -121,61 +144,80 @@ impl Drop for WorkerPool {
     }
 }
 
-/// Raw-deflates one block with a fresh deflate state.
-fn compress_block(
-    input: &[u8],
-    dictionary: &[u8],
-    is_last: bool,
-    level: u32,
-) -> io::Result<CompressedBlock> {
-    let deflate_error = |e: flate2::CompressError| io::Error::other(format!("deflate failed: {e}"));
-    // A fresh state for every block: reusing one via reset + set_dictionary
-    // has been seen to give run-to-run differences.
-    let mut deflater = flate2::Compress::new(flate2::Compression::new(level), false);
-    if !dictionary.is_empty() {
-        deflater.set_dictionary(dictionary).map_err(deflate_error)?;
-    }
-    let flush = if is_last {
-        FlushCompress::Finish
-    } else {
-        FlushCompress::Sync
-    };
-    // Above deflate's worst case (zlib-rs level 1 may use fixed Huffman
-    // codes, 9 bits for some bytes), so one call suffices; zlib warns that a
-    // sync flush ending exactly at the end of the output space would repeat
-    // the flush marker.
-    let mut deflated = Vec::with_capacity(input.len() + input.len() / 8 + 1024);
-    loop {
-        let consumed = usize::try_from(deflater.total_in()).unwrap_or(usize::MAX);
-        let remaining = input.get(consumed..).unwrap_or_default();
-        let status = deflater
-            .compress_vec(remaining, &mut deflated, flush)
-            .map_err(deflate_error)?;
-        let all_consumed = deflater.total_in() == input.len() as u64;
-        let done = if is_last {
-            status == Status::StreamEnd
-        } else {
-            // zlib: the flush is complete when it left output space unused.
-            all_consumed && deflated.len() < deflated.capacity()
-        };
-        if done {
-            break;
-        }
-        deflated.reserve(deflated.capacity().max(4096));
-    }
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(input);
-    Ok(CompressedBlock { deflated, crc })
+thread_local! {
+    /// Each worker's libdeflate compressor (a few hundred KiB of match-finder
+    /// state), kept between members; it carries no state from one call to
+    /// the next, so reuse never changes the output.
+    static DEFLATERS: RefCell<Option<(u32, libdeflater::Compressor)>> = const { RefCell::new(None) };
 }
 
-/// gzip header: magic, CM=8 (deflate), FLG=0, MTIME=0, XFL, OS=3 (Unix).
-fn gzip_header(level: u32) -> [u8; 10] {
+/// The gzip member header for a member of `total_len` bytes.
+fn member_header(level: u32, total_len: u32) -> [u8; MEMBER_HEADER_LEN] {
     let extra_flags = match level {
         9 => 2,
         1 => 4,
         _ => 0,
     };
-    [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, extra_flags, 3]
+    let [s1, s2] = EXTRA_SUBFIELD_ID;
+    let [l0, l1, l2, l3] = total_len.to_le_bytes();
+    [
+        0x1f,
+        0x8b,
+        8,
+        4,
+        0,
+        0,
+        0,
+        0,
+        extra_flags,
+        3,
+        8,
+        0,
+        s1,
+        s2,
+        4,
+        0,
+        l0,
+        l1,
+        l2,
+        l3,
+    ]
+}
+
+/// Compresses `input` (at most [`MEMBER_SIZE`] bytes) into one complete
+/// gzip member with libdeflate at `level` (1–9).
+fn compress_member(input: &[u8], level: u32) -> io::Result<Member> {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(input);
+    let bytes = DEFLATERS.with(|cell| -> io::Result<Vec<u8>> {
+        let mut slot = cell.borrow_mut();
+        if !matches!(slot.as_ref(), Some((l, _)) if *l == level) {
+            let lvl = libdeflater::CompressionLvl::new(level as i32)
+                .map_err(|e| io::Error::other(format!("libdeflate level {level}: {e:?}")))?;
+            *slot = Some((level, libdeflater::Compressor::new(lvl)));
+        }
+        let (_, deflater) = slot.as_mut().expect("just set");
+        let bound = deflater.deflate_compress_bound(input.len());
+        let mut bytes = vec![0; MEMBER_HEADER_LEN + bound + TRAILER_LEN];
+        let deflated = deflater
+            .deflate_compress(
+                input,
+                &mut bytes[MEMBER_HEADER_LEN..MEMBER_HEADER_LEN + bound],
+            )
+            .map_err(|e| io::Error::other(format!("libdeflate failed: {e:?}")))?;
+        let total = MEMBER_HEADER_LEN + deflated + TRAILER_LEN;
+        let total_len = u32::try_from(total)
+            .map_err(|_| io::Error::other("a gzip member is longer than 4 GiB"))?;
+        bytes[..MEMBER_HEADER_LEN].copy_from_slice(&member_header(level, total_len));
+        bytes.truncate(total);
+        Ok(bytes)
+    })?;
+    let mut bytes = bytes;
+    let end = bytes.len() - TRAILER_LEN;
+    bytes[end..end + 4].copy_from_slice(&crc.clone().finalize().to_le_bytes());
+    // ISIZE is the input length modulo 2^32 (a member is far smaller).
+    bytes[end + 4..].copy_from_slice(&(input.len() as u32).to_le_bytes());
+    Ok(Member { bytes, crc })
 }
 
 /// A parallel gzip encoder writing into `inner`; see the module docs.
@@ -183,24 +225,17 @@ pub(super) struct ParallelGzipEncoder<W: Write> {
     inner: W,
     level: u32,
     max_in_flight: usize,
-    /// Input of the block being filled (at most [`BLOCK_SIZE`] bytes). It is
-    /// handed to a worker only once more input arrives (or at `finish`), so
-    /// that the last block is the one that gets `Finish`.
-    block: Vec<u8>,
-    /// Dictionary for the block being filled.
-    dictionary: Vec<u8>,
-    /// Set by [`Self::restart_block`]: end the current block before the next
-    /// byte, and start the next block without a dictionary.
-    restart_pending: bool,
-    /// Results of submitted blocks, oldest first, with what they belong to.
-    pending: VecDeque<(Receiver<io::Result<CompressedBlock>>, BlockTag)>,
-    /// The segment the block being filled belongs to, if one is captured.
+    /// Input of the member being filled (at most [`MEMBER_SIZE`] bytes).
+    member: Vec<u8>,
+    /// Members in order, oldest first, with what they belong to.
+    pending: VecDeque<(Pending, MemberTag)>,
+    /// The segment the member being filled belongs to, if one is captured.
     current_segment: Option<u64>,
-    /// The segment whose blocks are being written out, and the ones done.
+    /// The segment whose members are being written out, and the ones done.
     capture: Option<SegmentCapture>,
     finished_segments: Vec<(u64, CompressedSegment)>,
-    header_written: bool,
-    crc: crc32fast::Hasher,
+    /// Bytes written to `inner`.
+    written: u64,
     /// Set after any error; every later call fails.
     failed: bool,
     workers: WorkerPool,
@@ -209,111 +244,87 @@ pub(super) struct ParallelGzipEncoder<W: Write> {
 impl<W: Write> ParallelGzipEncoder<W> {
     /// `level` must be 1–9 and `threads` at least 1 (checked by the caller).
     pub(super) fn new(inner: W, level: u32, threads: usize) -> io::Result<Self> {
+        libdeflater::CompressionLvl::new(level as i32)
+            .map_err(|e| io::Error::other(format!("libdeflate level {level}: {e:?}")))?;
         Ok(ParallelGzipEncoder {
             inner,
             level,
             max_in_flight: 2 * threads + 2,
-            block: Vec::with_capacity(BLOCK_SIZE),
-            dictionary: Vec::new(),
-            restart_pending: false,
+            member: Vec::new(),
             pending: VecDeque::new(),
             current_segment: None,
             capture: None,
             finished_segments: Vec::new(),
-            header_written: false,
-            crc: crc32fast::Hasher::new(),
+            written: 0,
             failed: false,
             workers: WorkerPool::start(level),
         })
     }
 
-    /// Ends the current block (if it holds any input) before the next byte
-    /// and compresses what follows without a dictionary, so the compressed
-    /// bytes from here on depend only on the input from here on.
-    pub(super) fn restart_block(&mut self) {
-        if self.block.is_empty() {
-            self.dictionary.clear();
-        } else {
-            self.restart_pending = true;
-        }
+    /// Ends the current member (if it holds any input) before the next
+    /// byte, so the compressed bytes from here on depend only on the input
+    /// from here on.
+    pub(super) fn restart_member(&mut self) -> io::Result<()> {
+        self.guarded(|this| this.end_member_here(MemberTag::default()))
     }
 
-    /// Starts a segment at the next byte (a dictionary restart) whose
-    /// compressed bytes are collected under `id`; see [`Self::end_segment`].
+    /// Starts a segment at the next byte (a member boundary) whose members
+    /// are collected under `id`; see [`Self::end_segment`].
     pub(super) fn begin_segment(&mut self, id: u64) -> io::Result<()> {
         self.guarded(|this| {
-            this.end_block_here()?;
+            this.end_member_here(MemberTag::default())?;
             this.current_segment = Some(id);
             Ok(())
         })
     }
 
-    /// Ends the segment at this byte (a dictionary restart). Its compressed
-    /// bytes appear in [`Self::take_finished_segments`] once written out.
+    /// Ends the segment at this byte (a member boundary). Its members
+    /// appear in [`Self::take_finished_segments`] once written out.
     pub(super) fn end_segment(&mut self) -> io::Result<()> {
         self.guarded(|this| {
-            if this.current_segment.is_some() {
-                this.submit_block_tagged(false, true)?;
-                this.current_segment = None;
+            if let Some(segment) = this.current_segment.take() {
+                let tag = MemberTag {
+                    segment: Some(segment),
+                    ends_segment: false,
+                };
+                this.end_member_here(tag)?;
+                let end = MemberTag {
+                    segment: Some(segment),
+                    ends_segment: true,
+                };
+                this.enqueue(Pending::Ready(Member::empty()), end)?;
             }
             Ok(())
         })
     }
 
-    /// Segments whose every block has been written out since the last call.
+    /// Segments whose every member has been written out since the last call.
     pub(super) fn take_finished_segments(&mut self) -> Vec<(u64, CompressedSegment)> {
         std::mem::take(&mut self.finished_segments)
     }
 
     /// Splices a stored segment in at this byte, exactly as if its input
-    /// had been written between two dictionary restarts.
+    /// had been written between two member boundaries.
     pub(super) fn append_segment(&mut self, segment: &CompressedSegment) -> io::Result<()> {
         self.guarded(|this| {
-            this.end_block_here()?;
-            let (result, receiver) = crossbeam_channel::bounded(1);
-            let block = CompressedBlock {
-                deflated: segment.deflated.clone(),
+            this.end_member_here(MemberTag::default())?;
+            let member = Member {
+                bytes: segment.members.clone(),
                 crc: crc32fast::Hasher::new_with_initial_len(segment.crc, segment.input_len),
             };
-            // The channel has room for this one message.
-            let _ = result.send(Ok(block));
-            this.pending.push_back((receiver, BlockTag::default()));
-            this.write_ready_blocks()?;
-            while this.pending.len() >= this.max_in_flight {
-                this.write_oldest_block()?;
-            }
-            Ok(())
+            this.enqueue(Pending::Ready(member), MemberTag::default())
         })
-    }
-
-    /// Submits the block being filled now, if any, and restarts the
-    /// dictionary, so the next byte starts a fresh block.
-    fn end_block_here(&mut self) -> io::Result<()> {
-        if self.block.is_empty() {
-            self.dictionary.clear();
-            self.restart_pending = false;
-            Ok(())
-        } else {
-            self.restart_pending = true;
-            self.submit_block(false)
-        }
     }
 
     pub(super) fn get_mut(&mut self) -> &mut W {
         &mut self.inner
     }
 
-    fn check_not_failed(&self) -> io::Result<()> {
-        if self.failed {
-            Err(io::Error::other("gzip encoder failed earlier"))
-        } else {
-            Ok(())
-        }
-    }
-
     /// Runs `step`, marking the encoder failed if it errs.
     fn guarded<T>(&mut self, step: impl FnOnce(&mut Self) -> io::Result<T>) -> io::Result<T> {
-        self.check_not_failed()?;
+        if self.failed {
+            return Err(io::Error::other("gzip encoder failed earlier"));
+        }
         let result = step(self);
         if result.is_err() {
             self.failed = true;
@@ -321,89 +332,87 @@ impl<W: Write> ParallelGzipEncoder<W> {
         result
     }
 
-    /// Hands the current block to the workers and starts a new one.
-    fn submit_block(&mut self, is_last: bool) -> io::Result<()> {
-        self.submit_block_tagged(is_last, false)
+    /// Hands the member being filled (if it holds input) to the workers,
+    /// tagged with the current segment, so the next byte starts a new one.
+    fn end_member_here(&mut self, tag: MemberTag) -> io::Result<()> {
+        if self.member.is_empty() {
+            return Ok(());
+        }
+        let input = std::mem::take(&mut self.member);
+        let (result, receiver) = crossbeam_channel::bounded(1);
+        self.workers.submit(MemberJob { input, result });
+        let tag = MemberTag {
+            segment: tag.segment.or(self.current_segment),
+            ..tag
+        };
+        self.enqueue(Pending::Compressing(receiver), tag)
     }
 
-    /// [`Self::submit_block`]; `ends_segment` also restarts the dictionary
-    /// and marks the block as its segment's last.
-    fn submit_block_tagged(&mut self, is_last: bool, ends_segment: bool) -> io::Result<()> {
-        if ends_segment {
-            self.restart_pending = true;
-        }
-        let input = std::mem::replace(&mut self.block, Vec::with_capacity(BLOCK_SIZE));
-        let next_dictionary = if self.restart_pending {
-            self.restart_pending = false;
-            Vec::new()
-        } else {
-            input[input.len().saturating_sub(DICTIONARY_SIZE)..].to_vec()
-        };
-        let dictionary = std::mem::replace(&mut self.dictionary, next_dictionary);
-        let (result, result_receiver) = crossbeam_channel::bounded(1);
-        self.workers.submit(BlockJob {
-            input,
-            dictionary,
-            is_last,
-            result,
-        });
-        let tag = BlockTag {
-            segment: self.current_segment,
-            ends_segment,
-        };
-        self.pending.push_back((result_receiver, tag));
-        // Write out whatever is already done, then wait while too many
-        // blocks are in flight.
-        self.write_ready_blocks()?;
+    /// Queues an entry, writes out whatever is already done, then waits
+    /// while too many members are in flight.
+    fn enqueue(&mut self, pending: Pending, tag: MemberTag) -> io::Result<()> {
+        self.pending.push_back((pending, tag));
+        self.write_ready_members()?;
         while self.pending.len() >= self.max_in_flight {
-            self.write_oldest_block()?;
+            self.write_oldest_member()?;
         }
         Ok(())
     }
 
-    /// Writes out the finished blocks at the front of the queue.
-    fn write_ready_blocks(&mut self) -> io::Result<()> {
-        while let Some(block) = self.pending.front().and_then(|(r, _)| r.try_recv().ok()) {
-            let (_, tag) = self.pending.pop_front().expect("the front exists");
-            self.write_block(block, tag)?;
+    /// Writes out the finished members at the front of the queue.
+    fn write_ready_members(&mut self) -> io::Result<()> {
+        loop {
+            let ready = match self.pending.front_mut() {
+                Some((Pending::Ready(_), _)) => true,
+                Some((Pending::Compressing(receiver), _)) => match receiver.try_recv() {
+                    Ok(result) => {
+                        let front = self.pending.front_mut().expect("the front exists");
+                        front.0 = Pending::Ready(result?);
+                        true
+                    }
+                    Err(_) => false,
+                },
+                None => false,
+            };
+            if !ready {
+                return Ok(());
+            }
+            self.write_oldest_member()?;
         }
-        Ok(())
     }
 
-    /// Waits for the oldest pending block and writes it out.
-    fn write_oldest_block(&mut self) -> io::Result<()> {
-        let Some((receiver, tag)) = self.pending.pop_front() else {
+    /// Waits for the oldest pending member and writes it out.
+    fn write_oldest_member(&mut self) -> io::Result<()> {
+        let Some((pending, tag)) = self.pending.pop_front() else {
             return Ok(());
         };
-        let block = receiver
-            .recv()
-            .map_err(|_| io::Error::other("gzip worker thread died"))?;
-        self.write_block(block, tag)
+        let member = match pending {
+            Pending::Ready(member) => member,
+            Pending::Compressing(receiver) => receiver
+                .recv()
+                .map_err(|_| io::Error::other("gzip worker thread died"))??,
+        };
+        self.write_member(member, tag)
     }
 
-    fn write_block(&mut self, block: io::Result<CompressedBlock>, tag: BlockTag) -> io::Result<()> {
-        let block = block?;
-        if !self.header_written {
-            self.inner.write_all(&gzip_header(self.level))?;
-            self.header_written = true;
-        }
-        self.inner.write_all(&block.deflated)?;
-        self.crc.combine(&block.crc);
+    fn write_member(&mut self, member: Member, tag: MemberTag) -> io::Result<()> {
+        self.inner.write_all(&member.bytes)?;
+        self.written += member.bytes.len() as u64;
         if let Some(id) = tag.segment {
             let capture = self.capture.get_or_insert_with(|| SegmentCapture {
                 id,
-                deflated: Vec::new(),
+                members: Vec::new(),
                 crc: crc32fast::Hasher::new(),
             });
-            capture.deflated.extend_from_slice(&block.deflated);
-            capture.crc.combine(&block.crc);
+            capture.members.extend_from_slice(&member.bytes);
+            capture.crc.combine(&member.crc);
             if tag.ends_segment {
                 let done = self.capture.take().expect("capture was just set");
                 let input_len = done.crc.total_len();
                 self.finished_segments.push((
                     done.id,
                     CompressedSegment {
-                        deflated: done.deflated,
+                        members: done.members,
                         crc: done.crc.finalize(),
                         input_len,
                     },
@@ -415,35 +424,46 @@ impl<W: Write> ParallelGzipEncoder<W> {
 
     fn buffer_input(&mut self, mut input: &[u8]) -> io::Result<()> {
         while !input.is_empty() {
-            if self.block.len() == BLOCK_SIZE || self.restart_pending {
-                self.submit_block(false)?;
+            if self.member.capacity() == 0 {
+                self.member.reserve_exact(MEMBER_SIZE);
             }
-            let take = (BLOCK_SIZE - self.block.len()).min(input.len());
-            self.block.extend_from_slice(&input[..take]);
+            let take = (MEMBER_SIZE - self.member.len()).min(input.len());
+            self.member.extend_from_slice(&input[..take]);
             input = &input[take..];
+            if self.member.len() == MEMBER_SIZE {
+                self.end_member_here(MemberTag::default())?;
+            }
         }
         Ok(())
     }
 
-    /// Compresses the last block, writes everything and the trailer, and
-    /// returns the sink (flushed) with the segments finished since the last
+    /// Compresses the last member, writes everything out (an empty input
+    /// gives one empty member, the shortest valid gzip file) and returns the
+    /// sink (flushed) with the segments finished since the last
     /// [`Self::take_finished_segments`].
     pub(super) fn finish(mut self) -> io::Result<(W, Vec<(u64, CompressedSegment)>)> {
         self.guarded(|this| {
-            this.submit_block(true)?;
+            this.end_member_here(MemberTag::default())?;
             while !this.pending.is_empty() {
-                this.write_oldest_block()?;
+                this.write_oldest_member()?;
             }
-            let crc = this.crc.clone().finalize();
-            // ISIZE is the input length modulo 2^32.
-            let input_size = this.crc.total_len() as u32;
-            let mut trailer = [0u8; 8];
-            trailer[..4].copy_from_slice(&crc.to_le_bytes());
-            trailer[4..].copy_from_slice(&input_size.to_le_bytes());
-            this.inner.write_all(&trailer)?;
+            if this.written == 0 {
+                let empty = compress_member(&[], this.level)?;
+                this.write_member(empty, MemberTag::default())?;
+            }
             this.inner.flush()
         })?;
         Ok((self.inner, self.finished_segments))
+    }
+}
+
+impl Member {
+    /// No bytes: marks the end of a segment in the queue.
+    fn empty() -> Self {
+        Member {
+            bytes: Vec::new(),
+            crc: crc32fast::Hasher::new(),
+        }
     }
 }
 
@@ -453,11 +473,11 @@ impl<W: Write> Write for ParallelGzipEncoder<W> {
         Ok(buf.len())
     }
 
-    /// Writes out the blocks already compressed and flushes the sink. It
-    /// does not end the current block: flushing never changes the output.
+    /// Writes out the members already compressed and flushes the sink. It
+    /// does not end the current member: flushing never changes the output.
     fn flush(&mut self) -> io::Result<()> {
         self.guarded(|this| {
-            this.write_ready_blocks()?;
+            this.write_ready_members()?;
             this.inner.flush()
         })
     }

@@ -7,13 +7,11 @@
 //! the format and the level only — never of the thread count, of how the
 //! caller chunks its writes, or of `flush` calls:
 //!
-//! - **gzip** is pigz-style (details in `gzip.rs`): the input
-//!   is cut into fixed 128 KiB blocks; each is raw-deflated by a fresh deflate
-//!   state on a worker thread, primed with the last 32 KiB of the previous
-//!   block as a preset dictionary and ended with a sync flush (the last one
-//!   with `Finish`), so the pieces concatenate into one deflate stream. Block
-//!   CRC-32s are combined in order for the trailer. Header: no name, MTIME 0,
-//!   OS Unix.
+//! - **gzip** is a series of gzip members (details in `gzip.rs`), each
+//!   covering at most 1 MiB of input and compressed by libdeflate on a worker
+//!   thread; every member's header carries its total length in a "WT" extra
+//!   subfield (like BGZF's "BC"), so readers can find member boundaries
+//!   without inflating. Header: no name, MTIME 0, OS Unix.
 //! - **xz** uses liblzma's multithreaded encoder with a block size fixed by
 //!   the level (3 × dictionary size, like xz), which makes the output
 //!   independent of the thread count.
@@ -35,7 +33,10 @@ use std::io::{self, Write};
 use std::ops::RangeInclusive;
 use std::str::FromStr;
 
-pub use gzip::{BLOCK_SIZE as GZIP_BLOCK_SIZE, DICTIONARY_SIZE as GZIP_DICTIONARY_SIZE};
+pub use gzip::{
+    EXTRA_SUBFIELD_ID as GZIP_EXTRA_SUBFIELD_ID, MEMBER_HEADER_LEN as GZIP_MEMBER_HEADER_LEN,
+    MEMBER_SIZE as GZIP_MEMBER_SIZE,
+};
 
 /// libzstd's limit on worker threads (more would be rejected; the output does
 /// not depend on the count anyway).
@@ -44,8 +45,8 @@ const ZSTD_MAX_WORKERS: usize = 200;
 /// Compression format of the output tarball.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compression {
-    /// gzip (`.tar.gz`), compressed pigz-style in parallel. What `wsl
-    /// --import` reads out of the box.
+    /// gzip (`.tar.gz`): 1 MiB members compressed by libdeflate in
+    /// parallel. What `wsl --import` reads out of the box.
     #[default]
     Gzip,
     /// xz (`.tar.xz`), liblzma multithreaded with fixed block size.
@@ -285,14 +286,15 @@ impl<W: Write> Compressor<W> {
         self.bytes_in
     }
 
-    /// gzip only: ends the current deflate block before the next byte and
-    /// starts the next one without a dictionary, so the compressed bytes of
-    /// what follows depend only on the input that follows (not on anything
-    /// before this call). Costs a little ratio; calling it repeatedly, or
-    /// before any input, is harmless. Currently no effect for other formats.
-    pub fn restart_block(&mut self) {
-        if let Encoder::Gzip(encoder) = &mut self.encoder {
-            encoder.restart_block();
+    /// gzip only: ends the current member before the next byte, so the
+    /// compressed bytes of what follows depend only on the input that
+    /// follows (not on anything before this call). Costs a little ratio;
+    /// calling it repeatedly, or before any input, is harmless. No effect for
+    /// other formats.
+    pub fn restart_member(&mut self) -> io::Result<()> {
+        match &mut self.encoder {
+            Encoder::Gzip(encoder) => encoder.restart_member(),
+            _ => Ok(()),
         }
     }
 
@@ -301,7 +303,7 @@ impl<W: Write> Compressor<W> {
         matches!(self.encoder, Encoder::Gzip(_))
     }
 
-    /// gzip: starts a segment at the next byte, with a dictionary restart;
+    /// gzip: starts a segment at the next byte, at a member boundary;
     /// its compressed bytes are collected under `id` (see
     /// [`Compressor::end_segment`]). No effect for other formats.
     pub fn begin_segment(&mut self, id: u64) -> io::Result<()> {
@@ -311,7 +313,7 @@ impl<W: Write> Compressor<W> {
         }
     }
 
-    /// gzip: ends the segment at this byte, with a dictionary restart. Its
+    /// gzip: ends the segment at this byte, at a member boundary. Its
     /// [`CompressedSegment`] is returned by
     /// [`Compressor::take_finished_segments`] once written out.
     pub fn end_segment(&mut self) -> io::Result<()> {
