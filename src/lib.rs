@@ -39,7 +39,7 @@ pub mod cache;
 pub mod compress;
 pub mod delta;
 pub mod entry;
-pub(crate) mod hex;
+pub mod hex;
 pub mod input;
 pub mod inspect;
 pub mod manifest;

@@ -136,8 +136,10 @@ enum Command {
     Verify(VerifyArgs),
 
     /// Explain why two tarballs differ: store paths added, removed and
-    /// changed, then the first differing member and which header field or
-    /// content byte differs. Exits 0 when identical, 1 when they differ.
+    /// changed; every member added, removed and changed, grouped by store
+    /// path, with the fields that differ and unified diffs of small text
+    /// files (the text is capped, --json has everything); then the first
+    /// differing member. Exits 0 when identical, 1 when they differ.
     /// With a `--manifest` JSON or a closure file on either side, lists the
     /// store paths added, removed and changed.
     Diff(DiffArgs),
@@ -587,7 +589,11 @@ fn run_inspect(args: InspectArgs) -> Result<()> {
         print!("{}", inspection.to_text());
         return Ok(());
     }
-    let inspection = inspect::inspect(&args.file, args.top, args.manifest.as_deref())?;
+    let mut bar = read_progress(&[&args.file]);
+    let inspection =
+        inspect::inspect_with_progress(&args.file, args.top, args.manifest.as_deref(), &mut bar);
+    bar.finish();
+    let inspection = inspection?;
     if args.json {
         print_json(&inspection)
     } else {
@@ -609,7 +615,10 @@ fn run_verify(args: VerifyArgs) -> Result<()> {
         }
         return Err(Unsuccessful("verification failed").into());
     }
-    let verification = inspect::verify(&args.file, args.bare)?;
+    let mut bar = read_progress(&[&args.file]);
+    let verification = inspect::verify_with_progress(&args.file, args.bare, &mut bar);
+    bar.finish();
+    let verification = verification?;
     if args.json {
         print_json(&verification)?;
     } else {
@@ -652,7 +661,10 @@ fn run_diff(args: DiffArgs) -> Result<()> {
         }
         return Err(Unsuccessful("the systems differ").into());
     }
-    let difference = inspect::diff(&args.a, &args.b)?;
+    let mut bar = read_progress(&[&args.a, &args.b]);
+    let difference = inspect::diff_with_progress(&args.a, &args.b, &mut bar);
+    bar.finish();
+    let difference = difference?;
     if args.json {
         print_json(&difference)?;
     } else {
@@ -1034,7 +1046,7 @@ fn write_delta(args: &DeltaRun) -> Result<()> {
             human_bytes(manifest.nar_bytes()),
             human_bytes(summary.output_bytes),
             human_bytes(summary.tar_bytes),
-            inspect::hex(&summary.output_sha256)
+            wsl_tarball::hex::encode(&summary.output_sha256)
         );
         eprintln!(
             "it updates {} to {}; inside the distribution: wsl-tarball apply {} (or tar -xf it and sudo sh wsl-delta/apply)",
@@ -1250,7 +1262,7 @@ fn write_rootfs(
                     .file_name()
                     .map(|name| name.to_string_lossy().into_owned())
                     .unwrap_or_default(),
-                sha256: inspect::hex(&summary.output_sha256),
+                sha256: wsl_tarball::hex::encode(&summary.output_sha256),
                 size: summary.output_bytes,
                 uncompressed_size: summary.tar.archive_bytes,
                 entries: summary.tar.files + summary.tar.directories + summary.tar.symlinks,
@@ -1349,6 +1361,21 @@ impl Progress for ProgressReport {
             }
         }
     }
+}
+
+/// Progress of `inspect`, `verify` and `diff`: a bar on stderr when it is a
+/// terminal and the files are at least 16 MiB; nothing otherwise.
+fn read_progress(files: &[&Path]) -> ProgressReport {
+    let total: u64 = files
+        .iter()
+        .filter_map(|file| std::fs::metadata(file).ok())
+        .filter(|metadata| metadata.is_file())
+        .map(|metadata| metadata.len())
+        .sum();
+    if !std::io::stderr().is_terminal() || total < 16 << 20 {
+        return ProgressReport::Quiet;
+    }
+    ProgressReport::new(false, total)
 }
 
 /// The error and its causes joined by ": ", leaving out a cause whose text

@@ -1,15 +1,18 @@
-//! Progress of a write, reported to an observer the caller passes in.
+//! Progress of a write or a read, reported to an observer the caller passes
+//! in.
 //!
 //! The library never prints: [`write_tarball`](crate::write::write_tarball)
 //! counts the bytes of the tar stream as they go into the compressor and
-//! tells a [`Progress`] now and then. The CLI turns that into a progress bar
-//! or log lines; `()` ignores it.
+//! tells a [`Progress`] now and then; `inspect`, `verify` and `diff` count
+//! the bytes of the file(s) they read. The CLI turns that into a progress
+//! bar or log lines; `()` ignores it.
 
 use std::io::{self, Write};
 
-/// Sees how far a write has got.
+/// Sees how far a write or a read has got.
 pub trait Progress {
-    /// `archive_bytes` bytes of the uncompressed tar stream are written.
+    /// `archive_bytes` bytes of the uncompressed tar stream are written, or,
+    /// for a read, bytes of the (compressed) input file(s) are read.
     /// Called at most every [`REPORT_EVERY`] bytes, and once at the end.
     fn advance(&mut self, archive_bytes: u64);
 }

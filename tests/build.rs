@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::*;
@@ -143,18 +143,6 @@ fn assert_verifies_with_skeleton(tarball: &Path) {
     let stdout = String::from_utf8_lossy(&verified.stdout);
     assert!(verified.status.success(), "{stdout}");
     assert!(stdout.contains("ok    WSL skeleton"), "{stdout}");
-}
-
-/// The chroot with a current Nix that .ci/run makes with
-/// ../shared/newer-nix/setup (`WSL_TARBALL_NEWER_NIX=DIR`).
-fn newer_nix_chroot() -> Option<PathBuf> {
-    let dir = PathBuf::from(std::env::var_os("WSL_TARBALL_NEWER_NIX")?);
-    assert!(
-        dir.join("usr/bin/nix").exists(),
-        "WSL_TARBALL_NEWER_NIX={} has no usr/bin/nix; make it with ../shared/newer-nix/setup sid DIR",
-        dir.display()
-    );
-    Some(dir)
 }
 
 #[test]

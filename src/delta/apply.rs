@@ -22,7 +22,7 @@ use super::bundle::{BundleManifest, EXPORT_MEMBER};
 use super::export::check_export;
 use super::read::{open_bundle, OpenBundle};
 use super::DeltaError;
-use crate::inspect::hex;
+use crate::hex;
 use crate::store::NarHash;
 
 /// Where the system profile is inside a root.
@@ -207,7 +207,7 @@ fn check_bundle(bundle: &Path, manifest: &BundleManifest) -> Result<(), DeltaErr
             return Err(damaged(first.clone()));
         }
         return match digest {
-            Some((sha256, _)) if hex(&sha256) == manifest.export.sha256 => Ok(()),
+            Some((sha256, _)) if hex::encode(&sha256) == manifest.export.sha256 => Ok(()),
             _ => Err(damaged(format!(
                 "{EXPORT_MEMBER} does not have the sha256 the manifest says"
             ))),

@@ -228,7 +228,7 @@ pub fn plan_bundle(inputs: BundleInputs<'_>) -> Result<BundlePlan, DeltaError> {
         paths,
         requires: requires.into_iter().collect(),
         export: ExportDigest {
-            sha256: crate::inspect::hex(&export_sha256),
+            sha256: crate::hex::encode(&export_sha256),
             size: export_size,
         },
         security_checks: if scanner.is_some() {

@@ -196,12 +196,12 @@ fn read_tarball(path: &Path, store_dir: &str) -> Result<Inventory, DeltaError> {
             ))
         }
     };
-    let mut collected = CollectPaths::default();
-    read_database(database, &mut collected)
+    let mut collected = CollectPaths {
+        paths: BTreeMap::new(),
+        store_dir: store_dir.trim_end_matches('/').to_owned(),
+    };
+    read_database(database, store_dir, &mut collected)
         .map_err(|message| bad(format!("its Nix database: {message}")))?;
-    if let Some(message) = collected.error {
-        return Err(bad(format!("its Nix database: {message}")));
-    }
     let mut paths = collected.paths;
     for info in paths.values_mut() {
         info.references.sort();
@@ -214,35 +214,26 @@ fn read_tarball(path: &Path, store_dir: &str) -> Result<Inventory, DeltaError> {
 }
 
 /// The database's paths and references, gathered row by row.
-#[derive(Default)]
 struct CollectPaths {
     paths: BTreeMap<String, InventoryPath>,
-    /// The first unreadable row.
-    error: Option<String>,
+    store_dir: String,
 }
 
 impl DatabaseVisitor for CollectPaths {
-    fn path(&mut self, row: RegisteredPath<'_>) {
-        match NarHash::parse(row.nar_hash) {
-            Ok(nar_hash) => {
-                self.paths.insert(
-                    row.path.to_owned(),
-                    InventoryPath {
-                        nar_hash,
-                        nar_size: row.nar_size.unwrap_or(0),
-                        references: Vec::new(),
-                    },
-                );
-            }
-            Err(e) => {
-                self.error.get_or_insert(format!("{}: {e}", row.path));
-            }
-        }
+    fn path(&mut self, row: RegisteredPath) {
+        self.paths.insert(
+            row.path.to_absolute(&self.store_dir),
+            InventoryPath {
+                nar_hash: row.nar_hash,
+                nar_size: row.nar_size.unwrap_or(0),
+                references: Vec::new(),
+            },
+        );
     }
 
-    fn reference(&mut self, referrer: &str, reference: &str) {
-        if let Some(info) = self.paths.get_mut(referrer) {
-            info.references.push(reference.to_owned());
+    fn reference(&mut self, referrer: &StorePath, reference: &StorePath) {
+        if let Some(info) = self.paths.get_mut(&referrer.to_absolute(&self.store_dir)) {
+            info.references.push(reference.to_absolute(&self.store_dir));
         }
     }
 }
@@ -358,6 +349,8 @@ pub struct ChangedPath {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InventoryDifference {
+    /// The schema's version, [`crate::inspect::JSON_VERSION`].
+    pub version: u32,
     pub a: String,
     pub b: String,
     pub kind_a: InventoryKind,
@@ -400,6 +393,7 @@ pub fn compare(a: &Inventory, a_name: &str, b: &Inventory, b_name: &str) -> Inve
         })
         .collect();
     InventoryDifference {
+        version: crate::inspect::JSON_VERSION,
         a: a_name.to_owned(),
         b: b_name.to_owned(),
         kind_a: a.kind,

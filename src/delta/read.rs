@@ -15,7 +15,7 @@ use super::bundle::{
 use super::export::check_export;
 use super::DeltaError;
 use crate::archive::{open_tarball, MemberKind, TarballReader};
-use crate::inspect::hex;
+use crate::hex;
 
 /// The largest manifest read.
 const MAX_MANIFEST_BYTES: u64 = 64 << 20;
@@ -89,6 +89,8 @@ pub fn open_bundle(path: &Path) -> Result<OpenBundle, DeltaError> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BundleInspection {
+    /// The schema's version, [`crate::inspect::JSON_VERSION`].
+    pub version: u32,
     pub file: String,
     pub kind: &'static str,
     pub compression: String,
@@ -118,11 +120,12 @@ pub fn inspect_bundle(path: &Path) -> Result<BundleInspection, DeltaError> {
     let file_sha256 = reader.file_sha256().map_err(|e| damaged(e.to_string()))?;
     let file_size = reader.file_size().map_err(|e| damaged(e.to_string()))?;
     Ok(BundleInspection {
+        version: crate::inspect::JSON_VERSION,
         file: path.display().to_string(),
         kind: "update bundle",
         compression: reader.compression().name().to_owned(),
         file_size,
-        file_sha256: hex(&file_sha256),
+        file_sha256: hex::encode(&file_sha256),
         old_system: manifest.old_system.clone(),
         new_system: manifest.new_system.clone(),
         baseline: manifest.baseline.clone(),
@@ -186,6 +189,8 @@ pub struct BundleCheck {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BundleVerification {
+    /// The schema's version, [`crate::inspect::JSON_VERSION`].
+    pub version: u32,
     pub file: String,
     pub kind: &'static str,
     pub compression: String,
@@ -261,10 +266,10 @@ pub fn verify_bundle(path: &Path) -> Result<BundleVerification, DeltaError> {
         ));
     }
     if let Some((sha256, size)) = digest {
-        if hex(&sha256) != manifest.export.sha256 || size != manifest.export.size {
+        if hex::encode(&sha256) != manifest.export.sha256 || size != manifest.export.size {
             export_failures.push(format!(
                 "{EXPORT_MEMBER} has sha256 {} and {size} bytes, the manifest says {} and {} bytes",
-                hex(&sha256),
+                hex::encode(&sha256),
                 manifest.export.sha256,
                 manifest.export.size
             ));
@@ -312,6 +317,7 @@ pub fn verify_bundle(path: &Path) -> Result<BundleVerification, DeltaError> {
         failures,
     };
     Ok(BundleVerification {
+        version: crate::inspect::JSON_VERSION,
         file: path.display().to_string(),
         kind: "update bundle",
         compression: reader.compression().name().to_owned(),

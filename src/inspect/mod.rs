@@ -12,6 +12,7 @@
 //!   ([`Verification`]); every failure is listed.
 //! - [`diff`]: why two tarballs differ ([`Difference`]).
 
+mod checks;
 mod database;
 mod diff;
 mod verify;
@@ -22,16 +23,22 @@ use std::path::Path;
 
 use serde::Serialize;
 
+pub use checks::{Check, CheckStatus};
 pub use database::{read_database, Database, DatabaseVisitor, RegisteredPath};
-pub use diff::{diff, Difference, FirstDifference};
-pub use verify::{verify, Check, CheckOutcome, Verification};
+pub use diff::{diff, diff_with_progress, Change, Difference, FirstDifference, MemberChange};
+pub use verify::{verify, verify_with_progress, CheckOutcome, Verification};
 pub use walk::{
     ArchiveWalk, KeptFile, MemberTable, NodeInfo, Owner, StoreObject, WalkError, WalkLimit,
     WalkOptions,
 };
 
 use crate::archive::{ArchiveError, ReadError};
-use crate::compress::Compression;
+use crate::hex;
+use crate::progress::Progress;
+
+/// The version of the JSON schema of `inspect`, `verify` and `diff` (and of
+/// their bundle and system-description forms); README, "JSON output".
+pub const JSON_VERSION: u32 = 1;
 
 /// Why a tarball could not be looked at.
 #[derive(Debug, thiserror::Error)]
@@ -99,15 +106,62 @@ pub struct SkeletonFile {
     pub resolves_to: Option<String>,
 }
 
+/// The tar dialect of an archive's headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TarFormat {
+    /// Every header has GNU tar's magic (`ustar  `).
+    Gnu,
+    /// Every header has POSIX's (`ustar\0`).
+    Ustar,
+    /// Some of each.
+    Mixed,
+    /// No members.
+    Empty,
+}
+
+impl TarFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            TarFormat::Gnu => "gnu",
+            TarFormat::Ustar => "ustar",
+            TarFormat::Mixed => "mixed",
+            TarFormat::Empty => "empty",
+        }
+    }
+}
+
+/// Which Nix database a rootfs has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NixDatabaseKind {
+    /// `/nix/var/nix/db/db.sqlite`.
+    Sqlite,
+    /// `/nix-path-registration`, loaded at first boot.
+    Registration,
+    None,
+}
+
+impl NixDatabaseKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            NixDatabaseKind::Sqlite => "sqlite",
+            NixDatabaseKind::Registration => "registration",
+            NixDatabaseKind::None => "none",
+        }
+    }
+}
+
 /// What `inspect` reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Inspection {
+    /// The schema's version, [`crate::inspect::JSON_VERSION`].
+    pub version: u32,
     pub file: String,
     /// `gzip`, `xz`, `zstd` or `none`, from the magic bytes.
     pub compression: String,
-    /// `gnu` when every header has GNU tar's magic, `ustar` for POSIX, `mixed`.
-    pub tar_format: String,
+    pub tar_format: TarFormat,
     pub file_size: u64,
     pub file_sha256: String,
     pub tar_size: u64,
@@ -119,8 +173,7 @@ pub struct Inspection {
     pub store_nar_bytes: u64,
     /// `profiles/system`'s target, if it is a store path in the tarball.
     pub system: Option<String>,
-    /// `sqlite`, `registration` or `none`.
-    pub nix_database: String,
+    pub nix_database: NixDatabaseKind,
     pub skeleton: Vec<SkeletonFile>,
     pub top_store_paths: Vec<StorePathSize>,
     /// `passed`, `failed`, `not run`, or `unknown` without a manifest.
@@ -137,13 +190,24 @@ pub fn inspect(
     top: usize,
     manifest: Option<&Path>,
 ) -> Result<Inspection, InspectError> {
-    let walk = ArchiveWalk::run(
+    inspect_with_progress(tarball, top, manifest, &mut ())
+}
+
+/// [`inspect`], telling `progress` how many bytes of the file were read.
+pub fn inspect_with_progress(
+    tarball: &Path,
+    top: usize,
+    manifest: Option<&Path>,
+    progress: &mut dyn Progress,
+) -> Result<Inspection, InspectError> {
+    let walk = ArchiveWalk::run_with_progress(
         tarball,
         &WalkOptions {
             hash_nar: false,
             keep_files: false,
             ..WalkOptions::default()
         },
+        progress,
     )?;
     if let Some(offset) = walk.end.trailing_data {
         return Err(WalkError::from(ArchiveError::TrailingData { offset }).in_file(tarball));
@@ -163,18 +227,19 @@ pub fn inspect(
     sizes.sort_by(|a, b| b.nar_size.cmp(&a.nar_size).then(a.path.cmp(&b.path)));
     sizes.truncate(top);
     Ok(Inspection {
+        version: JSON_VERSION,
         file: crate::archive::source_name(tarball),
-        compression: compression_name(walk.compression).to_owned(),
-        tar_format: walk.tar_format().to_owned(),
+        compression: walk.compression.name().to_owned(),
+        tar_format: walk.tar_format(),
         file_size: walk.file_size,
-        file_sha256: hex(&walk.file_sha256),
+        file_sha256: hex::encode(&walk.file_sha256),
         tar_size: walk.end.tar_bytes,
         members: walk.counts,
         content_bytes: walk.content_bytes,
         store_paths: walk.store_objects.len() as u64,
         store_nar_bytes: walk.store_objects.values().map(|o| o.nar_size).sum(),
         system: walk.system_path(),
-        nix_database: walk.nix_database_kind().to_owned(),
+        nix_database: walk.nix_database_kind(),
         skeleton: SKELETON_FILES
             .iter()
             .map(|path| walk.skeleton_file(path))
@@ -208,10 +273,10 @@ fn security_outcome_from_manifest(path: &Path, sha256: &[u8; 32]) -> Result<Stri
     let manifest: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| error(format!("not JSON: {e}")))?;
     let recorded = manifest["tarball"]["sha256"].as_str().unwrap_or_default();
-    if recorded != hex(sha256) {
+    if recorded != hex::encode(sha256) {
         return Err(error(format!(
             "describes a tarball with sha256 {recorded:?}, not this one ({})",
-            hex(sha256)
+            hex::encode(sha256)
         )));
     }
     Ok(manifest["securityChecks"]["status"]
@@ -228,7 +293,7 @@ impl Inspection {
         out.push_str(&format!("file         {}\n", self.file));
         out.push_str(&format!(
             "format       {} tar, {} compression; {} ({} uncompressed)\n",
-            self.tar_format,
+            self.tar_format.name(),
             self.compression,
             human_bytes(self.file_size),
             human_bytes(self.tar_size)
@@ -250,7 +315,7 @@ impl Inspection {
                 .as_deref()
                 .unwrap_or("(no /nix/var/nix/profiles/system)")
         ));
-        out.push_str(&format!("nix database {}\n", self.nix_database));
+        out.push_str(&format!("nix database {}\n", self.nix_database.name()));
         out.push_str(&format!("security     {}\n", self.security_checks));
         out.push_str("skeleton\n");
         for file in &self.skeleton {
@@ -274,20 +339,6 @@ impl Inspection {
         }
         out
     }
-}
-
-pub(crate) fn compression_name(compression: Compression) -> &'static str {
-    match compression {
-        Compression::Gzip => "gzip",
-        Compression::Xz => "xz",
-        Compression::Zstd => "zstd",
-        Compression::None => "none",
-    }
-}
-
-/// Lowercase hex of a digest.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `1.5 MiB`-style sizes for people.

@@ -12,14 +12,15 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use super::verify::Check;
-use super::{InspectError, MemberCounts, SkeletonFile, StoreObjects};
+use super::checks::Check;
+use super::{InspectError, MemberCounts, NixDatabaseKind, SkeletonFile, StoreObjects, TarFormat};
 use crate::archive::{
     display_path, open_tarball, ArchiveEnd, ArchiveError, Member, MemberKind, ReadError,
     TarballReader,
 };
 use crate::compress::Compression;
 use crate::nar::{NarEncoder, NarHasher, NarNode, NarSizer};
+use crate::progress::{Progress, REPORT_EVERY};
 use crate::store::StorePath;
 
 /// What the walk computes.
@@ -370,16 +371,28 @@ impl ArchiveWalk {
 
     /// Opens `path` (`-` for standard input) and walks all of it.
     pub fn run(path: &Path, options: &WalkOptions) -> Result<Self, InspectError> {
+        Self::run_with_progress(path, options, &mut ())
+    }
+
+    /// [`ArchiveWalk::run`], telling `progress` how many bytes of the file
+    /// have been read.
+    pub fn run_with_progress(
+        path: &Path,
+        options: &WalkOptions,
+        progress: &mut dyn Progress,
+    ) -> Result<Self, InspectError> {
         let error = |source| InspectError::Archive(ReadError::new(path, source));
         let mut reader = open_tarball(path).map_err(error)?;
-        Self::run_reader(&mut reader, options).map_err(|e| e.in_file(path))
+        Self::run_reader(&mut reader, options, progress).map_err(|e| e.in_file(path))
     }
 
     /// Walks all of an open tarball.
     pub fn run_reader(
         reader: &mut TarballReader,
         options: &WalkOptions,
+        progress: &mut dyn Progress,
     ) -> Result<Self, WalkError> {
+        let mut reported = 0;
         if options.hash_tar_stream {
             reader.hash_tar_stream();
         }
@@ -389,8 +402,14 @@ impl ArchiveWalk {
             walk.begin(&member)?;
             walk.feed_content(reader, &member, &mut buffer)?;
             walk.end_member();
+            let read = reader.file_bytes_read();
+            if read - reported >= REPORT_EVERY {
+                reported = read;
+                progress.advance(read);
+            }
         }
         walk.finish(reader)?;
+        progress.advance(walk.file_size);
         Ok(walk)
     }
 
@@ -772,13 +791,13 @@ impl ArchiveWalk {
             });
     }
 
-    /// `gnu`, `ustar`, `mixed` or `empty`.
-    pub fn tar_format(&self) -> &'static str {
+    /// Which tar dialect the headers are in.
+    pub fn tar_format(&self) -> TarFormat {
         match (self.gnu_headers, self.ustar_headers) {
-            (0, 0) => "empty",
-            (_, 0) => "gnu",
-            (0, _) => "ustar",
-            _ => "mixed",
+            (0, 0) => TarFormat::Empty,
+            (_, 0) => TarFormat::Gnu,
+            (0, _) => TarFormat::Ustar,
+            _ => TarFormat::Mixed,
         }
     }
 
@@ -787,19 +806,19 @@ impl ArchiveWalk {
         format!("/{}", String::from_utf8_lossy(&self.store_prefix))
     }
 
-    /// `sqlite`, `registration` or `none`.
-    pub fn nix_database_kind(&self) -> &'static str {
+    /// Which Nix database the rootfs has.
+    pub fn nix_database_kind(&self) -> NixDatabaseKind {
         let is_file = |path: &[u8]| {
             self.members
                 .get(path)
                 .is_some_and(|node| node.kind == MemberKind::Regular)
         };
         if is_file(b"nix/var/nix/db/db.sqlite") {
-            "sqlite"
+            NixDatabaseKind::Sqlite
         } else if is_file(b"nix-path-registration") {
-            "registration"
+            NixDatabaseKind::Registration
         } else {
-            "none"
+            NixDatabaseKind::None
         }
     }
 

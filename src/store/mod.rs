@@ -14,7 +14,10 @@ use std::collections::BTreeMap;
 
 pub use hash::{HashError, NarHash};
 pub use path::{StorePath, StorePathError, HASH_PART_LEN, MAX_NAME_LEN};
-pub use read::{read_closure, ClosureFormat};
+pub use read::{
+    read_closure, registration_records, ClosureFormat, RegistrationLines, RegistrationRecords,
+    MAX_REFERENCES,
+};
 
 /// The store directory Nix uses unless configured otherwise.
 pub const DEFAULT_STORE_DIR: &str = "/nix/store";

@@ -276,3 +276,15 @@ pub fn wait_for_open_file_in(
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
+
+/// The chroot with a current Nix that .ci/run makes with
+/// ../shared/newer-nix/setup (`WSL_TARBALL_NEWER_NIX=DIR`), if it is set.
+pub fn newer_nix_chroot() -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os("WSL_TARBALL_NEWER_NIX")?);
+    assert!(
+        dir.join("usr/bin/nix").exists(),
+        "WSL_TARBALL_NEWER_NIX={} has no usr/bin/nix; make it with ../shared/newer-nix/setup sid DIR",
+        dir.display()
+    );
+    Some(dir)
+}

@@ -48,6 +48,10 @@
 
 mod json;
 mod registration;
+
+pub use registration::{
+    registration_records, RegistrationLines, RegistrationRecords, MAX_REFERENCES,
+};
 #[cfg(test)]
 mod tests;
 
@@ -132,6 +136,7 @@ pub fn read_closure(
 }
 
 /// The context every error needs: which input, which store directory.
+#[derive(Clone, Copy)]
 struct Reader<'a> {
     source_name: &'a str,
     /// Without a trailing slash.

@@ -1,0 +1,56 @@
+//! The checks `verify` runs, and how each went: the vocabulary that the
+//! archive walk (which finds problems member by member) and `verify` (which
+//! reports them) share, so neither depends on the other.
+
+use serde::Serialize;
+
+/// The checks `verify` runs, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Check {
+    TarFormat,
+    HardLinks,
+    Ownership,
+    NixDatabase,
+    StoreContents,
+    References,
+    SystemProfile,
+    Skeleton,
+}
+
+impl Check {
+    pub const ALL: [Check; 8] = [
+        Check::TarFormat,
+        Check::HardLinks,
+        Check::Ownership,
+        Check::NixDatabase,
+        Check::StoreContents,
+        Check::References,
+        Check::SystemProfile,
+        Check::Skeleton,
+    ];
+
+    /// What the check covers, for the report.
+    pub fn description(self) -> &'static str {
+        match self {
+            Check::TarFormat => "tar structure: header checksums, names, parents before children, no duplicates, end-of-archive blocks",
+            Check::HardLinks => "no hard links",
+            Check::Ownership => "owners and modes: /nix/store 1775, store contents owned by 0:0, files 0444/0555, directories 0555",
+            Check::NixDatabase => "Nix database present and listing exactly the store paths in the tarball",
+            Check::StoreContents => "every store path's NAR hash and size, recomputed from the archive, match the database",
+            Check::References => "every reference of every store path is in the tarball",
+            Check::SystemProfile => "/nix/var/nix/profiles/system leads to a store path in the tarball",
+            Check::Skeleton => "WSL skeleton: /etc/passwd with root as uid 0, /etc/shadow private, /sbin/init and /bin/sh executable, /etc/wsl.conf",
+        }
+    }
+}
+
+/// How one check went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Passed,
+    Failed,
+    /// Not run: what it needs is missing (`--bare`, no database).
+    Skipped,
+}

@@ -1,0 +1,388 @@
+//! `diff` explains a whole difference: every member added, removed and
+//! changed, inside and outside the store, grouped by store path, the fields
+//! that differ, unified diffs of small text files, a capped text report and
+//! a complete JSON one. Also the progress bar that `inspect`, `verify` and
+//! `diff` draw on a terminal, and only there.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::*;
+
+fn text(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn diff_json(a: &Path, b: &Path) -> serde_json::Value {
+    let output = run_wsl_tarball(&["diff", "--json", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// GNU tar of `tree` in name order with fixed owners and times.
+fn gnu_tar(tree: &Path, tarball: &Path) {
+    run_ok(
+        Command::new("tar")
+            .args([
+                "--format=gnu",
+                "--sort=name",
+                "--mtime=@1",
+                "--owner=0",
+                "--group=0",
+                "--numeric-owner",
+                "-cf",
+            ])
+            .arg(tarball)
+            .arg("-C")
+            .arg(tree)
+            .arg("."),
+    );
+}
+
+fn write_file(root: &Path, path: &str, content: &str) {
+    let file = root.join(path);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(file, content).unwrap();
+}
+
+/// Every member change in the JSON report, as (member, change).
+fn member_changes(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|group| group["members"].as_array().unwrap())
+        .map(|m| {
+            (
+                m["member"].as_str().unwrap().to_owned(),
+                m["change"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn an_added_extra_files_directory_names_every_added_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write_fixture(dir.path(), "a.tar", &["--compression", "none"]);
+    let extra = dir.path().join("extra");
+    write_file(&extra, "etc/motd", "welcome\n");
+    write_file(&extra, "opt/tools/run.sh", "#!/bin/sh\necho run\n");
+    write_file(&extra, "opt/tools/share/data.txt", "data\n");
+    let b = write_fixture(
+        dir.path(),
+        "b.tar",
+        &[
+            "--compression",
+            "none",
+            "--extra-files",
+            extra.to_str().unwrap(),
+        ],
+    );
+    let before = files_in(dir.path());
+    let before_bytes = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+
+    let output = run_wsl_tarball(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let report = text(&output);
+    assert!(
+        report.contains("store paths: 0 added, 0 removed, 0 changed"),
+        "{report}"
+    );
+    assert!(!report.contains("A has /nix where B has /etc"), "{report}");
+    assert!(report.contains("outside the store\n"), "{report}");
+    for added in [
+        "  + /etc/motd (file, 8 bytes)",
+        "  + /opt/tools/run.sh (file, 19 bytes)",
+        "  + /opt/tools/share/data.txt (file, 5 bytes)",
+        "  + /opt/tools (directory, 0 bytes)",
+    ] {
+        assert!(report.contains(added), "no {added:?} in:\n{report}");
+    }
+    assert!(
+        report.contains("only in B: A has no member of that name"),
+        "{report}"
+    );
+
+    let json = diff_json(&a, &b);
+    let changes = member_changes(&json);
+    // Every added member and nothing else (the store is the same; A, made
+    // without a skeleton, has no /etc).
+    let mut listed: Vec<&str> = changes.iter().map(|(m, _)| m.as_str()).collect();
+    listed.sort();
+    let expected = [
+        "/etc",
+        "/etc/motd",
+        "/opt",
+        "/opt/tools",
+        "/opt/tools/run.sh",
+        "/opt/tools/share",
+        "/opt/tools/share/data.txt",
+    ];
+    assert_eq!(listed, expected, "{json:#}");
+    assert!(
+        changes.iter().all(|(_, change)| change == "added"),
+        "{json:#}"
+    );
+    assert_eq!(json["members"]["added"], expected.len());
+    assert_eq!(json["members"]["removed"], 0);
+    assert_eq!(json["members"]["changed"], 0);
+    assert_eq!(json["groups"].as_array().unwrap().len(), 1);
+    assert_eq!(json["groups"][0]["storePath"], serde_json::Value::Null);
+
+    // diff reads only: the inputs are as they were, and nothing was added.
+    assert_eq!(files_in(dir.path()), before);
+    assert_eq!(
+        (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap()),
+        before_bytes
+    );
+}
+
+#[test]
+fn a_changed_text_file_shows_a_unified_diff_and_a_mode_change_names_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tree_a, tree_b) = (dir.path().join("a"), dir.path().join("b"));
+    let lines: Vec<String> = (1..=20).map(|i| format!("line {i}\n")).collect();
+    let old = lines.concat();
+    let new = old.replace("line 10\n", "LINE 10\n");
+    for (tree, config) in [(&tree_a, &old), (&tree_b, &new)] {
+        write_file(tree, "etc/app.conf", config);
+        write_file(tree, "etc/same.txt", "unchanged\n");
+        write_file(tree, "bin/tool", "#!/bin/sh\n");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        tree_a.join("bin/tool"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        tree_b.join("bin/tool"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let (a, b) = (dir.path().join("a.tar"), dir.path().join("b.tar"));
+    gnu_tar(&tree_a, &a);
+    gnu_tar(&tree_b, &b);
+
+    let output = run_wsl_tarball(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let report = text(&output);
+    assert!(
+        report.contains("members: 0 added, 0 removed, 2 changed"),
+        "{report}"
+    );
+    assert!(
+        report.contains("  ~ /bin/tool: mode 0644 -> 0755\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains("  ~ /etc/app.conf: content: first differing byte at offset 63 of 151 (0x6c in A, 0x4c in B)\n"),
+        "{report}"
+    );
+    for line in [
+        "    --- A/etc/app.conf",
+        "    +++ B/etc/app.conf",
+        "    @@ -7,7 +7,7 @@",
+        "    -line 10",
+        "    +LINE 10",
+        "     line 13",
+    ] {
+        assert!(report.contains(line), "no {line:?} in:\n{report}");
+    }
+    assert!(!report.contains("same.txt"), "{report}");
+    // The first difference in archive order: /bin/tool comes first.
+    assert!(
+        report.contains("first difference: /bin/tool (tar offset")
+            && report.contains("  mode: mode 0644 in A, 0755 in B\n"),
+        "{report}"
+    );
+
+    let json = diff_json(&a, &b);
+    let members = json["groups"][0]["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2, "{json:#}");
+    assert_eq!(members[0]["member"], "/bin/tool");
+    assert_eq!(
+        members[0]["fields"],
+        serde_json::json!([{"field": "mode", "a": "0644", "b": "0755"}])
+    );
+    assert_eq!(members[0]["content"], serde_json::Value::Null);
+    assert_eq!(members[1]["member"], "/etc/app.conf");
+    assert_eq!(members[1]["fields"], serde_json::json!([]));
+    let unified = members[1]["unifiedDiff"].as_str().unwrap();
+    assert!(
+        unified.starts_with("--- A/etc/app.conf\n+++ B/etc/app.conf\n@@ -7,7 +7,7 @@\n"),
+        "{unified}"
+    );
+    assert!(unified.contains("\n-line 10\n+LINE 10\n"), "{unified}");
+}
+
+#[test]
+fn binary_content_and_removed_members_are_named_without_a_text_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tree_a, tree_b) = (dir.path().join("a"), dir.path().join("b"));
+    for tree in [&tree_a, &tree_b] {
+        std::fs::create_dir_all(tree.join("lib")).unwrap();
+    }
+    std::fs::write(tree_a.join("lib/blob"), [0u8, 1, 2, 3, 4]).unwrap();
+    std::fs::write(tree_b.join("lib/blob"), [0u8, 1, 9, 3, 4, 5]).unwrap();
+    write_file(&tree_a, "lib/gone", "old\n");
+    std::os::unix::fs::symlink("blob", tree_a.join("lib/link")).unwrap();
+    std::os::unix::fs::symlink("gone", tree_b.join("lib/link")).unwrap();
+    let (a, b) = (dir.path().join("a.tar"), dir.path().join("b.tar"));
+    gnu_tar(&tree_a, &a);
+    gnu_tar(&tree_b, &b);
+
+    let json = diff_json(&a, &b);
+    let members = json["groups"][0]["members"].as_array().unwrap();
+    let names: Vec<&str> = members
+        .iter()
+        .map(|m| m["member"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["/lib/blob", "/lib/gone", "/lib/link"], "{json:#}");
+    let blob = &members[0];
+    assert_eq!(
+        blob["fields"],
+        serde_json::json!([{"field": "size", "a": "5", "b": "6"}])
+    );
+    assert_eq!(
+        blob["content"],
+        "first differing byte at offset 2 of 5 (0x02 in A, 0x09 in B)"
+    );
+    assert_eq!(blob["unifiedDiff"], serde_json::Value::Null);
+    assert_eq!(members[1]["change"], "removed");
+    assert_eq!(members[1]["kind"], "file");
+    assert_eq!(
+        members[2]["fields"],
+        serde_json::json!([{"field": "linkname", "a": "\"blob\"", "b": "\"gone\""}])
+    );
+    assert_eq!(json["members"]["removed"], 1);
+    assert_eq!(json["members"]["changed"], 2);
+}
+
+#[test]
+fn the_text_report_is_capped_and_says_so_while_json_lists_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tree_a, tree_b) = (dir.path().join("a"), dir.path().join("b"));
+    write_file(&tree_a, "etc/keep", "k\n");
+    write_file(&tree_b, "etc/keep", "k\n");
+    for i in 0..120 {
+        write_file(&tree_b, &format!("srv/f{i:03}"), "x\n");
+    }
+    let (a, b) = (dir.path().join("a.tar"), dir.path().join("b.tar"));
+    gnu_tar(&tree_a, &a);
+    gnu_tar(&tree_b, &b);
+
+    let output = run_wsl_tarball(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let report = text(&output);
+    // 121 added: /srv and its 120 files; 50 are shown.
+    assert!(
+        report.contains("members: 121 added, 0 removed, 0 changed"),
+        "{report}"
+    );
+    assert_eq!(report.matches("\n  + /srv").count(), 50, "{report}");
+    assert!(
+        report.contains("  … and 71 more members here\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains("left out: 71 members and 0 unified diffs"),
+        "{report}"
+    );
+
+    let json = diff_json(&a, &b);
+    let changes = member_changes(&json);
+    assert_eq!(changes.len(), 121);
+    assert_eq!(changes[0].0, "/srv");
+    assert_eq!(changes[120].0, "/srv/f119");
+    assert_eq!(json["members"]["notListed"], 0);
+}
+
+#[test]
+fn the_same_tar_stream_still_says_only_the_compression_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    write_file(&tree, "etc/hostname", "nixos\n");
+    let tar = dir.path().join("a.tar");
+    gnu_tar(&tree, &tar);
+    run_ok(Command::new("gzip").args(["-k", "-n"]).arg(&tar));
+    run_ok(Command::new("zstd").args(["-q", "-k"]).arg(&tar));
+    let (gz, zst) = (dir.path().join("a.tar.gz"), dir.path().join("a.tar.zst"));
+    let output = run_wsl_tarball(&["diff", gz.to_str().unwrap(), zst.to_str().unwrap()]);
+    let report = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("the tar streams are identical: only the compression differs"),
+        "{report}"
+    );
+}
+
+/// A 40 MB plain tarball: large enough for a progress bar.
+fn large_tarball(dir: &Path) -> PathBuf {
+    let tree = dir.join("large");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("zeros"), vec![0u8; 40 << 20]).unwrap();
+    let tarball = dir.join("large.tar");
+    gnu_tar(&tree, &tarball);
+    tarball
+}
+
+#[test]
+fn progress_is_drawn_on_a_terminal_only_and_without_colour_under_no_color() {
+    let dir = tempfile::tempdir().unwrap();
+    let tarball = large_tarball(dir.path());
+    let name = tarball.to_str().unwrap();
+    let commands: [Vec<&str>; 3] = [
+        vec!["inspect", name],
+        vec!["verify", "--bare", name],
+        vec!["diff", name, name],
+    ];
+    // Not a terminal: stderr stays empty.
+    for args in &commands {
+        let output = run_wsl_tarball(args);
+        assert!(
+            output.stderr.is_empty(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    // A terminal (script(1) gives the command a pty; stdout goes to
+    // /dev/null, so what it records is stderr's bar).
+    let binary = env!("CARGO_BIN_EXE_wsl-tarball");
+    for no_color in [false, true] {
+        for args in &commands {
+            // verify fails here (no Nix database): only the bar matters.
+            let shell = format!("{binary} {} >/dev/null; true", args.join(" "));
+            let mut command = Command::new("script");
+            command.args(["-qec", &shell, "/dev/null"]);
+            command.env_remove("NO_COLOR");
+            if no_color {
+                command.env("NO_COLOR", "1");
+            }
+            let recorded = String::from_utf8_lossy(&run_ok(&mut command)).into_owned();
+            assert!(recorded.contains(" MiB/"), "{args:?}: {recorded:?}");
+            assert_eq!(
+                recorded.contains("\x1b[36m"),
+                !no_color,
+                "{args:?} NO_COLOR={no_color}: {recorded:?}"
+            );
+        }
+    }
+}
