@@ -50,7 +50,11 @@
     in
     {
       packages = forAllSystems (pkgs: rec {
-        wsl-tarball = pkgs.callPackage ./nix/package.nix { };
+        wsl-tarball = pkgs.callPackage ./nix/package.nix {
+          # `wsl-tarball --version` names the revision; the manifest's
+          # tool.version stays the package version.
+          gitRevision = self.shortRev or self.dirtyShortRev or null;
+        };
         default = wsl-tarball;
       });
 

@@ -7,11 +7,14 @@
   lib,
   rustPlatform,
   makeWrapper,
+  installShellFiles,
   nix,
   gzip,
   pigz,
   xz,
   zstd,
+  # The flake's short (or dirty short) revision, shown by --version.
+  gitRevision ? null,
 }:
 let
   cargoToml = lib.importTOML ../Cargo.toml;
@@ -31,7 +34,15 @@ rustPlatform.buildRustPackage {
   };
   cargoLock.lockFile = ../Cargo.lock;
 
-  nativeBuildInputs = [ makeWrapper ];
+  nativeBuildInputs = [
+    makeWrapper
+    installShellFiles
+  ];
+
+  # Read by option_env! in src/main.rs; a new revision rebuilds only the binary.
+  env = lib.optionalAttrs (gitRevision != null) {
+    WSL_TARBALL_GIT_REVISION = gitRevision;
+  };
 
   cargoTestFlags = [ "--lib" ];
   # The compression tests decode with the real tools.
@@ -49,8 +60,20 @@ rustPlatform.buildRustPackage {
     "registration_round_trips_through_nix"
   ];
 
-  # `wsl-tarball build` calls `nix`; fall back to this Nix if the user has none on PATH.
+  # Completions and the man page come from the binary itself (clap_complete,
+  # clap_mangen), so they always match its flags. `wsl-tarball build` calls
+  # `nix`; the wrapper falls back to this Nix if the user has none on PATH.
   postInstall = ''
+    installShellCompletion --cmd wsl-tarball \
+      --bash <($out/bin/wsl-tarball completions bash) \
+      --zsh <($out/bin/wsl-tarball completions zsh) \
+      --fish <($out/bin/wsl-tarball completions fish)
+    $out/bin/wsl-tarball man > wsl-tarball.1
+    installManPage wsl-tarball.1
+    for command in write build check inspect verify diff delta apply completions man; do
+      $out/bin/wsl-tarball man $command > wsl-tarball-$command.1
+      installManPage wsl-tarball-$command.1
+    done
     wrapProgram $out/bin/wsl-tarball --suffix PATH : ${lib.makeBinPath [ nix ]}
   '';
 

@@ -34,6 +34,7 @@
 //! 4. [`plan`], [`nar_check`], [`scan`], [`manifest`], [`inspect`]
 //! 5. [`write`](mod@write), [`delta`], [`nix`]; the binary (`main.rs`) on top
 
+pub mod app;
 pub mod archive;
 pub mod cache;
 pub mod compress;

@@ -1,13 +1,18 @@
 //! Progress of a write or a read, reported to an observer the caller passes
 //! in.
 //!
-//! The library never prints: [`write_tarball`](crate::write::write_tarball)
-//! counts the bytes of the tar stream as they go into the compressor and
-//! tells a [`Progress`] now and then; `inspect`, `verify` and `diff` count
-//! the bytes of the file(s) they read. The CLI turns that into a progress
-//! bar or log lines; `()` ignores it.
+//! [`write_tarball`](crate::write::write_tarball) counts the bytes of the tar
+//! stream as they go into the compressor and tells a [`Progress`] now and
+//! then; `inspect`, `verify` and `diff` count the bytes of the file(s) they
+//! read; `()` ignores it. [`ProgressReport`] is the one observer that draws:
+//! on stderr, never stdout, a bar on a terminal and a line every ten seconds
+//! otherwise.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::inspect::human_bytes;
 
 /// Sees how far a write or a read has got.
 pub trait Progress {
@@ -75,6 +80,125 @@ impl<W: Write> Write for ProgressWriter<'_, W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+/// Progress of a write on stderr: a bar naming the file and the store path
+/// count when stderr is a terminal, a line every ten seconds otherwise,
+/// nothing when quiet.
+pub enum ProgressReport {
+    Quiet,
+    Bar(indicatif::ProgressBar),
+    Lines {
+        total: u64,
+        started: Instant,
+        last_line: Instant,
+    },
+}
+
+impl ProgressReport {
+    /// A report of writing `store_paths` store paths (`total_nar_bytes` in
+    /// all) to `output`.
+    pub fn new(quiet: bool, total_nar_bytes: u64, output: &Path, store_paths: usize) -> Self {
+        if quiet {
+            return ProgressReport::Quiet;
+        }
+        if !io::stderr().is_terminal() {
+            let now = Instant::now();
+            return ProgressReport::Lines {
+                total: total_nar_bytes,
+                started: now,
+                last_line: now,
+            };
+        }
+        let colour = std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty());
+        let bar_style = if colour {
+            "{wide_bar:.cyan/blue}"
+        } else {
+            "{wide_bar}"
+        };
+        let template = format!(
+            "{{prefix}} {{elapsed_precise}} {bar_style} {{binary_bytes}}/{{binary_total_bytes}} {{binary_bytes_per_sec}} ETA {{eta}}"
+        );
+        let style = indicatif::ProgressStyle::with_template(&template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        let name = output.file_name().map_or_else(
+            || output.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(total_nar_bytes),
+            indicatif::ProgressDrawTarget::stderr(),
+        )
+        .with_style(style)
+        .with_prefix(format!("{name}, {store_paths} store paths"));
+        ProgressReport::Bar(bar)
+    }
+
+    /// A report of reading `files` (`inspect`, `verify`, `diff`): a bar on
+    /// stderr when it is a terminal and the regular files among them hold at
+    /// least 16 MiB; nothing otherwise (no log lines: a read is quick).
+    pub fn reading(files: &[&Path]) -> Self {
+        let total: u64 = files
+            .iter()
+            .filter_map(|file| std::fs::metadata(file).ok())
+            .filter(|metadata| metadata.is_file())
+            .map(|metadata| metadata.len())
+            .sum();
+        if !io::stderr().is_terminal() || total < 16 << 20 {
+            return ProgressReport::Quiet;
+        }
+        let name = files
+            .first()
+            .and_then(|file| file.file_name())
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        match ProgressReport::new(false, total, Path::new(&name), 0) {
+            ProgressReport::Bar(bar) => {
+                bar.set_prefix(format!("reading {name}"));
+                ProgressReport::Bar(bar)
+            }
+            other => other,
+        }
+    }
+
+    /// Clears the bar.
+    pub fn finish(&self) {
+        if let ProgressReport::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for ProgressReport {
+    fn advance(&mut self, archive_bytes: u64) {
+        match self {
+            ProgressReport::Quiet => {}
+            ProgressReport::Bar(bar) => {
+                // Tar headers and padding make the stream a little longer
+                // than the NAR total.
+                if bar.length().is_some_and(|total| archive_bytes > total) {
+                    bar.set_length(archive_bytes);
+                }
+                bar.set_position(archive_bytes);
+            }
+            ProgressReport::Lines {
+                total,
+                started,
+                last_line,
+            } => {
+                if last_line.elapsed() >= Duration::from_secs(10) {
+                    *last_line = Instant::now();
+                    let rate = archive_bytes as f64 / started.elapsed().as_secs_f64().max(1e-6);
+                    let _ = writeln!(
+                        io::stderr(),
+                        "wsl-tarball: {} of about {} written ({}/s)",
+                        human_bytes(archive_bytes),
+                        human_bytes(*total),
+                        human_bytes(rate as u64)
+                    );
+                }
+            }
+        }
     }
 }
 

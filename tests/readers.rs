@@ -449,7 +449,8 @@ fn gnu_tar_and_bsdtar_record_padding_is_accepted_and_more_is_trailing_data() {
         for command in ["inspect", "check"] {
             let output = run_wsl_tarball(&[command, path.to_str().unwrap()]);
             let stderr = String::from_utf8_lossy(&output.stderr);
-            assert_eq!(output.status.code(), Some(1), "{command}: {stderr}");
+            // Trouble reading the input: exit status 2, as diff(1) does.
+            assert_eq!(output.status.code(), Some(2), "{command}: {stderr}");
             assert!(stderr.contains(&expected), "{command}: {stderr}");
             assert!(
                 stderr.contains(path.to_str().unwrap()),
@@ -476,7 +477,7 @@ fn dev_zero_ends_at_once_in_every_reader() {
         vec!["diff", valid, "/dev/zero"],
     ] {
         let run = run_measured(&args, None, dir.path(), timeout);
-        assert_eq!(run.status.code(), Some(1), "{args:?}: {}", run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {}", run.stderr);
         assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
         assert!(run.elapsed < Duration::from_secs(10), "{args:?}");
     }
@@ -487,7 +488,7 @@ fn dev_zero_ends_at_once_in_every_reader() {
         dir.path(),
         timeout,
     );
-    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
     assert!(
         run.stderr
             .contains("manifest /dev/zero: larger than the limit of 67108864 bytes for a manifest"),
@@ -600,7 +601,8 @@ fn standard_input_fifos_and_proc_pipes_are_read_in_one_pass() {
     assert_eq!(names, vec!["fifo", "nixos.wsl"]);
 }
 
-/// Runs every file reader on `path`, expecting exit 1 and `expected` on stderr.
+/// Runs every file reader on `path`, expecting exit 2 (trouble) and
+/// `expected` on stderr.
 fn every_reader_fails_with(path: &Path, expected: &str) {
     let name = path.to_str().unwrap();
     let before = std::fs::read(path).unwrap();
@@ -612,7 +614,7 @@ fn every_reader_fails_with(path: &Path, expected: &str) {
     ] {
         let output = run_wsl_tarball(&args);
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(
             stderr.contains(expected),
             "{args:?}: no {expected:?} in {stderr}"
@@ -792,7 +794,7 @@ fn a_missing_file_is_named_once() {
     ] {
         let output = run_wsl_tarball(&args);
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         assert_eq!(
             stderr.trim_end(),
             format!("wsl-tarball: error: {name}: cannot open it: No such file or directory (os error 2)"),

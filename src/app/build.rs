@@ -1,0 +1,116 @@
+//! `build`: let Nix build a flake's host as the calling user, then write its
+//! tarball (or an update bundle) from the closure Nix reports.
+
+use std::path::{Path, PathBuf};
+
+use super::delta::{delta_from_bytes, DeltaOutcome, DeltaRequest};
+use super::rootfs::write_planned;
+use super::{
+    AppError, CompressionRequest, ContentRequest, Event, Events, OutputRequest, WriteOutcome,
+};
+use crate::input::{read_limited, MAX_FACTS_BYTES};
+use crate::nix::{quote_attribute, Nix};
+use crate::plan::NixosFacts;
+
+/// Where `build` writes a bundle when the output is left at the tarball's
+/// default.
+const DEFAULT_BUNDLE: &str = "update.wsl-delta";
+
+/// A host of a flake to build and write.
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    /// A name under nixosConfigurations; `None` lets [`Nix::select_host`]
+    /// choose.
+    pub host: Option<String>,
+    /// The flake reference.
+    pub flake: String,
+    /// Write an update bundle from this earlier tarball, manifest or closure
+    /// instead of a tarball.
+    pub delta_from: Option<PathBuf>,
+    pub content: ContentRequest,
+    pub compression: CompressionRequest,
+    pub output: OutputRequest,
+    /// Whether `output.output` was left at its default (a bundle then goes
+    /// to update.wsl-delta).
+    pub default_output: bool,
+    pub progress: bool,
+}
+
+/// What `build` wrote.
+#[derive(Debug)]
+pub enum BuildOutcome {
+    Tarball(WriteOutcome),
+    Bundle(Box<DeltaOutcome>),
+}
+
+/// Builds the host's facts (or toplevel), reads its closure, writes.
+pub fn build(request: &BuildRequest, events: &mut dyn Events) -> Result<BuildOutcome, AppError> {
+    let content = &request.content;
+    let output = &request.output;
+    if request.delta_from.is_some()
+        && (content.extra_files.is_some()
+            || !content.chown.is_empty()
+            || output.manifest.is_some()
+            || output.cache.is_some())
+    {
+        return Err(AppError::BundleSettings);
+    }
+    output.check_distinct(&[], content.extra_files.as_deref())?;
+    request.compression.check_early()?;
+    let nix = Nix::detect()?;
+    let host = nix.select_host(&request.flake, request.host.as_deref())?;
+    if let Some(reason) = &host.reason {
+        events.event(Event::HostChosen {
+            host: &host.name,
+            reason,
+        });
+    }
+    let attribute = format!(
+        "{}#nixosConfigurations.{}.config.system.build",
+        request.flake,
+        quote_attribute(&host.name)
+    );
+    let facts = if nix.has_attribute(&attribute, "wslTarballFacts")? {
+        let path = nix.build_out(&format!("{attribute}.wslTarballFacts"))?;
+        let bytes = read_limited(Path::new(&path), MAX_FACTS_BYTES, "a facts file")?;
+        NixosFacts::parse(&bytes, &path)?
+    } else {
+        events.event(Event::NoFacts { host: &host.name });
+        NixosFacts::defaults(&nix.build_out(&format!("{attribute}.toplevel"))?)
+    };
+    if let Some(old) = &request.delta_from {
+        let (closure_json, source_name) = nix.closure_json(&facts.system)?;
+        let output = if request.default_output {
+            PathBuf::from(DEFAULT_BUNDLE)
+        } else {
+            output.output.clone()
+        };
+        let delta = DeltaRequest {
+            from: old.clone(),
+            closure: PathBuf::from(&source_name),
+            system: facts.system.clone(),
+            output,
+            compression: request.compression,
+            mtime: content.mtime,
+            store_root: content.store_root.clone(),
+            checks: content.checks.clone(),
+        };
+        return Ok(BuildOutcome::Bundle(Box::new(delta_from_bytes(
+            &delta,
+            &closure_json,
+            &source_name,
+            events,
+        )?)));
+    }
+    let outcome = write_planned(
+        content,
+        &request.compression,
+        output,
+        || Ok(nix.closure_json(&facts.system)?),
+        &facts.system,
+        Some(&facts),
+        request.progress,
+        events,
+    )?;
+    Ok(BuildOutcome::Tarball(outcome))
+}

@@ -1,0 +1,98 @@
+//! `delta`: an update bundle of the store paths the new closure has and OLD
+//! lacks, scanned like a tarball.
+
+use std::path::PathBuf;
+
+use super::security::{judge, scanner};
+use super::{AppError, CheckSettings, CompressionRequest, Events, FindingsStage};
+use crate::delta::{self, BundleManifest, BundleSummary};
+use crate::input::{read_limited, MAX_CLOSURE_BYTES};
+use crate::store::{read_closure, StorePath, DEFAULT_STORE_DIR};
+
+/// An update bundle to write.
+#[derive(Debug, Clone)]
+pub struct DeltaRequest {
+    /// What the colleague has: an earlier tarball, its manifest or a closure.
+    pub from: PathBuf,
+    /// The new system's closure file.
+    pub closure: PathBuf,
+    /// The new system (toplevel) store path.
+    pub system: String,
+    /// The bundle, replaced atomically.
+    pub output: PathBuf,
+    /// Gzip unless given; the NixOS module has no say in a bundle.
+    pub compression: CompressionRequest,
+    /// Modification time of the bundle's members.
+    pub mtime: u64,
+    /// Read the store from ROOT/nix/store.
+    pub store_root: Option<PathBuf>,
+    pub checks: CheckSettings,
+}
+
+/// A written bundle.
+#[derive(Debug)]
+pub struct DeltaOutcome {
+    pub manifest: BundleManifest,
+    pub summary: BundleSummary,
+    /// Where the bundle was written.
+    pub output: PathBuf,
+    /// How many store paths the new closure has.
+    pub closure_paths: usize,
+}
+
+/// Reads OLD and the closure file, scans and writes the bundle.
+pub fn write_delta(
+    request: &DeltaRequest,
+    events: &mut dyn Events,
+) -> Result<DeltaOutcome, AppError> {
+    // Bad compression settings are usage errors: found before any reading.
+    request.compression.options(None)?;
+    let bytes = read_limited(&request.closure, MAX_CLOSURE_BYTES, "a closure file")?;
+    delta_from_bytes(
+        request,
+        &bytes,
+        &request.closure.display().to_string(),
+        events,
+    )
+}
+
+/// [`write_delta`] with the closure already read (`build --delta-from`).
+pub(super) fn delta_from_bytes(
+    request: &DeltaRequest,
+    closure_bytes: &[u8],
+    source_name: &str,
+    events: &mut dyn Events,
+) -> Result<DeltaOutcome, AppError> {
+    let compress_options = request.compression.options(None)?;
+    let store_dir = DEFAULT_STORE_DIR;
+    let (closure, _) = read_closure(closure_bytes, source_name, store_dir)?;
+    let system = StorePath::from_absolute(&request.system, store_dir).map_err(|source| {
+        AppError::InvalidSystem {
+            system: request.system.clone(),
+            source,
+        }
+    })?;
+    let baseline = delta::read_inventory(&request.from, store_dir)?;
+    let store_source = match &request.store_root {
+        Some(root) => root.join(store_dir.trim_start_matches('/')),
+        None => PathBuf::from(store_dir),
+    };
+    let scanner = scanner(&request.checks, store_dir, Some(&system), true, events)?;
+    let plan = delta::plan_bundle(delta::BundleInputs {
+        closure: &closure,
+        system: &system,
+        baseline: &baseline,
+        store_source,
+        scanner,
+    })?;
+    if let Some(report) = plan.scan_report() {
+        judge(report, FindingsStage::Bundle, events)?;
+    }
+    let summary = plan.write(&request.output, request.mtime, &compress_options)?;
+    Ok(DeltaOutcome {
+        manifest: plan.manifest,
+        summary,
+        output: request.output.clone(),
+        closure_paths: closure.len(),
+    })
+}

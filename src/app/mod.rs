@@ -1,0 +1,73 @@
+//! The commands `write`, `check`, `build` and `delta` as requests and
+//! outcomes: the policy and orchestration the CLI used to carry.
+//!
+//! A request holds what the command line (or any other caller) decided; the
+//! layer reads the inputs, chooses the skeleton, the compression (a flag
+//! wins over the NixOS module's setting, which wins over gzip) and the
+//! security checks (the build environment's sensitive values are searched
+//! for in what is written, never in an existing tarball), plans, streams,
+//! writes the manifest and commits the outputs together. It never prints:
+//! what the user should hear along the way goes to an [`Events`] observer,
+//! in the order it happens, and the result is an outcome or an
+//! [`AppError`]. The CLI adds flag names to the errors (see
+//! [`AppError::flag`]) and maps them to exit codes.
+//!
+//! ```text
+//! request ─► rootfs (system, skeleton, plan) ─► write::write_tarball
+//!         ─► manifest ─► output::commit_all ─► outcome
+//! ```
+
+mod build;
+mod delta;
+mod error;
+mod rootfs;
+mod security;
+
+pub use build::{build, BuildOutcome, BuildRequest};
+pub use delta::{write_delta, DeltaOutcome, DeltaRequest};
+pub use error::{AppError, FindingsStage};
+pub use rootfs::{
+    check_rootfs, write_rootfs, CompressionRequest, ContentRequest, OutputRequest, Skeleton,
+    SystemRequest, WriteOutcome,
+};
+pub use security::{check_tarball, CheckSettings};
+
+use crate::cache::DamagedSegment;
+use crate::scan::ScanReport;
+
+/// Something the user should hear about while a command runs.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// WSL_TARBALL_SKIP_CHECKS is set: nothing is checked.
+    ChecksSkipped,
+    /// `build` chose the host itself, for this reason.
+    HostChosen { host: &'a str, reason: &'a str },
+    /// `build`'s host lacks the wsl-tarball module: its toplevel and a
+    /// default skeleton are used.
+    NoFacts { host: &'a str },
+    /// The closure was read and its format detected.
+    ClosureRead {
+        source_name: &'a str,
+        format: &'a str,
+    },
+    /// The security checks' report, before anything is committed.
+    ScanReport(&'a ScanReport),
+    /// A segment of the cache was damaged; the store path was compressed
+    /// again and the entry replaced.
+    DamagedCacheSegment(&'a DamagedSegment),
+}
+
+/// Sees the [`Event`]s of a run.
+pub trait Events {
+    fn event(&mut self, event: Event<'_>);
+}
+
+/// Ignores every event.
+impl Events for () {
+    fn event(&mut self, _event: Event<'_>) {}
+}
+
+/// Number of worker threads when none is asked for: the number of cores.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

@@ -1,0 +1,515 @@
+//! `write` and `check --closure`: a closure and a system into a rootfs,
+//! written (with its manifest) or only scanned.
+
+use std::path::{Path, PathBuf};
+
+use super::security::{judge, scanner};
+use super::{default_threads, AppError, CheckSettings, Event, Events, FindingsStage};
+use crate::cache::SegmentCache;
+use crate::compress::{check_threads, CompressOptions, Compression};
+use crate::input::{read_limited, MAX_CLOSURE_BYTES, MAX_FACTS_BYTES};
+use crate::manifest::{
+    manifest_store_paths, Manifest, ManifestSettings, ManifestTarball, SecurityChecks, Tool,
+    MANIFEST_VERSION,
+};
+use crate::output::AtomicOutput;
+use crate::overlap::{check_outputs, Named};
+use crate::plan::{is_nixos_toplevel, ChownRule, NixDbMode, NixosFacts, Plan, PlanInputs};
+use crate::progress::ProgressReport;
+use crate::store::{read_closure, Closure, StorePath};
+use crate::write::{check_plan, write_tarball, WriteSummary};
+
+/// Which skeleton the rootfs gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Skeleton {
+    /// The facts' when given; defaults for a NixOS toplevel; otherwise an
+    /// error.
+    #[default]
+    Auto,
+    /// The NixOS skeleton, with defaults when there are no facts.
+    Nixos,
+    /// A bare store tarball.
+    None,
+}
+
+/// The system a rootfs is made of: where its closure and facts are.
+#[derive(Debug, Clone)]
+pub struct SystemRequest {
+    /// The closure file (any format `store::read_closure` detects).
+    pub closure: PathBuf,
+    /// The system (toplevel) store path; from the facts when `None`.
+    pub system: Option<String>,
+    /// A facts file from the NixOS module.
+    pub facts: Option<PathBuf>,
+    pub skeleton: Skeleton,
+}
+
+/// What goes into the rootfs besides the closure, and how it is read.
+#[derive(Debug, Clone)]
+pub struct ContentRequest {
+    /// Modification time of every entry, in seconds since 1970.
+    pub mtime: u64,
+    pub extra_files: Option<PathBuf>,
+    /// (rootfs path, UID:GID) pairs; later ones win.
+    pub chown: Vec<(String, String)>,
+    pub allow_override: Vec<String>,
+    pub nix_db: NixDbMode,
+    /// The logical store directory (no trailing slash needed).
+    pub store_dir: String,
+    /// Read the store from ROOT/<store_dir>.
+    pub store_root: Option<PathBuf>,
+    pub checks: CheckSettings,
+}
+
+impl ContentRequest {
+    fn store_dir(&self) -> &str {
+        self.store_dir.trim_end_matches('/')
+    }
+
+    /// Where the store paths are read from.
+    pub(super) fn store_source(&self) -> PathBuf {
+        let store_dir = self.store_dir();
+        match &self.store_root {
+            Some(root) => root.join(store_dir.trim_start_matches('/')),
+            None => PathBuf::from(store_dir),
+        }
+    }
+}
+
+/// The compression flags; `None` defers to the NixOS module, then gzip.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CompressionRequest {
+    pub compression: Option<Compression>,
+    pub level: Option<u32>,
+    pub threads: Option<usize>,
+}
+
+impl CompressionRequest {
+    /// Checks what can be checked before the NixOS module's settings are
+    /// known: the thread count, and the level when the format is given.
+    pub(super) fn check_early(&self) -> Result<(), AppError> {
+        let threads = self.threads.unwrap_or_else(default_threads);
+        check_threads(threads).map_err(|source| AppError::Threads { threads, source })?;
+        if let Some(compression) = self.compression {
+            let options = CompressOptions {
+                compression,
+                level: self.level,
+                threads,
+            };
+            options.validate().map_err(AppError::CompressOptions)?;
+        }
+        Ok(())
+    }
+
+    /// The options a run uses: a flag wins over the module's setting, which
+    /// wins over gzip at its default level. Checked, so that bad values
+    /// stop the run before anything is read.
+    pub(super) fn options(&self, nixos: Option<&NixosFacts>) -> Result<CompressOptions, AppError> {
+        let threads = self.threads.unwrap_or_else(default_threads);
+        check_threads(threads).map_err(|source| AppError::Threads { threads, source })?;
+        let compression = match (
+            self.compression,
+            nixos.and_then(|f| f.compression.as_deref()),
+        ) {
+            (Some(flag), _) => flag,
+            (None, Some(from_module)) => {
+                from_module
+                    .parse()
+                    .map_err(|source| AppError::FactsCompression {
+                        value: from_module.to_owned(),
+                        source,
+                    })?
+            }
+            (None, None) => Compression::Gzip,
+        };
+        let options = CompressOptions {
+            compression,
+            level: self.level.or(nixos.and_then(|f| f.level)),
+            threads,
+        };
+        options.validate().map_err(AppError::CompressOptions)?;
+        Ok(options)
+    }
+}
+
+/// Where a written rootfs goes.
+#[derive(Debug, Clone)]
+pub struct OutputRequest {
+    /// The tarball, replaced atomically.
+    pub output: PathBuf,
+    /// The JSON manifest, committed with the tarball.
+    pub manifest: Option<PathBuf>,
+    /// The segment cache directory (gzip only).
+    pub cache: Option<PathBuf>,
+}
+
+impl OutputRequest {
+    /// Bad usage unless the outputs, `inputs` and the extra files are all
+    /// different files (see [`crate::overlap`]).
+    pub(super) fn check_distinct(
+        &self,
+        inputs: &[Named<'_>],
+        extra_files: Option<&Path>,
+    ) -> Result<(), AppError> {
+        let mut outputs = vec![Named {
+            flag: "-o",
+            path: &self.output,
+        }];
+        if let Some(manifest) = &self.manifest {
+            outputs.push(Named {
+                flag: "--manifest",
+                path: manifest,
+            });
+        }
+        let trees: Vec<Named<'_>> = extra_files
+            .iter()
+            .map(|path| Named {
+                flag: "--extra-files",
+                path,
+            })
+            .collect();
+        Ok(check_outputs(&outputs, inputs, &trees)?)
+    }
+}
+
+/// A written and committed rootfs.
+#[derive(Debug)]
+pub struct WriteOutcome {
+    pub summary: WriteSummary,
+}
+
+/// The facts and system of a request (reads the facts file).
+fn system_and_facts(
+    system: &SystemRequest,
+    content: &ContentRequest,
+) -> Result<(String, Option<NixosFacts>), AppError> {
+    let facts = match &system.facts {
+        Some(path) => {
+            let bytes = read_limited(path, MAX_FACTS_BYTES, "a facts file")?;
+            Some(NixosFacts::parse(&bytes, &path.display().to_string())?)
+        }
+        None => None,
+    };
+    let system_path = match (&system.system, &facts) {
+        (Some(system), _) => system.clone(),
+        (None, Some(facts)) => facts.system.clone(),
+        (None, None) => return Err(AppError::NoSystem),
+    };
+    let nixos = match (facts, system.skeleton) {
+        (Some(facts), _) => Some(facts),
+        (None, Skeleton::Nixos) => Some(NixosFacts::defaults(&system_path)),
+        (None, Skeleton::None) => None,
+        (None, Skeleton::Auto) => skeleton_by_default(&system_path, content)?,
+    };
+    Ok((system_path, nixos))
+}
+
+/// Defaults for a NixOS toplevel; anything else must ask for no skeleton.
+fn skeleton_by_default(
+    system: &str,
+    content: &ContentRequest,
+) -> Result<Option<NixosFacts>, AppError> {
+    let store_dir = content.store_dir();
+    // An invalid system is reported, with its reason, by the plan.
+    let Ok(path) = StorePath::from_absolute(system, store_dir) else {
+        return Ok(None);
+    };
+    if is_nixos_toplevel(&content.store_source().join(path.basename())) {
+        return Ok(Some(NixosFacts::defaults(&path.to_absolute(store_dir))));
+    }
+    Err(AppError::NotNixosToplevel {
+        system: system.to_owned(),
+    })
+}
+
+/// The closure and plan of a run, and its scanner.
+pub(super) struct Planned {
+    pub closure: Closure,
+    pub plan: Plan,
+    pub scanner: Option<crate::scan::Scanner>,
+}
+
+/// Reads the closure (`closure_bytes` gives its bytes and name), plans the
+/// rootfs and makes the scanner. Emits [`Event::ClosureRead`] first.
+pub(super) fn plan_rootfs(
+    content: &ContentRequest,
+    closure_bytes: (Vec<u8>, String),
+    system: &str,
+    nixos: Option<&NixosFacts>,
+    events: &mut dyn Events,
+) -> Result<Planned, AppError> {
+    let (bytes, source_name) = closure_bytes;
+    let store_dir = content.store_dir();
+    let (closure, format) = read_closure(&bytes, &source_name, store_dir)?;
+    events.event(Event::ClosureRead {
+        source_name: &source_name,
+        format: &format.to_string(),
+    });
+    let system_path =
+        StorePath::from_absolute(system, store_dir).map_err(|source| AppError::InvalidSystem {
+            system: system.to_owned(),
+            source,
+        })?;
+    let chown = content
+        .chown
+        .iter()
+        .map(|(path, owner)| ChownRule::parse(path, owner))
+        .collect::<Result<Vec<_>, _>>()?;
+    let registration_time =
+        i64::try_from(content.mtime).map_err(|_| AppError::MtimeTooLarge(content.mtime))?;
+    let scanner = scanner(&content.checks, store_dir, Some(&system_path), true, events)?;
+    let plan = Plan::new(PlanInputs {
+        closure: &closure,
+        system: system_path,
+        store_source: content.store_source(),
+        nix_db: content.nix_db,
+        registration_time,
+        extra_files: content.extra_files.clone(),
+        chown,
+        allow_override: content.allow_override.clone(),
+        nixos: nixos.map(NixosFacts::nixos_inputs),
+    })?;
+    Ok(Planned {
+        closure,
+        plan,
+        scanner,
+    })
+}
+
+fn start_threads(threads: usize) -> Result<(), AppError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()?;
+    Ok(())
+}
+
+fn closure_file(path: &Path) -> Result<(Vec<u8>, String), AppError> {
+    let bytes = read_limited(path, MAX_CLOSURE_BYTES, "a closure file")?;
+    Ok((bytes, path.display().to_string()))
+}
+
+/// `write`: the rootfs of `system` into `output`, with its manifest.
+pub fn write_rootfs(
+    system: &SystemRequest,
+    content: &ContentRequest,
+    compression: &CompressionRequest,
+    output: &OutputRequest,
+    progress: bool,
+    events: &mut dyn Events,
+) -> Result<WriteOutcome, AppError> {
+    let mut inputs = vec![Named {
+        flag: "--closure",
+        path: &system.closure,
+    }];
+    if let Some(facts) = &system.facts {
+        inputs.push(Named {
+            flag: "--facts",
+            path: facts,
+        });
+    }
+    output.check_distinct(&inputs, content.extra_files.as_deref())?;
+    compression.check_early()?;
+    if system.facts.is_none() {
+        // Without a module the flags say it all: check them before anything.
+        compression.options(None)?;
+    }
+    let (system_path, nixos) = system_and_facts(system, content)?;
+    write_planned(
+        content,
+        compression,
+        output,
+        || closure_file(&system.closure),
+        &system_path,
+        nixos.as_ref(),
+        progress,
+        events,
+    )
+}
+
+/// `check --closure`: scans the rootfs `write` would make, writing nothing,
+/// walking it with `threads` workers. `None` when the checks are skipped.
+pub fn check_rootfs(
+    system: &SystemRequest,
+    content: &ContentRequest,
+    threads: Option<usize>,
+    events: &mut dyn Events,
+) -> Result<Option<crate::scan::ScanReport>, AppError> {
+    let threads = threads.unwrap_or_else(default_threads);
+    check_threads(threads).map_err(|source| AppError::Threads { threads, source })?;
+    let (system_path, nixos) = system_and_facts(system, content)?;
+    start_threads(threads)?;
+    let planned = plan_rootfs(
+        content,
+        closure_file(&system.closure)?,
+        &system_path,
+        nixos.as_ref(),
+        &mut Silent(events),
+    )?;
+    let Some(scanner) = planned.scanner else {
+        return Ok(None);
+    };
+    let report = check_plan(&planned.plan, content.mtime, scanner)?;
+    judge(&report, FindingsStage::Check, events)?;
+    Ok(Some(report))
+}
+
+/// Passes on every event but the closure's (`check` prints only its report).
+struct Silent<'e>(&'e mut dyn Events);
+
+impl Events for Silent<'_> {
+    fn event(&mut self, event: Event<'_>) {
+        if !matches!(event, Event::ClosureRead { .. }) {
+            self.0.event(event);
+        }
+    }
+}
+
+/// The shared tail of `write` and `build`: check the settings, read the
+/// closure, plan, stream, scan, write the manifest, commit.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn write_planned(
+    content: &ContentRequest,
+    compression: &CompressionRequest,
+    output: &OutputRequest,
+    closure_bytes: impl FnOnce() -> Result<(Vec<u8>, String), AppError>,
+    system: &str,
+    nixos: Option<&NixosFacts>,
+    progress: bool,
+    events: &mut dyn Events,
+) -> Result<WriteOutcome, AppError> {
+    let compress_options = compression.options(nixos)?;
+    if let Some(dir) = &output.cache {
+        SegmentCache::check_usable(dir, compress_options.compression)?;
+    }
+    start_threads(compress_options.threads)?;
+    let planned = plan_rootfs(content, closure_bytes()?, system, nixos, events)?;
+    let Planned {
+        closure,
+        plan,
+        scanner,
+    } = planned;
+    let cache = output
+        .cache
+        .as_deref()
+        .map(SegmentCache::open)
+        .transpose()?;
+    // Created before the long write, so that a manifest that cannot be
+    // written fails the run before it starts.
+    let mut manifest_output = output
+        .manifest
+        .as_deref()
+        .map(AtomicOutput::create)
+        .transpose()?;
+    let mut progress = ProgressReport::new(
+        !progress,
+        closure.total_nar_size(),
+        &output.output,
+        closure.len(),
+    );
+    let pending = write_tarball(
+        &plan,
+        &output.output,
+        content.mtime,
+        &compress_options,
+        cache.as_ref(),
+        scanner,
+        &mut progress,
+    )?;
+    progress.finish();
+    for damaged in pending.damaged_cache_segments() {
+        events.event(Event::DamagedCacheSegment(damaged));
+    }
+    if let Some(report) = pending.scan_report() {
+        // Dropping the pending tarball on error removes its temporary file.
+        judge(report, FindingsStage::Tarball, events)?;
+    }
+    if let Some(manifest_output) = &mut manifest_output {
+        let manifest = manifest(
+            content,
+            &compress_options,
+            output,
+            system,
+            nixos.is_some(),
+            &closure,
+            pending.summary(),
+            pending.scan_report(),
+        )?;
+        manifest_output.write_all(manifest.to_json().as_bytes())?;
+    }
+    // The tarball and its manifest replace their destinations together.
+    let summary = pending.commit_with(manifest_output.into_iter().collect())?;
+    Ok(WriteOutcome { summary })
+}
+
+/// The manifest of a written tarball.
+#[allow(clippy::too_many_arguments)]
+fn manifest(
+    content: &ContentRequest,
+    compress_options: &CompressOptions,
+    output: &OutputRequest,
+    system: &str,
+    skeleton: bool,
+    closure: &Closure,
+    summary: &WriteSummary,
+    report: Option<&crate::scan::ScanReport>,
+) -> Result<Manifest, AppError> {
+    let security_checks = match report {
+        Some(report) => SecurityChecks {
+            status: "passed".to_owned(),
+            report: Some(report.to_json_value()),
+        },
+        None => SecurityChecks {
+            status: "skipped".to_owned(),
+            report: None,
+        },
+    };
+    Ok(Manifest {
+        manifest_version: MANIFEST_VERSION,
+        tool: Tool {
+            name: env!("CARGO_PKG_NAME").to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        },
+        settings: ManifestSettings {
+            compression: compress_options.compression.name().to_owned(),
+            level: match compress_options.compression {
+                Compression::None => None,
+                _ => Some(
+                    compress_options
+                        .validate()
+                        .map_err(AppError::CompressOptions)?,
+                ),
+            },
+            mtime: content.mtime,
+            nix_db: match content.nix_db {
+                NixDbMode::Sqlite => "sqlite",
+                NixDbMode::Registration => "registration",
+            }
+            .to_owned(),
+            store_dir: content.store_dir().to_owned(),
+            skeleton: if skeleton { "nixos" } else { "none" }.to_owned(),
+            extra_files: content
+                .extra_files
+                .as_ref()
+                .map(|p| p.display().to_string()),
+            chown: content
+                .chown
+                .iter()
+                .map(|(path, owner)| format!("{path} {owner}"))
+                .collect(),
+        },
+        system: system.to_owned(),
+        store_paths: manifest_store_paths(closure),
+        tarball: ManifestTarball {
+            file: output
+                .output
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            sha256: crate::hex::encode(&summary.output_sha256),
+            size: summary.output_bytes,
+            uncompressed_size: summary.tar.archive_bytes,
+            entries: summary.tar.files + summary.tar.directories + summary.tar.symlinks,
+        },
+        security_checks,
+    })
+}

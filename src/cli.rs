@@ -1,0 +1,643 @@
+//! The command line's grammar: clap's argument structs, their help, and
+//! their translation into the library's requests ([`wsl_tarball::app`]).
+//! Bin-only; main.rs dispatches on it.
+
+use std::path::{Path, PathBuf};
+
+use camino::Utf8PathBuf;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use wsl_tarball::app::{
+    CheckSettings, CompressionRequest, ContentRequest, OutputRequest, Skeleton, SystemRequest,
+};
+use wsl_tarball::compress::Compression;
+use wsl_tarball::plan::NixDbMode;
+use wsl_tarball::store::DEFAULT_STORE_DIR;
+
+/// The exit statuses, shown after every command's help.
+pub const EXIT_STATUS: &str = "\
+Exit status:
+  0  success; the tarballs are identical (diff)
+  1  the tarballs differ (diff); verification failed (verify); write,
+     build, delta or apply failed
+  2  trouble: bad usage, an unreadable or malformed input (inspect,
+     verify, diff, check; bad flag values for every command)
+  3  error-severity security findings (write, build, delta, check)";
+
+/// Stream a NixOS closure into a byte-reproducible WSL rootfs tarball.
+///
+/// wsl-tarball reads a system closure from Nix's own metadata and writes the
+/// `nixos.wsl` file that `wsl --import` (or a double-click) installs. It reads
+/// straight out of /nix/store: no root, no staging copy, all cores, and the
+/// same bytes on every run.
+#[derive(Parser)]
+#[command(
+    name = "wsl-tarball",
+    version = crate::version(),
+    max_term_width = 100,
+    after_help = EXIT_STATUS
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Write a tarball from a closure file and a system path.
+    #[command(verbatim_doc_comment, after_help = EXIT_STATUS,
+        about = "Write a tarball from a closure file and a system path")]
+    ///
+    /// The closure file may be any of: the JSON that `exportReferencesGraph`
+    /// writes (the whole .attrs.json or its array), the output of
+    /// `nix path-info --json -r` in any Nix version's shape, or closureInfo's
+    /// `registration` file. The format is detected.
+    ///
+    /// A NixOS toplevel gets the WSL skeleton with defaults (root only); for
+    /// the system's users, /bin links and distribution settings give the
+    /// module's facts (--facts). A bare store tarball needs --no-skeleton.
+    ///
+    /// Example:
+    ///   nix path-info --json -r /run/current-system > closure.json
+    ///   wsl-tarball write --closure closure.json \
+    ///       --system "$(readlink -f /run/current-system)" -o nixos.wsl
+    Write(WriteArgs),
+
+    /// Build a NixOS configuration from a flake and write its tarball.
+    ///
+    /// Runs, as the calling user (no sudo):
+    ///   nix eval REF#nixosConfigurations (which hosts, when HOST is not given)
+    ///   nix eval REF#nixosConfigurations.HOST.config.system.build (has it wslTarballFacts?)
+    ///   nix build --no-link --json REF#nixosConfigurations.HOST.config.system.build.wslTarballFacts
+    ///   nix path-info --json [--json-format 1] -r SYSTEM (the flag where Nix has it)
+    /// then writes the tarball with the NixOS skeleton, like `write --facts`.
+    /// Hosts without the wsl-tarball module fall back to
+    /// config.system.build.toplevel and a skeleton of defaults.
+    #[command(verbatim_doc_comment, after_help = EXIT_STATUS,
+        about = "Build a NixOS configuration from a flake and write its tarball")]
+    Build(BuildArgs),
+
+    /// Run the security checks without writing a tarball.
+    ///
+    /// Either on an existing tarball (gzip, xz, zstd or plain tar):
+    ///   wsl-tarball check nixos.wsl
+    /// or on what `write` would produce, with write's rootfs flags:
+    ///   wsl-tarball check --closure closure.json --system /nix/store/…-nixos-system-…
+    #[command(
+        verbatim_doc_comment,
+        after_help = EXIT_STATUS,
+        about = "Run the security checks on a tarball, or on what write would write",
+        mut_arg("closure", |arg| arg.required(false).required_unless_present("tarball")),
+        mut_arg("system", |arg| arg.required_unless_present_any(["facts", "tarball"]))
+    )]
+    Check(CheckArgs),
+
+    /// Summarise a tarball or an update bundle.
+    ///
+    /// For a tarball: compression, counts, the largest store paths, the
+    /// system, the skeleton files, whether the security checks ran.
+    #[command(after_help = EXIT_STATUS)]
+    Inspect(InspectArgs),
+
+    /// Check a tarball or an update bundle offline, without Nix.
+    ///
+    /// For a tarball: tar structure, no hard links,
+    /// owners and modes, every store path's NAR hash against the Nix
+    /// database inside it, references, the system profile and the WSL
+    /// skeleton's files (a tarball without one fails unless --bare). Exits 1
+    /// with the list of failures.
+    #[command(after_help = EXIT_STATUS)]
+    Verify(VerifyArgs),
+
+    /// Explain why two tarballs, manifests or closures differ.
+    ///
+    /// For two tarballs: store paths added, removed and changed; every member
+    /// added, removed and changed, grouped by store path, with the fields
+    /// that differ and unified diffs of small text files (the text is
+    /// capped, --json has everything); then the first differing member.
+    /// Exits 0 when identical, 1 when they differ.
+    /// With a `--manifest` JSON or a closure file on either side, lists the
+    /// store paths added, removed and changed.
+    #[command(after_help = EXIT_STATUS)]
+    Diff(DiffArgs),
+
+    /// Write an update bundle: only the store paths of the new closure that
+    /// OLD lacks, for a colleague whose distribution was imported from OLD.
+    ///
+    /// OLD is an earlier tarball, its `--manifest` JSON, or a closure file.
+    /// The bundle holds the paths in `nix-store --export` format, a manifest
+    /// and an `apply` script. Example:
+    ///   wsl-tarball delta --from old.wsl --closure closure.json \
+    ///       --system "$(readlink -f result)" -o update.wsl-delta
+    #[command(verbatim_doc_comment, after_help = EXIT_STATUS,
+        about = "Write an update bundle of the store paths an earlier system lacks")]
+    Delta(DeltaArgs),
+
+    /// Apply an update bundle inside the distribution.
+    ///
+    /// Checks that it fits the running system, imports and checks every
+    /// path, sets the system profile and runs switch-to-configuration boot
+    /// (or switch).
+    #[command(after_help = EXIT_STATUS)]
+    Apply(ApplyArgs),
+
+    /// Print a shell's completion script on stdout.
+    ///
+    /// For example, for bash:
+    ///   wsl-tarball completions bash > ~/.local/share/bash-completion/completions/wsl-tarball
+    #[command(
+        verbatim_doc_comment,
+        about = "Print a shell's completion script",
+        after_help = EXIT_STATUS
+    )]
+    Completions(CompletionsArgs),
+
+    /// Print a manual page.
+    ///
+    /// In roff, on stdout: `wsl-tarball man | man -l -` for wsl-tarball(1),
+    /// `wsl-tarball man write` for wsl-tarball-write(1).
+    #[command(after_help = EXIT_STATUS)]
+    Man(ManArgs),
+}
+
+#[derive(Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args)]
+pub struct ManArgs {
+    /// The command whose page to print; without one, wsl-tarball(1).
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
+}
+
+#[derive(Args)]
+pub struct DeltaArgs {
+    /// What the colleague has: an earlier tarball, its `--manifest` JSON or
+    /// a closure file.
+    #[arg(long, value_name = "OLD")]
+    pub from: PathBuf,
+
+    /// The new system's closure, as for `write`.
+    #[arg(long, value_name = "FILE")]
+    pub closure: PathBuf,
+
+    /// The new system (toplevel) store path; must be in the closure.
+    #[arg(long, value_name = "STORE_PATH")]
+    pub system: Utf8PathBuf,
+
+    /// Where to write the bundle (atomically, as for `write`).
+    #[arg(short, long, value_name = "FILE", default_value = "update.wsl-delta")]
+    pub output: PathBuf,
+
+    #[command(flatten)]
+    pub compression: CompressionArgs,
+
+    /// Modification time of the bundle's members, in seconds since 1970.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "SOURCE_DATE_EPOCH",
+        default_value_t = 1
+    )]
+    pub mtime: u64,
+
+    /// Read the store from DIR/nix/store, as with `nix --store local?root=DIR`.
+    #[arg(long, value_name = "DIR")]
+    pub store_root: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub checks: CheckFlags,
+
+    /// Print nothing but errors and error-severity security findings.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args)]
+pub struct ApplyArgs {
+    /// The bundle `wsl-tarball delta` wrote.
+    #[arg(value_name = "BUNDLE")]
+    pub bundle: PathBuf,
+
+    /// Activate now (switch-to-configuration switch) instead of at the
+    /// distribution's next start (boot).
+    #[arg(long)]
+    pub switch: bool,
+
+    /// Work on the NixOS root at DIR (Nix runs with --store local?root=DIR
+    /// and DIR's system profile); for tests and images. Needs --dry-activate.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Print the activation command instead of running it.
+    #[arg(long)]
+    pub dry_activate: bool,
+}
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// The tarball (gzip, xz, zstd or plain tar; detected); `-` or a pipe
+    /// is read as it streams.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// How many of the largest store paths to list.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
+
+    /// The manifest `write --manifest` wrote for this tarball; its security
+    /// check outcome is reported (otherwise "unknown").
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// The tarball (gzip, xz, zstd or plain tar; detected); `-` or a pipe
+    /// is read as it streams.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Accept a bare store tarball (written with --no-skeleton); without it
+    /// a tarball with no WSL skeleton fails, since WSL cannot boot it.
+    #[arg(long)]
+    pub bare: bool,
+}
+
+#[derive(Args)]
+pub struct DiffArgs {
+    /// The first tarball (`-` for standard input), or a `--manifest` JSON
+    /// or closure file describing a system.
+    #[arg(value_name = "A")]
+    pub a: PathBuf,
+
+    /// The second tarball, manifest or closure file, compared with A.
+    #[arg(value_name = "B")]
+    pub b: PathBuf,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    /// An existing tarball to check.
+    #[arg(
+        value_name = "FILE",
+        conflicts_with_all = ["closure", "system", "facts", "nixos", "no_skeleton"]
+    )]
+    pub tarball: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub system: SystemArgs,
+
+    #[command(flatten)]
+    pub content: ContentArgs,
+
+    #[command(flatten)]
+    pub checks: CheckFlags,
+
+    /// Worker threads for walking the rootfs, 1 to 4 × the number of cores.
+    /// The findings are the same for every value. Defaults to the number of
+    /// cores.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Print nothing but errors and error-severity security findings.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// The security checks' settings (see README, "Security checks").
+#[derive(Args)]
+pub struct CheckFlags {
+    /// Make every finding an error, including those in store paths that are
+    /// not the system's configuration (normally warnings).
+    #[arg(long, help_heading = "Security")]
+    pub strict: bool,
+
+    /// Accept findings: DETECTOR (everywhere), DETECTOR:GLOB or /GLOB (any
+    /// detector). Globs match paths in the tarball (`*`, `**`, `?`).
+    /// Repeatable. Example:
+    /// --allow 'openssh-private-key:/etc/ssh/ssh_host_*_key'
+    #[arg(long, value_name = "RULE", help_heading = "Security")]
+    pub allow: Vec<String>,
+
+    /// Also report this literal text wherever it occurs. Repeatable.
+    #[arg(long, value_name = "TEXT", help_heading = "Security")]
+    pub pattern: Vec<String>,
+
+    /// A personal identifier (name, e-mail, host name) to report, matched
+    /// case-insensitively as a whole word. Repeatable.
+    #[arg(long, value_name = "TEXT", help_heading = "Security")]
+    pub identifier: Vec<String>,
+
+    /// Print the security report as JSON on stdout.
+    #[arg(long, help_heading = "Security")]
+    pub json: bool,
+
+    /// List every finding; by default warnings (findings in store paths
+    /// outside the system's configuration) are one line with a count per
+    /// store path.
+    #[arg(short, long, help_heading = "Security")]
+    pub verbose: bool,
+}
+
+impl CheckFlags {
+    pub fn settings(&self) -> CheckSettings {
+        CheckSettings {
+            strict: self.strict,
+            allow: self.allow.clone(),
+            patterns: self.pattern.clone(),
+            identifiers: self.identifier.clone(),
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct BuildArgs {
+    /// The host: a name under nixosConfigurations. Without one, the flake's
+    /// only host, or its only host for this machine's system; otherwise the
+    /// hosts are listed.
+    #[arg(value_name = "HOST")]
+    pub host: Option<String>,
+
+    /// The flake to build it from.
+    #[arg(long, value_name = "REF", default_value = ".", help_heading = "Nix")]
+    pub flake: String,
+
+    /// Write an update bundle from OLD (an earlier tarball, its manifest or
+    /// a closure file) instead of a tarball; -o defaults to update.wsl-delta.
+    #[arg(long, value_name = "OLD", help_heading = "Output")]
+    pub delta_from: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub compression: CompressionArgs,
+
+    #[command(flatten)]
+    pub content: ContentArgs,
+
+    #[command(flatten)]
+    pub checks: CheckFlags,
+
+    /// Print nothing but errors and error-severity security findings (no
+    /// progress bar, no warnings, no summary).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args)]
+pub struct WriteArgs {
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub compression: CompressionArgs,
+
+    #[command(flatten)]
+    pub system: SystemArgs,
+
+    #[command(flatten)]
+    pub content: ContentArgs,
+
+    #[command(flatten)]
+    pub checks: CheckFlags,
+
+    /// Print nothing but errors and error-severity security findings (no
+    /// progress bar, no warnings, no summary).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// The closure and system a rootfs is made of (`write`, `check`).
+#[derive(Args)]
+pub struct SystemArgs {
+    /// Add the NixOS skeleton (/etc from the system's etc tree, passwd, group,
+    /// shadow without hashes, /sbin/init, /bin/sh, /usr/bin/env,
+    /// /etc/wsl-distribution.conf) so the rootfs boots under WSL. The default
+    /// when --system is a NixOS toplevel (it has init, etc and sw).
+    #[arg(long, help_heading = "Rootfs")]
+    pub nixos: bool,
+
+    /// Write a bare store tarball: the closure and Nix's database, no
+    /// skeleton. WSL cannot boot it; `verify --bare` accepts it.
+    #[arg(long, conflicts_with_all = ["facts", "nixos"], help_heading = "Rootfs")]
+    pub no_skeleton: bool,
+
+    /// Closure metadata: exportReferencesGraph JSON, `nix path-info --json -r`
+    /// output, or a closureInfo `registration` file.
+    #[arg(long, value_name = "FILE", required = true, help_heading = "Nix")]
+    pub closure: Option<PathBuf>,
+
+    /// The NixOS system (toplevel) store path; the `system` profile points at
+    /// it. It must be in the closure. Taken from --facts when not given.
+    #[arg(
+        long,
+        value_name = "STORE_PATH",
+        required_unless_present = "facts",
+        help_heading = "Nix"
+    )]
+    pub system: Option<Utf8PathBuf>,
+
+    /// A facts file from the NixOS module (system.build.wslTarballFacts): the
+    /// system, its users, /sbin/init, /bin links and wsl-distribution.conf
+    /// settings. Implies --nixos.
+    #[arg(long, value_name = "FILE", help_heading = "Nix")]
+    pub facts: Option<PathBuf>,
+}
+
+impl SystemArgs {
+    /// The request, for a closure that clap made sure is given.
+    pub fn request(&self, closure: &Path) -> SystemRequest {
+        SystemRequest {
+            closure: closure.to_path_buf(),
+            system: self.system.as_ref().map(|s| s.to_string()),
+            facts: self.facts.clone(),
+            skeleton: if self.no_skeleton {
+                Skeleton::None
+            } else if self.nixos {
+                Skeleton::Nixos
+            } else {
+                Skeleton::Auto
+            },
+        }
+    }
+}
+
+/// Where a written tarball goes (`write`, `build`).
+#[derive(Args)]
+pub struct OutputArgs {
+    /// Where to write the tarball. Written to a temporary file beside it and
+    /// renamed on success; an existing file is replaced only then. A symlink
+    /// is written through (its target is replaced); a fifo, device or
+    /// dangling symlink is refused.
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        default_value = "nixos.wsl",
+        help_heading = "Output"
+    )]
+    pub output: PathBuf,
+
+    /// Also write a JSON manifest to FILE: tool version, settings, system,
+    /// every store path with its narHash and narSize, the tarball's sha256
+    /// and size, and the security-check outcome.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub manifest: Option<PathBuf>,
+
+    /// Keep each store path's compressed bytes in DIR (gzip only) and reuse
+    /// them: a rebuild after a few store paths changed compresses only those.
+    /// Every byte is still read and scanned, and the output is identical to
+    /// a build without the cache.
+    #[arg(long, value_name = "DIR", help_heading = "Output")]
+    pub cache: Option<PathBuf>,
+}
+
+impl OutputArgs {
+    pub fn request(&self) -> OutputRequest {
+        OutputRequest {
+            output: self.output.clone(),
+            manifest: self.manifest.clone(),
+            cache: self.cache.clone(),
+        }
+    }
+}
+
+/// What goes into the rootfs besides the closure (`write`, `check`, `build`).
+#[derive(Args)]
+pub struct ContentArgs {
+    /// Modification time of every entry, in seconds since 1970.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "SOURCE_DATE_EPOCH",
+        default_value_t = 1,
+        help_heading = "Rootfs"
+    )]
+    pub mtime: u64,
+
+    /// Copy the contents of this directory to the root of the rootfs, as
+    /// upstream's tarballBuilder does.
+    #[arg(long, value_name = "DIR", help_heading = "Rootfs")]
+    pub extra_files: Option<PathBuf>,
+
+    /// Give PATH (a rootfs path such as /home/nixos; the leading slash is optional) and everything below it
+    /// the numeric owner UID:GID. May be repeated; later ones win.
+    #[arg(
+        long,
+        num_args = 2,
+        value_names = ["PATH", "UID:GID"],
+        action = clap::ArgAction::Append,
+        help_heading = "Rootfs"
+    )]
+    pub chown: Vec<String>,
+
+    /// Let --extra-files replace the file the tool makes at PATH (a rootfs
+    /// path such as /etc/wsl.conf or /bin/init). Repeatable. The store, Nix's
+    /// database and /nix/var/nix/profiles can never be replaced.
+    #[arg(long, value_name = "PATH", help_heading = "Rootfs")]
+    pub allow_override: Vec<String>,
+
+    /// How Nix's database ships: `sqlite` writes /nix/var/nix/db/db.sqlite so
+    /// `nix` works at first boot; `registration` writes /nix-path-registration
+    /// for `nix-store --load-db` instead.
+    #[arg(long, value_enum, default_value_t = NixDbArg::Sqlite, help_heading = "Nix")]
+    pub nix_db: NixDbArg,
+
+    /// The logical store directory the closure's paths live in.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_STORE_DIR, help_heading = "Nix")]
+    pub store_dir: Utf8PathBuf,
+
+    /// Read the store from DIR/<store-dir> instead of <store-dir>, as with
+    /// `nix --store local?root=DIR`. The paths inside the tarball do not change.
+    #[arg(long, value_name = "DIR", help_heading = "Nix")]
+    pub store_root: Option<PathBuf>,
+}
+
+impl ContentArgs {
+    pub fn request(&self, checks: &CheckFlags) -> ContentRequest {
+        ContentRequest {
+            mtime: self.mtime,
+            extra_files: self.extra_files.clone(),
+            chown: self
+                .chown
+                .chunks(2)
+                .map(|pair| (pair[0].clone(), pair[1].clone()))
+                .collect(),
+            allow_override: self.allow_override.clone(),
+            nix_db: match self.nix_db {
+                NixDbArg::Sqlite => NixDbMode::Sqlite,
+                NixDbArg::Registration => NixDbMode::Registration,
+            },
+            store_dir: self.store_dir.to_string(),
+            store_root: self.store_root.clone(),
+            checks: checks.settings(),
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct CompressionArgs {
+    /// Compression of the tarball. gzip is the only format WSL officially
+    /// supports, and the default; xz works with `wsl --import`; zstd is NOT
+    /// officially supported by WSL; none writes a plain tar.
+    #[arg(long, value_enum, help_heading = "Compression")]
+    pub compression: Option<CompressionArg>,
+
+    /// Compression level (gzip 1-9, default 6; xz 0-9, default 6; zstd 1-19,
+    /// default 3).
+    #[arg(long, value_name = "N", help_heading = "Compression")]
+    pub level: Option<u32>,
+
+    /// Worker threads for walking and compressing, 1 to 4 × the number of
+    /// cores. The output is the same for every value. Defaults to the
+    /// number of cores.
+    #[arg(long, value_name = "N", help_heading = "Compression")]
+    pub threads: Option<usize>,
+}
+
+impl CompressionArgs {
+    pub fn request(&self) -> CompressionRequest {
+        CompressionRequest {
+            compression: self.compression.map(|c| match c {
+                CompressionArg::Gzip => Compression::Gzip,
+                CompressionArg::Xz => Compression::Xz,
+                CompressionArg::Zstd => Compression::Zstd,
+                CompressionArg::None => Compression::None,
+            }),
+            level: self.level,
+            threads: self.threads,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum CompressionArg {
+    Gzip,
+    Xz,
+    Zstd,
+    None,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum NixDbArg {
+    Sqlite,
+    Registration,
+}

@@ -1,0 +1,81 @@
+//! How a run ends: the exit statuses (see `cli::EXIT_STATUS`) and the
+//! error messages, with the flag that carried a bad value added to the
+//! library's domain errors.
+
+use anyhow::anyhow;
+
+use wsl_tarball::app::AppError;
+use wsl_tarball::compress::CompressError;
+
+/// How a failed command exits: 1 failed, 2 trouble or bad usage, 3 findings.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unsuccessful(pub &'static str);
+
+/// Trouble (exit status 2): bad usage, or for the reading commands an input
+/// that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub struct Trouble(pub anyhow::Error);
+
+pub fn findings(error: &anyhow::Error) -> bool {
+    let inner = error.downcast_ref::<Trouble>().map_or(error, |t| &t.0);
+    matches!(
+        inner.downcast_ref::<AppError>(),
+        Some(AppError::Findings { .. })
+    )
+}
+
+/// Every error of a reading command is trouble, but a check that said no.
+pub fn trouble(error: anyhow::Error) -> anyhow::Error {
+    if error.is::<Unsuccessful>() || error.is::<Trouble>() || findings(&error) {
+        error
+    } else {
+        Trouble(error).into()
+    }
+}
+
+/// The library's error with the flag that carried the value; bad usage is
+/// trouble (exit status 2).
+pub fn with_flags(error: AppError) -> anyhow::Error {
+    let usage = error.is_usage();
+    let error = match error {
+        AppError::Threads { threads, source } => {
+            anyhow!(source).context(format!("--threads {threads}"))
+        }
+        AppError::CompressOptions(
+            source @ (CompressError::LevelOutOfRange { level, .. }
+            | CompressError::LevelNotAccepted { level, .. }),
+        ) => anyhow!(source).context(format!("--level {level}")),
+        AppError::InvalidSystem { system, source } => {
+            anyhow!(source).context(format!("--system {system}"))
+        }
+        AppError::NotNixosToplevel { system } => anyhow!(
+            "--system {system} is not a NixOS toplevel (it lacks init, etc or sw), so it gets no WSL skeleton and cannot boot: give --facts, or --no-skeleton for a bare store tarball"
+        ),
+        AppError::NoSystem => anyhow!("give --system or --facts"),
+        AppError::MtimeTooLarge(_) => anyhow!("--mtime is too large"),
+        AppError::BundleSettings => anyhow!("--delta-from writes an update bundle of store paths: --extra-files, --chown, --manifest and --cache do not apply to it"),
+        error => error.into(),
+    };
+    if usage {
+        Trouble(error).into()
+    } else {
+        error
+    }
+}
+
+/// The error and its causes joined by ": ", leaving out a cause whose text
+/// the message already holds (the library's errors name their cause).
+pub fn error_message(error: &anyhow::Error) -> String {
+    let error = error.downcast_ref::<Trouble>().map_or(error, |t| &t.0);
+    let mut message = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message
+}

@@ -1,0 +1,204 @@
+//! What the commands print: the events of a run, summaries, reports.
+//! Text and JSON go to stdout, messages to stderr, through main.rs's
+//! non-panicking print macros.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::cli::CheckFlags;
+use crate::exit::Unsuccessful;
+use wsl_tarball::app::{DeltaOutcome, Event, Events};
+use wsl_tarball::delta::ApplyOutcome;
+use wsl_tarball::inspect::human_bytes;
+use wsl_tarball::scan::{Detail, SKIP_CHECKS_VAR};
+use wsl_tarball::write::WriteSummary;
+
+/// Prints a run's events on stderr (the security report on stdout with
+/// `check` or --json).
+pub struct Printer<'a> {
+    pub checks: &'a CheckFlags,
+    pub quiet: bool,
+    pub report_to_stdout: bool,
+}
+
+impl Events for Printer<'_> {
+    fn event(&mut self, event: Event<'_>) {
+        match event {
+            Event::ChecksSkipped => eprintln!(
+                "wsl-tarball: WARNING: {SKIP_CHECKS_VAR} is set: the security checks are SKIPPED. \
+                 Nothing in this tarball was checked for private keys, tokens, password hashes or personal data."
+            ),
+            Event::HostChosen { .. } | Event::NoFacts { .. } | Event::ClosureRead { .. }
+                if self.quiet => {}
+            Event::HostChosen { host, reason } => {
+                eprintln!("wsl-tarball: building {host}, {reason}")
+            }
+            Event::NoFacts { host } => eprintln!(
+                "wsl-tarball: {host} has no wslTarballFacts (the wsl-tarball module is not imported); using its toplevel and a default skeleton"
+            ),
+            Event::ClosureRead {
+                source_name,
+                format,
+            } => eprintln!("read {source_name} ({format})"),
+            Event::DamagedCacheSegment(damaged) => eprintln!(
+                "wsl-tarball: warning: {damaged}; compressed the store path again and replaced the entry"
+            ),
+            Event::ScanReport(report) => {
+                if self.checks.json {
+                    println!("{}", report.to_json());
+                    return;
+                }
+                let detail = if self.quiet {
+                    Detail::Quiet
+                } else if self.checks.verbose {
+                    Detail::Verbose
+                } else {
+                    Detail::Normal
+                };
+                let text = report.render_human(detail);
+                if self.report_to_stdout {
+                    print!("{text}");
+                } else {
+                    eprint!("{text}");
+                }
+            }
+        }
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Prints `text` or `value`'s JSON; `passed` false makes the run fail.
+pub fn conclude(
+    json: bool,
+    value: &impl serde::Serialize,
+    text: String,
+    passed: bool,
+    failure: &'static str,
+) -> Result<()> {
+    if json {
+        print_json(value)?;
+    } else {
+        print!("{text}");
+    }
+    if passed {
+        Ok(())
+    } else {
+        Err(Unsuccessful(failure).into())
+    }
+}
+
+pub fn print_summary(output: &Path, summary: &WriteSummary) {
+    let tar = &summary.tar;
+    let ratio = if tar.archive_bytes == 0 {
+        0.0
+    } else {
+        100.0 * summary.output_bytes as f64 / tar.archive_bytes as f64
+    };
+    let seconds = summary.elapsed.as_secs_f64();
+    eprintln!(
+        "wrote {}: {} store paths, {} files, {} directories, {} symlinks; {} in, {} out ({ratio:.1}%), {seconds:.1} s ({}/s)",
+        output.display(),
+        summary.store_paths,
+        tar.files,
+        tar.directories,
+        tar.symlinks,
+        human_bytes(tar.archive_bytes),
+        human_bytes(summary.output_bytes),
+        human_bytes((tar.archive_bytes as f64 / seconds.max(1e-6)) as u64),
+    );
+}
+
+pub fn print_bundle(outcome: &DeltaOutcome) {
+    let (manifest, summary) = (&outcome.manifest, &outcome.summary);
+    eprintln!(
+        "wrote {}: {} of the new closure's {} store paths ({} NAR), {} ({} uncompressed); sha256 {}",
+        outcome.output.display(),
+        manifest.paths.len(),
+        outcome.closure_paths,
+        human_bytes(manifest.nar_bytes()),
+        human_bytes(summary.output_bytes),
+        human_bytes(summary.tar_bytes),
+        wsl_tarball::hex::encode(&summary.output_sha256)
+    );
+    eprintln!(
+        "it updates {} to {}; inside the distribution: wsl-tarball apply {} (or tar -xf it and sudo sh wsl-delta/apply)",
+        manifest.old_system.as_deref().unwrap_or("the system OLD describes"),
+        manifest.new_system,
+        outcome.output.display()
+    );
+}
+
+/// What `apply` did, and how to restart into it.
+pub fn print_apply(outcome: &ApplyOutcome) {
+    let restart = format!(
+        "wsl --terminate {}",
+        std::env::var("WSL_DISTRO_NAME").unwrap_or_else(|_| "NAME".to_owned())
+    );
+    if outcome.already_applied {
+        eprintln!(
+            "{} already points at {}; nothing to do (restart with `{restart}` if it is not running yet)",
+            outcome.profile.display(),
+            outcome.new_system
+        );
+        return;
+    }
+    eprintln!("imported and checked {} store paths", outcome.imported);
+    eprintln!(
+        "{} -> {} (was {})",
+        outcome.profile.display(),
+        outcome.new_system,
+        outcome.old_system
+    );
+    let command = outcome.activation.join(" ");
+    let verb = if outcome.activated {
+        "ran"
+    } else {
+        "would run:"
+    };
+    eprintln!("{verb} {command}");
+    eprintln!(
+        "restart the distribution to run the new system: from Windows, `{restart}`, then start it again"
+    );
+}
+
+/// `completions SHELL`: the shell's completion script on stdout.
+pub fn completions(shell: clap_complete::Shell) -> Result<()> {
+    let mut script = Vec::new();
+    let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, "wsl-tarball", &mut script);
+    print!("{}", String::from_utf8(script)?);
+    Ok(())
+}
+
+/// `man [COMMAND]`: wsl-tarball(1) or wsl-tarball-COMMAND(1), in roff.
+pub fn man(name: Option<&str>) -> Result<()> {
+    let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
+    command.build();
+    let page = match name {
+        None => clap_mangen::Man::new(command),
+        Some(name) => {
+            let sub = command
+                .find_subcommand(name)
+                .filter(|sub| sub.get_name() != "help")
+                .with_context(|| format!("man {name}: no such command"))
+                .map_err(crate::exit::Trouble)?;
+            let title = format!("wsl-tarball-{name}");
+            let title: &'static str = Box::leak(title.into_boxed_str());
+            clap_mangen::Man::new(
+                sub.clone()
+                    .name(title)
+                    .display_name(title)
+                    .version(crate::version()),
+            )
+        }
+    };
+    let mut roff = Vec::new();
+    page.render(&mut roff)?;
+    print!("{}", String::from_utf8(roff)?);
+    Ok(())
+}
