@@ -28,11 +28,12 @@
 //! Data flows one way: a module uses only modules of the layers before its
 //! own, never one of its own layer or a later one.
 //!
-//! 1. leaves: `hex`, `os`, [`input`], [`entry`], [`progress`]
+//! 1. leaves: [`hex`], `os`, [`input`], [`entry`], [`progress`]
 //! 2. [`store`], [`walk`], [`tar`], [`compress`], [`output`]
 //! 3. [`nixdb`], [`nar`], [`archive`], [`overlap`], [`cache`]
 //! 4. [`plan`], [`nar_check`], [`scan`], [`manifest`], [`inspect`]
-//! 5. [`write`](mod@write), [`delta`], [`nix`]; the binary (`main.rs`) on top
+//! 5. [`write`](mod@write), [`delta`], [`nix`]
+//! 6. [`app`], the requests and outcomes the binary (`main.rs`) calls
 
 pub mod app;
 pub mod archive;

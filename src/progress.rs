@@ -12,8 +12,6 @@ use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::inspect::human_bytes;
-
 /// Sees how far a write or a read has got.
 pub trait Progress {
     /// `archive_bytes` bytes of the uncompressed tar stream are written, or,
@@ -199,6 +197,22 @@ impl Progress for ProgressReport {
                 }
             }
         }
+    }
+}
+
+/// `1.5 MiB`-style sizes for people.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
     }
 }
 

@@ -34,6 +34,7 @@ pub use walk::{
 
 use crate::archive::{ArchiveError, ReadError};
 use crate::hex;
+pub use crate::progress::human_bytes;
 use crate::progress::Progress;
 
 /// The version of the JSON schema of `inspect`, `verify` and `diff` (and of
@@ -338,22 +339,6 @@ impl Inspection {
             ));
         }
         out
-    }
-}
-
-/// `1.5 MiB`-style sizes for people.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
     }
 }
 

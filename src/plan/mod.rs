@@ -69,7 +69,8 @@ pub struct PlanInputs<'a> {
 /// Why a plan could not be made or walked.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    #[error("--system {0}")]
+    /// The system is not in the closure (the message names it).
+    #[error("the system {0}")]
     System(#[source] ClosureError),
     #[error("store path {path} is in the closure but missing from {}", dir.display())]
     MissingStorePath { path: String, dir: PathBuf },

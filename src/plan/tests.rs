@@ -50,6 +50,19 @@ fn extra_with(dir: &Path, name: &str, path: &str) -> PathBuf {
     extra
 }
 
+#[test]
+fn a_system_outside_the_closure_is_named_as_the_system() {
+    let dir = tempfile::tempdir().unwrap();
+    let closure = fixture(dir.path());
+    let mut inputs = inputs(&closure, dir.path(), None);
+    inputs.system = StorePath::from_basename("00000000000000000000000000000000-elsewhere").unwrap();
+    let err = Plan::new(inputs).err().unwrap();
+    assert_eq!(
+        err.to_string(),
+        "the system /nix/store/00000000000000000000000000000000-elsewhere is not in the closure"
+    );
+}
+
 fn collect(plan: &Plan) -> Vec<Entry> {
     let mut entries = Vec::new();
     plan.for_each_entry(|e| {
