@@ -386,3 +386,78 @@ fn progress_is_drawn_on_a_terminal_only_and_without_colour_under_no_color() {
         }
     }
 }
+
+/// A plain tarball of the directory `srv` and `count` empty files
+/// `srv/PREFIX<n>`, written with the tar crate (headers only: cheap).
+fn many_files_tarball(path: &Path, prefix: &str, count: u32) {
+    let mut builder = tar::Builder::new(std::io::BufWriter::new(
+        std::fs::File::create(path).unwrap(),
+    ));
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Directory);
+    header.set_mode(0o755);
+    header.set_size(0);
+    builder
+        .append_data(&mut header, "srv/", std::io::empty())
+        .unwrap();
+    for i in 0..count {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o644);
+        header.set_size(0);
+        builder
+            .append_data(&mut header, format!("srv/{prefix}{i:07}"), std::io::empty())
+            .unwrap();
+    }
+    builder.into_inner().unwrap();
+}
+
+#[test]
+fn hundreds_of_thousands_of_differences_stay_in_bounded_memory_and_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.tar"), dir.path().join("b.tar"));
+    many_files_tarball(&a, "a", 150_000);
+    many_files_tarball(&b, "b", 150_000);
+    // prlimit makes 256 MiB of heap a hard limit: more would fail the run.
+    let output = Command::new("prlimit")
+        .arg("--data=268435456")
+        .arg(env!("CARGO_BIN_EXE_wsl-tarball"))
+        .args(["diff", "--json"])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["members"]["removed"], 150_000);
+    assert_eq!(json["members"]["added"], 150_000);
+    assert_eq!(json["members"]["notListed"], 200_000);
+    let changes = member_changes(&json);
+    assert_eq!(changes.len(), 100_000);
+    // Merge order: every a… (removed) sorts before every b… (added).
+    assert_eq!(
+        changes[0],
+        ("/srv/a0000000".to_owned(), "removed".to_owned())
+    );
+    assert_eq!(changes[99_999].0, "/srv/a0099999");
+
+    let text = text(&run_wsl_tarball(&[
+        "diff",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    ]));
+    assert!(
+        text.contains("members: 150000 added, 150000 removed, 0 changed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  … and 99950 more members here\n")
+            && text.contains("left out: 299950 members and 0 unified diffs"),
+        "{text}"
+    );
+}

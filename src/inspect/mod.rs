@@ -15,6 +15,7 @@
 mod checks;
 mod database;
 mod diff;
+mod member_table;
 mod verify;
 mod walk;
 
@@ -26,11 +27,9 @@ use serde::Serialize;
 pub use checks::{Check, CheckStatus};
 pub use database::{read_database, Database, DatabaseVisitor, RegisteredPath};
 pub use diff::{diff, diff_with_progress, Change, Difference, FirstDifference, MemberChange};
+pub use member_table::{MemberTable, NodeInfo};
 pub use verify::{verify, verify_with_progress, CheckOutcome, Verification};
-pub use walk::{
-    ArchiveWalk, KeptFile, MemberTable, NodeInfo, Owner, StoreObject, WalkError, WalkLimit,
-    WalkOptions,
-};
+pub use walk::{ArchiveWalk, KeptFile, Owner, StoreObject, WalkError, WalkOptions};
 
 use crate::archive::{ArchiveError, ReadError};
 use crate::hex;
@@ -40,6 +39,14 @@ use crate::progress::Progress;
 /// The version of the JSON schema of `inspect`, `verify` and `diff` (and of
 /// their bundle and system-description forms); README, "JSON output".
 pub const JSON_VERSION: u32 = 1;
+
+/// A limit that keeps a walk's memory bounded was reached.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what}: more than {limit}, the most wsl-tarball reads (its memory use is bounded)")]
+pub struct WalkLimit {
+    pub what: &'static str,
+    pub limit: u64,
+}
 
 /// Why a tarball could not be looked at.
 #[derive(Debug, thiserror::Error)]

@@ -7,13 +7,15 @@
 //! problems are kept up to a limit and counted beyond it, and the number of
 //! members, store paths and symlink-target bytes is capped ([`WalkLimit`]).
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
 use super::checks::Check;
-use super::{InspectError, MemberCounts, NixDatabaseKind, SkeletonFile, StoreObjects, TarFormat};
+use super::member_table::{MemberTable, NodeInfo};
+use super::{
+    InspectError, MemberCounts, NixDatabaseKind, SkeletonFile, StoreObjects, TarFormat, WalkLimit,
+};
 use crate::archive::{
     display_path, open_tarball, ArchiveEnd, ArchiveError, Member, MemberKind, ReadError,
     TarballReader,
@@ -53,11 +55,6 @@ impl Default for WalkOptions {
     }
 }
 
-/// The most members a walk remembers (about 70 MiB of state, see
-/// [`MemberTable`]); more is an error, to keep memory bounded.
-pub const MAX_MEMBERS: u64 = 3_500_000;
-/// The most bytes of symlink targets a walk remembers.
-pub const MAX_LINK_TARGET_BYTES: usize = 32 << 20;
 /// The most store paths a walk records (a large desktop closure has a few
 /// thousand).
 pub const MAX_STORE_PATHS: usize = 65_536;
@@ -66,150 +63,12 @@ pub const MAX_PROBLEMS_PER_CHECK: usize = 1000;
 /// Bytes of problem messages kept in all; the rest are counted.
 const MAX_PROBLEM_BYTES: usize = 4 << 20;
 
-/// A limit that keeps a walk's memory bounded was reached.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{what}: more than {limit}, the most wsl-tarball reads (its memory use is bounded)")]
-pub struct WalkLimit {
-    pub what: &'static str,
-    pub limit: u64,
-}
-
-/// A member's metadata as the walk remembers it, to resolve symlinks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeInfo {
-    pub kind: MemberKind,
-    /// Symlink target; empty otherwise.
-    pub link_target: Vec<u8>,
-    /// Permission bits (0 for symlinks).
-    pub mode: u32,
-}
-
 /// Owner and mode of the files whose owner `verify` checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Owner {
     pub uid: u64,
     pub gid: u64,
     pub mode: u32,
-}
-
-/// Every member seen, in about 17 bytes each: a 96-bit keyed hash of the
-/// name (the table never holds names), and either the kind and mode packed
-/// in 32 bits or, for a symlink, where its target is in one shared buffer.
-#[derive(Default)]
-pub struct MemberTable {
-    hashers: [std::collections::hash_map::RandomState; 2],
-    map: HashMap<[u32; 3], u32, BuildHasherDefault<KeyHasher>>,
-    targets: Vec<u8>,
-}
-
-const SYMLINK_BIT: u32 = 1 << 31;
-
-/// The table's keys are already random: use their first word as the hash.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0 << 8) | u64::from(byte);
-        }
-    }
-    fn write_u32(&mut self, word: u32) {
-        self.0 = (self.0 << 32) | u64::from(word);
-    }
-}
-
-impl MemberTable {
-    fn key(&self, path: &[u8]) -> [u32; 3] {
-        let [a, b] = &self.hashers;
-        let (a, b) = (a.hash_one(path), b.hash_one(path));
-        [a as u32, (a >> 32) as u32, b as u32]
-    }
-
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
-    pub fn contains(&self, path: &[u8]) -> bool {
-        self.map.contains_key(&self.key(path))
-    }
-
-    /// Records a member; false if a member of that name was there (the
-    /// first one is kept).
-    fn insert(&mut self, member: &Member) -> Result<bool, WalkLimit> {
-        let key = self.key(&member.path);
-        if self.map.contains_key(&key) {
-            return Ok(false);
-        }
-        if self.map.len() as u64 >= MAX_MEMBERS {
-            return Err(WalkLimit {
-                what: "members",
-                limit: MAX_MEMBERS,
-            });
-        }
-        let value = if member.kind == MemberKind::Symlink {
-            let target = &member.link_target;
-            if self.targets.len() + target.len() + 4 > MAX_LINK_TARGET_BYTES {
-                return Err(WalkLimit {
-                    what: "bytes of symlink targets",
-                    limit: MAX_LINK_TARGET_BYTES as u64,
-                });
-            }
-            let at = self.targets.len() as u32;
-            self.targets
-                .extend_from_slice(&(target.len() as u32).to_le_bytes());
-            self.targets.extend_from_slice(target);
-            SYMLINK_BIT | at
-        } else {
-            let (code, flag) = match member.kind {
-                MemberKind::Regular => (0, 0),
-                MemberKind::Directory => (1, 0),
-                MemberKind::HardLink => (2, 0),
-                MemberKind::CharDevice => (3, 0),
-                MemberKind::BlockDevice => (4, 0),
-                MemberKind::Fifo => (5, 0),
-                MemberKind::Other(flag) => (6, flag),
-                MemberKind::Symlink => unreachable!("handled above"),
-            };
-            code | (member.mode & 0o7777) << 3 | u32::from(flag) << 16
-        };
-        self.map.insert(key, value);
-        Ok(true)
-    }
-
-    pub fn get(&self, path: &[u8]) -> Option<NodeInfo> {
-        let value = *self.map.get(&self.key(path))?;
-        if value & SYMLINK_BIT != 0 {
-            let at = (value & !SYMLINK_BIT) as usize;
-            let len = u32::from_le_bytes(self.targets[at..at + 4].try_into().ok()?) as usize;
-            return Some(NodeInfo {
-                kind: MemberKind::Symlink,
-                link_target: self.targets[at + 4..at + 4 + len].to_vec(),
-                mode: 0,
-            });
-        }
-        let kind = match value & 7 {
-            0 => MemberKind::Regular,
-            1 => MemberKind::Directory,
-            2 => MemberKind::HardLink,
-            3 => MemberKind::CharDevice,
-            4 => MemberKind::BlockDevice,
-            5 => MemberKind::Fifo,
-            _ => MemberKind::Other((value >> 16) as u8),
-        };
-        Some(NodeInfo {
-            kind,
-            link_target: Vec::new(),
-            mode: (value >> 3) & 0o7777,
-        })
-    }
 }
 
 /// One store path as found in the archive.
