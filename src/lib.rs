@@ -10,7 +10,9 @@
 //!   ─► output (temporary file, fsync, rename)
 //! ```
 //!
-//! [`write::write_tarball`] runs that pipeline; [`nixdb`] renders Nix's
+//! [`app`] turns the commands (`write`, `check`, `build`, `delta`) into
+//! requests and outcomes on top of it, so that the CLI only parses and
+//! prints. [`write::write_tarball`] runs that pipeline; [`nixdb`] renders Nix's
 //! database for the closure so that `nix` works at first boot.
 //! [`scan`] checks every member and byte for secrets and personal data in
 //! the same pass. [`archive`] reads tarballs back; [`inspect`] builds
