@@ -82,21 +82,12 @@ pub struct ManifestTarball {
 /// Whether the security checks ran and what they found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SecurityChecks {
-    /// `not run`, `skipped`, `passed` or `failed`.
+    /// `passed`, or `skipped` (WSL_TARBALL_SKIP_CHECKS); a run with
+    /// error-severity findings writes no manifest.
     pub status: String,
     /// The scan's own report, when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<serde_json::Value>,
-}
-
-impl SecurityChecks {
-    /// The checks did not run (this build has no scan, or it was not asked for).
-    pub fn not_run() -> Self {
-        SecurityChecks {
-            status: "not run".to_owned(),
-            report: None,
-        }
-    }
 }
 
 /// The store paths of a closure as manifest entries, in basename order.

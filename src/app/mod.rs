@@ -31,6 +31,10 @@ pub use rootfs::{
     SystemRequest, WriteOutcome,
 };
 pub use security::{check_tarball, CheckSettings};
+// What requests and outcomes are made of, from modules the crate keeps to
+// itself.
+pub use crate::plan::NixDbMode;
+pub use crate::write::WriteSummary;
 
 use crate::cache::DamagedSegment;
 use crate::scan::ScanReport;
