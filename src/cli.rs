@@ -8,10 +8,10 @@ use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use wsl_tarball::app::{
-    CheckSettings, CompressionRequest, ContentRequest, OutputRequest, Skeleton, SystemRequest,
+    CheckSettings, CompressionRequest, ContentRequest, NixDbMode, OutputRequest, Skeleton,
+    SystemRequest,
 };
 use wsl_tarball::compress::Compression;
-use wsl_tarball::plan::NixDbMode;
 use wsl_tarball::store::DEFAULT_STORE_DIR;
 
 /// The exit statuses, shown after every command's help.

@@ -7,7 +7,8 @@ use anyhow::anyhow;
 use wsl_tarball::app::AppError;
 use wsl_tarball::compress::CompressError;
 
-/// How a failed command exits: 1 failed, 2 trouble or bad usage, 3 findings.
+/// A check that ran and said no (exit status 1): verification failed, the
+/// tarballs differ. Its report is already printed.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct Unsuccessful(pub &'static str);
@@ -18,6 +19,7 @@ pub struct Unsuccessful(pub &'static str);
 #[error("{0:#}")]
 pub struct Trouble(pub anyhow::Error);
 
+/// Error-severity security findings stopped the run (exit status 3).
 pub fn findings(error: &anyhow::Error) -> bool {
     let inner = error.downcast_ref::<Trouble>().map_or(error, |t| &t.0);
     matches!(

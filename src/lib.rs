@@ -37,26 +37,26 @@
 
 pub mod app;
 pub mod archive;
-pub mod cache;
+pub(crate) mod cache;
 pub mod compress;
 pub mod delta;
-pub mod entry;
+pub(crate) mod entry;
 pub mod hex;
-pub mod input;
+pub(crate) mod input;
 pub mod inspect;
-pub mod manifest;
-pub mod nar;
-pub mod nar_check;
-pub mod nix;
-pub mod nixdb;
+pub(crate) mod manifest;
+pub(crate) mod nar;
+pub(crate) mod nar_check;
+pub(crate) mod nix;
+pub(crate) mod nixdb;
 #[allow(unsafe_code)] // the crate's only unsafe code: safe wrappers of libc calls
 mod os;
-pub mod output;
-pub mod overlap;
+pub(crate) mod output;
+pub(crate) mod overlap;
 pub mod plan;
 pub mod progress;
 pub mod scan;
 pub mod store;
 pub mod tar;
-pub mod walk;
+pub(crate) mod walk;
 pub mod write;

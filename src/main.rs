@@ -89,7 +89,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if error.is::<Unsuccessful>() => ExitCode::FAILURE,
         Err(error) if findings(&error) => {
-            eprintln!("wsl-tarball: {error:#}");
+            eprintln!("wsl-tarball: {error:#}; accept deliberate ones with --allow, see README \"Security checks\"");
             ExitCode::from(FINDINGS_EXIT_CODE)
         }
         Err(error) if error.is::<Trouble>() => {

@@ -82,8 +82,8 @@ pub struct ManifestTarball {
 /// Whether the security checks ran and what they found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SecurityChecks {
-    /// `passed` (the scan ran; a run whose scan fails writes no manifest) or
-    /// `skipped` (not asked for).
+    /// `passed`, or `skipped` (WSL_TARBALL_SKIP_CHECKS); a run with
+    /// error-severity findings writes no manifest.
     pub status: String,
     /// The scan's own report, when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]

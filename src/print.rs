@@ -8,11 +8,10 @@ use anyhow::{Context, Result};
 
 use crate::cli::CheckFlags;
 use crate::exit::Unsuccessful;
-use wsl_tarball::app::{DeltaOutcome, Event, Events};
+use wsl_tarball::app::{DeltaOutcome, Event, Events, WriteSummary};
 use wsl_tarball::delta::ApplyOutcome;
 use wsl_tarball::inspect::human_bytes;
 use wsl_tarball::scan::{Detail, SKIP_CHECKS_VAR};
-use wsl_tarball::write::WriteSummary;
 
 /// Prints a run's events on stderr (the security report on stdout with
 /// `check` or --json).

@@ -498,3 +498,51 @@ fn version_is_the_package_version_and_the_git_revision() {
     };
     assert_eq!(stdout(&output), expected);
 }
+
+#[test]
+fn the_progress_bar_names_the_file_and_the_store_path_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let system = fixture_system();
+    let closure = write_path_info(system, dir.path());
+    let output = dir.path().join("named.wsl");
+    // script(1) gives the command a terminal, where the bar is drawn.
+    let command = format!(
+        "{} write --no-skeleton --closure {} --system {system} -o {}",
+        env!("CARGO_BIN_EXE_wsl-tarball"),
+        closure.display(),
+        output.display()
+    );
+    let mut script = Command::new("script");
+    // The same environment as common::wsl_tarball gives the binary.
+    script.env_remove("SOURCE_DATE_EPOCH");
+    for variable in wsl_tarball::scan::sensitive_variables(std::env::vars_os()) {
+        script.env_remove(&variable.name);
+    }
+    script.env_remove(wsl_tarball::scan::SKIP_CHECKS_VAR);
+    let result = script
+        .args(["-qec", &command, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(result.status.success(), "{}", stderr(&result));
+    let text = stdout(&result);
+    assert!(text.contains("named.wsl, 5 store paths 00:00:"), "{text:?}");
+    assert!(text.contains(" KiB/"), "{text:?}");
+    // Without a terminal there is no bar.
+    let result = run_wsl_tarball(&[
+        "write",
+        "--no-skeleton",
+        "--closure",
+        closure.to_str().unwrap(),
+        "--system",
+        system,
+        "-o",
+        output.to_str().unwrap(),
+    ]);
+    assert!(
+        !stderr(&result).contains("store paths 00:00:"),
+        "{}",
+        stderr(&result)
+    );
+}

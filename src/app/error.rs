@@ -39,7 +39,7 @@ impl FindingsStage {
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// The security checks found error-severity findings.
-    #[error("{errors} error-severity finding(s){}; accept deliberate ones with --allow, see README \"Security checks\"", stage.what())]
+    #[error("{errors} error-severity finding(s){}", stage.what())]
     Findings { errors: usize, stage: FindingsStage },
 
     // Bad settings, found before any input is read (see `is_usage`).

@@ -9,8 +9,8 @@
 //! writes the manifest and commits the outputs together. It never prints:
 //! what the user should hear along the way goes to an [`Events`] observer,
 //! in the order it happens, and the result is an outcome or an
-//! [`AppError`]. The CLI adds flag names to the errors (see
-//! [`AppError::flag`]) and maps them to exit codes.
+//! [`AppError`]. The CLI adds flag names to the errors and maps
+//! them to exit codes ([`AppError::is_usage`] is bad usage).
 //!
 //! ```text
 //! request ─► rootfs (system, skeleton, plan) ─► write::write_tarball
@@ -31,6 +31,10 @@ pub use rootfs::{
     SystemRequest, WriteOutcome,
 };
 pub use security::{check_tarball, CheckSettings};
+// What requests and outcomes are made of, from modules the crate keeps to
+// itself.
+pub use crate::plan::NixDbMode;
+pub use crate::write::WriteSummary;
 
 use crate::cache::DamagedSegment;
 use crate::scan::ScanReport;

@@ -53,6 +53,8 @@ use crate::store::{Closure, PathInfo, StorePath};
 mod tests;
 
 /// The database schema version Nix keeps in `/nix/var/nix/db/schema`.
+/// Documentation of [`SCHEMA_FILE_CONTENTS`], which spells it.
+#[allow(dead_code)]
 pub const SCHEMA_VERSION: u32 = 10;
 
 /// Contents of `/nix/var/nix/db/schema`: the version without a newline,
