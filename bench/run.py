@@ -61,12 +61,16 @@ def measure(command):
     return wall, float(user) + float(system), int(rss)
 
 
-def run_contenders(contenders, repetitions):
+def run_contenders(contenders, repetitions, keep=()):
+    """Runs each contender `repetitions` times; outputs not in `keep` are
+    deleted once measured (the disk is shared; the corpus is GBs)."""
     results = {}
     for _ in range(repetitions):
         for name, (command, output) in contenders.items():
             wall, cpu, rss = measure(command)
             size = os.path.getsize(output) if output else 0
+            if output and output not in keep:
+                os.remove(output)
             results.setdefault(name, []).append((wall, cpu, rss, size))
     return results
 
@@ -186,8 +190,9 @@ def main():
     # as after building the system (the machine has room for all of it).
     sh(f"cat {plain_tar} > /dev/null")
     sh(f"tar -C / -cf - -T {path_list} | cat > /dev/null")
-    results = run_contenders(contenders, args.repetitions)
+    results = run_contenders(contenders, args.repetitions, keep=(f"{out}/wsl.wsl",))
     rows = summarise(results, raw_bytes)
+    os.remove(plain_tar)
     baseline = f"tar | pigz -p {threads} -6 -n"
     ceiling_name = f"ceiling: libdeflate 1 MiB members of the cached tar, {threads} threads"
 
@@ -217,6 +222,7 @@ def main():
     for _ in range(args.repetitions):
         shutil.rmtree(cache, ignore_errors=True)
         cold_runs.append(measure(f"{wsl} --cache {cache} -o {out}/cold.wsl"))
+        os.remove(f"{out}/cold.wsl")
         rebuild = (
             f"{args.binary} write --closure {changed_closure} --system {changed_system} --no-skeleton --quiet "
             f"--cache {cache} -o {out}/rebuild.wsl"
