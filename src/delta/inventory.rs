@@ -13,7 +13,10 @@ use super::DeltaError;
 use crate::archive::{detect_compression, open_tarball, MemberKind};
 use crate::compress::Compression;
 use crate::input::{read_limited, MAX_CLOSURE_BYTES};
-use crate::inspect::{read_database, Database, DatabaseVisitor, RegisteredPath};
+use crate::inspect::{
+    read_database, store_path_changes_text, ChangedStorePath, Database, DatabaseVisitor,
+    RegisteredPath,
+};
 use crate::store::{read_closure, NarHash, StorePath};
 
 /// The largest Nix database read out of a tarball.
@@ -334,17 +337,6 @@ fn read_manifest(
     })
 }
 
-/// A store path in both systems with different contents.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChangedPath {
-    pub path: String,
-    pub nar_hash_a: String,
-    pub nar_hash_b: String,
-    pub nar_size_a: u64,
-    pub nar_size_b: u64,
-}
-
 /// `diff` of two system descriptions: store paths added, removed, changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -359,7 +351,7 @@ pub struct InventoryDifference {
     pub system_b: Option<String>,
     pub added: Vec<String>,
     pub removed: Vec<String>,
-    pub changed: Vec<ChangedPath>,
+    pub changed: Vec<ChangedStorePath>,
     /// Same store paths with the same NAR hashes and sizes.
     pub identical: bool,
 }
@@ -378,15 +370,15 @@ pub fn compare(a: &Inventory, a_name: &str, b: &Inventory, b_name: &str) -> Inve
         .filter(|p| !a.paths.contains_key(*p))
         .cloned()
         .collect();
-    let changed: Vec<ChangedPath> = a
+    let changed: Vec<ChangedStorePath> = a
         .paths
         .iter()
         .filter_map(|(path, x)| {
             let y = b.paths.get(path)?;
-            (x.nar_hash != y.nar_hash || x.nar_size != y.nar_size).then(|| ChangedPath {
+            (x.nar_hash != y.nar_hash || x.nar_size != y.nar_size).then(|| ChangedStorePath {
                 path: path.clone(),
-                nar_hash_a: x.nar_hash.to_sri(),
-                nar_hash_b: y.nar_hash.to_sri(),
+                nar_hash_a: Some(x.nar_hash.to_sri()),
+                nar_hash_b: Some(y.nar_hash.to_sri()),
                 nar_size_a: x.nar_size,
                 nar_size_b: y.nar_size,
             })
@@ -424,28 +416,11 @@ impl InventoryDifference {
             out.push_str("identical store paths\n");
             return out;
         }
-        out.push_str(&format!(
-            "store paths: {} added, {} removed, {} changed\n",
-            self.added.len(),
-            self.removed.len(),
-            self.changed.len()
+        out.push_str(&store_path_changes_text(
+            &self.added,
+            &self.removed,
+            &self.changed,
         ));
-        for path in &self.added {
-            out.push_str(&format!("  + {path}\n"));
-        }
-        for path in &self.removed {
-            out.push_str(&format!("  - {path}\n"));
-        }
-        for change in &self.changed {
-            out.push_str(&format!(
-                "  ~ {} (NAR {} -> {}, {} -> {} bytes)\n",
-                change.path,
-                change.nar_hash_a,
-                change.nar_hash_b,
-                change.nar_size_a,
-                change.nar_size_b
-            ));
-        }
         out
     }
 }

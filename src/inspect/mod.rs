@@ -26,7 +26,10 @@ use serde::Serialize;
 
 pub use checks::{Check, CheckStatus};
 pub use database::{read_database, Database, DatabaseVisitor, RegisteredPath};
-pub use diff::{diff, diff_with_progress, Change, Difference, FirstDifference, MemberChange};
+pub use diff::{
+    diff, diff_with_progress, store_path_changes_text, Change, ChangedStorePath, Difference,
+    FirstDifference, MemberChange,
+};
 pub use member_table::{MemberTable, NodeInfo};
 pub use verify::{verify, verify_with_progress, CheckOutcome, Verification};
 pub use walk::{ArchiveWalk, KeptFile, Owner, StoreObject, WalkError, WalkOptions};

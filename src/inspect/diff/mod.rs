@@ -23,8 +23,8 @@ use std::path::Path;
 mod report;
 
 pub use report::{
-    Change, ChangedStorePath, Difference, FieldChange, FirstDifference, MemberChange,
-    MemberChangeCounts, MemberGroup, MAX_LISTED_MEMBERS,
+    store_path_changes_text, Change, ChangedStorePath, Difference, FieldChange, FirstDifference,
+    MemberChange, MemberChangeCounts, MemberGroup, MAX_LISTED_MEMBERS,
 };
 
 use super::walk::{ArchiveWalk, WalkError, WalkOptions};

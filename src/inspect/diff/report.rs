@@ -22,6 +22,38 @@ pub struct ChangedStorePath {
     pub nar_size_b: u64,
 }
 
+/// The store paths one side adds, removes and changes, as `diff` prints
+/// them for two tarballs and for two system descriptions alike.
+pub fn store_path_changes_text(
+    added: &[String],
+    removed: &[String],
+    changed: &[ChangedStorePath],
+) -> String {
+    let mut out = format!(
+        "store paths: {} added, {} removed, {} changed\n",
+        added.len(),
+        removed.len(),
+        changed.len()
+    );
+    for path in added {
+        out.push_str(&format!("  + {path}\n"));
+    }
+    for path in removed {
+        out.push_str(&format!("  - {path}\n"));
+    }
+    for change in changed {
+        out.push_str(&format!(
+            "  ~ {} (NAR {} -> {}, {} -> {} bytes)\n",
+            change.path,
+            change.nar_hash_a.as_deref().unwrap_or("?"),
+            change.nar_hash_b.as_deref().unwrap_or("?"),
+            change.nar_size_a,
+            change.nar_size_b
+        ));
+    }
+    out
+}
+
 /// The first member at which the two archives part.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -171,28 +203,11 @@ impl Difference {
             );
             return out;
         }
-        out.push_str(&format!(
-            "store paths: {} added, {} removed, {} changed\n",
-            self.added.len(),
-            self.removed.len(),
-            self.changed.len()
+        out.push_str(&store_path_changes_text(
+            &self.added,
+            &self.removed,
+            &self.changed,
         ));
-        for path in &self.added {
-            out.push_str(&format!("  + {path}\n"));
-        }
-        for path in &self.removed {
-            out.push_str(&format!("  - {path}\n"));
-        }
-        for change in &self.changed {
-            out.push_str(&format!(
-                "  ~ {} (NAR {} -> {}, {} -> {} bytes)\n",
-                change.path,
-                change.nar_hash_a.as_deref().unwrap_or("?"),
-                change.nar_hash_b.as_deref().unwrap_or("?"),
-                change.nar_size_a,
-                change.nar_size_b
-            ));
-        }
         let counts = &self.members;
         out.push_str(&format!(
             "members: {} added, {} removed, {} changed\n",
