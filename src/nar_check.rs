@@ -8,15 +8,8 @@
 //! store path ends. A stale closure file or a store path changed on the host
 //! is an error, so the database inside a written tarball never disagrees
 //! with its contents.
-//!
-//! The NAR is framed on the writing thread, but hashed on a thread of its
-//! own ([`HashPipe`] hands it blocks of NAR bytes): SHA-256 is most of the
-//! cost, and on a `--cache` rebuild the writing thread is the critical path.
 
-use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::{mpsc, Arc, Mutex};
-use std::thread::JoinHandle;
 
 use crate::entry::{Entry, EntryKind};
 use crate::nar::{NarEncoder, NarError, NarHasher, NarNode};
@@ -62,7 +55,7 @@ struct Current {
     /// Its name in the archive (`nix/store/…-name`).
     archive_path: Vec<u8>,
     expected: NarDigest,
-    encoder: NarEncoder<HashPipe>,
+    encoder: NarEncoder<NarHasher>,
     broken: Option<NarError>,
 }
 
@@ -90,18 +83,14 @@ impl Current {
 }
 
 /// Hashes each store path's members as they are written; see the module doc.
+#[derive(Default)]
 pub struct NarCheck {
     current: Option<Current>,
-    hashing: HashingThread,
 }
 
 impl NarCheck {
-    /// Starts the hashing thread.
-    pub fn new() -> io::Result<Self> {
-        Ok(NarCheck {
-            current: None,
-            hashing: HashingThread::start()?,
-        })
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// The members of the store path `path` (as the tarball names it, read
@@ -118,7 +107,7 @@ impl NarCheck {
             host,
             archive_path,
             expected,
-            encoder: NarEncoder::new(self.hashing.pipe()),
+            encoder: NarEncoder::new(NarHasher::new()),
             broken: None,
         });
     }
@@ -136,12 +125,7 @@ impl NarCheck {
         if let Some(source) = current.broken {
             return Err(nar_error(source));
         }
-        let (digest, size) = current
-            .encoder
-            .finish()
-            .map_err(nar_error)?
-            .finish()
-            .map_err(|e| nar_error(NarError::Write(e)))?;
+        let (digest, size) = current.encoder.finish().map_err(nar_error)?.finish();
         let actual = NarDigest {
             hash: NarHash(digest),
             size,
@@ -178,147 +162,14 @@ impl ContentObserver for NarCheck {
     fn end_entry(&mut self) {}
 }
 
-/// NAR bytes per block handed to the hashing thread.
-const HASH_BLOCK: usize = 256 * 1024;
-/// Blocks that may wait for the hashing thread.
-const BLOCKS_IN_FLIGHT: usize = 4;
-
-/// What the hashing thread is asked to do.
-enum HashJob {
-    /// The next NAR bytes of the current store path.
-    Block(Vec<u8>),
-    /// The NAR is complete: reply with its SHA-256 and size, start anew.
-    Finish(mpsc::SyncSender<([u8; 32], u64)>),
-}
-
-/// The thread that hashes NAR bytes, one store path after another, and the
-/// blocks it has finished with, for reuse.
-struct HashingThread {
-    jobs: Option<mpsc::SyncSender<HashJob>>,
-    spare_blocks: Arc<Mutex<Vec<Vec<u8>>>>,
-    worker: Option<JoinHandle<()>>,
-}
-
-impl HashingThread {
-    fn start() -> io::Result<Self> {
-        let (jobs, incoming) = mpsc::sync_channel::<HashJob>(BLOCKS_IN_FLIGHT);
-        let spare_blocks = Arc::new(Mutex::new(Vec::new()));
-        let returned = Arc::clone(&spare_blocks);
-        let worker = std::thread::Builder::new()
-            .name("nar-hash".to_owned())
-            .spawn(move || {
-                let mut hasher = NarHasher::new();
-                for job in incoming {
-                    match job {
-                        HashJob::Block(mut block) => {
-                            // A NarHasher never fails to take bytes.
-                            let _ = hasher.write_all(&block);
-                            block.clear();
-                            if let Ok(mut spare) = returned.lock() {
-                                spare.push(block);
-                            }
-                        }
-                        HashJob::Finish(reply) => {
-                            let _ = reply.send(std::mem::take(&mut hasher).finish());
-                        }
-                    }
-                }
-            })?;
-        Ok(HashingThread {
-            jobs: Some(jobs),
-            spare_blocks,
-            worker: Some(worker),
-        })
-    }
-
-    /// A sink for one store path's NAR.
-    fn pipe(&self) -> HashPipe {
-        HashPipe {
-            block: Vec::new(),
-            jobs: self.jobs.clone(),
-            spare_blocks: Arc::clone(&self.spare_blocks),
-        }
-    }
-}
-
-impl Drop for HashingThread {
-    fn drop(&mut self) {
-        // Closing the channel ends the thread.
-        self.jobs = None;
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
-        }
-    }
-}
-
-/// A NAR sink that gathers bytes into blocks for the hashing thread.
-struct HashPipe {
-    block: Vec<u8>,
-    jobs: Option<mpsc::SyncSender<HashJob>>,
-    spare_blocks: Arc<Mutex<Vec<Vec<u8>>>>,
-}
-
-fn hashing_thread_gone() -> io::Error {
-    io::Error::other("the NAR hashing thread has stopped")
-}
-
-impl HashPipe {
-    fn send(&mut self, job: HashJob) -> io::Result<()> {
-        let jobs = self.jobs.as_ref().ok_or_else(hashing_thread_gone)?;
-        jobs.send(job).map_err(|_| hashing_thread_gone())
-    }
-
-    fn send_block(&mut self) -> io::Result<()> {
-        let spare = self
-            .spare_blocks
-            .lock()
-            .ok()
-            .and_then(|mut spare| spare.pop())
-            .unwrap_or_else(|| Vec::with_capacity(HASH_BLOCK));
-        let block = std::mem::replace(&mut self.block, spare);
-        self.send(HashJob::Block(block))
-    }
-
-    /// The SHA-256 and size of everything written, once the thread has
-    /// hashed it.
-    fn finish(mut self) -> io::Result<([u8; 32], u64)> {
-        if !self.block.is_empty() {
-            self.send_block()?;
-        }
-        let (reply, answer) = mpsc::sync_channel(1);
-        self.send(HashJob::Finish(reply))?;
-        answer.recv().map_err(|_| hashing_thread_gone())
-    }
-}
-
-impl Write for HashPipe {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        if self.block.capacity() == 0 {
-            self.block.reserve(HASH_BLOCK);
-        }
-        let room = HASH_BLOCK - self.block.len();
-        let taken = bytes.len().min(room);
-        self.block.extend_from_slice(&bytes[..taken]);
-        if self.block.len() == HASH_BLOCK {
-            self.send_block()?;
-        }
-        Ok(taken)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::tar::TarWriter;
-    use std::io::Write;
 
     /// Writes a tiny store path through a tar writer with the check.
     fn check(expected: NarDigest, content: &[u8]) -> Result<(), NarCheckError> {
-        let mut tar = TarWriter::with_observer(Vec::new(), 1, NarCheck::new().unwrap());
+        let mut tar = TarWriter::with_observer(Vec::new(), 1, NarCheck::new());
         tar.observer_mut().begin(
             "/nix/store/x-y".to_owned(),
             PathBuf::from("/host/x-y"),
@@ -350,25 +201,6 @@ mod tests {
         NarDigest {
             hash: NarHash(hash),
             size,
-        }
-    }
-
-    #[test]
-    fn the_hashing_thread_hashes_each_nar_as_a_plain_hasher_does() {
-        let hashing = HashingThread::start().unwrap();
-        // Several blocks, a partial one, odd write sizes; then a second NAR
-        // on the same thread starts from scratch.
-        let data: Vec<u8> = (0..HASH_BLOCK * 3 + 1234)
-            .map(|i| (i % 251) as u8)
-            .collect();
-        for round in 0..2 {
-            let mut pipe = hashing.pipe();
-            let mut plain = NarHasher::new();
-            for piece in data[round..].chunks(77_777) {
-                pipe.write_all(piece).unwrap();
-                plain.write_all(piece).unwrap();
-            }
-            assert_eq!(pipe.finish().unwrap(), plain.finish());
         }
     }
 

@@ -56,8 +56,6 @@ pub enum WriteError {
     Cache(#[from] CacheError),
     #[error(transparent)]
     Nar(#[from] NarCheckError),
-    #[error("cannot start the thread that hashes store paths: {0}")]
-    NarThread(#[source] io::Error),
     #[error("--allow-override {}: with these replacements the tarball fails verify, so it was not written: {}", paths.join(", "), failures.join("; "))]
     OverrideRejected {
         paths: Vec<String>,
@@ -223,8 +221,7 @@ impl SegmentedStream<'_> {
         mtime: u64,
         observer: O,
     ) -> Result<(W, O, TarStats), WriteError> {
-        let nar_check = NarCheck::new().map_err(WriteError::NarThread)?;
-        let mut tar = TarWriter::with_observer(inner, mtime, (observer, nar_check));
+        let mut tar = TarWriter::with_observer(inner, mtime, (observer, NarCheck::new()));
         let segmented = tar.inner_mut().get_mut().supports_segments();
         let store_dir = plan.store_dir_in_archive();
         // Keys of the segments being compressed, by segment id.
