@@ -98,7 +98,9 @@
         }
       );
 
-      formatter = forAllSystems (pkgs: pkgs.nixfmt-rfc-style);
+      templates = import ./templates;
+
+      formatter = forAllSystems (pkgs: pkgs.nixfmt);
 
       devShells = forAllSystems (pkgs: {
         default = pkgs.mkShell {

@@ -1,4 +1,5 @@
-# Flake checks: the package with its tests, clippy and rustfmt, the tarball of
+# Flake checks: the package with its tests, clippy and rustfmt, nixfmt over
+# every .nix file, the tarball of
 # nixos-wsl-minimal, a reproducibility check that writes the same system
 # twice with different thread counts and compares the bytes, and the
 # security check.
@@ -8,6 +9,7 @@
   cargo,
   rustfmt,
   clippy,
+  nixfmt,
   wslTarballPackage,
   nixosConfiguration,
 }:
@@ -18,7 +20,9 @@ let
   # The same tarball written by a second, independent derivation on one thread.
   singleThreaded = build.wslTarball.overrideAttrs (old: {
     name = "nixos-wsl-tarball-single-threaded";
-    buildCommand = builtins.replaceStrings [ "wsl-tarball write " ] [ "wsl-tarball write --threads 1 " ] old.buildCommand;
+    buildCommand =
+      builtins.replaceStrings [ "wsl-tarball write " ] [ "wsl-tarball write --threads 1 " ]
+        old.buildCommand;
   });
 in
 {
@@ -37,11 +41,33 @@ in
     postInstall = "";
   });
 
-  fmt = runCommand "wsl-tarball-rustfmt" { nativeBuildInputs = [ cargo rustfmt ]; } ''
-    cd ${source}
-    cargo fmt --check
-    touch $out
-  '';
+  fmt =
+    runCommand "wsl-tarball-rustfmt"
+      {
+        nativeBuildInputs = [
+          cargo
+          rustfmt
+        ];
+      }
+      ''
+        cd ${source}
+        cargo fmt --check
+        touch $out
+      '';
+
+  # `nix fmt` leaves every .nix file as it is.
+  nixfmt =
+    let
+      nixFiles = lib.cleanSourceWith {
+        src = lib.cleanSource ../.;
+        filter = path: type: type == "directory" || lib.hasSuffix ".nix" path;
+      };
+    in
+    runCommand "wsl-tarball-nixfmt" { nativeBuildInputs = [ nixfmt ]; } ''
+      cd ${nixFiles}
+      find . -name '*.nix' -print0 | sort -z | xargs -0 nixfmt --check
+      touch $out
+    '';
 
   tarball = build.wslTarball;
 

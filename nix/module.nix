@@ -5,6 +5,9 @@
 # settings) into one JSON file, `system.build.wslTarballFacts`, and hands it to
 # the binary; every decision about the rootfs is made in Rust.
 #
+# `wsl.tarball.enable` (default: `wsl.enable`) gates all of it, so a host can
+# keep upstream's `tarballBuilder` by setting it to false.
+#
 # Arguments: the wsl-tarball package for each system, and the default icon.
 {
   wslTarballPackages,
@@ -21,7 +24,49 @@ let
   inherit (lib) mkOption types;
   cfg = config.wsl.tarball;
   package = cfg.package;
+  # The package runs where the derivations are built: for a cross-compiled
+  # host, that is the build platform, not the host.
+  buildSystem = pkgs.stdenv.buildPlatform.system;
 
+  # The levels `wsl-tarball write --level` takes, per compression.
+  levelRanges = {
+    gzip = {
+      min = 1;
+      max = 9;
+    };
+    xz = {
+      min = 0;
+      max = 9;
+    };
+    zstd = {
+      min = 1;
+      max = 19;
+    };
+  };
+  levelAssertion =
+    let
+      level = cfg.compressionLevel;
+      range = levelRanges.${cfg.compression} or null;
+      setting = "wsl.tarball.compressionLevel = ${toString level} with wsl.tarball.compression = \"${cfg.compression}\"";
+    in
+    if level == null then
+      {
+        assertion = true;
+        message = "";
+      }
+    else if range == null then
+      {
+        assertion = false;
+        message = "${setting}: compression \"none\" takes no level; set wsl.tarball.compressionLevel = null.";
+      }
+    else
+      {
+        assertion = level >= range.min && level <= range.max;
+        message = "${setting}: ${cfg.compression} takes a level from ${toString range.min} to ${toString range.max}, or null for its default.";
+      };
+
+  # users.users as nixpkgs' users-groups.nix hands it to update-users-groups.pl;
+  # `enable = false` users are filtered by the tool; a null shell stays null.
   users = {
     users = lib.mapAttrsToList (_: user: {
       inherit (user)
@@ -33,12 +78,26 @@ let
         createHome
         homeMode
         isNormalUser
+        enable
+        hashedPassword
+        hashedPasswordFile
+        initialPassword
+        initialHashedPassword
+        password
         ;
-      shell = utils.toShellPath user.shell;
+      shell = if user.shell == null then null else utils.toShellPath user.shell;
     }) config.users.users;
     groups = lib.mapAttrsToList (_: group: {
       inherit (group) name gid members;
     }) config.users.groups;
+  };
+
+  # /root/.nix-channels as upstream's tarball has it: the `nixos` channel
+  # (nix-channel.nix's activation) and the `nixos-wsl` channel that
+  # build-tarball.nix adds, which the generated configuration.nix imports.
+  channels = lib.optionalAttrs config.nix.channel.enable {
+    nixos = config.system.defaultChannel;
+    nixos-wsl = "https://github.com/nix-community/NixOS-WSL/archive/refs/heads/main.tar.gz";
   };
 
   # What upstream writes to /etc/nixos/configuration.nix when no configPath is set.
@@ -65,18 +124,19 @@ let
       # settings for stateful data, like file locations and database versions
       # on your system were taken. It's perfectly fine and recommended to leave
       # this value at the release version of the first install of this system.
-      system.stateVersion = "${config.system.stateVersion}"; # Did you read the comment?
+      # Before changing this value read the documentation for this option
+      # (e.g. man configuration.nix or on https://nixos.org/nixos/options.html).
+      system.stateVersion = "${config.system.nixos.release}"; # Did you read the comment?
     }
   '';
 
   facts = pkgs.writeText "wsl-tarball-facts.json" (
     builtins.toJSON {
       system = config.system.build.toplevel;
-      inherit users;
+      inherit users channels;
       init = "${config.system.build.nativeUtils}/bin/systemd-shim";
-      bin = lib.optionalAttrs config.wsl.populateBin (
-        lib.listToAttrs (map (entry: lib.nameValuePair entry.name entry.src) config.wsl.extraBin)
-      );
+      populateBin = config.wsl.populateBin;
+      bin = map (entry: { inherit (entry) name src copy; }) config.wsl.extraBin;
       usrBinEnv = config.environment.usrbinenv;
       defaultName = cfg.defaultName;
       icon = cfg.icon;
@@ -91,54 +151,92 @@ let
     }
   );
 
-  compressionFlags =
-    [ "--compression" cfg.compression ]
-    ++ lib.optionals (cfg.compressionLevel != null) [
-      "--level"
-      (toString cfg.compressionLevel)
-    ];
+  compressionFlags = [
+    "--compression"
+    cfg.compression
+  ]
+  ++ lib.optionals (cfg.compressionLevel != null) [
+    "--level"
+    (toString cfg.compressionLevel)
+  ];
 
   checks = cfg.checks;
   checkFlags =
     lib.optional checks.strict "--strict"
-    ++ lib.concatMap (rule: [ "--allow" rule ]) checks.allow
-    ++ lib.concatMap (text: [ "--pattern" text ]) checks.patterns
-    ++ lib.concatMap (text: [ "--identifier" text ]) checks.personalIdentifiers;
+    ++ lib.concatMap (rule: [
+      "--allow"
+      rule
+    ]) checks.allow
+    ++ lib.concatMap (text: [
+      "--pattern"
+      text
+    ]) checks.patterns
+    ++ lib.concatMap (text: [
+      "--identifier"
+      text
+    ]) checks.personalIdentifiers;
   # Disabled checks are skipped loudly, and the manifest records it.
   skipChecks = lib.optionalString (!checks.enable) "export WSL_TARBALL_SKIP_CHECKS=1";
 
   # The security check on its own: every byte of the rootfs, no tarball.
-  tarballSecurityCheck = pkgs.runCommand "nixos-wsl-tarball-security-check" {
-    __structuredAttrs = true;
-    exportReferencesGraph.closure = [ config.system.build.toplevel ];
-    nativeBuildInputs = [ package ];
-  } ''
-    ${skipChecks}
-    wsl-tarball check --closure "$NIX_ATTRS_JSON_FILE" --facts ${facts} \
-      --mtime 1 ${lib.escapeShellArgs checkFlags} --json > report.json
-    mkdir -p "$out"
-    mv report.json "$out/report.json"
-  '';
+  # Error-severity findings fail the build, with the text report in the build
+  # log. Otherwise the output keeps report.txt and
+  # bin/wsl-tarball-security-check, which prints it and exits as the check did.
+  tarballSecurityCheck =
+    pkgs.runCommand "nixos-wsl-tarball-security-check"
+      {
+        __structuredAttrs = true;
+        exportReferencesGraph.closure = [ config.system.build.toplevel ];
+        nativeBuildInputs = [ package ];
+      }
+      ''
+        ${skipChecks}
+        status=0
+        wsl-tarball check --closure "$NIX_ATTRS_JSON_FILE" --facts ${facts} \
+          --mtime 1 --verbose ${lib.escapeShellArgs checkFlags} > report.txt || status=$?
+        # The findings in the build log: a failed build keeps no output.
+        cat report.txt >&2
+        if [ "$status" -ne 0 ]; then
+          echo "tarballSecurityCheck: wsl-tarball check failed (exit status $status); its report is above" >&2
+          exit "$status"
+        fi
+        mkdir -p "$out/bin"
+        if [ -s report.txt ]; then
+          mv report.txt "$out/report.txt"
+        else
+          echo "security checks: skipped (wsl.tarball.checks.enable = false)" > "$out/report.txt"
+          touch "$out/skipped"
+        fi
+        {
+          echo "#!${pkgs.runtimeShell}"
+          tail -n +2 ${./security-check.sh}
+        } > "$out/bin/wsl-tarball-security-check"
+        chmod 555 "$out/bin/wsl-tarball-security-check"
+      '';
 
   # The tarball as a pure derivation: cached, and buildable on remote builders.
-  wslTarball = pkgs.runCommand "nixos-wsl-tarball" {
-    __structuredAttrs = true;
-    exportReferencesGraph.closure = [ config.system.build.toplevel ];
-    nativeBuildInputs = [ package ];
-  } ''
-    ${skipChecks}
-    mkdir -p "$out/nix-support"
-    wsl-tarball write --closure "$NIX_ATTRS_JSON_FILE" --facts ${facts} \
-      --mtime 1 ${lib.escapeShellArgs (compressionFlags ++ checkFlags)} \
-      --manifest "$out/manifest.json" -o "$out/nixos.wsl"
-    echo "file wsl-tarball $out/nixos.wsl" > "$out/nix-support/hydra-build-products"
-    echo "file manifest $out/manifest.json" >> "$out/nix-support/hydra-build-products"
-  '';
+  wslTarball =
+    pkgs.runCommand "nixos-wsl-tarball"
+      {
+        __structuredAttrs = true;
+        exportReferencesGraph.closure = [ config.system.build.toplevel ];
+        nativeBuildInputs = [ package ];
+      }
+      ''
+        ${skipChecks}
+        mkdir -p "$out/nix-support"
+        wsl-tarball write --closure "$NIX_ATTRS_JSON_FILE" --facts ${facts} \
+          --mtime 1 ${lib.escapeShellArgs (compressionFlags ++ checkFlags)} \
+          --manifest "$out/manifest.json" -o "$out/nixos.wsl"
+        echo "file wsl-tarball $out/nixos.wsl" > "$out/nix-support/hydra-build-products"
+        echo "file manifest $out/manifest.json" >> "$out/nix-support/hydra-build-products"
+      '';
 
   closure = pkgs.closureInfo { rootPaths = [ config.system.build.toplevel ]; };
 
   # Upstream's interface, as a normal user: [--extra-files PATH] [--chown PATH UID:GID]... [output]
-  tarballBuilder = pkgs.writeShellApplication {
+  # It runs on the machine that builds the host's closure, as `package` does.
+  tarballBuilder = pkgs.buildPackages.writeShellApplication {
     name = "nixos-wsl-tarball-builder";
     runtimeInputs = [ package ];
     text = ''
@@ -186,12 +284,30 @@ let
   };
 in
 {
+  imports = [ ./image.nix ];
+
   options.wsl.tarball = {
+    enable = mkOption {
+      type = types.bool;
+      default = config.wsl.enable;
+      defaultText = lib.literalExpression "config.wsl.enable";
+      description = ''
+        Build the tarball with wsl-tarball: `system.build.wslTarball`,
+        `tarballSecurityCheck`, `wslTarballFacts`, and a `tarballBuilder`
+        that replaces upstream's. False keeps upstream's builder.
+      '';
+    };
     package = mkOption {
       type = types.package;
-      default = wslTarballPackages.${pkgs.stdenv.hostPlatform.system};
-      defaultText = lib.literalExpression "wsl-tarball.packages.\${system}.wsl-tarball";
-      description = "The wsl-tarball package that writes the tarball.";
+      default =
+        wslTarballPackages.${buildSystem}
+          or (throw "wsl-tarball has no package for the build platform ${buildSystem}; set wsl.tarball.package");
+      defaultText = lib.literalExpression "wsl-tarball.packages.\${pkgs.stdenv.buildPlatform.system}.wsl-tarball";
+      description = ''
+        The wsl-tarball package that writes the tarball. It runs where the
+        tarball is built, so it comes from the build platform (which differs
+        from the host's for a cross-compiled system).
+      '';
     };
     compression = mkOption {
       type = types.enum [
@@ -207,9 +323,13 @@ in
       '';
     };
     compressionLevel = mkOption {
-      type = types.nullOr (types.ints.between 0 19);
+      type = types.nullOr types.ints.unsigned;
       default = null;
-      description = "Compression level; null uses the format's default (gzip 6, xz 6, zstd 3).";
+      description = ''
+        Compression level: gzip 1–9, xz 0–9, zstd 1–19, and null for
+        `none`; null uses the format's default (gzip 6, xz 6, zstd 3). A level
+        the format does not take fails the evaluation.
+      '';
     };
     defaultName = mkOption {
       type = types.str;
@@ -222,7 +342,7 @@ in
       defaultText = lib.literalExpression "NixOS-WSL's assets/NixOS-WSL.ico";
       description = ''
         An .ico file (at most 1 MiB) for the Start menu shortcut, installed as
-        /usr/share/wsl/nixos.ico and named by `shortcut.icon`.
+        /usr/lib/wsl/nixos.ico and named by `shortcut.icon`.
       '';
     };
     checks = {
@@ -241,7 +361,11 @@ in
       personalIdentifiers = mkOption {
         type = types.listOf types.str;
         default = [ ];
-        example = [ "alice" "alice@example.com" "alice-laptop" ];
+        example = [
+          "alice"
+          "alice@example.com"
+          "alice-laptop"
+        ];
         description = "Names, e-mail addresses and host names to report, case-insensitively, as whole words.";
       };
       patterns = mkOption {
@@ -270,12 +394,13 @@ in
       default = null;
       description = ''
         A Windows Terminal profile template (JSON), installed under
-        /usr/share/wsl and named by `windowsterminal.profileTemplate`.
+        /usr/lib/wsl (mode 0640) and named by `windowsterminal.profileTemplate`.
       '';
     };
   };
 
-  config = lib.mkIf config.wsl.enable {
+  config = lib.mkIf cfg.enable {
+    assertions = [ levelAssertion ];
     system.build = {
       wslTarballFacts = facts;
       inherit wslTarball tarballSecurityCheck;

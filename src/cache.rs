@@ -13,27 +13,51 @@
 //! that ships is checked); only its compression is skipped.
 //!
 //! One file per segment, `<key>.seg`: the magic line, the segment's input
-//! length and CRC-32, then the raw deflate bytes. Files are written to a temporary name and renamed, so a crash
-//! never leaves a torn entry; an unreadable or malformed entry is a miss.
+//! length and CRC-32, the SHA-256 of those two fields and the deflate bytes,
+//! then the raw deflate bytes. The checksum is verified before a segment is
+//! spliced in: a damaged entry (a flipped bit, a truncated file) is reported
+//! as [`DamagedSegment`], and the writer compresses the store path again and
+//! replaces the entry. Entries are written as atomic outputs
+//! ([`AtomicOutput::create_cache_entry`]), so a crash never leaves a torn or
+//! stray file.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::compress::CompressedSegment;
+use crate::compress::{CompressedSegment, Compression};
+use crate::output::{AtomicOutput, OutputError};
 
-const MAGIC: &[u8; 8] = b"WSLSEG1\n";
-/// Bumped whenever the bytes a segment holds would change for the same key.
-const FORMAT_VERSION: &str = "wsl-tarball segment v1, 128 KiB blocks";
+const MAGIC: &[u8; 8] = b"WSLSEG2\n";
+/// Magic, input length, CRC-32, SHA-256.
+const HEADER_LEN: usize = 8 + 8 + 8 + 32;
+/// Bumped whenever the bytes a segment holds would change for the same key,
+/// or the file format changes.
+const FORMAT_VERSION: &str = "wsl-tarball segment v2, 128 KiB blocks, sha256";
 
 /// Why the cache directory cannot be used.
 #[derive(Debug, thiserror::Error)]
-#[error("--cache {}: {source}", dir.display())]
-pub struct CacheError {
-    pub dir: PathBuf,
-    pub source: io::Error,
+pub enum CacheError {
+    #[error("--cache {}: {source}", dir.display())]
+    Io { dir: PathBuf, source: io::Error },
+    #[error("--cache {} is not a directory", dir.display())]
+    NotADirectory { dir: PathBuf },
+    #[error(
+        "--cache works with gzip only (each store path is its own gzip segment), not {compression}"
+    )]
+    NotGzip { compression: Compression },
+    #[error(transparent)]
+    Entry(#[from] OutputError),
+}
+
+/// A cache entry that failed its checksum or is malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cache segment {} is damaged ({why})", file.display())]
+pub struct DamagedSegment {
+    pub file: PathBuf,
+    pub why: &'static str,
 }
 
 /// Everything a segment's bytes depend on, hashed into a file name.
@@ -66,9 +90,23 @@ pub struct SegmentCache {
 }
 
 impl SegmentCache {
+    /// Checks, without creating anything, that `dir` can be a cache for
+    /// `compression`: gzip only, and `dir` a directory or not there yet.
+    pub fn check_usable(dir: &Path, compression: Compression) -> Result<(), CacheError> {
+        if compression != Compression::Gzip {
+            return Err(CacheError::NotGzip { compression });
+        }
+        match fs::metadata(dir) {
+            Ok(metadata) if !metadata.is_dir() => Err(CacheError::NotADirectory {
+                dir: dir.to_path_buf(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Opens (creating if needed) the cache directory.
     pub fn open(dir: &Path) -> Result<Self, CacheError> {
-        fs::create_dir_all(dir).map_err(|source| CacheError {
+        fs::create_dir_all(dir).map_err(|source| CacheError::Io {
             dir: dir.to_path_buf(),
             source,
         })?;
@@ -86,44 +124,59 @@ impl SegmentCache {
         self.file(key).is_file()
     }
 
-    /// The segment stored under `key`, if it is there and well formed.
-    pub fn load(&self, key: &SegmentKey) -> Option<CompressedSegment> {
-        let bytes = fs::read(self.file(key)).ok()?;
-        let rest = bytes.strip_prefix(MAGIC)?;
-        let number = |index: usize| -> Option<u64> {
-            let field = rest.get(index * 8..index * 8 + 8)?;
-            Some(u64::from_le_bytes(field.try_into().ok()?))
+    /// The segment stored under `key`: `Ok(None)` when there is none (or
+    /// it cannot be read), an error when it is there but damaged.
+    pub fn load(&self, key: &SegmentKey) -> Result<Option<CompressedSegment>, DamagedSegment> {
+        let file = self.file(key);
+        let Ok(bytes) = fs::read(&file) else {
+            return Ok(None);
         };
-        let input_len = number(0)?;
-        let crc = u32::try_from(number(1)?).ok()?;
-        let deflated = rest.get(2 * 8..)?.to_vec();
-        Some(CompressedSegment {
-            deflated,
+        let damaged = |why| DamagedSegment {
+            file: file.clone(),
+            why,
+        };
+        if bytes.len() < HEADER_LEN {
+            return Err(damaged("truncated"));
+        }
+        let (header, deflated) = bytes.split_at(HEADER_LEN);
+        if &header[..8] != MAGIC {
+            return Err(damaged("not a segment file"));
+        }
+        let number =
+            |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().expect("8 bytes"));
+        let input_len = number(8);
+        let crc = u32::try_from(number(16)).map_err(|_| damaged("bad CRC field"))?;
+        if header[24..] != checksum(input_len, crc, deflated) {
+            return Err(damaged("checksum mismatch"));
+        }
+        Ok(Some(CompressedSegment {
+            deflated: deflated.to_vec(),
             crc,
             input_len,
-        })
+        }))
     }
 
-    /// Stores a segment under `key`, atomically.
+    /// Stores a segment under `key`, atomically, replacing what was there.
     pub fn store(&self, key: &SegmentKey, segment: &CompressedSegment) -> Result<(), CacheError> {
-        let error = |source| CacheError {
-            dir: self.dir.clone(),
-            source,
-        };
-        let path = self.file(key);
-        let temporary = path.with_extension(format!("tmp{}", std::process::id()));
-        let mut file = fs::File::create(&temporary).map_err(error)?;
+        let mut output = AtomicOutput::create_cache_entry(&self.file(key))?;
         let mut header = MAGIC.to_vec();
         header.extend_from_slice(&segment.input_len.to_le_bytes());
         header.extend_from_slice(&u64::from(segment.crc).to_le_bytes());
-        file.write_all(&header)
-            .and_then(|()| file.write_all(&segment.deflated))
-            .and_then(|()| fs::rename(&temporary, &path))
-            .map_err(|e| {
-                let _ = fs::remove_file(&temporary);
-                error(e)
-            })
+        header.extend_from_slice(&checksum(segment.input_len, segment.crc, &segment.deflated));
+        output.write_all(&header)?;
+        output.write_all(&segment.deflated)?;
+        output.commit()?;
+        Ok(())
     }
+}
+
+/// SHA-256 over a segment's fields, as stored in its header.
+fn checksum(input_len: u64, crc: u32, deflated: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(input_len.to_le_bytes());
+    hasher.update(u64::from(crc).to_le_bytes());
+    hasher.update(deflated);
+    hasher.finalize().into()
 }
 
 #[cfg(test)]
@@ -131,11 +184,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stores_and_loads_and_treats_garbage_as_a_miss() {
+    fn stores_and_loads_and_reports_damage() {
         let dir = tempfile::tempdir().unwrap();
         let cache = SegmentCache::open(&dir.path().join("cache")).unwrap();
         let key = SegmentKey::new("/nix/store/x-a", "sha256-AAAA", "mtime=1");
-        assert!(cache.load(&key).is_none());
+        assert_eq!(cache.load(&key), Ok(None));
         let cached = CompressedSegment {
             deflated: vec![1, 2, 3],
             crc: 0xdead_beef,
@@ -143,12 +196,51 @@ mod tests {
         };
         cache.store(&key, &cached).unwrap();
         assert!(cache.contains(&key));
-        assert_eq!(cache.load(&key), Some(cached));
-        std::fs::write(cache.file(&key), b"WSLSEG1\nshort").unwrap();
-        assert!(cache.load(&key).is_none());
+        assert_eq!(cache.load(&key), Ok(Some(cached.clone())));
+        let good = std::fs::read(cache.file(&key)).unwrap();
+        for (at, why) in [
+            (good.len() - 1, "checksum mismatch"),
+            (9, "checksum mismatch"),
+            (30, "checksum mismatch"),
+            (0, "not a segment file"),
+        ] {
+            let mut bad = good.clone();
+            bad[at] ^= 1;
+            std::fs::write(cache.file(&key), &bad).unwrap();
+            let damaged = cache.load(&key).unwrap_err();
+            assert_eq!(damaged.why, why, "byte {at}");
+            assert!(damaged.to_string().contains(".seg is damaged"), "{damaged}");
+        }
+        std::fs::write(cache.file(&key), b"WSLSEG2\nshort").unwrap();
+        assert_eq!(cache.load(&key).unwrap_err().why, "truncated");
+        cache.store(&key, &cached).unwrap();
+        assert_eq!(cache.load(&key), Ok(Some(cached)));
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("cache")).unwrap().count(),
+            1
+        );
         assert_ne!(
             key,
             SegmentKey::new("/nix/store/x-a", "sha256-AAAA", "mtime=2")
         );
+    }
+
+    #[test]
+    fn only_gzip_and_a_directory_are_usable() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"").unwrap();
+        assert!(SegmentCache::check_usable(dir.path(), Compression::Gzip).is_ok());
+        assert!(SegmentCache::check_usable(&dir.path().join("new"), Compression::Gzip).is_ok());
+        assert_eq!(
+            SegmentCache::check_usable(&file, Compression::Gzip)
+                .unwrap_err()
+                .to_string(),
+            format!("--cache {} is not a directory", file.display())
+        );
+        for compression in [Compression::Xz, Compression::Zstd, Compression::None] {
+            let err = SegmentCache::check_usable(dir.path(), compression).unwrap_err();
+            assert!(err.to_string().ends_with(compression.name()), "{err}");
+        }
     }
 }

@@ -12,21 +12,57 @@ use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use wsl_tarball::cache::SegmentCache;
-use wsl_tarball::compress::{CompressOptions, Compression};
+use wsl_tarball::compress::{check_threads, CompressOptions, Compression};
+use wsl_tarball::input::{read_limited, MAX_CLOSURE_BYTES, MAX_FACTS_BYTES};
 use wsl_tarball::inspect::{self, human_bytes};
 use wsl_tarball::manifest::{
     manifest_store_paths, Manifest, ManifestSettings, ManifestTarball, SecurityChecks, Tool,
     MANIFEST_VERSION,
 };
-use wsl_tarball::plan::{ChownRule, NixDbMode, NixosFacts, Plan, PlanInputs};
+use wsl_tarball::nix::{quote_attribute, Nix};
+use wsl_tarball::output::AtomicOutput;
+use wsl_tarball::overlap::{check_outputs, Named};
+use wsl_tarball::plan::{is_nixos_toplevel, ChownRule, NixDbMode, NixosFacts, Plan, PlanInputs};
 use wsl_tarball::progress::Progress;
 use wsl_tarball::scan::archive::scan_archive_file;
 use wsl_tarball::scan::{
-    check_environment, checks_skipped_by, AllowRule, ScanOptions, ScanReport, ScanRules, ScanScope,
-    Scanner, FINDINGS_EXIT_CODE, SKIP_CHECKS_VAR,
+    checks_skipped_by, sensitive_variables, AllowRule, Detail, ScanOptions, ScanReport, ScanRules,
+    ScanScope, Scanner, FINDINGS_EXIT_CODE, SKIP_CHECKS_VAR,
 };
 use wsl_tarball::store::{read_closure, StorePath, DEFAULT_STORE_DIR};
 use wsl_tarball::write::{check_plan, write_tarball, WriteSummary};
+
+// Printing never panics, unlike std's macros, which these shadow in this
+// file: a closed pipe on stdout (`verify --json | head -1`) drops the rest of
+// the output and the command ends with the status it would have had (as
+// ripgrep does); a closed or broken stderr drops messages. Any other stdout
+// error (a full disk under `> report.json`) is reported at exit.
+macro_rules! print {
+    ($($arg:tt)*) => { write_stdout(format_args!($($arg)*)) };
+}
+macro_rules! println {
+    ($($arg:tt)*) => { write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+macro_rules! eprint {
+    ($($arg:tt)*) => {{
+        let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!($($arg)*));
+    }};
+}
+macro_rules! eprintln {
+    ($($arg:tt)*) => { eprint!("{}\n", format_args!($($arg)*)) };
+}
+
+/// The first stdout error other than a closed pipe, reported at exit.
+static STDOUT_ERROR: std::sync::OnceLock<std::io::Error> = std::sync::OnceLock::new();
+
+fn write_stdout(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(error) = std::io::stdout().lock().write_fmt(text) {
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = STDOUT_ERROR.set(error);
+        }
+    }
+}
 
 /// Stream a NixOS closure into a byte-reproducible WSL rootfs tarball.
 ///
@@ -51,6 +87,10 @@ enum Command {
     /// `nix path-info --json -r` in any Nix version's shape, or closureInfo's
     /// `registration` file. The format is detected.
     ///
+    /// A NixOS toplevel gets the WSL skeleton with defaults (root only); for
+    /// the system's users, /bin links and distribution settings give the
+    /// module's facts (--facts). A bare store tarball needs --no-skeleton.
+    ///
     /// Example:
     ///   nix path-info --json -r /run/current-system > closure.json
     ///   wsl-tarball write --closure closure.json \
@@ -60,9 +100,10 @@ enum Command {
     /// Build a NixOS configuration from a flake and write its tarball.
     ///
     /// Runs, as the calling user (no sudo):
+    ///   nix eval REF#nixosConfigurations (which hosts, when HOST is not given)
     ///   nix eval REF#nixosConfigurations.HOST.config.system.build (has it wslTarballFacts?)
     ///   nix build --no-link --json REF#nixosConfigurations.HOST.config.system.build.wslTarballFacts
-    ///   nix path-info --json -r SYSTEM
+    ///   nix path-info --json [--json-format 1] -r SYSTEM (the flag where Nix has it)
     /// then writes the tarball with the NixOS skeleton, like `write --facts`.
     /// Hosts without the wsl-tarball module fall back to
     /// config.system.build.toplevel and a skeleton of defaults.
@@ -88,8 +129,9 @@ enum Command {
 
     /// Check a tarball offline, without Nix: tar structure, no hard links,
     /// owners and modes, every store path's NAR hash against the Nix
-    /// database inside it, references, the system profile and (with a NixOS
-    /// skeleton) the files WSL needs. Exits 1 with the list of failures.
+    /// database inside it, references, the system profile and the WSL
+    /// skeleton's files (a tarball without one fails unless --bare). Exits 1
+    /// with the list of failures.
     Verify(VerifyArgs),
 
     /// Explain why two tarballs differ: store paths added, removed and
@@ -127,6 +169,11 @@ struct VerifyArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+
+    /// Accept a bare store tarball (written with --no-skeleton); without it
+    /// a tarball with no WSL skeleton fails, since WSL cannot boot it.
+    #[arg(long)]
+    bare: bool,
 }
 
 #[derive(Args)]
@@ -146,7 +193,7 @@ struct CheckArgs {
     /// An existing tarball to check.
     #[arg(
         value_name = "FILE",
-        conflicts_with_all = ["closure", "system", "facts", "nixos"],
+        conflicts_with_all = ["closure", "system", "facts", "nixos", "no_skeleton"],
         required_unless_present_any = ["closure", "facts"]
     )]
     tarball: Option<PathBuf>,
@@ -167,6 +214,10 @@ struct CheckArgs {
     #[arg(long)]
     nixos: bool,
 
+    /// A bare store tarball, as for `write`.
+    #[arg(long, conflicts_with_all = ["facts", "nixos"])]
+    no_skeleton: bool,
+
     #[command(flatten)]
     rootfs: RootfsArgs,
 }
@@ -180,8 +231,8 @@ struct CheckFlags {
     strict: bool,
 
     /// Accept findings: DETECTOR (everywhere), DETECTOR:GLOB or /GLOB (any
-    /// detector). Globs match paths in the tarball (`*`, `**`, `?`), or `$NAME`
-    /// for build-environment variables. Repeatable. Example:
+    /// detector). Globs match paths in the tarball (`*`, `**`, `?`).
+    /// Repeatable. Example:
     /// --allow 'openssh-private-key:/etc/ssh/ssh_host_*_key'
     #[arg(long, value_name = "RULE")]
     allow: Vec<String>,
@@ -198,6 +249,12 @@ struct CheckFlags {
     /// Print the security report as JSON on stdout.
     #[arg(long)]
     json: bool,
+
+    /// List every finding; by default warnings (findings in store paths
+    /// outside the system's configuration) are one line with a count per
+    /// store path.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 /// Error-severity findings stopped the run (exit status 3).
@@ -210,9 +267,11 @@ struct FindingsFound {
 
 #[derive(Args)]
 struct BuildArgs {
-    /// The host: a name under nixosConfigurations.
-    #[arg(value_name = "HOST", default_value = "nixos-wsl-minimal")]
-    host: String,
+    /// The host: a name under nixosConfigurations. Without one, the flake's
+    /// only host, or its only host for this machine's system; otherwise the
+    /// hosts are listed.
+    #[arg(value_name = "HOST")]
+    host: Option<String>,
 
     /// The flake to build it from.
     #[arg(long, value_name = "REF", default_value = ".")]
@@ -242,9 +301,15 @@ struct WriteArgs {
 
     /// Add the NixOS skeleton (/etc from the system's etc tree, passwd, group,
     /// shadow without hashes, /sbin/init, /bin/sh, /usr/bin/env,
-    /// /etc/wsl-distribution.conf) so the rootfs boots under WSL.
+    /// /etc/wsl-distribution.conf) so the rootfs boots under WSL. The default
+    /// when --system is a NixOS toplevel (it has init, etc and sw).
     #[arg(long)]
     nixos: bool,
+
+    /// Write a bare store tarball: the closure and Nix's database, no
+    /// skeleton. WSL cannot boot it; `verify --bare` accepts it.
+    #[arg(long, conflicts_with_all = ["facts", "nixos"])]
+    no_skeleton: bool,
 
     #[command(flatten)]
     rootfs: RootfsArgs,
@@ -253,7 +318,9 @@ struct WriteArgs {
 #[derive(Args)]
 struct RootfsArgs {
     /// Where to write the tarball. Written to a temporary file beside it and
-    /// renamed on success; an existing file is replaced only then.
+    /// renamed on success; an existing file is replaced only then. A symlink
+    /// is written through (its target is replaced); a fifo, device or
+    /// dangling symlink is refused.
     #[arg(short, long, value_name = "FILE", default_value = "nixos.wsl")]
     output: PathBuf,
 
@@ -280,7 +347,7 @@ struct RootfsArgs {
     chown: Vec<String>,
 
     /// Let --extra-files replace the file the tool makes at PATH (a rootfs
-    /// path such as /etc/wsl.conf or /sbin/init). Repeatable. The store, Nix's
+    /// path such as /etc/wsl.conf or /bin/init). Repeatable. The store, Nix's
     /// database and /nix/var/nix/profiles can never be replaced.
     #[arg(long, value_name = "PATH")]
     allow_override: Vec<String>,
@@ -316,8 +383,8 @@ struct RootfsArgs {
     #[arg(long, value_name = "DIR")]
     cache: Option<PathBuf>,
 
-    /// Print nothing but errors and security findings (no progress bar, no
-    /// summary).
+    /// Print nothing but errors and error-severity security findings (no
+    /// progress bar, no warnings, no summary).
     #[arg(short, long)]
     quiet: bool,
 }
@@ -335,8 +402,9 @@ struct CompressionArgs {
     #[arg(long, value_name = "N")]
     level: Option<u32>,
 
-    /// Worker threads for walking and compressing. The output is the same for
-    /// every value. Defaults to the number of cores.
+    /// Worker threads for walking and compressing, 1 to 4 × the number of
+    /// cores. The output is the same for every value. Defaults to the
+    /// number of cores.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
 }
@@ -355,6 +423,15 @@ enum NixDbArg {
     Registration,
 }
 
+/// Bad usage, found before anything is read or written: exit status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+struct Usage(anyhow::Error);
+
+fn usage(error: impl Into<anyhow::Error>) -> anyhow::Error {
+    Usage(error.into()).into()
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -365,9 +442,13 @@ fn main() -> ExitCode {
         Command::Verify(args) => run_verify(args),
         Command::Diff(args) => run_diff(args),
     };
-    match result {
+    let code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if error.is::<Unsuccessful>() => ExitCode::FAILURE,
+        Err(error) if error.is::<Usage>() => {
+            eprintln!("wsl-tarball: error: {}", error_message(&error));
+            ExitCode::from(2)
+        }
         Err(error) if error.is::<FindingsFound>() => {
             eprintln!("wsl-tarball: {error:#}");
             ExitCode::from(FINDINGS_EXIT_CODE)
@@ -376,6 +457,22 @@ fn main() -> ExitCode {
             eprintln!("wsl-tarball: error: {}", error_message(&error));
             ExitCode::FAILURE
         }
+    };
+    if let Err(error) = std::io::Write::flush(&mut std::io::stdout()) {
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = STDOUT_ERROR.set(error);
+        }
+    }
+    match STDOUT_ERROR.get() {
+        Some(error) => {
+            eprintln!("wsl-tarball: error: cannot write to standard output: {error}");
+            if code == ExitCode::SUCCESS {
+                ExitCode::FAILURE
+            } else {
+                code
+            }
+        }
+        None => code,
     }
 }
 
@@ -400,7 +497,7 @@ fn run_inspect(args: InspectArgs) -> Result<()> {
 }
 
 fn run_verify(args: VerifyArgs) -> Result<()> {
-    let verification = inspect::verify(&args.file)?;
+    let verification = inspect::verify(&args.file, args.bare)?;
     if args.json {
         print_json(&verification)?;
     } else {
@@ -428,18 +525,53 @@ fn run_diff(args: DiffArgs) -> Result<()> {
 }
 
 fn run_write(args: WriteArgs) -> Result<()> {
+    let mut inputs = vec![Named {
+        flag: "--closure",
+        path: &args.closure,
+    }];
+    if let Some(facts) = &args.facts {
+        inputs.push(Named {
+            flag: "--facts",
+            path: facts,
+        });
+    }
+    check_outputs_distinct(&args.rootfs, &inputs)?;
     let (system, nixos) = system_and_facts(args.system.as_ref(), args.facts.as_ref(), args.nixos)?;
-    let closure_bytes = std::fs::read(&args.closure)
-        .with_context(|| format!("cannot read closure file {}", args.closure.display()))?;
-    let source_name = args.closure.display().to_string();
+    let nixos = skeleton_by_default(nixos, args.no_skeleton, &system, &args.rootfs)?;
     write_rootfs(
         &args.rootfs,
-        &closure_bytes,
-        &source_name,
+        || {
+            let bytes = read_limited(&args.closure, MAX_CLOSURE_BYTES, "a closure file")?;
+            Ok((bytes, args.closure.display().to_string()))
+        },
         &system,
         nixos.as_ref(),
         Mode::Write,
     )
+}
+
+/// Usage error unless `-o`, `--manifest`, the inputs and `--extra-files`
+/// are all different files (see `wsl_tarball::overlap`).
+fn check_outputs_distinct(args: &RootfsArgs, inputs: &[Named<'_>]) -> Result<()> {
+    let mut outputs = vec![Named {
+        flag: "-o",
+        path: &args.output,
+    }];
+    if let Some(manifest) = &args.manifest {
+        outputs.push(Named {
+            flag: "--manifest",
+            path: manifest,
+        });
+    }
+    let trees: Vec<Named<'_>> = args
+        .extra_files
+        .iter()
+        .map(|path| Named {
+            flag: "--extra-files",
+            path,
+        })
+        .collect();
+    check_outputs(&outputs, inputs, &trees).map_err(usage)
 }
 
 /// The system store path and NixOS facts from `--system`, `--facts`, `--nixos`.
@@ -450,8 +582,7 @@ fn system_and_facts(
 ) -> Result<(String, Option<NixosFacts>)> {
     let facts = match facts {
         Some(path) => {
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("cannot read facts file {}", path.display()))?;
+            let bytes = read_limited(path, MAX_FACTS_BYTES, "a facts file")?;
             Some(NixosFacts::parse(&bytes, &path.display().to_string())?)
         }
         None => None,
@@ -463,10 +594,43 @@ fn system_and_facts(
     };
     let nixos = match facts {
         Some(facts) => Some(facts),
-        None if nixos => Some(default_facts(&system)),
+        None if nixos => Some(NixosFacts::defaults(&system)),
         None => None,
     };
     Ok((system, nixos))
+}
+
+/// The skeleton a run gets: the facts', else defaults for a NixOS toplevel;
+/// anything else must say `--no-skeleton`.
+fn skeleton_by_default(
+    nixos: Option<NixosFacts>,
+    no_skeleton: bool,
+    system: &str,
+    rootfs: &RootfsArgs,
+) -> Result<Option<NixosFacts>> {
+    if nixos.is_some() || no_skeleton {
+        return Ok(nixos);
+    }
+    let store_dir = rootfs.store_dir.as_str().trim_end_matches('/');
+    // An invalid --system is reported, with its reason, by the plan.
+    let Ok(path) = StorePath::from_absolute(system, store_dir) else {
+        return Ok(None);
+    };
+    if is_nixos_toplevel(&store_source(rootfs).join(path.basename())) {
+        return Ok(Some(NixosFacts::defaults(&path.to_absolute(store_dir))));
+    }
+    bail!(
+        "--system {system} is not a NixOS toplevel (it lacks init, etc or sw), so it gets no WSL skeleton and cannot boot: give --facts, or --no-skeleton for a bare store tarball"
+    )
+}
+
+/// Where the store paths are read from: `--store-root`/`--store-dir`.
+fn store_source(rootfs: &RootfsArgs) -> PathBuf {
+    let store_dir = rootfs.store_dir.as_str().trim_end_matches('/');
+    match &rootfs.store_root {
+        Some(root) => root.join(store_dir.trim_start_matches('/')),
+        None => PathBuf::from(store_dir),
+    }
 }
 
 /// `check`: scan an existing tarball, or the rootfs `write` would make.
@@ -478,13 +642,13 @@ fn run_check(args: CheckArgs) -> Result<()> {
             .context("give a tarball or --closure")?;
         let (system, nixos) =
             system_and_facts(args.system.as_ref(), args.facts.as_ref(), args.nixos)?;
-        let closure_bytes = std::fs::read(closure)
-            .with_context(|| format!("cannot read closure file {}", closure.display()))?;
-        let source_name = closure.display().to_string();
+        let nixos = skeleton_by_default(nixos, args.no_skeleton, &system, &args.rootfs)?;
         return write_rootfs(
             &args.rootfs,
-            &closure_bytes,
-            &source_name,
+            || {
+                let bytes = read_limited(closure, MAX_CLOSURE_BYTES, "a closure file")?;
+                Ok((bytes, closure.display().to_string()))
+            },
             &system,
             nixos.as_ref(),
             Mode::CheckOnly,
@@ -540,159 +704,91 @@ fn security_scanner(
             .map(|rule| AllowRule::parse(rule))
             .collect::<Result<_, _>>()?,
         strict: flags.strict,
+        environment: if environment {
+            sensitive_variables(std::env::vars_os())
+        } else {
+            Vec::new()
+        },
     };
     let mut scope = ScanScope::new(store_dir);
     scope.system = system.map(|path| path.basename().to_owned());
-    let mut scanner = Scanner::new(Arc::new(ScanRules::new(&options)?), scope);
-    if environment {
-        scanner.add_findings(check_environment(std::env::vars_os()));
-    }
-    Ok(Some(scanner))
+    Ok(Some(Scanner::new(
+        Arc::new(ScanRules::new(&options)?),
+        scope,
+    )))
 }
 
 /// Prints the report: JSON on stdout with --json; otherwise text on stdout
-/// (`check`) or stderr (`write`), skipped when quiet and clean.
+/// (`check`) or stderr (`write`): only error findings when quiet, every
+/// finding with --verbose.
 fn print_report(report: &ScanReport, flags: &CheckFlags, to_stdout: bool, quiet: bool) {
     if flags.json {
         println!("{}", report.to_json());
-    } else if !report.findings.is_empty() || !quiet {
-        if to_stdout {
-            print!("{}", report.render_human());
-        } else {
-            eprint!("{}", report.render_human());
-        }
+        return;
+    }
+    let detail = if quiet {
+        Detail::Quiet
+    } else if flags.verbose {
+        Detail::Verbose
+    } else {
+        Detail::Normal
+    };
+    let text = report.render_human(detail);
+    if to_stdout {
+        print!("{text}");
+    } else {
+        eprint!("{text}");
     }
 }
 
 /// `build`: let Nix build the host, read its closure, write the tarball.
 fn run_build(args: BuildArgs) -> Result<()> {
+    check_outputs_distinct(&args.rootfs, &[])?;
+    let nix = Nix::detect()?;
+    let host = nix.select_host(&args.flake, args.host.as_deref())?;
+    if let (Some(reason), false) = (&host.reason, args.rootfs.quiet) {
+        eprintln!("wsl-tarball: building {}, {reason}", host.name);
+    }
     let attribute = format!(
         "{}#nixosConfigurations.{}.config.system.build",
-        args.flake, args.host
+        args.flake,
+        quote_attribute(&host.name)
     );
-    let has_facts = run_nix(&[
-        "eval",
-        "--json",
-        &attribute,
-        "--apply",
-        "build: build ? wslTarballFacts",
-    ])?;
-    let facts = if has_facts.trim_ascii() == b"true" {
-        let path = nix_build_out(&format!("{attribute}.wslTarballFacts"))?;
-        let bytes = std::fs::read(&path).with_context(|| format!("cannot read {path}"))?;
+    let facts = if nix.has_attribute(&attribute, "wslTarballFacts")? {
+        let path = nix.build_out(&format!("{attribute}.wslTarballFacts"))?;
+        let bytes = read_limited(Path::new(&path), MAX_FACTS_BYTES, "a facts file")?;
         NixosFacts::parse(&bytes, &path)?
     } else {
         if !args.rootfs.quiet {
             eprintln!(
                 "wsl-tarball: {} has no wslTarballFacts (the wsl-tarball module is not imported); using its toplevel and a default skeleton",
-                args.host
+                host.name
             );
         }
-        default_facts(&nix_build_out(&format!("{attribute}.toplevel"))?)
+        NixosFacts::defaults(&nix.build_out(&format!("{attribute}.toplevel"))?)
     };
-    let closure_json = run_nix(&["path-info", "--json", "-r", &facts.system])?;
-    let source_name = format!("nix path-info --json -r {}", facts.system);
     write_rootfs(
         &args.rootfs,
-        &closure_json,
-        &source_name,
+        || Ok(nix.closure_json(&facts.system)?),
         &facts.system.clone(),
         Some(&facts),
         Mode::Write,
     )
 }
 
-/// Facts for a system built without the module: defaults everywhere.
-fn default_facts(system: &str) -> NixosFacts {
-    NixosFacts::parse(
-        serde_json::json!({ "system": system })
-            .to_string()
-            .as_bytes(),
-        "defaults",
-    )
-    .expect("a facts object with only a system parses")
-}
-
-/// `nix build --no-link --json INSTALLABLE`, returning the `out` path.
-fn nix_build_out(installable: &str) -> Result<String> {
-    let json = run_nix(&["build", "--no-link", "--json", installable])?;
-    let built: serde_json::Value = serde_json::from_slice(&json)
-        .context("nix build printed JSON that is not a build result")?;
-    built[0]["outputs"]["out"]
-        .as_str()
-        .map(str::to_owned)
-        .with_context(|| format!("nix build {installable} printed no out path: {built}"))
-}
-
-/// Runs `nix` with flakes enabled; its stderr reaches the user as it is.
-fn run_nix(args: &[&str]) -> Result<Vec<u8>> {
-    let mut command = std::process::Command::new("nix");
-    command
-        .args(["--extra-experimental-features", "nix-command flakes"])
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit());
-    let output = command
-        .output()
-        .context("cannot run `nix`: is Nix installed and on PATH?")?;
-    if !output.status.success() {
-        bail!(
-            "`nix {}` failed ({}); its messages are above. Hint: check the flake reference and host name, or run the same command yourself",
-            args.join(" "),
-            output.status
-        );
-    }
-    Ok(output.stdout)
-}
-
-/// The shared tail of `write` and `build`: plan, stream, report.
+/// The shared tail of `write` and `build`: check the flags, read the
+/// closure (`closure` returns its bytes and their name), plan, stream, report.
 fn write_rootfs(
     args: &RootfsArgs,
-    closure_bytes: &[u8],
-    source_name: &str,
+    closure: impl FnOnce() -> Result<(Vec<u8>, String)>,
     system: &str,
     nixos: Option<&NixosFacts>,
     mode: Mode,
 ) -> Result<()> {
     let threads = args.compression.threads.unwrap_or_else(default_threads);
-    if threads == 0 {
-        bail!("--threads must be at least 1");
-    }
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build_global()
-        .context("starting the worker threads")?;
-
-    let store_dir = args.store_dir.as_str().trim_end_matches('/');
-    let (closure, format) = read_closure(closure_bytes, source_name, store_dir)?;
-    let system_path = StorePath::from_absolute(system, store_dir)
-        .with_context(|| format!("--system {system}"))?;
-    let chown = args
-        .chown
-        .chunks(2)
-        .map(|pair| ChownRule::parse(&pair[0], &pair[1]))
-        .collect::<Result<Vec<_>, _>>()?;
-    let store_source = match &args.store_root {
-        Some(root) => root.join(store_dir.trim_start_matches('/')),
-        None => PathBuf::from(store_dir),
-    };
-    let registration_time = i64::try_from(args.mtime).context("--mtime is too large")?;
-    let scanner = security_scanner(&args.checks, store_dir, Some(&system_path), true)?;
-    let plan = Plan::new(PlanInputs {
-        closure: &closure,
-        system: system_path,
-        store_source,
-        nix_db: match args.nix_db {
-            NixDbArg::Sqlite => NixDbMode::Sqlite,
-            NixDbArg::Registration => NixDbMode::Registration,
-        },
-        registration_time,
-        extra_files: args.extra_files.clone(),
-        chown,
-        allow_override: args.allow_override.clone(),
-        nixos: nixos.map(NixosFacts::nixos_inputs),
-    })?;
-
+    check_threads(threads)
+        .with_context(|| format!("--threads {threads}"))
+        .map_err(usage)?;
     let compression = match (
         args.compression.compression,
         nixos.and_then(|f| f.compression.as_deref()),
@@ -712,6 +808,46 @@ fn write_rootfs(
         level: args.compression.level.or(nixos.and_then(|f| f.level)),
         threads,
     };
+    if mode == Mode::Write {
+        compress_options.validate().map_err(usage)?;
+        if let Some(dir) = &args.cache {
+            SegmentCache::check_usable(dir, compress_options.compression).map_err(usage)?;
+        }
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .context("starting the worker threads")?;
+
+    let (closure_bytes, source_name) = closure()?;
+    let source_name = source_name.as_str();
+    let store_dir = args.store_dir.as_str().trim_end_matches('/');
+    let (closure, format) = read_closure(&closure_bytes, source_name, store_dir)?;
+    let system_path = StorePath::from_absolute(system, store_dir)
+        .with_context(|| format!("--system {system}"))?;
+    let chown = args
+        .chown
+        .chunks(2)
+        .map(|pair| ChownRule::parse(&pair[0], &pair[1]))
+        .collect::<Result<Vec<_>, _>>()?;
+    let store_source = store_source(args);
+    let registration_time = i64::try_from(args.mtime).context("--mtime is too large")?;
+    let scanner = security_scanner(&args.checks, store_dir, Some(&system_path), true)?;
+    let plan = Plan::new(PlanInputs {
+        closure: &closure,
+        system: system_path,
+        store_source,
+        nix_db: match args.nix_db {
+            NixDbArg::Sqlite => NixDbMode::Sqlite,
+            NixDbArg::Registration => NixDbMode::Registration,
+        },
+        registration_time,
+        extra_files: args.extra_files.clone(),
+        chown,
+        allow_override: args.allow_override.clone(),
+        nixos: nixos.map(NixosFacts::nixos_inputs),
+    })?;
+
     if mode == Mode::CheckOnly {
         let Some(scanner) = scanner else {
             return Ok(());
@@ -728,6 +864,13 @@ fn write_rootfs(
         return Ok(());
     }
     let cache = args.cache.as_deref().map(SegmentCache::open).transpose()?;
+    // Created before the long write, so that a manifest that cannot be
+    // written fails the run before it starts.
+    let mut manifest_output = args
+        .manifest
+        .as_deref()
+        .map(AtomicOutput::create)
+        .transpose()?;
     let mut progress = ProgressReport::new(args.quiet, closure.total_nar_size());
     let pending = write_tarball(
         &plan,
@@ -739,6 +882,9 @@ fn write_rootfs(
         &mut progress,
     )?;
     progress.finish();
+    for damaged in pending.damaged_cache_segments() {
+        eprintln!("wsl-tarball: warning: {damaged}; compressed the store path again and replaced the entry");
+    }
     if let Some(report) = pending.scan_report() {
         print_report(report, &args.checks, false, args.quiet);
         if report.has_errors() {
@@ -753,15 +899,15 @@ fn write_rootfs(
     let security_checks = match pending.scan_report() {
         Some(report) => SecurityChecks {
             status: "passed".to_owned(),
-            report: serde_json::from_str(&report.to_json()).ok(),
+            report: Some(report.to_json_value()),
         },
         None => SecurityChecks {
             status: "skipped".to_owned(),
             report: None,
         },
     };
-    let summary = pending.commit()?;
-    if let Some(path) = &args.manifest {
+    let summary = *pending.summary();
+    if let Some(output) = &mut manifest_output {
         let manifest = Manifest {
             manifest_version: MANIFEST_VERSION,
             tool: Tool {
@@ -800,9 +946,10 @@ fn write_rootfs(
             },
             security_checks,
         };
-        std::fs::write(path, manifest.to_json())
-            .with_context(|| format!("cannot write the manifest {}", path.display()))?;
+        output.write_all(manifest.to_json().as_bytes())?;
     }
+    // The tarball and its manifest replace their destinations together.
+    let summary = pending.commit_with(manifest_output.into_iter().collect())?;
     if !args.quiet {
         eprintln!("read {source_name} ({format})");
         print_summary(&args.output, &summary);

@@ -1,176 +1,383 @@
-//! Atomic output: write beside the destination, fsync, rename.
+//! Atomic outputs: files that appear complete, or not at all.
 //!
-//! The archive is written to a hidden temporary file in the destination's
-//! directory and renamed over the destination only once it is complete and
-//! synced, so a failed run never leaves a partial file and never clobbers an
-//! existing one. If the process is interrupted (SIGINT, SIGTERM, SIGHUP) the
-//! signal handler unlinks the temporary file before the process exits.
+//! An [`AtomicOutput`] is written into an unnamed temporary file (Linux
+//! `O_TMPFILE`) in the destination's directory. Such a file has no name, so
+//! whatever ends the process (SIGKILL included) leaves nothing behind. At
+//! commit the file is synced, linked to a hidden name `.NAME.PID.tmp` and
+//! renamed over the destination, and the directory is synced.
+//!
+//! Where the file system has no `O_TMPFILE` (`EOPNOTSUPP`, `EISDIR`), the
+//! temporary file is created under the hidden name at once; catchable
+//! terminating signals remove it (see [`crate::os::remove_on_signal`]), and
+//! every [`AtomicOutput::create`] first removes `.NAME.PID.tmp` files of the
+//! same destination whose process is gone (after SIGKILL, or a power cut).
+//!
+//! [`commit_all`] makes several outputs one transaction (the tarball and its
+//! manifest): every file is complete and synced, and linked under its hidden
+//! name, before the first rename; a failure before that leaves every
+//! destination as it was.
+//!
+//! Destinations: a symlink is written through, as `cp` does (its target is
+//! replaced, in the target's directory, and the link stays); a dangling
+//! symlink, a directory, a fifo, a device or a socket is refused, never
+//! turned into a regular file.
 
-use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
-use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::{self, Write};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicPtr, Ordering};
 
-/// Why the output could not be created or committed.
+use crate::os;
+
+/// Why an output could not be created or committed.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     #[error("output directory {} does not exist", dir.display())]
     MissingDirectory { dir: PathBuf },
-    #[error("{} is a directory; give a file name for the tarball", path.display())]
+    #[error("{} is a directory; give a file name", path.display())]
     IsDirectory { path: PathBuf },
-    #[error("cannot create {}: {source}", path.display())]
+    #[error("{} is {kind}, not a regular file; refusing to replace it", path.display())]
+    NotRegular { path: PathBuf, kind: &'static str },
+    #[error("not writing through dangling symlink {} (it points to {})", path.display(), target.display())]
+    DanglingSymlink { path: PathBuf, target: PathBuf },
+    #[error("cannot create a temporary file for {}: {source}", path.display())]
     Create { path: PathBuf, source: io::Error },
+    #[error("writing {}: {source}", path.display())]
+    Write { path: PathBuf, source: io::Error },
     #[error("cannot finish {}: {source}", path.display())]
     Commit { path: PathBuf, source: io::Error },
 }
 
-/// A temporary file that becomes `destination` on [`AtomicOutput::commit`]
-/// and is removed if dropped before that.
+/// Where the bytes live until commit.
+#[derive(Debug)]
+enum Temporary {
+    /// An `O_TMPFILE` file, not yet linked anywhere.
+    Unnamed,
+    /// A hidden file beside the destination, removed on drop and on
+    /// terminating signals.
+    Named {
+        path: PathBuf,
+        _on_signal: os::RemoveOnSignal,
+    },
+}
+
+/// A temporary file that becomes its destination on [`AtomicOutput::commit`]
+/// (or [`commit_all`]) and vanishes if dropped before that.
 #[derive(Debug)]
 pub struct AtomicOutput {
+    /// The destination as the caller named it (for messages).
     destination: PathBuf,
-    temporary: PathBuf,
-    file: Option<File>,
+    /// The file that is replaced: the destination, or a symlink's target.
+    target: PathBuf,
+    file: File,
+    temporary: Option<Temporary>,
+    /// Whether commit syncs the file and its directory.
+    durable: bool,
 }
 
 impl AtomicOutput {
-    /// Creates the temporary file beside `destination`.
+    /// Checks `destination` (see the module docs), removes stale temporary
+    /// files of dead runs beside it, and creates the temporary file. Also
+    /// makes a file-size limit an ordinary write error (SIGXFSZ ignored).
     pub fn create(destination: &Path) -> Result<Self, OutputError> {
-        if destination.is_dir() {
-            return Err(OutputError::IsDirectory {
-                path: destination.to_path_buf(),
+        let target = resolve_destination(destination)?;
+        let dir = parent_dir(&target);
+        if !dir.is_dir() {
+            return Err(OutputError::MissingDirectory {
+                dir: parent_dir(destination),
             });
         }
-        let dir = match destination.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-            _ => PathBuf::from("."),
+        remove_stale_temporaries(&target);
+        Self::create_at(destination, target, true)
+    }
+
+    /// A cache entry: the same atomic replacement (and SIGXFSZ ignored),
+    /// without syncing (losing an entry in a crash costs only time) and
+    /// without the checks a user's destination gets. The directory must
+    /// exist.
+    pub fn create_cache_entry(destination: &Path) -> Result<Self, OutputError> {
+        Self::create_at(destination, destination.to_path_buf(), false)
+    }
+
+    fn create_at(destination: &Path, target: PathBuf, durable: bool) -> Result<Self, OutputError> {
+        os::ignore_file_size_signal();
+        let create_error = |source| OutputError::Create {
+            path: destination.to_path_buf(),
+            source,
         };
-        if !dir.is_dir() {
-            return Err(OutputError::MissingDirectory { dir });
-        }
-        let file_name = destination
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "nixos.wsl".to_owned());
-        let temporary = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-        // Registered first, so an interrupt right after creation still
-        // removes the file (unlinking a name not yet created is harmless).
-        register_for_interrupt_cleanup(&temporary);
-        let file = OpenOptions::new()
+        let dir = parent_dir(&target);
+        let unnamed = OpenOptions::new()
             .write(true)
-            .create_new(true)
             .mode(0o644)
-            .open(&temporary)
-            .map_err(|source| {
-                unregister_interrupt_cleanup();
-                OutputError::Create {
-                    path: temporary.clone(),
-                    source,
-                }
-            })?;
+            .custom_flags(libc::O_TMPFILE)
+            .open(&dir);
+        let (file, temporary) = match unnamed {
+            Ok(file) => (file, Temporary::Unnamed),
+            Err(error) if o_tmpfile_unsupported(&error) => {
+                let path = hidden_name(&target);
+                let on_signal = os::remove_on_signal(&path);
+                let file = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o644)
+                    .open(&path)
+                    .map_err(create_error)?;
+                (
+                    file,
+                    Temporary::Named {
+                        path,
+                        _on_signal: on_signal,
+                    },
+                )
+            }
+            Err(error) => return Err(create_error(error)),
+        };
         Ok(AtomicOutput {
             destination: destination.to_path_buf(),
-            temporary,
-            file: Some(file),
+            target,
+            file,
+            temporary: Some(temporary),
+            durable,
         })
     }
 
     /// The file to write into.
     pub fn file(&self) -> &File {
-        self.file
-            .as_ref()
-            .expect("the file lives until commit or drop")
+        &self.file
     }
 
     /// A second handle to the temporary file, for a writer that must own one.
     pub fn try_clone_file(&self) -> io::Result<File> {
-        self.file().try_clone()
+        self.file.try_clone()
     }
 
+    /// Writes all of `bytes`; an error names the destination.
+    pub fn write_all(&mut self, bytes: &[u8]) -> Result<(), OutputError> {
+        self.file
+            .write_all(bytes)
+            .map_err(|source| OutputError::Write {
+                path: self.destination.clone(),
+                source,
+            })
+    }
+
+    /// The destination as given.
     pub fn destination(&self) -> &Path {
         &self.destination
     }
 
-    /// Syncs the data, renames it over the destination and syncs the
-    /// directory. Returns the final size in bytes.
-    pub fn commit(mut self) -> Result<u64, OutputError> {
-        let commit_error = |source| OutputError::Commit {
+    /// Syncs the file, puts it at the destination and syncs the directory.
+    /// Returns the file's size in bytes.
+    pub fn commit(self) -> Result<u64, OutputError> {
+        Ok(commit_all(vec![self])?[0])
+    }
+
+    fn commit_error(&self) -> impl Fn(io::Error) -> OutputError + '_ {
+        |source| OutputError::Commit {
             path: self.destination.clone(),
             source,
-        };
-        let file = self.file.take().expect("commit runs once");
-        file.sync_all().map_err(commit_error)?;
-        let size = file.metadata().map_err(commit_error)?.len();
-        drop(file);
-        fs::rename(&self.temporary, &self.destination).map_err(commit_error)?;
-        unregister_interrupt_cleanup();
-        if let Some(dir) = self
-            .destination
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-        {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(commit_error)?;
         }
-        Ok(size)
+    }
+
+    /// Syncs the data (when durable) and returns the size.
+    fn sync(&self) -> Result<u64, OutputError> {
+        if self.durable {
+            self.file.sync_all().map_err(self.commit_error())?;
+        }
+        Ok(self.file.metadata().map_err(self.commit_error())?.len())
+    }
+
+    /// Gives an unnamed file its hidden name beside the target.
+    fn stage(&mut self) -> Result<(), OutputError> {
+        if let Some(Temporary::Unnamed) = self.temporary {
+            let path = hidden_name(&self.target);
+            let on_signal = os::remove_on_signal(&path);
+            let linked = match os::link_unnamed_file(&self.file, &path) {
+                // Left by a run of a process with our id: not ours to keep.
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+                    let _ = fs::remove_file(&path);
+                    os::link_unnamed_file(&self.file, &path)
+                }
+                other => other,
+            };
+            linked.map_err(self.commit_error())?;
+            self.temporary = Some(Temporary::Named {
+                path,
+                _on_signal: on_signal,
+            });
+        }
+        Ok(())
+    }
+
+    /// Renames the staged file over the target.
+    fn place(&mut self) -> Result<(), OutputError> {
+        if let Some(Temporary::Named { path, .. }) = &self.temporary {
+            fs::rename(path, &self.target).map_err(self.commit_error())?;
+            // Renamed: nothing is left to remove.
+            self.temporary = None;
+        }
+        Ok(())
     }
 }
 
 impl Drop for AtomicOutput {
     fn drop(&mut self) {
-        if self.file.take().is_some() {
-            let _ = fs::remove_file(&self.temporary);
-            unregister_interrupt_cleanup();
+        if let Some(Temporary::Named { path, .. }) = &self.temporary {
+            let _ = fs::remove_file(path);
         }
     }
 }
 
-/// The temporary file the signal handler removes, as a leaked C string.
-static PENDING_TEMPORARY: AtomicPtr<libc::c_char> = AtomicPtr::new(std::ptr::null_mut());
+/// Commits `outputs` as one transaction: each is synced and staged under its
+/// hidden name before any is renamed over its destination; then the
+/// directories are synced. Returns the sizes, in order. An error before the
+/// renames leaves every destination as it was (and removes the temporary
+/// files); the renames themselves fail only if the directory changes under
+/// the run.
+pub fn commit_all(mut outputs: Vec<AtomicOutput>) -> Result<Vec<u64>, OutputError> {
+    let sizes = outputs
+        .iter()
+        .map(AtomicOutput::sync)
+        .collect::<Result<Vec<_>, _>>()?;
+    for output in &mut outputs {
+        output.stage()?;
+    }
+    for output in &mut outputs {
+        output.place()?;
+    }
+    let mut synced: Vec<PathBuf> = Vec::new();
+    for output in outputs.iter().filter(|o| o.durable) {
+        let dir = parent_dir(&output.target);
+        if !synced.contains(&dir) {
+            File::open(&dir)
+                .and_then(|d| d.sync_all())
+                .map_err(output.commit_error())?;
+            synced.push(dir);
+        }
+    }
+    Ok(sizes)
+}
 
-fn register_for_interrupt_cleanup(path: &Path) {
-    let Ok(c_path) = CString::new(path.as_os_str().as_bytes()) else {
+/// The file a write to `destination` replaces: `destination` itself, or
+/// the end of its symlink chain. Refuses what is not (to be) a regular file.
+pub fn resolve_destination(destination: &Path) -> Result<PathBuf, OutputError> {
+    let create_error = |source| OutputError::Create {
+        path: destination.to_path_buf(),
+        source,
+    };
+    let metadata = match fs::symlink_metadata(destination) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            return Ok(destination.to_path_buf())
+        }
+        Err(error) => return Err(create_error(error)),
+    };
+    let (target, metadata) = if metadata.file_type().is_symlink() {
+        match fs::canonicalize(destination) {
+            Ok(target) => {
+                let metadata = fs::metadata(&target).map_err(create_error)?;
+                (target, metadata)
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return Err(OutputError::DanglingSymlink {
+                    path: destination.to_path_buf(),
+                    target: fs::read_link(destination).unwrap_or_default(),
+                })
+            }
+            Err(error) => return Err(create_error(error)),
+        }
+    } else {
+        (destination.to_path_buf(), metadata)
+    };
+    let file_type = metadata.file_type();
+    let kind = if file_type.is_file() {
+        return Ok(target);
+    } else if file_type.is_dir() {
+        return Err(OutputError::IsDirectory {
+            path: destination.to_path_buf(),
+        });
+    } else if file_type.is_fifo() {
+        "a fifo"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_block_device() {
+        "a block device"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    Err(OutputError::NotRegular {
+        path: destination.to_path_buf(),
+        kind,
+    })
+}
+
+/// The directory a path is in (`.` for a bare name).
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".to_owned())
+}
+
+/// `.NAME.PID.tmp` beside `target`.
+fn hidden_name(target: &Path) -> PathBuf {
+    parent_dir(target).join(format!(".{}.{}.tmp", file_name(target), std::process::id()))
+}
+
+/// Whether opening with `O_TMPFILE` failed because the file system (or
+/// kernel) does not support it, rather than for a reason that a named file
+/// would hit too.
+fn o_tmpfile_unsupported(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
+    )
+}
+
+/// Removes `.NAME.PID.tmp` files beside `target` left by processes that no
+/// longer exist. Files of live processes (a concurrent run) are kept.
+fn remove_stale_temporaries(target: &Path) {
+    let prefix = format!(".{}.", file_name(target));
+    let Ok(entries) = fs::read_dir(parent_dir(target)) else {
         return;
     };
-    PENDING_TEMPORARY.store(c_path.into_raw(), Ordering::SeqCst);
-    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: the handler only calls async-signal-safe functions.
-        unsafe {
-            libc::signal(
-                signal,
-                remove_temporary_and_exit as *const () as libc::sighandler_t,
-            );
+    let me = std::process::id();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != me && !os::process_is_alive(pid) {
+            let _ = fs::remove_file(entry.path());
         }
-    }
-}
-
-fn unregister_interrupt_cleanup() {
-    let previous = PENDING_TEMPORARY.swap(std::ptr::null_mut(), Ordering::SeqCst);
-    if !previous.is_null() {
-        // SAFETY: the pointer came from CString::into_raw and is no longer shared.
-        drop(unsafe { CString::from_raw(previous) });
-    }
-}
-
-extern "C" fn remove_temporary_and_exit(signal: libc::c_int) {
-    let path = PENDING_TEMPORARY.swap(std::ptr::null_mut(), Ordering::SeqCst);
-    // SAFETY: unlink and _exit are async-signal-safe; the path is a valid C string.
-    unsafe {
-        if !path.is_null() {
-            libc::unlink(path);
-        }
-        libc::_exit(128 + signal);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
 
     #[test]
     fn commit_replaces_and_drop_leaves_nothing() {
@@ -178,22 +385,122 @@ mod tests {
         let destination = dir.path().join("nixos.wsl");
         fs::write(&destination, b"old").unwrap();
 
-        let failed = AtomicOutput::create(&destination).unwrap();
-        failed.file().write_all(b"partial").unwrap();
+        let mut failed = AtomicOutput::create(&destination).unwrap();
+        failed.write_all(b"partial").unwrap();
+        assert_eq!(names(dir.path()), ["nixos.wsl"], "the temporary is unnamed");
         drop(failed);
         assert_eq!(fs::read(&destination).unwrap(), b"old");
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert_eq!(names(dir.path()), ["nixos.wsl"]);
 
-        let output = AtomicOutput::create(&destination).unwrap();
-        output.file().write_all(b"new").unwrap();
+        let mut output = AtomicOutput::create(&destination).unwrap();
+        output.write_all(b"new").unwrap();
         assert_eq!(output.commit().unwrap(), 3);
         assert_eq!(fs::read(&destination).unwrap(), b"new");
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert_eq!(names(dir.path()), ["nixos.wsl"]);
+    }
+
+    #[test]
+    fn the_named_fallback_commits_and_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let destination = dir.path().join("nixos.wsl");
+        fs::write(&destination, b"old").unwrap();
+        // What a file system without O_TMPFILE gets.
+        let named = |destination: &Path| {
+            let path = hidden_name(destination);
+            let file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .unwrap();
+            AtomicOutput {
+                destination: destination.to_path_buf(),
+                target: destination.to_path_buf(),
+                file,
+                temporary: Some(Temporary::Named {
+                    _on_signal: os::remove_on_signal(&path),
+                    path,
+                }),
+                durable: true,
+            }
+        };
+        let mut dropped = named(&destination);
+        dropped.write_all(b"partial").unwrap();
+        assert_eq!(names(dir.path()).len(), 2);
+        drop(dropped);
+        assert_eq!(names(dir.path()), ["nixos.wsl"]);
+        let mut output = named(&destination);
+        output.write_all(b"new").unwrap();
+        output.commit().unwrap();
+        assert_eq!(fs::read(&destination).unwrap(), b"new");
+        assert_eq!(names(dir.path()), ["nixos.wsl"]);
+    }
+
+    #[test]
+    fn stale_temporaries_of_dead_processes_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let destination = dir.path().join("nixos.wsl");
+        // Process ids above the kernel's pid_max are never alive.
+        let dead = dir.path().join(".nixos.wsl.2147483646.tmp");
+        let live = dir.path().join(format!(
+            ".nixos.wsl.{}.tmp",
+            std::os::unix::process::parent_id()
+        ));
+        let other = dir.path().join(".other.wsl.2147483646.tmp");
+        for path in [&dead, &live, &other] {
+            fs::write(path, b"x").unwrap();
+        }
+        AtomicOutput::create(&destination).unwrap();
+        assert!(!dead.exists());
+        assert!(live.exists(), "a live process's file is kept");
+        assert!(other.exists(), "another destination's file is kept");
     }
 
     #[test]
     fn missing_directory_is_named() {
         let err = AtomicOutput::create(Path::new("/nonexistent-dir/x.wsl")).unwrap_err();
         assert!(err.to_string().contains("/nonexistent-dir"), "{err}");
+    }
+
+    #[test]
+    fn non_regular_destinations_are_refused() {
+        let err = AtomicOutput::create(Path::new("/dev/null")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/dev/null is a character device, not a regular file; refusing to replace it"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink("missing", &link).unwrap();
+        let err = AtomicOutput::create(&link).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("not writing through dangling symlink"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_transaction_fails_whole_before_renaming() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        fs::write(&a, b"old a").unwrap();
+        fs::write(&b, b"old b").unwrap();
+        let mut first = AtomicOutput::create(&a).unwrap();
+        first.write_all(b"new a").unwrap();
+        let mut second = AtomicOutput::create(&b).unwrap();
+        second.write_all(b"new b").unwrap();
+        // The third output's directory disappears before the commit: its
+        // staging fails, after the first two are staged but before any rename.
+        let sub = dir.path().join("sub");
+        fs::create_dir(&sub).unwrap();
+        let mut third = AtomicOutput::create(&sub.join("c")).unwrap();
+        third.write_all(b"c").unwrap();
+        fs::remove_dir(&sub).unwrap();
+        let err = commit_all(vec![first, second, third]).unwrap_err();
+        assert!(err.to_string().contains("sub/c"), "{err}");
+        assert_eq!(fs::read(&a).unwrap(), b"old a");
+        assert_eq!(fs::read(&b).unwrap(), b"old b");
+        assert_eq!(names(dir.path()), ["a", "b"]);
     }
 }

@@ -19,17 +19,18 @@
 //! (leaving nothing at the destination). [`check_plan`] runs the same scan
 //! without writing anything.
 
+use std::cell::RefCell;
 use std::io::{self, BufWriter, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::cache::{CacheError, SegmentCache, SegmentKey};
+use crate::cache::{CacheError, DamagedSegment, SegmentCache, SegmentKey};
 use crate::compress::{CompressError, CompressOptions, Compressor};
 use crate::inspect::{verify, InspectError};
 use crate::manifest::HashingWriter;
 use crate::nar_check::{NarCheck, NarCheckError, NarDigest};
-use crate::output::{AtomicOutput, OutputError};
+use crate::output::{commit_all, AtomicOutput, OutputError};
 use crate::plan::{Plan, PlanError, PlanItem};
 use crate::progress::{Progress, ProgressWriter};
 use crate::scan::{ScanReport, Scanner};
@@ -90,10 +91,11 @@ pub struct PendingTarball {
     output: AtomicOutput,
     summary: WriteSummary,
     scan: Option<ScanReport>,
+    damaged_cache_segments: Vec<DamagedSegment>,
 }
 
 impl PendingTarball {
-    /// What was written (`output_bytes` is known after commit).
+    /// What was written.
     pub fn summary(&self) -> &WriteSummary {
         &self.summary
     }
@@ -103,13 +105,25 @@ impl PendingTarball {
         self.scan.as_ref()
     }
 
+    /// `--cache` entries that were damaged: each was compressed again (the
+    /// tarball does not contain its bytes) and replaced in the cache.
+    pub fn damaged_cache_segments(&self) -> &[DamagedSegment] {
+        &self.damaged_cache_segments
+    }
+
     /// Moves the tarball to its destination.
     pub fn commit(self) -> Result<WriteSummary, WriteError> {
-        let output_bytes = self.output.commit()?;
-        Ok(WriteSummary {
-            output_bytes,
-            ..self.summary
-        })
+        self.commit_with(Vec::new())
+    }
+
+    /// Moves the tarball and `companions` (its manifest) to their
+    /// destinations as one transaction (see [`crate::output::commit_all`]):
+    /// if any cannot be committed, none replaces its destination.
+    pub fn commit_with(self, companions: Vec<AtomicOutput>) -> Result<WriteSummary, WriteError> {
+        let mut outputs = vec![self.output];
+        outputs.extend(companions);
+        commit_all(outputs)?;
+        Ok(self.summary)
     }
 }
 
@@ -142,7 +156,11 @@ pub fn write_tarball(
         compression.validate()?,
         plan.chown_rules()
     );
-    let segments = SegmentedStream { cache, settings };
+    let segments = SegmentedStream {
+        cache,
+        settings,
+        damaged: RefCell::new(Vec::new()),
+    };
     // A failed write into the compressed file names the file.
     let name_destination = |error: WriteError| match error {
         WriteError::Tar(TarError::Write(source)) => finish_error(source),
@@ -163,18 +181,19 @@ pub fn write_tarball(
             (hashing, stats, None)
         }
     };
-    let (mut buffered, output_sha256, _) = hashing.finish();
+    let (mut buffered, output_sha256, output_bytes) = hashing.finish();
     buffered.flush().map_err(finish_error)?;
     drop(buffered);
     if !plan.overridden().is_empty() {
         verify_overrides(plan, &output)?;
     }
     Ok(PendingTarball {
+        damaged_cache_segments: segments.damaged.into_inner(),
         output,
         summary: WriteSummary {
             store_paths: plan.store_paths().len(),
             tar: tar_stats,
-            output_bytes: 0,
+            output_bytes,
             output_sha256,
             elapsed: started.elapsed(),
         },
@@ -188,7 +207,7 @@ pub fn write_tarball(
 fn verify_overrides(plan: &Plan, output: &AtomicOutput) -> Result<(), WriteError> {
     // The temporary file, whether or not it has a name.
     let path = PathBuf::from(format!("/proc/self/fd/{}", output.file().as_raw_fd()));
-    let verification = verify(&path).map_err(WriteError::Verify)?;
+    let verification = verify(&path, !plan.has_skeleton()).map_err(WriteError::Verify)?;
     if verification.passed() {
         return Ok(());
     }
@@ -208,6 +227,8 @@ fn verify_overrides(plan: &Plan, output: &AtomicOutput) -> Result<(), WriteError
 struct SegmentedStream<'c> {
     cache: Option<&'c SegmentCache>,
     settings: String,
+    /// Cache entries that failed their checksum, in the order met.
+    damaged: RefCell<Vec<DamagedSegment>>,
 }
 
 /// The compressed stream as the tar writer sees it.
@@ -256,7 +277,16 @@ impl SegmentedStream<'_> {
                         path.basename()
                     );
                     let key = SegmentKey::new(&archive_path, &nar_hash, &self.settings);
-                    match self.cache.and_then(|cache| cache.load(&key)) {
+                    let cached = match self.cache.map(|cache| cache.load(&key)) {
+                        Some(Ok(found)) => found,
+                        Some(Err(damaged)) => {
+                            // Compressed again below; the store replaces it.
+                            self.damaged.borrow_mut().push(damaged);
+                            None
+                        }
+                        None => None,
+                    };
+                    match cached {
                         Some(segment) => {
                             // Still read and scan every byte; skip compressing.
                             hit = Some((segment, tar.stats().archive_bytes));

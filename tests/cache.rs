@@ -15,7 +15,14 @@ fn write_with(dir: &Path, system: &str, name: &str, cache: Option<&Path>) -> Vec
     let output = dir.join(name);
     let mut command = wsl_tarball();
     command
-        .args(["write", "--quiet", "--system", system, "--closure"])
+        .args([
+            "write",
+            "--quiet",
+            "--no-skeleton",
+            "--system",
+            system,
+            "--closure",
+        ])
         .arg(&closure)
         .arg("-o")
         .arg(&output);

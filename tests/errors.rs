@@ -37,7 +37,12 @@ impl GuardedOutput {
 /// directory holds only what it held before (an existing `nixos.wsl`).
 fn assert_fails(dir: &Path, args: &[&str], needles: &[&str]) {
     let output = GuardedOutput::new(dir);
-    let mut full = vec!["write", "-o", output.existing.to_str().unwrap()];
+    let mut full = vec![
+        "write",
+        "--no-skeleton",
+        "-o",
+        output.existing.to_str().unwrap(),
+    ];
     full.extend_from_slice(args);
     let result = run_wsl_tarball(&full);
     let stderr = String::from_utf8_lossy(&result.stderr);
@@ -184,7 +189,14 @@ fn an_unreadable_file_is_named() {
     let result = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(env!("CARGO_BIN_EXE_wsl-tarball"))
-        .args(["write", "--closure", &closure, "--system", fixture_system()])
+        .args([
+            "write",
+            "--no-skeleton",
+            "--closure",
+            &closure,
+            "--system",
+            fixture_system(),
+        ])
         .arg("--store-root")
         .arg(&root)
         .arg("-o")
@@ -207,6 +219,7 @@ fn a_missing_output_directory_is_named() {
     let output = dir.path().join("no-such-dir/nixos.wsl");
     let result = run_wsl_tarball(&[
         "write",
+        "--no-skeleton",
         "--closure",
         &closure,
         "--system",
@@ -230,7 +243,7 @@ fn a_full_disk_fails_cleanly() {
     let closure = fixture_closure_file(dir.path());
     let output = GuardedOutput::new(dir.path());
     let script = format!(
-        "trap '' XFSZ; ulimit -f 64; exec {} write --closure {} --system {} -o {} --compression none",
+        "trap '' XFSZ; ulimit -f 64; exec {} write --no-skeleton --closure {} --system {} -o {} --compression none",
         env!("CARGO_BIN_EXE_wsl-tarball"),
         closure,
         fixture_system(),
@@ -261,7 +274,14 @@ fn an_interrupted_run_leaves_no_partial_file() {
             .stdout(std::fs::File::create(extra.join("noise")).unwrap()),
     );
     let mut child = wsl_tarball()
-        .args(["write", "--closure", &closure, "--system", fixture_system()])
+        .args([
+            "write",
+            "--no-skeleton",
+            "--closure",
+            &closure,
+            "--system",
+            fixture_system(),
+        ])
         .args(["--compression", "xz", "--level", "9", "--threads", "1"])
         .arg("--extra-files")
         .arg(&extra)
@@ -269,18 +289,13 @@ fn an_interrupted_run_leaves_no_partial_file() {
         .arg(&output.existing)
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while dir_names(&output.dir).len() < 2 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it was interrupted"
-        );
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no temporary file appeared"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    // The temporary file is unnamed: wait until the run has it open.
+    wait_for_open_file_in(
+        child.id(),
+        &output.dir,
+        std::time::Duration::from_secs(30),
+        || child.try_wait().unwrap().is_none(),
+    );
     // SAFETY: plain kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = child.wait().unwrap();

@@ -46,7 +46,7 @@ fn store_path_named(root: &Path, suffix: &str) -> PathBuf {
 }
 
 fn verify_fails_with(tarball: &Path, expected: &[&str]) {
-    let output = run_tool(&["verify", tarball.to_str().unwrap()]);
+    let output = run_tool(&["verify", "--bare", tarball.to_str().unwrap()]);
     let report = stdout(&output);
     assert!(!output.status.success(), "verify passed:\n{report}");
     for text in expected {
@@ -87,7 +87,7 @@ fn verify_passes_on_our_outputs_in_every_format() {
         ("registration.wsl", &["--nix-db", "registration"][..]),
     ] {
         let tarball = write_fixture(dir.path(), name, extra);
-        let output = run_tool(&["verify", tarball.to_str().unwrap()]);
+        let output = run_tool(&["verify", "--bare", tarball.to_str().unwrap()]);
         let report = stdout(&output);
         assert!(output.status.success(), "{name}:\n{report}");
         assert!(
@@ -278,6 +278,7 @@ fn diff_names_a_header_field_and_added_and_removed_paths() {
     let other = dir.path().join("other.tar");
     run_ok(wsl_tarball().args([
         "write",
+        "--no-skeleton",
         "--closure",
         closure.to_str().unwrap(),
         "--system",
@@ -422,7 +423,7 @@ fn manifest_records_the_tarball_and_every_store_path() {
     run_ok(
         wsl_tarball()
             .env("WSL_TARBALL_SKIP_CHECKS", "1")
-            .args(["write", "--quiet", "--closure"])
+            .args(["write", "--quiet", "--no-skeleton", "--closure"])
             .arg(write_path_info(fixture_system(), dir.path()))
             .args(["--system", fixture_system(), "-o"])
             .arg(dir.path().join("skipped.wsl"))
@@ -448,6 +449,7 @@ fn write_prints_nothing_on_stdout_and_nothing_at_all_when_quiet() {
     let args = |quiet: bool| {
         let mut args = vec![
             "write".to_owned(),
+            "--no-skeleton".to_owned(),
             "--closure".to_owned(),
             closure.display().to_string(),
             "--system".to_owned(),

@@ -62,7 +62,14 @@ fn closure_file(dir: &Path) -> String {
 /// `write` of the fixture closure (the rest of the arguments follow).
 fn write_command(closure: &str) -> Command {
     let mut command = wsl_tarball();
-    command.args(["write", "--closure", closure, "--system", fixture_system()]);
+    command.args([
+        "write",
+        "--no-skeleton",
+        "--closure",
+        closure,
+        "--system",
+        fixture_system(),
+    ]);
     command
 }
 
@@ -174,7 +181,9 @@ fn extra_files_given_through_a_symlink_land_and_inner_symlinks_stay() {
 fn skeleton_files_are_replaced_only_with_allow_override() {
     let dir = tempfile::tempdir().unwrap();
     let guarded = Guarded::new(dir.path());
-    for path in ["/sbin/init", "/bin/sh", "/etc/passwd"] {
+    // `/sbin` links to `/bin` (as upstream's native systemd module makes it),
+    // so NixOS-WSL's shim is `/bin/init`.
+    for path in ["/bin/init", "/bin/sh", "/etc/passwd"] {
         let extra = extra_tree(dir.path(), &path.replace('/', "_"), path, b"mine\n");
         guarded.assert_fails(
             &mut build_command(),
@@ -207,20 +216,21 @@ fn skeleton_files_are_replaced_only_with_allow_override() {
     );
     assert_eq!(listed, passwd);
 
-    // A replacement verify would reject is not written: /sbin/init must be
-    // executable. An executable one is taken.
+    // A replacement verify would reject is not written: /sbin/init (through
+    // the /sbin link, /bin/init) must be executable. An executable one is
+    // taken.
     use std::os::unix::fs::PermissionsExt;
     let init = extra_tree(
         dir.path(),
         "own-init",
-        "sbin/init",
+        "bin/init",
         b"#!/bin/sh\nexec true\n",
     );
-    let init_file = init.join("sbin/init");
+    let init_file = init.join("bin/init");
     std::fs::set_permissions(&init_file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let override_init = [
         "--allow-override",
-        "/sbin/init",
+        "/bin/init",
         "--extra-files",
         init.to_str().unwrap(),
     ];
@@ -228,7 +238,7 @@ fn skeleton_files_are_replaced_only_with_allow_override() {
         &mut build_command(),
         &override_init,
         &[
-            "--allow-override /sbin/init",
+            "--allow-override /bin/init",
             "fails verify",
             "/sbin/init resolves to",
             "not an executable file",
@@ -337,7 +347,10 @@ fn a_skeleton_path_that_leaves_its_place_is_refused_by_name() {
         facts["users"]["users"][1]["home"] = "/../../etc/x".into();
     });
     let dot_dot_bin = changed_facts(dir.path(), "bin.json", |facts| {
-        facts["bin"][".."] = facts["bin"]["sh"].clone();
+        let sh = facts["bin"][0].clone();
+        let mut dot_dot = sh.clone();
+        dot_dot["name"] = "..".into();
+        facts["bin"].as_array_mut().unwrap().push(dot_dot);
     });
     let system = changed_facts(dir.path(), "plain.json", |_| {});
     let facts: serde_json::Value = serde_json::from_slice(&std::fs::read(system).unwrap()).unwrap();

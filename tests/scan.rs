@@ -144,6 +144,7 @@ fn run_with_closure(dir: &Path, command: &str, system: &str, extra: &[&str]) -> 
     let closure = write_path_info(system, dir);
     let mut args = vec![
         command,
+        "--no-skeleton",
         "--closure",
         closure.to_str().unwrap(),
         "--system",
@@ -349,8 +350,36 @@ fn the_same_bytes_pass_behind_allow_rules_and_strict_fails_on_store_warnings() {
     );
     assert!(output_file.exists());
     assert_verifies(&output_file, Rootfs::Bare);
+    // Warnings in packages' store paths: one line with the count per store
+    // path by default, every finding with --verbose.
     let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("warning[pem-private-key]"), "{stderr}");
+    assert!(
+        stderr.contains("warning: 11 finding(s) in store paths outside the system's configuration")
+            && stderr.contains("-vendored-test-keys; --verbose or --json lists them"),
+        "{stderr}"
+    );
+    let mut verbose_args = args.clone();
+    verbose_args.push("--verbose");
+    let verbose = run_with_closure(dir.path(), "write", system, &verbose_args);
+    assert_eq!(status(&verbose), 0);
+    let stderr = String::from_utf8_lossy(&verbose.stderr);
     assert!(stderr.contains("warning[pem-private-key]"), "{stderr}");
+    assert_eq!(
+        stderr.matches("\nwarning[").count() + usize::from(stderr.starts_with("warning[")),
+        11,
+        "{stderr}"
+    );
+    // Quiet: errors only, and there are none.
+    let mut quiet_args = args.clone();
+    quiet_args.push("--quiet");
+    let quiet = run_with_closure(dir.path(), "write", system, &quiet_args);
+    assert_eq!(status(&quiet), 0);
+    assert!(
+        quiet.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
 
     // `check FILE` reads the tarball back: the same verdict.
     let mut check_args = vec![
@@ -461,37 +490,91 @@ fn real_debian_files_raise_no_finding() {
 }
 
 #[test]
-fn environment_secrets_fail_and_the_bypass_is_loud() {
+fn environment_values_that_ship_fail_names_alone_do_not_and_the_bypass_is_loud() {
     let dir = tempfile::tempdir().unwrap();
     let system = fixture_system();
     let closure = write_path_info(system, dir.path());
     let output_file = dir.path().join("nixos.wsl");
-    let args = [
-        "write",
-        "--closure",
-        closure.to_str().unwrap(),
-        "--system",
-        system,
-        "-o",
-        output_file.to_str().unwrap(),
-        "-q",
-    ];
-    let with_token = wsl_tarball()
-        .args(args)
-        .env("GH_TOKEN", "not-a-real-token")
+    // A value no detector recognises, planted in an extra file.
+    let value = "opaque-deploy-credential-5f3a9c";
+    let extra = dir.path().join("extra");
+    std::fs::create_dir_all(extra.join("etc")).unwrap();
+    std::fs::write(
+        extra.join("etc/deploy.conf"),
+        format!("credential={value}\n"),
+    )
+    .unwrap();
+    let args = |with_extra: bool| {
+        let mut args = vec![
+            "write".to_owned(),
+            "--no-skeleton".to_owned(),
+            "--closure".to_owned(),
+            closure.to_str().unwrap().to_owned(),
+            "--system".to_owned(),
+            system.to_owned(),
+            "-o".to_owned(),
+            output_file.to_str().unwrap().to_owned(),
+        ];
+        if with_extra {
+            args.extend([
+                "--extra-files".to_owned(),
+                extra.to_str().unwrap().to_owned(),
+            ]);
+        }
+        args
+    };
+
+    // The variable is set and its value ships: exit 3, the variable and the
+    // member are named, the value never printed, nothing written.
+    let planted = wsl_tarball()
+        .args(args(true))
+        .env("DEPLOY_TOKEN", value)
         .output()
         .unwrap();
-    assert_eq!(status(&with_token), 3);
-    let stderr = String::from_utf8_lossy(&with_token.stderr);
+    assert_eq!(status(&planted), 3);
+    let stderr = String::from_utf8_lossy(&planted.stderr);
     assert!(
-        stderr.contains("$GH_TOKEN") && !stderr.contains("not-a-real-token"),
+        stderr.contains(
+            "error[environment] /etc/deploy.conf (byte 11): the value of $DEPLOY_TOKEN (not shown)"
+        ),
         "{stderr}"
     );
+    assert!(!stderr.contains(value), "{stderr}");
     assert!(!output_file.exists());
 
+    // The same variables set, nothing planted: a CI runner's token is not a
+    // leak. One note names the variables; AWS configuration says nothing.
+    let clean = wsl_tarball()
+        .args(args(false))
+        .env("DEPLOY_TOKEN", value)
+        .env("GITHUB_TOKEN", "ghs_runner_token_value")
+        .env("AWS_CA_BUNDLE", "/etc/ssl/certs/ca-bundle.crt")
+        .output()
+        .unwrap();
+    assert_eq!(
+        status(&clean),
+        0,
+        "{}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&clean.stderr);
+    assert_eq!(
+        stderr
+            .matches("note: the values of $DEPLOY_TOKEN, $GITHUB_TOKEN were searched for")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("AWS_CA_BUNDLE") && !stderr.contains(value),
+        "{stderr}"
+    );
+    assert!(output_file.exists());
+    std::fs::remove_file(&output_file).unwrap();
+
     let skipped = wsl_tarball()
-        .args(args)
-        .env("GH_TOKEN", "not-a-real-token")
+        .args(args(true))
+        .env("DEPLOY_TOKEN", value)
         .env("WSL_TARBALL_SKIP_CHECKS", "1")
         .output()
         .unwrap();

@@ -143,7 +143,7 @@ fn same_bytes_across_runs_threads_and_environment() {
     std::fs::create_dir(&other_tmp).unwrap();
     let output = dir.path().join("env.wsl");
     let script = format!(
-        "umask 077; exec {} write --closure {} --system {} -o {} --quiet",
+        "umask 077; exec {} write --no-skeleton --closure {} --system {} -o {} --quiet",
         env!("CARGO_BIN_EXE_wsl-tarball"),
         closure.display(),
         system,
@@ -177,6 +177,7 @@ fn mtime_comes_from_source_date_epoch_or_the_flag() {
                 "--compression",
                 "none",
                 "--quiet",
+                "--no-skeleton",
                 "--system",
                 system,
             ])
@@ -288,6 +289,7 @@ fn store_root_reads_an_extracted_store_and_gives_the_same_tarball() {
                 "--compression",
                 "none",
                 "--quiet",
+                "--no-skeleton",
                 "--system",
                 system,
             ])

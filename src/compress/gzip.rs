@@ -2,7 +2,8 @@
 //!
 //! The input is cut into [`BLOCK_SIZE`] blocks at fixed offsets of the input
 //! stream (so how the caller chunks its writes never matters). Each block is
-//! raw-deflated on a worker thread by a fresh [`flate2::Compress`], primed
+//! raw-deflated on a worker thread (rayon's global pool, shared with the
+//! rest of the pipeline) by a fresh [`flate2::Compress`], primed
 //! with the last [`DICTIONARY_SIZE`] bytes of the previous block's input as a
 //! preset dictionary, and ended with a sync flush (an empty stored block that
 //! leaves the stream byte-aligned), so the blocks' outputs can simply be
@@ -20,9 +21,9 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 use flate2::{FlushCompress, Status};
@@ -77,64 +78,46 @@ struct SegmentCapture {
     crc: crc32fast::Hasher,
 }
 
-/// The worker threads. Dropping this stops and joins them.
+/// Where blocks are compressed: rayon's global pool, the one the plan walks
+/// store paths on (sized by `--threads`), so gzip starts no threads of its
+/// own and none before there is work. Dropping this makes queued blocks of
+/// an abandoned stream skip their work.
+///
+/// The encoder waits for results on the caller's thread, so it must not be
+/// driven from inside a rayon worker of a one-thread pool.
 struct WorkerPool {
-    jobs: Option<Sender<BlockJob>>,
+    level: u32,
     cancelled: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
 }
 
 impl WorkerPool {
-    fn start(threads: usize, level: u32) -> io::Result<Self> {
-        let (jobs, job_queue) = crossbeam_channel::unbounded::<BlockJob>();
-        let cancelled = Arc::new(AtomicBool::new(false));
-        let mut pool = WorkerPool {
-            jobs: Some(jobs),
-            cancelled,
-            threads: Vec::with_capacity(threads),
-        };
-        for index in 0..threads {
-            let job_queue = job_queue.clone();
-            let cancelled = Arc::clone(&pool.cancelled);
-            // On failure `pool` is dropped here, which stops the threads
-            // already started.
-            let handle = std::thread::Builder::new()
-                .name(format!("gzip-worker-{index}"))
-                .spawn(move || run_worker(&job_queue, &cancelled, level))?;
-            pool.threads.push(handle);
+    fn start(level: u32) -> Self {
+        WorkerPool {
+            level,
+            cancelled: Arc::new(AtomicBool::new(false)),
         }
-        Ok(pool)
     }
 
-    fn submit(&self, job: BlockJob) -> io::Result<()> {
-        self.jobs
-            .as_ref()
-            .and_then(|jobs| jobs.send(job).ok())
-            .ok_or_else(|| io::Error::other("gzip worker threads are gone"))
+    fn submit(&self, job: BlockJob) {
+        let cancelled = Arc::clone(&self.cancelled);
+        let level = self.level;
+        rayon::spawn(move || {
+            if cancelled.load(Ordering::Relaxed) {
+                return;
+            }
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                compress_block(&job.input, &job.dictionary, job.is_last, level)
+            }))
+            .unwrap_or_else(|_| Err(io::Error::other("a gzip worker panicked")));
+            // The receiver is gone only if the encoder was dropped; fine.
+            let _ = job.result.send(result);
+        });
     }
 }
 
 impl Drop for WorkerPool {
     fn drop(&mut self) {
         self.cancelled.store(true, Ordering::Relaxed);
-        // Closing the queue makes every worker's `recv` fail once it is empty.
-        self.jobs = None;
-        for handle in self.threads.drain(..) {
-            // A worker that panicked has already reported through its
-            // dropped result channel; nothing more to do here.
-            let _ = handle.join();
-        }
-    }
-}
-
-fn run_worker(job_queue: &Receiver<BlockJob>, cancelled: &AtomicBool, level: u32) {
-    while let Ok(job) = job_queue.recv() {
-        if cancelled.load(Ordering::Relaxed) {
-            continue;
-        }
-        let result = compress_block(&job.input, &job.dictionary, job.is_last, level);
-        // The receiver is gone only if the encoder was dropped; fine.
-        let _ = job.result.send(result);
     }
 }
 
@@ -240,7 +223,7 @@ impl<W: Write> ParallelGzipEncoder<W> {
             header_written: false,
             crc: crc32fast::Hasher::new(),
             failed: false,
-            workers: WorkerPool::start(threads, level)?,
+            workers: WorkerPool::start(level),
         })
     }
 
@@ -363,7 +346,7 @@ impl<W: Write> ParallelGzipEncoder<W> {
             dictionary,
             is_last,
             result,
-        })?;
+        });
         let tag = BlockTag {
             segment: self.current_segment,
             ends_segment,

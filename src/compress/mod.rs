@@ -159,6 +159,26 @@ impl CompressOptions {
     }
 }
 
+/// Worker threads allowed per available core: more only adds contention
+/// (and an unbounded count once starved the machine).
+pub const THREADS_PER_CORE: usize = 4;
+
+/// The most worker threads accepted: [`THREADS_PER_CORE`] × the available
+/// cores.
+pub fn max_threads() -> usize {
+    THREADS_PER_CORE * std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Checks a worker-thread count: at least 1, at most [`max_threads`].
+pub fn check_threads(threads: usize) -> Result<(), CompressError> {
+    let max = max_threads();
+    match threads {
+        0 => Err(CompressError::NoThreads),
+        n if n > max => Err(CompressError::TooManyThreads { threads, max }),
+        _ => Ok(()),
+    }
+}
+
 /// Invalid compression options, or an encoder that could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum CompressError {
@@ -178,6 +198,10 @@ pub enum CompressError {
     },
     #[error("threads must be at least 1")]
     NoThreads,
+    #[error(
+        "{threads} threads is more than the limit of {max} ({THREADS_PER_CORE} per available core)"
+    )]
+    TooManyThreads { threads: usize, max: usize },
     #[error("could not set up the {compression} encoder")]
     Setup {
         compression: Compression,

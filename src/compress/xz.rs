@@ -7,6 +7,13 @@
 //! write one block without size fields, i.e. different bytes, so it is never
 //! used — even `threads = 1` goes through the multithreaded encoder.
 //!
+//! Every piece of output is written through to the sink (and the sink
+//! flushed) as soon as liblzma produces it, so a write error (a full disk, a
+//! file-size limit) is reported when it happens, not after the whole stream
+//! has been compressed into buffers. liblzma 5.2's multithreaded encoder
+//! produces a block's bytes only when the block is complete, so the first
+//! write comes once the first block (or the stream header) is out.
+//!
 //! This is a small writer over [`xz2::stream::Stream`] rather than
 //! `xz2::write::XzEncoder`, which unwraps encoder errors and silently
 //! finishes the stream when dropped.
@@ -79,7 +86,14 @@ impl<W: Write> XzEncoder<W> {
         if status == Status::MemNeeded {
             return Err(io::Error::other("xz encoder made no progress"));
         }
-        self.inner.write_all(&self.output)?;
+        if !self.output.is_empty() {
+            // Straight through to the file: liblzma hands out a block's
+            // bytes only once the block is done, and a buffer further down
+            // could hold a small system's whole stream, so a full disk would
+            // surface only at the very end.
+            self.inner.write_all(&self.output)?;
+            self.inner.flush()?;
+        }
         let consumed =
             usize::try_from(self.stream.total_in() - consumed_before).map_err(io::Error::other)?;
         Ok((consumed, status == Status::StreamEnd))

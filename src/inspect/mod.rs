@@ -59,7 +59,7 @@ pub const SKELETON_FILES: [&str; 13] = [
     "/bin/sh",
     "/bin/bash",
     "/usr/bin/env",
-    "/usr/share/wsl/nixos.ico",
+    "/usr/lib/wsl/nixos.ico",
 ];
 
 /// Counts of members by kind.
@@ -82,8 +82,9 @@ pub struct StorePathSize {
     pub nar_size: u64,
 }
 
-/// One skeleton file: whether it is a member and whether it resolves, through
-/// symlinks inside the rootfs, to something that exists.
+/// One skeleton file: whether it exists (parent directories followed through
+/// symlinks, as `lstat` does) and whether it resolves, through symlinks
+/// inside the rootfs, to something that exists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SkeletonFile {

@@ -133,8 +133,10 @@ impl Verification {
     }
 }
 
-/// Runs every check on the tarball at `path`.
-pub fn verify(path: &Path) -> Result<Verification, InspectError> {
+/// Runs every check on the tarball at `path`. Without a WSL skeleton the
+/// tarball cannot boot and fails, unless `bare` says a bare store tarball is
+/// meant (`verify --bare`).
+pub fn verify(path: &Path, bare: bool) -> Result<Verification, InspectError> {
     let walk = ArchiveWalk::run(path, &WalkOptions::default())?;
     let mut failures: Vec<(Check, String)> = walk.problems.clone();
     let mut notes: Vec<(Check, String)> = Vec::new();
@@ -164,7 +166,7 @@ pub fn verify(path: &Path) -> Result<Verification, InspectError> {
             "/nix/var/nix/profiles/system is missing or does not lead to a store path in the tarball".to_owned(),
         )),
     }
-    check_skeleton(&walk, &mut failures, &mut skipped);
+    check_skeleton(&walk, bare, &mut failures, &mut skipped);
 
     let checks = Check::ALL
         .iter()
@@ -319,16 +321,24 @@ fn check_database(
 /// With a skeleton (`/etc/passwd` or `/sbin/init` present): the files WSL needs.
 fn check_skeleton(
     walk: &ArchiveWalk,
+    bare: bool,
     failures: &mut Vec<(Check, String)>,
     skipped: &mut Vec<(Check, String)>,
 ) {
     let has_skeleton =
-        walk.nodes.contains_key(&b"etc/passwd"[..]) || walk.nodes.contains_key(&b"sbin/init"[..]);
+        walk.nodes.contains_key(&b"etc/passwd"[..]) || walk.resolve(b"sbin/init").is_some();
     if !has_skeleton {
-        skipped.push((
-            Check::Skeleton,
-            "no /etc/passwd or /sbin/init: written without --nixos or --facts".to_owned(),
-        ));
+        if bare {
+            skipped.push((
+                Check::Skeleton,
+                "no /etc/passwd or /sbin/init: a bare store tarball (--bare)".to_owned(),
+            ));
+        } else {
+            failures.push((
+                Check::Skeleton,
+                "no /etc/passwd or /sbin/init: WSL cannot boot this tarball; write it with the skeleton (the default for a NixOS toplevel), or pass --bare to verify a bare store tarball".to_owned(),
+            ));
+        }
         return;
     }
     let mut fail = |message: String| failures.push((Check::Skeleton, message));

@@ -545,8 +545,29 @@ impl ArchiveWalk {
         let relative = path.trim_start_matches('/').as_bytes();
         SkeletonFile {
             path: path.to_owned(),
-            present: self.nodes.contains_key(relative),
+            present: self.exists(relative),
             resolves_to: self.resolve(relative).map(|(_, node)| node.kind.describe()),
+        }
+    }
+
+    /// Whether `path` names a member, its parent directories followed
+    /// through symlinks as `lstat` does (`/sbin/init` with `/sbin -> /bin`).
+    fn exists(&self, path: &[u8]) -> bool {
+        if self.nodes.contains_key(path) {
+            return true;
+        }
+        let Some(slash) = path.iter().rposition(|&b| b == b'/') else {
+            return false;
+        };
+        match self.resolve(&path[..slash]) {
+            Some((mut parent, node)) if node.kind == MemberKind::Directory => {
+                if !parent.is_empty() {
+                    parent.push(b'/');
+                }
+                parent.extend_from_slice(&path[slash + 1..]);
+                self.nodes.contains_key(&parent)
+            }
+            _ => false,
         }
     }
 }

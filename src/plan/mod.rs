@@ -13,6 +13,7 @@
 //! any other file the tool made only with `--allow-override PATH`.
 
 mod chown;
+mod facts;
 mod nixos;
 
 use std::collections::BTreeMap;
@@ -23,7 +24,8 @@ use std::sync::mpsc;
 use rayon::prelude::*;
 
 pub use chown::{ChownRule, ChownRuleError};
-pub use nixos::{GroupSpec, NixosFacts, NixosInputs, UserSpec, UsersSpec, MAX_ICON_BYTES};
+pub use facts::{BinEntry, FactsError, FactsFile, GroupSpec, NixosFacts, UserSpec, UsersSpec};
+pub use nixos::{is_nixos_toplevel, NixosInputs, MAX_ICON_BYTES};
 
 use crate::entry::{Content, Entry, EntryKind};
 use crate::nixdb;
@@ -95,6 +97,8 @@ pub enum PlanError {
     StorePath { path: String, source: WalkError },
     #[error("NixOS skeleton: {0}")]
     Nixos(String),
+    #[error(transparent)]
+    Facts(#[from] FactsError),
     #[error("rendering Nix's database: {0}")]
     NixDb(#[from] nixdb::NixDbError),
 }
@@ -164,6 +168,8 @@ pub struct Plan {
     /// Rootfs paths (`/etc/passwd`) where `--allow-override` let an
     /// `--extra-files` member replace what the tool made.
     overridden: Vec<String>,
+    /// The rootfs has the NixOS skeleton (it is not a bare store).
+    has_skeleton: bool,
 }
 
 /// Mode of a directory made by the tool.
@@ -192,6 +198,7 @@ impl Plan {
             store_source: inputs.store_source.clone(),
             chown: inputs.chown.clone(),
             overridden: Vec::new(),
+            has_skeleton: inputs.nixos.is_some(),
         };
         for path in &plan.store_paths {
             let host_path = plan.store_source.join(path.basename());
@@ -586,6 +593,12 @@ impl Plan {
     /// made; the written tarball is verified before it is committed.
     pub fn overridden(&self) -> &[String] {
         &self.overridden
+    }
+
+    /// Whether the rootfs has the NixOS skeleton (otherwise it is a bare
+    /// store, which `verify` checks with `bare`).
+    pub fn has_skeleton(&self) -> bool {
+        self.has_skeleton
     }
 
     /// The owner rules, for keys of anything derived from entries.

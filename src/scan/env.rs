@@ -1,12 +1,18 @@
-//! The build-environment check kept from the old script: variables whose
-//! names say they hold a secret, and the git author identity.
+//! The build-environment check: the *values* of sensitive variables, looked
+//! for in what ships.
 //!
-//! It looks at names only; values are never read into a report.
+//! A variable's name in the environment of a build is not a leak: CI runners
+//! and developer shells almost always have a `GITHUB_TOKEN`. What would leak
+//! is its value inside the tarball. [`sensitive_variables`] picks the
+//! variables whose names say they hold a secret or a personal identity (the
+//! old script's name rules) and whose values are long enough to search for;
+//! the scanner then looks for each value, as a literal, in every member's
+//! name, link target and content, through the same automaton as every other
+//! anchor. A value that is found is an error whatever its format; the report
+//! names the variable and the member, never the value.
 
 use std::ffi::OsStr;
-
-use super::detect::Detector;
-use super::report::{Finding, Part, Severity};
+use std::os::unix::ffi::OsStrExt;
 
 /// Names starting with one of these hold secrets (the old script's list).
 const SECRET_PREFIXES: &[&str] = &[
@@ -15,7 +21,6 @@ const SECRET_PREFIXES: &[&str] = &[
     "SECRET",
     "PASSWORD",
     "PRIVATE_KEY",
-    "AWS_",
     "GITHUB_TOKEN",
     "GITLAB_TOKEN",
     "NPM_TOKEN",
@@ -24,7 +29,7 @@ const SECRET_PREFIXES: &[&str] = &[
 ];
 
 /// `AWS_` names that hold credentials; other `AWS_` names (`AWS_REGION`,
-/// `AWS_PROFILE`, `AWS_CA_BUNDLE`, …) are configuration and only warn.
+/// `AWS_PROFILE`, `AWS_CA_BUNDLE`, …) are configuration and are not looked at.
 const AWS_CREDENTIALS: &[&str] = &[
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -35,49 +40,64 @@ const AWS_CREDENTIALS: &[&str] = &[
 /// Personal identity that may leak into what is built.
 const IDENTITY_NAMES: &[&str] = &["GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL"];
 
-/// Checks environment variable names (compared upper-cased): a secret-like
-/// name (one of the old prefixes, `GH_TOKEN`, or anything ending in
-/// `_TOKEN`) is an error; AWS configuration (an `AWS_` name that is not a
-/// credential) and the git author identity are warnings. Variables
-/// with empty values are ignored.
-pub fn check_environment<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> Vec<Finding>
+/// Shorter values are not searched for: they would match by chance.
+pub const MIN_VALUE_BYTES: usize = 8;
+
+/// A variable whose value must not ship.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SensitiveVariable {
+    pub name: String,
+    pub value: Vec<u8>,
+}
+
+impl std::fmt::Debug for SensitiveVariable {
+    /// Never prints the value.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SensitiveVariable(${}, {} bytes)",
+            self.name,
+            self.value.len()
+        )
+    }
+}
+
+/// True if a variable of this name holds a secret or a personal identity
+/// (names compared upper-cased): one of the old prefixes, an AWS credential,
+/// `GH_TOKEN` or anything ending in `_TOKEN`, or the git author identity.
+pub fn is_sensitive_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    if upper.starts_with("AWS_") {
+        return AWS_CREDENTIALS.contains(&upper.as_str());
+    }
+    SECRET_PREFIXES.iter().any(|p| upper.starts_with(p))
+        || upper == "GH_TOKEN"
+        || upper.ends_with("_TOKEN")
+        || IDENTITY_NAMES.contains(&upper.as_str())
+}
+
+/// The sensitive variables of an environment whose values are at least
+/// [`MIN_VALUE_BYTES`] long, sorted by name.
+pub fn sensitive_variables<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> Vec<SensitiveVariable>
 where
     K: AsRef<OsStr>,
     V: AsRef<OsStr>,
 {
-    let mut findings = Vec::new();
-    for (name, value) in vars {
-        if value.as_ref().is_empty() {
-            continue;
-        }
-        let name = name.as_ref().to_string_lossy();
-        let upper = name.to_ascii_uppercase();
-        let aws_configuration =
-            upper.starts_with("AWS_") && !AWS_CREDENTIALS.contains(&upper.as_str());
-        let (severity, reason) = if aws_configuration {
-            (Severity::Warning, "AWS configuration variable")
-        } else if SECRET_PREFIXES.iter().any(|p| upper.starts_with(p)) {
-            (Severity::Error, "name of a secret-holding variable")
-        } else if upper == "GH_TOKEN" || upper.ends_with("_TOKEN") {
-            (Severity::Error, "name of a token variable")
-        } else if IDENTITY_NAMES.contains(&upper.as_str()) {
-            (Severity::Warning, "personal identity")
-        } else {
-            continue;
-        };
-        findings.push(Finding {
-            severity,
-            detector: Detector::Environment,
-            path: format!("${name}"),
-            part: Part::Variable,
-            offset: 0,
-            length: 0,
-            excerpt: format!("{reason} (value not shown)"),
-            user_controlled: true,
-        });
-    }
-    findings.sort_by(|a, b| a.path.cmp(&b.path));
-    findings
+    let mut found: Vec<SensitiveVariable> = vars
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let name = name.as_ref().to_string_lossy().into_owned();
+            let value = value.as_ref().as_bytes();
+            (value.len() >= MIN_VALUE_BYTES && is_sensitive_name(&name)).then(|| {
+                SensitiveVariable {
+                    name,
+                    value: value.to_vec(),
+                }
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    found
 }
 
 #[cfg(test)]
@@ -85,37 +105,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn secret_names_fail_identity_warns_and_the_blind_spot_is_closed() {
+    fn secret_and_identity_names_are_picked_configuration_and_short_values_are_not() {
         let vars = [
-            ("GITHUB_TOKEN", "x"),
-            ("GH_TOKEN", "x"),
-            ("CI_JOB_TOKEN", "x"),
-            ("AWS_SECRET_ACCESS_KEY", "x"),
-            ("OPENAI_API_KEY", "x"),
+            ("GITHUB_TOKEN", "ghs_0123456789"),
+            ("GH_TOKEN", "abcdefgh"),
+            ("CI_JOB_TOKEN", "1234567"),
+            ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG"),
+            ("OPENAI_API_KEY", "sk-something-long"),
             ("GIT_AUTHOR_EMAIL", "tim@example.com"),
-            ("PATH", "/bin"),
-            ("AWS_CA_BUNDLE", "/etc/ssl/ca.pem"),
-            ("HOME", "/root"),
+            ("PATH", "/usr/local/bin:/usr/bin"),
+            ("AWS_CA_BUNDLE", "/etc/ssl/certs/ca.pem"),
+            ("AWS_REGION", "eu-west-1-long"),
+            ("HOME", "/root/somewhere"),
             ("TOKENIZERS_PARALLELISM", ""),
-            ("LANG", "C"),
         ];
-        let found: Vec<(String, Severity)> = check_environment(vars)
+        let names: Vec<String> = sensitive_variables(vars)
             .into_iter()
-            .map(|f| (f.path, f.severity))
+            .map(|v| v.name)
             .collect();
         assert_eq!(
-            found,
+            names,
             [
-                ("$AWS_CA_BUNDLE".to_owned(), Severity::Warning),
-                ("$AWS_SECRET_ACCESS_KEY".to_owned(), Severity::Error),
-                ("$CI_JOB_TOKEN".to_owned(), Severity::Error),
-                ("$GH_TOKEN".to_owned(), Severity::Error),
-                ("$GITHUB_TOKEN".to_owned(), Severity::Error),
-                ("$GIT_AUTHOR_EMAIL".to_owned(), Severity::Warning),
-                ("$OPENAI_API_KEY".to_owned(), Severity::Error),
+                "AWS_SECRET_ACCESS_KEY",
+                "GH_TOKEN",
+                "GITHUB_TOKEN",
+                "GIT_AUTHOR_EMAIL",
+                "OPENAI_API_KEY"
             ]
         );
-        let report = check_environment([("GH_TOKEN", "ghp_secretvalue")]);
-        assert!(!format!("{report:?}").contains("secretvalue"));
+    }
+
+    #[test]
+    fn debug_never_shows_the_value() {
+        let variable = sensitive_variables([("GH_TOKEN", "ghp_secretvalue")]);
+        let shown = format!("{variable:?}");
+        assert!(
+            shown.contains("$GH_TOKEN") && !shown.contains("secretvalue"),
+            "{shown}"
+        );
     }
 }

@@ -20,7 +20,8 @@
 //!   every finding an error. Severity is decided when the scan ends, so the
 //!   system may be discovered from the archive itself.
 //! - [`allow`]: accepted findings by detector and path glob.
-//! - [`env`]: the build-environment check (variable names only).
+//! - [`env`]: the build-environment check: the values of sensitive
+//!   variables, searched for like any other anchor.
 //! - [`report`]: findings in a fixed order, human text, JSON, redaction.
 //!
 //! The [`Scanner`] runs inline, on the thread that writes the archive, as a
@@ -40,8 +41,8 @@ use std::sync::Arc;
 
 pub use allow::{AllowRule, AllowRuleError};
 pub use detect::Detector;
-pub use env::check_environment;
-pub use report::{Finding, Part, ScanReport, Severity};
+pub use env::{sensitive_variables, SensitiveVariable};
+pub use report::{Detail, Finding, Part, ScanReport, Severity};
 
 use crate::entry::{Entry, EntryKind};
 use crate::tar::ContentObserver;
@@ -72,6 +73,8 @@ pub struct ScanOptions {
     pub allow: Vec<AllowRule>,
     /// Every finding is an error.
     pub strict: bool,
+    /// Sensitive build-environment variables whose values must not ship.
+    pub environment: Vec<SensitiveVariable>,
 }
 
 /// Why the checks could not be set up.
@@ -89,6 +92,8 @@ pub enum ScanConfigError {
 #[derive(Debug)]
 pub struct ScanRules {
     searchers: Vec<Searcher>,
+    /// Names of the sensitive variables whose values are searched for.
+    environment: Vec<String>,
     allow: Vec<AllowRule>,
     strict: bool,
 }
@@ -105,6 +110,12 @@ impl ScanRules {
             }
             anchors.push((pattern.as_bytes().to_vec(), AnchorKind::Pattern));
         }
+        let mut environment = Vec::new();
+        for variable in &options.environment {
+            let name: Arc<str> = variable.name.as_str().into();
+            anchors.push((variable.value.clone(), AnchorKind::EnvironmentValue(name)));
+            environment.push(variable.name.clone());
+        }
         let mut searchers = vec![Searcher::new(anchors, false)?];
         if !options.identifiers.is_empty() {
             let mut identifiers = Vec::new();
@@ -118,6 +129,7 @@ impl ScanRules {
         }
         Ok(ScanRules {
             searchers,
+            environment,
             allow: options.allow.clone(),
             strict: options.strict,
         })
@@ -128,8 +140,14 @@ impl ScanRules {
         let mut report = ScanReport {
             members,
             bytes,
+            environment_not_found: self.environment.clone(),
             ..ScanReport::default()
         };
+        let found_excerpts: BTreeSet<String> = findings
+            .iter()
+            .filter(|f| f.detector == Detector::Environment)
+            .map(|f| f.excerpt.clone())
+            .collect();
         for mut finding in findings {
             if self.allow.iter().any(|rule| rule.allows(&finding)) {
                 report.allowed += 1;
@@ -140,6 +158,10 @@ impl ScanRules {
             }
             report.findings.push(finding);
         }
+        report.environment_not_found.retain(|name| {
+            let excerpt = report::environment_excerpt(name);
+            !found_excerpts.contains(&excerpt)
+        });
         report::sort_findings(&mut report.findings);
         report
     }
@@ -276,7 +298,6 @@ pub struct Scanner {
     stream: Stream,
     hits: Vec<Hit>,
     found: Vec<PendingFinding>,
-    extra: Vec<Finding>,
     members: u64,
     bytes: u64,
 }
@@ -290,15 +311,9 @@ impl Scanner {
             stream: Stream::new(),
             hits: Vec::new(),
             found: Vec::new(),
-            extra: Vec::new(),
             members: 0,
             bytes: 0,
         }
-    }
-
-    /// Adds findings made elsewhere (the build-environment check).
-    pub fn add_findings(&mut self, findings: impl IntoIterator<Item = Finding>) {
-        self.extra.extend(findings);
     }
 
     /// A member starts: `path` below the root (no `./`, no trailing `/`).
@@ -361,6 +376,10 @@ impl Scanner {
                     severity: Severity::Warning,
                     detector: hit.detector,
                     path: member.display_path.to_string(),
+                    store_path: member
+                        .store_path
+                        .as_ref()
+                        .map(|base| format!("{}/{base}", self.scope.scope.store_dir)),
                     part,
                     offset: base_offset + hit.offset,
                     length: hit.len,
@@ -376,18 +395,20 @@ impl Scanner {
     pub fn finish(mut self) -> ScanReport {
         self.end_member();
         let user_controlled = self.scope.user_controlled();
-        let mut findings = self.extra;
+        let mut findings = Vec::with_capacity(self.found.len());
         for pending in self.found {
             let mut finding = pending.finding;
             finding.user_controlled = pending
                 .store_path
                 .as_ref()
                 .map_or(true, |p| user_controlled.contains(p));
-            finding.severity = if finding.user_controlled {
-                Severity::Error
-            } else {
-                Severity::Warning
-            };
+            // A sensitive variable's value is a leak wherever it is.
+            finding.severity =
+                if finding.user_controlled || finding.detector == Detector::Environment {
+                    Severity::Error
+                } else {
+                    Severity::Warning
+                };
             findings.push(finding);
         }
         self.rules.judge(findings, self.members, self.bytes)
@@ -477,7 +498,7 @@ mod tests {
                 (&*format!("/nix/store/{PYTHON}/test/x"), Severity::Warning),
             ]
         );
-        assert!(!report.render_human().contains(TOKEN));
+        assert!(!report.render_human(Detail::Verbose).contains(TOKEN));
         assert!(!report.to_json().contains(TOKEN));
     }
 
@@ -508,6 +529,109 @@ mod tests {
                 ("/etc/motd", Part::Content, 12),
                 ("/home/tim", Part::Name, 5)
             ]
+        );
+    }
+
+    fn variable(name: &str, value: &str) -> SensitiveVariable {
+        SensitiveVariable {
+            name: name.into(),
+            value: value.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn environment_values_are_errors_wherever_they_ship_and_never_shown() {
+        // No detector knows this format; only the value search finds it.
+        let value = "x9-opaque-deploy-secret";
+        let long_value = "L".repeat(3000);
+        let options = ScanOptions {
+            environment: vec![
+                variable("DEPLOY_TOKEN", value),
+                variable("GITHUB_TOKEN", "unplanted-value"),
+                variable("SECRET_BLOB", &long_value),
+            ],
+            ..ScanOptions::default()
+        };
+        let mut scanner = Scanner::new(rules(options), ScanScope::new("/nix/store"));
+        let store = format!("nix/store/{PYTHON}");
+        // In a package's store path, which is not user-controlled: still an error.
+        file(
+            &mut scanner,
+            &format!("{store}/share/conf"),
+            &format!("key={value};"),
+        );
+        scanner.begin_member(b"etc/link", Some(format!("/{value}").as_bytes()));
+        file(&mut scanner, "etc/blob", &format!("<{long_value}>"));
+        let report = scanner.finish();
+        let seen: Vec<(&str, Part, Severity, &str)> = report
+            .findings
+            .iter()
+            .map(|f| (f.path.as_str(), f.part, f.severity, f.excerpt.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (
+                    "/etc/blob",
+                    Part::Content,
+                    Severity::Error,
+                    "the value of $SECRET_BLOB (not shown)"
+                ),
+                (
+                    "/etc/link",
+                    Part::LinkTarget,
+                    Severity::Error,
+                    "the value of $DEPLOY_TOKEN (not shown)"
+                ),
+                (
+                    &*format!("/{store}/share/conf"),
+                    Part::Content,
+                    Severity::Error,
+                    "the value of $DEPLOY_TOKEN (not shown)"
+                ),
+            ]
+        );
+        assert_eq!(report.environment_not_found, ["GITHUB_TOKEN"]);
+        for text in [report.render_human(Detail::Verbose), report.to_json()] {
+            assert!(
+                !text.contains(value) && !text.contains(&long_value),
+                "{text}"
+            );
+        }
+        assert!(report.render_human(Detail::Normal).contains(
+            "note: the values of $GITHUB_TOKEN were searched for and are not in the tarball"
+        ));
+    }
+
+    #[test]
+    fn warnings_are_summarised_per_store_path_listed_when_verbose_and_quiet_shows_errors_only() {
+        let mut scanner = Scanner::new(rules(ScanOptions::default()), ScanScope::new("/nix/store"));
+        tree(&mut scanner);
+        file(
+            &mut scanner,
+            &format!("nix/store/{PYTHON}/test/y"),
+            &format!("token {TOKEN}\n"),
+        );
+        let report = scanner.finish();
+        assert_eq!((report.errors(), report.warnings()), (2, 2));
+        let normal = report.render_human(Detail::Normal);
+        assert!(
+            normal.contains(&format!("warning: 2 finding(s) in store paths outside the system's configuration (packages' own test keys, usually): 2 in /nix/store/{PYTHON}; --verbose or --json lists them")),
+            "{normal}"
+        );
+        assert!(!normal.contains("warning[github-token]"), "{normal}");
+        assert_eq!(normal.matches("error[github-token]").count(), 2, "{normal}");
+        let verbose = report.render_human(Detail::Verbose);
+        assert_eq!(
+            verbose.matches("warning[github-token]").count(),
+            2,
+            "{verbose}"
+        );
+        let quiet = report.render_human(Detail::Quiet);
+        assert_eq!(quiet.lines().count(), 2, "{quiet}");
+        assert!(
+            quiet.lines().all(|line| line.starts_with("error[")),
+            "{quiet}"
         );
     }
 }

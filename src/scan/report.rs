@@ -29,17 +29,19 @@ pub enum Part {
     LinkTarget,
     /// A regular file's content.
     Content,
-    /// A build-environment variable's name.
-    Variable,
 }
 
 /// One thing that should not ship.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Finding {
     pub severity: Severity,
     pub detector: Detector,
-    /// `/`-rooted path inside the tarball, or `$NAME` for a variable.
+    /// `/`-rooted path inside the tarball.
     pub path: String,
+    /// The store path the member belongs to (`/nix/store/HASH-NAME`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_path: Option<String>,
     pub part: Part,
     /// Byte offset in the part (in the path, for a name).
     pub offset: u64,
@@ -69,6 +71,7 @@ pub fn sort_findings(findings: &mut [Finding]) {
 
 /// The outcome of the checks.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ScanReport {
     /// Findings not covered by an allow rule, in report order.
     pub findings: Vec<Finding>,
@@ -78,6 +81,30 @@ pub struct ScanReport {
     pub members: u64,
     /// Content bytes scanned.
     pub bytes: u64,
+    /// Sensitive build-environment variables whose values were searched for
+    /// and not found (names only).
+    pub environment_not_found: Vec<String>,
+}
+
+/// The version of the report's JSON schema (README, "JSON output").
+pub const JSON_VERSION: u32 = 1;
+
+/// How much of a report the human form shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Detail {
+    /// Error findings only; nothing at all when there is none.
+    Quiet,
+    /// Errors in full; warnings as one line with a count per store path; the
+    /// summary.
+    #[default]
+    Normal,
+    /// Every finding in full, and the summary.
+    Verbose,
+}
+
+/// The excerpt of a sensitive variable's value found in the tarball.
+pub fn environment_excerpt(name: &str) -> String {
+    format!("the value of ${name} (not shown)")
 }
 
 impl ScanReport {
@@ -101,10 +128,13 @@ impl ScanReport {
         self.errors() > 0
     }
 
-    /// One line per finding, then a summary line.
-    pub fn render_human(&self) -> String {
+    /// The report as text, at the given [`Detail`]: a line per finding
+    /// shown, then (unless quiet) a line for the sensitive variables not
+    /// found and the summary line.
+    pub fn render_human(&self, detail: Detail) -> String {
         let mut text = String::new();
-        for f in &self.findings {
+        let shown = |f: &&Finding| f.severity == Severity::Error || detail == Detail::Verbose;
+        for f in self.findings.iter().filter(shown) {
             let severity = match f.severity {
                 Severity::Error => "error",
                 Severity::Warning => "warning",
@@ -113,12 +143,29 @@ impl ScanReport {
                 Part::Content => format!("byte {}", f.offset),
                 Part::Name => format!("name, byte {}", f.offset),
                 Part::LinkTarget => format!("link target, byte {}", f.offset),
-                Part::Variable => "build environment".to_owned(),
             };
             let _ = writeln!(
                 text,
                 "{severity}[{}] {} ({place}): {}",
                 f.detector, f.path, f.excerpt
+            );
+        }
+        if detail == Detail::Quiet {
+            return text;
+        }
+        if detail == Detail::Normal && self.warnings() > 0 {
+            let _ = writeln!(text, "{}", self.warning_summary());
+        }
+        if !self.environment_not_found.is_empty() {
+            let names: Vec<String> = self
+                .environment_not_found
+                .iter()
+                .map(|name| format!("${name}"))
+                .collect();
+            let _ = writeln!(
+                text,
+                "note: the values of {} were searched for and are not in the tarball",
+                names.join(", ")
             );
         }
         let _ = writeln!(
@@ -133,13 +180,48 @@ impl ScanReport {
         text
     }
 
-    pub fn to_json(&self) -> String {
-        let mut value = serde_json::to_value(self).unwrap_or_default();
-        if let Some(object) = value.as_object_mut() {
-            object.insert("errors".into(), self.errors().into());
-            object.insert("warnings".into(), self.warnings().into());
+    /// One line for every warning: how many in each store path, largest
+    /// count first.
+    fn warning_summary(&self) -> String {
+        let mut per_store_path: std::collections::BTreeMap<&str, usize> = Default::default();
+        for f in self
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+        {
+            *per_store_path
+                .entry(f.store_path.as_deref().unwrap_or(&f.path))
+                .or_default() += 1;
         }
-        serde_json::to_string_pretty(&value).unwrap_or_default()
+        let mut counts: Vec<(&str, usize)> = per_store_path.into_iter().collect();
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let places: Vec<String> = counts
+            .iter()
+            .map(|(path, count)| format!("{count} in {path}"))
+            .collect();
+        format!(
+            "warning: {} finding(s) in store paths outside the system's configuration \
+             (packages' own test keys, usually): {}; --verbose or --json lists them",
+            self.warnings(),
+            places.join(", ")
+        )
+    }
+
+    /// The report as JSON: `version` (of this schema), then every field in
+    /// camelCase, with the `errors` and `warnings` counts.
+    pub fn to_json_value(&self) -> serde_json::Value {
+        let mut object = serde_json::Map::new();
+        object.insert("version".into(), JSON_VERSION.into());
+        if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(self) {
+            object.extend(fields);
+        }
+        object.insert("errors".into(), self.errors().into());
+        object.insert("warnings".into(), self.warnings().into());
+        serde_json::Value::Object(object)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(&self.to_json_value()).unwrap_or_default()
     }
 }
 

@@ -21,13 +21,16 @@ use super::detect::{
 };
 
 /// What an anchor stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AnchorKind {
     Builtin(Family),
     /// A `--pattern` literal, matched exactly anywhere.
     Pattern,
     /// A `--identifier`, matched case-insensitively at word boundaries.
     Identifier,
+    /// The value of the named sensitive environment variable, matched
+    /// exactly anywhere; its excerpt names the variable, never the value.
+    EnvironmentValue(std::sync::Arc<str>),
 }
 
 /// One automaton and the anchors it finds.
@@ -245,6 +248,10 @@ impl Stream {
                 detector: Detector::Pattern,
                 len: anchor.len(),
             },
+            AnchorKind::EnvironmentValue(_) => Verdict::Found {
+                detector: Detector::Environment,
+                len: anchor.len(),
+            },
             AnchorKind::Identifier => {
                 let starts_word = around.before.last().map_or(true, |&b| !is_word_byte(b));
                 match around.after.get(anchor.len()) {
@@ -264,7 +271,16 @@ impl Stream {
                 offset: candidate.offset,
                 len: len as u64,
                 detector,
-                excerpt: super::report::redact(detector, anchor.len(), &around.after[..len]),
+                excerpt: match kind {
+                    AnchorKind::EnvironmentValue(name) => super::report::environment_excerpt(name),
+                    // A literal longer than the look-ahead is shown by its
+                    // start; redaction hides all but a few bytes anyway.
+                    _ => super::report::redact(
+                        detector,
+                        anchor.len(),
+                        &around.after[..len.min(around.after.len())],
+                    ),
+                },
             }),
             Verdict::NotFound => {}
             Verdict::NeedMore => self.pending.push(candidate),

@@ -4,10 +4,16 @@
 //! writes `sha256:<nix32>`, `nix path-info --json` writes SRI
 //! (`sha256-<base64>`), and `nix-store --dump-db` writes bare hex. Nix's
 //! database stores `sha256:<hex>`. [`NarHash::parse`] reads them all.
+//!
+//! Newer `nix path-info` JSON also carries hashes of other algorithms (a
+//! content address may be `sha1`, `sha512`, …), as SRI text or, briefly, as
+//! `{"algorithm", "format", "hash"}` objects: [`sri_hash`] and
+//! [`structured_hash`] read those.
 
 use std::fmt;
 
 use base64::Engine as _;
+use serde_json::{Map, Value};
 
 use super::nixbase32;
 
@@ -52,7 +58,7 @@ impl NarHash {
 
     /// Lowercase hex, as `nix-store --dump-db` writes it.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        crate::hex::encode(&self.0)
     }
 
     /// `sha256:<hex>`, as Nix stores it in `ValidPaths.hash`.
@@ -75,12 +81,7 @@ impl NarHash {
 }
 
 fn decode_hex(text: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        let pair = text.get(2 * i..2 * i + 2)?;
-        *byte = u8::from_str_radix(pair, 16).ok()?;
-    }
-    Some(out)
+    crate::hex::decode(text)?.try_into().ok()
 }
 
 fn decode_base64(text: &str) -> Option<[u8; 32]> {
@@ -88,6 +89,109 @@ fn decode_base64(text: &str) -> Option<[u8; 32]> {
         .decode(text)
         .ok()?;
     bytes.try_into().ok()
+}
+
+/// The hash algorithms Nix knows, with their digest lengths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HashAlgorithm {
+    Md5,
+    Sha1,
+    Sha256,
+    Sha512,
+    Blake3,
+}
+
+impl HashAlgorithm {
+    pub(crate) fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "md5" => HashAlgorithm::Md5,
+            "sha1" => HashAlgorithm::Sha1,
+            "sha256" => HashAlgorithm::Sha256,
+            "sha512" => HashAlgorithm::Sha512,
+            "blake3" => HashAlgorithm::Blake3,
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            HashAlgorithm::Md5 => "md5",
+            HashAlgorithm::Sha1 => "sha1",
+            HashAlgorithm::Sha256 => "sha256",
+            HashAlgorithm::Sha512 => "sha512",
+            HashAlgorithm::Blake3 => "blake3",
+        }
+    }
+
+    pub(crate) fn digest_len(self) -> usize {
+        match self {
+            HashAlgorithm::Md5 => 16,
+            HashAlgorithm::Sha1 => 20,
+            HashAlgorithm::Sha256 | HashAlgorithm::Blake3 => 32,
+            HashAlgorithm::Sha512 => 64,
+        }
+    }
+}
+
+/// Reads an SRI hash (`sha256-<base64>`), as Nix's JSON writes a `Hash`.
+pub(crate) fn sri_hash(text: &str) -> Result<(HashAlgorithm, Vec<u8>), &'static str> {
+    let (name, base64) = text
+        .split_once('-')
+        .ok_or("not an SRI hash <algorithm>-<base64>")?;
+    let algorithm = HashAlgorithm::parse(name).ok_or("unknown hash algorithm")?;
+    let digest = decode_digest(algorithm, "base64", base64)?;
+    Ok((algorithm, digest))
+}
+
+/// Reads a hash object `{"algorithm", "format", "hash"}`, the shape
+/// unreleased Nix between 2.32 and 2.33 wrote.
+pub(crate) fn structured_hash(
+    fields: &Map<String, Value>,
+) -> Result<(HashAlgorithm, Vec<u8>), &'static str> {
+    let text = |name| fields.get(name).and_then(Value::as_str);
+    let algorithm = text("algorithm")
+        .and_then(HashAlgorithm::parse)
+        .ok_or("no known `algorithm`")?;
+    let format = text("format").ok_or("no `format`")?;
+    let hash = text("hash").ok_or("no `hash`")?;
+    let digest = decode_digest(algorithm, format, hash)?;
+    Ok((algorithm, digest))
+}
+
+fn decode_digest(
+    algorithm: HashAlgorithm,
+    format: &str,
+    text: &str,
+) -> Result<Vec<u8>, &'static str> {
+    let len = algorithm.digest_len();
+    let digest = match format {
+        "base16" => crate::hex::decode(text),
+        "nix32" | "base32" => decode_nix32(text, len),
+        "base64" => base64::engine::general_purpose::STANDARD.decode(text).ok(),
+        "sri" => {
+            let digest_text = text
+                .strip_prefix(algorithm.name())
+                .and_then(|t| t.strip_prefix('-'));
+            let digest_text = digest_text.unwrap_or(text);
+            base64::engine::general_purpose::STANDARD
+                .decode(digest_text)
+                .ok()
+        }
+        _ => return Err("unknown hash `format`"),
+    };
+    digest
+        .filter(|digest| digest.len() == len)
+        .ok_or("the digest is not valid for its algorithm and format")
+}
+
+fn decode_nix32(text: &str, len: usize) -> Option<Vec<u8>> {
+    match len {
+        16 => nixbase32::decode::<16>(text).map(Vec::from),
+        20 => nixbase32::decode::<20>(text).map(Vec::from),
+        32 => nixbase32::decode::<32>(text).map(Vec::from),
+        64 => nixbase32::decode::<64>(text).map(Vec::from),
+        _ => None,
+    }
 }
 
 impl fmt::Display for NarHash {

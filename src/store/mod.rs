@@ -5,7 +5,7 @@
 //! the edge, and a [`Closure`] is only ever built validated: every path is
 //! well formed and every reference points inside the closure.
 
-mod hash;
+pub(crate) mod hash;
 pub mod nixbase32;
 mod path;
 mod read;

@@ -19,6 +19,8 @@ pub const MAX_NAME_LEN: usize = 211;
 pub enum StorePathError {
     #[error("{0:?} is not inside the store directory {1:?}")]
     NotInStore(String, String),
+    #[error("{path:?} is inside store path {store_path}; give the store path itself")]
+    InsideStorePath { path: String, store_path: String },
     #[error("{0:?} is too short to be a store path basename (<32-char hash>-<name>)")]
     TooShort(String),
     #[error("{0:?} has a hash part that is not 32 nix32 characters (0-9, a-z without e, o, u, t)")]
@@ -61,16 +63,27 @@ impl StorePath {
         })
     }
 
-    /// Parses an absolute path `<store_dir>/<basename>`. A trailing slash or
-    /// anything below the store object is rejected.
+    /// Parses an absolute path `<store_dir>/<basename>`, with or without
+    /// trailing slashes. A path below a store object is rejected with an
+    /// error naming the store path it is inside.
     pub fn from_absolute(path: &str, store_dir: &str) -> Result<Self, StorePathError> {
         let store_dir = store_dir.trim_end_matches('/');
-        let basename = path
+        let rest = path
             .strip_prefix(store_dir)
             .and_then(|rest| rest.strip_prefix('/'))
-            .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+            .map(|rest| rest.trim_end_matches('/'))
+            .filter(|rest| !rest.is_empty())
             .ok_or_else(|| StorePathError::NotInStore(path.to_owned(), store_dir.to_owned()))?;
-        Self::from_basename(basename)
+        match rest.split_once('/') {
+            None => Self::from_basename(rest),
+            Some((basename, _)) => {
+                let inside = Self::from_basename(basename)?;
+                Err(StorePathError::InsideStorePath {
+                    path: path.to_owned(),
+                    store_path: inside.to_absolute(store_dir),
+                })
+            }
+        }
     }
 
     /// `<hash>-<name>`.
@@ -139,6 +152,15 @@ mod tests {
         let abs = format!("/nix/store/{GOOD}");
         assert_eq!(StorePath::from_absolute(&abs, "/nix/store/").unwrap(), p);
         assert_eq!(p.to_absolute("/nix/store"), abs);
+        // A trailing slash, as shell completion adds, names the same path.
+        assert_eq!(
+            StorePath::from_absolute(&format!("{abs}/"), "/nix/store").unwrap(),
+            p
+        );
+        assert_eq!(
+            StorePath::from_absolute(&format!("{abs}//"), "/nix/store").unwrap(),
+            p
+        );
     }
 
     #[test]
@@ -162,7 +184,16 @@ mod tests {
         ));
         let long = format!("7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-{}", "a".repeat(212));
         assert!(StorePath::from_basename(&long).is_err());
-        assert!(StorePath::from_absolute(&format!("/nix/store/{GOOD}/bin"), "/nix/store").is_err());
+        assert_eq!(
+            StorePath::from_absolute(&format!("/nix/store/{GOOD}/bin/"), "/nix/store")
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "\"/nix/store/{GOOD}/bin/\" is inside store path /nix/store/{GOOD}; give the store path itself"
+            )
+        );
+        assert!(StorePath::from_absolute("/nix/store/", "/nix/store").is_err());
+        assert!(StorePath::from_absolute("/nix/store//", "/nix/store").is_err());
         assert!(StorePath::from_absolute(&format!("/gnu/store/{GOOD}"), "/nix/store").is_err());
     }
 

@@ -1,0 +1,174 @@
+//! The few operating-system calls the standard library does not offer, as
+//! safe functions. Every `unsafe` block of the crate is in this module.
+//!
+//! - [`link_unnamed_file`]: give an `O_TMPFILE` file a name (`linkat` of
+//!   `/proc/self/fd/N` with `AT_SYMLINK_FOLLOW`, which needs no privilege).
+//! - [`ignore_file_size_signal`]: a file-size limit (`ulimit -f`) becomes an
+//!   ordinary `EFBIG` write error instead of killing the process.
+//! - [`process_is_alive`]: whether a process id is in use (`kill(pid, 0)`).
+//! - [`remove_on_signal`]: named temporary files that a terminating signal
+//!   (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2) removes before the
+//!   process dies of it. SIGKILL cannot be caught: that is why outputs are
+//!   unnamed files wherever the file system allows (see `crate::output`).
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+
+fn c_path(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path holds a NUL byte"))
+}
+
+/// Links the unnamed file `file` (opened with `O_TMPFILE`) at `name`.
+pub fn link_unnamed_file(file: &File, name: &Path) -> io::Result<()> {
+    let proc_path = c_path(Path::new(&format!("/proc/self/fd/{}", file.as_raw_fd())))?;
+    let name = c_path(name)?;
+    // SAFETY: both arguments are valid NUL-terminated strings that outlive
+    // the call; linkat does not keep them.
+    let result = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            proc_path.as_ptr(),
+            libc::AT_FDCWD,
+            name.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Ignores SIGXFSZ, so that writing past `RLIMIT_FSIZE` fails with `EFBIG`
+/// (a named write error) instead of killing the process without a word.
+pub fn ignore_file_size_signal() {
+    // SAFETY: setting a signal's disposition to SIG_IGN has no memory effects.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
+/// Whether a process with this id exists (it may belong to another user).
+pub fn process_is_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the process exists.
+    let result = unsafe { libc::kill(pid, 0) };
+    result == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// The signals whose default action ends the process and that a handler
+/// can catch; [`remove_on_signal`] removes its files on each.
+const TERMINATING_SIGNALS: [libc::c_int; 6] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
+/// How many named temporary files can be registered at once (a run has at
+/// most the tarball and the manifest pending).
+const SLOTS: usize = 8;
+
+/// Registered files, as leaked C strings; null is a free slot.
+static PENDING: [AtomicPtr<libc::c_char>; SLOTS] =
+    [const { AtomicPtr::new(std::ptr::null_mut()) }; SLOTS];
+static HANDLERS_INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// A file removed if the process gets a terminating signal, until dropped.
+#[derive(Debug)]
+pub struct RemoveOnSignal {
+    slot: Option<usize>,
+}
+
+/// Registers `path` for removal on a terminating signal. Registering more
+/// files than there are slots leaves the extra ones to the next run's
+/// clean-up of stale temporary files.
+pub fn remove_on_signal(path: &Path) -> RemoveOnSignal {
+    install_handlers();
+    let Ok(c_path) = c_path(path) else {
+        return RemoveOnSignal { slot: None };
+    };
+    let raw = c_path.into_raw();
+    for (index, slot) in PENDING.iter().enumerate() {
+        if slot
+            .compare_exchange(
+                std::ptr::null_mut(),
+                raw,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            )
+            .is_ok()
+        {
+            return RemoveOnSignal { slot: Some(index) };
+        }
+    }
+    // SAFETY: `raw` came from CString::into_raw and was never shared.
+    drop(unsafe { CString::from_raw(raw) });
+    RemoveOnSignal { slot: None }
+}
+
+impl Drop for RemoveOnSignal {
+    fn drop(&mut self) {
+        if let Some(index) = self.slot {
+            let previous = PENDING[index].swap(std::ptr::null_mut(), Ordering::SeqCst);
+            if !previous.is_null() {
+                // SAFETY: the pointer came from CString::into_raw; the slot
+                // no longer holds it, so the handler cannot see it.
+                drop(unsafe { CString::from_raw(previous) });
+            }
+        }
+    }
+}
+
+fn install_handlers() {
+    if HANDLERS_INSTALLED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    for signal in TERMINATING_SIGNALS {
+        // SAFETY: the handler only calls async-signal-safe functions
+        // (unlink, signal, raise). A signal the caller ignores (nohup) stays
+        // ignored.
+        unsafe {
+            let previous = libc::signal(
+                signal,
+                remove_pending_and_die as *const () as libc::sighandler_t,
+            );
+            if previous == libc::SIG_IGN {
+                libc::signal(signal, libc::SIG_IGN);
+            }
+        }
+    }
+}
+
+extern "C" fn remove_pending_and_die(signal: libc::c_int) {
+    for slot in &PENDING {
+        let path = slot.swap(std::ptr::null_mut(), Ordering::SeqCst);
+        if !path.is_null() {
+            // SAFETY: a registered path is a valid C string (leaked on
+            // purpose: the process is ending).
+            unsafe {
+                libc::unlink(path);
+            }
+        }
+    }
+    // SAFETY: restoring the default action and raising the signal again ends
+    // the process the way the signal would have, so the parent sees it.
+    unsafe {
+        libc::signal(signal, libc::SIG_DFL);
+        libc::raise(signal);
+    }
+}

@@ -1,0 +1,210 @@
+//! `wsl-tarball build` and the Nix it drives: which host it builds when none
+//! is named, how a failing Nix command is reported, and that it works with
+//! the Nix NixOS users run today (2.34) as well as Debian's 2.8.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+fn test_flake() -> String {
+    format!("path:{}", repo_root().join("tests/nix").display())
+}
+
+/// A flake with exactly one host, whose toplevel is made of host programs.
+fn one_host_flake(dir: &Path) -> String {
+    let flake = dir.join("one-host");
+    std::fs::create_dir_all(&flake).unwrap();
+    std::fs::write(
+        flake.join("flake.nix"),
+        r#"{
+  outputs = { self }: let
+    mk = name: script: derivation {
+      inherit name;
+      system = "x86_64-linux";
+      builder = "/bin/sh";
+      PATH = "/usr/bin:/bin";
+      args = [ "-c" script ];
+    };
+    # As NixOS makes it: every entry of the etc tree is a symlink.
+    wslConf = mk "wsl.conf" "printf '[boot]\\nsystemd=true\\n' > $out";
+    etc = mk "etc" ''
+      mkdir -p $out/etc
+      ln -s ${wslConf} $out/etc/wsl.conf
+    '';
+  in {
+    nixosConfigurations.only.config.system.build.toplevel = mk "nixos-system-only" ''
+      mkdir -p $out/sw/bin
+      cp /bin/bash $out/sw/bin/bash
+      ln -s bash $out/sw/bin/sh
+      cp /usr/bin/env $out/sw/bin/env
+      cp /bin/true $out/init
+      ln -s ${etc}/etc $out/etc
+    '';
+  };
+}
+"#,
+    )
+    .unwrap();
+    format!("path:{}", flake.display())
+}
+
+fn build(args: &[&str]) -> std::process::Output {
+    wsl_tarball()
+        .env("NIX_CONFIG", NIX_CONFIG)
+        .arg("build")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn without_a_host_the_only_one_is_built_and_several_are_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("only.wsl");
+    let built = build(&[
+        "--flake",
+        &one_host_flake(dir.path()),
+        "-o",
+        output.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&built.stderr);
+    assert!(built.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("wsl-tarball: building only, the only nixosConfiguration of path:"),
+        "{stderr}"
+    );
+    assert_verifies_with_skeleton(&output);
+
+    // The test flake has three hosts and none names a system: all listed,
+    // nothing written.
+    let output = dir.path().join("several.wsl");
+    let several = build(&["--flake", &test_flake(), "-o", output.to_str().unwrap()]);
+    assert_eq!(several.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&several.stderr);
+    let hosts: Vec<String> = serde_json::from_slice(&run_ok(
+        nix_command("nix")
+            .args(["eval", "--json"])
+            .arg(format!("{}#nixosConfigurations", test_flake()))
+            .args(["--apply", "builtins.attrNames"]),
+    ))
+    .unwrap();
+    assert!(hosts.len() > 1, "{hosts:?}");
+    assert!(
+        stderr.contains(&format!(
+            "has {} nixosConfigurations; name the one to build: {}",
+            hosts.len(),
+            hosts.join(", ")
+        )),
+        "{stderr}"
+    );
+    assert!(!output.exists());
+    assert_eq!(dir_names(dir.path()), ["one-host", "only.wsl"]);
+}
+
+#[test]
+fn a_failing_nix_command_is_printed_so_it_can_be_pasted() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("nixos.wsl");
+    let failed = build(&[
+        "no-such-host",
+        "--flake",
+        &test_flake(),
+        "-o",
+        output.to_str().unwrap(),
+    ]);
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    let command = format!(
+        "nix --extra-experimental-features 'nix-command flakes' eval --json {}#nixosConfigurations.no-such-host.config.system.build --apply 'set: set ? wslTarballFacts'",
+        test_flake()
+    );
+    let quoted = stderr
+        .lines()
+        .find_map(|line| line.split('`').nth(1))
+        .unwrap_or_else(|| panic!("no quoted command in {stderr}"));
+    assert_eq!(quoted, command, "{stderr}");
+    // Pasted into a shell, it fails the same way (Nix's own message).
+    let pasted = Command::new("sh")
+        .args(["-c", quoted])
+        .env("NIX_CONFIG", NIX_CONFIG)
+        .output()
+        .unwrap();
+    assert!(!pasted.status.success());
+    assert!(String::from_utf8_lossy(&pasted.stderr).contains("does not provide attribute"));
+    assert!(!output.exists());
+}
+
+/// `verify` of a tarball with a NixOS skeleton passes.
+fn assert_verifies_with_skeleton(tarball: &Path) {
+    let verified = run_wsl_tarball(&["verify", tarball.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.status.success(), "{stdout}");
+    assert!(stdout.contains("ok    WSL skeleton"), "{stdout}");
+}
+
+/// The chroot with a current Nix that .ci/run makes with
+/// ../shared/newer-nix/setup (`WSL_TARBALL_NEWER_NIX=DIR`).
+fn newer_nix_chroot() -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os("WSL_TARBALL_NEWER_NIX")?);
+    assert!(
+        dir.join("usr/bin/nix").exists(),
+        "WSL_TARBALL_NEWER_NIX={} has no usr/bin/nix; make it with ../shared/newer-nix/setup sid DIR",
+        dir.display()
+    );
+    Some(dir)
+}
+
+#[test]
+fn build_works_with_a_current_nix_without_its_deprecation_warning() {
+    let Some(chroot) = newer_nix_chroot() else {
+        eprintln!("SKIPPED: set WSL_TARBALL_NEWER_NIX to a chroot from ../shared/newer-nix/setup sid DIR (.ci/run does)");
+        return;
+    };
+    let version = run_text(
+        Command::new("chroot")
+            .arg(&chroot)
+            .args(["nix", "--version"]),
+    );
+    assert!(version.contains("2.3"), "a current Nix: {version}");
+    // The binary and the test flake go into the chroot; Nix there builds the
+    // fake system into its own store.
+    let work = tempfile::Builder::new()
+        .prefix("wsl-tarball-build-")
+        .tempdir_in(chroot.join("tmp"))
+        .unwrap();
+    let inside = Path::new("/tmp").join(work.path().file_name().unwrap());
+    std::fs::copy(
+        env!("CARGO_BIN_EXE_wsl-tarball"),
+        work.path().join("wsl-tarball"),
+    )
+    .unwrap();
+    run_ok(
+        Command::new("cp")
+            .arg("-r")
+            .arg(repo_root().join("tests/nix"))
+            .arg(work.path().join("flake")),
+    );
+    let built = Command::new("chroot")
+        .arg(&chroot)
+        .arg(inside.join("wsl-tarball"))
+        .args(["build", "fake", "--flake"])
+        .arg(format!("path:{}", inside.join("flake").display()))
+        .arg("-o")
+        .arg(inside.join("fake.wsl"))
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("HOME", "/root")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&built.stderr);
+    assert!(built.status.success(), "{stderr}");
+    assert!(!stderr.contains("will become an error"), "{stderr}");
+    assert!(
+        stderr.contains("--json-format 1"),
+        "the flag was passed: {stderr}"
+    );
+    assert_verifies_with_skeleton(&work.path().join("fake.wsl"));
+}

@@ -1,0 +1,974 @@
+//! Outputs, transactions, signals, the cache's integrity, threads and pipes:
+//! every failure leaves the disk as it was and says what went wrong.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+
+/// Bytes of the previous good files a failed run must leave alone.
+const OLD_TARBALL: &[u8] = b"previous good tarball";
+const OLD_MANIFEST: &[u8] = b"{\"previous\": \"manifest\"}";
+
+/// A directory holding an old `nixos.wsl` and `manifest.json`.
+struct Destination {
+    dir: PathBuf,
+    tarball: PathBuf,
+    manifest: PathBuf,
+}
+
+impl Destination {
+    fn new(parent: &Path) -> Self {
+        let dir = parent.join("out");
+        std::fs::create_dir_all(&dir).unwrap();
+        let tarball = dir.join("nixos.wsl");
+        let manifest = dir.join("manifest.json");
+        std::fs::write(&tarball, OLD_TARBALL).unwrap();
+        std::fs::write(&manifest, OLD_MANIFEST).unwrap();
+        Destination {
+            dir,
+            tarball,
+            manifest,
+        }
+    }
+
+    /// Both old files are intact and nothing else is in the directory
+    /// (but a `fill` file a test made).
+    fn assert_untouched(&self) {
+        assert_eq!(std::fs::read(&self.tarball).unwrap(), OLD_TARBALL);
+        assert_eq!(std::fs::read(&self.manifest).unwrap(), OLD_MANIFEST);
+        let mut names = dir_names(&self.dir);
+        names.retain(|name| name != "fill");
+        assert_eq!(names, vec!["manifest.json", "nixos.wsl"]);
+    }
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// The fixture's closure file in `dir`.
+fn closure_file(dir: &Path) -> PathBuf {
+    write_path_info(fixture_system(), dir)
+}
+
+/// `write` of the fixture closure (closure file in `dir`) with `args`.
+fn write_args(dir: &Path, args: &[&str]) -> Output {
+    let closure = closure_file(dir);
+    let mut full = vec![
+        "write",
+        "--no-skeleton",
+        "--quiet",
+        "--closure",
+        s(&closure),
+        "--system",
+        fixture_system(),
+    ];
+    full.extend_from_slice(args);
+    run_wsl_tarball(&full)
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts the exit code and that stderr holds every needle.
+fn assert_exit(output: &Output, code: i32, needles: &[&str]) {
+    let text = stderr(output);
+    assert_eq!(output.status.code(), Some(code), "stderr:\n{text}");
+    for needle in needles {
+        assert!(text.contains(needle), "stderr lacks {needle:?}:\n{text}");
+    }
+    assert!(!text.contains("panicked"), "a panic:\n{text}");
+}
+
+#[test]
+fn system_with_a_trailing_slash_is_the_store_path_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = write_fixture(dir.path(), "plain.wsl", &[]);
+    let slashed = dir.path().join("slashed.wsl");
+    let system = format!("{}/", fixture_system());
+    let closure = closure_file(dir.path());
+    let result = run_wsl_tarball(&[
+        "write",
+        "--no-skeleton",
+        "--quiet",
+        "--closure",
+        s(&closure),
+        "--system",
+        &system,
+        "-o",
+        s(&slashed),
+    ]);
+    assert_exit(&result, 0, &[]);
+    assert!(std::fs::read(&plain).unwrap() == std::fs::read(&slashed).unwrap());
+}
+
+#[test]
+fn system_below_a_store_path_names_the_store_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let destination = Destination::new(dir.path());
+    let closure = closure_file(dir.path());
+    let init = format!("{}/init", fixture_system());
+    let result = run_wsl_tarball(&[
+        "write",
+        "--no-skeleton",
+        "--closure",
+        s(&closure),
+        "--system",
+        &init,
+        "-o",
+        s(&destination.tarball),
+    ]);
+    let expected = format!(
+        "is inside store path {}; give the store path itself",
+        fixture_system()
+    );
+    assert_exit(&result, 1, &[&init, &expected]);
+    destination.assert_untouched();
+}
+
+#[test]
+fn an_endless_closure_file_fails_fast_naming_it_and_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let destination = Destination::new(dir.path());
+    let started = std::time::Instant::now();
+    let result = run_wsl_tarball(&[
+        "write",
+        "--no-skeleton",
+        "--closure",
+        "/dev/zero",
+        "--system",
+        fixture_system(),
+        "-o",
+        s(&destination.tarball),
+    ]);
+    assert_exit(
+        &result,
+        1,
+        &["/dev/zero is larger than the limit of 268435456 bytes for a closure file"],
+    );
+    assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+    destination.assert_untouched();
+}
+
+/// Runs `write` into `destination` with `args`, expecting `code` and the
+/// needles, and that the old tarball and manifest are as they were.
+fn assert_write_refused(dir: &Path, args: &[&str], code: i32, needles: &[&str]) {
+    let result = write_args(dir, args);
+    assert_exit(&result, code, needles);
+}
+
+#[test]
+fn outputs_that_name_inputs_or_each_other_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let destination = Destination::new(dir.path());
+    let closure = closure_file(dir.path());
+    let closure_bytes = std::fs::read(&closure).unwrap();
+    let tarball = s(&destination.tarball);
+    let manifest = s(&destination.manifest);
+
+    // The manifest on the tarball, by the same and by another spelling.
+    let respelt = destination.dir.join("../out/./nixos.wsl");
+    for other in [tarball, s(&respelt)] {
+        assert_write_refused(
+            dir.path(),
+            &["-o", tarball, "--manifest", other],
+            2,
+            &[&format!(
+                "-o {tarball} and --manifest {other} name the same file"
+            )],
+        );
+        destination.assert_untouched();
+    }
+    // Neither exists yet: still the same file.
+    let new = destination.dir.join("new.wsl");
+    assert_write_refused(
+        dir.path(),
+        &["-o", s(&new), "--manifest", s(&new)],
+        2,
+        &["name the same file"],
+    );
+    destination.assert_untouched();
+
+    // An output on the closure file, directly and through a symlink.
+    let link = dir.path().join("closure-link");
+    std::os::unix::fs::symlink(&closure, &link).unwrap();
+    for (flag, output) in [("-o", s(&closure)), ("--manifest", s(&link))] {
+        let mut args = vec!["-o", tarball, "--manifest", manifest];
+        let slot = if flag == "-o" { 1 } else { 3 };
+        args[slot] = output;
+        assert_write_refused(
+            dir.path(),
+            &args,
+            2,
+            &[&format!(
+                "{flag} {output} is the input --closure {}; it would be overwritten",
+                closure.display()
+            )],
+        );
+        assert_eq!(std::fs::read(&closure).unwrap(), closure_bytes);
+        destination.assert_untouched();
+    }
+
+    // An output on the facts file (checked before the facts are read).
+    let facts = dir.path().join("facts.json");
+    std::fs::write(&facts, b"{}").unwrap();
+    let result = run_wsl_tarball(&[
+        "write",
+        "--closure",
+        s(&closure),
+        "--facts",
+        s(&facts),
+        "-o",
+        tarball,
+        "--manifest",
+        s(&facts),
+    ]);
+    assert_exit(&result, 2, &["--manifest", "is the input --facts"]);
+    assert_eq!(std::fs::read(&facts).unwrap(), b"{}");
+    destination.assert_untouched();
+
+    // Outputs inside the --extra-files tree, existing or not, also when the
+    // tree is named through a symlink.
+    let extra = dir.path().join("extra");
+    std::fs::create_dir_all(extra.join("etc")).unwrap();
+    std::fs::write(extra.join("etc/old.wsl"), b"old").unwrap();
+    let extra_link = dir.path().join("extra-link");
+    std::os::unix::fs::symlink(&extra, &extra_link).unwrap();
+    for (output, tree) in [
+        (extra.join("etc/new.wsl"), &extra),
+        (extra.join("etc/old.wsl"), &extra_link),
+        (extra_link.join("nixos.wsl"), &extra),
+    ] {
+        assert_write_refused(
+            dir.path(),
+            &["-o", s(&output), "--extra-files", s(tree)],
+            2,
+            &[&format!(
+                "-o {} is inside the --extra-files directory {}",
+                output.display(),
+                tree.display()
+            )],
+        );
+    }
+    assert_write_refused(
+        dir.path(),
+        &[
+            "-o",
+            tarball,
+            "--manifest",
+            s(&extra.join("m.json")),
+            "--extra-files",
+            s(&extra),
+        ],
+        2,
+        &["--manifest", "is inside the --extra-files directory"],
+    );
+    assert_eq!(dir_names(&extra.join("etc")), vec!["old.wsl"]);
+    assert_eq!(std::fs::read(extra.join("etc/old.wsl")).unwrap(), b"old");
+    destination.assert_untouched();
+}
+
+#[test]
+fn a_manifest_that_cannot_be_written_leaves_both_old_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let destination = Destination::new(dir.path());
+    let missing = destination.dir.join("missing/manifest.json");
+    assert_write_refused(
+        dir.path(),
+        &["-o", s(&destination.tarball), "--manifest", s(&missing)],
+        1,
+        &[&format!(
+            "output directory {} does not exist",
+            destination.dir.join("missing").display()
+        )],
+    );
+    destination.assert_untouched();
+
+    let directory = destination.dir.join("a-directory");
+    std::fs::create_dir(&directory).unwrap();
+    assert_write_refused(
+        dir.path(),
+        &["-o", s(&destination.tarball), "--manifest", s(&directory)],
+        1,
+        &[&format!("{} is a directory", directory.display())],
+    );
+    std::fs::remove_dir(&directory).unwrap();
+    destination.assert_untouched();
+}
+
+#[test]
+fn tarball_and_manifest_are_replaced_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let destination = Destination::new(dir.path());
+    let result = write_args(
+        dir.path(),
+        &[
+            "-o",
+            s(&destination.tarball),
+            "--manifest",
+            s(&destination.manifest),
+        ],
+    );
+    assert_exit(&result, 0, &[]);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&destination.manifest).unwrap()).unwrap();
+    let tarball = std::fs::read(&destination.tarball).unwrap();
+    assert_eq!(manifest["tarball"]["size"], tarball.len() as u64);
+    assert_eq!(
+        dir_names(&destination.dir),
+        vec!["manifest.json", "nixos.wsl"]
+    );
+    assert_verifies(&destination.tarball, Rootfs::Bare);
+}
+
+#[test]
+fn fifos_and_devices_are_refused_and_symlinks_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.wsl");
+    run_ok(Command::new("mkfifo").arg(&fifo));
+    let device = dir.path().join("null.wsl");
+    run_ok(Command::new("mknod").arg(&device).args(["c", "1", "3"]));
+    for (path, kind) in [(&fifo, "a fifo"), (&device, "a character device")] {
+        let result = write_args(dir.path(), &["-o", s(path)]);
+        assert_exit(
+            &result,
+            1,
+            &[&format!(
+                "{} is {kind}, not a regular file; refusing to replace it",
+                path.display()
+            )],
+        );
+    }
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert!(std::fs::symlink_metadata(&device)
+        .unwrap()
+        .file_type()
+        .is_char_device());
+
+    // A symlink: its target is replaced, in the target's directory, and
+    // the link stays a link.
+    let plain = write_fixture(dir.path(), "plain.wsl", &[]);
+    let targets = dir.path().join("targets");
+    std::fs::create_dir(&targets).unwrap();
+    let target = targets.join("real.wsl");
+    std::fs::write(&target, b"old").unwrap();
+    let link = dir.path().join("link.wsl");
+    std::os::unix::fs::symlink("targets/real.wsl", &link).unwrap();
+    let result = write_args(dir.path(), &["-o", s(&link)]);
+    assert_exit(&result, 0, &[]);
+    assert_eq!(
+        std::fs::read_link(&link).unwrap(),
+        Path::new("targets/real.wsl")
+    );
+    assert!(std::fs::read(&target).unwrap() == std::fs::read(&plain).unwrap());
+    assert_eq!(dir_names(&targets), vec!["real.wsl"]);
+
+    // A dangling symlink is an error, as with GNU cp.
+    let dangling = dir.path().join("dangling.wsl");
+    std::os::unix::fs::symlink("targets/missing.wsl", &dangling).unwrap();
+    let result = write_args(dir.path(), &["-o", s(&dangling)]);
+    assert_exit(
+        &result,
+        1,
+        &[&format!(
+            "not writing through dangling symlink {} (it points to targets/missing.wsl)",
+            dangling.display()
+        )],
+    );
+    assert_eq!(dir_names(&targets), vec!["real.wsl"]);
+    assert!(std::fs::symlink_metadata(&dangling)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}
+
+/// A directory of extra files with 32 MiB of noise: long enough through
+/// xz -9 on one thread that a test can interrupt the write.
+fn slow_extra_files(dir: &Path) -> PathBuf {
+    let extra = dir.join("extra");
+    std::fs::create_dir_all(&extra).unwrap();
+    run_ok(
+        Command::new("head")
+            .args(["-c", "33554432", "/dev/urandom"])
+            .stdout(std::fs::File::create(extra.join("noise")).unwrap()),
+    );
+    extra
+}
+
+#[test]
+fn no_signal_leaves_a_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let destination = Destination::new(dir.path());
+    let closure = closure_file(dir.path());
+    let extra = slow_extra_files(dir.path());
+    for signal in ["KILL", "QUIT", "USR1", "INT", "TERM"] {
+        let mut child = wsl_tarball()
+            .args([
+                "write",
+                "--no-skeleton",
+                "--quiet",
+                "--system",
+                fixture_system(),
+                "--closure",
+            ])
+            .arg(&closure)
+            .args(["--compression", "xz", "--level", "9", "--threads", "1"])
+            .arg("--extra-files")
+            .arg(&extra)
+            .arg("-o")
+            .arg(&destination.tarball)
+            .arg("--manifest")
+            .arg(&destination.manifest)
+            // No core file from SIGQUIT, wherever cores go.
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        wait_for_open_file_in(
+            pid,
+            &destination.dir,
+            std::time::Duration::from_secs(60),
+            || child.try_wait().unwrap().is_none(),
+        );
+        run_ok(
+            Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(pid.to_string()),
+        );
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert!(status.signal().is_some(), "SIG{signal}: {status:?}");
+        destination.assert_untouched();
+    }
+}
+
+#[test]
+fn stale_temporaries_of_dead_runs_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let destination = Destination::new(dir.path());
+    // What a run on a file system without O_TMPFILE leaves after SIGKILL;
+    // process ids this large are never in use.
+    let stale = destination.dir.join(".nixos.wsl.2147483646.tmp");
+    std::fs::write(&stale, b"partial").unwrap();
+    let result = write_args(dir.path(), &["-o", s(&destination.tarball)]);
+    assert_exit(&result, 0, &[]);
+    assert_eq!(
+        dir_names(&destination.dir),
+        vec!["manifest.json", "nixos.wsl"]
+    );
+}
+
+#[test]
+fn a_file_size_limit_is_a_named_write_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let destination = Destination::new(dir.path());
+    let closure = closure_file(dir.path());
+    let extra = slow_extra_files(dir.path());
+    for compression in ["gzip", "none"] {
+        // No `trap '' XFSZ`: the binary ignores SIGXFSZ itself.
+        let script = format!(
+            "ulimit -f 64; exec {} write --no-skeleton --quiet --closure {} --system {} -o {} --manifest {} --compression {compression} --extra-files {}",
+            env!("CARGO_BIN_EXE_wsl-tarball"),
+            closure.display(),
+            fixture_system(),
+            destination.tarball.display(),
+            destination.manifest.display(),
+            extra.display(),
+        );
+        let result = Command::new("bash")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_exit(
+            &result,
+            1,
+            &[&format!(
+                "writing {}: File too large",
+                destination.tarball.display()
+            )],
+        );
+        destination.assert_untouched();
+    }
+}
+
+/// A 1 MiB tmpfs, unmounted on drop.
+struct SmallFileSystem {
+    dir: PathBuf,
+}
+
+impl SmallFileSystem {
+    fn mount(dir: PathBuf) -> Self {
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount a tmpfs (the tests run as root)");
+        SmallFileSystem { dir }
+    }
+}
+
+impl Drop for SmallFileSystem {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.dir).status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_at_once_for_every_compression() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = slow_extra_files(dir.path());
+    let disk = SmallFileSystem::mount(dir.path().join("disk"));
+    let destination = Destination::new(&disk.dir);
+    // Fill the file system.
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=4096"])
+        .arg(format!("of={}", disk.dir.join("fill").display()))
+        .stderr(Stdio::null())
+        .status();
+    for compression in ["gzip", "xz", "zstd", "none"] {
+        let started = std::time::Instant::now();
+        let result = write_args(
+            dir.path(),
+            &[
+                "-o",
+                s(&destination.tarball),
+                "--manifest",
+                s(&destination.manifest),
+                "--compression",
+                compression,
+                "--extra-files",
+                s(&extra),
+            ],
+        );
+        let elapsed = started.elapsed();
+        assert_exit(
+            &result,
+            1,
+            &[&format!(
+                "writing {}: No space left on device",
+                destination.tarball.display()
+            )],
+        );
+        // Writing it all takes xz about a minute here; the error comes
+        // with the first bytes.
+        assert!(
+            elapsed < std::time::Duration::from_secs(15),
+            "{compression} took {elapsed:?} to notice the full disk"
+        );
+        destination.assert_untouched();
+    }
+}
+
+/// Runs the binary with stdout and/or stderr a pipe whose reading end is
+/// closed before the binary writes; returns its exit status.
+fn run_with_closed_pipes(
+    args: &[&str],
+    close_stdout: bool,
+    close_stderr: bool,
+) -> std::process::ExitStatus {
+    let mut command = wsl_tarball();
+    command.args(args).stdin(Stdio::null());
+    command.stdout(if close_stdout {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    command.stderr(if close_stderr {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let mut child = command.spawn().unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    child.wait().unwrap()
+}
+
+#[test]
+fn closed_pipes_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write_fixture(dir.path(), "a.wsl", &[]);
+    let b = write_fixture(dir.path(), "b.wsl", &["--mtime", "5"]);
+    let missing = dir.path().join("missing.wsl");
+    let written = dir.path().join("written.wsl");
+    let closure = closure_file(dir.path());
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["verify", "--bare", "--json", s(&a)],
+        vec!["verify", "--bare", s(&a)],
+        vec!["inspect", "--json", s(&a)],
+        vec!["diff", s(&a), s(&b)],
+        vec!["diff", "--json", s(&a), s(&b)],
+        vec!["verify", s(&missing)],
+        vec![
+            "write",
+            "--no-skeleton",
+            "--closure",
+            s(&closure),
+            "--system",
+            fixture_system(),
+            "--json",
+            "-o",
+            s(&written),
+        ],
+    ];
+    for args in &cases {
+        // The status the command has with its output read.
+        let expected = run_wsl_tarball(args);
+        assert_ne!(expected.status.code(), Some(101), "{args:?}");
+        for (close_stdout, close_stderr) in [(true, false), (false, true), (true, true)] {
+            let _ = std::fs::remove_file(&written);
+            let status = run_with_closed_pipes(args, close_stdout, close_stderr);
+            assert_eq!(
+                status.code(),
+                expected.status.code(),
+                "{args:?} with stdout closed {close_stdout}, stderr closed {close_stderr}"
+            );
+        }
+    }
+    // The write still happened, whole.
+    assert_verifies(&written, Rootfs::Bare);
+    // A panic would say so on stderr; with the pipe read it is clean.
+    let mut child = wsl_tarball()
+        .args(["diff", s(&a), s(&b)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_exit(&output, 1, &[]);
+    assert!(output.stderr.is_empty(), "{}", stderr(&output));
+}
+
+#[test]
+fn thread_counts_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let destination = Destination::new(dir.path());
+    for threads in ["100000", "0"] {
+        let started = std::time::Instant::now();
+        let result = write_args(
+            dir.path(),
+            &["-o", s(&destination.tarball), "--threads", threads],
+        );
+        assert_exit(&result, 2, &[&format!("--threads {threads}")]);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        destination.assert_untouched();
+    }
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let result = write_args(
+        dir.path(),
+        &[
+            "-o",
+            s(&destination.tarball),
+            "--threads",
+            &(4 * cores + 1).to_string(),
+        ],
+    );
+    assert_exit(
+        &result,
+        2,
+        &[&format!(
+            "is more than the limit of {} (4 per available core)",
+            4 * cores
+        )],
+    );
+    destination.assert_untouched();
+
+    // Within the bound: the same bytes for every count.
+    let one = write_fixture(dir.path(), "one.wsl", &["--threads", "1"]);
+    let many = write_fixture(
+        dir.path(),
+        "many.wsl",
+        &["--threads", &cores.min(8).to_string()],
+    );
+    let most = write_fixture(
+        dir.path(),
+        "most.wsl",
+        &["--threads", &(4 * cores).to_string()],
+    );
+    let bytes = std::fs::read(&one).unwrap();
+    assert!(bytes == std::fs::read(&many).unwrap());
+    assert!(bytes == std::fs::read(&most).unwrap());
+}
+
+#[test]
+fn cache_with_another_compression_or_on_a_file_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let destination = Destination::new(dir.path());
+    let cache = dir.path().join("cache");
+    for compression in ["xz", "zstd", "none"] {
+        let result = write_args(
+            dir.path(),
+            &[
+                "-o",
+                s(&destination.tarball),
+                "--compression",
+                compression,
+                "--cache",
+                s(&cache),
+            ],
+        );
+        assert_exit(
+            &result,
+            2,
+            &[&format!(
+                "--cache works with gzip only (each store path is its own gzip segment), not {compression}"
+            )],
+        );
+        assert!(!cache.exists(), "the cache directory was created");
+        destination.assert_untouched();
+    }
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a cache").unwrap();
+    let result = write_args(
+        dir.path(),
+        &["-o", s(&destination.tarball), "--cache", s(&file)],
+    );
+    assert_exit(
+        &result,
+        2,
+        &[&format!("--cache {} is not a directory", file.display())],
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"not a cache");
+    destination.assert_untouched();
+}
+
+#[test]
+fn a_damaged_cache_segment_is_reported_recompressed_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cold = write_fixture(dir.path(), "cold.wsl", &[]);
+    write_fixture(dir.path(), "filling.wsl", &["--cache", s(&cache)]);
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    segments.sort();
+    // The largest segment, so the flipped byte is in deflate data.
+    let victim = segments
+        .iter()
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap()
+        .clone();
+    let good = std::fs::read(&victim).unwrap();
+    let mut bad = good.clone();
+    let middle = bad.len() / 2;
+    bad[middle] ^= 0x01;
+    std::fs::write(&victim, &bad).unwrap();
+
+    let warm = dir.path().join("warm.wsl");
+    let result = write_args(dir.path(), &["-o", s(&warm), "--cache", s(&cache)]);
+    assert_exit(
+        &result,
+        0,
+        &[&format!(
+            "warning: cache segment {} is damaged (checksum mismatch); compressed the store path again and replaced the entry",
+            victim.display()
+        )],
+    );
+    assert!(std::fs::read(&warm).unwrap() == std::fs::read(&cold).unwrap());
+    run_ok(Command::new("gzip").arg("-t").arg(&warm));
+    assert_verifies(&warm, Rootfs::Bare);
+    assert_eq!(
+        std::fs::read(&victim).unwrap(),
+        good,
+        "the entry was replaced"
+    );
+    let mut after: Vec<PathBuf> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    after.sort();
+    assert_eq!(after, segments, "no stray files in the cache");
+
+    // Repaired: the next run is clean.
+    let again = write_args(dir.path(), &["-o", s(&warm), "--cache", s(&cache)]);
+    assert_exit(&again, 0, &[]);
+    assert!(!stderr(&again).contains("damaged"), "{}", stderr(&again));
+}
+
+#[test]
+fn gzip_starts_no_threads_beyond_the_worker_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let closure = closure_file(dir.path());
+    let extra = slow_extra_files(dir.path());
+    let output = dir.path().join("threads.wsl");
+    let mut child = wsl_tarball()
+        .args([
+            "write",
+            "--no-skeleton",
+            "--quiet",
+            "--system",
+            fixture_system(),
+            "--closure",
+        ])
+        .arg(&closure)
+        .args(["--compression", "gzip", "--threads", "4", "--extra-files"])
+        .arg(&extra)
+        .arg("-o")
+        .arg(&output)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut most = 0;
+    while child.try_wait().unwrap().is_none() {
+        if let Ok(status) = std::fs::read_to_string(&status_file) {
+            let threads = status
+                .lines()
+                .find_map(|line| line.strip_prefix("Threads:"))
+                .and_then(|n| n.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            most = most.max(threads);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    assert!(child.wait().unwrap().success());
+    // The pool's 4, the main thread and the walker; gzip used to add 4.
+    assert!(most >= 2, "never saw the process ({most} threads)");
+    assert!(most <= 4 + 2, "{most} threads for --threads 4");
+    assert_verifies(&output, Rootfs::Bare);
+}
+
+#[test]
+fn a_stdout_that_cannot_be_written_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write_fixture(dir.path(), "a.wsl", &[]);
+    let output = wsl_tarball()
+        .args(["verify", "--json", s(&a)])
+        .stdout(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_exit(
+        &output,
+        1,
+        &["cannot write to standard output: No space left on device"],
+    );
+}
+
+/// A bindfs (FUSE) view of a directory: a file system without `O_TMPFILE`,
+/// so outputs there take the named-temporary fallback. Unmounted on drop.
+struct NoTmpfileMount {
+    dir: PathBuf,
+}
+
+impl NoTmpfileMount {
+    fn mount(source: &Path, dir: PathBuf) -> Self {
+        std::fs::create_dir_all(source).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = Command::new("bindfs")
+            .arg(source)
+            .arg(&dir)
+            .status()
+            .expect("bindfs (Debian package bindfs; .ci/run installs it)");
+        assert!(status.success(), "bindfs failed");
+        NoTmpfileMount { dir }
+    }
+}
+
+impl Drop for NoTmpfileMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.dir).status();
+    }
+}
+
+#[test]
+fn without_o_tmpfile_signals_and_stale_files_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let closure = closure_file(dir.path());
+    let extra = slow_extra_files(dir.path());
+    let mount = NoTmpfileMount::mount(&dir.path().join("real"), dir.path().join("fuse"));
+    let destination = Destination::new(&mount.dir);
+    let start = || {
+        wsl_tarball()
+            .args([
+                "write",
+                "--no-skeleton",
+                "--quiet",
+                "--system",
+                fixture_system(),
+                "--closure",
+            ])
+            .arg(&closure)
+            .args(["--compression", "xz", "--level", "9", "--threads", "1"])
+            .arg("--extra-files")
+            .arg(&extra)
+            .arg("-o")
+            .arg(&destination.tarball)
+            .arg("--manifest")
+            .arg(&destination.manifest)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    for signal in ["KILL", "QUIT", "USR1", "INT", "TERM"] {
+        let mut child = start();
+        let temporary = destination
+            .dir
+            .join(format!(".nixos.wsl.{}.tmp", child.id()));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !temporary.exists() {
+            assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+            assert!(std::time::Instant::now() < deadline, "no temporary file");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        run_ok(
+            Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(child.id().to_string()),
+        );
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert!(status.signal().is_some(), "SIG{signal}: {status:?}");
+        if signal == "KILL" {
+            // Nothing can catch SIGKILL: the named files stay until the
+            // next run, which removes them because their process is gone.
+            assert!(temporary.exists());
+            let result = write_args(
+                dir.path(),
+                &["-o", s(&destination.tarball), "--threads", "x"],
+            );
+            assert_exit(&result, 2, &[]);
+            assert!(temporary.exists(), "a usage error touches nothing");
+            let plain = write_fixture(dir.path(), "plain.wsl", &[]);
+            let again = write_args(
+                dir.path(),
+                &[
+                    "-o",
+                    s(&destination.tarball),
+                    "--manifest",
+                    s(&destination.manifest),
+                ],
+            );
+            assert_exit(&again, 0, &[]);
+            assert_eq!(
+                dir_names(&destination.dir),
+                vec!["manifest.json", "nixos.wsl"]
+            );
+            assert!(std::fs::read(&destination.tarball).unwrap() == std::fs::read(plain).unwrap());
+            std::fs::write(&destination.tarball, OLD_TARBALL).unwrap();
+            std::fs::write(&destination.manifest, OLD_MANIFEST).unwrap();
+        }
+        destination.assert_untouched();
+    }
+}
