@@ -26,26 +26,6 @@ fn diff_json(a: &Path, b: &Path) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-/// GNU tar of `tree` in name order with fixed owners and times.
-fn gnu_tar(tree: &Path, tarball: &Path) {
-    run_ok(
-        Command::new("tar")
-            .args([
-                "--format=gnu",
-                "--sort=name",
-                "--mtime=@1",
-                "--owner=0",
-                "--group=0",
-                "--numeric-owner",
-                "-cf",
-            ])
-            .arg(tarball)
-            .arg("-C")
-            .arg(tree)
-            .arg("."),
-    );
-}
-
 fn write_file(root: &Path, path: &str, content: &str) {
     let file = root.join(path);
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
@@ -178,8 +158,8 @@ fn a_changed_text_file_shows_a_unified_diff_and_a_mode_change_names_the_field() 
     )
     .unwrap();
     let (a, b) = (dir.path().join("a.tar"), dir.path().join("b.tar"));
-    gnu_tar(&tree_a, &a);
-    gnu_tar(&tree_b, &b);
+    gnu_tar_file(&tree_a, &a);
+    gnu_tar_file(&tree_b, &b);
 
     let output = run_wsl_tarball(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
@@ -246,8 +226,8 @@ fn binary_content_and_removed_members_are_named_without_a_text_diff() {
     std::os::unix::fs::symlink("blob", tree_a.join("lib/link")).unwrap();
     std::os::unix::fs::symlink("gone", tree_b.join("lib/link")).unwrap();
     let (a, b) = (dir.path().join("a.tar"), dir.path().join("b.tar"));
-    gnu_tar(&tree_a, &a);
-    gnu_tar(&tree_b, &b);
+    gnu_tar_file(&tree_a, &a);
+    gnu_tar_file(&tree_b, &b);
 
     let json = diff_json(&a, &b);
     let members = json["groups"][0]["members"].as_array().unwrap();
@@ -286,8 +266,8 @@ fn the_text_report_is_capped_and_says_so_while_json_lists_everything() {
         write_file(&tree_b, &format!("srv/f{i:03}"), "x\n");
     }
     let (a, b) = (dir.path().join("a.tar"), dir.path().join("b.tar"));
-    gnu_tar(&tree_a, &a);
-    gnu_tar(&tree_b, &b);
+    gnu_tar_file(&tree_a, &a);
+    gnu_tar_file(&tree_b, &b);
 
     let output = run_wsl_tarball(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
@@ -321,7 +301,7 @@ fn the_same_tar_stream_still_says_only_the_compression_differs() {
     let tree = dir.path().join("tree");
     write_file(&tree, "etc/hostname", "nixos\n");
     let tar = dir.path().join("a.tar");
-    gnu_tar(&tree, &tar);
+    gnu_tar_file(&tree, &tar);
     run_ok(Command::new("gzip").args(["-k", "-n"]).arg(&tar));
     run_ok(Command::new("zstd").args(["-q", "-k"]).arg(&tar));
     let (gz, zst) = (dir.path().join("a.tar.gz"), dir.path().join("a.tar.zst"));
@@ -340,7 +320,7 @@ fn large_tarball(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(&tree).unwrap();
     std::fs::write(tree.join("zeros"), vec![0u8; 40 << 20]).unwrap();
     let tarball = dir.join("large.tar");
-    gnu_tar(&tree, &tarball);
+    gnu_tar_file(&tree, &tarball);
     tarball
 }
 

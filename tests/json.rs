@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 
@@ -23,22 +22,7 @@ fn planted_tarball(dir: &Path) -> std::path::PathBuf {
     .unwrap();
     std::fs::write(tree.join("home/tim/notes"), "Tim was here\n").unwrap();
     let tarball = dir.join("planted.tar");
-    run_ok(
-        Command::new("tar")
-            .args([
-                "--format=gnu",
-                "--sort=name",
-                "--mtime=@1",
-                "--owner=0",
-                "--group=0",
-                "--numeric-owner",
-                "-cf",
-            ])
-            .arg(&tarball)
-            .arg("-C")
-            .arg(&tree)
-            .arg("."),
-    );
+    gnu_tar_file(&tree, &tarball);
     tarball
 }
 
@@ -144,22 +128,7 @@ fn changed_tarball(dir: &Path) -> std::path::PathBuf {
         std::fs::set_permissions(tree.join(path), std::fs::Permissions::from_mode(mode)).unwrap();
     }
     let tarball = dir.join("changed.tar");
-    run_ok(
-        Command::new("tar")
-            .args([
-                "--format=gnu",
-                "--sort=name",
-                "--mtime=@1",
-                "--owner=0",
-                "--group=0",
-                "--numeric-owner",
-                "-cf",
-            ])
-            .arg(&tarball)
-            .arg("-C")
-            .arg(&tree)
-            .arg("."),
-    );
+    gnu_tar_file(&tree, &tarball);
     tarball
 }
 

@@ -288,3 +288,9 @@ pub fn newer_nix_chroot() -> Option<PathBuf> {
     );
     Some(dir)
 }
+
+/// [`gnu_tar_reference`] of `tree`, written to `tarball`: a tarball with the
+/// same bytes on every machine, for fixtures.
+pub fn gnu_tar_file(tree: &Path, tarball: &Path) {
+    std::fs::write(tarball, gnu_tar_reference(tree)).unwrap();
+}
