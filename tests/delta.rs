@@ -225,15 +225,7 @@ fn bundle_holds_exactly_what_old_lacks_and_applies_with_real_nix() {
 
     // Byte for byte what Nix itself exports for the imported paths (which
     // now have no deriver, as the bundle ships none), in the bundle's order.
-    let unpacked = dir.path().join("unpacked");
-    std::fs::create_dir(&unpacked).unwrap();
-    run_ok(
-        Command::new("tar")
-            .arg("-xf")
-            .arg(&bundle)
-            .arg("-C")
-            .arg(&unpacked),
-    );
+    let unpacked = unpack_bundle(&bundle, dir.path());
     let mut by_nix = Vec::new();
     for path in manifest["paths"].as_array().unwrap() {
         let one = run_ok(nix_command("nix-store").args([
@@ -271,23 +263,10 @@ fn bundled_apply_script_does_the_same_with_switch() {
     let new_closure = closure_file(v2(), dir.path(), "new.json");
     let bundle = dir.path().join("update.wsl-delta");
     assert_ok(&delta(&old, &new_closure, v2(), &bundle, &[]), "delta");
-    let unpacked = dir.path().join("unpacked");
-    std::fs::create_dir(&unpacked).unwrap();
-    run_ok(
-        Command::new("tar")
-            .arg("-xf")
-            .arg(&bundle)
-            .arg("-C")
-            .arg(&unpacked),
-    );
+    let unpacked = unpack_bundle(&bundle, dir.path());
 
     let root = root_from(&old, dir.path(), "R");
-    let output = nix_command("sh")
-        .arg(unpacked.join("wsl-delta/apply"))
-        .args(["--switch", "--dry-activate", "--root"])
-        .arg(&root)
-        .output()
-        .unwrap();
+    let output = run_bundled_script(&unpacked, &root, &["--switch"]);
     assert_ok(&output, "sh wsl-delta/apply");
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -490,21 +469,8 @@ fn bundle_for_another_system_is_refused_and_changes_nothing() {
     );
 
     // The script refuses the same way.
-    let unpacked = dir.path().join("unpacked");
-    std::fs::create_dir(&unpacked).unwrap();
-    run_ok(
-        Command::new("tar")
-            .arg("-xf")
-            .arg(&bundle)
-            .arg("-C")
-            .arg(&unpacked),
-    );
-    let output = nix_command("sh")
-        .arg(unpacked.join("wsl-delta/apply"))
-        .args(["--dry-activate", "--root"])
-        .arg(&root)
-        .output()
-        .unwrap();
+    let unpacked = unpack_bundle(&bundle, dir.path());
+    let output = run_bundled_script(&unpacked, &root, &[]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(
         stderr(&output).contains(&format!("this bundle updates {}", v1())),
@@ -551,21 +517,8 @@ fn bundle_from_a_closure_file_needs_its_references_in_the_local_store() {
     assert_eq!(invalid_in(&root, &[v2()]), vec![v2().to_owned()]);
 
     // The script refuses the same way.
-    let unpacked = dir.path().join("unpacked");
-    std::fs::create_dir(&unpacked).unwrap();
-    run_ok(
-        Command::new("tar")
-            .arg("-xf")
-            .arg(&bundle)
-            .arg("-C")
-            .arg(&unpacked),
-    );
-    let output = nix_command("sh")
-        .arg(unpacked.join("wsl-delta/apply"))
-        .args(["--dry-activate", "--root"])
-        .arg(&root)
-        .output()
-        .unwrap();
+    let unpacked = unpack_bundle(&bundle, dir.path());
+    let output = run_bundled_script(&unpacked, &root, &[]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(
         stderr(&output)
@@ -980,4 +933,30 @@ fn apply_refuses_a_file_that_is_no_bundle_and_root_without_dry_activate() {
         stderr(&output)
     );
     assert!(dir_names(&root).is_empty());
+}
+
+/// Extracts a bundle into DIR/unpacked, as a colleague would with `tar -xf`.
+fn unpack_bundle(bundle: &Path, dir: &Path) -> PathBuf {
+    let unpacked = dir.join("unpacked");
+    std::fs::create_dir(&unpacked).unwrap();
+    run_ok(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(bundle)
+            .arg("-C")
+            .arg(&unpacked),
+    );
+    unpacked
+}
+
+/// `sh wsl-delta/apply FLAGS --dry-activate --root ROOT` from an unpacked
+/// bundle, with the test Nix settings.
+fn run_bundled_script(unpacked: &Path, root: &Path, flags: &[&str]) -> Output {
+    nix_command("sh")
+        .arg(unpacked.join("wsl-delta/apply"))
+        .args(flags)
+        .args(["--dry-activate", "--root"])
+        .arg(root)
+        .output()
+        .unwrap()
 }
