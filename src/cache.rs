@@ -30,12 +30,16 @@ use sha2::{Digest, Sha256};
 use crate::compress::{CompressedSegment, Compression};
 use crate::output::{AtomicOutput, OutputError};
 
-const MAGIC: &[u8; 8] = b"WSLSEG3\n";
-/// Magic, input length, CRC-32, SHA-256.
-const HEADER_LEN: usize = 8 + 8 + 8 + 32;
+const MAGIC: &[u8; 8] = b"WSLSEG4\n";
+/// Magic, input length, CRC-32, metadata length, SHA-256.
+const HEADER_LEN: usize = 8 + 8 + 8 + 8 + 32;
 /// Bumped whenever the bytes a segment holds would change for the same key,
 /// or the file format changes.
-const FORMAT_VERSION: &str = "wsl-tarball segment v3, libdeflate gzip members of 1 MiB, sha256";
+const FORMAT_VERSION: &str = concat!(
+    "wsl-tarball ",
+    env!("CARGO_PKG_VERSION"),
+    " segment v4, libdeflate gzip members of 1 MiB, metadata, sha256"
+);
 
 /// Why the cache directory cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +87,13 @@ impl SegmentKey {
     }
 }
 
+/// A stored segment: its members and the writer's metadata about them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedSegment {
+    pub metadata: Vec<u8>,
+    pub segment: CompressedSegment,
+}
+
 /// A directory of segments.
 #[derive(Debug, Clone)]
 pub struct SegmentCache {
@@ -119,6 +130,11 @@ impl SegmentCache {
         self.dir.join(format!("{}.seg", key.0))
     }
 
+    /// The file that holds (or would hold) the segment under `key`.
+    pub fn file_of(&self, key: &SegmentKey) -> PathBuf {
+        self.file(key)
+    }
+
     /// Whether a segment is stored under `key` (without reading it).
     pub fn contains(&self, key: &SegmentKey) -> bool {
         self.file(key).is_file()
@@ -126,7 +142,7 @@ impl SegmentCache {
 
     /// The segment stored under `key`: `Ok(None)` when there is none (or
     /// it cannot be read), an error when it is there but damaged.
-    pub fn load(&self, key: &SegmentKey) -> Result<Option<CompressedSegment>, DamagedSegment> {
+    pub fn load(&self, key: &SegmentKey) -> Result<Option<CachedSegment>, DamagedSegment> {
         let file = self.file(key);
         let Ok(bytes) = fs::read(&file) else {
             return Ok(None);
@@ -138,7 +154,7 @@ impl SegmentCache {
         if bytes.len() < HEADER_LEN {
             return Err(damaged("truncated"));
         }
-        let (header, members) = bytes.split_at(HEADER_LEN);
+        let (header, rest) = bytes.split_at(HEADER_LEN);
         if &header[..8] != MAGIC {
             return Err(damaged("not a segment file"));
         }
@@ -146,24 +162,45 @@ impl SegmentCache {
             |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().expect("8 bytes"));
         let input_len = number(8);
         let crc = u32::try_from(number(16)).map_err(|_| damaged("bad CRC field"))?;
-        if header[24..] != checksum(input_len, crc, members) {
+        let metadata_len = usize::try_from(number(24))
+            .ok()
+            .filter(|&len| len <= rest.len())
+            .ok_or_else(|| damaged("bad metadata length"))?;
+        let (metadata, members) = rest.split_at(metadata_len);
+        if header[32..] != checksum(input_len, crc, metadata, members) {
             return Err(damaged("checksum mismatch"));
         }
-        Ok(Some(CompressedSegment {
-            members: members.to_vec(),
-            crc,
-            input_len,
+        Ok(Some(CachedSegment {
+            metadata: metadata.to_vec(),
+            segment: CompressedSegment {
+                members: members.to_vec(),
+                crc,
+                input_len,
+            },
         }))
     }
 
-    /// Stores a segment under `key`, atomically, replacing what was there.
-    pub fn store(&self, key: &SegmentKey, segment: &CompressedSegment) -> Result<(), CacheError> {
+    /// Stores a segment and its metadata under `key`, atomically, replacing
+    /// what was there.
+    pub fn store(
+        &self,
+        key: &SegmentKey,
+        metadata: &[u8],
+        segment: &CompressedSegment,
+    ) -> Result<(), CacheError> {
         let mut output = AtomicOutput::create_cache_entry(&self.file(key))?;
         let mut header = MAGIC.to_vec();
         header.extend_from_slice(&segment.input_len.to_le_bytes());
         header.extend_from_slice(&u64::from(segment.crc).to_le_bytes());
-        header.extend_from_slice(&checksum(segment.input_len, segment.crc, &segment.members));
+        header.extend_from_slice(&(metadata.len() as u64).to_le_bytes());
+        header.extend_from_slice(&checksum(
+            segment.input_len,
+            segment.crc,
+            metadata,
+            &segment.members,
+        ));
         output.write_all(&header)?;
+        output.write_all(metadata)?;
         output.write_all(&segment.members)?;
         output.commit()?;
         Ok(())
@@ -171,10 +208,12 @@ impl SegmentCache {
 }
 
 /// SHA-256 over a segment's fields, as stored in its header.
-fn checksum(input_len: u64, crc: u32, members: &[u8]) -> [u8; 32] {
+fn checksum(input_len: u64, crc: u32, metadata: &[u8], members: &[u8]) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(input_len.to_le_bytes());
     hasher.update(u64::from(crc).to_le_bytes());
+    hasher.update((metadata.len() as u64).to_le_bytes());
+    hasher.update(metadata);
     hasher.update(members);
     hasher.finalize().into()
 }
@@ -194,14 +233,18 @@ mod tests {
             crc: 0xdead_beef,
             input_len: 1024,
         };
-        cache.store(&key, &cached).unwrap();
+        cache.store(&key, b"{}", &cached).unwrap();
         assert!(cache.contains(&key));
-        assert_eq!(cache.load(&key), Ok(Some(cached.clone())));
+        let stored = CachedSegment {
+            metadata: b"{}".to_vec(),
+            segment: cached.clone(),
+        };
+        assert_eq!(cache.load(&key), Ok(Some(stored.clone())));
         let good = std::fs::read(cache.file(&key)).unwrap();
         for (at, why) in [
             (good.len() - 1, "checksum mismatch"),
             (9, "checksum mismatch"),
-            (30, "checksum mismatch"),
+            (40, "checksum mismatch"),
             (0, "not a segment file"),
         ] {
             let mut bad = good.clone();
@@ -211,10 +254,10 @@ mod tests {
             assert_eq!(damaged.why, why, "byte {at}");
             assert!(damaged.to_string().contains(".seg is damaged"), "{damaged}");
         }
-        std::fs::write(cache.file(&key), b"WSLSEG3\nshort").unwrap();
+        std::fs::write(cache.file(&key), b"WSLSEG4\nshort").unwrap();
         assert_eq!(cache.load(&key).unwrap_err().why, "truncated");
-        cache.store(&key, &cached).unwrap();
-        assert_eq!(cache.load(&key), Ok(Some(cached)));
+        cache.store(&key, b"{}", &cached).unwrap();
+        assert_eq!(cache.load(&key), Ok(Some(stored)));
         assert_eq!(
             std::fs::read_dir(dir.path().join("cache")).unwrap().count(),
             1

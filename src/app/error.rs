@@ -90,8 +90,6 @@ pub enum AppError {
     Nix(#[from] NixError),
 
     // Failures while running.
-    #[error("starting the worker threads: {0}")]
-    ThreadPool(#[from] rayon::ThreadPoolBuildError),
     #[error(transparent)]
     Plan(#[from] PlanError),
     #[error(transparent)]

@@ -276,13 +276,6 @@ pub(super) fn plan_rootfs(
     })
 }
 
-fn start_threads(threads: usize) -> Result<(), AppError> {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build_global()?;
-    Ok(())
-}
-
 fn closure_file(path: &Path) -> Result<(Vec<u8>, String), AppError> {
     let bytes = read_limited(path, MAX_CLOSURE_BYTES, "a closure file")?;
     Ok((bytes, path.display().to_string()))
@@ -337,7 +330,6 @@ pub fn check_rootfs(
     let threads = threads.unwrap_or_else(default_threads);
     check_threads(threads).map_err(|source| AppError::Threads { threads, source })?;
     let (system_path, nixos) = system_and_facts(system, content)?;
-    start_threads(threads)?;
     let planned = plan_rootfs(
         content,
         closure_file(&system.closure)?,
@@ -348,7 +340,7 @@ pub fn check_rootfs(
     let Some(scanner) = planned.scanner else {
         return Ok(None);
     };
-    let report = check_plan(&planned.plan, content.mtime, scanner)?;
+    let report = check_plan(&planned.plan, content.mtime, scanner, threads)?;
     judge(&report, FindingsStage::Check, events)?;
     Ok(Some(report))
 }
@@ -381,7 +373,6 @@ pub(super) fn write_planned(
     if let Some(dir) = &output.cache {
         SegmentCache::check_usable(dir, compress_options.compression)?;
     }
-    start_threads(compress_options.threads)?;
     let planned = plan_rootfs(content, closure_bytes()?, system, nixos, events)?;
     let Planned {
         closure,

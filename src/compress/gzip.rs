@@ -184,6 +184,26 @@ fn member_header(level: u32, total_len: u32) -> [u8; MEMBER_HEADER_LEN] {
     ]
 }
 
+/// One complete gzip member, made by [`gzip_member`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GzipMember {
+    /// Header (with its "WT" length), raw deflate, CRC-32 and ISIZE.
+    pub bytes: Vec<u8>,
+    /// CRC-32 of the input.
+    pub crc: u32,
+}
+
+/// Compresses `input` (at most [`MEMBER_SIZE`] bytes) into one complete
+/// gzip member at `level` (1–9), exactly as the parallel encoder does: for
+/// callers that cut and order members themselves.
+pub fn gzip_member(input: &[u8], level: u32) -> io::Result<GzipMember> {
+    let member = compress_member(input, level)?;
+    Ok(GzipMember {
+        bytes: member.bytes,
+        crc: member.crc.finalize(),
+    })
+}
+
 /// Compresses `input` (at most [`MEMBER_SIZE`] bytes) into one complete
 /// gzip member with libdeflate at `level` (1–9).
 fn compress_member(input: &[u8], level: u32) -> io::Result<Member> {

@@ -23,7 +23,7 @@
 mod gzip;
 mod xz;
 
-pub use gzip::CompressedSegment;
+pub use gzip::{gzip_member, CompressedSegment, GzipMember};
 
 #[cfg(test)]
 mod tests;

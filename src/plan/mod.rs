@@ -3,8 +3,10 @@
 //! A [`Plan`] holds the members the tool makes itself (the `/nix` skeleton,
 //! Nix's database, the system profile, the `--extra-files` tree) in GNU tar
 //! `--sort=name` order, plus the closure's store paths, which are walked from
-//! the host store only when the archive is written. [`Plan::for_each_entry`]
-//! yields every member in archive order, with `--chown` rules applied.
+//! the host store only when the archive is written. [`Plan::segments`] cuts
+//! the archive into independent [`Segment`]s (each store path, and the runs of
+//! members between them), with `--chown` rules applied;
+//! [`Plan::for_each_entry`] yields every member in archive order.
 //!
 //! Every member the plan makes passes one check (`checked_key`): its path
 //! is a clean rootfs path (no empty, `.` or `..` component, not absolute, no
@@ -19,9 +21,6 @@ mod nixos;
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-
-use rayon::prelude::*;
 
 pub use chown::{ChownRule, ChownRuleError};
 pub use facts::{BinEntry, FactsError, FactsFile, GroupSpec, NixosFacts, UserSpec, UsersSpec};
@@ -522,72 +521,53 @@ impl Plan {
         &self.store_paths
     }
 
-    /// Calls `sink` with every member in archive order. Store paths are walked
-    /// on a separate thread, in parallel batches, while `sink` runs.
+    /// The archive cut into [`Segment`]s, in archive order: the members the
+    /// tool makes before the store's contents (owners applied), each store
+    /// path, then the members after it. Writers encode the segments
+    /// independently and put them back in this order.
+    pub fn segments(&self) -> Vec<Segment<'_>> {
+        let mut segments = Vec::with_capacity(self.store_paths.len() + 2);
+        let mut members = Vec::new();
+        for planned in self.generated.values() {
+            let mut entry = planned.entry.clone();
+            for rule in &self.chown {
+                rule.apply(&mut entry);
+            }
+            let is_store_dir = tree_key(&entry.path) == self.store_dir_key;
+            members.push(entry);
+            if is_store_dir {
+                segments.push(Segment::Members(std::mem::take(&mut members)));
+                segments.extend(self.store_paths.iter().map(Segment::StorePath));
+            }
+        }
+        if !members.is_empty() {
+            segments.push(Segment::Members(members));
+        }
+        segments
+    }
+
+    /// The members of a store path, in archive order, walked from the host
+    /// store now. They are owned by root: no `--chown` rule reaches the store.
+    pub fn store_path_entries(&self, path: &StorePath) -> Result<Vec<Entry>, PlanError> {
+        self.walk_store_path(path)
+    }
+
+    /// Calls `sink` with every member in archive order, walking each store
+    /// path when it comes.
     pub fn for_each_entry<E>(&self, mut sink: impl FnMut(&Entry) -> Result<(), E>) -> Result<(), E>
     where
         E: From<PlanError>,
     {
-        self.for_each_item(|item| match item {
-            PlanItem::Entry(entry) => sink(entry),
-            _ => Ok(()),
-        })
-    }
-
-    /// Like [`Plan::for_each_entry`], also marking where each store path's
-    /// members start and end.
-    pub fn for_each_item<E>(
-        &self,
-        mut sink: impl FnMut(PlanItem<'_>) -> Result<(), E>,
-    ) -> Result<(), E>
-    where
-        E: From<PlanError>,
-    {
-        let emit = |entry: &mut Entry, sink: &mut dyn FnMut(PlanItem<'_>) -> Result<(), E>| {
-            for rule in &self.chown {
-                rule.apply(entry);
-            }
-            sink(PlanItem::Entry(entry))
-        };
-        std::thread::scope(|scope| {
-            let (walked_tx, walked_rx) = mpsc::sync_channel(WALK_AHEAD);
-            let mut walker = Some(move || self.walk_store_paths(walked_tx));
-            for planned in self.generated.values() {
-                let mut entry = planned.entry.clone();
-                emit(&mut entry, &mut sink)?;
-                if tree_key(&entry.path) != self.store_dir_key {
-                    continue;
-                }
-                if let Some(walker) = walker.take() {
-                    scope.spawn(walker);
-                }
-                for (path, walked) in self.store_paths.iter().zip(walked_rx.iter()) {
-                    sink(PlanItem::StorePathStart(path))?;
-                    for entry in &walked? {
-                        sink(PlanItem::Entry(entry))?;
-                    }
-                    sink(PlanItem::StorePathEnd(path))?;
-                }
-            }
-            Ok(())
-        })
-    }
-
-    /// Walks every store path, in parallel batches, sending each one's
-    /// entries in order. Stops early if the receiver hangs up.
-    fn walk_store_paths(&self, walked_tx: mpsc::SyncSender<Result<Vec<Entry>, PlanError>>) {
-        for batch in self.store_paths.chunks(WALK_BATCH) {
-            let walked: Vec<_> = batch
-                .par_iter()
-                .map(|path| self.walk_store_path(path))
-                .collect();
-            for result in walked {
-                let failed = result.is_err();
-                if walked_tx.send(result).is_err() || failed {
-                    return;
-                }
+        for segment in self.segments() {
+            match segment {
+                Segment::Members(entries) => entries.iter().try_for_each(&mut sink)?,
+                Segment::StorePath(path) => self
+                    .store_path_entries(path)?
+                    .iter()
+                    .try_for_each(&mut sink)?,
             }
         }
+        Ok(())
     }
 
     /// Where `--allow-override` let `--extra-files` replace a file the tool
@@ -608,21 +588,16 @@ impl Plan {
     }
 }
 
-/// One step of [`Plan::for_each_item`].
+/// A run of consecutive members of the archive that is encoded as one
+/// unit; see [`Plan::segments`].
 #[derive(Debug)]
-pub enum PlanItem<'a> {
-    /// A member, owners applied.
-    Entry(&'a Entry),
-    /// The members of this store path follow.
-    StorePathStart(&'a StorePath),
-    /// The members of this store path are complete.
-    StorePathEnd(&'a StorePath),
+pub enum Segment<'a> {
+    /// Members the tool makes, owners applied.
+    Members(Vec<Entry>),
+    /// A store path, walked when it is encoded
+    /// ([`Plan::store_path_entries`]).
+    StorePath(&'a StorePath),
 }
-
-/// Store paths walked per parallel batch.
-const WALK_BATCH: usize = 16;
-/// Walked store paths that may wait for the writer.
-const WALK_AHEAD: usize = 64;
 
 /// Besides the store, what no `--chown` rule may reach where it exists:
 /// Nix's database, and the user tables WSL reads as root (verify checks

@@ -6,7 +6,7 @@
 //! only while fewer than `LOOKAHEAD` bytes are available and the member has
 //! not ended, so its answer never depends on how the content was chunked.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Bytes before an anchor a validator may look at (a shadow line's user name).
 pub const LOOKBEHIND: usize = 64;
@@ -14,7 +14,7 @@ pub const LOOKBEHIND: usize = 64;
 pub const LOOKAHEAD: usize = 512;
 
 /// What a finding is; its `name` is what reports print and `--allow` takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Detector {
     PemPrivateKey,

@@ -39,6 +39,9 @@ pub mod stream;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
 pub use allow::{AllowRule, AllowRuleError};
 pub use detect::Detector;
 pub use env::{sensitive_variables, SensitiveVariable};
@@ -97,6 +100,8 @@ pub struct ScanRules {
     environment: Vec<String>,
     allow: Vec<AllowRule>,
     strict: bool,
+    /// See [`ScanRules::fingerprint`].
+    fingerprint: [u8; 32],
 }
 
 impl ScanRules {
@@ -117,7 +122,24 @@ impl ScanRules {
             anchors.push((variable.value.clone(), AnchorKind::EnvironmentValue(name)));
             environment.push(variable.name.clone());
         }
-        let mut searchers = vec![Searcher::new(anchors, false)?];
+        let mut fingerprint = Sha256::new();
+        fingerprint.update(concat!(
+            "wsl-tarball ",
+            env!("CARGO_PKG_VERSION"),
+            " scan rules\n"
+        ));
+        let mut add_anchors = |anchors: &[(Vec<u8>, AnchorKind)], words: bool| {
+            fingerprint.update([u8::from(words)]);
+            for (anchor, kind) in anchors {
+                let kind = format!("{kind:?}");
+                for part in [anchor.as_slice(), kind.as_bytes()] {
+                    fingerprint.update((part.len() as u64).to_le_bytes());
+                    fingerprint.update(part);
+                }
+            }
+        };
+        add_anchors(&anchors, false);
+        let mut searchers = Vec::new();
         if !options.identifiers.is_empty() {
             let mut identifiers = Vec::new();
             for identifier in &options.identifiers {
@@ -126,14 +148,25 @@ impl ScanRules {
                 }
                 identifiers.push((identifier.as_bytes().to_vec(), AnchorKind::Identifier));
             }
+            add_anchors(&identifiers, true);
             searchers.push(Searcher::new(identifiers, true)?);
         }
+        searchers.insert(0, Searcher::new(anchors, false)?);
         Ok(ScanRules {
             searchers,
             environment,
             allow: options.allow.clone(),
             strict: options.strict,
+            fingerprint: fingerprint.finalize().into(),
         })
+    }
+
+    /// SHA-256 of everything that decides what a [`SegmentScan`] holds: the
+    /// tool's version (its detectors), the patterns, the identifiers and the
+    /// sensitive values (hashed, never stored). The allow-list and `strict`
+    /// apply later, in [`Scanner::judge`], and are not part of it.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
     }
 
     /// Applies `--strict` and the allow-list, and sorts: the final report.
@@ -193,28 +226,63 @@ impl ScanScope {
 /// Learns, from the members going by, which store paths are the system's
 /// configuration: the toplevel, the target of its `etc` link, and the store
 /// paths that `etc` tree links to as a whole (`environment.etc.*.text`).
+/// What it learns is kept as [`ScopeLinks`], per segment.
 #[derive(Debug)]
 struct ScopeTracker {
-    scope: ScanScope,
     /// `nix/store/`: member paths below it are in the store.
     member_prefix: Vec<u8>,
     /// `/nix/store/`: link targets below it point into the store.
     target_prefix: Vec<u8>,
+    links: ScopeLinks,
+}
+
+/// The symlinks of one segment that decide the scope (see [`ScopeTracker`]).
+/// Merged in archive order, they give what one pass over the whole archive
+/// would have learnt.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ScopeLinks {
+    /// The target of `/nix/var/nix/profiles/system-1-link`, if seen.
+    system: Option<String>,
     /// Store path ─► the store path its top-level `etc` symlink points into.
     etc_links: BTreeMap<String, String>,
     /// Store path ─► store paths it links to as a whole.
     whole_links: BTreeMap<String, BTreeSet<String>>,
 }
 
+impl ScopeLinks {
+    /// Adds what a later segment learnt.
+    fn merge(&mut self, later: ScopeLinks) {
+        if self.system.is_none() {
+            self.system = later.system;
+        }
+        self.etc_links.extend(later.etc_links);
+        for (owner, targets) in later.whole_links {
+            self.whole_links.entry(owner).or_default().extend(targets);
+        }
+    }
+
+    /// The user-controlled store paths (base names) under `scope`.
+    fn user_controlled(&self, scope: &ScanScope) -> BTreeSet<String> {
+        let mut set = scope.user_store_paths.clone();
+        if let Some(system) = scope.system.as_ref().or(self.system.as_ref()) {
+            set.insert(system.clone());
+            if let Some(etc) = self.etc_links.get(system) {
+                set.insert(etc.clone());
+                set.extend(self.whole_links.get(etc).into_iter().flatten().cloned());
+            }
+        }
+        set
+    }
+}
+
 impl ScopeTracker {
-    fn new(scope: ScanScope) -> Self {
+    fn new(scope: &ScanScope) -> Self {
         let relative = scope.store_dir.trim_start_matches('/');
         ScopeTracker {
             member_prefix: format!("{relative}/").into_bytes(),
             target_prefix: format!("/{relative}/").into_bytes(),
-            scope,
-            etc_links: BTreeMap::new(),
-            whole_links: BTreeMap::new(),
+            links: ScopeLinks::default(),
         }
     }
 
@@ -231,34 +299,25 @@ impl ScopeTracker {
         let Some((target_path, target_rest)) = target_in_store else {
             return;
         };
-        if path == b"nix/var/nix/profiles/system-1-link" && self.scope.system.is_none() {
-            self.scope.system = Some(target_path);
+        if path == b"nix/var/nix/profiles/system-1-link" {
+            self.links.system.get_or_insert(target_path);
             return;
         }
         let Some((owner, rest)) = self.store_path_of(path) else {
             return;
         };
         if rest == b"etc" {
-            self.etc_links.insert(owner.clone(), target_path.clone());
+            self.links
+                .etc_links
+                .insert(owner.clone(), target_path.clone());
         }
         if target_rest.is_empty() {
-            self.whole_links
+            self.links
+                .whole_links
                 .entry(owner)
                 .or_default()
                 .insert(target_path);
         }
-    }
-
-    fn user_controlled(&self) -> BTreeSet<String> {
-        let mut set = self.scope.user_store_paths.clone();
-        if let Some(system) = &self.scope.system {
-            set.insert(system.clone());
-            if let Some(etc) = self.etc_links.get(system) {
-                set.insert(etc.clone());
-                set.extend(self.whole_links.get(etc).into_iter().flatten().cloned());
-            }
-        }
-        set
     }
 }
 
@@ -275,7 +334,8 @@ fn split_store_path(path: &[u8]) -> Option<(String, &[u8])> {
 }
 
 /// A finding whose severity waits for the scope.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct PendingFinding {
     finding: Finding,
     /// `None`: outside the store.
@@ -290,11 +350,31 @@ struct Member {
     context: Context,
 }
 
+/// What scanning one segment of an archive (a store path, or the members
+/// the tool makes) found, before severities are decided: a pure function of
+/// the segment's members and the rules' [`ScanRules::fingerprint`], so it
+/// can be cached and replayed. [`Scanner::judge`] turns the segments of an
+/// archive, in order, into its report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SegmentScan {
+    found: Vec<PendingFinding>,
+    links: ScopeLinks,
+    members: u64,
+    bytes: u64,
+}
+
 /// Scans members and their content; see the module docs.
+///
+/// One scanner sees one stream of members. To scan the segments of an
+/// archive on several threads, each segment gets a [`Scanner::fresh`] copy,
+/// ends with [`Scanner::finish_segment`], and [`Scanner::judge`] makes the
+/// report from all of them.
 #[derive(Debug)]
 pub struct Scanner {
     rules: Arc<ScanRules>,
-    scope: ScopeTracker,
+    scope: ScanScope,
+    tracker: ScopeTracker,
     current: Option<Member>,
     stream: Stream,
     hits: Vec<Hit>,
@@ -307,7 +387,8 @@ impl Scanner {
     pub fn new(rules: Arc<ScanRules>, scope: ScanScope) -> Self {
         Scanner {
             rules,
-            scope: ScopeTracker::new(scope),
+            tracker: ScopeTracker::new(&scope),
+            scope,
             current: None,
             stream: Stream::new(),
             hits: Vec::new(),
@@ -317,14 +398,24 @@ impl Scanner {
         }
     }
 
+    /// A scanner with the same rules and scope that has seen nothing.
+    pub fn fresh(&self) -> Self {
+        Scanner::new(Arc::clone(&self.rules), self.scope.clone())
+    }
+
+    /// The rules this scanner applies.
+    pub fn rules(&self) -> &ScanRules {
+        &self.rules
+    }
+
     /// A member starts: `path` below the root (no `./`, no trailing `/`).
     pub fn begin_member(&mut self, path: &[u8], link_target: Option<&[u8]>) {
         if self.current.is_some() {
             self.end_member();
         }
         self.members += 1;
-        self.scope.observe(path, link_target);
-        let store_path = self.scope.store_path_of(path).map(|(base, _)| base);
+        self.tracker.observe(path, link_target);
+        let store_path = self.tracker.store_path_of(path).map(|(base, _)| base);
         let display_path: Arc<str> = format!("/{}", String::from_utf8_lossy(path)).into();
         let name_start = memchr::memrchr(b'/', path).map_or(0, |slash| slash + 1);
         let name = &path[name_start..];
@@ -380,7 +471,7 @@ impl Scanner {
                     store_path: member
                         .store_path
                         .as_ref()
-                        .map(|base| format!("{}/{base}", self.scope.scope.store_dir)),
+                        .map(|base| format!("{}/{base}", self.scope.store_dir)),
                     part,
                     offset: base_offset + hit.offset,
                     length: hit.len,
@@ -392,28 +483,65 @@ impl Scanner {
         }
     }
 
-    /// Decides severities, applies the allow-list and `strict`, and sorts.
-    pub fn finish(mut self) -> ScanReport {
+    /// What this scanner found, as one segment of an archive.
+    pub fn finish_segment(mut self) -> SegmentScan {
         self.end_member();
-        let user_controlled = self.scope.user_controlled();
-        let mut findings = Vec::with_capacity(self.found.len());
-        for pending in self.found {
-            let mut finding = pending.finding;
-            finding.user_controlled = pending
-                .store_path
-                .as_ref()
-                .map_or(true, |p| user_controlled.contains(p));
-            // A sensitive variable's value is a leak wherever it is.
-            finding.severity =
-                if finding.user_controlled || finding.detector == Detector::Environment {
-                    Severity::Error
-                } else {
-                    Severity::Warning
-                };
-            findings.push(finding);
+        SegmentScan {
+            found: self.found,
+            links: self.tracker.links,
+            members: self.members,
+            bytes: self.bytes,
         }
-        self.rules.judge(findings, self.members, self.bytes)
     }
+
+    /// The report for the members this scanner saw.
+    pub fn finish(self) -> ScanReport {
+        let rules = Arc::clone(&self.rules);
+        let scope = self.scope.clone();
+        judge_segments(&rules, &scope, [self.finish_segment()])
+    }
+
+    /// The report for an archive whose segments, in archive order, were
+    /// scanned by [`Scanner::fresh`] copies of this scanner: decides
+    /// severities, applies the allow-list and `strict`, and sorts. The same
+    /// as one scanner seeing the whole archive.
+    pub fn judge(&self, segments: impl IntoIterator<Item = SegmentScan>) -> ScanReport {
+        judge_segments(&self.rules, &self.scope, segments)
+    }
+}
+
+/// See [`Scanner::judge`].
+fn judge_segments(
+    rules: &ScanRules,
+    scope: &ScanScope,
+    segments: impl IntoIterator<Item = SegmentScan>,
+) -> ScanReport {
+    let mut links = ScopeLinks::default();
+    let mut found = Vec::new();
+    let (mut members, mut bytes) = (0, 0);
+    for segment in segments {
+        links.merge(segment.links);
+        found.extend(segment.found);
+        members += segment.members;
+        bytes += segment.bytes;
+    }
+    let user_controlled = links.user_controlled(scope);
+    let mut findings = Vec::with_capacity(found.len());
+    for pending in found {
+        let mut finding = pending.finding;
+        finding.user_controlled = pending
+            .store_path
+            .as_ref()
+            .map_or(true, |p| user_controlled.contains(p));
+        // A sensitive variable's value is a leak wherever it is.
+        finding.severity = if finding.user_controlled || finding.detector == Detector::Environment {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        findings.push(finding);
+    }
+    rules.judge(findings, members, bytes)
 }
 
 impl ContentObserver for Scanner {

@@ -5,12 +5,12 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::detect::Detector;
 
 /// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// In a store path that is not user-controlled: reported, does not fail.
@@ -20,7 +20,7 @@ pub enum Severity {
 }
 
 /// Which part of a member matched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Part {
     /// The member's own name (the last component of its path).
@@ -32,7 +32,7 @@ pub enum Part {
 }
 
 /// One thing that should not ship.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
     pub severity: Severity,
@@ -40,7 +40,7 @@ pub struct Finding {
     /// `/`-rooted path inside the tarball.
     pub path: String,
     /// The store path the member belongs to (`/nix/store/HASH-NAME`), if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_path: Option<String>,
     pub part: Part,
     /// Byte offset in the part (in the path, for a name).

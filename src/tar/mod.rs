@@ -35,7 +35,8 @@ pub enum TarError {
 }
 
 /// Counts of what went into the archive.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TarStats {
     pub directories: u64,
     pub files: u64,
@@ -44,6 +45,17 @@ pub struct TarStats {
     pub content_bytes: u64,
     /// Bytes of the whole uncompressed archive.
     pub archive_bytes: u64,
+}
+
+impl TarStats {
+    /// Adds the counts of a later part of the same archive.
+    pub fn add(&mut self, later: &TarStats) {
+        self.directories += later.directories;
+        self.files += later.files;
+        self.symlinks += later.symlinks;
+        self.content_bytes += later.content_bytes;
+        self.archive_bytes += later.archive_bytes;
+    }
 }
 
 /// Sees every member and every byte of content that goes into the archive,
@@ -62,6 +74,25 @@ impl ContentObserver for () {
     fn begin_entry(&mut self, _entry: &Entry) {}
     fn content(&mut self, _chunk: &[u8]) {}
     fn end_entry(&mut self) {}
+}
+
+/// An observer that may not be there.
+impl<O: ContentObserver> ContentObserver for Option<O> {
+    fn begin_entry(&mut self, entry: &Entry) {
+        if let Some(observer) = self {
+            observer.begin_entry(entry);
+        }
+    }
+    fn content(&mut self, chunk: &[u8]) {
+        if let Some(observer) = self {
+            observer.content(chunk);
+        }
+    }
+    fn end_entry(&mut self) {
+        if let Some(observer) = self {
+            observer.end_entry();
+        }
+    }
 }
 
 /// Two observers see the same members and bytes, the first one first.
@@ -312,14 +343,27 @@ impl<W: Write, O: ContentObserver> TarWriter<W, O> {
 
     /// Like [`TarWriter::finish`], also handing back the observer.
     pub fn finish_observed(mut self) -> Result<(W, O, TarStats), TarError> {
-        let end_blocks = 2 * BLOCK_SIZE as u64;
-        let record = RECORD_SIZE as u64;
-        let total = (self.stats.archive_bytes + end_blocks).div_ceil(record) * record;
-        let zeros = vec![0u8; (total - self.stats.archive_bytes) as usize];
+        let zeros = vec![0u8; end_of_archive_len(self.stats.archive_bytes)];
         self.inner.write_all(&zeros).map_err(TarError::Write)?;
-        self.stats.archive_bytes = total;
+        self.stats.archive_bytes += zeros.len() as u64;
         Ok((self.inner, self.observer, self.stats))
     }
+
+    /// Hands back the inner writer, the observer and the counts without
+    /// ending the archive: the members written are one segment of an archive
+    /// that is put together elsewhere (which ends it with
+    /// [`end_of_archive_len`] zero bytes).
+    pub fn into_segment(self) -> (W, O, TarStats) {
+        (self.inner, self.observer, self.stats)
+    }
+}
+
+/// How many zero bytes end an archive of `archive_bytes` bytes of members:
+/// two zero blocks, padded to a whole record.
+pub fn end_of_archive_len(archive_bytes: u64) -> usize {
+    let end_blocks = 2 * BLOCK_SIZE as u64;
+    let record = RECORD_SIZE as u64;
+    ((archive_bytes + end_blocks).div_ceil(record) * record - archive_bytes) as usize
 }
 
 /// The content of a streamed member on its way into the archive.

@@ -1,0 +1,256 @@
+//! The `write` pipeline: plan ─► tar ─► compression ─► atomic output.
+//!
+//! Everything streams: entries are walked ahead on other threads, each file
+//! is read in chunks straight into the tar writer, the compressor works on
+//! fixed blocks in parallel, and the compressed bytes go to a temporary file
+//! that is renamed over the destination only when everything succeeded.
+//!
+//! Every store path's members are hashed as a NAR while they are written
+//! ([`NarCheck`]) and must match the closure's `narHash` and `narSize`;
+//! otherwise the write fails and nothing reaches the destination.
+//!
+//! When `--allow-override` replaced files the tool makes, the complete
+//! temporary file is verified ([`crate::inspect::verify`]) before it is
+//! handed back: `write` never produces a tarball that `verify` rejects.
+//!
+//! With security checks, a [`Scanner`] sees every member and byte as they
+//! are written, on the writing thread; [`write_tarball`] hands back a
+//! [`PendingTarball`] with the report, and the caller commits it or drops it
+//! (leaving nothing at the destination). [`check_plan`] runs the same scan
+//! without writing anything.
+
+mod pipeline;
+mod segment;
+
+use std::io::{self, BufWriter, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::cache::{CacheError, DamagedSegment, SegmentCache};
+use crate::compress::{CompressError, CompressOptions, Compression, Compressor};
+use crate::hex;
+use crate::inspect::{verify, InspectError};
+use crate::manifest::HashingWriter;
+use crate::nar_check::NarCheckError;
+use crate::output::{commit_all, AtomicOutput, OutputError};
+use crate::plan::{Plan, PlanError};
+use crate::progress::Progress;
+use crate::scan::{ScanReport, Scanner};
+use crate::tar::{TarError, TarStats};
+use pipeline::{PieceFormat, Pipeline};
+use segment::SegmentEncoder;
+
+/// Why the tarball could not be written. Nothing is left at the destination.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Tar(#[from] TarError),
+    #[error("compression options: {0}")]
+    CompressOptions(#[from] CompressError),
+    #[error("writing {}: {source}", path.display())]
+    Finish {
+        path: std::path::PathBuf,
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error(transparent)]
+    Nar(#[from] NarCheckError),
+    #[error("--allow-override {}: with these replacements the tarball fails verify, so it was not written: {}", paths.join(", "), failures.join("; "))]
+    OverrideRejected {
+        paths: Vec<String>,
+        failures: Vec<String>,
+    },
+    #[error("verifying the tarball before it is committed: {0}")]
+    Verify(#[source] InspectError),
+    #[error("compressing the tarball: {0}")]
+    Compress(#[source] io::Error),
+    #[error("internal error: a worker thread panicked")]
+    WorkerPanicked,
+}
+
+/// What a finished write did.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteSummary {
+    pub store_paths: usize,
+    pub tar: TarStats,
+    /// Size of the compressed file.
+    pub output_bytes: u64,
+    /// SHA-256 of the compressed file, hashed as it was written.
+    pub output_sha256: [u8; 32],
+    pub elapsed: Duration,
+}
+
+/// A complete, synced-on-commit tarball in its temporary file: not at the
+/// destination until [`PendingTarball::commit`]; dropping it removes it.
+#[derive(Debug)]
+pub struct PendingTarball {
+    output: AtomicOutput,
+    summary: WriteSummary,
+    scan: Option<ScanReport>,
+    damaged_cache_segments: Vec<DamagedSegment>,
+}
+
+impl PendingTarball {
+    /// What was written.
+    pub fn summary(&self) -> &WriteSummary {
+        &self.summary
+    }
+
+    /// The security report, if a scanner was given.
+    pub fn scan_report(&self) -> Option<&ScanReport> {
+        self.scan.as_ref()
+    }
+
+    /// `--cache` entries that were damaged: each was compressed again (the
+    /// tarball does not contain its bytes) and replaced in the cache.
+    pub fn damaged_cache_segments(&self) -> &[DamagedSegment] {
+        &self.damaged_cache_segments
+    }
+
+    /// Moves the tarball to its destination.
+    pub fn commit(self) -> Result<WriteSummary, WriteError> {
+        self.commit_with(Vec::new())
+    }
+
+    /// Moves the tarball and `companions` (its manifest) to their
+    /// destinations as one transaction (see [`crate::output::commit_all`]):
+    /// if any cannot be committed, none replaces its destination.
+    pub fn commit_with(self, companions: Vec<AtomicOutput>) -> Result<WriteSummary, WriteError> {
+        let mut outputs = vec![self.output];
+        outputs.extend(companions);
+        commit_all(outputs)?;
+        Ok(self.summary)
+    }
+}
+
+/// Writes `plan` as a compressed tarball into a temporary file beside
+/// `destination`, scanning it with copies of `scanner` if given. Nothing
+/// reaches the destination until the caller commits the result. `progress`
+/// hears how many tar bytes are done.
+pub fn write_tarball(
+    plan: &Plan,
+    destination: &Path,
+    mtime: u64,
+    compression: &CompressOptions,
+    cache: Option<&SegmentCache>,
+    scanner: Option<Scanner>,
+    progress: &mut dyn Progress,
+) -> Result<PendingTarball, WriteError> {
+    let started = Instant::now();
+    let level = compression.validate()?;
+    let output = AtomicOutput::create(destination)?;
+    let finish_error = |source| WriteError::Finish {
+        path: destination.to_path_buf(),
+        source,
+    };
+    let file = output.try_clone_file().map_err(finish_error)?;
+    let mut hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+    let gzip = compression.compression == Compression::Gzip;
+    // Everything a store path's segment depends on besides its contents;
+    // see crate::cache.
+    let cache = cache.filter(|_| gzip).map(|cache| {
+        let scan = scanner.as_ref().map_or_else(
+            || "none".to_owned(),
+            |s| hex::encode(&s.rules().fingerprint()),
+        );
+        let settings = format!(
+            "mtime={mtime} level={level} owners={:?} scan={scan}",
+            plan.chown_rules()
+        );
+        (cache, settings)
+    });
+    let encoder = SegmentEncoder {
+        plan,
+        mtime,
+        scanner: scanner.as_ref(),
+        cache: cache.clone(),
+    };
+    // A failed write into the compressed file names the file.
+    let name_destination = |error: WriteError| match error {
+        WriteError::Tar(TarError::Write(source)) => finish_error(source),
+        other => other,
+    };
+    let threads = compression.threads;
+    let assembled = if gzip {
+        let pipeline = Pipeline::new(
+            encoder,
+            plan.segments(),
+            PieceFormat::Gzip { level },
+            threads,
+        );
+        pipeline
+            .run(&mut hashing, cache.map(|(cache, _)| cache), progress)
+            .map_err(name_destination)?
+    } else {
+        let mut compressor = Compressor::new(&mut hashing, compression)?;
+        let pipeline = Pipeline::new(encoder, plan.segments(), PieceFormat::Tar, threads);
+        let assembled = pipeline
+            .run(&mut compressor, None, progress)
+            .map_err(name_destination)?;
+        compressor.finish().map_err(finish_error)?;
+        assembled
+    };
+    let (mut buffered, output_sha256, output_bytes) = hashing.finish();
+    buffered.flush().map_err(finish_error)?;
+    drop(buffered);
+    if !plan.overridden().is_empty() {
+        verify_overrides(plan, &output)?;
+    }
+    let scan = scanner.map(|scanner| scanner.judge(assembled.scans));
+    Ok(PendingTarball {
+        damaged_cache_segments: assembled.damaged,
+        output,
+        summary: WriteSummary {
+            store_paths: plan.store_paths().len(),
+            tar: assembled.stats,
+            output_bytes,
+            output_sha256,
+            elapsed: started.elapsed(),
+        },
+        scan,
+    })
+}
+
+/// Verifies the complete temporary file of a plan with `--allow-override`
+/// replacements: the user's files must still give a tarball that `verify`
+/// accepts.
+fn verify_overrides(plan: &Plan, output: &AtomicOutput) -> Result<(), WriteError> {
+    // The temporary file, whether or not it has a name.
+    let path = PathBuf::from(format!("/proc/self/fd/{}", output.file().as_raw_fd()));
+    let verification = verify(&path, !plan.has_skeleton()).map_err(WriteError::Verify)?;
+    if verification.passed() {
+        return Ok(());
+    }
+    Err(WriteError::OverrideRejected {
+        paths: plan.overridden().to_vec(),
+        failures: verification
+            .failures()
+            .map(|(_, failure)| failure.to_owned())
+            .collect(),
+    })
+}
+
+/// Runs `plan` through the pipeline into nothing, for the scan alone, on
+/// `threads` workers.
+pub fn check_plan(
+    plan: &Plan,
+    mtime: u64,
+    scanner: Scanner,
+    threads: usize,
+) -> Result<ScanReport, WriteError> {
+    let encoder = SegmentEncoder {
+        plan,
+        mtime,
+        scanner: Some(&scanner),
+        cache: None,
+    };
+    let pipeline = Pipeline::new(encoder, plan.segments(), PieceFormat::Discard, threads);
+    let assembled = pipeline.run(&mut io::sink(), None, &mut ())?;
+    Ok(scanner.judge(assembled.scans))
+}
