@@ -278,7 +278,7 @@ impl SegmentedStream<'_> {
                     );
                     let key = SegmentKey::new(&archive_path, &nar_hash, &self.settings);
                     let cached = match self.cache.map(|cache| cache.load(&key)) {
-                        Some(Ok(found)) => found,
+                        Some(Ok(found)) => found.map(|cached| cached.segment),
                         Some(Err(damaged)) => {
                             // Compressed again below; the store replaces it.
                             self.damaged.borrow_mut().push(damaged);
@@ -345,7 +345,7 @@ impl SegmentedStream<'_> {
         if let Some(cache) = self.cache {
             for (id, segment) in finished {
                 if let Some(key) = usize::try_from(id).ok().and_then(|i| keys.get(i)) {
-                    cache.store(key, &segment)?;
+                    cache.store(key, &[], &segment)?;
                 }
             }
         }
