@@ -147,9 +147,7 @@ impl SegmentCache {
             source,
         };
         if fs::metadata(dir).is_ok_and(|metadata| !metadata.is_dir()) {
-            return Err(CacheError::NotADirectory {
-                dir: dir.to_path_buf(),
-            });
+            return Err(io_error(io::Error::from_raw_os_error(libc::ENOTDIR)));
         }
         fs::create_dir_all(dir).map_err(io_error)?;
         drop(AtomicOutput::create_cache_entry(&dir.join("probe.seg"))?);
@@ -595,7 +593,10 @@ mod tests {
         );
         assert_eq!(
             SegmentCache::open(&file, 0).unwrap_err().to_string(),
-            format!("--cache {} is not a directory", file.display())
+            format!(
+                "cache directory {}: Not a directory (os error 20)",
+                file.display()
+            )
         );
     }
 }
