@@ -294,6 +294,18 @@ fn cache_limit_values_are_checked_naming_the_flag() {
         stderr(&run).trim_end(),
         "wsl-tarball: error: --cache-limit applies to a cache, and `write` has none unless --cache DIR is given"
     );
+    // An update bundle has no cache.
+    let run = wsl_tarball()
+        .args(["build", "--delta-from", "old.wsl", "--cache-limit", "1G"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("--cache and --cache-limit do not apply to it"),
+        "{}",
+        stderr(&run)
+    );
     // --no-cache excludes both.
     for flag in [["--cache", "cache"], ["--cache-limit", "1G"]] {
         let run = wsl_tarball()
