@@ -14,7 +14,7 @@
 //!
 //! ```text
 //! request ─► rootfs (system, skeleton, plan) ─► write::write_tarball
-//!         ─► manifest ─► output::commit_all ─► outcome
+//!         ─► manifest ─► output::commit_all ─► cache eviction ─► outcome
 //! ```
 
 mod build;
