@@ -387,6 +387,10 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub output: OutputArgs,
 
+    /// Use no cache, not even the default $XDG_CACHE_HOME/wsl-tarball.
+    #[arg(long, conflicts_with_all = ["cache", "cache_limit"], help_heading = "Output")]
+    pub no_cache: bool,
+
     #[command(flatten)]
     pub compression: CompressionArgs,
 
@@ -502,12 +506,28 @@ pub struct OutputArgs {
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub manifest: Option<PathBuf>,
 
-    /// Keep each store path's compressed bytes in DIR (gzip only) and reuse
-    /// them: a rebuild after a few store paths changed compresses only those.
-    /// Every byte is still read and scanned, and the output is identical to
-    /// a build without the cache.
+    /// Keep each store path's compressed bytes and scan findings in DIR
+    /// (gzip only) and reuse them: a rebuild after a few store paths changed
+    /// reads, scans and compresses only those, and the output is identical
+    /// to a build without the cache. `build` uses $XDG_CACHE_HOME/wsl-tarball
+    /// (else ~/.cache/wsl-tarball) by default.
     #[arg(long, value_name = "DIR", help_heading = "Output")]
     pub cache: Option<PathBuf>,
+
+    /// After the tarball is written, remove the least recently used cache
+    /// segments until the cache holds at most SIZE: bytes, or K, M, G, T
+    /// (powers of 1024), such as 500M. Default 10G.
+    #[arg(
+        long,
+        value_name = "SIZE",
+        value_parser = parse_cache_limit,
+        help_heading = "Output"
+    )]
+    pub cache_limit: Option<u64>,
+}
+
+fn parse_cache_limit(text: &str) -> Result<u64, wsl_tarball::app::BadSize> {
+    wsl_tarball::app::parse_size(text)
 }
 
 impl OutputArgs {
@@ -516,6 +536,7 @@ impl OutputArgs {
             output: self.output.clone(),
             manifest: self.manifest.clone(),
             cache: self.cache.clone(),
+            cache_limit: self.cache_limit,
         }
     }
 }
@@ -606,9 +627,9 @@ pub struct CompressionArgs {
     #[arg(long, value_name = "N", help_heading = "Compression")]
     pub level: Option<u32>,
 
-    /// Worker threads for walking and compressing, 1 to 4 × the number of
-    /// cores. The output is the same for every value. Defaults to the
-    /// number of cores.
+    /// Threads that walk, read, scan, hash and compress, 1 to 4 × the number
+    /// of cores; the main thread only writes. The output is the same for
+    /// every value. Defaults to the number of cores.
     #[arg(long, value_name = "N", help_heading = "Compression")]
     pub threads: Option<usize>,
 }

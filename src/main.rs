@@ -243,6 +243,7 @@ fn run_build(args: BuildArgs) -> Result<()> {
         compression: args.compression.request(),
         output: args.output.request(),
         default_output: args.output.output == Path::new("nixos.wsl"),
+        no_cache: args.no_cache,
         progress: !args.quiet,
     };
     match app::build(&request, &mut printer).map_err(with_flags)? {

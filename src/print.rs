@@ -43,6 +43,36 @@ impl Events for Printer<'_> {
             Event::DamagedCacheSegment(damaged) => eprintln!(
                 "wsl-tarball: warning: {damaged}; compressed the store path again and replaced the entry"
             ),
+            Event::DefaultCacheUnusable { .. }
+            | Event::CacheEvicted { .. }
+            | Event::CacheEvictionFailed(_)
+                if self.quiet => {}
+            Event::DefaultCacheUnusable { dir, error } => eprintln!(
+                "wsl-tarball: warning: not using the default cache {}: {error}; writing without a cache (--no-cache skips it)",
+                dir.display()
+            ),
+            Event::CacheEvicted {
+                dir,
+                limit,
+                eviction,
+            } => {
+                let removed = match eviction.removed {
+                    0 => String::new(),
+                    n => format!(
+                        "; removed {n} least recently used ({})",
+                        human_bytes(eviction.removed_bytes)
+                    ),
+                };
+                eprintln!(
+                    "cache {}: {} of segments, limit {}{removed}",
+                    dir.display(),
+                    human_bytes(eviction.kept_bytes),
+                    human_bytes(limit)
+                )
+            }
+            Event::CacheEvictionFailed(error) => eprintln!(
+                "wsl-tarball: warning: cannot trim the cache: {error}; the tarball is written"
+            ),
             Event::ScanReport(report) => {
                 if self.checks.json {
                     println!("{}", report.to_json());

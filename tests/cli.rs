@@ -63,7 +63,10 @@ fn write_help_groups_its_options_under_headings() {
     let sections = options_by_heading(&text);
     let expected: Vec<(&str, Vec<&str>)> = vec![
         ("Options", vec!["--quiet", "--help"]),
-        ("Output", vec!["--output", "--manifest", "--cache"]),
+        (
+            "Output",
+            vec!["--output", "--manifest", "--cache", "--cache-limit"],
+        ),
         ("Compression", vec!["--compression", "--level", "--threads"]),
         (
             "Rootfs",

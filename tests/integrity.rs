@@ -494,3 +494,38 @@ fn a_store_path_changed_under_store_root_is_named_and_a_cache_hit_ships_the_stat
     );
     assert_verifies(&from_cache, Rootfs::Bare);
 }
+
+#[test]
+fn with_every_store_path_stale_the_first_in_archive_order_is_named_for_every_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let guarded = Guarded::new(dir.path());
+    let closure = closure_file(dir.path());
+    let mut infos: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&closure).unwrap()).unwrap();
+    let mut paths = Vec::new();
+    for info in infos.as_array_mut().unwrap() {
+        paths.push(info["path"].as_str().unwrap().to_owned());
+        let size = info["narSize"].as_u64().unwrap();
+        info["narSize"] = (size + 8).into();
+    }
+    std::fs::write(&closure, serde_json::to_vec(&infos).unwrap()).unwrap();
+    // Archive order is store-path order (the base names, sorted).
+    paths.sort();
+    let (first, rest) = paths.split_first().unwrap();
+    let mut messages = Vec::new();
+    for threads in ["1", "2", "3", "8"] {
+        let stderr = guarded.assert_fails(
+            &mut write_command(&closure),
+            &["--threads", threads],
+            &[first, "is not what the closure says"],
+        );
+        for later in rest {
+            assert!(!stderr.contains(later.as_str()), "{threads}: {stderr}");
+        }
+        messages.push(stderr);
+    }
+    assert!(
+        messages.windows(2).all(|pair| pair[0] == pair[1]),
+        "{messages:#?}"
+    );
+}

@@ -33,7 +33,24 @@ pub struct BuildRequest {
     /// Whether `output.output` was left at its default (a bundle then goes
     /// to update.wsl-delta).
     pub default_output: bool,
+    /// No cache: not even the default one (`default_cache_dir`), which a
+    /// gzip tarball otherwise uses when `output.cache` is `None`.
+    pub no_cache: bool,
     pub progress: bool,
+}
+
+/// `build`'s cache when none is given: `$XDG_CACHE_HOME/wsl-tarball`, else
+/// `$HOME/.cache/wsl-tarball` (an empty or relative `XDG_CACHE_HOME` is
+/// ignored, as the XDG base directory specification says). `None` without
+/// either.
+fn default_cache_dir() -> Option<PathBuf> {
+    let absolute = |name| {
+        std::env::var_os(name)
+            .map(PathBuf::from)
+            .filter(|path| path.is_absolute())
+    };
+    let base = absolute("XDG_CACHE_HOME").or_else(|| absolute("HOME").map(|h| h.join(".cache")))?;
+    Some(base.join("wsl-tarball"))
 }
 
 /// What `build` wrote.
@@ -51,7 +68,8 @@ pub fn build(request: &BuildRequest, events: &mut dyn Events) -> Result<BuildOut
         && (content.extra_files.is_some()
             || !content.chown.is_empty()
             || output.manifest.is_some()
-            || output.cache.is_some())
+            || output.cache.is_some()
+            || output.cache_limit.is_some())
     {
         return Err(AppError::BundleSettings);
     }
@@ -102,6 +120,11 @@ pub fn build(request: &BuildRequest, events: &mut dyn Events) -> Result<BuildOut
             events,
         )?)));
     }
+    let default_cache = if request.no_cache {
+        None
+    } else {
+        default_cache_dir()
+    };
     let outcome = write_planned(
         content,
         &request.compression,
@@ -109,6 +132,7 @@ pub fn build(request: &BuildRequest, events: &mut dyn Events) -> Result<BuildOut
         || Ok(nix.closure_json(&facts.system)?),
         &facts.system,
         Some(&facts),
+        default_cache.as_deref(),
         request.progress,
         events,
     )?;

@@ -56,6 +56,8 @@ pub enum AppError {
     Overlap(#[from] OverlapError),
     #[error("an update bundle holds only store paths: extra files, owners, a manifest and a cache do not apply to it")]
     BundleSettings,
+    #[error("--cache-limit applies to a cache, and `write` has none unless --cache DIR is given")]
+    CacheLimitWithoutCache,
 
     // Bad inputs.
     #[error("no system store path: give one, or a facts file that names it")]
@@ -110,6 +112,7 @@ impl AppError {
             AppError::Threads { .. }
                 | AppError::CompressOptions(_)
                 | AppError::Cache(_)
+                | AppError::CacheLimitWithoutCache
                 | AppError::Overlap(_)
         )
     }

@@ -14,7 +14,7 @@
 //!
 //! ```text
 //! request ─► rootfs (system, skeleton, plan) ─► write::write_tarball
-//!         ─► manifest ─► output::commit_all ─► outcome
+//!         ─► manifest ─► output::commit_all ─► cache eviction ─► outcome
 //! ```
 
 mod build;
@@ -33,10 +33,13 @@ pub use rootfs::{
 pub use security::{check_tarball, CheckSettings};
 // What requests and outcomes are made of, from modules the crate keeps to
 // itself.
+pub use crate::cache::{parse_size, BadSize, Eviction, DEFAULT_LIMIT_BYTES as DEFAULT_CACHE_LIMIT};
 pub use crate::plan::NixDbMode;
 pub use crate::write::WriteSummary;
 
-use crate::cache::DamagedSegment;
+use std::path::Path;
+
+use crate::cache::{CacheError, DamagedSegment};
 use crate::scan::ScanReport;
 
 /// Something the user should hear about while a command runs.
@@ -59,6 +62,21 @@ pub enum Event<'a> {
     /// A segment of the cache was damaged; the store path was compressed
     /// again and the entry replaced.
     DamagedCacheSegment(&'a DamagedSegment),
+    /// `build`'s default cache directory cannot be used: the tarball is
+    /// written without a cache.
+    DefaultCacheUnusable {
+        dir: &'a Path,
+        error: &'a CacheError,
+    },
+    /// After the tarball was committed, the cache was trimmed to its limit
+    /// (least recently used segments first).
+    CacheEvicted {
+        dir: &'a Path,
+        limit: u64,
+        eviction: &'a Eviction,
+    },
+    /// Trimming the cache failed; the tarball is committed all the same.
+    CacheEvictionFailed(&'a CacheError),
 }
 
 /// Sees the [`Event`]s of a run.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::security::{judge, scanner};
 use super::{default_threads, AppError, CheckSettings, Event, Events, FindingsStage};
-use crate::cache::SegmentCache;
+use crate::cache::{SegmentCache, DEFAULT_LIMIT_BYTES};
 use crate::compress::{check_threads, CompressOptions, Compression};
 use crate::input::{read_limited, MAX_CLOSURE_BYTES, MAX_FACTS_BYTES};
 use crate::manifest::{
@@ -141,6 +141,9 @@ pub struct OutputRequest {
     pub manifest: Option<PathBuf>,
     /// The segment cache directory (gzip only).
     pub cache: Option<PathBuf>,
+    /// The cache's size limit, kept after each run; the default
+    /// ([`crate::cache::DEFAULT_LIMIT_BYTES`]) when `None`.
+    pub cache_limit: Option<u64>,
 }
 
 impl OutputRequest {
@@ -301,6 +304,9 @@ pub fn write_rootfs(
         });
     }
     output.check_distinct(&inputs, content.extra_files.as_deref())?;
+    if output.cache.is_none() && output.cache_limit.is_some() {
+        return Err(AppError::CacheLimitWithoutCache);
+    }
     compression.check_early()?;
     if system.facts.is_none() {
         // Without a module the flags say it all: check them before anything.
@@ -314,6 +320,7 @@ pub fn write_rootfs(
         || closure_file(&system.closure),
         &system_path,
         nixos.as_ref(),
+        None,
         progress,
         events,
     )
@@ -357,7 +364,12 @@ impl Events for Silent<'_> {
 }
 
 /// The shared tail of `write` and `build`: check the settings, read the
-/// closure, plan, stream, scan, write the manifest, commit.
+/// closure, plan, stream, scan, write the manifest, commit, trim the cache.
+///
+/// `default_cache` is the cache used when `output.cache` is `None`: only
+/// with gzip, and when it cannot be used the run goes on without one
+/// ([`Event::DefaultCacheUnusable`]). An explicit `output.cache` that
+/// cannot be used is an error.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn write_planned(
     content: &ContentRequest,
@@ -366,6 +378,7 @@ pub(super) fn write_planned(
     closure_bytes: impl FnOnce() -> Result<(Vec<u8>, String), AppError>,
     system: &str,
     nixos: Option<&NixosFacts>,
+    default_cache: Option<&Path>,
     progress: bool,
     events: &mut dyn Events,
 ) -> Result<WriteOutcome, AppError> {
@@ -379,11 +392,20 @@ pub(super) fn write_planned(
         plan,
         scanner,
     } = planned;
-    let cache = output
-        .cache
-        .as_deref()
-        .map(SegmentCache::open)
-        .transpose()?;
+    let limit = output.cache_limit.unwrap_or(DEFAULT_LIMIT_BYTES);
+    let cache = match (&output.cache, default_cache) {
+        (Some(dir), _) => Some(SegmentCache::open(dir, limit)?),
+        (None, Some(dir)) if compress_options.compression == Compression::Gzip => {
+            match SegmentCache::open(dir, limit) {
+                Ok(cache) => Some(cache),
+                Err(error) => {
+                    events.event(Event::DefaultCacheUnusable { dir, error: &error });
+                    None
+                }
+            }
+        }
+        (None, _) => None,
+    };
     // Created before the long write, so that a manifest that cannot be
     // written fails the run before it starts.
     let mut manifest_output = output
@@ -429,6 +451,18 @@ pub(super) fn write_planned(
     }
     // The tarball and its manifest replace their destinations together.
     let summary = pending.commit_with(manifest_output.into_iter().collect())?;
+    // Only now: a failed run leaves the cache as it was, but for the
+    // segments it stored.
+    if let Some(cache) = &cache {
+        match cache.evict() {
+            Ok(eviction) => events.event(Event::CacheEvicted {
+                dir: cache.dir(),
+                limit: cache.limit_bytes(),
+                eviction: &eviction,
+            }),
+            Err(error) => events.event(Event::CacheEvictionFailed(&error)),
+        }
+    }
     Ok(WriteOutcome { summary })
 }
 

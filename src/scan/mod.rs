@@ -24,10 +24,13 @@
 //!   variables, searched for like any other anchor.
 //! - [`report`]: findings in a fixed order, human text, JSON, redaction.
 //!
-//! The [`Scanner`] runs inline, on the thread that writes the archive, as a
+//! The [`Scanner`] runs inline, on the thread that tars the bytes, as a
 //! [`ContentObserver`]: it sees the very buffers that are written, with no
-//! copy. (A scan thread fed copies was measured slower on the benchmark:
-//! the copies and the extra runnable thread cost more than the scan.)
+//! copy. `write` scans the archive's segments on several threads at once:
+//! each gets a [`Scanner::fresh`] copy, and [`Scanner::judge`] makes one
+//! report of their [`SegmentScan`]s, the same as one pass would. A
+//! [`SegmentScan`] is a pure function of the segment and
+//! [`ScanRules::fingerprint`], so `--cache` stores and replays it.
 
 pub mod allow;
 pub mod archive;

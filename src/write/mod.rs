@@ -1,20 +1,27 @@
-//! The `write` pipeline: plan ─► tar ─► compression ─► atomic output.
+//! The `write` pipeline: plan ─► segments on every core ─► members in order
+//! ─► atomic output.
 //!
-//! Everything streams: entries are walked ahead on other threads, each file
-//! is read in chunks straight into the tar writer, the compressor works on
-//! fixed blocks in parallel, and the compressed bytes go to a temporary file
-//! that is renamed over the destination only when everything succeeded.
+//! The plan's [`Segment`](crate::plan::Segment)s (each store path, and the
+//! members the tool makes) are encoded on worker threads (`segment.rs`:
+//! walk, read, tar, scan, NAR check, 1 MiB pieces) and compressed on
+//! whichever worker is free; the calling thread only puts the finished
+//! pieces in order (`pipeline.rs`) into a temporary file that is renamed over
+//! the destination only when everything succeeded.
 //!
 //! Every store path's members are hashed as a NAR while they are written
-//! ([`NarCheck`]) and must match the closure's `narHash` and `narSize`;
-//! otherwise the write fails and nothing reaches the destination.
+//! ([`crate::nar_check::NarCheck`]) and must match the closure's `narHash`
+//! and `narSize`; otherwise the write fails and nothing reaches the
+//! destination. A `--cache` hit was proven so when it was stored, and is
+//! spliced without reading the store path.
 //!
 //! When `--allow-override` replaced files the tool makes, the complete
 //! temporary file is verified ([`crate::inspect::verify`]) before it is
 //! handed back: `write` never produces a tarball that `verify` rejects.
 //!
-//! With security checks, a [`Scanner`] sees every member and byte as they
-//! are written, on the writing thread; [`write_tarball`] hands back a
+//! With security checks, a fresh copy of the [`Scanner`] sees every member
+//! and byte of a segment as they are written, on the worker, and the
+//! segments' findings are judged together at the end; [`write_tarball`]
+//! hands back a
 //! [`PendingTarball`] with the report, and the caller commits it or drops it
 //! (leaving nothing at the destination). [`check_plan`] runs the same scan
 //! without writing anything.

@@ -111,6 +111,16 @@ pub fn wsl_tarball() -> Command {
         command.env_remove(&variable.name);
     }
     command.env_remove(wsl_tarball::scan::SKIP_CHECKS_VAR);
+    // `build` caches by default; every command gets a cache of its own (in
+    // target/, not the runner's home), so no test sees another's segments.
+    static COMMANDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COMMANDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    command.env(
+        "XDG_CACHE_HOME",
+        Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("test-cache")
+            .join(format!("{}-{n}", std::process::id())),
+    );
     command
 }
 
