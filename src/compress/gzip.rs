@@ -5,7 +5,9 @@
 //! is cut into members of at most [`MEMBER_SIZE`] bytes at fixed offsets of
 //! the input stream (so how the caller chunks its writes never matters), and
 //! additionally wherever the caller asks for a member boundary
-//! ([`ParallelGzipEncoder::restart_member`], segments). Each member is
+//! ([`ParallelGzipEncoder::restart_member`]). `write` cuts and orders
+//! members itself, with [`gzip_member`]; this encoder serves the other
+//! gzip streams (update bundles). Each member is
 //! compressed on a worker thread (rayon's global pool, shared with the rest
 //! of the pipeline) by libdeflate at the requested level into a complete
 //! gzip member: header, raw deflate, CRC-32 and ISIZE trailer. Members share
@@ -66,7 +68,7 @@ struct Member {
 }
 
 /// A run of complete gzip members for one segment of the input (a store
-/// path), captured so that it can be spliced into a later stream instead of
+/// path), kept so that it can be spliced into a later stream instead of
 /// compressing the same input again (the `--cache`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompressedSegment {
@@ -78,33 +80,8 @@ pub struct CompressedSegment {
     pub input_len: u64,
 }
 
-/// What a pending member belongs to, for segment capture.
-#[derive(Debug, Clone, Copy, Default)]
-struct MemberTag {
-    /// The segment being captured that this member is part of.
-    segment: Option<u64>,
-    /// The entry ends the segment.
-    ends_segment: bool,
-}
-
-/// A pending entry of the output queue.
-enum Pending {
-    /// Being compressed by a worker.
-    Compressing(Receiver<io::Result<Member>>),
-    /// Already there (a spliced segment, or a segment's end marker).
-    Ready(Member),
-}
-
-/// A segment whose members are being collected as they are written out.
-struct SegmentCapture {
-    id: u64,
-    members: Vec<u8>,
-    crc: crc32fast::Hasher,
-}
-
-/// Where members are compressed: rayon's global pool, the one the plan walks
-/// store paths on (sized by `--threads`), so gzip starts no threads of its
-/// own and none before there is work. Dropping this makes queued members of
+/// Where members are compressed: rayon's global pool, so gzip starts no
+/// threads of its own and none before there is work. Dropping this makes queued members of
 /// an abandoned stream skip their work.
 ///
 /// The encoder waits for results on the caller's thread, so it must not be
@@ -247,13 +224,8 @@ pub(super) struct ParallelGzipEncoder<W: Write> {
     max_in_flight: usize,
     /// Input of the member being filled (at most [`MEMBER_SIZE`] bytes).
     member: Vec<u8>,
-    /// Members in order, oldest first, with what they belong to.
-    pending: VecDeque<(Pending, MemberTag)>,
-    /// The segment the member being filled belongs to, if one is captured.
-    current_segment: Option<u64>,
-    /// The segment whose members are being written out, and the ones done.
-    capture: Option<SegmentCapture>,
-    finished_segments: Vec<(u64, CompressedSegment)>,
+    /// Members being compressed, oldest first.
+    pending: VecDeque<Receiver<io::Result<Member>>>,
     /// Bytes written to `inner`.
     written: u64,
     /// Set after any error; every later call fails.
@@ -272,9 +244,6 @@ impl<W: Write> ParallelGzipEncoder<W> {
             max_in_flight: 2 * threads + 2,
             member: Vec::new(),
             pending: VecDeque::new(),
-            current_segment: None,
-            capture: None,
-            finished_segments: Vec::new(),
             written: 0,
             failed: false,
             workers: WorkerPool::start(level),
@@ -285,55 +254,7 @@ impl<W: Write> ParallelGzipEncoder<W> {
     /// byte, so the compressed bytes from here on depend only on the input
     /// from here on.
     pub(super) fn restart_member(&mut self) -> io::Result<()> {
-        self.guarded(|this| this.end_member_here(MemberTag::default()))
-    }
-
-    /// Starts a segment at the next byte (a member boundary) whose members
-    /// are collected under `id`; see [`Self::end_segment`].
-    pub(super) fn begin_segment(&mut self, id: u64) -> io::Result<()> {
-        self.guarded(|this| {
-            this.end_member_here(MemberTag::default())?;
-            this.current_segment = Some(id);
-            Ok(())
-        })
-    }
-
-    /// Ends the segment at this byte (a member boundary). Its members
-    /// appear in [`Self::take_finished_segments`] once written out.
-    pub(super) fn end_segment(&mut self) -> io::Result<()> {
-        self.guarded(|this| {
-            if let Some(segment) = this.current_segment.take() {
-                let tag = MemberTag {
-                    segment: Some(segment),
-                    ends_segment: false,
-                };
-                this.end_member_here(tag)?;
-                let end = MemberTag {
-                    segment: Some(segment),
-                    ends_segment: true,
-                };
-                this.enqueue(Pending::Ready(Member::empty()), end)?;
-            }
-            Ok(())
-        })
-    }
-
-    /// Segments whose every member has been written out since the last call.
-    pub(super) fn take_finished_segments(&mut self) -> Vec<(u64, CompressedSegment)> {
-        std::mem::take(&mut self.finished_segments)
-    }
-
-    /// Splices a stored segment in at this byte, exactly as if its input
-    /// had been written between two member boundaries.
-    pub(super) fn append_segment(&mut self, segment: &CompressedSegment) -> io::Result<()> {
-        self.guarded(|this| {
-            this.end_member_here(MemberTag::default())?;
-            let member = Member {
-                bytes: segment.members.clone(),
-                crc: crc32fast::Hasher::new_with_initial_len(segment.crc, segment.input_len),
-            };
-            this.enqueue(Pending::Ready(member), MemberTag::default())
-        })
+        self.guarded(|this| this.end_member_here())
     }
 
     pub(super) fn get_mut(&mut self) -> &mut W {
@@ -353,25 +274,15 @@ impl<W: Write> ParallelGzipEncoder<W> {
     }
 
     /// Hands the member being filled (if it holds input) to the workers,
-    /// tagged with the current segment, so the next byte starts a new one.
-    fn end_member_here(&mut self, tag: MemberTag) -> io::Result<()> {
+    /// so the next byte starts a new one.
+    fn end_member_here(&mut self) -> io::Result<()> {
         if self.member.is_empty() {
             return Ok(());
         }
         let input = std::mem::take(&mut self.member);
         let (result, receiver) = crossbeam_channel::bounded(1);
         self.workers.submit(MemberJob { input, result });
-        let tag = MemberTag {
-            segment: tag.segment.or(self.current_segment),
-            ..tag
-        };
-        self.enqueue(Pending::Compressing(receiver), tag)
-    }
-
-    /// Queues an entry, writes out whatever is already done, then waits
-    /// while too many members are in flight.
-    fn enqueue(&mut self, pending: Pending, tag: MemberTag) -> io::Result<()> {
-        self.pending.push_back((pending, tag));
+        self.pending.push_back(receiver);
         self.write_ready_members()?;
         while self.pending.len() >= self.max_in_flight {
             self.write_oldest_member()?;
@@ -381,64 +292,30 @@ impl<W: Write> ParallelGzipEncoder<W> {
 
     /// Writes out the finished members at the front of the queue.
     fn write_ready_members(&mut self) -> io::Result<()> {
-        loop {
-            let ready = match self.pending.front_mut() {
-                Some((Pending::Ready(_), _)) => true,
-                Some((Pending::Compressing(receiver), _)) => match receiver.try_recv() {
-                    Ok(result) => {
-                        let front = self.pending.front_mut().expect("the front exists");
-                        front.0 = Pending::Ready(result?);
-                        true
-                    }
-                    Err(_) => false,
-                },
-                None => false,
-            };
-            if !ready {
+        while let Some(receiver) = self.pending.front() {
+            let Ok(result) = receiver.try_recv() else {
                 return Ok(());
-            }
-            self.write_oldest_member()?;
+            };
+            self.pending.pop_front();
+            self.write_member(result?)?;
         }
+        Ok(())
     }
 
     /// Waits for the oldest pending member and writes it out.
     fn write_oldest_member(&mut self) -> io::Result<()> {
-        let Some((pending, tag)) = self.pending.pop_front() else {
+        let Some(receiver) = self.pending.pop_front() else {
             return Ok(());
         };
-        let member = match pending {
-            Pending::Ready(member) => member,
-            Pending::Compressing(receiver) => receiver
-                .recv()
-                .map_err(|_| io::Error::other("gzip worker thread died"))??,
-        };
-        self.write_member(member, tag)
+        let member = receiver
+            .recv()
+            .map_err(|_| io::Error::other("gzip worker thread died"))??;
+        self.write_member(member)
     }
 
-    fn write_member(&mut self, member: Member, tag: MemberTag) -> io::Result<()> {
+    fn write_member(&mut self, member: Member) -> io::Result<()> {
         self.inner.write_all(&member.bytes)?;
         self.written += member.bytes.len() as u64;
-        if let Some(id) = tag.segment {
-            let capture = self.capture.get_or_insert_with(|| SegmentCapture {
-                id,
-                members: Vec::new(),
-                crc: crc32fast::Hasher::new(),
-            });
-            capture.members.extend_from_slice(&member.bytes);
-            capture.crc.combine(&member.crc);
-            if tag.ends_segment {
-                let done = self.capture.take().expect("capture was just set");
-                let input_len = done.crc.total_len();
-                self.finished_segments.push((
-                    done.id,
-                    CompressedSegment {
-                        members: done.members,
-                        crc: done.crc.finalize(),
-                        input_len,
-                    },
-                ));
-            }
-        }
         Ok(())
     }
 
@@ -451,7 +328,7 @@ impl<W: Write> ParallelGzipEncoder<W> {
             self.member.extend_from_slice(&input[..take]);
             input = &input[take..];
             if self.member.len() == MEMBER_SIZE {
-                self.end_member_here(MemberTag::default())?;
+                self.end_member_here()?;
             }
         }
         Ok(())
@@ -459,31 +336,20 @@ impl<W: Write> ParallelGzipEncoder<W> {
 
     /// Compresses the last member, writes everything out (an empty input
     /// gives one empty member, the shortest valid gzip file) and returns the
-    /// sink (flushed) with the segments finished since the last
-    /// [`Self::take_finished_segments`].
-    pub(super) fn finish(mut self) -> io::Result<(W, Vec<(u64, CompressedSegment)>)> {
+    /// sink, flushed.
+    pub(super) fn finish(mut self) -> io::Result<W> {
         self.guarded(|this| {
-            this.end_member_here(MemberTag::default())?;
+            this.end_member_here()?;
             while !this.pending.is_empty() {
                 this.write_oldest_member()?;
             }
             if this.written == 0 {
                 let empty = compress_member(&[], this.level)?;
-                this.write_member(empty, MemberTag::default())?;
+                this.write_member(empty)?;
             }
             this.inner.flush()
         })?;
-        Ok((self.inner, self.finished_segments))
-    }
-}
-
-impl Member {
-    /// No bytes: marks the end of a segment in the queue.
-    fn empty() -> Self {
-        Member {
-            bytes: Vec::new(),
-            crc: crc32fast::Hasher::new(),
-        }
+        Ok(self.inner)
     }
 }
 

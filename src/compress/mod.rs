@@ -264,19 +264,13 @@ impl<W: Write> Compressor<W> {
 
     /// Completes the compressed stream, flushes `inner` and returns it.
     pub fn finish(self) -> io::Result<W> {
-        Ok(self.finish_with_segments()?.0)
-    }
-
-    /// [`Compressor::finish`], also returning the segments finished since
-    /// the last [`Compressor::take_finished_segments`].
-    pub fn finish_with_segments(self) -> io::Result<(W, Vec<(u64, CompressedSegment)>)> {
         match self.encoder {
             Encoder::Gzip(encoder) => encoder.finish(),
-            Encoder::Xz(encoder) => Ok((encoder.finish()?, Vec::new())),
-            Encoder::Zstd(encoder) => Ok((encoder.finish()?, Vec::new())),
+            Encoder::Xz(encoder) => encoder.finish(),
+            Encoder::Zstd(encoder) => encoder.finish(),
             Encoder::None(mut inner) => {
                 inner.flush()?;
-                Ok((inner, Vec::new()))
+                Ok(inner)
             }
         }
     }
@@ -295,55 +289,6 @@ impl<W: Write> Compressor<W> {
         match &mut self.encoder {
             Encoder::Gzip(encoder) => encoder.restart_member(),
             _ => Ok(()),
-        }
-    }
-
-    /// Whether segments (below) are supported: gzip only.
-    pub fn supports_segments(&self) -> bool {
-        matches!(self.encoder, Encoder::Gzip(_))
-    }
-
-    /// gzip: starts a segment at the next byte, at a member boundary;
-    /// its compressed bytes are collected under `id` (see
-    /// [`Compressor::end_segment`]). No effect for other formats.
-    pub fn begin_segment(&mut self, id: u64) -> io::Result<()> {
-        match &mut self.encoder {
-            Encoder::Gzip(encoder) => encoder.begin_segment(id),
-            _ => Ok(()),
-        }
-    }
-
-    /// gzip: ends the segment at this byte, at a member boundary. Its
-    /// [`CompressedSegment`] is returned by
-    /// [`Compressor::take_finished_segments`] once written out.
-    pub fn end_segment(&mut self) -> io::Result<()> {
-        match &mut self.encoder {
-            Encoder::Gzip(encoder) => encoder.end_segment(),
-            _ => Ok(()),
-        }
-    }
-
-    /// Segments written out completely since the last call, with their ids.
-    pub fn take_finished_segments(&mut self) -> Vec<(u64, CompressedSegment)> {
-        match &mut self.encoder {
-            Encoder::Gzip(encoder) => encoder.take_finished_segments(),
-            _ => Vec::new(),
-        }
-    }
-
-    /// gzip: splices in a segment captured earlier, giving the same bytes as
-    /// writing its input between [`Compressor::begin_segment`] and
-    /// [`Compressor::end_segment`]. Other formats cannot splice.
-    pub fn append_segment(&mut self, segment: &CompressedSegment) -> io::Result<()> {
-        match &mut self.encoder {
-            Encoder::Gzip(encoder) => {
-                encoder.append_segment(segment)?;
-                self.bytes_in += segment.input_len;
-                Ok(())
-            }
-            _ => Err(io::Error::other(
-                "only gzip streams can splice in stored segments",
-            )),
         }
     }
 
