@@ -20,10 +20,13 @@
 //! cache makes is private to its owner (mode 0700).
 //!
 //! One file per segment, `<key>.seg`: the magic line, the segment's input
-//! length and CRC-32, the metadata's length, the SHA-256 of those three
-//! fields, the metadata and the member bytes, then the metadata and the
-//! gzip members. The checksum is verified before a segment is used: a
-//! damaged entry (a flipped bit anywhere, a truncated file) is reported as
+//! length and CRC-32, the metadata's length and a BLAKE3 hash over the members,
+//! the metadata and those three numbers; then the gzip members, then the
+//! metadata. So an entry is written as the members come
+//! ([`SegmentCache::begin_store`]) and read back checked without holding it
+//! in memory ([`SegmentCache::open_segment`], [`SegmentFile::copy_members`]).
+//! The checksum is verified before a segment is used: a damaged entry (a
+//! flipped bit anywhere, a truncated file) is reported as
 //! [`DamagedSegment`], and the writer compresses the store path again and
 //! replaces the entry. Entries are written as atomic outputs
 //! ([`AtomicOutput::create_cache_entry`]), so a crash never leaves a torn or
@@ -37,8 +40,9 @@
 //! tolerates files that another process removes meanwhile.
 
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -48,14 +52,14 @@ use crate::compress::{CompressedSegment, Compression};
 use crate::output::{AtomicOutput, OutputError};
 
 const MAGIC: &[u8; 8] = b"WSLSEG4\n";
-/// Magic, input length, CRC-32, metadata length, SHA-256.
+/// Magic, input length, CRC-32, metadata length, BLAKE3.
 const HEADER_LEN: usize = 8 + 8 + 8 + 8 + 32;
 /// Bumped whenever the bytes a segment holds would change for the same key,
 /// or the file format changes; the tool's version is part of it.
 const FORMAT_VERSION: &str = concat!(
     "wsl-tarball ",
     env!("CARGO_PKG_VERSION"),
-    " segment v4, libdeflate gzip members of 1 MiB, metadata, sha256"
+    " segment v4, libdeflate gzip members of 1 MiB, metadata, blake3"
 );
 /// The extension of segment files; eviction considers no other file.
 const EXTENSION: &str = "seg";
@@ -186,22 +190,40 @@ impl SegmentCache {
         self.file(key)
     }
 
-    /// The segment stored under `key`: `Ok(None)` when there is none (or
-    /// it cannot be read), an error when it is there but damaged. A hit
-    /// marks the segment used (its mtime becomes now).
+    /// The segment stored under `key`, read whole: `Ok(None)` when there
+    /// is none (or it cannot be read), an error when it is there but
+    /// damaged. A hit marks the segment used (its mtime becomes now).
     pub fn load(&self, key: &SegmentKey) -> Result<Option<CachedSegment>, DamagedSegment> {
-        let path = self.file(key);
-        let mut bytes = Vec::new();
-        let Ok(file) = File::open(&path).and_then(|mut file| {
-            file.read_to_end(&mut bytes)?;
-            Ok(file)
-        }) else {
+        let Some(mut found) = self.open_segment(key)? else {
             return Ok(None);
         };
-        let cached = parse(&bytes).map_err(|why| DamagedSegment { file: path, why })?;
+        let mut members = Vec::new();
+        found
+            .copy_members(&mut members)
+            .map_err(|_| found.damaged("unreadable"))?;
+        Ok(Some(CachedSegment {
+            segment: CompressedSegment {
+                members,
+                crc: found.crc,
+                input_len: found.input_len,
+            },
+            metadata: found.metadata,
+        }))
+    }
+
+    /// The segment stored under `key`, checked (its checksum is read
+    /// through once) but with its members left in the file, to be copied
+    /// out with [`SegmentFile::copy_members`]: memory stays small whatever
+    /// the segment's size. `Ok(None)` and errors as [`SegmentCache::load`].
+    pub fn open_segment(&self, key: &SegmentKey) -> Result<Option<SegmentFile>, DamagedSegment> {
+        let path = self.file(key);
+        let Ok(file) = File::open(&path) else {
+            return Ok(None);
+        };
+        let found = SegmentFile::check(file, path)?;
         // Losing this only makes the segment look older.
-        let _ = file.set_modified(SystemTime::now());
-        Ok(Some(cached))
+        let _ = found.file.set_modified(SystemTime::now());
+        Ok(Some(found))
     }
 
     /// Stores a segment and its metadata under `key`, atomically, replacing
@@ -212,33 +234,25 @@ impl SegmentCache {
         metadata: &[u8],
         segment: &CompressedSegment,
     ) -> Result<(), CacheError> {
+        let mut writer = self.begin_store(key)?;
+        writer.write_members(&segment.members)?;
+        writer.finish(metadata, segment.input_len, segment.crc)
+    }
+
+    /// Starts storing a segment under `key` whose members are written as
+    /// they come ([`SegmentWriter`]); nothing is there until
+    /// [`SegmentWriter::finish`], and dropping the writer leaves nothing.
+    pub fn begin_store(&self, key: &SegmentKey) -> Result<SegmentWriter, CacheError> {
         let destination = self.file(key);
         let mut output = AtomicOutput::create_cache_entry(&destination)?;
-        let metadata_len = metadata.len() as u64;
-        let mut header = MAGIC.to_vec();
-        header.extend_from_slice(&segment.input_len.to_le_bytes());
-        header.extend_from_slice(&u64::from(segment.crc).to_le_bytes());
-        header.extend_from_slice(&metadata_len.to_le_bytes());
-        header.extend_from_slice(&checksum(
-            segment.input_len,
-            segment.crc,
-            metadata,
-            &segment.members,
-        ));
-        output.write_all(&header)?;
-        output.write_all(metadata)?;
-        output.write_all(&segment.members)?;
-        // The kernel's file times are coarse (a clock tick); the system
-        // clock orders segments stored in quick succession.
-        output
-            .file()
-            .set_modified(SystemTime::now())
-            .map_err(|source| OutputError::Write {
-                path: destination,
-                source,
-            })?;
-        output.commit()?;
-        Ok(())
+        // The header, written for real once everything is known.
+        output.write_all(&[0; HEADER_LEN])?;
+        Ok(SegmentWriter {
+            output,
+            destination,
+            hasher: blake3::Hasher::new(),
+            members_len: 0,
+        })
     }
 
     /// Removes the least recently used segments (oldest mtime first, then
@@ -299,45 +313,158 @@ impl SegmentCache {
     }
 }
 
-/// A segment file's contents, or why they are damaged.
-fn parse(bytes: &[u8]) -> Result<CachedSegment, &'static str> {
-    if bytes.len() < HEADER_LEN {
-        return Err("truncated");
-    }
-    let (header, rest) = bytes.split_at(HEADER_LEN);
-    if &header[..8] != MAGIC {
-        return Err("not a segment file");
-    }
-    let number = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().expect("8 bytes"));
-    let input_len = number(8);
-    let crc = u32::try_from(number(16)).map_err(|_| "bad CRC field")?;
-    let metadata_len = usize::try_from(number(24))
-        .ok()
-        .filter(|&len| len <= rest.len())
-        .ok_or("metadata length beyond the end")?;
-    let (metadata, members) = rest.split_at(metadata_len);
-    if header[32..] != checksum(input_len, crc, metadata, members) {
-        return Err("checksum mismatch");
-    }
-    Ok(CachedSegment {
-        metadata: metadata.to_vec(),
-        segment: CompressedSegment {
-            members: members.to_vec(),
-            crc,
-            input_len,
-        },
-    })
+/// A segment being stored: see [`SegmentCache::begin_store`].
+pub struct SegmentWriter {
+    output: AtomicOutput,
+    destination: PathBuf,
+    /// Over the members so far (see [`header`]).
+    hasher: blake3::Hasher,
+    members_len: u64,
 }
 
-/// SHA-256 over a segment's fields, as stored in its header.
-fn checksum(input_len: u64, crc: u32, metadata: &[u8], members: &[u8]) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(input_len.to_le_bytes());
-    hasher.update(u64::from(crc).to_le_bytes());
-    hasher.update((metadata.len() as u64).to_le_bytes());
-    hasher.update(metadata);
-    hasher.update(members);
-    hasher.finalize().into()
+impl SegmentWriter {
+    /// The next gzip members of the segment.
+    pub fn write_members(&mut self, bytes: &[u8]) -> Result<(), CacheError> {
+        self.hasher.update(bytes);
+        self.members_len += bytes.len() as u64;
+        Ok(self.output.write_all(bytes)?)
+    }
+
+    /// Writes the metadata and the header, and commits the entry.
+    pub fn finish(mut self, metadata: &[u8], input_len: u64, crc: u32) -> Result<(), CacheError> {
+        self.output.write_all(metadata)?;
+        self.hasher.update(metadata);
+        let header = header(input_len, crc, metadata.len() as u64, self.hasher);
+        let file = self.output.file();
+        let write_error = |source| OutputError::Write {
+            path: self.destination.clone(),
+            source,
+        };
+        file.write_all_at(&header, 0).map_err(write_error)?;
+        // The kernel's file times are coarse (a clock tick); the system
+        // clock orders segments stored in quick succession.
+        file.set_modified(SystemTime::now()).map_err(write_error)?;
+        self.output.commit()?;
+        Ok(())
+    }
+}
+
+/// A stored segment whose checksum matched: see
+/// [`SegmentCache::open_segment`].
+pub struct SegmentFile {
+    pub metadata: Vec<u8>,
+    /// Length and CRC-32 of the tar bytes the members stand for.
+    pub input_len: u64,
+    pub crc: u32,
+    file: File,
+    path: PathBuf,
+    members_len: u64,
+}
+
+/// The most metadata a segment may carry (it is read whole).
+const MAX_METADATA_LEN: u64 = 64 << 20;
+
+impl SegmentFile {
+    /// Reads the header and the metadata and checks the checksum over the
+    /// whole file.
+    fn check(mut file: File, path: PathBuf) -> Result<Self, DamagedSegment> {
+        let damaged = |why| DamagedSegment {
+            file: path.clone(),
+            why,
+        };
+        let len = file.metadata().map_err(|_| damaged("unreadable"))?.len();
+        let mut header = [0; HEADER_LEN];
+        if len < HEADER_LEN as u64 || file.read_exact(&mut header).is_err() {
+            return Err(damaged("truncated"));
+        }
+        if &header[..8] != MAGIC {
+            return Err(damaged("not a segment file"));
+        }
+        let number =
+            |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().expect("8 bytes"));
+        let input_len = number(8);
+        let crc = u32::try_from(number(16)).map_err(|_| damaged("bad CRC field"))?;
+        let metadata_len = number(24);
+        let members_len = (len - HEADER_LEN as u64)
+            .checked_sub(metadata_len)
+            .filter(|_| metadata_len <= MAX_METADATA_LEN)
+            .ok_or_else(|| damaged("metadata length beyond the end"))?;
+        let mut hasher = blake3::Hasher::new();
+        let mut buffer = vec![0; COPY_CHUNK];
+        let mut left = members_len;
+        while left > 0 {
+            let want = left.min(COPY_CHUNK as u64) as usize;
+            file.read_exact(&mut buffer[..want])
+                .map_err(|_| damaged("truncated"))?;
+            hasher.update(&buffer[..want]);
+            left -= want as u64;
+        }
+        let mut metadata = vec![0; metadata_len as usize];
+        file.read_exact(&mut metadata)
+            .map_err(|_| damaged("truncated"))?;
+        hasher.update(&metadata);
+        if header != self::header(input_len, crc, metadata_len, hasher) {
+            return Err(damaged("checksum mismatch"));
+        }
+        Ok(SegmentFile {
+            metadata,
+            input_len,
+            crc,
+            file,
+            path,
+            members_len,
+        })
+    }
+
+    /// Bytes of gzip members.
+    pub fn members_len(&self) -> u64 {
+        self.members_len
+    }
+
+    /// Copies the members into `out`, a chunk at a time. The file is the
+    /// one that was checked (entries are replaced by rename, never
+    /// rewritten), but a copy that comes out short is an error.
+    pub fn copy_members(&mut self, out: &mut dyn Write) -> io::Result<u64> {
+        self.file.seek(SeekFrom::Start(HEADER_LEN as u64))?;
+        let copied = io::copy(&mut (&mut self.file).take(self.members_len), out)?;
+        if copied != self.members_len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("cache segment {} became shorter", self.path.display()),
+            ));
+        }
+        Ok(copied)
+    }
+
+    /// The damage report for this file.
+    pub fn damaged(&self, why: &'static str) -> DamagedSegment {
+        DamagedSegment {
+            file: self.path.clone(),
+            why,
+        }
+    }
+}
+
+/// Bytes read at a time.
+const COPY_CHUNK: usize = 1 << 20;
+
+/// A segment file's header: magic, input length, CRC-32, metadata length,
+/// and the BLAKE3 hash of the members, the metadata and those three numbers
+/// (`hasher` has seen the members and the metadata).
+fn header(
+    input_len: u64,
+    crc: u32,
+    metadata_len: u64,
+    mut hasher: blake3::Hasher,
+) -> [u8; HEADER_LEN] {
+    let mut header = [0; HEADER_LEN];
+    header[..8].copy_from_slice(MAGIC);
+    header[8..16].copy_from_slice(&input_len.to_le_bytes());
+    header[16..24].copy_from_slice(&u64::from(crc).to_le_bytes());
+    header[24..32].copy_from_slice(&metadata_len.to_le_bytes());
+    hasher.update(&header[8..32]);
+    header[32..].copy_from_slice(hasher.finalize().as_bytes());
+    header
 }
 
 /// Why a `--cache-limit` value is not a size.

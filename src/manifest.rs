@@ -120,7 +120,8 @@ impl Manifest {
 /// A writer that hashes and counts what passes through it.
 pub struct HashingWriter<W: Write> {
     inner: W,
-    sha256: Sha256,
+    /// `None`: only counting.
+    sha256: Option<Sha256>,
     bytes: u64,
 }
 
@@ -128,21 +129,35 @@ impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
         HashingWriter {
             inner,
-            sha256: Sha256::new(),
+            sha256: Some(Sha256::new()),
             bytes: 0,
         }
     }
 
-    /// The inner writer, the SHA-256 and the count of the bytes written.
-    pub fn finish(self) -> (W, [u8; 32], u64) {
-        (self.inner, self.sha256.finalize().into(), self.bytes)
+    /// A writer that counts the bytes but does not hash them (when nothing
+    /// needs the SHA-256: it costs a pass over every byte).
+    pub fn counting(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            sha256: None,
+            bytes: 0,
+        }
+    }
+
+    /// The inner writer, the SHA-256 (unless only counting) and the count
+    /// of the bytes written.
+    pub fn finish(self) -> (W, Option<[u8; 32]>, u64) {
+        let sha256 = self.sha256.map(|hasher| hasher.finalize().into());
+        (self.inner, sha256, self.bytes)
     }
 }
 
 impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(bytes)?;
-        self.sha256.update(&bytes[..n]);
+        if let Some(sha256) = &mut self.sha256 {
+            sha256.update(&bytes[..n]);
+        }
         self.bytes += n as u64;
         Ok(n)
     }
@@ -161,6 +176,7 @@ mod tests {
         let mut writer = HashingWriter::new(Vec::new());
         writer.write_all(b"abc").unwrap();
         let (bytes, digest, count) = writer.finish();
+        let digest = digest.unwrap();
         assert_eq!(bytes, b"abc");
         assert_eq!(count, 3);
         assert_eq!(

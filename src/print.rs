@@ -43,6 +43,9 @@ impl Events for Printer<'_> {
             Event::DamagedCacheSegment(damaged) => eprintln!(
                 "wsl-tarball: warning: {damaged}; compressed the store path again and replaced the entry"
             ),
+            Event::CacheStoreFailed(error) => eprintln!(
+                "wsl-tarball: warning: the cache stopped taking new segments ({error}); the tarball is complete"
+            ),
             Event::DefaultCacheUnusable { .. }
             | Event::CacheEvicted { .. }
             | Event::CacheEvictionFailed(_)

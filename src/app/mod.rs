@@ -62,6 +62,9 @@ pub enum Event<'a> {
     /// A segment of the cache was damaged; the store path was compressed
     /// again and the entry replaced.
     DamagedCacheSegment(&'a DamagedSegment),
+    /// The cache could not take a new segment (a full disk, say): the
+    /// tarball is complete, later builds miss those segments.
+    CacheStoreFailed(&'a CacheError),
     /// `build`'s default cache directory cannot be used: the tarball is
     /// written without a cache.
     DefaultCacheUnusable {

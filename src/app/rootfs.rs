@@ -17,7 +17,7 @@ use crate::overlap::{check_outputs, Named};
 use crate::plan::{is_nixos_toplevel, ChownRule, NixDbMode, NixosFacts, Plan, PlanInputs};
 use crate::progress::ProgressReport;
 use crate::store::{read_closure, Closure, StorePath};
-use crate::write::{check_plan, write_tarball, WriteSummary};
+use crate::write::{check_plan, write_tarball, WriteOptions, WriteSummary};
 
 /// Which skeleton the rootfs gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -419,18 +419,19 @@ pub(super) fn write_planned(
         &output.output,
         closure.len(),
     );
-    let pending = write_tarball(
-        &plan,
-        &output.output,
-        content.mtime,
-        &compress_options,
-        cache.as_ref(),
-        scanner,
-        &mut progress,
-    )?;
+    let options = WriteOptions {
+        mtime: content.mtime,
+        compression: &compress_options,
+        cache: cache.as_ref(),
+        hash_output: manifest_output.is_some(),
+    };
+    let pending = write_tarball(&plan, &output.output, &options, scanner, &mut progress)?;
     progress.finish();
     for damaged in pending.damaged_cache_segments() {
         events.event(Event::DamagedCacheSegment(damaged));
+    }
+    if let Some(error) = pending.cache_store_failure() {
+        events.event(Event::CacheStoreFailed(error));
     }
     if let Some(report) = pending.scan_report() {
         // Dropping the pending tarball on error removes its temporary file.
@@ -530,7 +531,12 @@ fn manifest(
                 .file_name()
                 .map(|name| name.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            sha256: crate::hex::encode(&summary.output_sha256),
+            // Hashed whenever a manifest is written.
+            sha256: summary
+                .output_sha256
+                .as_ref()
+                .map(|sha256| crate::hex::encode(sha256))
+                .unwrap_or_default(),
             size: summary.output_bytes,
             uncompressed_size: summary.tar.archive_bytes,
             entries: summary.tar.files + summary.tar.directories + summary.tar.symlinks,

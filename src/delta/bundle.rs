@@ -212,7 +212,9 @@ pub fn plan_bundle(inputs: BundleInputs<'_>) -> Result<BundlePlan, DeltaError> {
         feed(&mut export_hash, &record_trailer(path));
     }
     feed(&mut export_hash, &STREAM_END);
+    // `HashingWriter::new` always hashes.
     let (_, export_sha256, export_size) = export_hash.finish();
+    let export_sha256 = export_sha256.unwrap_or_default();
     debug_assert_eq!(export_size, stream_size(&paths));
 
     let manifest = BundleManifest {
@@ -382,6 +384,8 @@ impl BundlePlan {
         let (compressor, stats) = tar.finish()?;
         let hashing = compressor.finish().map_err(write_error)?;
         let (mut buffered, output_sha256, _) = hashing.finish();
+        // `HashingWriter::new` always hashes.
+        let output_sha256 = output_sha256.unwrap_or_default();
         buffered.flush().map_err(write_error)?;
         drop(buffered);
         let output_bytes = output.commit()?;

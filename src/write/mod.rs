@@ -88,8 +88,9 @@ pub struct WriteSummary {
     pub tar: TarStats,
     /// Size of the compressed file.
     pub output_bytes: u64,
-    /// SHA-256 of the compressed file, hashed as it was written.
-    pub output_sha256: [u8; 32],
+    /// SHA-256 of the compressed file, hashed as it was written, when
+    /// [`WriteOptions::hash_output`] asked for it.
+    pub output_sha256: Option<[u8; 32]>,
     pub elapsed: Duration,
 }
 
@@ -101,6 +102,7 @@ pub struct PendingTarball {
     summary: WriteSummary,
     scan: Option<ScanReport>,
     damaged_cache_segments: Vec<DamagedSegment>,
+    cache_store_failure: Option<CacheError>,
 }
 
 impl PendingTarball {
@@ -120,6 +122,12 @@ impl PendingTarball {
         &self.damaged_cache_segments
     }
 
+    /// Why the cache stopped taking new segments during the write, if it
+    /// did: the tarball is complete, the cache merely missed them.
+    pub fn cache_store_failure(&self) -> Option<&CacheError> {
+        self.cache_store_failure.as_ref()
+    }
+
     /// Moves the tarball to its destination.
     pub fn commit(self) -> Result<WriteSummary, WriteError> {
         self.commit_with(Vec::new())
@@ -136,6 +144,19 @@ impl PendingTarball {
     }
 }
 
+/// How [`write_tarball`] writes a plan.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteOptions<'a> {
+    /// Modification time of every member, in seconds since 1970.
+    pub mtime: u64,
+    pub compression: &'a CompressOptions,
+    /// The segment cache (gzip only; ignored otherwise).
+    pub cache: Option<&'a SegmentCache>,
+    /// Hash the compressed file for [`WriteSummary::output_sha256`] (a
+    /// manifest needs it); costs a pass over every output byte.
+    pub hash_output: bool,
+}
+
 /// Writes `plan` as a compressed tarball into a temporary file beside
 /// `destination`, scanning it with copies of `scanner` if given. Nothing
 /// reaches the destination until the caller commits the result. `progress`
@@ -143,13 +164,17 @@ impl PendingTarball {
 pub fn write_tarball(
     plan: &Plan,
     destination: &Path,
-    mtime: u64,
-    compression: &CompressOptions,
-    cache: Option<&SegmentCache>,
+    options: &WriteOptions<'_>,
     scanner: Option<Scanner>,
     progress: &mut dyn Progress,
 ) -> Result<PendingTarball, WriteError> {
     let started = Instant::now();
+    let WriteOptions {
+        mtime,
+        compression,
+        cache,
+        hash_output,
+    } = *options;
     let level = compression.validate()?;
     let output = AtomicOutput::create(destination)?;
     let finish_error = |source| WriteError::Finish {
@@ -157,7 +182,12 @@ pub fn write_tarball(
         source,
     };
     let file = output.try_clone_file().map_err(finish_error)?;
-    let mut hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+    let buffered = BufWriter::with_capacity(1 << 20, file);
+    let mut hashing = if hash_output {
+        HashingWriter::new(buffered)
+    } else {
+        HashingWriter::counting(buffered)
+    };
     let gzip = compression.compression == Compression::Gzip;
     // Everything a store path's segment depends on besides its contents;
     // see crate::cache.
@@ -212,6 +242,7 @@ pub fn write_tarball(
     let scan = scanner.map(|scanner| scanner.judge(assembled.scans));
     Ok(PendingTarball {
         damaged_cache_segments: assembled.damaged,
+        cache_store_failure: assembled.cache_store_failure,
         output,
         summary: WriteSummary {
             store_paths: plan.store_paths().len(),

@@ -34,8 +34,8 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 
 use super::segment::{cache_metadata, Chunk, Encoded, Piece, PieceSink, SegmentEncoder, Stop};
 use super::WriteError;
-use crate::cache::{DamagedSegment, SegmentCache};
-use crate::compress::{gzip_member, CompressedSegment, GZIP_MEMBER_SIZE};
+use crate::cache::{CacheError, DamagedSegment, SegmentCache, SegmentFile, SegmentWriter};
+use crate::compress::{gzip_member, GZIP_MEMBER_SIZE};
 use crate::plan::Segment;
 use crate::progress::{Progress, REPORT_EVERY};
 use crate::scan::SegmentScan;
@@ -66,6 +66,9 @@ pub(super) struct Assembled {
     /// Every segment's scan, in archive order (empty without a scanner).
     pub scans: Vec<SegmentScan>,
     pub damaged: Vec<DamagedSegment>,
+    /// Why the cache stopped taking new segments, if it did (the write
+    /// goes on without storing).
+    pub cache_store_failure: Option<CacheError>,
 }
 
 /// A compression job: piece `index` of segment `segment`.
@@ -75,11 +78,28 @@ struct Job {
     input: Vec<u8>,
 }
 
+/// A finished piece, waiting to be written.
+enum Ready {
+    Chunk(Chunk),
+    /// Copied from the cache file (holds no memory).
+    Cached(SegmentFile),
+}
+
+impl Ready {
+    /// Bytes it holds in memory.
+    fn held(&self) -> usize {
+        match self {
+            Ready::Chunk(chunk) => chunk.bytes.len(),
+            Ready::Cached(_) => 0,
+        }
+    }
+}
+
 /// A started segment that is not yet written.
 #[derive(Default)]
 struct Slot {
     /// Finished pieces by number.
-    ready: BTreeMap<usize, Chunk>,
+    ready: BTreeMap<usize, Ready>,
     next_to_write: usize,
     /// Bytes of its pieces queued or ready.
     held: usize,
@@ -288,7 +308,7 @@ impl<'a> Pipeline<'a> {
                     input_len: input.len() as u64,
                     crc: member.crc,
                 };
-                Self::deliver(&mut state, segment, index, chunk);
+                Self::deliver(&mut state, segment, index, Ready::Chunk(chunk));
             }
             Ok(Err(error)) => state.fail(segment, WriteError::Compress(error)),
             Err(_) => state.fail(segment, WriteError::WorkerPanicked),
@@ -296,10 +316,10 @@ impl<'a> Pipeline<'a> {
         self.changed.notify_all();
     }
 
-    fn deliver(state: &mut State, segment: usize, index: usize, chunk: Chunk) {
-        let bytes = chunk.bytes.len();
+    fn deliver(state: &mut State, segment: usize, index: usize, ready: Ready) {
+        let bytes = ready.held();
         if let Some(slot) = state.slots.get_mut(&segment) {
-            slot.ready.insert(index, chunk);
+            slot.ready.insert(index, ready);
             state.hold(segment, bytes);
         }
     }
@@ -316,48 +336,62 @@ impl<'a> Pipeline<'a> {
             stats: TarStats::default(),
             scans: Vec::new(),
             damaged: Vec::new(),
+            cache_store_failure: None,
         };
         let mut reported = 0;
-        for segment in 0..self.segments.len() {
-            // The members of a segment compressed afresh, for the cache.
-            let mut capture: Option<(Vec<u8>, crc32fast::Hasher)> = None;
+        for (segment, source) in self.segments.iter().enumerate() {
+            // A store path compressed afresh goes into the cache as it is
+            // written: its entry, the members so far, and their CRC.
+            let mut storing: Option<(SegmentWriter, crc32fast::Hasher)> = None;
+            let mut first = true;
             loop {
-                let (chunk, done) = self.next_piece(segment)?;
-                if let Some(chunk) = chunk {
-                    out.write_all(&chunk.bytes).map_err(write_error)?;
-                    if cache.is_some() {
-                        let (members, crc) = capture.get_or_insert_with(Default::default);
-                        members.extend_from_slice(&chunk.bytes);
-                        crc.combine(&crc32fast::Hasher::new_with_initial_len(
-                            chunk.crc,
-                            chunk.input_len,
-                        ));
+                let (ready, done) = self.next_piece(segment)?;
+                let input_len = match ready {
+                    Some(Ready::Chunk(chunk)) => {
+                        out.write_all(&chunk.bytes).map_err(write_error)?;
+                        if std::mem::take(&mut first) && assembled.cache_store_failure.is_none() {
+                            storing = self.begin_store(cache, source, &mut assembled);
+                        }
+                        if let Some((writer, crc)) = &mut storing {
+                            crc.combine(&crc32fast::Hasher::new_with_initial_len(
+                                chunk.crc,
+                                chunk.input_len,
+                            ));
+                            if let Err(error) = writer.write_members(&chunk.bytes) {
+                                assembled.cache_store_failure = Some(error);
+                                storing = None;
+                            }
+                        }
+                        chunk.input_len
                     }
-                    let written = assembled.stats.archive_bytes + chunk.input_len;
-                    assembled.stats.archive_bytes = written;
-                    if written - reported >= REPORT_EVERY {
-                        reported = written;
-                        progress.advance(written);
+                    Some(Ready::Cached(mut found)) => {
+                        found.copy_members(out).map_err(write_error)?;
+                        found.input_len
                     }
-                    continue;
+                    None => {
+                        let Some(encoded) = done else { continue };
+                        let archive_bytes = assembled.stats.archive_bytes;
+                        assembled.stats.add(&encoded.stats);
+                        assembled.stats.archive_bytes = archive_bytes;
+                        if let Some((writer, crc)) = storing.take() {
+                            let metadata = cache_metadata(&encoded);
+                            let finished =
+                                writer.finish(&metadata, crc.total_len(), crc.finalize());
+                            if let Err(error) = finished {
+                                assembled.cache_store_failure = Some(error);
+                            }
+                        }
+                        assembled.damaged.extend(encoded.damaged);
+                        assembled.scans.extend(encoded.scan);
+                        break;
+                    }
+                };
+                let written = assembled.stats.archive_bytes + input_len;
+                assembled.stats.archive_bytes = written;
+                if written - reported >= REPORT_EVERY {
+                    reported = written;
+                    progress.advance(written);
                 }
-                let Some(encoded) = done else { continue };
-                let archive_bytes = assembled.stats.archive_bytes;
-                assembled.stats.add(&encoded.stats);
-                assembled.stats.archive_bytes = archive_bytes;
-                if let (Some(cache), Some(key), Some((members, crc))) =
-                    (cache, &encoded.store_as, capture.take())
-                {
-                    let stored = CompressedSegment {
-                        input_len: crc.total_len(),
-                        crc: crc.finalize(),
-                        members,
-                    };
-                    cache.store(key, &cache_metadata(&encoded), &stored)?;
-                }
-                assembled.damaged.extend(encoded.damaged);
-                assembled.scans.extend(encoded.scan);
-                break;
             }
         }
         let end = vec![0; end_of_archive_len(assembled.stats.archive_bytes)];
@@ -374,9 +408,30 @@ impl<'a> Pipeline<'a> {
         Ok(assembled)
     }
 
+    /// Starts the cache entry of a store path that is being compressed
+    /// afresh; a cache that cannot take it is noted, and not used again.
+    fn begin_store(
+        &self,
+        cache: Option<&SegmentCache>,
+        source: &Segment<'_>,
+        assembled: &mut Assembled,
+    ) -> Option<(SegmentWriter, crc32fast::Hasher)> {
+        let Segment::StorePath(path) = source else {
+            return None;
+        };
+        let key = self.encoder.cache_key(path)?;
+        match cache?.begin_store(&key) {
+            Ok(writer) => Some((writer, crc32fast::Hasher::new())),
+            Err(error) => {
+                assembled.cache_store_failure = Some(error);
+                None
+            }
+        }
+    }
+
     /// Waits for the next piece of `segment` (`(Some, None)`), or for its
     /// end once every piece is written (`(None, Some)`).
-    fn next_piece(&self, segment: usize) -> Result<(Option<Chunk>, Option<Encoded>), WriteError> {
+    fn next_piece(&self, segment: usize) -> Result<(Option<Ready>, Option<Encoded>), WriteError> {
         let mut state = self.lock();
         loop {
             if let Some(slot) = state.slots.get_mut(&segment) {
@@ -384,11 +439,11 @@ impl<'a> Pipeline<'a> {
                     return Err(error);
                 }
                 let next = slot.next_to_write;
-                if let Some(chunk) = slot.ready.remove(&next) {
+                if let Some(ready) = slot.ready.remove(&next) {
                     slot.next_to_write += 1;
-                    state.release(segment, chunk.bytes.len());
+                    state.release(segment, ready.held());
                     self.changed.notify_all();
-                    return Ok((Some(chunk), None));
+                    return Ok((Some(ready), None));
                 }
                 if slot.done.as_ref().is_some_and(|d| d.pieces == next) {
                     let encoded = state.slots.remove(&segment).and_then(|s| s.done);
@@ -413,13 +468,13 @@ impl PieceSink for Pipeline<'_> {
                     crc: 0,
                 };
                 let mut state = self.lock();
-                Self::deliver(&mut state, segment, index, chunk);
+                Self::deliver(&mut state, segment, index, Ready::Chunk(chunk));
                 self.changed.notify_all();
                 return self.throttle(state, segment);
             }
-            (Piece::Cached(chunk), _) => {
+            (Piece::Cached(found), _) => {
                 let mut state = self.lock();
-                Self::deliver(&mut state, segment, index, chunk);
+                Self::deliver(&mut state, segment, index, Ready::Cached(found));
                 self.changed.notify_all();
                 return self.throttle(state, segment);
             }
@@ -430,7 +485,7 @@ impl PieceSink for Pipeline<'_> {
                     crc: 0,
                 };
                 let mut state = self.lock();
-                Self::deliver(&mut state, segment, index, chunk);
+                Self::deliver(&mut state, segment, index, Ready::Chunk(chunk));
                 self.changed.notify_all();
                 return self.throttle(state, segment);
             }

@@ -14,7 +14,7 @@ use std::io::{self, Write};
 use serde::{Deserialize, Serialize};
 
 use super::WriteError;
-use crate::cache::{DamagedSegment, SegmentCache, SegmentKey};
+use crate::cache::{DamagedSegment, SegmentCache, SegmentFile, SegmentKey};
 use crate::compress::GZIP_MEMBER_SIZE;
 use crate::entry::Entry;
 use crate::nar_check::{NarCheck, NarCheckError, NarDigest};
@@ -38,8 +38,9 @@ pub(super) struct Chunk {
 pub(super) enum Piece {
     /// Up to [`GZIP_MEMBER_SIZE`] tar bytes, to be compressed.
     Tar(Vec<u8>),
-    /// Gzip members spliced from the cache.
-    Cached(Chunk),
+    /// A checked cache entry whose gzip members stand for the whole
+    /// segment; they are copied from the file when written.
+    Cached(SegmentFile),
 }
 
 /// Why a segment stopped before it was encoded.
@@ -91,8 +92,6 @@ pub(super) struct Encoded {
     pub pieces: usize,
     pub stats: TarStats,
     pub scan: Option<SegmentScan>,
-    /// Compressed afresh: store it in the cache under this key once written.
-    pub store_as: Option<SegmentKey>,
     /// The cache entry that was damaged and is being replaced.
     pub damaged: Option<DamagedSegment>,
 }
@@ -140,13 +139,12 @@ impl SegmentEncoder<'_> {
                 let mut damaged = None;
                 if let Some(((cache, _), key)) = self.cache.as_ref().zip(key.as_ref()) {
                     match self.load(cache, key) {
-                        Ok(Some((chunk, facts))) => {
-                            sink.put(index, 0, Piece::Cached(chunk))?;
+                        Ok(Some((found, facts))) => {
+                            sink.put(index, 0, Piece::Cached(found))?;
                             return Ok(Encoded {
                                 pieces: 1,
                                 stats: facts.stats,
                                 scan: facts.scan,
-                                store_as: None,
                                 damaged: None,
                             });
                         }
@@ -156,7 +154,6 @@ impl SegmentEncoder<'_> {
                 }
                 let entries = self.plan.store_path_entries(path)?;
                 let mut encoded = self.encode_entries(index, &entries, Some(path), sink)?;
-                encoded.store_as = key;
                 encoded.damaged = damaged;
                 return Ok(encoded);
             }
@@ -165,7 +162,7 @@ impl SegmentEncoder<'_> {
     }
 
     /// The cache key of a store path's segment, if there is a cache.
-    fn cache_key(&self, path: &StorePath) -> Option<SegmentKey> {
+    pub fn cache_key(&self, path: &StorePath) -> Option<SegmentKey> {
         let (_, settings) = self.cache.as_ref()?;
         let nar_hash = self.plan.nar_hash(path).map(|h| h.to_sri())?;
         let archive_path = self.plan.store_path_display(path);
@@ -178,29 +175,18 @@ impl SegmentEncoder<'_> {
         &self,
         cache: &SegmentCache,
         key: &SegmentKey,
-    ) -> Result<Option<(Chunk, CachedFacts)>, DamagedSegment> {
-        let Some(found) = cache.load(key)? else {
+    ) -> Result<Option<(SegmentFile, CachedFacts)>, DamagedSegment> {
+        let Some(found) = cache.open_segment(key)? else {
             return Ok(None);
         };
-        let facts: CachedFacts =
-            serde_json::from_slice(&found.metadata).map_err(|_| DamagedSegment {
-                file: cache.file_of(key),
-                why: "unreadable metadata",
-            })?;
+        let facts: CachedFacts = serde_json::from_slice(&found.metadata)
+            .map_err(|_| found.damaged("unreadable metadata"))?;
         if facts.scan.is_some() != self.scanner.is_some()
-            || facts.stats.archive_bytes != found.segment.input_len
+            || facts.stats.archive_bytes != found.input_len
         {
-            return Err(DamagedSegment {
-                file: cache.file_of(key),
-                why: "metadata does not match the members",
-            });
+            return Err(found.damaged("metadata does not match the members"));
         }
-        let chunk = Chunk {
-            bytes: found.segment.members,
-            input_len: found.segment.input_len,
-            crc: found.segment.crc,
-        };
-        Ok(Some((chunk, facts)))
+        Ok(Some((found, facts)))
     }
 
     /// Reads, tars, scans and (for a store path) NAR-checks `entries`.
@@ -247,7 +233,6 @@ impl SegmentEncoder<'_> {
             pieces: pieces.next,
             stats,
             scan: scanner.map(Scanner::finish_segment),
-            store_as: None,
             damaged: None,
         })
     }
