@@ -127,7 +127,8 @@ impl Read for SharedTap {
 
 /// Opens a tarball, detecting its compression; `-` is standard input.
 /// The file is read once, front to back, so pipes and FIFOs work. Its
-/// SHA-256 is computed as it is read ([`TarballReader::file_sha256`]).
+/// SHA-256 is computed as it is read ([`TarballReader::file_sha256`]),
+/// unless [`TarballReader::skip_file_sha256`] says it is not needed.
 pub fn open_tarball(path: &Path) -> Result<TarballReader, ArchiveError> {
     let open_error = |source| ArchiveError::Open { source };
     let mut file: Box<dyn Read + Send> = if is_stdin(path) {
@@ -296,6 +297,15 @@ impl TarballReader {
         self.compression
     }
 
+    /// Do not hash the compressed file: [`TarballReader::file_sha256`] is
+    /// then `None`. For callers that do not report it (`verify`); call
+    /// before reading the first member.
+    pub fn skip_file_sha256(&mut self) {
+        if let Ok(mut stats) = self.file_tap.lock() {
+            stats.sha256 = None;
+        }
+    }
+
     /// Also hash the uncompressed tar stream (see [`TarballReader::tar_sha256`]).
     /// Call before reading the first member.
     pub fn hash_tar_stream(&mut self) {
@@ -318,17 +328,15 @@ impl TarballReader {
     }
 
     /// SHA-256 of the whole file, once the archive has been read to its end
-    /// (the rest of the file is read to compute it).
-    pub fn file_sha256(&mut self) -> Result<[u8; 32], ArchiveError> {
+    /// (the rest of the file is read to compute it); `None` after
+    /// [`TarballReader::skip_file_sha256`] (or once it was taken).
+    pub fn file_sha256(&mut self) -> Result<Option<[u8; 32]>, ArchiveError> {
         self.drain()?;
         let mut stats = self.file_tap.lock().map_err(|_| ArchiveError::Read {
             offset: 0,
             source: io::Error::other("poisoned lock"),
         })?;
-        let hasher = stats.sha256.take().unwrap_or_default();
-        let digest: [u8; 32] = hasher.finalize().into();
-        stats.sha256 = None;
-        Ok(digest)
+        Ok(stats.sha256.take().map(|hasher| hasher.finalize().into()))
     }
 
     /// Size of the compressed file, once it has been read to its end.

@@ -34,6 +34,9 @@ pub struct WalkOptions {
     pub store_dir: String,
     /// Hash the uncompressed tar stream too.
     pub hash_tar_stream: bool,
+    /// Hash the (compressed) file, [`ArchiveWalk::file_sha256`]; `verify`
+    /// does without.
+    pub hash_file: bool,
     /// Remember every member (as a hash of its name, its kind, mode and
     /// link target) to check names, duplicates and parents and to resolve
     /// symlinks; `diff` does without.
@@ -49,6 +52,7 @@ impl Default for WalkOptions {
             hash_nar: true,
             store_dir: crate::store::DEFAULT_STORE_DIR.to_owned(),
             hash_tar_stream: false,
+            hash_file: true,
             track_members: true,
             keep_files: true,
         }
@@ -171,7 +175,8 @@ pub struct ArchiveWalk {
     store_prefix: Vec<u8>,
     pub compression: Compression,
     pub file_size: u64,
-    pub file_sha256: [u8; 32],
+    /// SHA-256 of the file (with [`WalkOptions::hash_file`]).
+    pub file_sha256: Option<[u8; 32]>,
     pub tar_sha256: Option<[u8; 32]>,
     pub end: ArchiveEnd,
     pub counts: MemberCounts,
@@ -207,7 +212,7 @@ impl ArchiveWalk {
             store_prefix,
             compression,
             file_size: 0,
-            file_sha256: [0; 32],
+            file_sha256: None,
             tar_sha256: None,
             end: ArchiveEnd::default(),
             counts: MemberCounts::default(),
@@ -254,6 +259,9 @@ impl ArchiveWalk {
         let mut reported = 0;
         if options.hash_tar_stream {
             reader.hash_tar_stream();
+        }
+        if !options.hash_file {
+            reader.skip_file_sha256();
         }
         let mut walk = ArchiveWalk::new(reader.compression(), options);
         let mut buffer = vec![0u8; 256 * 1024];

@@ -349,8 +349,9 @@ pub fn diff_with_progress(
         tar_identical,
         compression_a: walk_a.compression.name().to_owned(),
         compression_b: walk_b.compression.name().to_owned(),
-        sha256_a: hex::encode(&walk_a.file_sha256),
-        sha256_b: hex::encode(&walk_b.file_sha256),
+        // Not hashed past trailing data: zeros, as before.
+        sha256_a: hex::encode(&walk_a.file_sha256.unwrap_or_default()),
+        sha256_b: hex::encode(&walk_b.file_sha256.unwrap_or_default()),
         added,
         removed,
         changed,
