@@ -13,9 +13,12 @@
 //! At the first header that is not ours (any other gzip, or a length no
 //! member of ours can have), the rest of the file, from that header on, is
 //! read sequentially by flate2's multi-member decoder, as before.
+//!
+//! [`GzipMembers`] is a `BufRead`: `fill_buf` lends the inflated member
+//! itself, so the tar reader hashes content where libdeflate put it.
 
 use std::collections::VecDeque;
-use std::io::{self, Cursor, Read};
+use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::Receiver;
@@ -77,7 +80,10 @@ impl Pool {
 
 /// The rest of the file read sequentially: the header bytes already read,
 /// then the source.
-type Fallback<R> = MultiGzDecoder<io::Chain<Cursor<Vec<u8>>, R>>;
+type Fallback<R> = BufReader<MultiGzDecoder<io::Chain<Cursor<Vec<u8>>, R>>>;
+
+/// The fallback's buffer of inflated bytes.
+const FALLBACK_BUFFER: usize = 256 << 10;
 
 /// A `Read` of the inflated stream of a gzip file; see the module docs.
 pub(super) struct GzipMembers<R: Read> {
@@ -179,17 +185,10 @@ impl<R: Read> GzipMembers<R> {
         Ok(())
     }
 
-    fn read_inner(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        loop {
-            if self.position < self.current_len {
-                let n = buffer.len().min(self.current_len - self.position);
-                buffer[..n].copy_from_slice(&self.current[self.position..self.position + n]);
-                self.position += n;
-                return Ok(n);
-            }
-            if let Some(fallback) = self.fallback.as_mut() {
-                return fallback.read(buffer);
-            }
+    /// Makes the next inflated bytes ready: the current member has some
+    /// left, or the fallback has taken over, or the file has ended.
+    fn advance(&mut self) -> io::Result<()> {
+        while self.position >= self.current_len && self.fallback.is_none() {
             self.fill()?;
             if let Some(receiver) = self.pending.pop_front() {
                 let (inflated, len) = receiver
@@ -203,24 +202,58 @@ impl<R: Read> GzipMembers<R> {
             }
             match (self.foreign.take(), self.source.take()) {
                 (Some(read), Some(source)) => {
-                    self.fallback = Some(MultiGzDecoder::new(Cursor::new(read).chain(source)));
+                    self.fallback = Some(BufReader::with_capacity(
+                        FALLBACK_BUFFER,
+                        MultiGzDecoder::new(Cursor::new(read).chain(source)),
+                    ));
                 }
-                _ => return Ok(0),
+                _ => return Ok(()),
             }
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> BufRead for GzipMembers<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.failed {
+            return Err(io::Error::other("the gzip stream failed earlier"));
+        }
+        if let Err(error) = self.advance() {
+            self.failed = true;
+            return Err(error);
+        }
+        if self.position < self.current_len {
+            return Ok(&self.current[self.position..self.current_len]);
+        }
+        match self.fallback.as_mut() {
+            Some(fallback) => match fallback.fill_buf() {
+                Ok(bytes) => Ok(bytes),
+                Err(error) => {
+                    self.failed = true;
+                    Err(error)
+                }
+            },
+            None => Ok(&[]),
+        }
+    }
+
+    fn consume(&mut self, n: usize) {
+        if self.position < self.current_len {
+            self.position = (self.position + n).min(self.current_len);
+        } else if let Some(fallback) = self.fallback.as_mut() {
+            fallback.consume(n);
         }
     }
 }
 
 impl<R: Read> Read for GzipMembers<R> {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        if self.failed {
-            return Err(io::Error::other("the gzip stream failed earlier"));
-        }
-        let result = self.read_inner(buffer);
-        if result.is_err() {
-            self.failed = true;
-        }
-        result
+        let available = self.fill_buf()?;
+        let n = buffer.len().min(available.len());
+        buffer[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
     }
 }
 

@@ -8,7 +8,7 @@
 //! members, store paths and symlink-target bytes is capped ([`WalkLimit`]).
 
 use std::collections::BTreeMap;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Write};
 use std::path::Path;
 
 use super::checks::Check;
@@ -264,10 +264,9 @@ impl ArchiveWalk {
             reader.skip_file_sha256();
         }
         let mut walk = ArchiveWalk::new(reader.compression(), options);
-        let mut buffer = vec![0u8; 256 * 1024];
         while let Some(member) = reader.next_member()? {
             walk.begin(&member)?;
-            walk.feed_content(reader, &member, &mut buffer)?;
+            walk.feed_content(reader, &member)?;
             walk.end_member();
             let read = reader.file_bytes_read();
             if read - reported >= REPORT_EVERY {
@@ -280,26 +279,28 @@ impl ArchiveWalk {
         Ok(walk)
     }
 
-    /// Reads the current member's content from `reader` into the walk.
+    /// Reads the current member's content from `reader` into the walk,
+    /// in the reader's own buffers (no copy).
     pub fn feed_content(
         &mut self,
         reader: &mut TarballReader,
         member: &Member,
-        buffer: &mut [u8],
     ) -> Result<(), ArchiveError> {
         let mut content = reader.content();
         let mut offset = member.content_offset;
         loop {
-            let n = match content.read(buffer) {
-                Ok(n) => n,
+            let chunk = match content.fill_buf() {
+                Ok(chunk) => chunk,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(ArchiveError::from_content(offset, e)),
             };
-            if n == 0 {
+            if chunk.is_empty() {
                 return Ok(());
             }
+            let n = chunk.len();
+            self.content(chunk);
+            content.consume(n);
             offset += n as u64;
-            self.content(&buffer[..n]);
         }
     }
 
