@@ -296,7 +296,9 @@ fn inflate_member(member: &[u8], at: u64, buffer_of: impl FnOnce(usize) -> Vec<u
         .gzip_decompress(member, &mut out[..size])
         .map_err(|e| {
             damaged(match e {
-                libdeflater::DecompressionError::BadData => "bad deflate data or CRC-32".into(),
+                libdeflater::DecompressionError::BadData => {
+                    "bad deflate data, or a CRC-32 or size that does not match".into()
+                }
                 libdeflater::DecompressionError::InsufficientSpace => {
                     format!("it inflates to more than the {size} bytes its trailer says")
                 }

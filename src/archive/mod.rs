@@ -217,6 +217,9 @@ fn read_up_to(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
+/// The buffer in front of the file. Reads larger than it (most of a gzip
+/// member of ours) go straight from the file to the caller's buffer.
+const FILE_BUFFER: usize = 64 << 10;
 /// The buffer between the xz and zstd decoders and the tar reader.
 const DECODED_BUFFER: usize = 256 << 10;
 
@@ -305,7 +308,7 @@ impl TarballReader {
             sha256: Some(Sha256::new()),
         }));
         let whole = SharedTap {
-            inner: BufReader::with_capacity(1 << 20, io::Cursor::new(head).chain(rest)),
+            inner: BufReader::with_capacity(FILE_BUFFER, io::Cursor::new(head).chain(rest)),
             stats: stats.clone(),
         };
         let decoded: Box<dyn BufRead + Send> = match compression {
