@@ -85,7 +85,8 @@ type Fallback<R> = BufReader<MultiGzDecoder<io::Chain<Cursor<Vec<u8>>, R>>>;
 /// The fallback's buffer of inflated bytes.
 const FALLBACK_BUFFER: usize = 256 << 10;
 
-/// A `Read` of the inflated stream of a gzip file; see the module docs.
+/// A `Read` and `BufRead` of the inflated stream of a gzip file; see the
+/// module docs.
 pub(super) struct GzipMembers<R: Read> {
     /// The compressed file, while members are still read from it.
     source: Option<R>,
