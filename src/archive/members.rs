@@ -6,14 +6,20 @@
 //! is in the header), inflates it with libdeflate on a rayon worker, and
 //! hands the results out in order; at most `2 × threads + 2` members (each
 //! at most 1 MiB inflated) are in flight, so memory stays bounded. libdeflate
-//! checks each member's CRC-32 and size.
+//! checks each member's CRC-32 and size. The buffers of finished members
+//! (compressed and inflated) are handed back and reused for the next ones,
+//! so a member costs no allocation, zero-filling or page faults.
 //!
 //! At the first header that is not ours (any other gzip, or a length no
 //! member of ours can have), the rest of the file, from that header on, is
 //! read sequentially by flate2's multi-member decoder, as before.
+//!
+//! [`GzipMembers`] is a `BufRead`: `fill_buf` lends the inflated member
+//! itself, so the tar reader hashes content where libdeflate put it.
 
 use std::collections::VecDeque;
-use std::io::{self, Cursor, Read};
+use std::io::{self, BufRead, BufReader, Cursor, Read};
+use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::Receiver;
 use flate2::read::MultiGzDecoder;
@@ -37,22 +43,63 @@ impl MemberError {
     }
 }
 
-/// An inflated member, or why it could not be.
-type Inflated = io::Result<Vec<u8>>;
+/// An inflated member (a buffer and how much of it the member filled), or
+/// why it could not be.
+type Inflated = io::Result<(Vec<u8>, usize)>;
+
+/// Buffers of finished members, kept for the next ones. A buffer is only
+/// ever grown, never shrunk, so reusing it neither allocates nor zero-fills;
+/// a buffer's length is not the member's (that is carried beside it).
+#[derive(Clone, Default)]
+struct Pool(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl Pool {
+    /// A buffer of at least `len` bytes (its bytes are stale).
+    fn take(&self, len: usize) -> Vec<u8> {
+        let mut buffer = self
+            .0
+            .lock()
+            .ok()
+            .and_then(|mut p| p.pop())
+            .unwrap_or_default();
+        if buffer.len() < len {
+            buffer.resize(len, 0);
+        }
+        buffer
+    }
+
+    /// Keeps `buffer` for later, up to `limit` buffers.
+    fn give(&self, buffer: Vec<u8>, limit: usize) {
+        if let Ok(mut pool) = self.0.lock() {
+            if pool.len() < limit && buffer.capacity() > 0 {
+                pool.push(buffer);
+            }
+        }
+    }
+}
 
 /// The rest of the file read sequentially: the header bytes already read,
 /// then the source.
-type Fallback<R> = MultiGzDecoder<io::Chain<Cursor<Vec<u8>>, R>>;
+type Fallback<R> = BufReader<MultiGzDecoder<io::Chain<Cursor<Vec<u8>>, R>>>;
 
-/// A `Read` of the inflated stream of a gzip file; see the module docs.
+/// The fallback's buffer of inflated bytes.
+const FALLBACK_BUFFER: usize = 256 << 10;
+
+/// A `Read` and `BufRead` of the inflated stream of a gzip file; see the
+/// module docs.
 pub(super) struct GzipMembers<R: Read> {
     /// The compressed file, while members are still read from it.
     source: Option<R>,
     /// Members being inflated, in file order.
     pending: VecDeque<Receiver<Inflated>>,
-    /// The member being handed out, and how much of it is.
+    /// The member being handed out: its buffer, the member's length in it,
+    /// and how much of it was handed out.
     current: Vec<u8>,
+    current_len: usize,
     position: usize,
+    /// Buffers for compressed members, and for inflated ones.
+    compressed_pool: Pool,
+    inflated_pool: Pool,
     /// Bytes of a header that is not ours: from here on, the fallback.
     foreign: Option<Vec<u8>>,
     fallback: Option<Fallback<R>>,
@@ -68,7 +115,10 @@ impl<R: Read> GzipMembers<R> {
             source: Some(source),
             pending: VecDeque::new(),
             current: Vec::new(),
+            current_len: 0,
             position: 0,
+            compressed_pool: Pool::default(),
+            inflated_pool: Pool::default(),
             foreign: None,
             fallback: None,
             offset: 0,
@@ -84,7 +134,7 @@ impl<R: Read> GzipMembers<R> {
             let Some(source) = self.source.as_mut() else {
                 return Ok(());
             };
-            let mut header = vec![0; GZIP_MEMBER_HEADER_LEN];
+            let mut header = [0; GZIP_MEMBER_HEADER_LEN];
             let got = read_up_to(source, &mut header)?;
             if got == 0 {
                 // The end of the file, at a member boundary.
@@ -96,14 +146,13 @@ impl<R: Read> GzipMembers<R> {
                 }
                 return Ok(());
             }
-            header.truncate(got);
-            let Some(len) = our_member_len(&header) else {
-                self.foreign = Some(header);
+            let Some(len) = our_member_len(&header[..got]) else {
+                self.foreign = Some(header[..got].to_vec());
                 return Ok(());
             };
-            let mut member = header;
-            member.resize(len, 0);
-            let got = read_up_to(source, &mut member[GZIP_MEMBER_HEADER_LEN..])?;
+            let mut member = self.compressed_pool.take(len);
+            member[..GZIP_MEMBER_HEADER_LEN].copy_from_slice(&header);
+            let got = read_up_to(source, &mut member[GZIP_MEMBER_HEADER_LEN..len])?;
             if got < len - GZIP_MEMBER_HEADER_LEN {
                 return Err(MemberError::io(
                     io::ErrorKind::UnexpectedEof,
@@ -117,9 +166,14 @@ impl<R: Read> GzipMembers<R> {
             let at = self.offset;
             self.offset += len as u64;
             let (result, receiver) = crossbeam_channel::bounded(1);
+            let (compressed_pool, inflated_pool) =
+                (self.compressed_pool.clone(), self.inflated_pool.clone());
+            let keep = self.max_in_flight + 1;
             let job = move || {
+                let inflated = inflate_member(&member[..len], at, |size| inflated_pool.take(size));
+                compressed_pool.give(member, keep);
                 // The receiver is gone only if the reader was dropped.
-                let _ = result.send(inflate_member(&member, at));
+                let _ = result.send(inflated);
             };
             if rayon::current_thread_index().is_some() {
                 // On a rayon worker, waiting for the pool could deadlock.
@@ -132,45 +186,75 @@ impl<R: Read> GzipMembers<R> {
         Ok(())
     }
 
-    fn read_inner(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        loop {
-            if self.position < self.current.len() {
-                let n = buffer.len().min(self.current.len() - self.position);
-                buffer[..n].copy_from_slice(&self.current[self.position..self.position + n]);
-                self.position += n;
-                return Ok(n);
-            }
-            if let Some(fallback) = self.fallback.as_mut() {
-                return fallback.read(buffer);
-            }
+    /// Makes the next inflated bytes ready: the current member has some
+    /// left, or the fallback has taken over, or the file has ended.
+    fn advance(&mut self) -> io::Result<()> {
+        while self.position >= self.current_len && self.fallback.is_none() {
             self.fill()?;
             if let Some(receiver) = self.pending.pop_front() {
-                self.current = receiver
+                let (inflated, len) = receiver
                     .recv()
                     .map_err(|_| io::Error::other("a gzip inflating worker died"))??;
+                let done = std::mem::replace(&mut self.current, inflated);
+                self.inflated_pool.give(done, self.max_in_flight + 1);
+                self.current_len = len;
                 self.position = 0;
                 continue;
             }
             match (self.foreign.take(), self.source.take()) {
                 (Some(read), Some(source)) => {
-                    self.fallback = Some(MultiGzDecoder::new(Cursor::new(read).chain(source)));
+                    self.fallback = Some(BufReader::with_capacity(
+                        FALLBACK_BUFFER,
+                        MultiGzDecoder::new(Cursor::new(read).chain(source)),
+                    ));
                 }
-                _ => return Ok(0),
+                _ => return Ok(()),
             }
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> BufRead for GzipMembers<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.failed {
+            return Err(io::Error::other("the gzip stream failed earlier"));
+        }
+        if let Err(error) = self.advance() {
+            self.failed = true;
+            return Err(error);
+        }
+        if self.position < self.current_len {
+            return Ok(&self.current[self.position..self.current_len]);
+        }
+        match self.fallback.as_mut() {
+            Some(fallback) => match fallback.fill_buf() {
+                Ok(bytes) => Ok(bytes),
+                Err(error) => {
+                    self.failed = true;
+                    Err(error)
+                }
+            },
+            None => Ok(&[]),
+        }
+    }
+
+    fn consume(&mut self, n: usize) {
+        if self.position < self.current_len {
+            self.position = (self.position + n).min(self.current_len);
+        } else if let Some(fallback) = self.fallback.as_mut() {
+            fallback.consume(n);
         }
     }
 }
 
 impl<R: Read> Read for GzipMembers<R> {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        if self.failed {
-            return Err(io::Error::other("the gzip stream failed earlier"));
-        }
-        let result = self.read_inner(buffer);
-        if result.is_err() {
-            self.failed = true;
-        }
-        result
+        let available = self.fill_buf()?;
+        let n = buffer.len().min(available.len());
+        buffer[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
     }
 }
 
@@ -191,8 +275,10 @@ fn our_member_len(header: &[u8]) -> Option<usize> {
 }
 
 /// Inflates one whole member (header to trailer) with libdeflate, which
-/// checks its CRC-32 and size.
-fn inflate_member(member: &[u8], at: u64) -> Inflated {
+/// checks its CRC-32 and size, into a buffer from `buffer_of` (called with
+/// the size the trailer claims, once that is known to be one a member of
+/// ours can have).
+fn inflate_member(member: &[u8], at: u64, buffer_of: impl FnOnce(usize) -> Vec<u8>) -> Inflated {
     let damaged = |why: String| {
         MemberError::io(
             io::ErrorKind::InvalidData,
@@ -206,12 +292,14 @@ fn inflate_member(member: &[u8], at: u64) -> Inflated {
             "it claims {size} bytes, more than a member holds"
         )));
     }
-    let mut out = vec![0; size];
+    let mut out = buffer_of(size);
     let inflated = libdeflater::Decompressor::new()
-        .gzip_decompress(member, &mut out)
+        .gzip_decompress(member, &mut out[..size])
         .map_err(|e| {
             damaged(match e {
-                libdeflater::DecompressionError::BadData => "bad deflate data or CRC-32".into(),
+                libdeflater::DecompressionError::BadData => {
+                    "bad deflate data, or a CRC-32 or size that does not match".into()
+                }
                 libdeflater::DecompressionError::InsufficientSpace => {
                     format!("it inflates to more than the {size} bytes its trailer says")
                 }
@@ -222,5 +310,5 @@ fn inflate_member(member: &[u8], at: u64) -> Inflated {
             "{inflated} bytes inflated, the trailer says {size}"
         )));
     }
-    Ok(out)
+    Ok((out, size))
 }

@@ -21,6 +21,9 @@
 //!
 //! The reader is a lending iterator: a member's content can be read until the
 //! next call to [`TarballReader::next_member`], which skips whatever is left.
+//! [`MemberContent`] is also a `BufRead`, lending the decompressor's own
+//! buffer (for our gzip members, the inflated member), so a caller that only
+//! looks at the bytes (hashing) does not copy them.
 
 mod error;
 mod header;
@@ -28,7 +31,7 @@ mod member;
 mod members;
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -50,7 +53,7 @@ struct Tap<R> {
     sha256: Option<Sha256>,
 }
 
-impl<R: Read> Read for Tap<R> {
+impl<R: BufRead> Read for Tap<R> {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buffer)?;
         self.bytes += n as u64;
@@ -58,6 +61,24 @@ impl<R: Read> Read for Tap<R> {
             hasher.update(&buffer[..n]);
         }
         Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Tap<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    /// Counts (and hashes) the consumed bytes, which the inner reader still
+    /// holds: `fill_buf` hands them out again without reading.
+    fn consume(&mut self, n: usize) {
+        if let (Some(hasher), true) = (&mut self.sha256, n > 0) {
+            if let Ok(bytes) = self.inner.fill_buf() {
+                hasher.update(&bytes[..n.min(bytes.len())]);
+            }
+        }
+        self.bytes += n as u64;
+        self.inner.consume(n);
     }
 }
 
@@ -84,7 +105,7 @@ const ZSTD_WINDOW_LOG_MAX: u32 = 26;
 pub struct TarballReader {
     compression: Compression,
     /// The decompressed tar stream, counted (and optionally hashed).
-    stream: Tap<Box<dyn Read + Send>>,
+    stream: Tap<Box<dyn BufRead + Send>>,
     /// Handle on the compressed file's counter, shared through the decoder.
     file_tap: Arc<Mutex<FileStats>>,
     /// Content bytes of the current member not yet read.
@@ -125,9 +146,29 @@ impl Read for SharedTap {
     }
 }
 
+impl BufRead for SharedTap {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    /// Counts (and hashes) the consumed bytes, as [`Tap`] does.
+    fn consume(&mut self, n: usize) {
+        if let Ok(mut stats) = self.stats.lock() {
+            stats.bytes += n as u64;
+            if let (Some(hasher), true) = (&mut stats.sha256, n > 0) {
+                if let Ok(bytes) = self.inner.fill_buf() {
+                    hasher.update(&bytes[..n.min(bytes.len())]);
+                }
+            }
+        }
+        self.inner.consume(n);
+    }
+}
+
 /// Opens a tarball, detecting its compression; `-` is standard input.
 /// The file is read once, front to back, so pipes and FIFOs work. Its
-/// SHA-256 is computed as it is read ([`TarballReader::file_sha256`]).
+/// SHA-256 is computed as it is read ([`TarballReader::file_sha256`]),
+/// unless [`TarballReader::skip_file_sha256`] says it is not needed.
 pub fn open_tarball(path: &Path) -> Result<TarballReader, ArchiveError> {
     let open_error = |source| ArchiveError::Open { source };
     let mut file: Box<dyn Read + Send> = if is_stdin(path) {
@@ -176,6 +217,12 @@ fn read_up_to(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
+/// The buffer in front of the file. Reads larger than it (most of a gzip
+/// member of ours) go straight from the file to the caller's buffer.
+const FILE_BUFFER: usize = 64 << 10;
+/// The buffer between the xz and zstd decoders and the tar reader.
+const DECODED_BUFFER: usize = 256 << 10;
+
 /// What a decoder's error means: the compressed data ends early, or is
 /// corrupt (or needs more memory than allowed).
 fn decoder_error(compression: Compression, file_offset: u64, source: io::Error) -> ArchiveError {
@@ -215,6 +262,22 @@ fn decoder_error(compression: Compression, file_offset: u64, source: io::Error) 
     }
 }
 
+/// [`TarballReader::read_error`], from the fields it needs.
+fn stream_error(
+    compression: Compression,
+    file_tap: &Mutex<FileStats>,
+    offset: u64,
+    source: io::Error,
+) -> ArchiveError {
+    match compression {
+        Compression::None => ArchiveError::Read { offset, source },
+        compression => {
+            let file_offset = file_tap.lock().map_or(0, |s| s.bytes);
+            decoder_error(compression, file_offset, source)
+        }
+    }
+}
+
 /// A pax or GNU long-name override for the next member.
 #[derive(Default)]
 struct Overrides {
@@ -245,10 +308,10 @@ impl TarballReader {
             sha256: Some(Sha256::new()),
         }));
         let whole = SharedTap {
-            inner: BufReader::with_capacity(1 << 20, io::Cursor::new(head).chain(rest)),
+            inner: BufReader::with_capacity(FILE_BUFFER, io::Cursor::new(head).chain(rest)),
             stats: stats.clone(),
         };
-        let decoded: Box<dyn Read + Send> = match compression {
+        let decoded: Box<dyn BufRead + Send> = match compression {
             Compression::Gzip => Box::new(members::GzipMembers::new(whole)),
             Compression::Xz => {
                 let stream = liblzma::stream::Stream::new_stream_decoder(
@@ -256,14 +319,17 @@ impl TarballReader {
                     liblzma::stream::CONCATENATED,
                 )
                 .map_err(|e| setup_error(io::Error::other(e)))?;
-                Box::new(liblzma::read::XzDecoder::new_stream(whole, stream))
+                Box::new(BufReader::with_capacity(
+                    DECODED_BUFFER,
+                    liblzma::read::XzDecoder::new_stream(whole, stream),
+                ))
             }
             Compression::Zstd => {
                 let mut decoder = zstd::stream::read::Decoder::new(whole).map_err(setup_error)?;
                 decoder
                     .window_log_max(ZSTD_WINDOW_LOG_MAX)
                     .map_err(setup_error)?;
-                Box::new(decoder)
+                Box::new(BufReader::with_capacity(DECODED_BUFFER, decoder))
             }
             Compression::None => Box::new(whole),
         };
@@ -285,15 +351,21 @@ impl TarballReader {
     /// An error of the decompressed stream at `offset` of the tar stream,
     /// said as what it is: a truncated or corrupt compressed file.
     fn read_error(&self, offset: u64, source: io::Error) -> ArchiveError {
-        match self.compression {
-            Compression::None => ArchiveError::Read { offset, source },
-            compression => decoder_error(compression, self.file_bytes_read(), source),
-        }
+        stream_error(self.compression, &self.file_tap, offset, source)
     }
 
     /// The compression detected from the file's magic bytes.
     pub fn compression(&self) -> Compression {
         self.compression
+    }
+
+    /// Do not hash the compressed file: [`TarballReader::file_sha256`] is
+    /// then `None`. For callers that do not report it (`verify`); call
+    /// before reading the first member.
+    pub fn skip_file_sha256(&mut self) {
+        if let Ok(mut stats) = self.file_tap.lock() {
+            stats.sha256 = None;
+        }
     }
 
     /// Also hash the uncompressed tar stream (see [`TarballReader::tar_sha256`]).
@@ -318,17 +390,15 @@ impl TarballReader {
     }
 
     /// SHA-256 of the whole file, once the archive has been read to its end
-    /// (the rest of the file is read to compute it).
-    pub fn file_sha256(&mut self) -> Result<[u8; 32], ArchiveError> {
+    /// (the rest of the file is read to compute it); `None` after
+    /// [`TarballReader::skip_file_sha256`] (or once it was taken).
+    pub fn file_sha256(&mut self) -> Result<Option<[u8; 32]>, ArchiveError> {
         self.drain()?;
         let mut stats = self.file_tap.lock().map_err(|_| ArchiveError::Read {
             offset: 0,
             source: io::Error::other("poisoned lock"),
         })?;
-        let hasher = stats.sha256.take().unwrap_or_default();
-        let digest: [u8; 32] = hasher.finalize().into();
-        stats.sha256 = None;
-        Ok(digest)
+        Ok(stats.sha256.take().map(|hasher| hasher.finalize().into()))
     }
 
     /// Size of the compressed file, once it has been read to its end.
@@ -617,6 +687,50 @@ impl Read for MemberContent<'_> {
         }
         self.reader.remaining -= n as u64;
         Ok(n)
+    }
+}
+
+impl BufRead for MemberContent<'_> {
+    /// The next bytes of the content, straight from the decompressor's
+    /// buffer; empty at the content's end; an error if the archive ends first.
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        let TarballReader {
+            stream,
+            remaining,
+            compression,
+            file_tap,
+            ..
+        } = &mut *self.reader;
+        if *remaining == 0 {
+            return Ok(&[]);
+        }
+        let offset = stream.bytes;
+        let bytes = match stream.fill_buf() {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
+            Err(e) => {
+                return Err(io::Error::other(stream_error(
+                    *compression,
+                    file_tap,
+                    offset,
+                    e,
+                )))
+            }
+        };
+        if bytes.is_empty() {
+            return Err(io::Error::other(ArchiveError::Truncated {
+                offset,
+                what: "a member's content",
+            }));
+        }
+        let n = (*remaining).min(bytes.len() as u64) as usize;
+        Ok(&bytes[..n])
+    }
+
+    fn consume(&mut self, n: usize) {
+        let n = (n as u64).min(self.reader.remaining);
+        self.reader.remaining -= n;
+        self.reader.stream.consume(n as usize);
     }
 }
 

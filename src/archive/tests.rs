@@ -1,4 +1,4 @@
-use std::io::Read;
+use std::io::{BufRead, Read};
 
 use super::*;
 use crate::entry::Entry;
@@ -205,4 +205,175 @@ fn a_damaged_or_truncated_member_names_its_offset() {
         )),
         "{err}"
     );
+}
+
+/// Reads every member's content through `BufRead` (the walk's way), in
+/// chunks of at most `step` bytes.
+fn read_all_buffered(bytes: &[u8], step: usize) -> Result<Vec<Vec<u8>>, ArchiveError> {
+    let mut reader = read_tarball_bytes(bytes.to_vec())?;
+    let mut contents = Vec::new();
+    while let Some(member) = reader.next_member()? {
+        let mut content = reader.content();
+        let mut bytes = Vec::new();
+        loop {
+            let chunk = content
+                .fill_buf()
+                .map_err(|e| ArchiveError::from_content(member.content_offset, e))?;
+            if chunk.is_empty() {
+                break;
+            }
+            let n = chunk.len().min(step);
+            bytes.extend_from_slice(&chunk[..n]);
+            content.consume(n);
+        }
+        contents.push(bytes);
+    }
+    Ok(contents)
+}
+
+/// Offsets of our members in `gz`, read from their "WT" length fields.
+fn member_offsets(gz: &[u8]) -> Vec<usize> {
+    let mut offsets = Vec::new();
+    let mut at = 0;
+    while at < gz.len() {
+        offsets.push(at);
+        at += u32::from_le_bytes(gz[at + 16..at + 20].try_into().unwrap()) as usize;
+    }
+    offsets
+}
+
+#[test]
+fn members_of_every_size_read_alike_through_reused_buffers() {
+    // Many more members than are in flight, long and short ones mixed, so
+    // every buffer is reused, for a shorter member after a longer one too.
+    let contents: Vec<Vec<u8>> = (0..24u32)
+        .map(|i| {
+            let size = [1_600_000, 3_000, 700_000, 1, 1_048_576][i as usize % 5];
+            (0..size as u32)
+                .map(|j| ((j ^ i).wrapping_mul(2_654_435_761) >> 25) as u8)
+                .collect()
+        })
+        .collect();
+    let files: Vec<Entry> = contents
+        .iter()
+        .enumerate()
+        .map(|(i, content)| {
+            Entry::inline_file(format!("f{i:02}").into_bytes(), content.clone(), 0o444)
+        })
+        .collect();
+    let tar = write_archive(&files);
+    // Each piece's last member is short: cut at varying block boundaries.
+    let mut gz = Vec::new();
+    let mut start = 0;
+    for cut in [3_000_000, 512, 1_200_128, 40_960, 2_097_152]
+        .iter()
+        .cycle()
+    {
+        let end = (start + cut).min(tar.len());
+        gz.extend(our_gzip(&tar[start..end]));
+        start = end;
+        if start == tar.len() {
+            break;
+        }
+    }
+    assert!(
+        member_offsets(&gz).len() > 20,
+        "too few members to reuse buffers"
+    );
+    let read = read_all(&gz).unwrap();
+    assert_eq!(read.len(), files.len());
+    for (i, (member, content)) in read.iter().enumerate() {
+        assert_eq!(member.path, files[i].path, "names differ");
+        assert!(*content == contents[i], "f{i:02} differs");
+    }
+    for step in [4096, usize::MAX] {
+        let buffered = read_all_buffered(&gz, step).unwrap();
+        assert!(buffered == contents, "BufRead in steps of {step} differs");
+    }
+}
+
+/// Our gzip of `big_archive`, with the ISIZE trailer of its member at
+/// `member` (an index) replaced by what `isize` makes of the true one.
+fn with_isize(member: usize, isize: impl Fn(u32) -> u32) -> (Vec<u8>, usize) {
+    let (tar, _) = big_archive();
+    let mut gz = our_gzip(&tar);
+    let offsets = member_offsets(&gz);
+    let at = offsets[member];
+    let end = offsets.get(member + 1).copied().unwrap_or(gz.len());
+    let real = u32::from_le_bytes(gz[end - 4..end].try_into().unwrap());
+    gz[end - 4..end].copy_from_slice(&isize(real).to_le_bytes());
+    (gz, at)
+}
+
+#[test]
+fn a_member_whose_isize_lies_is_an_error_naming_its_offset() {
+    // Far more than a member holds: refused before any buffer is sized.
+    let (gz, at) = with_isize(1, |_| u32::MAX);
+    let err = read_all(&gz).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!(
+            "the gzip member at byte {at} of the file is damaged: it claims 4294967295 bytes, more than a member holds"
+        )),
+        "{err}"
+    );
+    // Fewer bytes than it inflates to.
+    let (gz, at) = with_isize(1, |real| real - 1);
+    let err = read_all(&gz).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!(
+            "the gzip member at byte {at} of the file is damaged: it inflates to more than the"
+        )),
+        "{err}"
+    );
+    // More bytes than it inflates to (the last member is short).
+    let last = member_offsets(&with_isize(0, |real| real).0).len() - 1;
+    let (gz, at) = with_isize(last, |real| real + 1);
+    let err = read_all(&gz).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!(
+            "the gzip member at byte {at} of the file is damaged: bad deflate data, or a CRC-32 or size that does not match"
+        )),
+        "{err}"
+    );
+    // The same through BufRead, the walk's way in.
+    let err = read_all_buffered(&gz, usize::MAX).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!(
+            "the gzip member at byte {at} of the file is damaged"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_file_digest_is_none_when_skipped_and_right_otherwise() {
+    let (tar, _) = big_archive();
+    let gz = our_gzip(&tar);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.tar.gz");
+    std::fs::write(&path, &gz).unwrap();
+    let mut reader = open_tarball(&path).unwrap();
+    let expected: [u8; 32] = Sha256::digest(&gz).into();
+    assert_eq!(reader.file_sha256().unwrap(), Some(expected));
+    assert_eq!(reader.file_size().unwrap(), gz.len() as u64);
+    let mut reader = open_tarball(&path).unwrap();
+    reader.skip_file_sha256();
+    assert_eq!(reader.file_sha256().unwrap(), None);
+    assert_eq!(reader.file_size().unwrap(), gz.len() as u64);
+    // A plain tar's content is lent straight from the file's buffer: bytes
+    // consumed through BufRead are hashed once, as bytes read are.
+    let mut reader = read_tarball_bytes(tar.clone()).unwrap();
+    while reader.next_member().unwrap().is_some() {
+        let mut content = reader.content();
+        loop {
+            let n = content.fill_buf().unwrap().len().min(1000);
+            if n == 0 {
+                break;
+            }
+            content.consume(n);
+        }
+    }
+    let expected: [u8; 32] = Sha256::digest(&tar).into();
+    assert_eq!(reader.file_sha256().unwrap(), Some(expected));
+    assert_eq!(reader.file_size().unwrap(), tar.len() as u64);
 }

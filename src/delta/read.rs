@@ -117,7 +117,10 @@ pub fn inspect_bundle(path: &Path) -> Result<BundleInspection, DeltaError> {
         path: path.to_path_buf(),
         message,
     };
-    let file_sha256 = reader.file_sha256().map_err(|e| damaged(e.to_string()))?;
+    let file_sha256 = reader
+        .file_sha256()
+        .map_err(|e| damaged(e.to_string()))?
+        .expect("open_tarball hashes the file");
     let file_size = reader.file_size().map_err(|e| damaged(e.to_string()))?;
     Ok(BundleInspection {
         version: crate::inspect::JSON_VERSION,

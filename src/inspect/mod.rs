@@ -223,9 +223,10 @@ pub fn inspect_with_progress(
     if let Some(offset) = walk.end.trailing_data {
         return Err(WalkError::from(ArchiveError::TrailingData { offset }).in_file(tarball));
     }
+    let file_sha256 = walk.file_sha256.expect("inspect hashes the file");
     let security_checks = match manifest {
         None => "unknown".to_owned(),
-        Some(path) => security_outcome_from_manifest(path, &walk.file_sha256)?,
+        Some(path) => security_outcome_from_manifest(path, &file_sha256)?,
     };
     let mut sizes: Vec<StorePathSize> = walk
         .store_objects
@@ -243,7 +244,7 @@ pub fn inspect_with_progress(
         compression: walk.compression.name().to_owned(),
         tar_format: walk.tar_format(),
         file_size: walk.file_size,
-        file_sha256: hex::encode(&walk.file_sha256),
+        file_sha256: hex::encode(&file_sha256),
         tar_size: walk.end.tar_bytes,
         members: walk.counts,
         content_bytes: walk.content_bytes,

@@ -8,7 +8,7 @@
 //! members, store paths and symlink-target bytes is capped ([`WalkLimit`]).
 
 use std::collections::BTreeMap;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Write};
 use std::path::Path;
 
 use super::checks::Check;
@@ -34,6 +34,9 @@ pub struct WalkOptions {
     pub store_dir: String,
     /// Hash the uncompressed tar stream too.
     pub hash_tar_stream: bool,
+    /// Hash the (compressed) file, [`ArchiveWalk::file_sha256`]; `verify`
+    /// does without.
+    pub hash_file: bool,
     /// Remember every member (as a hash of its name, its kind, mode and
     /// link target) to check names, duplicates and parents and to resolve
     /// symlinks; `diff` does without.
@@ -49,6 +52,7 @@ impl Default for WalkOptions {
             hash_nar: true,
             store_dir: crate::store::DEFAULT_STORE_DIR.to_owned(),
             hash_tar_stream: false,
+            hash_file: true,
             track_members: true,
             keep_files: true,
         }
@@ -171,7 +175,8 @@ pub struct ArchiveWalk {
     store_prefix: Vec<u8>,
     pub compression: Compression,
     pub file_size: u64,
-    pub file_sha256: [u8; 32],
+    /// SHA-256 of the file (with [`WalkOptions::hash_file`]).
+    pub file_sha256: Option<[u8; 32]>,
     pub tar_sha256: Option<[u8; 32]>,
     pub end: ArchiveEnd,
     pub counts: MemberCounts,
@@ -207,7 +212,7 @@ impl ArchiveWalk {
             store_prefix,
             compression,
             file_size: 0,
-            file_sha256: [0; 32],
+            file_sha256: None,
             tar_sha256: None,
             end: ArchiveEnd::default(),
             counts: MemberCounts::default(),
@@ -255,11 +260,13 @@ impl ArchiveWalk {
         if options.hash_tar_stream {
             reader.hash_tar_stream();
         }
+        if !options.hash_file {
+            reader.skip_file_sha256();
+        }
         let mut walk = ArchiveWalk::new(reader.compression(), options);
-        let mut buffer = vec![0u8; 256 * 1024];
         while let Some(member) = reader.next_member()? {
             walk.begin(&member)?;
-            walk.feed_content(reader, &member, &mut buffer)?;
+            walk.feed_content(reader, &member)?;
             walk.end_member();
             let read = reader.file_bytes_read();
             if read - reported >= REPORT_EVERY {
@@ -272,26 +279,28 @@ impl ArchiveWalk {
         Ok(walk)
     }
 
-    /// Reads the current member's content from `reader` into the walk.
+    /// Reads the current member's content from `reader` into the walk,
+    /// in the reader's own buffers (no copy).
     pub fn feed_content(
         &mut self,
         reader: &mut TarballReader,
         member: &Member,
-        buffer: &mut [u8],
     ) -> Result<(), ArchiveError> {
         let mut content = reader.content();
         let mut offset = member.content_offset;
         loop {
-            let n = match content.read(buffer) {
-                Ok(n) => n,
+            let chunk = match content.fill_buf() {
+                Ok(chunk) => chunk,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(ArchiveError::from_content(offset, e)),
             };
-            if n == 0 {
+            if chunk.is_empty() {
                 return Ok(());
             }
+            let n = chunk.len();
+            self.content(chunk);
+            content.consume(n);
             offset += n as u64;
-            self.content(&buffer[..n]);
         }
     }
 

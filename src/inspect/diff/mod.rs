@@ -213,7 +213,7 @@ pub fn diff_with_progress(
                 collector.one_sided(&ma, Change::Removed);
                 walk_a.begin(&ma).map_err(|e| error_a(e.into()))?;
                 walk_a
-                    .feed_content(&mut reader_a, &ma, &mut buffer)
+                    .feed_content(&mut reader_a, &ma)
                     .map_err(|e| error_a(e.into()))?;
                 walk_a.end_member();
                 member_a = reader_a.next_member().map_err(|e| error_a(e.into()))?;
@@ -223,7 +223,7 @@ pub fn diff_with_progress(
                 collector.one_sided(&mb, Change::Added);
                 walk_b.begin(&mb).map_err(|e| error_b(e.into()))?;
                 walk_b
-                    .feed_content(&mut reader_b, &mb, &mut buffer)
+                    .feed_content(&mut reader_b, &mb)
                     .map_err(|e| error_b(e.into()))?;
                 walk_b.end_member();
                 member_b = reader_b.next_member().map_err(|e| error_b(e.into()))?;
@@ -349,8 +349,9 @@ pub fn diff_with_progress(
         tar_identical,
         compression_a: walk_a.compression.name().to_owned(),
         compression_b: walk_b.compression.name().to_owned(),
-        sha256_a: hex::encode(&walk_a.file_sha256),
-        sha256_b: hex::encode(&walk_b.file_sha256),
+        // Not hashed past trailing data: zeros, as before.
+        sha256_a: hex::encode(&walk_a.file_sha256.unwrap_or_default()),
+        sha256_b: hex::encode(&walk_b.file_sha256.unwrap_or_default()),
         added,
         removed,
         changed,
