@@ -123,9 +123,10 @@ impl Drop for WorkerPool {
 
 thread_local! {
     /// Each worker's libdeflate compressor (a few hundred KiB of match-finder
-    /// state), kept between members; it carries no state from one call to
-    /// the next, so reuse never changes the output.
-    static DEFLATERS: RefCell<Option<(u32, libdeflater::Compressor)>> = const { RefCell::new(None) };
+    /// state) and output buffer, kept between members; the compressor
+    /// carries no state from one call to the next, so reuse never changes
+    /// the output.
+    static DEFLATERS: RefCell<Option<(u32, libdeflater::Compressor, Vec<u8>)>> = const { RefCell::new(None) };
 }
 
 /// The gzip member header for a member of `total_len` bytes.
@@ -188,25 +189,28 @@ fn compress_member(input: &[u8], level: u32) -> io::Result<Member> {
     crc.update(input);
     let bytes = DEFLATERS.with(|cell| -> io::Result<Vec<u8>> {
         let mut slot = cell.borrow_mut();
-        if !matches!(slot.as_ref(), Some((l, _)) if *l == level) {
+        if !matches!(slot.as_ref(), Some((l, _, _)) if *l == level) {
             let lvl = libdeflater::CompressionLvl::new(level as i32)
                 .map_err(|e| io::Error::other(format!("libdeflate level {level}: {e:?}")))?;
-            *slot = Some((level, libdeflater::Compressor::new(lvl)));
+            *slot = Some((level, libdeflater::Compressor::new(lvl), Vec::new()));
         }
-        let (_, deflater) = slot.as_mut().expect("just set");
+        let (_, deflater, scratch) = slot.as_mut().expect("just set");
         let bound = deflater.deflate_compress_bound(input.len());
-        let mut bytes = vec![0; MEMBER_HEADER_LEN + bound + TRAILER_LEN];
+        // Deflate into the thread's scratch buffer (zeroed once, not per
+        // member), then keep only what the member needs.
+        if scratch.len() < bound {
+            scratch.resize(bound, 0);
+        }
         let deflated = deflater
-            .deflate_compress(
-                input,
-                &mut bytes[MEMBER_HEADER_LEN..MEMBER_HEADER_LEN + bound],
-            )
+            .deflate_compress(input, &mut scratch[..bound])
             .map_err(|e| io::Error::other(format!("libdeflate failed: {e:?}")))?;
         let total = MEMBER_HEADER_LEN + deflated + TRAILER_LEN;
         let total_len = u32::try_from(total)
             .map_err(|_| io::Error::other("a gzip member is longer than 4 GiB"))?;
-        bytes[..MEMBER_HEADER_LEN].copy_from_slice(&member_header(level, total_len));
-        bytes.truncate(total);
+        let mut bytes = Vec::with_capacity(total);
+        bytes.extend_from_slice(&member_header(level, total_len));
+        bytes.extend_from_slice(&scratch[..deflated]);
+        bytes.extend_from_slice(&[0; TRAILER_LEN]);
         Ok(bytes)
     })?;
     let mut bytes = bytes;

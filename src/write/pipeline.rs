@@ -177,6 +177,9 @@ pub(super) struct Pipeline<'a> {
     pub threads: usize,
     state: Mutex<State>,
     changed: Condvar,
+    /// Piece buffers to reuse (allocating and faulting in 1 MiB per piece
+    /// cost more than the scan).
+    spare: Mutex<Vec<Vec<u8>>>,
 }
 
 impl<'a> Pipeline<'a> {
@@ -202,6 +205,7 @@ impl<'a> Pipeline<'a> {
                 abandoned: false,
             }),
             changed: Condvar::new(),
+            spare: Mutex::new(Vec::new()),
         }
     }
 
@@ -300,12 +304,14 @@ impl<'a> Pipeline<'a> {
             PieceFormat::Tar | PieceFormat::Discard => unreachable!("only gzip queues jobs"),
         };
         let result = catch_unwind(AssertUnwindSafe(|| gzip_member(&input, level)));
+        let input_len = input.len() as u64;
+        self.recycle(input);
         let mut state = self.lock();
         match result {
             Ok(Ok(member)) => {
                 let chunk = Chunk {
                     bytes: member.bytes,
-                    input_len: input.len() as u64,
+                    input_len,
                     crc: member.crc,
                 };
                 Self::deliver(&mut state, segment, index, Ready::Chunk(chunk));
@@ -314,6 +320,15 @@ impl<'a> Pipeline<'a> {
             Err(_) => state.fail(segment, WriteError::WorkerPanicked),
         }
         self.changed.notify_all();
+    }
+
+    /// Keeps a piece buffer for reuse.
+    fn recycle(&self, mut buffer: Vec<u8>) {
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        if spare.len() < 2 * self.threads + 2 && buffer.capacity() >= GZIP_MEMBER_SIZE {
+            buffer.clear();
+            spare.push(buffer);
+        }
     }
 
     fn deliver(state: &mut State, segment: usize, index: usize, ready: Ready) {
@@ -347,6 +362,12 @@ impl<'a> Pipeline<'a> {
             loop {
                 let (ready, done) = self.next_piece(segment)?;
                 let input_len = match ready {
+                    Some(Ready::Chunk(chunk)) if self.format == PieceFormat::Tar => {
+                        out.write_all(&chunk.bytes).map_err(write_error)?;
+                        let input_len = chunk.input_len;
+                        self.recycle(chunk.bytes);
+                        input_len
+                    }
                     Some(Ready::Chunk(chunk)) => {
                         out.write_all(&chunk.bytes).map_err(write_error)?;
                         if std::mem::take(&mut first) && assembled.cache_store_failure.is_none() {
@@ -513,6 +534,11 @@ impl PieceSink for Pipeline<'_> {
             state = self.lock();
         }
         self.throttle(state, segment)
+    }
+
+    fn buffer(&self) -> Vec<u8> {
+        let spare = self.spare.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        spare.unwrap_or_else(|| Vec::with_capacity(GZIP_MEMBER_SIZE))
     }
 
     fn check(&self, segment: usize) -> Result<(), Stop> {

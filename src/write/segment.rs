@@ -83,6 +83,8 @@ pub(super) trait PieceSink {
     fn put(&self, segment: usize, index: usize, piece: Piece) -> Result<(), Stop>;
     /// Whether segment `segment` should stop now.
     fn check(&self, segment: usize) -> Result<(), Stop>;
+    /// An empty buffer for the next piece (recycled when possible).
+    fn buffer(&self) -> Vec<u8>;
 }
 
 /// A segment, encoded.
@@ -272,7 +274,7 @@ impl Write for PieceWriter<'_> {
         let written = bytes.len();
         while !bytes.is_empty() {
             if self.buffer.capacity() == 0 {
-                self.buffer.reserve_exact(GZIP_MEMBER_SIZE);
+                self.buffer = self.sink.buffer();
             }
             let take = (GZIP_MEMBER_SIZE - self.buffer.len()).min(bytes.len());
             self.buffer.extend_from_slice(&bytes[..take]);
