@@ -426,14 +426,21 @@ impl SegmentFile {
     /// rewritten), but a copy that comes out short is an error.
     pub fn copy_members(&mut self, out: &mut dyn Write) -> io::Result<u64> {
         self.file.seek(SeekFrom::Start(HEADER_LEN as u64))?;
-        let copied = io::copy(&mut (&mut self.file).take(self.members_len), out)?;
-        if copied != self.members_len {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("cache segment {} became shorter", self.path.display()),
-            ));
+        // Whole chunks: a writer with a smaller buffer takes them directly.
+        let mut buffer = vec![0; COPY_CHUNK.min(self.members_len as usize)];
+        let mut left = self.members_len;
+        while left > 0 {
+            let want = left.min(COPY_CHUNK as u64) as usize;
+            self.file.read_exact(&mut buffer[..want]).map_err(|error| {
+                io::Error::new(
+                    error.kind(),
+                    format!("cache segment {}: {error}", self.path.display()),
+                )
+            })?;
+            out.write_all(&buffer[..want])?;
+            left -= want as u64;
         }
-        Ok(copied)
+        Ok(self.members_len)
     }
 
     /// The damage report for this file.
