@@ -352,18 +352,7 @@ fn build_fake(home: &Path, xdg: Option<&Path>, output: &Path, extra: &[&str]) ->
 
 /// The store paths of the fake host's closure.
 fn fake_closure_len() -> usize {
-    let attribute = format!(
-        "path:{}#nixosConfigurations.fake.config.system.build.toplevel",
-        repo_root().join("tests/nix").display()
-    );
-    let built: serde_json::Value = serde_json::from_slice(&run_ok(nix_command("nix").args([
-        "build",
-        "--no-link",
-        "--json",
-        &attribute,
-    ])))
-    .unwrap();
-    path_info_validity(None, built[0]["outputs"]["out"].as_str().unwrap()).len()
+    path_info_validity(None, &build_fake_host_output("toplevel")).len()
 }
 
 fn segments_in(dir: &Path) -> Vec<String> {

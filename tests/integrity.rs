@@ -319,18 +319,7 @@ fn the_database_the_profiles_and_the_store_can_never_be_replaced() {
 
 /// The fake system's facts file, with `change` applied to its JSON.
 fn changed_facts(dir: &Path, name: &str, change: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
-    let attribute = format!(
-        "path:{}#nixosConfigurations.fake.config.system.build.wslTarballFacts",
-        repo_root().join("tests/nix").display()
-    );
-    let built: serde_json::Value = serde_json::from_slice(&run_ok(nix_command("nix").args([
-        "build",
-        "--no-link",
-        "--json",
-        &attribute,
-    ])))
-    .unwrap();
-    let path = built[0]["outputs"]["out"].as_str().unwrap();
+    let path = build_fake_host_output("wslTarballFacts");
     let mut facts: serde_json::Value =
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     change(&mut facts);
@@ -441,16 +430,19 @@ fn a_store_path_changed_under_store_root_is_named_and_a_cache_hit_ships_the_stat
     // Fill a cache from the intact copy.
     let cache = dir.path().join("cache");
     let filled = dir.path().join("filled.wsl");
-    run_ok(
-        write_command(&closure)
-            .arg("--quiet")
-            .arg("--store-root")
-            .arg(&root)
-            .arg("--cache")
-            .arg(&cache)
-            .arg("-o")
-            .arg(&filled),
-    );
+    let write_cached = |output: &Path| {
+        run_ok(
+            write_command(&closure)
+                .arg("--quiet")
+                .arg("--store-root")
+                .arg(&root)
+                .arg("--cache")
+                .arg(&cache)
+                .arg("-o")
+                .arg(output),
+        )
+    };
+    write_cached(&filled);
     assert_verifies(&filled, Rootfs::Bare);
 
     // Same length, other bytes: only the NAR hash can tell.
@@ -478,16 +470,7 @@ fn a_store_path_changed_under_store_root_is_named_and_a_cache_hit_ships_the_stat
     // closure's NAR (the same bytes as before the change), never the
     // changed file.
     let from_cache = dir.path().join("from-cache.wsl");
-    run_ok(
-        write_command(&closure)
-            .arg("--quiet")
-            .arg("--store-root")
-            .arg(&root)
-            .arg("--cache")
-            .arg(&cache)
-            .arg("-o")
-            .arg(&from_cache),
-    );
+    write_cached(&from_cache);
     assert_eq!(
         std::fs::read(&from_cache).unwrap(),
         std::fs::read(&filled).unwrap()

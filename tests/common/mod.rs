@@ -304,3 +304,20 @@ pub fn newer_nix_chroot() -> Option<PathBuf> {
 pub fn gnu_tar_file(tree: &Path, tarball: &Path) {
     std::fs::write(tarball, gnu_tar_reference(tree)).unwrap();
 }
+
+/// Builds `config.system.build.OUTPUT` of the test flake's `fake` host and
+/// returns its store path.
+pub fn build_fake_host_output(output: &str) -> String {
+    let attribute = format!(
+        "path:{}#nixosConfigurations.fake.config.system.build.{output}",
+        repo_root().join("tests/nix").display()
+    );
+    let built: serde_json::Value = serde_json::from_slice(&run_ok(nix_command("nix").args([
+        "build",
+        "--no-link",
+        "--json",
+        &attribute,
+    ])))
+    .unwrap();
+    built[0]["outputs"]["out"].as_str().unwrap().to_owned()
+}
