@@ -29,7 +29,7 @@
 //! own, never one of its own layer or a later one.
 //!
 //! 1. leaves: [`hex`], `os`, [`input`], [`entry`], [`progress`]
-//! 2. [`store`], [`walk`], [`tar`], [`compress`], [`output`]
+//! 2. [`store`], [`walk`], [`tar`], [`compress`], [`output`], [`direct_write`]
 //! 3. [`nixdb`], [`nar`], [`archive`], [`overlap`], [`cache`]
 //! 4. [`plan`], [`nar_check`], [`scan`], [`manifest`], [`inspect`]
 //! 5. [`write`](mod@write), [`delta`], [`nix`]
@@ -40,6 +40,7 @@ pub mod archive;
 pub(crate) mod cache;
 pub mod compress;
 pub mod delta;
+pub(crate) mod direct_write;
 pub(crate) mod entry;
 pub mod hex;
 pub(crate) mod input;

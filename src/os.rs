@@ -6,6 +6,8 @@
 //! - [`ignore_file_size_signal`]: a file-size limit (`ulimit -f`) becomes an
 //!   ordinary `EFBIG` write error instead of killing the process.
 //! - [`process_is_alive`]: whether a process id is in use (`kill(pid, 0)`).
+//! - [`set_direct_io`] and [`AlignedBuffer`]: `O_DIRECT` writes, which
+//!   bypass the page cache, from a buffer aligned as they require.
 //! - [`remove_on_signal`]: named temporary files that a terminating signal
 //!   (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2) removes before the
 //!   process dies of it. SIGKILL cannot be caught: that is why outputs are
@@ -27,6 +29,74 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 fn c_path(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path holds a NUL byte"))
+}
+
+/// The alignment `O_DIRECT` transfers get here: buffer address, length and
+/// file offset (4 KiB covers 512-byte and 4 KiB logical blocks).
+pub const DIRECT_IO_ALIGN: usize = 4096;
+
+/// Turns `O_DIRECT` on or off for `file`'s open file description (every
+/// duplicate of the descriptor shares it).
+pub fn set_direct_io(file: &File, on: bool) -> io::Result<()> {
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl with F_GETFL/F_SETFL takes an open descriptor we hold
+    // and integer arguments; it touches no memory of ours.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let wanted = if on {
+        flags | libc::O_DIRECT
+    } else {
+        flags & !libc::O_DIRECT
+    };
+    // SAFETY: as above.
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, wanted) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// One aligned block of an [`AlignedBuffer`].
+#[derive(Clone, Copy)]
+#[repr(C, align(4096))]
+struct AlignedBlock([u8; DIRECT_IO_ALIGN]);
+
+/// A zeroed byte buffer whose start and length are multiples of
+/// [`DIRECT_IO_ALIGN`], as `O_DIRECT` writes need.
+pub struct AlignedBuffer {
+    blocks: Vec<AlignedBlock>,
+}
+
+impl AlignedBuffer {
+    /// A buffer of `blocks` × [`DIRECT_IO_ALIGN`] bytes.
+    pub fn new(blocks: usize) -> Self {
+        AlignedBuffer {
+            blocks: vec![AlignedBlock([0; DIRECT_IO_ALIGN]); blocks],
+        }
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: the blocks are plain bytes laid out back to back
+        // (`repr(C)`, size a multiple of the alignment), initialised, and
+        // borrowed for the slice's lifetime.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.blocks.as_ptr().cast::<u8>(),
+                self.blocks.len() * DIRECT_IO_ALIGN,
+            )
+        }
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as in `as_slice`, borrowed mutably and exclusively.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.blocks.as_mut_ptr().cast::<u8>(),
+                self.blocks.len() * DIRECT_IO_ALIGN,
+            )
+        }
+    }
 }
 
 /// Links the unnamed file `file` (opened with `O_TMPFILE`) at `name`.

@@ -29,13 +29,14 @@
 mod pipeline;
 mod segment;
 
-use std::io::{self, BufWriter, Write};
+use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::cache::{CacheError, DamagedSegment, SegmentCache};
 use crate::compress::{CompressError, CompressOptions, Compression, Compressor};
+use crate::direct_write::DirectWriter;
 use crate::hex;
 use crate::inspect::{verify, InspectError};
 use crate::manifest::HashingWriter;
@@ -182,11 +183,13 @@ pub fn write_tarball(
         source,
     };
     let file = output.try_clone_file().map_err(finish_error)?;
-    let buffered = BufWriter::with_capacity(1 << 20, file);
+    // Past the page cache where the file system allows: see
+    // crate::direct_write.
+    let direct = DirectWriter::new(file).map_err(finish_error)?;
     let mut hashing = if hash_output {
-        HashingWriter::new(buffered)
+        HashingWriter::new(direct)
     } else {
-        HashingWriter::counting(buffered)
+        HashingWriter::counting(direct)
     };
     let gzip = compression.compression == Compression::Gzip;
     // Everything a store path's segment depends on besides its contents;
@@ -233,9 +236,8 @@ pub fn write_tarball(
         compressor.finish().map_err(finish_error)?;
         assembled
     };
-    let (mut buffered, output_sha256, output_bytes) = hashing.finish();
-    buffered.flush().map_err(finish_error)?;
-    drop(buffered);
+    let (direct, output_sha256, output_bytes) = hashing.finish();
+    drop(direct.finish().map_err(finish_error)?);
     if !plan.overridden().is_empty() {
         verify_overrides(plan, &output)?;
     }
