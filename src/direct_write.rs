@@ -7,8 +7,8 @@
 //! [`DirectWriter`] gathers the bytes in an aligned buffer and writes whole
 //! aligned blocks with `O_DIRECT` (see [`crate::os::set_direct_io`]); the
 //! last partial block is written normally, after `O_DIRECT` is turned off.
-//! A file system that refuses `O_DIRECT` (when it is turned on, or at the
-//! first write) gets ordinary writes from then on. The bytes in the file are
+//! A file system that refuses `O_DIRECT` (when it is turned on, or at a
+//! write, which is then repeated) gets ordinary writes from then on. The bytes in the file are
 //! the same either way.
 
 use std::fs::File;
@@ -69,8 +69,11 @@ impl DirectWriter {
             .file
             .write_all_at(&self.buffer.as_slice()[..len], self.offset);
         match written {
-            Err(error) if self.direct && error.raw_os_error() == Some(libc::EINVAL) => {
-                // The file system took the flag but not the write.
+            Err(_) if self.direct => {
+                // The file system took the flag but not the write (EINVAL
+                // on most, other errors on some network and FUSE file
+                // systems): once more, through the page cache. A real
+                // failure (a full disk) fails again, and is reported.
                 self.stop_direct()?;
                 self.file
                     .write_all_at(&self.buffer.as_slice()[..len], self.offset)?;
