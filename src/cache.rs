@@ -48,7 +48,9 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
-use crate::compress::{CompressedSegment, Compression};
+#[cfg(test)]
+use crate::compress::CompressedSegment;
+use crate::compress::Compression;
 use crate::output::{AtomicOutput, OutputError};
 
 const MAGIC: &[u8; 8] = b"WSLSEG4\n";
@@ -109,6 +111,7 @@ impl SegmentKey {
 }
 
 /// A stored segment: the writer's metadata and the gzip members.
+#[cfg(test)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedSegment {
     pub metadata: Vec<u8>,
@@ -185,14 +188,11 @@ impl SegmentCache {
         self.dir.join(format!("{}.{EXTENSION}", key.0))
     }
 
-    /// The file that holds (or would hold) the segment under `key`.
-    pub fn file_of(&self, key: &SegmentKey) -> PathBuf {
-        self.file(key)
-    }
-
-    /// The segment stored under `key`, read whole: `Ok(None)` when there
+    /// The segment stored under `key`, read whole (the tests' view of
+    /// [`SegmentCache::open_segment`]): `Ok(None)` when there
     /// is none (or it cannot be read), an error when it is there but
     /// damaged. A hit marks the segment used (its mtime becomes now).
+    #[cfg(test)]
     pub fn load(&self, key: &SegmentKey) -> Result<Option<CachedSegment>, DamagedSegment> {
         let Some(mut found) = self.open_segment(key)? else {
             return Ok(None);
@@ -227,7 +227,9 @@ impl SegmentCache {
     }
 
     /// Stores a segment and its metadata under `key`, atomically, replacing
-    /// what was there; it counts as used now.
+    /// what was there; it counts as used now (the tests' view of
+    /// [`SegmentCache::begin_store`]).
+    #[cfg(test)]
     pub fn store(
         &self,
         key: &SegmentKey,

@@ -66,8 +66,6 @@ pub enum WriteError {
         source: io::Error,
     },
     #[error(transparent)]
-    Cache(#[from] CacheError),
-    #[error(transparent)]
     Nar(#[from] NarCheckError),
     #[error("--allow-override {}: with these replacements the tarball fails verify, so it was not written: {}", paths.join(", "), failures.join("; "))]
     OverrideRejected {

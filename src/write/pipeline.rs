@@ -488,16 +488,11 @@ impl PieceSink for Pipeline<'_> {
                     bytes: Vec::new(),
                     crc: 0,
                 };
-                let mut state = self.lock();
-                Self::deliver(&mut state, segment, index, Ready::Chunk(chunk));
-                self.changed.notify_all();
-                return self.throttle(state, segment);
+                self.recycle(input);
+                return self.hand_over(segment, index, Ready::Chunk(chunk));
             }
             (Piece::Cached(found), _) => {
-                let mut state = self.lock();
-                Self::deliver(&mut state, segment, index, Ready::Cached(found));
-                self.changed.notify_all();
-                return self.throttle(state, segment);
+                return self.hand_over(segment, index, Ready::Cached(found));
             }
             (Piece::Tar(input), PieceFormat::Tar) => {
                 let chunk = Chunk {
@@ -505,10 +500,7 @@ impl PieceSink for Pipeline<'_> {
                     bytes: input,
                     crc: 0,
                 };
-                let mut state = self.lock();
-                Self::deliver(&mut state, segment, index, Ready::Chunk(chunk));
-                self.changed.notify_all();
-                return self.throttle(state, segment);
+                return self.hand_over(segment, index, Ready::Chunk(chunk));
             }
             (Piece::Tar(input), PieceFormat::Gzip { .. }) => input,
         };
@@ -550,6 +542,14 @@ impl PieceSink for Pipeline<'_> {
 }
 
 impl Pipeline<'_> {
+    /// Puts a finished piece where the writer finds it, then throttles.
+    fn hand_over(&self, segment: usize, index: usize, ready: Ready) -> Result<(), Stop> {
+        let mut state = self.lock();
+        Self::deliver(&mut state, segment, index, ready);
+        self.changed.notify_all();
+        self.throttle(state, segment)
+    }
+
     /// After a piece of `segment` was handed on: does older segments' queued
     /// work, then waits (helping with any job) while `segment` holds more
     /// than it may.
