@@ -330,6 +330,7 @@ fn every_format_gives_the_same_bytes_for_every_thread_count() {
                     &name,
                     &["--compression", compression, "--threads", threads],
                 );
+                assert_verifies(&path, Rootfs::Bare);
                 std::fs::read(path).unwrap()
             })
             .collect();
