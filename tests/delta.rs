@@ -166,13 +166,83 @@ fn assert_applied(root: &Path, new_system: &str) {
     assert_eq!(profile_system(root), new_system);
 }
 
+/// The v1 tarball DIR/old.wsl (with its manifest) and v2's closure file
+/// DIR/new.json.
+fn old_tarball_and_new_closure(dir: &Path) -> (PathBuf, PathBuf) {
+    let (old, _) = write_system(v1(), dir, "old");
+    (old, closure_file(v2(), dir, "new.json"))
+}
+
+/// A bundle from the v1 tarball to v2's closure in DIR/update.wsl-delta,
+/// asserted written with EXTRA flags: (old tarball, new closure, bundle).
+fn v1_to_v2_bundle(dir: &Path, extra: &[&str]) -> (PathBuf, PathBuf, PathBuf) {
+    let (old, new_closure) = old_tarball_and_new_closure(dir);
+    let bundle = dir.join("update.wsl-delta");
+    assert_ok(&delta(&old, &new_closure, v2(), &bundle, extra), "delta");
+    (old, new_closure, bundle)
+}
+
+/// `apply BUNDLE --root ROOT --dry-activate`.
+fn apply_dry(bundle: &Path, root: &Path) -> Output {
+    run_wsl_tarball(&[
+        "apply",
+        bundle.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+        "--dry-activate",
+    ])
+}
+
+/// Asserts OUTPUT exited with CODE (showing its stderr if not); its stderr.
+fn assert_exit(output: &Output, code: i32) -> String {
+    assert_eq!(output.status.code(), Some(code), "{}", stderr(output));
+    stderr(output)
+}
+
+/// Runs `delta` expecting exit CODE and DIR's listing unchanged; its stderr.
+fn delta_refused(
+    dir: &Path,
+    old: &Path,
+    new_closure: &Path,
+    bundle: &Path,
+    extra: &[&str],
+    code: i32,
+) -> String {
+    let before = dir_names(dir);
+    let text = assert_exit(&delta(old, new_closure, v2(), bundle, extra), code);
+    assert_eq!(dir_names(dir), before);
+    text
+}
+
+/// Asserts an apply was refused: exit 1, stderr holding every one of
+/// NEEDLES, R's profile still PROFILE and every one of MISSING not valid in R.
+fn assert_apply_refused(
+    output: &Output,
+    needles: &[&str],
+    root: &Path,
+    profile: &str,
+    missing: &[&str],
+) {
+    let text = assert_exit(output, 1);
+    for needle in needles {
+        assert!(text.contains(needle), "{text}");
+    }
+    assert_eq!(profile_system(root), profile);
+    assert_eq!(invalid_in(root, missing), missing.to_vec());
+}
+
+/// The store path of hello-VERSION in SYSTEM's closure.
+fn hello_in(system: &str, version: &str) -> String {
+    closure_paths(system)
+        .into_iter()
+        .find(|p| p.ends_with(&format!("-hello-{version}")))
+        .unwrap()
+}
+
 #[test]
 fn bundle_holds_exactly_what_old_lacks_and_applies_with_real_nix() {
     let dir = tempfile::tempdir().unwrap();
-    let (old, _) = write_system(v1(), dir.path(), "old");
-    let new_closure = closure_file(v2(), dir.path(), "new.json");
-    let bundle = dir.path().join("update.wsl-delta");
-    assert_ok(&delta(&old, &new_closure, v2(), &bundle, &[]), "delta");
+    let (old, _, bundle) = v1_to_v2_bundle(dir.path(), &[]);
 
     let manifest = bundle_manifest(&bundle);
     let shipped: BTreeSet<String> = manifest["paths"]
@@ -200,13 +270,7 @@ fn bundle_holds_exactly_what_old_lacks_and_applies_with_real_nix() {
     );
 
     let root = root_from(&old, dir.path(), "R");
-    let applied = run_wsl_tarball(&[
-        "apply",
-        bundle.to_str().unwrap(),
-        "--root",
-        root.to_str().unwrap(),
-        "--dry-activate",
-    ]);
+    let applied = apply_dry(&bundle, &root);
     assert_ok(&applied, "apply");
     let text = stderr(&applied);
     assert!(
@@ -241,13 +305,7 @@ fn bundle_holds_exactly_what_old_lacks_and_applies_with_real_nix() {
     assert!(std::fs::read(unpacked.join("wsl-delta/nix-export")).unwrap() == by_nix);
 
     // A second run finds the new system in place and changes nothing.
-    let again = run_wsl_tarball(&[
-        "apply",
-        bundle.to_str().unwrap(),
-        "--root",
-        root.to_str().unwrap(),
-        "--dry-activate",
-    ]);
+    let again = apply_dry(&bundle, &root);
     assert_ok(&again, "apply again");
     assert!(
         stderr(&again).contains("nothing to do"),
@@ -259,10 +317,7 @@ fn bundle_holds_exactly_what_old_lacks_and_applies_with_real_nix() {
 #[test]
 fn bundled_apply_script_does_the_same_with_switch() {
     let dir = tempfile::tempdir().unwrap();
-    let (old, _) = write_system(v1(), dir.path(), "old");
-    let new_closure = closure_file(v2(), dir.path(), "new.json");
-    let bundle = dir.path().join("update.wsl-delta");
-    assert_ok(&delta(&old, &new_closure, v2(), &bundle, &[]), "delta");
+    let (old, _, bundle) = v1_to_v2_bundle(dir.path(), &[]);
     let unpacked = unpack_bundle(&bundle, dir.path());
 
     let root = root_from(&old, dir.path(), "R");
@@ -283,8 +338,7 @@ fn bundled_apply_script_does_the_same_with_switch() {
 #[test]
 fn bundle_bytes_are_the_same_for_every_thread_count_and_from_a_manifest() {
     let dir = tempfile::tempdir().unwrap();
-    let (old, _) = write_system(v1(), dir.path(), "old");
-    let new_closure = closure_file(v2(), dir.path(), "new.json");
+    let (old, new_closure) = old_tarball_and_new_closure(dir.path());
     let one = dir.path().join("one.wsl-delta");
     let four = dir.path().join("four.wsl-delta");
     let xz = dir.path().join("xz.wsl-delta");
@@ -341,12 +395,8 @@ fn compressed_size(bytes: &[u8], compression: wsl_tarball::compress::Compression
 fn bundle_is_no_larger_than_the_changed_package_compressed_plus_one_percent() {
     use wsl_tarball::compress::Compression;
     let dir = tempfile::tempdir().unwrap();
-    let (old, _) = write_system(v1(), dir.path(), "old");
-    let new_closure = closure_file(v2(), dir.path(), "new.json");
-    let hello = closure_paths(v2())
-        .into_iter()
-        .find(|p| p.ends_with("-hello-2"))
-        .unwrap();
+    let (old, new_closure) = old_tarball_and_new_closure(dir.path());
+    let hello = hello_in(v2(), "2");
     let nar = run_ok(nix_command("nix-store").args(["--dump", &hello]));
     let tarball_size = std::fs::metadata(&old).unwrap().len();
     for (name, compression) in [
@@ -380,33 +430,22 @@ fn old_that_is_no_system_is_refused_and_nothing_is_written() {
     let old = dir.path().join("notes.txt");
     std::fs::write(&old, "these are not store paths\n").unwrap();
     let bundle = dir.path().join("update.wsl-delta");
-    let before = dir_names(dir.path());
-    let output = delta(&old, &new_closure, v2(), &bundle, &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let text = stderr(&output);
+    let text = delta_refused(dir.path(), &old, &new_closure, &bundle, &[], 1);
     assert!(
         text.contains(&old.display().to_string())
             && text.contains("not a tarball, a `--manifest` JSON or a closure file"),
         "{text}"
     );
-    assert_eq!(dir_names(dir.path()), before);
 
     // A gzip file that is no tarball, and a JSON object that is neither.
     let gz = dir.path().join("old.wsl");
     std::fs::write(&gz, run_ok(Command::new("gzip").arg("-c").arg(&old))).unwrap();
     let json = dir.path().join("old.json");
     std::fs::write(&json, "{\"hello\": 1}").unwrap();
-    let before = dir_names(dir.path());
     for bad in [&gz, &json] {
-        let output = delta(bad, &new_closure, v2(), &bundle, &[]);
-        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-        assert!(
-            stderr(&output).contains(&bad.display().to_string()),
-            "{}",
-            stderr(&output)
-        );
+        let text = delta_refused(dir.path(), bad, &new_closure, &bundle, &[], 1);
+        assert!(text.contains(&bad.display().to_string()), "{text}");
     }
-    assert_eq!(dir_names(dir.path()), before);
 }
 
 #[test]
@@ -421,64 +460,44 @@ fn new_closure_that_is_not_closed_is_refused() {
     )
     .unwrap();
     let bundle = dir.path().join("update.wsl-delta");
-    let before = dir_names(dir.path());
-    let output = delta(&old, &partial, v2(), &bundle, &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let text = stderr(&output);
+    let text = delta_refused(dir.path(), &old, &partial, &bundle, &[], 1);
     assert!(
         text.contains("closure is not closed") && text.contains(&format!("{} references", v2())),
         "{text}"
     );
-    assert_eq!(dir_names(dir.path()), before);
 }
 
 #[test]
 fn bundle_for_another_system_is_refused_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let (old, _) = write_system(v1(), dir.path(), "old");
-    let new_closure = closure_file(v2(), dir.path(), "new.json");
-    let bundle = dir.path().join("update.wsl-delta");
-    assert_ok(&delta(&old, &new_closure, v2(), &bundle, &[]), "delta");
+    let (_, _, bundle) = v1_to_v2_bundle(dir.path(), &[]);
     let v3 = delta_system("3");
     let (other, _) = write_system(&v3, dir.path(), "other");
     let root = root_from(&other, dir.path(), "R");
-    let hello2 = closure_paths(v2())
-        .into_iter()
-        .find(|p| p.ends_with("-hello-2"))
-        .unwrap();
+    let hello2 = hello_in(v2(), "2");
 
-    let output = run_wsl_tarball(&[
-        "apply",
-        bundle.to_str().unwrap(),
-        "--root",
-        root.to_str().unwrap(),
-        "--dry-activate",
-    ]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let text = stderr(&output);
-    assert!(
-        text.contains(&format!("this bundle updates {}", v1()))
-            && text.contains(&format!("the system here is {v3}"))
-            && text.contains("nothing was changed"),
-        "{text}"
-    );
-    assert_eq!(profile_system(&root), v3);
-    assert_eq!(
-        invalid_in(&root, &[&hello2, v2()]),
-        vec![hello2.clone(), v2().to_owned()]
+    let updates = format!("this bundle updates {}", v1());
+    assert_apply_refused(
+        &apply_dry(&bundle, &root),
+        &[
+            &updates,
+            &format!("the system here is {v3}"),
+            "nothing was changed",
+        ],
+        &root,
+        &v3,
+        &[&hello2, v2()],
     );
 
     // The script refuses the same way.
     let unpacked = unpack_bundle(&bundle, dir.path());
-    let output = run_bundled_script(&unpacked, &root, &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains(&format!("this bundle updates {}", v1())),
-        "{}",
-        stderr(&output)
+    assert_apply_refused(
+        &run_bundled_script(&unpacked, &root, &[]),
+        &[&updates],
+        &root,
+        &v3,
+        &[&hello2],
     );
-    assert_eq!(profile_system(&root), v3);
-    assert_eq!(invalid_in(&root, &[&hello2]), vec![hello2]);
 }
 
 #[test]
@@ -499,76 +518,49 @@ fn bundle_from_a_closure_file_needs_its_references_in_the_local_store() {
     let other = write_fixture(dir.path(), "fixture.wsl", &[]);
     let root = root_from(&other, dir.path(), "R");
     let before = profile_system(&root);
-    let output = run_wsl_tarball(&[
-        "apply",
-        bundle.to_str().unwrap(),
-        "--root",
-        root.to_str().unwrap(),
-        "--dry-activate",
-    ]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let text = stderr(&output);
-    assert!(
-        text.contains("the local store lacks 3 store path(s) the bundle needs from the old system")
-            && text.contains("nothing was changed"),
-        "{text}"
+    let lacks = "the local store lacks 3 store path(s) the bundle needs from the old system";
+    assert_apply_refused(
+        &apply_dry(&bundle, &root),
+        &[lacks, "nothing was changed"],
+        &root,
+        &before,
+        &[v2()],
     );
-    assert_eq!(profile_system(&root), before);
-    assert_eq!(invalid_in(&root, &[v2()]), vec![v2().to_owned()]);
 
     // The script refuses the same way.
     let unpacked = unpack_bundle(&bundle, dir.path());
-    let output = run_bundled_script(&unpacked, &root, &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(
-        stderr(&output)
-            .contains("the local store lacks 3 store path(s) the bundle needs from the old system"),
-        "{}",
-        stderr(&output)
+    assert_apply_refused(
+        &run_bundled_script(&unpacked, &root, &[]),
+        &[lacks],
+        &root,
+        &before,
+        &[v2()],
     );
-    assert_eq!(profile_system(&root), before);
-    assert_eq!(invalid_in(&root, &[v2()]), vec![v2().to_owned()]);
 }
 
 #[test]
 fn a_finding_in_the_new_etc_exits_3_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let (old, _) = write_system(v1(), dir.path(), "old");
-    let new_closure = closure_file(v2(), dir.path(), "new.json");
+    let (old, new_closure) = old_tarball_and_new_closure(dir.path());
     let bundle = dir.path().join("update.wsl-delta");
-    let before = dir_names(dir.path());
-    let output = delta(
+    let text = delta_refused(
+        dir.path(),
         &old,
         &new_closure,
-        v2(),
         &bundle,
         &["--pattern", "Welcome to version 2"],
+        3,
     );
-    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
-    let text = stderr(&output);
     assert!(
         text.contains("-motd") && text.contains("the bundle was not written"),
         "{text}"
     );
-    assert_eq!(dir_names(dir.path()), before);
 }
 
 #[test]
 fn a_damaged_bundle_fails_verify_and_apply_leaves_the_old_system() {
     let dir = tempfile::tempdir().unwrap();
-    let (old, _) = write_system(v1(), dir.path(), "old");
-    let new_closure = closure_file(v2(), dir.path(), "new.json");
-    let bundle = dir.path().join("update.wsl-delta");
-    assert_ok(
-        &delta(
-            &old,
-            &new_closure,
-            v2(),
-            &bundle,
-            &["--compression", "none"],
-        ),
-        "delta",
-    );
+    let (old, _, bundle) = v1_to_v2_bundle(dir.path(), &["--compression", "none"]);
     run_ok(wsl_tarball().arg("verify").arg(&bundle));
     let mut bytes = std::fs::read(&bundle).unwrap();
     let at = bytes
@@ -587,21 +579,13 @@ fn a_damaged_bundle_fails_verify_and_apply_leaves_the_old_system() {
     );
 
     let root = root_from(&old, dir.path(), "R");
-    let output = run_wsl_tarball(&[
-        "apply",
-        bundle.to_str().unwrap(),
-        "--root",
-        root.to_str().unwrap(),
-        "--dry-activate",
-    ]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let text = stderr(&output);
-    assert!(
-        text.contains("the bundle is damaged") && text.contains("-hello-2: NAR hash"),
-        "{text}"
+    assert_apply_refused(
+        &apply_dry(&bundle, &root),
+        &["the bundle is damaged", "-hello-2: NAR hash"],
+        &root,
+        v1(),
+        &[v2()],
     );
-    assert_eq!(profile_system(&root), v1());
-    assert_eq!(invalid_in(&root, &[v2()]), vec![v2().to_owned()]);
 }
 
 #[test]
@@ -621,12 +605,7 @@ fn inspect_and_diff_list_what_changed() {
         "{inspected}"
     );
 
-    let hello = |version: &str| {
-        closure_paths(if version == "1" { v1() } else { v2() })
-            .into_iter()
-            .find(|p| p.ends_with(&format!("-hello-{version}")))
-            .unwrap()
-    };
+    let hello = |version: &str| hello_in(if version == "1" { v1() } else { v2() }, version);
     let old_manifest = dir.path().join("old.manifest.json");
     let new_manifest = dir.path().join("new.manifest.json");
     for (a, b) in [(&old_manifest, &new_manifest), (&old, &new_closure)] {
@@ -760,10 +739,7 @@ fn a_current_nix_imports_the_bundle() {
         String::from_utf8_lossy(&version.stdout).trim()
     );
     let dir = tempfile::tempdir().unwrap();
-    let (old, _) = write_system(v1(), dir.path(), "old");
-    let new_closure = closure_file(v2(), dir.path(), "new.json");
-    let bundle = dir.path().join("update.wsl-delta");
-    assert_ok(&delta(&old, &new_closure, v2(), &bundle, &[]), "delta");
+    let (old, _, bundle) = v1_to_v2_bundle(dir.path(), &[]);
     let host_validity = validity_any_version(&run_ok(nix_command("nix").args([
         "path-info",
         "--json",
@@ -858,8 +834,7 @@ fn build_with_delta_from_refuses_rootfs_only_flags_before_building() {
         "-o",
         dir.path().join("x.wsl-delta").to_str().unwrap(),
     ]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let text = stderr(&output);
+    let text = assert_exit(&output, 1);
     assert!(
         text.contains("--delta-from writes an update bundle") && !text.contains("nix eval"),
         "{text}"
@@ -870,12 +845,8 @@ fn build_with_delta_from_refuses_rootfs_only_flags_before_building() {
 #[test]
 fn a_closure_whose_hash_the_store_contradicts_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let (old, _) = write_system(v1(), dir.path(), "old");
-    let new_closure = closure_file(v2(), dir.path(), "new.json");
-    let hello = closure_paths(v2())
-        .into_iter()
-        .find(|p| p.ends_with("-hello-2"))
-        .unwrap();
+    let (old, new_closure) = old_tarball_and_new_closure(dir.path());
+    let hello = hello_in(v2(), "2");
     let mut json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&new_closure).unwrap()).unwrap();
     for info in json.as_array_mut().unwrap() {
@@ -885,17 +856,13 @@ fn a_closure_whose_hash_the_store_contradicts_is_refused() {
     }
     std::fs::write(&new_closure, serde_json::to_vec(&json).unwrap()).unwrap();
     let bundle = dir.path().join("update.wsl-delta");
-    let before = dir_names(dir.path());
-    let output = delta(&old, &new_closure, v2(), &bundle, &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let text = stderr(&output);
+    let text = delta_refused(dir.path(), &old, &new_closure, &bundle, &[], 1);
     assert!(
         text.contains(&format!(
             "{hello}: the host store holds other contents than the closure says"
         )) && text.contains("the closure says sha256-N8z8zjE1gJtQA9jNt9BzmdII3NGO59dM4e9+iSUVwx8="),
         "{text}"
     );
-    assert_eq!(dir_names(dir.path()), before);
 }
 
 #[test]
@@ -904,21 +871,13 @@ fn apply_refuses_a_file_that_is_no_bundle_and_root_without_dry_activate() {
     let tarball = write_fixture(dir.path(), "fixture.wsl", &[]);
     let root = dir.path().join("R");
     std::fs::create_dir(&root).unwrap();
-    let output = run_wsl_tarball(&[
-        "apply",
-        tarball.to_str().unwrap(),
-        "--root",
-        root.to_str().unwrap(),
-        "--dry-activate",
-    ]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = assert_exit(&apply_dry(&tarball, &root), 1);
     assert!(
-        stderr(&output).contains(&format!(
+        text.contains(&format!(
             "{}: not an update bundle: its first member is /, not the wsl-delta/ directory",
             tarball.display()
         )),
-        "{}",
-        stderr(&output)
+        "{text}"
     );
     let output = run_wsl_tarball(&[
         "apply",
@@ -926,12 +885,8 @@ fn apply_refuses_a_file_that_is_no_bundle_and_root_without_dry_activate() {
         "--root",
         root.to_str().unwrap(),
     ]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("--root needs --dry-activate"),
-        "{}",
-        stderr(&output)
-    );
+    let text = assert_exit(&output, 1);
+    assert!(text.contains("--root needs --dry-activate"), "{text}");
     assert!(dir_names(&root).is_empty());
 }
 
