@@ -23,15 +23,32 @@ impl Destination {
     fn new(parent: &Path) -> Self {
         let dir = parent.join("out");
         std::fs::create_dir_all(&dir).unwrap();
-        let tarball = dir.join("nixos.wsl");
-        let manifest = dir.join("manifest.json");
-        std::fs::write(&tarball, OLD_TARBALL).unwrap();
-        std::fs::write(&manifest, OLD_MANIFEST).unwrap();
-        Destination {
+        let destination = Destination {
+            tarball: dir.join("nixos.wsl"),
+            manifest: dir.join("manifest.json"),
             dir,
-            tarball,
-            manifest,
-        }
+        };
+        destination.put_back_old_files();
+        destination
+    }
+
+    /// Writes the old tarball and manifest (again).
+    fn put_back_old_files(&self) {
+        std::fs::write(&self.tarball, OLD_TARBALL).unwrap();
+        std::fs::write(&self.manifest, OLD_MANIFEST).unwrap();
+    }
+
+    /// `write` of the fixture (closure file in `dir`) to both outputs here.
+    fn write_both(&self, dir: &Path) -> Output {
+        write_args(
+            dir,
+            &["-o", s(&self.tarball), "--manifest", s(&self.manifest)],
+        )
+    }
+
+    /// Nothing but the tarball and the manifest is in the directory.
+    fn assert_only_the_outputs(&self) {
+        assert_eq!(dir_names(&self.dir), vec!["manifest.json", "nixos.wsl"]);
     }
 
     /// Both old files are intact and nothing else is in the directory
@@ -304,24 +321,13 @@ fn a_manifest_that_cannot_be_written_leaves_both_old_files() {
 fn tarball_and_manifest_are_replaced_together() {
     let dir = tempfile::tempdir().unwrap();
     let destination = Destination::new(dir.path());
-    let result = write_args(
-        dir.path(),
-        &[
-            "-o",
-            s(&destination.tarball),
-            "--manifest",
-            s(&destination.manifest),
-        ],
-    );
+    let result = destination.write_both(dir.path());
     assert_exit(&result, 0, &[]);
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&destination.manifest).unwrap()).unwrap();
     let tarball = std::fs::read(&destination.tarball).unwrap();
     assert_eq!(manifest["tarball"]["size"], tarball.len() as u64);
-    assert_eq!(
-        dir_names(&destination.dir),
-        vec!["manifest.json", "nixos.wsl"]
-    );
+    destination.assert_only_the_outputs();
     assert_verifies(&destination.tarball, Rootfs::Bare);
 }
 
@@ -403,6 +409,44 @@ fn slow_extra_files(dir: &Path) -> PathBuf {
     extra
 }
 
+/// An unspawned `write` of CLOSURE plus EXTRA into DESTINATION, xz -9 on
+/// one thread (slow enough to signal), run in DIR with stdin closed.
+fn slow_write_into(closure: &Path, extra: &Path, destination: &Destination, dir: &Path) -> Command {
+    let mut command = wsl_tarball();
+    command
+        .args([
+            "write",
+            "--no-skeleton",
+            "--quiet",
+            "--system",
+            fixture_system(),
+            "--closure",
+        ])
+        .arg(closure)
+        .args(["--compression", "xz", "--level", "9", "--threads", "1"])
+        .arg("--extra-files")
+        .arg(extra)
+        .arg("-o")
+        .arg(&destination.tarball)
+        .arg("--manifest")
+        .arg(&destination.manifest)
+        .current_dir(dir)
+        .stdin(Stdio::null());
+    command
+}
+
+/// Sends SIG`signal` to CHILD and asserts that the signal ended it.
+fn kill_with(child: &mut std::process::Child, signal: &str) {
+    run_ok(
+        Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string()),
+    );
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert!(status.signal().is_some(), "SIG{signal}: {status:?}");
+}
+
 #[test]
 fn no_signal_leaves_a_temporary_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -410,26 +454,8 @@ fn no_signal_leaves_a_temporary_file() {
     let closure = closure_file(dir.path());
     let extra = slow_extra_files(dir.path());
     for signal in ["KILL", "QUIT", "USR1", "INT", "TERM"] {
-        let mut child = wsl_tarball()
-            .args([
-                "write",
-                "--no-skeleton",
-                "--quiet",
-                "--system",
-                fixture_system(),
-                "--closure",
-            ])
-            .arg(&closure)
-            .args(["--compression", "xz", "--level", "9", "--threads", "1"])
-            .arg("--extra-files")
-            .arg(&extra)
-            .arg("-o")
-            .arg(&destination.tarball)
-            .arg("--manifest")
-            .arg(&destination.manifest)
-            // No core file from SIGQUIT, wherever cores go.
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
+        // In DIR: no core file from SIGQUIT, wherever cores go.
+        let mut child = slow_write_into(&closure, &extra, &destination, dir.path())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
@@ -440,14 +466,7 @@ fn no_signal_leaves_a_temporary_file() {
             std::time::Duration::from_secs(60),
             || child.try_wait().unwrap().is_none(),
         );
-        run_ok(
-            Command::new("kill")
-                .arg(format!("-{signal}"))
-                .arg(pid.to_string()),
-        );
-        let status = child.wait().unwrap();
-        use std::os::unix::process::ExitStatusExt;
-        assert!(status.signal().is_some(), "SIG{signal}: {status:?}");
+        kill_with(&mut child, signal);
         destination.assert_untouched();
     }
 }
@@ -462,10 +481,7 @@ fn stale_temporaries_of_dead_runs_are_removed() {
     std::fs::write(&stale, b"partial").unwrap();
     let result = write_args(dir.path(), &["-o", s(&destination.tarball)]);
     assert_exit(&result, 0, &[]);
-    assert_eq!(
-        dir_names(&destination.dir),
-        vec!["manifest.json", "nixos.wsl"]
-    );
+    destination.assert_only_the_outputs();
 }
 
 #[test]
@@ -502,25 +518,48 @@ fn a_file_size_limit_is_a_named_write_error() {
     }
 }
 
-/// A 1 MiB tmpfs, unmounted on drop.
-struct SmallFileSystem {
+/// A file system mounted on `dir` for one test, unmounted on drop.
+struct Mount {
     dir: PathBuf,
 }
 
-impl SmallFileSystem {
-    fn mount(dir: PathBuf) -> Self {
+impl Mount {
+    /// Runs COMMAND with DIR (created first) appended; asserts it succeeded.
+    fn run(mut command: Command, dir: PathBuf, cannot_start: &str, failed: &str) -> Self {
         std::fs::create_dir_all(&dir).unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-            .arg(&dir)
-            .status()
-            .unwrap();
-        assert!(status.success(), "mount a tmpfs (the tests run as root)");
-        SmallFileSystem { dir }
+        let status = command.arg(&dir).status().expect(cannot_start);
+        assert!(status.success(), "{failed}");
+        Mount { dir }
+    }
+
+    /// A 1 MiB tmpfs.
+    fn small_tmpfs(dir: PathBuf) -> Self {
+        let mut command = Command::new("mount");
+        command.args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"]);
+        Mount::run(
+            command,
+            dir,
+            "mount",
+            "mount a tmpfs (the tests run as root)",
+        )
+    }
+
+    /// A bindfs (FUSE) view of SOURCE: a file system without `O_TMPFILE`,
+    /// so outputs there take the named-temporary fallback.
+    fn without_o_tmpfile(source: &Path, dir: PathBuf) -> Self {
+        std::fs::create_dir_all(source).unwrap();
+        let mut command = Command::new("bindfs");
+        command.arg(source);
+        Mount::run(
+            command,
+            dir,
+            "bindfs (Debian package bindfs; .ci/run installs it)",
+            "bindfs failed",
+        )
     }
 }
 
-impl Drop for SmallFileSystem {
+impl Drop for Mount {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.dir).status();
     }
@@ -530,7 +569,7 @@ impl Drop for SmallFileSystem {
 fn a_full_disk_fails_at_once_for_every_compression() {
     let dir = tempfile::tempdir().unwrap();
     let extra = slow_extra_files(dir.path());
-    let disk = SmallFileSystem::mount(dir.path().join("disk"));
+    let disk = Mount::small_tmpfs(dir.path().join("disk"));
     let destination = Destination::new(&disk.dir);
     // Fill the file system.
     let _ = Command::new("dd")
@@ -865,59 +904,15 @@ fn a_stdout_that_cannot_be_written_is_an_error() {
     );
 }
 
-/// A bindfs (FUSE) view of a directory: a file system without `O_TMPFILE`,
-/// so outputs there take the named-temporary fallback. Unmounted on drop.
-struct NoTmpfileMount {
-    dir: PathBuf,
-}
-
-impl NoTmpfileMount {
-    fn mount(source: &Path, dir: PathBuf) -> Self {
-        std::fs::create_dir_all(source).unwrap();
-        std::fs::create_dir_all(&dir).unwrap();
-        let status = Command::new("bindfs")
-            .arg(source)
-            .arg(&dir)
-            .status()
-            .expect("bindfs (Debian package bindfs; .ci/run installs it)");
-        assert!(status.success(), "bindfs failed");
-        NoTmpfileMount { dir }
-    }
-}
-
-impl Drop for NoTmpfileMount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.dir).status();
-    }
-}
-
 #[test]
 fn without_o_tmpfile_signals_and_stale_files_leave_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let closure = closure_file(dir.path());
     let extra = slow_extra_files(dir.path());
-    let mount = NoTmpfileMount::mount(&dir.path().join("real"), dir.path().join("fuse"));
+    let mount = Mount::without_o_tmpfile(&dir.path().join("real"), dir.path().join("fuse"));
     let destination = Destination::new(&mount.dir);
     let start = || {
-        wsl_tarball()
-            .args([
-                "write",
-                "--no-skeleton",
-                "--quiet",
-                "--system",
-                fixture_system(),
-                "--closure",
-            ])
-            .arg(&closure)
-            .args(["--compression", "xz", "--level", "9", "--threads", "1"])
-            .arg("--extra-files")
-            .arg(&extra)
-            .arg("-o")
-            .arg(&destination.tarball)
-            .arg("--manifest")
-            .arg(&destination.manifest)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
+        slow_write_into(&closure, &extra, &destination, dir.path())
             .spawn()
             .unwrap()
     };
@@ -932,14 +927,7 @@ fn without_o_tmpfile_signals_and_stale_files_leave_nothing() {
             assert!(std::time::Instant::now() < deadline, "no temporary file");
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        run_ok(
-            Command::new("kill")
-                .arg(format!("-{signal}"))
-                .arg(child.id().to_string()),
-        );
-        let status = child.wait().unwrap();
-        use std::os::unix::process::ExitStatusExt;
-        assert!(status.signal().is_some(), "SIG{signal}: {status:?}");
+        kill_with(&mut child, signal);
         if signal == "KILL" {
             // Nothing can catch SIGKILL: the named files stay until the
             // next run, which removes them because their process is gone.
@@ -951,23 +939,11 @@ fn without_o_tmpfile_signals_and_stale_files_leave_nothing() {
             assert_exit(&result, 2, &[]);
             assert!(temporary.exists(), "a usage error touches nothing");
             let plain = write_fixture(dir.path(), "plain.wsl", &[]);
-            let again = write_args(
-                dir.path(),
-                &[
-                    "-o",
-                    s(&destination.tarball),
-                    "--manifest",
-                    s(&destination.manifest),
-                ],
-            );
+            let again = destination.write_both(dir.path());
             assert_exit(&again, 0, &[]);
-            assert_eq!(
-                dir_names(&destination.dir),
-                vec!["manifest.json", "nixos.wsl"]
-            );
+            destination.assert_only_the_outputs();
             assert!(std::fs::read(&destination.tarball).unwrap() == std::fs::read(plain).unwrap());
-            std::fs::write(&destination.tarball, OLD_TARBALL).unwrap();
-            std::fs::write(&destination.manifest, OLD_MANIFEST).unwrap();
+            destination.put_back_old_files();
         }
         destination.assert_untouched();
     }
