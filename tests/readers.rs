@@ -601,20 +601,31 @@ fn standard_input_fifos_and_proc_pipes_are_read_in_one_pass() {
     assert_eq!(names, vec!["fifo", "nixos.wsl"]);
 }
 
+/// Runs every file reader (inspect, verify, check, diff) on NAME, asserting
+/// each exits 2 (trouble); each one's arguments and stderr.
+fn every_reader_exits_2(name: &str) -> Vec<(Vec<&str>, String)> {
+    [
+        vec!["inspect", name],
+        vec!["verify", name],
+        vec!["check", name],
+        vec!["diff", name, name],
+    ]
+    .into_iter()
+    .map(|args| {
+        let output = run_wsl_tarball(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        (args, stderr)
+    })
+    .collect()
+}
+
 /// Runs every file reader on `path`, expecting exit 2 (trouble) and
 /// `expected` on stderr.
 fn every_reader_fails_with(path: &Path, expected: &str) {
     let name = path.to_str().unwrap();
     let before = std::fs::read(path).unwrap();
-    for args in [
-        vec!["inspect", name],
-        vec!["verify", name],
-        vec!["check", name],
-        vec!["diff", name, name],
-    ] {
-        let output = run_wsl_tarball(&args);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    for (args, stderr) in every_reader_exits_2(name) {
         assert!(
             stderr.contains(expected),
             "{args:?}: no {expected:?} in {stderr}"
@@ -786,15 +797,7 @@ fn a_missing_file_is_named_once() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nonexist.wsl");
     let name = missing.to_str().unwrap();
-    for args in [
-        vec!["inspect", name],
-        vec!["verify", name],
-        vec!["check", name],
-        vec!["diff", name, name],
-    ] {
-        let output = run_wsl_tarball(&args);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    for (args, stderr) in every_reader_exits_2(name) {
         assert_eq!(
             stderr.trim_end(),
             format!("wsl-tarball: error: {name}: cannot open it: No such file or directory (os error 2)"),
