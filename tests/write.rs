@@ -9,6 +9,54 @@ use std::process::Command;
 
 use common::*;
 
+/// The `--store` argument for the Nix store extracted into ROOT.
+fn store_in(root: &Path) -> String {
+    format!("local?root={}", root.display())
+}
+
+/// `nix-store --verify --check-contents` of the store extracted into ROOT.
+fn nix_verify(root: &Path) -> std::process::Output {
+    nix_command("nix-store")
+        .args(["--verify", "--check-contents", "--store", &store_in(root)])
+        .output()
+        .unwrap()
+}
+
+/// An unrun uncompressed `write` of SYSTEM's CLOSURE to OUTPUT.
+fn uncompressed_write(system: &str, closure: &Path, output: &Path) -> Command {
+    let mut command = wsl_tarball();
+    command
+        .args([
+            "write",
+            "--compression",
+            "none",
+            "--quiet",
+            "--no-skeleton",
+            "--system",
+            system,
+        ])
+        .arg("--closure")
+        .arg(closure)
+        .arg("-o")
+        .arg(output);
+    command
+}
+
+/// Each member of the plain tar file TARBALL: its path (long names
+/// resolved) and its header.
+fn members(tarball: &Path) -> Vec<(Vec<u8>, tar::Header)> {
+    let bytes = std::fs::read(tarball).unwrap();
+    let mut archive = tar::Archive::new(bytes.as_slice());
+    archive
+        .entries()
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            (entry.path_bytes().into_owned(), entry.header().clone())
+        })
+        .collect()
+}
+
 #[test]
 fn extracted_tarball_is_a_valid_nix_store_with_the_same_metadata() {
     let dir = tempfile::tempdir().unwrap();
@@ -23,11 +71,8 @@ fn extracted_tarball_is_a_valid_nix_store_with_the_same_metadata() {
 
     let root = dir.path().join("root");
     extract(&plain, &root);
-    let store = format!("local?root={}", root.display());
-    let verify = nix_command("nix-store")
-        .args(["--verify", "--check-contents", "--store", &store])
-        .output()
-        .unwrap();
+    let store = store_in(&root);
+    let verify = nix_verify(&root);
     assert!(verify.status.success(), "{verify:?}");
     assert!(
         verify.stderr.is_empty() || !String::from_utf8_lossy(&verify.stderr).contains("error"),
@@ -87,12 +132,8 @@ fn uncompressed_stream_is_byte_identical_to_gnu_tar_of_the_same_tree() {
 fn archive_has_no_hard_links_and_every_directory_is_an_entry() {
     let dir = tempfile::tempdir().unwrap();
     let tarball = write_fixture(dir.path(), "plain.tar", &["--compression", "none"]);
-    let bytes = std::fs::read(&tarball).unwrap();
-    let mut archive = tar::Archive::new(bytes.as_slice());
     let mut names = Vec::new();
-    for entry in archive.entries().unwrap() {
-        let entry = entry.unwrap();
-        let header = entry.header();
+    for (name, header) in members(&tarball) {
         assert_ne!(
             header.entry_type(),
             tar::EntryType::Link,
@@ -100,7 +141,7 @@ fn archive_has_no_hard_links_and_every_directory_is_an_entry() {
         );
         assert_eq!(header.mtime().unwrap(), 1);
         assert_eq!(header.username_bytes(), Some(&b""[..]));
-        names.push(entry.path_bytes().into_owned());
+        names.push(name);
     }
     for name in &names {
         let trimmed = name.strip_suffix(b"/").unwrap_or(name);
@@ -170,29 +211,10 @@ fn mtime_comes_from_source_date_epoch_or_the_flag() {
     let system = fixture_system();
     let closure = write_path_info(system, dir.path());
     let output = dir.path().join("epoch.tar");
-    run_ok(
-        wsl_tarball()
-            .args([
-                "write",
-                "--compression",
-                "none",
-                "--quiet",
-                "--no-skeleton",
-                "--system",
-                system,
-            ])
-            .arg("--closure")
-            .arg(&closure)
-            .arg("-o")
-            .arg(&output)
-            .env("SOURCE_DATE_EPOCH", "1700000000"),
-    );
+    run_ok(uncompressed_write(system, &closure, &output).env("SOURCE_DATE_EPOCH", "1700000000"));
     assert_verifies(&output, Rootfs::Bare);
-    let bytes = std::fs::read(&output).unwrap();
-    let mut archive = tar::Archive::new(bytes.as_slice());
-    for entry in archive.entries().unwrap() {
-        let entry = entry.unwrap();
-        assert_eq!(entry.header().mtime().unwrap(), 1_700_000_000);
+    for (_, header) in members(&output) {
+        assert_eq!(header.mtime().unwrap(), 1_700_000_000);
     }
 }
 
@@ -217,14 +239,10 @@ fn extra_files_and_chown_land_in_the_rootfs() {
             "1000:100",
         ],
     );
-    let bytes = std::fs::read(&tarball).unwrap();
-    let mut archive = tar::Archive::new(bytes.as_slice());
     let mut seen = std::collections::BTreeMap::new();
-    for entry in archive.entries().unwrap() {
-        let entry = entry.unwrap();
-        let header = entry.header();
+    for (name, header) in members(&tarball) {
         seen.insert(
-            String::from_utf8_lossy(&entry.path_bytes()).into_owned(),
+            String::from_utf8_lossy(&name).into_owned(),
             (header.uid().unwrap(), header.gid().unwrap()),
         );
     }
@@ -246,7 +264,7 @@ fn registration_mode_writes_a_loadable_registration_file() {
     extract(&tarball, &root);
     assert!(!root.join("nix/var/nix/db/db.sqlite").exists());
     let registration = std::fs::read(root.join("nix-path-registration")).unwrap();
-    let store = format!("local?root={}", root.display());
+    let store = store_in(&root);
     let mut load = nix_command("nix-store");
     load.args(["--load-db", "--store", &store]);
     let mut child = load.stdin(std::process::Stdio::piped()).spawn().unwrap();
@@ -274,7 +292,7 @@ fn store_root_reads_an_extracted_store_and_gives_the_same_tarball() {
     let root = dir.path().join("root");
     extract(&original, &root);
     let system = fixture_system();
-    let store = format!("local?root={}", root.display());
+    let store = store_in(&root);
     let closure = dir.path().join("from-root.json");
     std::fs::write(
         &closure,
@@ -283,22 +301,9 @@ fn store_root_reads_an_extracted_store_and_gives_the_same_tarball() {
     .unwrap();
     let again = dir.path().join("again.tar");
     run_ok(
-        wsl_tarball()
-            .args([
-                "write",
-                "--compression",
-                "none",
-                "--quiet",
-                "--no-skeleton",
-                "--system",
-                system,
-            ])
-            .arg("--closure")
-            .arg(&closure)
+        uncompressed_write(system, &closure, &again)
             .arg("--store-root")
-            .arg(&root)
-            .arg("-o")
-            .arg(&again),
+            .arg(&root),
     );
     assert_verifies(&again, Rootfs::Bare);
     assert!(std::fs::read(&again).unwrap() == std::fs::read(&original).unwrap());
@@ -320,10 +325,6 @@ fn bsdtar_reads_every_member_gnu_tar_reads() {
             .arg("-C")
             .arg(&root),
     );
-    let store = format!("local?root={}", root.display());
-    let verify = nix_command("nix-store")
-        .args(["--verify", "--check-contents", "--store", &store])
-        .output()
-        .unwrap();
+    let verify = nix_verify(&root);
     assert!(verify.status.success(), "{verify:?}");
 }
