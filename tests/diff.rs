@@ -26,6 +26,21 @@ fn diff_json(a: &Path, b: &Path) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// `diff A B` in text, asserted to exit 1 (they differ); its stdout.
+fn diff_text(a: &Path, b: &Path) -> String {
+    let output = run_wsl_tarball(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    text(&output)
+}
+
+/// GNU tar files DIR/a.tar of TREE_A and DIR/b.tar of TREE_B.
+fn gnu_tars(dir: &Path, tree_a: &Path, tree_b: &Path) -> (PathBuf, PathBuf) {
+    let (a, b) = (dir.join("a.tar"), dir.join("b.tar"));
+    gnu_tar_file(tree_a, &a);
+    gnu_tar_file(tree_b, &b);
+    (a, b)
+}
+
 fn write_file(root: &Path, path: &str, content: &str) {
     let file = root.join(path);
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
@@ -78,9 +93,7 @@ fn an_added_extra_files_directory_names_every_added_file() {
     let before = files_in(dir.path());
     let before_bytes = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
 
-    let output = run_wsl_tarball(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
-    assert_eq!(output.status.code(), Some(1));
-    let report = text(&output);
+    let report = diff_text(&a, &b);
     assert!(
         report.contains("store paths: 0 added, 0 removed, 0 changed"),
         "{report}"
@@ -157,13 +170,9 @@ fn a_changed_text_file_shows_a_unified_diff_and_a_mode_change_names_the_field() 
         std::fs::Permissions::from_mode(0o755),
     )
     .unwrap();
-    let (a, b) = (dir.path().join("a.tar"), dir.path().join("b.tar"));
-    gnu_tar_file(&tree_a, &a);
-    gnu_tar_file(&tree_b, &b);
+    let (a, b) = gnu_tars(dir.path(), &tree_a, &tree_b);
 
-    let output = run_wsl_tarball(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
-    assert_eq!(output.status.code(), Some(1));
-    let report = text(&output);
+    let report = diff_text(&a, &b);
     assert!(
         report.contains("members: 0 added, 0 removed, 2 changed"),
         "{report}"
@@ -225,9 +234,7 @@ fn binary_content_and_removed_members_are_named_without_a_text_diff() {
     write_file(&tree_a, "lib/gone", "old\n");
     std::os::unix::fs::symlink("blob", tree_a.join("lib/link")).unwrap();
     std::os::unix::fs::symlink("gone", tree_b.join("lib/link")).unwrap();
-    let (a, b) = (dir.path().join("a.tar"), dir.path().join("b.tar"));
-    gnu_tar_file(&tree_a, &a);
-    gnu_tar_file(&tree_b, &b);
+    let (a, b) = gnu_tars(dir.path(), &tree_a, &tree_b);
 
     let json = diff_json(&a, &b);
     let members = json["groups"][0]["members"].as_array().unwrap();
@@ -265,13 +272,9 @@ fn the_text_report_is_capped_and_says_so_while_json_lists_everything() {
     for i in 0..120 {
         write_file(&tree_b, &format!("srv/f{i:03}"), "x\n");
     }
-    let (a, b) = (dir.path().join("a.tar"), dir.path().join("b.tar"));
-    gnu_tar_file(&tree_a, &a);
-    gnu_tar_file(&tree_b, &b);
+    let (a, b) = gnu_tars(dir.path(), &tree_a, &tree_b);
 
-    let output = run_wsl_tarball(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
-    assert_eq!(output.status.code(), Some(1));
-    let report = text(&output);
+    let report = diff_text(&a, &b);
     // 121 added: /srv and its 120 files; 50 are shown.
     assert!(
         report.contains("members: 121 added, 0 removed, 0 changed"),
