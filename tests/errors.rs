@@ -71,6 +71,19 @@ fn fixture_closure_file(dir: &Path) -> String {
         .to_owned()
 }
 
+/// `write --no-skeleton` of the fixture system from CLOSURE: the arguments
+/// before the output and any flags.
+fn fixture_write_args(closure: &str) -> [&str; 6] {
+    [
+        "write",
+        "--no-skeleton",
+        "--closure",
+        closure,
+        "--system",
+        fixture_system(),
+    ]
+}
+
 #[test]
 fn malformed_json_names_the_file_and_position() {
     let dir = tempfile::tempdir().unwrap();
@@ -189,14 +202,7 @@ fn an_unreadable_file_is_named() {
     let result = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(env!("CARGO_BIN_EXE_wsl-tarball"))
-        .args([
-            "write",
-            "--no-skeleton",
-            "--closure",
-            &closure,
-            "--system",
-            fixture_system(),
-        ])
+        .args(fixture_write_args(&closure))
         .arg("--store-root")
         .arg(&root)
         .arg("-o")
@@ -217,16 +223,9 @@ fn a_missing_output_directory_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let closure = fixture_closure_file(dir.path());
     let output = dir.path().join("no-such-dir/nixos.wsl");
-    let result = run_wsl_tarball(&[
-        "write",
-        "--no-skeleton",
-        "--closure",
-        &closure,
-        "--system",
-        fixture_system(),
-        "-o",
-        output.to_str().unwrap(),
-    ]);
+    let mut args = fixture_write_args(&closure).to_vec();
+    args.extend(["-o", output.to_str().unwrap()]);
+    let result = run_wsl_tarball(&args);
     assert!(!result.status.success());
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(
@@ -275,14 +274,7 @@ fn an_interrupted_run_leaves_no_partial_file() {
             .stdout(std::fs::File::create(extra.join("noise")).unwrap()),
     );
     let mut child = wsl_tarball()
-        .args([
-            "write",
-            "--no-skeleton",
-            "--closure",
-            &closure,
-            "--system",
-            fixture_system(),
-        ])
+        .args(fixture_write_args(&closure))
         .args(["--compression", "xz", "--level", "9", "--threads", "1"])
         .arg("--extra-files")
         .arg(&extra)
