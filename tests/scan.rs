@@ -206,6 +206,16 @@ fn status(output: &Output) -> i32 {
     output.status.code().unwrap_or(-1)
 }
 
+/// Asserts OUTPUT's exit status is CODE, showing its stderr if not.
+fn assert_status(output: &Output, code: i32) {
+    assert_eq!(
+        status(output),
+        code,
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 const ALLOW_PLANTED: [&str; 12] = [
     "--allow",
     "openssh-private-key:/etc/ssh/ssh_host_*_key",
@@ -241,12 +251,7 @@ fn planted_secrets_are_found_in_place_with_severity_and_nothing_is_written() {
             "--json",
         ],
     );
-    assert_eq!(
-        status(&output),
-        3,
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_status(&output, 3);
     assert!(!output_file.exists(), "a tarball with findings was written");
     assert_eq!(dir_names(dir.path()), ["closure.json", "extra"]);
     let seen = findings(&output);
@@ -342,12 +347,7 @@ fn the_same_bytes_pass_behind_allow_rules_and_strict_fails_on_store_warnings() {
     ];
     args.extend_from_slice(&ALLOW_PLANTED);
     let output = run_with_closure(dir.path(), "write", system, &args);
-    assert_eq!(
-        status(&output),
-        0,
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_status(&output, 0);
     assert!(output_file.exists());
     assert_verifies(&output_file, Rootfs::Bare);
     // Warnings in packages' store paths: one line with the count per store
@@ -391,12 +391,7 @@ fn the_same_bytes_pass_behind_allow_rules_and_strict_fails_on_store_warnings() {
     ];
     check_args.extend_from_slice(&ALLOW_PLANTED);
     let checked = run_wsl_tarball(&check_args);
-    assert_eq!(
-        status(&checked),
-        0,
-        "{}",
-        String::from_utf8_lossy(&checked.stderr)
-    );
+    assert_status(&checked, 0);
     assert!(findings(&checked).iter().all(|s| s.severity == "warning"));
 
     args.push("--strict");
@@ -420,12 +415,7 @@ fn findings_do_not_depend_on_threads_compression_or_chunking() {
             system,
             &["--extra-files", extra_arg, "--threads", threads, "--json"],
         );
-        assert_eq!(
-            status(&output),
-            3,
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert_status(&output, 3);
         let seen = findings(&output);
         match &reference {
             None => reference = Some(seen),
@@ -446,12 +436,7 @@ fn findings_do_not_depend_on_threads_compression_or_chunking() {
         ];
         args.extend_from_slice(&ALLOW_PLANTED);
         let written = run_with_closure(dir.path(), "write", system, &args);
-        assert_eq!(
-            status(&written),
-            0,
-            "{}",
-            String::from_utf8_lossy(&written.stderr)
-        );
+        assert_status(&written, 0);
         assert_verifies(&file, Rootfs::Bare);
         let checked = run_wsl_tarball(&["check", file.to_str().unwrap(), "--json"]);
         assert_eq!(status(&checked), 3);
@@ -476,12 +461,7 @@ fn real_debian_files_raise_no_finding() {
         .filter(|s| !expected.contains(&(s.detector.clone(), s.path.clone())))
         .collect();
     assert!(unexpected.is_empty(), "{unexpected:#?}");
-    assert_eq!(
-        status(&output),
-        0,
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_status(&output, 0);
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(
         json["bytes"].as_u64().unwrap() > 1_000_000,
@@ -551,12 +531,7 @@ fn environment_values_that_ship_fail_names_alone_do_not_and_the_bypass_is_loud()
         .env("AWS_CA_BUNDLE", "/etc/ssl/certs/ca-bundle.crt")
         .output()
         .unwrap();
-    assert_eq!(
-        status(&clean),
-        0,
-        "{}",
-        String::from_utf8_lossy(&clean.stderr)
-    );
+    assert_status(&clean, 0);
     let stderr = String::from_utf8_lossy(&clean.stderr);
     assert_eq!(
         stderr
