@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{fixture_system, run_wsl_tarball, write_fixture, write_path_info};
+use common::{fixture_system, run_write, run_wsl_tarball, write_fixture, write_path_info};
 
 const COMMANDS: [&str; 10] = [
     "write",
@@ -369,16 +369,7 @@ fn write_says_what_it_read_before_the_security_report() {
     let system = fixture_system();
     let closure = write_path_info(system, dir.path());
     let output = dir.path().join("nixos.wsl");
-    let result = run_wsl_tarball(&[
-        "write",
-        "--no-skeleton",
-        "--closure",
-        closure.to_str().unwrap(),
-        "--system",
-        system,
-        "-o",
-        output.to_str().unwrap(),
-    ]);
+    let result = run_write(&closure, system, &output, &[]);
     assert!(result.status.success(), "{}", stderr(&result));
     let text = stderr(&result);
     let lines: Vec<&str> = text.lines().collect();
@@ -533,16 +524,7 @@ fn the_progress_bar_names_the_file_and_the_store_path_count() {
     assert!(text.contains("named.wsl, 5 store paths 00:00:"), "{text:?}");
     assert!(text.contains(" KiB/"), "{text:?}");
     // Without a terminal there is no bar.
-    let result = run_wsl_tarball(&[
-        "write",
-        "--no-skeleton",
-        "--closure",
-        closure.to_str().unwrap(),
-        "--system",
-        system,
-        "-o",
-        output.to_str().unwrap(),
-    ]);
+    let result = run_write(&closure, system, &output, &[]);
     assert!(
         !stderr(&result).contains("store paths 00:00:"),
         "{}",

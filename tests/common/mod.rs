@@ -321,3 +321,20 @@ pub fn build_fake_host_output(output: &str) -> String {
     .unwrap();
     built[0]["outputs"]["out"].as_str().unwrap().to_owned()
 }
+
+/// Runs `write --no-skeleton --closure CLOSURE --system SYSTEM -o OUTPUT`
+/// and then EXTRA, returning its output whatever the status.
+pub fn run_write(closure: &Path, system: &str, output: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "write",
+        "--no-skeleton",
+        "--closure",
+        closure.to_str().unwrap(),
+        "--system",
+        system,
+        "-o",
+        output.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run_wsl_tarball(&args)
+}
