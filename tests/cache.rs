@@ -11,23 +11,7 @@ use std::process::{Command, Output};
 use common::*;
 
 fn write_with(dir: &Path, system: &str, name: &str, cache: Option<&Path>) -> Vec<u8> {
-    let closure_dir = dir.join(format!("closure-{name}"));
-    std::fs::create_dir_all(&closure_dir).unwrap();
-    let closure = write_path_info(system, &closure_dir);
-    let output = dir.join(name);
-    let mut command = wsl_tarball();
-    command
-        .args([
-            "write",
-            "--quiet",
-            "--no-skeleton",
-            "--system",
-            system,
-            "--closure",
-        ])
-        .arg(&closure)
-        .arg("-o")
-        .arg(&output);
+    let (mut command, output) = quiet_write_command(dir, system, name);
     if let Some(cache) = cache {
         command.arg("--cache").arg(cache);
     }

@@ -57,20 +57,8 @@ mk "gzip-members-top" ''
 
 /// `write` of the big fixture into `dir/name` with extra arguments.
 fn write_big_command(dir: &Path, name: &str, extra: &[&str]) -> (Command, PathBuf) {
-    let system = big_fixture();
-    let closure_dir = dir.join(format!("closure-{name}"));
-    std::fs::create_dir_all(&closure_dir).unwrap();
-    let closure = write_path_info(system, &closure_dir);
-    let output = dir.join(name);
-    let mut command = wsl_tarball();
-    command
-        .args(["write", "--quiet", "--no-skeleton", "--system", system])
-        .arg("--closure")
-        .arg(&closure)
-        .arg("-o")
-        .arg(&output)
-        .args(extra)
-        .stdin(Stdio::null());
+    let (mut command, output) = quiet_write_command(dir, big_fixture(), name);
+    command.args(extra).stdin(Stdio::null());
     (command, output)
 }
 

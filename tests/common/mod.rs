@@ -338,3 +338,20 @@ pub fn run_write(closure: &Path, system: &str, output: &Path, extra: &[&str]) ->
     args.extend_from_slice(extra);
     run_wsl_tarball(&args)
 }
+
+/// An unrun `write --quiet --no-skeleton` of SYSTEM to DIR/NAME, its closure
+/// file in DIR/closure-NAME: the command and the output's path.
+pub fn quiet_write_command(dir: &Path, system: &str, name: &str) -> (Command, PathBuf) {
+    let closure_dir = dir.join(format!("closure-{name}"));
+    std::fs::create_dir_all(&closure_dir).unwrap();
+    let closure = write_path_info(system, &closure_dir);
+    let output = dir.join(name);
+    let mut command = wsl_tarball();
+    command
+        .args(["write", "--quiet", "--no-skeleton", "--system", system])
+        .arg("--closure")
+        .arg(&closure)
+        .arg("-o")
+        .arg(&output);
+    (command, output)
+}
