@@ -628,8 +628,8 @@ pub struct CompressionArgs {
     pub level: Option<u32>,
 
     /// Threads that walk, read, scan, hash and compress, 1 to 4 × the number
-    /// of cores; the main thread only writes. The output is the same for
-    /// every value. Defaults to the number of cores.
+    /// of cores; the main thread and one output thread only write. The
+    /// output is the same for every value. Defaults to the number of cores.
     #[arg(long, value_name = "N", help_heading = "Compression")]
     pub threads: Option<usize>,
 }
