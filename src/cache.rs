@@ -48,8 +48,6 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
-#[cfg(test)]
-use crate::compress::CompressedSegment;
 use crate::compress::Compression;
 use crate::output::{AtomicOutput, OutputError};
 
@@ -108,6 +106,17 @@ impl SegmentKey {
         }
         SegmentKey(crate::hex::encode(&hasher.finalize()))
     }
+}
+
+/// A segment's gzip members held whole, with their input's CRC-32 and
+/// length (the tests' view of what [`SegmentWriter`] streams).
+#[cfg(test)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompressedSegment {
+    /// Complete gzip members, back to back.
+    pub members: Vec<u8>,
+    pub crc: u32,
+    pub input_len: u64,
 }
 
 /// A stored segment: the writer's metadata and the gzip members.

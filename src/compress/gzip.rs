@@ -67,19 +67,6 @@ struct Member {
     crc: crc32fast::Hasher,
 }
 
-/// A run of complete gzip members for one segment of the input (a store
-/// path), kept so that it can be spliced into a later stream instead of
-/// compressing the same input again (the `--cache`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CompressedSegment {
-    /// Complete gzip members, back to back.
-    pub members: Vec<u8>,
-    /// CRC-32 of the segment's input.
-    pub crc: u32,
-    /// Length of the segment's input.
-    pub input_len: u64,
-}
-
 /// Where members are compressed: rayon's global pool, so gzip starts no
 /// threads of its own and none before there is work. Dropping this makes queued members of
 /// an abandoned stream skip their work.

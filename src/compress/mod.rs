@@ -23,7 +23,7 @@
 mod gzip;
 mod xz;
 
-pub use gzip::{gzip_member, CompressedSegment, GzipMember};
+pub use gzip::{gzip_member, GzipMember};
 
 #[cfg(test)]
 mod tests;

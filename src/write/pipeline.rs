@@ -34,7 +34,9 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 
 use super::segment::{cache_metadata, Chunk, Encoded, Piece, PieceSink, SegmentEncoder, Stop};
 use super::WriteError;
-use crate::cache::{CacheError, DamagedSegment, SegmentCache, SegmentFile, SegmentWriter};
+use crate::cache::{
+    CacheError, DamagedSegment, SegmentCache, SegmentFile, SegmentKey, SegmentWriter,
+};
 use crate::compress::{gzip_member, GZIP_MEMBER_SIZE};
 use crate::plan::Segment;
 use crate::progress::{Progress, REPORT_EVERY};
@@ -172,6 +174,9 @@ impl State {
 pub(super) struct Pipeline<'a> {
     pub encoder: SegmentEncoder<'a>,
     pub segments: Vec<Segment<'a>>,
+    /// Each segment's cache key (a store path's, when there is a cache),
+    /// derived once: the worker looks it up, the writer stores under it.
+    keys: Vec<Option<SegmentKey>>,
     pub format: PieceFormat,
     /// Worker threads (at least 1).
     pub threads: usize,
@@ -189,9 +194,17 @@ impl<'a> Pipeline<'a> {
         format: PieceFormat,
         threads: usize,
     ) -> Self {
+        let keys = segments
+            .iter()
+            .map(|segment| match segment {
+                Segment::StorePath(path) => encoder.cache_key(path),
+                Segment::Members(_) => None,
+            })
+            .collect();
         Pipeline {
             encoder,
             segments,
+            keys,
             format,
             threads: threads.max(1),
             state: Mutex::new(State {
@@ -267,7 +280,8 @@ impl<'a> Pipeline<'a> {
                 state.slots.insert(next, Slot::default());
                 drop(state);
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
-                    self.encoder.encode(next, &self.segments[next], self)
+                    let key = self.keys[next].as_ref();
+                    self.encoder.encode(next, &self.segments[next], key, self)
                 }));
                 state = self.lock();
                 state.encoding -= 1;
@@ -354,7 +368,7 @@ impl<'a> Pipeline<'a> {
             cache_store_failure: None,
         };
         let mut reported = 0;
-        for (segment, source) in self.segments.iter().enumerate() {
+        for segment in 0..self.segments.len() {
             // A store path compressed afresh goes into the cache as it is
             // written: its entry, the members so far, and their CRC.
             let mut storing: Option<(SegmentWriter, crc32fast::Hasher)> = None;
@@ -371,7 +385,7 @@ impl<'a> Pipeline<'a> {
                     Some(Ready::Chunk(chunk)) => {
                         out.write_all(&chunk.bytes).map_err(write_error)?;
                         if std::mem::take(&mut first) && assembled.cache_store_failure.is_none() {
-                            storing = self.begin_store(cache, source, &mut assembled);
+                            storing = self.begin_store(cache, segment, &mut assembled);
                         }
                         if let Some((writer, crc)) = &mut storing {
                             crc.combine(&crc32fast::Hasher::new_with_initial_len(
@@ -434,14 +448,11 @@ impl<'a> Pipeline<'a> {
     fn begin_store(
         &self,
         cache: Option<&SegmentCache>,
-        source: &Segment<'_>,
+        segment: usize,
         assembled: &mut Assembled,
     ) -> Option<(SegmentWriter, crc32fast::Hasher)> {
-        let Segment::StorePath(path) = source else {
-            return None;
-        };
-        let key = self.encoder.cache_key(path)?;
-        match cache?.begin_store(&key) {
+        let key = self.keys[segment].as_ref()?;
+        match cache?.begin_store(key) {
             Ok(writer) => Some((writer, crc32fast::Hasher::new())),
             Err(error) => {
                 assembled.cache_store_failure = Some(error);

@@ -127,19 +127,20 @@ pub(super) struct SegmentEncoder<'a> {
 }
 
 impl SegmentEncoder<'_> {
-    /// Encodes segment number `index` into `sink`.
+    /// Encodes segment number `index` into `sink`; a store path whose
+    /// `key` ([`SegmentEncoder::cache_key`]) is in the cache is not read.
     pub fn encode(
         &self,
         index: usize,
         segment: &Segment<'_>,
+        key: Option<&SegmentKey>,
         sink: &dyn PieceSink,
     ) -> Result<Encoded, Stop> {
         let (entries, store_path): (Cow<'_, [Entry]>, _) = match segment {
             Segment::Members(entries) => (Cow::Borrowed(entries.as_slice()), None),
             Segment::StorePath(path) => {
-                let key = self.cache_key(path);
                 let mut damaged = None;
-                if let Some(((cache, _), key)) = self.cache.as_ref().zip(key.as_ref()) {
+                if let Some(((cache, _), key)) = self.cache.as_ref().zip(key) {
                     match self.load(cache, key) {
                         Ok(Some((found, facts))) => {
                             sink.put(index, 0, Piece::Cached(found))?;
