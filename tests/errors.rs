@@ -71,19 +71,6 @@ fn fixture_closure_file(dir: &Path) -> String {
         .to_owned()
 }
 
-/// `write --no-skeleton` of the fixture system from CLOSURE: the arguments
-/// before the output and any flags.
-fn fixture_write_args(closure: &str) -> [&str; 6] {
-    [
-        "write",
-        "--no-skeleton",
-        "--closure",
-        closure,
-        "--system",
-        fixture_system(),
-    ]
-}
-
 #[test]
 fn malformed_json_names_the_file_and_position() {
     let dir = tempfile::tempdir().unwrap();

@@ -62,14 +62,7 @@ fn closure_file(dir: &Path) -> String {
 /// `write` of the fixture closure (the rest of the arguments follow).
 fn write_command(closure: &str) -> Command {
     let mut command = wsl_tarball();
-    command.args([
-        "write",
-        "--no-skeleton",
-        "--closure",
-        closure,
-        "--system",
-        fixture_system(),
-    ]);
+    command.args(fixture_write_args(closure));
     command
 }
 

@@ -414,15 +414,8 @@ fn slow_extra_files(dir: &Path) -> PathBuf {
 fn slow_write_into(closure: &Path, extra: &Path, destination: &Destination, dir: &Path) -> Command {
     let mut command = wsl_tarball();
     command
-        .args([
-            "write",
-            "--no-skeleton",
-            "--quiet",
-            "--system",
-            fixture_system(),
-            "--closure",
-        ])
-        .arg(closure)
+        .args(fixture_write_args(closure.to_str().unwrap()))
+        .arg("--quiet")
         .args(["--compression", "xz", "--level", "9", "--threads", "1"])
         .arg("--extra-files")
         .arg(extra)
@@ -846,15 +839,8 @@ fn gzip_starts_no_threads_beyond_the_worker_pool() {
     let extra = slow_extra_files(dir.path());
     let output = dir.path().join("threads.wsl");
     let mut child = wsl_tarball()
-        .args([
-            "write",
-            "--no-skeleton",
-            "--quiet",
-            "--system",
-            fixture_system(),
-            "--closure",
-        ])
-        .arg(&closure)
+        .args(fixture_write_args(closure.to_str().unwrap()))
+        .arg("--quiet")
         .args(["--compression", "gzip", "--threads", "4", "--extra-files"])
         .arg(&extra)
         .arg("-o")

@@ -138,22 +138,11 @@ pub fn write_fixture(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let system = fixture_system();
     let closure = write_path_info(system, dir);
     let output = dir.join(name);
-    let mut args = vec![
-        "write",
-        "--closure",
-        closure.to_str().unwrap(),
-        "--system",
-        system,
-        "-o",
-        output.to_str().unwrap(),
-        "--quiet",
-        "--no-skeleton",
-    ];
-    args.extend_from_slice(extra);
-    let result = run_wsl_tarball(&args);
+    let args = [&["--quiet"], extra].concat();
+    let result = run_write(&closure, system, &output, &args);
     assert!(
         result.status.success(),
-        "wsl-tarball {args:?} failed:\n{}",
+        "wsl-tarball write {args:?} failed:\n{}",
         String::from_utf8_lossy(&result.stderr)
     );
     assert_verifies(&output, Rootfs::Bare);
@@ -354,4 +343,17 @@ pub fn quiet_write_command(dir: &Path, system: &str, name: &str) -> (Command, Pa
         .arg("-o")
         .arg(&output);
     (command, output)
+}
+
+/// `write --no-skeleton` of the fixture system from CLOSURE: the arguments
+/// before the output and any flags.
+pub fn fixture_write_args(closure: &str) -> [&str; 6] {
+    [
+        "write",
+        "--no-skeleton",
+        "--closure",
+        closure,
+        "--system",
+        fixture_system(),
+    ]
 }
