@@ -116,12 +116,9 @@ impl DirectWriter {
     /// file, positioned at its end.
     pub fn finish(mut self) -> io::Result<File> {
         self.wait_for_spare()?;
-        let reply = self.request(Writing::Finish)?;
-        self.requests = None;
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        Ok(reply.file.expect("a finished write hands back its file"))
+        // The thread ends after this reply; dropping `self` joins it.
+        let file = self.request(Writing::Finish)?;
+        Ok(file.expect("a finished write hands back its file"))
     }
 
     /// The earlier failure, if any, as an error.
@@ -142,16 +139,18 @@ impl DirectWriter {
         Ok(())
     }
 
-    /// Sends the buffer being filled and waits for it to come back written.
-    fn request(&mut self, what: Writing) -> io::Result<Reply> {
+    /// Sends the buffer being filled and waits for it to come back
+    /// written; the file comes back too after [`Writing::Finish`].
+    fn request(&mut self, what: Writing) -> io::Result<Option<File>> {
         self.send(what)?;
-        let mut reply = self.receive()?;
+        let Reply {
+            buffer, kept, file, ..
+        } = self.receive()?;
         // Nothing was written meanwhile: the buffer sent comes back as the
         // one being filled, with what it kept, and the other is spare again.
-        let written = std::mem::replace(&mut reply.buffer, AlignedBuffer::new(0));
-        self.spare = Some(std::mem::replace(&mut self.buffer, written));
-        self.filled = reply.kept;
-        Ok(reply)
+        self.spare = Some(std::mem::replace(&mut self.buffer, buffer));
+        self.filled = kept;
+        Ok(file)
     }
 
     /// Hands the buffer being filled to the thread and goes on with the
