@@ -28,7 +28,7 @@
 //! Data flows one way: a module uses only modules of the layers before its
 //! own, never one of its own layer or a later one.
 //!
-//! 1. leaves: [`hex`], `os`, [`input`], [`entry`], [`progress`]
+//! 1. leaves: [`hex`], [`escape`], `os`, [`input`], [`entry`], [`progress`]
 //! 2. [`store`], [`walk`], [`tar`], [`compress`], [`output`], [`direct_write`]
 //! 3. [`nixdb`], [`nar`], [`archive`], [`overlap`], [`cache`]
 //! 4. [`plan`], [`nar_check`], [`scan`], [`manifest`], [`inspect`]
@@ -42,6 +42,7 @@ pub mod compress;
 pub mod delta;
 pub(crate) mod direct_write;
 pub(crate) mod entry;
+pub mod escape;
 pub mod hex;
 pub(crate) mod input;
 pub mod inspect;
