@@ -125,6 +125,17 @@ def measure_delta(binary, old_closure, new_closure, new_system, full_tarball, ou
     )
 
 
+def measure_checked_hits(write, cache, out, repetitions):
+    """Measures `write` from a cache that holds every segment, without and
+    with --cache-check-contents, alternating; keeps out/checked.wsl."""
+    plain, checked = [], []
+    for _ in range(repetitions):
+        plain.append(measure(f"{write} --cache {cache} -o {out}/hits.wsl"))
+        checked.append(measure(f"{write} --cache {cache} --cache-check-contents -o {out}/checked.wsl"))
+    os.remove(f"{out}/hits.wsl")
+    return plain, checked
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repetitions", type=int, default=3)
@@ -230,6 +241,18 @@ def main():
         rebuild_runs.append(measure(rebuild))
     sh(f"{args.binary} write --closure {changed_closure} --system {changed_system} --no-skeleton --quiet -o {out}/rebuild-cold.wsl")
     identical = open(f"{out}/rebuild.wsl", "rb").read() == open(f"{out}/rebuild-cold.wsl", "rb").read()
+    # A rebuild from a cache that holds every segment, trusted and checked
+    # (--cache-check-contents: inflate, compare, NAR-hash and scan every hit),
+    # alternating in one loop.
+    hits_runs, checked_runs = measure_checked_hits(
+        f"{args.binary} write --closure {changed_closure} --system {changed_system} --no-skeleton --quiet",
+        cache, out, args.repetitions,
+    )
+    checked_identical = open(f"{out}/checked.wsl", "rb").read() == open(f"{out}/rebuild-cold.wsl", "rb").read()
+    hits_wall = statistics.median(r[0] for r in hits_runs)
+    checked_wall = statistics.median(r[0] for r in checked_runs)
+    checked_cpu = statistics.median(r[1] for r in checked_runs)
+    hits_cpu = statistics.median(r[1] for r in hits_runs)
     # Delta update for the same change: what a colleague on the old system needs.
     delta_bytes, delta_paths, delta_nar, delta_wall, full_bytes = measure_delta(
         args.binary, closure, changed_closure, changed_system, f"{out}/wsl.wsl", out
@@ -310,6 +333,7 @@ Commands:
 | 1 → {threads} threads speed-up (write) | {one_row['wall_median'] / wsl_row['wall_median']:.2f}× (ceiling: {ceiling_one_row['wall_median'] / ceiling_row['wall_median']:.2f}×) | ≥ 1.8× |
 | peak RSS | {wsl_row['rss_max_mib']:.0f} MiB; 3 sizes below | ≤ 256 MiB, flat |
 | rebuild with `--cache` after one store path changed | {rebuild_wall:.2f} s vs cold {cold_wall:.2f} s = {rebuild_wall / cold_wall * 100:.1f}%; against the default write without a cache ({wsl_row['wall_median']:.2f} s) {rebuild_wall / wsl_row['wall_median'] * 100:.1f}% (byte-identical to a cold build: {identical}; peak RSS {rebuild_rss:.0f} MiB). Writing and syncing a file of the same size alone takes {floor_wall:.2f} s = {floor_wall / cold_wall * 100:.1f}% of cold | ≤ 5% of cold |
+| rebuild from a full cache, every hit checked (`--cache-check-contents`) | {checked_wall:.2f} s vs {hits_wall:.2f} s unchecked = {checked_wall / hits_wall:.2f}× (CPU {checked_cpu:.2f} s vs {hits_cpu:.2f} s); vs cold {cold_wall:.2f} s: {checked_wall / cold_wall * 100:.1f}% (byte-identical to a cold build: {checked_identical}) | (cost of trusting no hit) |
 | security scan and NAR-hash cost | {checks_cost} | ≤ 5% of wall |
 | `verify --bare` of the default output vs `gzip -t` of it | {verify_wall:.2f} s vs {gzip_t_wall:.2f} s = {verify_wall / gzip_t_wall:.2f}× | ≤ 0.3× |
 

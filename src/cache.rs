@@ -16,8 +16,18 @@
 //! stores and checks it but does not read it. On a hit the writer reads
 //! nothing of the store path: the segment was stored only after the store
 //! path's bytes matched its NAR hash, and its findings are replayed into the
-//! report. So a segment is trusted like the store itself: a directory the
-//! cache makes is private to its owner (mode 0700).
+//! report. So a segment is trusted like the store itself, and that holds
+//! only while no one else can write the cache: [`SegmentCache::open`] uses a
+//! directory only when it is owned by the running user and not writable by
+//! group or others, below parents owned by that user or root and not
+//! writable by others unless sticky (as ssh's `StrictModes` judges `~/.ssh`);
+//! otherwise it is [`NotPrivate`]. A directory it makes is mode 0700
+//! whatever the umask. A segment file must be a regular file of the same
+//! user's, not writable by others, or it is [`DamagedSegment`] (and
+//! replaced). A cache whose contents crossed a trust boundary (a CI cache
+//! restored from another branch) is opened with
+//! [`SegmentCache::check_contents`]: the writer then re-checks every hit
+//! (see `crate::write`) and uses the file only as compressed bytes to splice.
 //!
 //! One file per segment, `<key>.seg`: the magic line, the segment's input
 //! length and CRC-32, the metadata's length and a BLAKE3 hash over the members,
@@ -39,16 +49,19 @@
 //! alone (in-flight temporaries are hidden `.NAME.PID.tmp` files) and
 //! tolerates files that another process removes meanwhile.
 
+use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::DirBuilderExt;
-use std::os::unix::fs::FileExt;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
 use crate::compress::Compression;
+use crate::escape::{escape_bytes, escape_str};
+use crate::os::effective_uid;
 use crate::output::{AtomicOutput, OutputError};
 
 const MAGIC: &[u8; 8] = b"WSLSEG4\n";
@@ -79,15 +92,61 @@ pub enum CacheError {
     )]
     NotGzip { compression: Compression },
     #[error(transparent)]
+    NotPrivate(Box<NotPrivate>),
+    #[error(transparent)]
     Entry(#[from] OutputError),
 }
 
-/// A cache entry that failed its checksum or is malformed.
+/// A cache directory that someone besides the running user can write (or
+/// replace), so anything in it may be planted: see the module docs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotPrivate {
+    /// The cache directory, as given.
+    pub dir: PathBuf,
+    /// The directory at fault: `None` for the cache directory itself,
+    /// otherwise one of its parents.
+    pub parent: Option<PathBuf>,
+    pub owner: u32,
+    /// The owner's name in /etc/passwd, if it has one.
+    pub owner_name: Option<String>,
+    /// Permission bits (`0o7777`).
+    pub mode: u32,
+}
+
+impl fmt::Display for NotPrivate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = |path: &Path| escape_bytes(path.as_os_str().as_bytes());
+        write!(f, "cache directory {} is not private: ", shown(&self.dir))?;
+        match &self.parent {
+            None => f.write_str("it")?,
+            Some(parent) => write!(f, "its parent {}", shown(parent))?,
+        }
+        f.write_str(" is owned by ")?;
+        match &self.owner_name {
+            Some(name) => write!(f, "{} (uid {})", escape_str(name), self.owner)?,
+            None => write!(f, "uid {}", self.owner)?,
+        }
+        write!(f, " with mode {:04o}; ", self.mode)?;
+        match &self.parent {
+            None => f.write_str(
+                "a cache is used only when no one else can write it (owned by you, not writable by group or others)",
+            ),
+            Some(_) => f.write_str(
+                "a cache is used only when no one else can replace it (its parents owned by you or root, not writable by group or others unless sticky, as /tmp is)",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for NotPrivate {}
+
+/// A cache entry that failed its checksum, is malformed, is not the running
+/// user's, or failed the content check.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cache segment {} is damaged ({why})", file.display())]
 pub struct DamagedSegment {
     pub file: PathBuf,
-    pub why: &'static str,
+    pub why: String,
 }
 
 /// Everything a segment's bytes depend on, hashed into a file name.
@@ -140,13 +199,21 @@ pub struct Eviction {
 /// A directory of segments with a size limit.
 #[derive(Debug, Clone)]
 pub struct SegmentCache {
+    /// As given (for messages).
     dir: PathBuf,
+    /// The directory itself, symlinks resolved when it was checked: every
+    /// file is opened here.
+    real_dir: PathBuf,
     limit_bytes: u64,
+    /// The running user, who alone may own segments.
+    uid: u32,
+    check_contents: bool,
 }
 
 impl SegmentCache {
     /// Checks, without creating anything, that `dir` can be a cache for
-    /// `compression`: gzip only, and `dir` a directory or not there yet.
+    /// `compression`: gzip only, and `dir` a private directory
+    /// ([`NotPrivate`]) or not there yet.
     pub fn check_usable(dir: &Path, compression: Compression) -> Result<(), CacheError> {
         if compression != Compression::Gzip {
             return Err(CacheError::NotGzip { compression });
@@ -155,11 +222,13 @@ impl SegmentCache {
             Ok(metadata) if !metadata.is_dir() => Err(CacheError::NotADirectory {
                 dir: dir.to_path_buf(),
             }),
-            _ => Ok(()),
+            Ok(_) => check_private(dir, effective_uid()).map(drop),
+            Err(_) => Ok(()),
         }
     }
 
-    /// Opens (creating if needed) the cache directory, and checks that
+    /// Opens (creating if needed, mode 0700) the cache directory, checks
+    /// that no one else can write it ([`NotPrivate`]), and checks that
     /// entries can be written in it (an unnamed temporary file, gone at
     /// once). [`SegmentCache::evict`] keeps it to `limit_bytes`.
     pub fn open(dir: &Path, limit_bytes: u64) -> Result<Self, CacheError> {
@@ -170,17 +239,31 @@ impl SegmentCache {
         if fs::metadata(dir).is_ok_and(|metadata| !metadata.is_dir()) {
             return Err(io_error(io::Error::from_raw_os_error(libc::ENOTDIR)));
         }
-        // Private when made here: a segment is trusted like the store.
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(io_error)?;
-        drop(AtomicOutput::create_cache_entry(&dir.join("probe.seg"))?);
+        create_private(dir).map_err(io_error)?;
+        let uid = effective_uid();
+        let real_dir = check_private(dir, uid)?;
+        drop(AtomicOutput::create_cache_entry(
+            &real_dir.join("probe.seg"),
+        )?);
         Ok(SegmentCache {
             dir: dir.to_path_buf(),
+            real_dir,
             limit_bytes,
+            uid,
+            check_contents: false,
         })
+    }
+
+    /// Whether the writer re-checks every hit against the store path before
+    /// it uses it (for a cache whose contents crossed a trust boundary).
+    pub fn check_contents(mut self, on: bool) -> Self {
+        self.check_contents = on;
+        self
+    }
+
+    /// See [`SegmentCache::check_contents`].
+    pub fn checks_contents(&self) -> bool {
+        self.check_contents
     }
 
     /// The cache directory.
@@ -194,7 +277,7 @@ impl SegmentCache {
     }
 
     fn file(&self, key: &SegmentKey) -> PathBuf {
-        self.dir.join(format!("{}.{EXTENSION}", key.0))
+        self.real_dir.join(format!("{}.{EXTENSION}", key.0))
     }
 
     /// The segment stored under `key`, read whole (the tests' view of
@@ -224,11 +307,42 @@ impl SegmentCache {
     /// through once) but with its members left in the file, to be copied
     /// out with [`SegmentFile::copy_members`]: memory stays small whatever
     /// the segment's size. `Ok(None)` and errors as [`SegmentCache::load`].
+    /// A segment file that is not the running user's regular file, or that
+    /// others can write, is damaged.
     pub fn open_segment(&self, key: &SegmentKey) -> Result<Option<SegmentFile>, DamagedSegment> {
         let path = self.file(key);
-        let Ok(file) = File::open(&path) else {
-            return Ok(None);
+        let damaged = |why: String| DamagedSegment {
+            file: path.clone(),
+            why,
         };
+        // Not through a symlink, and a fifo does not block.
+        let opened = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path);
+        let file = match opened {
+            Ok(file) => file,
+            Err(error) if error.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(damaged("a symlink, not a segment file".into()))
+            }
+            Err(_) => return Ok(None),
+        };
+        let metadata = file.metadata().map_err(|_| damaged("unreadable".into()))?;
+        if !metadata.is_file() {
+            return Err(damaged("not a regular file".into()));
+        }
+        if metadata.uid() != self.uid {
+            return Err(damaged(format!(
+                "owned by uid {}, not by you: someone else put it there",
+                metadata.uid()
+            )));
+        }
+        if metadata.mode() & 0o022 != 0 {
+            return Err(damaged(format!(
+                "writable by group or others (mode {:04o})",
+                metadata.mode() & 0o7777
+            )));
+        }
         let found = SegmentFile::check(file, path)?;
         // Losing this only makes the segment look older.
         let _ = found.file.set_modified(SystemTime::now());
@@ -276,7 +390,7 @@ impl SegmentCache {
             source,
         };
         let mut segments: Vec<(SystemTime, std::ffi::OsString, u64)> = Vec::new();
-        for entry in fs::read_dir(&self.dir).map_err(io_error)? {
+        for entry in fs::read_dir(&self.real_dir).map_err(io_error)? {
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
@@ -310,7 +424,7 @@ impl SegmentCache {
             if eviction.kept_bytes <= self.limit_bytes {
                 break;
             }
-            match fs::remove_file(self.dir.join(&name)) {
+            match fs::remove_file(self.real_dir.join(&name)) {
                 Ok(()) => {
                     eviction.removed += 1;
                     eviction.removed_bytes += size;
@@ -379,9 +493,9 @@ impl SegmentFile {
     /// Reads the header and the metadata and checks the checksum over the
     /// whole file.
     fn check(mut file: File, path: PathBuf) -> Result<Self, DamagedSegment> {
-        let damaged = |why| DamagedSegment {
+        let damaged = |why: &str| DamagedSegment {
             file: path.clone(),
-            why,
+            why: why.to_owned(),
         };
         let len = file.metadata().map_err(|_| damaged("unreadable"))?.len();
         let mut header = [0; HEADER_LEN];
@@ -455,16 +569,93 @@ impl SegmentFile {
     }
 
     /// The damage report for this file.
-    pub fn damaged(&self, why: &'static str) -> DamagedSegment {
+    pub fn damaged(&self, why: impl Into<String>) -> DamagedSegment {
         DamagedSegment {
             file: self.path.clone(),
-            why,
+            why: why.into(),
         }
+    }
+
+    /// The gzip members, read from the start (for a content check before
+    /// they are copied).
+    pub fn members(&mut self) -> io::Result<io::Take<&File>> {
+        self.file.seek(SeekFrom::Start(HEADER_LEN as u64))?;
+        Ok((&self.file).take(self.members_len))
     }
 }
 
 /// Bytes read at a time.
 const COPY_CHUNK: usize = 1 << 20;
+
+/// Makes `dir` and whichever of its parents are missing, each mode 0700
+/// whatever the umask (a umask can take the owner's bits away too).
+fn create_private(dir: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut at = dir;
+    while let Err(error) = fs::symlink_metadata(at) {
+        if error.kind() != io::ErrorKind::NotFound {
+            return Err(error);
+        }
+        missing.push(at);
+        match at.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => at = parent,
+            _ => break,
+        }
+    }
+    for path in missing.into_iter().rev() {
+        match fs::DirBuilder::new().mode(0o700).create(path) {
+            Ok(()) => fs::set_permissions(path, fs::Permissions::from_mode(0o700))?,
+            // Made meanwhile by someone else: judged as any other.
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
+}
+
+/// The real path of `dir` if only `uid` can write it: owned by `uid`, not
+/// writable by group or others, and every parent owned by `uid` or root and
+/// not writable by group or others unless sticky (in a sticky directory no
+/// one else can rename or remove what `uid` owns, so `/tmp` is fine).
+fn check_private(dir: &Path, uid: u32) -> Result<PathBuf, CacheError> {
+    let io_error = |source| CacheError::Io {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    let real = fs::canonicalize(dir).map_err(io_error)?;
+    let not_private = |parent: Option<&Path>, metadata: &fs::Metadata| {
+        CacheError::NotPrivate(Box::new(NotPrivate {
+            dir: dir.to_path_buf(),
+            parent: parent.map(Path::to_path_buf),
+            owner: metadata.uid(),
+            owner_name: user_name(metadata.uid()),
+            mode: metadata.mode() & 0o7777,
+        }))
+    };
+    let metadata = fs::metadata(&real).map_err(io_error)?;
+    if metadata.uid() != uid || metadata.mode() & 0o022 != 0 {
+        return Err(not_private(None, &metadata));
+    }
+    for parent in real.ancestors().skip(1) {
+        let metadata = fs::metadata(parent).map_err(io_error)?;
+        let owner_trusted = metadata.uid() == uid || metadata.uid() == 0;
+        let others_write = metadata.mode() & 0o022 != 0 && metadata.mode() & 0o1000 == 0;
+        if !owner_trusted || others_write {
+            return Err(not_private(Some(parent), &metadata));
+        }
+    }
+    Ok(real)
+}
+
+/// The name /etc/passwd gives `uid`, for messages.
+fn user_name(uid: u32) -> Option<String> {
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+    })
+}
 
 /// A segment file's header: magic, input length, CRC-32, metadata length,
 /// and the BLAKE3 hash of the members, the metadata and those three numbers

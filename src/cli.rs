@@ -388,7 +388,7 @@ pub struct BuildArgs {
     pub output: OutputArgs,
 
     /// Use no cache, not even the default $XDG_CACHE_HOME/wsl-tarball.
-    #[arg(long, conflicts_with_all = ["cache", "cache_limit"], help_heading = "Output")]
+    #[arg(long, conflicts_with_all = ["cache", "cache_limit", "cache_check_contents"], help_heading = "Output")]
     pub no_cache: bool,
 
     #[command(flatten)]
@@ -524,6 +524,15 @@ pub struct OutputArgs {
         help_heading = "Output"
     )]
     pub cache_limit: Option<u64>,
+
+    /// Trust no hit of the cache without checking it (for a cache restored
+    /// from elsewhere, such as a CI cache): inflate it, compare it with the
+    /// store path's files and modes, recompute its NAR hash against the
+    /// closure's and scan it again, as `nix-store --verify --check-contents`
+    /// rehashes the store. A hit that fails is compressed afresh and
+    /// replaced. Costs inflating, hashing and scanning every hit.
+    #[arg(long, help_heading = "Output")]
+    pub cache_check_contents: bool,
 }
 
 fn parse_cache_limit(text: &str) -> Result<u64, wsl_tarball::app::BadSize> {
@@ -537,6 +546,7 @@ impl OutputArgs {
             manifest: self.manifest.clone(),
             cache: self.cache.clone(),
             cache_limit: self.cache_limit,
+            cache_check_contents: self.cache_check_contents,
         }
     }
 }

@@ -57,7 +57,7 @@ pub fn with_flags(error: AppError) -> anyhow::Error {
         ),
         AppError::NoSystem => anyhow!("give --system or --facts"),
         AppError::MtimeTooLarge(_) => anyhow!("--mtime is too large"),
-        AppError::BundleSettings => anyhow!("--delta-from writes an update bundle of store paths: --extra-files, --chown, --manifest, --cache and --cache-limit do not apply to it"),
+        AppError::BundleSettings => anyhow!("--delta-from writes an update bundle of store paths: --extra-files, --chown, --manifest, --cache, --cache-limit and --cache-check-contents do not apply to it"),
         error => error.into(),
     };
     if usage {

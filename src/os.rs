@@ -6,6 +6,7 @@
 //! - [`ignore_file_size_signal`]: a file-size limit (`ulimit -f`) becomes an
 //!   ordinary `EFBIG` write error instead of killing the process.
 //! - [`process_is_alive`]: whether a process id is in use (`kill(pid, 0)`).
+//! - [`effective_uid`]: the user the process acts as (`geteuid`).
 //! - [`set_direct_io`] and [`AlignedBuffer`]: `O_DIRECT` writes, which
 //!   bypass the page cache, from a buffer aligned as they require.
 //! - [`remove_on_signal`]: named temporary files that a terminating signal
@@ -128,6 +129,12 @@ pub fn ignore_file_size_signal() {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+}
+
+/// The effective user id: whose files the process may trust.
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid takes nothing, touches no memory and cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 /// Whether a process with this id exists (it may belong to another user).

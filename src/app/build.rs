@@ -69,7 +69,8 @@ pub fn build(request: &BuildRequest, events: &mut dyn Events) -> Result<BuildOut
             || !content.chown.is_empty()
             || output.manifest.is_some()
             || output.cache.is_some()
-            || output.cache_limit.is_some())
+            || output.cache_limit.is_some()
+            || output.cache_check_contents)
     {
         return Err(AppError::BundleSettings);
     }

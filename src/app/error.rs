@@ -58,6 +58,8 @@ pub enum AppError {
     BundleSettings,
     #[error("--cache-limit applies to a cache, and `write` has none unless --cache DIR is given")]
     CacheLimitWithoutCache,
+    #[error("--cache-check-contents applies to a cache, and `write` has none unless --cache DIR is given")]
+    CacheCheckWithoutCache,
 
     // Bad inputs.
     #[error("no system store path: give one, or a facts file that names it")]
@@ -113,6 +115,7 @@ impl AppError {
                 | AppError::CompressOptions(_)
                 | AppError::Cache(_)
                 | AppError::CacheLimitWithoutCache
+                | AppError::CacheCheckWithoutCache
                 | AppError::Overlap(_)
         )
     }

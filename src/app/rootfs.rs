@@ -144,6 +144,9 @@ pub struct OutputRequest {
     /// The cache's size limit, kept after each run; the default
     /// ([`crate::cache::DEFAULT_LIMIT_BYTES`]) when `None`.
     pub cache_limit: Option<u64>,
+    /// Check every cache hit's contents before it is used (a cache that
+    /// crossed a trust boundary; see [`crate::cache`]).
+    pub cache_check_contents: bool,
 }
 
 impl OutputRequest {
@@ -307,6 +310,9 @@ pub fn write_rootfs(
     if output.cache.is_none() && output.cache_limit.is_some() {
         return Err(AppError::CacheLimitWithoutCache);
     }
+    if output.cache.is_none() && output.cache_check_contents {
+        return Err(AppError::CacheCheckWithoutCache);
+    }
     compression.check_early()?;
     if system.facts.is_none() {
         // Without a module the flags say it all: check them before anything.
@@ -393,17 +399,17 @@ pub(super) fn write_planned(
         scanner,
     } = planned;
     let limit = output.cache_limit.unwrap_or(DEFAULT_LIMIT_BYTES);
+    let open =
+        |dir| SegmentCache::open(dir, limit).map(|c| c.check_contents(output.cache_check_contents));
     let cache = match (&output.cache, default_cache) {
-        (Some(dir), _) => Some(SegmentCache::open(dir, limit)?),
-        (None, Some(dir)) if compress_options.compression == Compression::Gzip => {
-            match SegmentCache::open(dir, limit) {
-                Ok(cache) => Some(cache),
-                Err(error) => {
-                    events.event(Event::DefaultCacheUnusable { dir, error: &error });
-                    None
-                }
+        (Some(dir), _) => Some(open(dir)?),
+        (None, Some(dir)) if compress_options.compression == Compression::Gzip => match open(dir) {
+            Ok(cache) => Some(cache),
+            Err(error) => {
+                events.event(Event::DefaultCacheUnusable { dir, error: &error });
+                None
             }
-        }
+        },
         (None, _) => None,
     };
     // Created before the long write, so that a manifest that cannot be

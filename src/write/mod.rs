@@ -12,7 +12,10 @@
 //! ([`crate::nar_check::NarCheck`]) and must match the closure's `narHash`
 //! and `narSize`; otherwise the write fails and nothing reaches the
 //! destination. A `--cache` hit was proven so when it was stored, and is
-//! spliced without reading the store path.
+//! spliced without reading the store path; when the cache checks contents
+//! (its files crossed a trust boundary), a hit is first inflated, compared
+//! with the store path's walk, NAR-hashed and scanned (`recheck.rs`), and
+//! encoded afresh if it fails.
 //!
 //! When `--allow-override` replaced files the tool makes, the complete
 //! temporary file is verified ([`crate::inspect::verify`]) before it is
@@ -27,6 +30,7 @@
 //! without writing anything.
 
 mod pipeline;
+mod recheck;
 mod segment;
 
 use std::io;

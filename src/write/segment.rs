@@ -1,6 +1,7 @@
 //! Encoding one [`Segment`] of the archive on a worker: its tar bytes in
 //! member-sized pieces, its scan findings and its NAR check, or, on a cache
-//! hit, its stored members and findings without reading anything.
+//! hit, its stored members and findings without reading anything (or, when
+//! the cache checks contents, once `recheck.rs` has checked them).
 //!
 //! A segment's tar bytes depend only on its members and the mtime (a tar
 //! header does not depend on where it sits in the archive), so segments can
@@ -142,6 +143,25 @@ impl SegmentEncoder<'_> {
                 let mut damaged = None;
                 if let Some(((cache, _), key)) = self.cache.as_ref().zip(key) {
                     match self.load(cache, key) {
+                        Ok(Some((mut found, _))) if cache.checks_contents() => {
+                            match self.recheck(index, path, &mut found, sink)? {
+                                Ok(rechecked) => {
+                                    sink.put(index, 0, Piece::Cached(found))?;
+                                    return Ok(Encoded {
+                                        pieces: 1,
+                                        stats: rechecked.stats,
+                                        scan: rechecked.scan,
+                                        damaged: None,
+                                    });
+                                }
+                                Err(why) => {
+                                    damaged = Some(
+                                        found
+                                            .damaged(format!("it failed the content check: {why}")),
+                                    )
+                                }
+                            }
+                        }
                         Ok(Some((found, facts))) => {
                             sink.put(index, 0, Piece::Cached(found))?;
                             return Ok(Encoded {
@@ -192,6 +212,21 @@ impl SegmentEncoder<'_> {
         Ok(Some((found, facts)))
     }
 
+    /// The NAR check of store path `path`'s members.
+    pub(super) fn nar_check(&self, path: &StorePath) -> NarCheck {
+        let mut nar_check = NarCheck::new();
+        // Every store path of a plan has its closure info; one without
+        // could not be proven and fails the check.
+        let (hash, size) = self.plan.nar_info(path).unwrap_or((NarHash([0; 32]), 0));
+        nar_check.begin(
+            self.plan.store_path_display(path),
+            self.plan.host_path(path),
+            self.plan.store_path_in_archive(path),
+            NarDigest { hash, size },
+        );
+        nar_check
+    }
+
     /// Reads, tars, scans and (for a store path) NAR-checks `entries`.
     fn encode_entries(
         &self,
@@ -200,18 +235,7 @@ impl SegmentEncoder<'_> {
         store_path: Option<&StorePath>,
         sink: &dyn PieceSink,
     ) -> Result<Encoded, Stop> {
-        let mut nar_check = NarCheck::new();
-        if let Some(path) = store_path {
-            // Every store path of a plan has its closure info; one without
-            // could not be proven and fails the check.
-            let (hash, size) = self.plan.nar_info(path).unwrap_or((NarHash([0; 32]), 0));
-            nar_check.begin(
-                self.plan.store_path_display(path),
-                self.plan.host_path(path),
-                self.plan.store_path_in_archive(path),
-                NarDigest { hash, size },
-            );
-        }
+        let nar_check = store_path.map_or_else(NarCheck::new, |path| self.nar_check(path));
         let scanner = self.scanner.map(Scanner::fresh);
         let pieces = PieceWriter {
             sink,

@@ -357,3 +357,60 @@ pub fn fixture_write_args(closure: &str) -> [&str; 6] {
         fixture_system(),
     ]
 }
+
+/// A system user made with `useradd` for one test (a second owner for
+/// files: the tests run as root), removed with `userdel` when dropped.
+pub struct TestUser {
+    pub name: String,
+    pub uid: u32,
+}
+
+impl TestUser {
+    /// A new user named `wt` TAG PID (`useradd` waits for other tests
+    /// holding the lock on /etc/passwd).
+    pub fn new(tag: &str) -> Self {
+        let name = format!("wt{tag}{}", std::process::id());
+        // Left over from a run that was killed.
+        let _ = Command::new("userdel").arg(&name).output();
+        let mut attempts = 0;
+        loop {
+            let run = Command::new("useradd")
+                .args([
+                    "--system",
+                    "--no-create-home",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                ])
+                .arg(&name)
+                .output()
+                .expect("run useradd");
+            if run.status.success() {
+                break;
+            }
+            attempts += 1;
+            assert!(
+                attempts < 100,
+                "useradd {name}: {}",
+                String::from_utf8_lossy(&run.stderr)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let uid = run_text(Command::new("id").args(["-u", &name]))
+            .trim()
+            .parse()
+            .unwrap();
+        TestUser { name, uid }
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        for _ in 0..100 {
+            let run = Command::new("userdel").arg(&self.name).output();
+            if run.is_ok_and(|run| run.status.success()) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
