@@ -327,3 +327,97 @@ fn read_up_to(source: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
     }
     Ok(filled)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compress::gzip_member;
+
+    /// Everything the inflater hands out, or why it stopped.
+    fn inflate(members: &[u8]) -> Result<Vec<u8>, String> {
+        let mut inflater = Inflater::new(members);
+        let mut out = Vec::new();
+        loop {
+            let available = inflater.available().map_err(|e| e.to_string())?;
+            if available.is_empty() {
+                return Ok(out);
+            }
+            let n = available.len();
+            out.extend_from_slice(available);
+            inflater.consume(n);
+        }
+    }
+
+    #[test]
+    fn only_members_framed_as_write_frames_them_inflate() {
+        let first = vec![7; GZIP_MEMBER_SIZE];
+        let second = b"the rest".to_vec();
+        let ours = [
+            gzip_member(&first, 6).unwrap().bytes,
+            gzip_member(&second, 6).unwrap().bytes,
+        ]
+        .concat();
+        assert_eq!(inflate(&ours).unwrap(), [first, second.clone()].concat());
+        assert_eq!(inflate(&[]).unwrap(), Vec::<u8>::new());
+
+        let member = gzip_member(&second, 6).unwrap().bytes;
+        // Any other gzip: a reader might frame it otherwise.
+        let mut foreign = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        foreign.write_all(&second).unwrap();
+        let foreign = foreign.finish().unwrap();
+        // A byte between the deflate stream's end and the trailer (the
+        // length field says so): gzip would read it as the trailer's.
+        let mut padded = member.clone();
+        padded.insert(member.len() - TRAILER_LEN, 0);
+        let len = padded.len() as u32;
+        padded[16..20].copy_from_slice(&len.to_le_bytes());
+        let mut wrong_crc = member.clone();
+        let at = member.len() - TRAILER_LEN;
+        wrong_crc[at] ^= 1;
+        let mut wrong_size = member.clone();
+        wrong_size[at + 4] += 1;
+        let mut long = member.clone();
+        long[16..20].copy_from_slice(&(MAX_MEMBER_LEN as u32 + 1).to_le_bytes());
+        for (bytes, why) in [
+            (foreign, "is not framed as write frames members"),
+            (padded, "does not inflate to exactly"),
+            (wrong_crc, "does not inflate to exactly"),
+            (wrong_size, "does not inflate to exactly"),
+            (long, "claims"),
+            (member[..member.len() - 1].to_vec(), "is cut short"),
+            ([member.clone(), vec![0x1f]].concat(), "is not framed"),
+        ] {
+            let error = inflate(&bytes).unwrap_err();
+            assert!(error.contains(why), "{error}");
+        }
+        let error = inflate(&[ours.clone(), vec![0; 30]].concat()).unwrap_err();
+        assert!(
+            error.starts_with(&format!("the gzip member at byte {} ", ours.len())),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn expected_bytes_must_match_and_copies_come_whole() {
+        let tar = (0..3000u32).map(|i| i as u8).collect::<Vec<_>>();
+        let members = gzip_member(&tar, 1).unwrap().bytes;
+        let mut inflater = Inflater::new(&members[..]);
+        inflater.expect(&tar[..512]).unwrap();
+        let mut copied = Vec::new();
+        inflater.copy(1000, &mut copied).unwrap();
+        assert_eq!(copied, tar[512..1512]);
+        let mut wrong = tar[1512..2000].to_vec();
+        wrong[10] ^= 1;
+        let error = inflater.expect(&wrong).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "its tar bytes differ from the store path's at byte 1522"
+        );
+
+        let mut inflater = Inflater::new(&members[..]);
+        inflater.expect(&tar).unwrap();
+        assert!(inflater.at_end().unwrap());
+        let error = inflater.expect(b"x").unwrap_err().to_string();
+        assert!(error.starts_with("it ends at tar byte 3000"), "{error}");
+    }
+}
