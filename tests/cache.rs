@@ -807,6 +807,26 @@ fn build_warns_and_writes_without_a_default_cache_someone_else_can_write() {
     );
     // Nothing was stored in it, nothing evicted.
     assert_eq!(contents(&cache), before);
+
+    // The same directory given with --cache is refused, as with `write`.
+    let run = build_fake(
+        &home,
+        None,
+        &at("explicit.wsl"),
+        &["--cache", cache.to_str().unwrap()],
+    );
+    assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains(&format!(
+            "wsl-tarball: error: cache directory {} is not private: it is owned by {}",
+            cache.display(),
+            user.name
+        )),
+        "{}",
+        stderr(&run)
+    );
+    assert!(!at("explicit.wsl").exists());
+    assert_eq!(contents(&cache), before);
 }
 
 #[test]
