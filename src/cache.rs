@@ -222,8 +222,7 @@ impl SegmentCache {
             Ok(metadata) if !metadata.is_dir() => Err(CacheError::NotADirectory {
                 dir: dir.to_path_buf(),
             }),
-            Ok(_) => check_private(dir, effective_uid()).map(drop),
-            Err(_) => Ok(()),
+            _ => check_private(dir, effective_uid()).map(drop),
         }
     }
 
@@ -239,9 +238,11 @@ impl SegmentCache {
         if fs::metadata(dir).is_ok_and(|metadata| !metadata.is_dir()) {
             return Err(io_error(io::Error::from_raw_os_error(libc::ENOTDIR)));
         }
-        create_private(dir).map_err(io_error)?;
         let uid = effective_uid();
-        let real_dir = check_private(dir, uid)?;
+        check_private(dir, uid)?;
+        create_private(dir).map_err(io_error)?;
+        let real_dir = check_private(dir, uid)?
+            .ok_or_else(|| io_error(io::Error::from(io::ErrorKind::NotFound)))?;
         drop(AtomicOutput::create_cache_entry(
             &real_dir.join("probe.seg"),
         )?);
@@ -617,12 +618,29 @@ fn create_private(dir: &Path) -> io::Result<()> {
 /// writable by group or others, and every parent owned by `uid` or root and
 /// not writable by group or others unless sticky (in a sticky directory no
 /// one else can rename or remove what `uid` owns, so `/tmp` is fine).
-fn check_private(dir: &Path, uid: u32) -> Result<PathBuf, CacheError> {
+///
+/// When `dir` is not there yet, `None` if what would be made there would
+/// be private: its nearest existing parent and that one's parents pass the
+/// parents' rule (so nothing is made where it could not be used).
+fn check_private(dir: &Path, uid: u32) -> Result<Option<PathBuf>, CacheError> {
     let io_error = |source| CacheError::Io {
         dir: dir.to_path_buf(),
         source,
     };
-    let real = fs::canonicalize(dir).map_err(io_error)?;
+    let mut existing = dir;
+    loop {
+        match fs::symlink_metadata(existing) {
+            Ok(_) => break,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(io_error(error)),
+        }
+        existing = match existing.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+    }
+    let exists = existing == dir;
+    let real = fs::canonicalize(existing).map_err(io_error)?;
     let not_private = |parent: Option<&Path>, metadata: &fs::Metadata| {
         CacheError::NotPrivate(Box::new(NotPrivate {
             dir: dir.to_path_buf(),
@@ -632,11 +650,13 @@ fn check_private(dir: &Path, uid: u32) -> Result<PathBuf, CacheError> {
             mode: metadata.mode() & 0o7777,
         }))
     };
-    let metadata = fs::metadata(&real).map_err(io_error)?;
-    if metadata.uid() != uid || metadata.mode() & 0o022 != 0 {
-        return Err(not_private(None, &metadata));
+    if exists {
+        let metadata = fs::metadata(&real).map_err(io_error)?;
+        if metadata.uid() != uid || metadata.mode() & 0o022 != 0 {
+            return Err(not_private(None, &metadata));
+        }
     }
-    for parent in real.ancestors().skip(1) {
+    for parent in real.ancestors().skip(usize::from(exists)) {
         let metadata = fs::metadata(parent).map_err(io_error)?;
         let owner_trusted = metadata.uid() == uid || metadata.uid() == 0;
         let others_write = metadata.mode() & 0o022 != 0 && metadata.mode() & 0o1000 == 0;
@@ -644,7 +664,7 @@ fn check_private(dir: &Path, uid: u32) -> Result<PathBuf, CacheError> {
             return Err(not_private(Some(parent), &metadata));
         }
     }
-    Ok(real)
+    Ok(exists.then_some(real))
 }
 
 /// The name /etc/passwd gives `uid`, for messages.

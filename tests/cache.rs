@@ -700,7 +700,7 @@ fn a_cache_someone_else_can_write_is_refused_and_never_ships_a_planted_segment()
         (
             ours.clone(),
             "it is owned by root (uid 0) with mode 0777".to_owned(),
-            0o777,
+            Some(0o777),
         ),
         (
             open.join("cache"),
@@ -708,7 +708,16 @@ fn a_cache_someone_else_can_write_is_refused_and_never_ships_a_planted_segment()
                 "its parent {} is owned by root (uid 0) with mode 0777",
                 open.display()
             ),
-            0o700,
+            Some(0o700),
+        ),
+        // Not made where it could not be used.
+        (
+            open.join("new/cache"),
+            format!(
+                "its parent {} is owned by root (uid 0) with mode 0777",
+                open.display()
+            ),
+            None,
         ),
     ] {
         let run = write_command(
@@ -734,9 +743,12 @@ fn a_cache_someone_else_can_write_is_refused_and_never_ships_a_planted_segment()
         );
         assert!(!output.exists());
         use std::os::unix::fs::PermissionsExt;
-        let left = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o7777;
-        assert_eq!(left, mode, "the mode of {} was changed", cache.display());
+        let left = std::fs::metadata(&cache)
+            .ok()
+            .map(|m| m.permissions().mode() & 0o7777);
+        assert_eq!(left, mode, "{} was changed or made", cache.display());
     }
+    assert!(!open.join("new").exists());
     assert!(
         write_with(
             dir.path(),
