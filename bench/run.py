@@ -249,6 +249,7 @@ def main():
         cache, out, args.repetitions,
     )
     checked_identical = open(f"{out}/checked.wsl", "rb").read() == open(f"{out}/rebuild-cold.wsl", "rb").read()
+    os.remove(f"{out}/checked.wsl")
     hits_wall = statistics.median(r[0] for r in hits_runs)
     checked_wall = statistics.median(r[0] for r in checked_runs)
     checked_cpu = statistics.median(r[1] for r in checked_runs)
