@@ -35,7 +35,9 @@
 //! metadata. So an entry is written as the members come
 //! ([`SegmentCache::begin_store`]) and read back checked without holding it
 //! in memory ([`SegmentCache::open_segment`], [`SegmentFile::copy_members`]).
-//! The checksum is verified before a segment is used: a damaged entry (a
+//! The checksum is verified before a segment is used (it is unkeyed: it
+//! finds damage, not a forgery, which the ownership rules and
+//! `check_contents` are for): a damaged entry (a
 //! flipped bit anywhere, a truncated file) is reported as
 //! [`DamagedSegment`], and the writer compresses the store path again and
 //! replaces the entry. Entries are written as atomic outputs
