@@ -6,6 +6,7 @@
 //! - [`ignore_file_size_signal`]: a file-size limit (`ulimit -f`) becomes an
 //!   ordinary `EFBIG` write error instead of killing the process.
 //! - [`process_is_alive`]: whether a process id is in use (`kill(pid, 0)`).
+//! - [`effective_uid`]: the user the kernel checks file access for.
 //! - [`set_direct_io`] and [`AlignedBuffer`]: `O_DIRECT` writes, which
 //!   bypass the page cache, from a buffer aligned as they require.
 //! - [`remove_on_signal`]: named temporary files that a terminating signal
@@ -141,6 +142,14 @@ pub fn process_is_alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
     let result = unsafe { libc::kill(pid, 0) };
     result == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// The process's effective user id (which is also its file-system user id:
+/// nothing here calls `setfsuid`).
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid takes no arguments, touches no memory of ours and
+    // cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 /// The signals whose default action ends the process and that a handler

@@ -396,6 +396,85 @@ fn fifos_and_devices_are_refused_and_symlinks_written_through() {
         .is_symlink());
 }
 
+/// A uid no account has: "another user" to the kernel.
+const OTHER_UID: u32 = 4242;
+
+#[test]
+fn outputs_never_go_through_another_users_symlink_in_a_sticky_directory() {
+    use std::os::unix::fs::{chown, lchown, symlink, PermissionsExt};
+    if !running_as_root() {
+        eprintln!("*** SKIPPED outputs_never_go_through_another_users_symlink_in_a_sticky_directory: it needs root to give files to another user ***");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let base = std::fs::canonicalize(tmp.path()).unwrap();
+    // A sticky, world-writable directory like /tmp, and root's file
+    // outside it.
+    let sticky = base.join("sticky");
+    std::fs::create_dir(&sticky).unwrap();
+    std::fs::set_permissions(&sticky, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let precious = base.join("precious.wsl");
+    std::fs::write(&precious, b"root's own file").unwrap();
+    // Another user's links there: to the file, and to a directory.
+    let planted = sticky.join("evil.wsl");
+    symlink(&precious, &planted).unwrap();
+    lchown(&planted, Some(OTHER_UID), None).unwrap();
+    let real_dir = base.join("real-dir");
+    std::fs::create_dir(&real_dir).unwrap();
+    let planted_dir = sticky.join("evil-dir");
+    symlink(&real_dir, &planted_dir).unwrap();
+    lchown(&planted_dir, Some(OTHER_UID), None).unwrap();
+    // Root's own link to the planted one: the chain passes through it.
+    let chain = base.join("chain.wsl");
+    symlink(&planted, &chain).unwrap();
+
+    let refusal = |link: &Path| {
+        [
+            format!("not writing through symlink {}", link.display()),
+            format!("owned by uid {OTHER_UID}"),
+            format!("sticky world-writable directory {}", sticky.display()),
+        ]
+    };
+    let ok = base.join("ok.wsl");
+    for (args, link) in [
+        (vec!["-o", s(&planted)], &planted),
+        (vec!["-o", s(&ok), "--manifest", s(&planted)], &planted),
+        (vec!["-o", s(&chain)], &planted),
+        (vec!["-o", s(&planted_dir.join("new.wsl"))], &planted_dir),
+    ] {
+        let result = write_args(&base, &args);
+        let needles = refusal(link);
+        let needles: Vec<&str> = needles.iter().map(String::as_str).collect();
+        assert_exit(&result, 1, &needles);
+        assert_eq!(std::fs::read(&precious).unwrap(), b"root's own file");
+        assert!(!ok.exists(), "{args:?} wrote the tarball");
+        assert!(dir_names(&real_dir).is_empty(), "{args:?}");
+        assert_eq!(dir_names(&sticky), vec!["evil-dir", "evil.wsl"]);
+        assert!(std::fs::symlink_metadata(&planted)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+    }
+
+    // Links the kernel would follow are written through: the running
+    // user's own in the sticky directory, and the directory owner's.
+    let target = base.join("target.wsl");
+    std::fs::write(&target, b"old").unwrap();
+    let mine = sticky.join("mine.wsl");
+    symlink(&target, &mine).unwrap();
+    assert_exit(&write_args(&base, &["-o", s(&mine)]), 0, &[]);
+    assert_verifies(&target, Rootfs::Bare);
+    let owned = base.join("owned-sticky");
+    std::fs::create_dir(&owned).unwrap();
+    std::fs::set_permissions(&owned, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    chown(&owned, Some(OTHER_UID), None).unwrap();
+    let owners_link = owned.join("owners.wsl");
+    symlink(&precious, &owners_link).unwrap();
+    lchown(&owners_link, Some(OTHER_UID), None).unwrap();
+    assert_exit(&write_args(&base, &["-o", s(&owners_link)]), 0, &[]);
+    assert_verifies(&precious, Rootfs::Bare);
+}
+
 /// A directory of extra files with 32 MiB of noise: long enough through
 /// xz -9 on one thread that a test can interrupt the write.
 fn slow_extra_files(dir: &Path) -> PathBuf {
