@@ -15,7 +15,8 @@
 //! [`commit_all`] makes several outputs one transaction (the tarball and its
 //! manifest): every file is complete and synced, and linked under its hidden
 //! name, before the first rename; a failure before that leaves every
-//! destination as it was.
+//! destination as it was. Its renames hold a lock on the destinations'
+//! directories, so that two runs' transactions never interleave.
 //!
 //! Destinations: a symlink is written through, as `cp` does (its target is
 //! replaced, in the target's directory, and the link stays); a dangling
@@ -60,6 +61,8 @@ pub enum OutputError {
     Create { path: PathBuf, source: io::Error },
     #[error("writing {}: {source}", path.display())]
     Write { path: PathBuf, source: io::Error },
+    #[error("cannot lock the directory {} to commit into it: {source}", dir.display())]
+    Lock { dir: PathBuf, source: io::Error },
     #[error("cannot finish {}: {source}", path.display())]
     Commit { path: PathBuf, source: io::Error },
 }
@@ -185,7 +188,7 @@ impl AtomicOutput {
     /// Syncs the file, puts it at the destination and syncs the directory.
     /// Returns the file's size in bytes.
     pub fn commit(self) -> Result<u64, OutputError> {
-        Ok(commit_all(vec![self])?[0])
+        Ok(commit_all(vec![self], &mut |_| {})?[0])
     }
 
     fn commit_error(&self) -> impl Fn(io::Error) -> OutputError + '_ {
@@ -250,11 +253,30 @@ impl Drop for AtomicOutput {
 /// renames leaves every destination as it was (and removes the temporary
 /// files); the renames themselves fail only if the directory changes under
 /// the run.
-pub fn commit_all(mut outputs: Vec<AtomicOutput>) -> Result<Vec<u64>, OutputError> {
+///
+/// With more than one destination, their directories are locked (see
+/// [`lock_directories`]) from staging to the end, so that a concurrent
+/// run's renames into them come wholly before or after these: a tarball
+/// and its manifest always come from the same run. `on_wait` hears of a
+/// directory whose lock another run holds, before this one waits for it.
+pub fn commit_all(
+    mut outputs: Vec<AtomicOutput>,
+    on_wait: &mut dyn FnMut(&Path),
+) -> Result<Vec<u64>, OutputError> {
     let sizes = outputs
         .iter()
         .map(AtomicOutput::sync)
         .collect::<Result<Vec<_>, _>>()?;
+    let durable: Vec<PathBuf> = outputs
+        .iter()
+        .filter(|o| o.durable)
+        .map(|o| parent_dir(&o.target))
+        .collect();
+    let _locked = if durable.len() > 1 {
+        lock_directories(durable, on_wait)?
+    } else {
+        Vec::new()
+    };
     for output in &mut outputs {
         output.stage()?;
     }
@@ -272,6 +294,50 @@ pub fn commit_all(mut outputs: Vec<AtomicOutput>) -> Result<Vec<u64>, OutputErro
         }
     }
     Ok(sizes)
+}
+
+/// Locks each of `dirs` (`flock`, exclusive, on the directory itself: no
+/// lock file is made or left, and a read-only directory can be locked),
+/// in the order of their device and inode numbers, so that two runs that
+/// lock the same directories never wait for each other in a circle. A
+/// directory locked by another run is passed to `on_wait`, then waited
+/// for. A file system without `flock` on directories (NFS emulates it with
+/// POSIX locks, which a directory cannot take) is committed into unlocked,
+/// as before there was a lock. The locks hold until the files are dropped.
+fn lock_directories(
+    dirs: Vec<PathBuf>,
+    on_wait: &mut dyn FnMut(&Path),
+) -> Result<Vec<File>, OutputError> {
+    let lock_error = |dir: &Path| {
+        let dir = dir.to_path_buf();
+        move |source| OutputError::Lock { dir, source }
+    };
+    let mut opened = Vec::new();
+    for dir in dirs {
+        let file = File::open(&dir).map_err(lock_error(&dir))?;
+        let metadata = file.metadata().map_err(lock_error(&dir))?;
+        opened.push(((metadata.dev(), metadata.ino()), dir, file));
+    }
+    opened.sort_by_key(|(id, ..)| *id);
+    opened.dedup_by_key(|(id, ..)| *id);
+    for (_, dir, file) in &opened {
+        let unsupported = |error: &io::Error| {
+            matches!(
+                error.raw_os_error(),
+                Some(libc::EBADF | libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL)
+            )
+        };
+        match os::try_lock_exclusive(file) {
+            Ok(true) => {}
+            Ok(false) => {
+                on_wait(dir);
+                os::lock_exclusive(file).map_err(lock_error(dir))?;
+            }
+            Err(error) if unsupported(&error) => {}
+            Err(error) => return Err(lock_error(dir)(error)),
+        }
+    }
+    Ok(opened.into_iter().map(|(_, _, file)| file).collect())
 }
 
 /// The most symlinks followed resolving one destination (the kernel's
@@ -637,6 +703,31 @@ mod tests {
     }
 
     #[test]
+    fn a_transaction_waits_for_a_locked_directory_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let mut first = AtomicOutput::create(&a).unwrap();
+        first.write_all(b"a").unwrap();
+        let mut second = AtomicOutput::create(&b).unwrap();
+        second.write_all(b"b").unwrap();
+        // Another run's lock on the directory.
+        let held = File::open(dir.path()).unwrap();
+        os::lock_exclusive(&held).unwrap();
+        let (told, waiting) = std::sync::mpsc::channel();
+        let committing = std::thread::spawn(move || {
+            commit_all(vec![first, second], &mut |dir| {
+                told.send(dir.to_path_buf()).unwrap()
+            })
+        });
+        let waited_for = waiting.recv().unwrap();
+        assert_eq!(waited_for, fs::canonicalize(dir.path()).unwrap());
+        assert_eq!(names(dir.path()), Vec::<String>::new(), "nothing renamed");
+        drop(held);
+        assert_eq!(committing.join().unwrap().unwrap(), [1, 1]);
+        assert_eq!(names(dir.path()), ["a", "b"]);
+    }
+
+    #[test]
     fn a_transaction_fails_whole_before_renaming() {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a");
@@ -647,17 +738,18 @@ mod tests {
         first.write_all(b"new a").unwrap();
         let mut second = AtomicOutput::create(&b).unwrap();
         second.write_all(b"new b").unwrap();
-        // The third output's directory disappears before the commit: its
+        // The third output's hidden name is taken by a directory: its
         // staging fails, after the first two are staged but before any rename.
         let sub = dir.path().join("sub");
         fs::create_dir(&sub).unwrap();
         let mut third = AtomicOutput::create(&sub.join("c")).unwrap();
         third.write_all(b"c").unwrap();
-        fs::remove_dir(&sub).unwrap();
-        let err = commit_all(vec![first, second, third]).unwrap_err();
+        fs::create_dir(hidden_name(&third.target)).unwrap();
+        let err = commit_all(vec![first, second, third], &mut |_| {}).unwrap_err();
         assert!(err.to_string().contains("sub/c"), "{err}");
         assert_eq!(fs::read(&a).unwrap(), b"old a");
         assert_eq!(fs::read(&b).unwrap(), b"old b");
-        assert_eq!(names(dir.path()), ["a", "b"]);
+        assert_eq!(names(dir.path()), ["a", "b", "sub"]);
+        assert_eq!(names(&sub).len(), 1, "only the directory in the way");
     }
 }

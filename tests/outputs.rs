@@ -475,6 +475,160 @@ fn outputs_never_go_through_another_users_symlink_in_a_sticky_directory() {
     assert_verifies(&precious, Rootfs::Bare);
 }
 
+/// `sha256sum FILE`'s hex digest.
+fn sha256_of(file: &Path) -> String {
+    let line = run_text(Command::new("sha256sum").arg(file));
+    line.split_whitespace().next().unwrap().to_owned()
+}
+
+/// A traced run, killed with its tracer if the test fails while it is
+/// stopped.
+struct Traced {
+    tracer: std::process::Child,
+}
+
+impl Traced {
+    /// The traced process's id, once the tracer has started it.
+    fn tracee(&self) -> Option<u32> {
+        let pid = self.tracer.id();
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for Traced {
+    fn drop(&mut self) {
+        if let Some(pid) = self.tracee() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        let _ = self.tracer.kill();
+        let _ = self.tracer.wait();
+    }
+}
+
+#[test]
+fn concurrent_runs_never_pair_one_tarball_with_anothers_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let destination = Destination::new(dir.path());
+    let closure = closure_file(dir.path());
+    let args = |mtime: &str| {
+        let mut args: Vec<String> = fixture_write_args(s(&closure))
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        args.extend(
+            [
+                "--quiet",
+                "--mtime",
+                mtime,
+                "-o",
+                s(&destination.tarball),
+                "--manifest",
+                s(&destination.manifest),
+            ]
+            .map(String::from),
+        );
+        args
+    };
+    // Run A, stopped by strace right after its first rename (the tarball
+    // replaced, the manifest not yet): the window two runs race in, held
+    // open for as long as the test wants.
+    let binary = wsl_tarball();
+    let mut traced = Command::new("strace");
+    traced
+        .args(["-f", "-qq", "-o", "/dev/null"])
+        .args(["-e", "trace=?rename,?renameat,?renameat2"])
+        .args([
+            "-e",
+            "inject=?rename,?renameat,?renameat2:signal=SIGSTOP:when=1",
+        ])
+        .arg(binary.get_program())
+        .args(args("1"))
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped());
+    for (key, value) in binary.get_envs() {
+        match value {
+            Some(value) => traced.env(key, value),
+            None => traced.env_remove(key),
+        };
+    }
+    let mut a = Traced {
+        tracer: traced
+            .spawn()
+            .expect("strace (Debian package strace; .ci/run installs it)"),
+    };
+    // Once the tarball is replaced, A cannot return from that rename but
+    // into the stop strace queued for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::fs::read(&destination.tarball).unwrap() == OLD_TARBALL {
+        assert!(
+            a.tracer.try_wait().unwrap().is_none(),
+            "run A ended before its first rename"
+        );
+        assert!(std::time::Instant::now() < deadline, "run A never renamed");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let a_pid = a.tracee().unwrap();
+    assert_eq!(std::fs::read(&destination.manifest).unwrap(), OLD_MANIFEST);
+
+    // Run B, same destinations, another tarball (another --mtime). It either
+    // finishes, or says it waits for A's commit.
+    let mut b = wsl_tarball()
+        .args(args("5"))
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b_stderr = b.stderr.take().unwrap();
+    let (lines, waiting) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(b_stderr).lines() {
+            let line = line.unwrap();
+            if line.contains("Blocking waiting for file lock") {
+                let _ = lines.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    // Ok: B waits for A. Err: B's stderr closed, it ended without waiting.
+    let b_waited = waiting.recv().is_ok();
+    run_ok(Command::new("kill").args(["-CONT", &a_pid.to_string()]));
+    let a_status = a.tracer.wait().unwrap();
+    let mut a_stderr = String::new();
+    std::io::Read::read_to_string(&mut a.tracer.stderr.take().unwrap(), &mut a_stderr).unwrap();
+    assert!(a_status.success(), "run A: {a_stderr}");
+    let b_status = b.wait().unwrap();
+    let b_stderr = reader.join().unwrap();
+    assert!(b_status.success(), "run B: {b_stderr}");
+
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&destination.manifest).unwrap()).unwrap();
+    assert_eq!(
+        manifest["tarball"]["sha256"],
+        sha256_of(&destination.tarball),
+        "the manifest is not the tarball's: {}",
+        if b_waited {
+            "B waited, yet the pair is mixed"
+        } else {
+            "B did not wait for A's commit, and A's manifest went over B's"
+        }
+    );
+    assert!(b_waited, "B ran while A was committing");
+    assert_eq!(manifest["settings"]["mtime"], 5, "B committed last");
+    destination.assert_only_the_outputs();
+    assert_verifies(&destination.tarball, Rootfs::Bare);
+}
+
 /// A directory of extra files with 32 MiB of noise: long enough through
 /// xz -9 on one thread that a test can interrupt the write.
 fn slow_extra_files(dir: &Path) -> PathBuf {
