@@ -25,7 +25,10 @@
 //! a symlink that the kernel's `fs.protected_symlinks` would not follow for
 //! this user (another user's link in a sticky world-writable directory such
 //! as `/tmp`) is refused wherever it is on the way, sysctl or not: the file
-//! replaced is one the user named, not one another user pointed at.
+//! replaced is one the user named, not one another user pointed at. A link
+//! planted after the check is harmless: the rename replaces a name and never
+//! follows one, and in a sticky directory another user can neither remove
+//! a checked directory nor change a link that is not theirs.
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
