@@ -485,6 +485,8 @@ fn sha256_of(file: &Path) -> String {
 /// stopped.
 struct Traced {
     tracer: std::process::Child,
+    /// Waited for: its process id may be another's now.
+    reaped: bool,
 }
 
 impl Traced {
@@ -502,6 +504,9 @@ impl Traced {
 
 impl Drop for Traced {
     fn drop(&mut self) {
+        if self.reaped {
+            return;
+        }
         if let Some(pid) = self.tracee() {
             let _ = Command::new("kill")
                 .args(["-KILL", &pid.to_string()])
@@ -562,6 +567,7 @@ fn concurrent_runs_never_pair_one_tarball_with_anothers_manifest() {
         tracer: traced
             .spawn()
             .expect("strace (Debian package strace; .ci/run installs it)"),
+        reaped: false,
     };
     // Once the tarball is replaced, A cannot return from that rename but
     // into the stop strace queued for it.
@@ -604,6 +610,7 @@ fn concurrent_runs_never_pair_one_tarball_with_anothers_manifest() {
     let b_waited = waiting.recv().is_ok();
     run_ok(Command::new("kill").args(["-CONT", &a_pid.to_string()]));
     let a_status = a.tracer.wait().unwrap();
+    a.reaped = true;
     let mut a_stderr = String::new();
     std::io::Read::read_to_string(&mut a.tracer.stderr.take().unwrap(), &mut a_stderr).unwrap();
     assert!(a_status.success(), "run A: {a_stderr}");
