@@ -6,7 +6,9 @@
 //! - [`ignore_file_size_signal`]: a file-size limit (`ulimit -f`) becomes an
 //!   ordinary `EFBIG` write error instead of killing the process.
 //! - [`process_is_alive`]: whether a process id is in use (`kill(pid, 0)`).
-//! - [`effective_uid`]: the user the process acts as (`geteuid`).
+//! - [`effective_uid`]: the user the kernel checks file access for.
+//! - [`try_lock_exclusive`] and [`lock_exclusive`]: `flock(2)` (std's
+//!   `File::lock` needs Rust 1.89; the crate supports 1.80).
 //! - [`set_direct_io`] and [`AlignedBuffer`]: `O_DIRECT` writes, which
 //!   bypass the page cache, from a buffer aligned as they require.
 //! - [`remove_on_signal`]: named temporary files that a terminating signal
@@ -131,12 +133,6 @@ pub fn ignore_file_size_signal() {
     }
 }
 
-/// The effective user id: whose files the process may trust.
-pub fn effective_uid() -> u32 {
-    // SAFETY: geteuid takes nothing, touches no memory and cannot fail.
-    unsafe { libc::geteuid() }
-}
-
 /// Whether a process with this id exists (it may belong to another user).
 pub fn process_is_alive(pid: u32) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
@@ -148,6 +144,46 @@ pub fn process_is_alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
     let result = unsafe { libc::kill(pid, 0) };
     result == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// The process's effective user id: whose files it may trust, and (nothing
+/// here calls `setfsuid`) also its file-system user id.
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid takes no arguments, touches no memory of ours and
+    // cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// `flock(fd, operation)`, retried when a signal interrupts it.
+fn flock(file: &File, operation: libc::c_int) -> io::Result<()> {
+    loop {
+        // SAFETY: flock takes an open descriptor we hold and an integer; it
+        // touches no memory of ours. The lock is released when the last
+        // descriptor of the open file description is closed.
+        if unsafe { libc::flock(file.as_raw_fd(), operation) } == 0 {
+            return Ok(());
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}
+
+/// Takes an exclusive `flock` on `file` if no other open file holds one:
+/// `Ok(false)` when another does. Held until `file` is closed.
+pub fn try_lock_exclusive(file: &File) -> io::Result<bool> {
+    match flock(file, libc::LOCK_EX | libc::LOCK_NB) {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// Takes an exclusive `flock` on `file`, waiting for as long as another
+/// open file holds one. Held until `file` is closed.
+pub fn lock_exclusive(file: &File) -> io::Result<()> {
+    flock(file, libc::LOCK_EX)
 }
 
 /// The signals whose default action ends the process and that a handler

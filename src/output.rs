@@ -15,18 +15,29 @@
 //! [`commit_all`] makes several outputs one transaction (the tarball and its
 //! manifest): every file is complete and synced, and linked under its hidden
 //! name, before the first rename; a failure before that leaves every
-//! destination as it was.
+//! destination as it was. Its renames hold a lock on the destinations'
+//! directories, so that two runs' transactions never interleave.
 //!
 //! Destinations: a symlink is written through, as `cp` does (its target is
 //! replaced, in the target's directory, and the link stays); a dangling
 //! symlink, a directory, a fifo, a device or a socket is refused, never
-//! turned into a regular file.
+//! turned into a regular file. The path is resolved here, name by name, and
+//! a symlink that the kernel's `fs.protected_symlinks` would not follow for
+//! this user (another user's link in a sticky world-writable directory such
+//! as `/tmp`) is refused wherever it is on the way, sysctl or not: the file
+//! replaced is one the user named, not one another user pointed at. A link
+//! planted after the check is harmless: the rename replaces a name and never
+//! follows one, and in a sticky directory another user can neither remove
+//! a checked directory nor change a link that is not theirs.
 
+use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Component, Path, PathBuf};
 
+use crate::escape::escape_bytes;
 use crate::os;
 
 /// Why an output could not be created or committed.
@@ -38,12 +49,23 @@ pub enum OutputError {
     IsDirectory { path: PathBuf },
     #[error("{} is {kind}, not a regular file; refusing to replace it", path.display())]
     NotRegular { path: PathBuf, kind: &'static str },
-    #[error("not writing through dangling symlink {} (it points to {})", path.display(), target.display())]
+    #[error("not writing through dangling symlink {} (it points to {})", path.display(), shown(target))]
     DanglingSymlink { path: PathBuf, target: PathBuf },
+    #[error("{}not writing through symlink {} owned by uid {owner}: it is in the sticky world-writable directory {} (owned by uid {dir_owner}), where only links of the directory's owner or your own (uid {me}) are followed, as the kernel's fs.protected_symlinks does", by_way_of(destination, link), shown(link), shown(dir))]
+    UntrustedSymlink {
+        destination: PathBuf,
+        link: PathBuf,
+        owner: u32,
+        dir: PathBuf,
+        dir_owner: u32,
+        me: u32,
+    },
     #[error("cannot create a temporary file for {}: {source}", path.display())]
     Create { path: PathBuf, source: io::Error },
     #[error("writing {}: {source}", path.display())]
     Write { path: PathBuf, source: io::Error },
+    #[error("cannot lock the directory {} to commit into it: {source}", dir.display())]
+    Lock { dir: PathBuf, source: io::Error },
     #[error("cannot finish {}: {source}", path.display())]
     Commit { path: PathBuf, source: io::Error },
 }
@@ -169,7 +191,7 @@ impl AtomicOutput {
     /// Syncs the file, puts it at the destination and syncs the directory.
     /// Returns the file's size in bytes.
     pub fn commit(self) -> Result<u64, OutputError> {
-        Ok(commit_all(vec![self])?[0])
+        Ok(commit_all(vec![self], &mut |_| {})?[0])
     }
 
     fn commit_error(&self) -> impl Fn(io::Error) -> OutputError + '_ {
@@ -234,11 +256,30 @@ impl Drop for AtomicOutput {
 /// renames leaves every destination as it was (and removes the temporary
 /// files); the renames themselves fail only if the directory changes under
 /// the run.
-pub fn commit_all(mut outputs: Vec<AtomicOutput>) -> Result<Vec<u64>, OutputError> {
+///
+/// With more than one destination, their directories are locked (see
+/// [`lock_directories`]) from staging to the end, so that a concurrent
+/// run's renames into them come wholly before or after these: a tarball
+/// and its manifest always come from the same run. `on_wait` hears of a
+/// directory whose lock another run holds, before this one waits for it.
+pub fn commit_all(
+    mut outputs: Vec<AtomicOutput>,
+    on_wait: &mut dyn FnMut(&Path),
+) -> Result<Vec<u64>, OutputError> {
     let sizes = outputs
         .iter()
         .map(AtomicOutput::sync)
         .collect::<Result<Vec<_>, _>>()?;
+    let durable: Vec<PathBuf> = outputs
+        .iter()
+        .filter(|o| o.durable)
+        .map(|o| parent_dir(&o.target))
+        .collect();
+    let _locked = if durable.len() > 1 {
+        lock_directories(durable, on_wait)?
+    } else {
+        Vec::new()
+    };
     for output in &mut outputs {
         output.stage()?;
     }
@@ -258,40 +299,134 @@ pub fn commit_all(mut outputs: Vec<AtomicOutput>) -> Result<Vec<u64>, OutputErro
     Ok(sizes)
 }
 
+/// Locks each of `dirs` (`flock`, exclusive, on the directory itself: no
+/// lock file is made or left, and a read-only directory can be locked),
+/// in the order of their device and inode numbers, so that two runs that
+/// lock the same directories never wait for each other in a circle. A
+/// directory locked by another run is passed to `on_wait`, then waited
+/// for. A file system without `flock` on directories (NFS emulates it with
+/// POSIX locks, which a directory cannot take) is committed into unlocked,
+/// as before there was a lock. The locks hold until the files are dropped.
+fn lock_directories(
+    dirs: Vec<PathBuf>,
+    on_wait: &mut dyn FnMut(&Path),
+) -> Result<Vec<File>, OutputError> {
+    let lock_error = |dir: &Path| {
+        let dir = dir.to_path_buf();
+        move |source| OutputError::Lock { dir, source }
+    };
+    let mut opened = Vec::new();
+    for dir in dirs {
+        let file = File::open(&dir).map_err(lock_error(&dir))?;
+        let metadata = file.metadata().map_err(lock_error(&dir))?;
+        opened.push(((metadata.dev(), metadata.ino()), dir, file));
+    }
+    opened.sort_by_key(|(id, ..)| *id);
+    opened.dedup_by_key(|(id, ..)| *id);
+    for (_, dir, file) in &opened {
+        let unsupported = |error: &io::Error| {
+            matches!(
+                error.raw_os_error(),
+                Some(libc::EBADF | libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL)
+            )
+        };
+        match os::try_lock_exclusive(file) {
+            Ok(true) => {}
+            Ok(false) => {
+                on_wait(dir);
+                os::lock_exclusive(file).map_err(lock_error(dir))?;
+            }
+            Err(error) if unsupported(&error) => {}
+            Err(error) => return Err(lock_error(dir)(error)),
+        }
+    }
+    Ok(opened.into_iter().map(|(_, _, file)| file).collect())
+}
+
+/// The most symlinks followed resolving one destination (the kernel's
+/// limit, `MAXSYMLINKS`).
+const MAX_SYMLINKS: usize = 40;
+
 /// The file a write to `destination` replaces: `destination` itself, or
-/// the end of its symlink chain. Refuses what is not (to be) a regular file.
+/// the end of its symlink chain, as a path without symlinks. Refuses what
+/// is not (to be) a regular file, and every symlink on the way (in a
+/// directory of the path, in the chain, or the destination itself) that
+/// the kernel's `fs.protected_symlinks` rule would not let this user
+/// follow, whether or not the sysctl is on: the write must not be steered
+/// by a link another user planted in a shared directory such as `/tmp`.
 pub fn resolve_destination(destination: &Path) -> Result<PathBuf, OutputError> {
     let create_error = |source| OutputError::Create {
         path: destination.to_path_buf(),
         source,
     };
-    let metadata = match fs::symlink_metadata(destination) {
-        Ok(metadata) => metadata,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            return Ok(destination.to_path_buf())
+    let absolute = std::path::absolute(destination).map_err(create_error)?;
+    let me = os::effective_uid();
+    // Resolved so far: a directory, with no symlink in it.
+    let mut resolved = PathBuf::from("/");
+    // Names still to walk, the next one last.
+    let mut pending: Vec<OsString> = Vec::new();
+    push_components(&mut pending, &absolute);
+    let mut followed = 0;
+    // Whether the destination itself (its last name) is a symlink.
+    let mut through_link = false;
+    let found = loop {
+        let Some(name) = pending.pop() else {
+            // The destination resolved to a directory ("/", "x/..").
+            break Some(fs::metadata(&resolved).map_err(create_error)?);
+        };
+        if name == ".." {
+            resolved.pop();
+            continue;
         }
-        Err(error) => return Err(create_error(error)),
-    };
-    let (target, metadata) = if metadata.file_type().is_symlink() {
-        match fs::canonicalize(destination) {
-            Ok(target) => {
-                let metadata = fs::metadata(&target).map_err(create_error)?;
-                (target, metadata)
-            }
+        let last = pending.is_empty();
+        let candidate = resolved.join(&name);
+        let metadata = match fs::symlink_metadata(&candidate) {
+            Ok(metadata) => metadata,
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                return Err(OutputError::DanglingSymlink {
-                    path: destination.to_path_buf(),
-                    target: fs::read_link(destination).unwrap_or_default(),
-                })
+                if through_link {
+                    return Err(OutputError::DanglingSymlink {
+                        path: destination.to_path_buf(),
+                        target: fs::read_link(destination).unwrap_or_default(),
+                    });
+                }
+                if !last {
+                    return Err(OutputError::MissingDirectory {
+                        dir: parent_dir(destination),
+                    });
+                }
+                resolved = candidate;
+                break None;
             }
             Err(error) => return Err(create_error(error)),
+        };
+        if metadata.file_type().is_symlink() {
+            check_followable(destination, &candidate, &metadata, &resolved, me)?;
+            followed += 1;
+            if followed > MAX_SYMLINKS {
+                return Err(create_error(io::Error::from_raw_os_error(libc::ELOOP)));
+            }
+            let target = fs::read_link(&candidate).map_err(create_error)?;
+            through_link |= last;
+            if target.is_absolute() {
+                resolved = PathBuf::from("/");
+            }
+            push_components(&mut pending, &target);
+            continue;
         }
-    } else {
-        (destination.to_path_buf(), metadata)
+        resolved = candidate;
+        if last {
+            break Some(metadata);
+        }
+        if !metadata.is_dir() {
+            return Err(create_error(io::Error::from_raw_os_error(libc::ENOTDIR)));
+        }
+    };
+    let Some(metadata) = found else {
+        return Ok(resolved);
     };
     let file_type = metadata.file_type();
     let kind = if file_type.is_file() {
-        return Ok(target);
+        return Ok(resolved);
     } else if file_type.is_dir() {
         return Err(OutputError::IsDirectory {
             path: destination.to_path_buf(),
@@ -311,6 +446,64 @@ pub fn resolve_destination(destination: &Path) -> Result<PathBuf, OutputError> {
         path: destination.to_path_buf(),
         kind,
     })
+}
+
+/// Pushes `path`'s names onto `pending` so that the first is popped first
+/// (`.` dropped; a root is the caller's business).
+fn push_components(pending: &mut Vec<OsString>, path: &Path) {
+    let names: Vec<OsString> = path
+        .components()
+        .filter_map(|component| match component {
+            Component::Normal(name) => Some(name.to_os_string()),
+            Component::ParentDir => Some(OsString::from("..")),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
+        })
+        .collect();
+    pending.extend(names.into_iter().rev());
+}
+
+/// The kernel's `fs.protected_symlinks` rule: in a sticky world-writable
+/// directory, a symlink is followed only if the follower or the
+/// directory's owner owns it.
+fn check_followable(
+    destination: &Path,
+    link: &Path,
+    link_metadata: &fs::Metadata,
+    dir: &Path,
+    me: u32,
+) -> Result<(), OutputError> {
+    let dir_metadata = fs::metadata(dir).map_err(|source| OutputError::Create {
+        path: destination.to_path_buf(),
+        source,
+    })?;
+    let shared = dir_metadata.mode() & 0o1002 == 0o1002;
+    let owner = link_metadata.uid();
+    if !shared || owner == me || owner == dir_metadata.uid() {
+        return Ok(());
+    }
+    Err(OutputError::UntrustedSymlink {
+        destination: destination.to_path_buf(),
+        link: link.to_path_buf(),
+        owner,
+        dir: dir.to_path_buf(),
+        dir_owner: dir_metadata.uid(),
+        me,
+    })
+}
+
+/// A path another user may have spelt (a link's target), escaped for a
+/// terminal.
+fn shown(path: &Path) -> String {
+    escape_bytes(path.as_os_str().as_bytes())
+}
+
+/// `DESTINATION: ` when the link is another path than the destination.
+fn by_way_of(destination: &Path, link: &Path) -> String {
+    if std::path::absolute(destination).ok().as_deref() == Some(link) {
+        String::new()
+    } else {
+        format!("{}: ", destination.display())
+    }
 }
 
 /// The directory a path is in (`.` for a bare name).
@@ -480,6 +673,64 @@ mod tests {
     }
 
     #[test]
+    fn destinations_resolve_name_by_name_as_the_kernel_does() {
+        use std::os::unix::fs::symlink;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = fs::canonicalize(tmp.path()).unwrap();
+        fs::create_dir_all(dir.join("a/b")).unwrap();
+        fs::write(dir.join("a/file"), b"x").unwrap();
+        // `..` after a directory link leaves the link's target, not the link.
+        symlink("a/b", dir.join("to-b")).unwrap();
+        symlink("../file", dir.join("a/b/up")).unwrap();
+        symlink("to-b/up", dir.join("chain")).unwrap();
+        assert_eq!(
+            resolve_destination(&dir.join("to-b/../file")).unwrap(),
+            dir.join("a/file")
+        );
+        assert_eq!(
+            resolve_destination(&dir.join("chain")).unwrap(),
+            dir.join("a/file")
+        );
+        assert_eq!(
+            resolve_destination(&dir.join("to-b/new.wsl")).unwrap(),
+            dir.join("a/b/new.wsl")
+        );
+        // A loop ends as the kernel's does.
+        symlink("loop2", dir.join("loop1")).unwrap();
+        symlink("loop1", dir.join("loop2")).unwrap();
+        let err = resolve_destination(&dir.join("loop1")).unwrap_err();
+        assert!(err.to_string().contains("symbolic links"), "{err}");
+        // A file used as a directory.
+        let err = resolve_destination(&dir.join("a/file/x")).unwrap_err();
+        assert!(err.to_string().contains("Not a directory"), "{err}");
+    }
+
+    #[test]
+    fn a_transaction_waits_for_a_locked_directory_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let mut first = AtomicOutput::create(&a).unwrap();
+        first.write_all(b"a").unwrap();
+        let mut second = AtomicOutput::create(&b).unwrap();
+        second.write_all(b"b").unwrap();
+        // Another run's lock on the directory.
+        let held = File::open(dir.path()).unwrap();
+        os::lock_exclusive(&held).unwrap();
+        let (told, waiting) = std::sync::mpsc::channel();
+        let committing = std::thread::spawn(move || {
+            commit_all(vec![first, second], &mut |dir| {
+                told.send(dir.to_path_buf()).unwrap()
+            })
+        });
+        let waited_for = waiting.recv().unwrap();
+        assert_eq!(waited_for, fs::canonicalize(dir.path()).unwrap());
+        assert_eq!(names(dir.path()), Vec::<String>::new(), "nothing renamed");
+        drop(held);
+        assert_eq!(committing.join().unwrap().unwrap(), [1, 1]);
+        assert_eq!(names(dir.path()), ["a", "b"]);
+    }
+
+    #[test]
     fn a_transaction_fails_whole_before_renaming() {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a");
@@ -490,17 +741,18 @@ mod tests {
         first.write_all(b"new a").unwrap();
         let mut second = AtomicOutput::create(&b).unwrap();
         second.write_all(b"new b").unwrap();
-        // The third output's directory disappears before the commit: its
+        // The third output's hidden name is taken by a directory: its
         // staging fails, after the first two are staged but before any rename.
         let sub = dir.path().join("sub");
         fs::create_dir(&sub).unwrap();
         let mut third = AtomicOutput::create(&sub.join("c")).unwrap();
         third.write_all(b"c").unwrap();
-        fs::remove_dir(&sub).unwrap();
-        let err = commit_all(vec![first, second, third]).unwrap_err();
+        fs::create_dir(hidden_name(&third.target)).unwrap();
+        let err = commit_all(vec![first, second, third], &mut |_| {}).unwrap_err();
         assert!(err.to_string().contains("sub/c"), "{err}");
         assert_eq!(fs::read(&a).unwrap(), b"old a");
         assert_eq!(fs::read(&b).unwrap(), b"old b");
-        assert_eq!(names(dir.path()), ["a", "b"]);
+        assert_eq!(names(dir.path()), ["a", "b", "sub"]);
+        assert_eq!(names(&sub).len(), 1, "only the directory in the way");
     }
 }

@@ -40,6 +40,10 @@ impl Events for Printer<'_> {
                 source_name,
                 format,
             } => eprintln!("read {source_name} ({format})"),
+            Event::WaitingForCommitLock { dir } => eprintln!(
+                "wsl-tarball: Blocking waiting for file lock on {} (another run is committing its outputs there)",
+                dir.display()
+            ),
             Event::DamagedCacheSegment(damaged) => eprintln!(
                 "wsl-tarball: warning: {damaged}; compressed the store path again and replaced the entry"
             ),

@@ -396,6 +396,246 @@ fn fifos_and_devices_are_refused_and_symlinks_written_through() {
         .is_symlink());
 }
 
+/// A uid no account has: "another user" to the kernel.
+const OTHER_UID: u32 = 4242;
+
+#[test]
+fn outputs_never_go_through_another_users_symlink_in_a_sticky_directory() {
+    use std::os::unix::fs::{chown, lchown, symlink, PermissionsExt};
+    if !running_as_root() {
+        eprintln!("*** SKIPPED outputs_never_go_through_another_users_symlink_in_a_sticky_directory: it needs root to give files to another user ***");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let base = std::fs::canonicalize(tmp.path()).unwrap();
+    // A sticky, world-writable directory like /tmp, and root's file
+    // outside it.
+    let sticky = base.join("sticky");
+    std::fs::create_dir(&sticky).unwrap();
+    std::fs::set_permissions(&sticky, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let precious = base.join("precious.wsl");
+    std::fs::write(&precious, b"root's own file").unwrap();
+    // Another user's links there: to the file, and to a directory.
+    let planted = sticky.join("evil.wsl");
+    symlink(&precious, &planted).unwrap();
+    lchown(&planted, Some(OTHER_UID), None).unwrap();
+    let real_dir = base.join("real-dir");
+    std::fs::create_dir(&real_dir).unwrap();
+    let planted_dir = sticky.join("evil-dir");
+    symlink(&real_dir, &planted_dir).unwrap();
+    lchown(&planted_dir, Some(OTHER_UID), None).unwrap();
+    // Root's own link to the planted one: the chain passes through it.
+    let chain = base.join("chain.wsl");
+    symlink(&planted, &chain).unwrap();
+
+    let refusal = |link: &Path| {
+        [
+            format!("not writing through symlink {}", link.display()),
+            format!("owned by uid {OTHER_UID}"),
+            format!("sticky world-writable directory {}", sticky.display()),
+        ]
+    };
+    let ok = base.join("ok.wsl");
+    for (args, link) in [
+        (vec!["-o", s(&planted)], &planted),
+        (vec!["-o", s(&ok), "--manifest", s(&planted)], &planted),
+        (vec!["-o", s(&chain)], &planted),
+        (vec!["-o", s(&planted_dir.join("new.wsl"))], &planted_dir),
+    ] {
+        let result = write_args(&base, &args);
+        let needles = refusal(link);
+        let needles: Vec<&str> = needles.iter().map(String::as_str).collect();
+        assert_exit(&result, 1, &needles);
+        assert_eq!(std::fs::read(&precious).unwrap(), b"root's own file");
+        assert!(!ok.exists(), "{args:?} wrote the tarball");
+        assert!(dir_names(&real_dir).is_empty(), "{args:?}");
+        assert_eq!(dir_names(&sticky), vec!["evil-dir", "evil.wsl"]);
+        assert!(std::fs::symlink_metadata(&planted)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+    }
+
+    // Links the kernel would follow are written through: the running
+    // user's own in the sticky directory, and the directory owner's.
+    let target = base.join("target.wsl");
+    std::fs::write(&target, b"old").unwrap();
+    let mine = sticky.join("mine.wsl");
+    symlink(&target, &mine).unwrap();
+    assert_exit(&write_args(&base, &["-o", s(&mine)]), 0, &[]);
+    assert_verifies(&target, Rootfs::Bare);
+    let owned = base.join("owned-sticky");
+    std::fs::create_dir(&owned).unwrap();
+    std::fs::set_permissions(&owned, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    chown(&owned, Some(OTHER_UID), None).unwrap();
+    let owners_link = owned.join("owners.wsl");
+    symlink(&precious, &owners_link).unwrap();
+    lchown(&owners_link, Some(OTHER_UID), None).unwrap();
+    assert_exit(&write_args(&base, &["-o", s(&owners_link)]), 0, &[]);
+    assert_verifies(&precious, Rootfs::Bare);
+}
+
+/// `sha256sum FILE`'s hex digest.
+fn sha256_of(file: &Path) -> String {
+    let line = run_text(Command::new("sha256sum").arg(file));
+    line.split_whitespace().next().unwrap().to_owned()
+}
+
+/// A traced run, killed with its tracer if the test fails while it is
+/// stopped.
+struct Traced {
+    tracer: std::process::Child,
+    /// Waited for: its process id may be another's now.
+    reaped: bool,
+}
+
+impl Traced {
+    /// The traced process's id, once the tracer has started it.
+    fn tracee(&self) -> Option<u32> {
+        let pid = self.tracer.id();
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for Traced {
+    fn drop(&mut self) {
+        if self.reaped {
+            return;
+        }
+        if let Some(pid) = self.tracee() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        let _ = self.tracer.kill();
+        let _ = self.tracer.wait();
+    }
+}
+
+#[test]
+fn concurrent_runs_never_pair_one_tarball_with_anothers_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let destination = Destination::new(dir.path());
+    let closure = closure_file(dir.path());
+    let args = |mtime: &str| {
+        let mut args: Vec<String> = fixture_write_args(s(&closure))
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        args.extend(
+            [
+                "--quiet",
+                "--mtime",
+                mtime,
+                "-o",
+                s(&destination.tarball),
+                "--manifest",
+                s(&destination.manifest),
+            ]
+            .map(String::from),
+        );
+        args
+    };
+    // Run A, stopped by strace right after its first rename (the tarball
+    // replaced, the manifest not yet): the window two runs race in, held
+    // open for as long as the test wants.
+    let binary = wsl_tarball();
+    let mut traced = Command::new("strace");
+    traced
+        .args(["-f", "-qq", "-o", "/dev/null"])
+        .args(["-e", "trace=?rename,?renameat,?renameat2"])
+        .args([
+            "-e",
+            "inject=?rename,?renameat,?renameat2:signal=SIGSTOP:when=1",
+        ])
+        .arg(binary.get_program())
+        .args(args("1"))
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped());
+    for (key, value) in binary.get_envs() {
+        match value {
+            Some(value) => traced.env(key, value),
+            None => traced.env_remove(key),
+        };
+    }
+    let mut a = Traced {
+        tracer: traced
+            .spawn()
+            .expect("strace (Debian package strace; .ci/run installs it)"),
+        reaped: false,
+    };
+    // Once the tarball is replaced, A cannot return from that rename but
+    // into the stop strace queued for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::fs::read(&destination.tarball).unwrap() == OLD_TARBALL {
+        assert!(
+            a.tracer.try_wait().unwrap().is_none(),
+            "run A ended before its first rename"
+        );
+        assert!(std::time::Instant::now() < deadline, "run A never renamed");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let a_pid = a.tracee().unwrap();
+    assert_eq!(std::fs::read(&destination.manifest).unwrap(), OLD_MANIFEST);
+
+    // Run B, same destinations, another tarball (another --mtime). It either
+    // finishes, or says it waits for A's commit.
+    let mut b = wsl_tarball()
+        .args(args("5"))
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b_stderr = b.stderr.take().unwrap();
+    let (lines, waiting) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(b_stderr).lines() {
+            let line = line.unwrap();
+            if line.contains("Blocking waiting for file lock") {
+                let _ = lines.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    // Ok: B waits for A. Err: B's stderr closed, it ended without waiting.
+    let b_waited = waiting.recv().is_ok();
+    run_ok(Command::new("kill").args(["-CONT", &a_pid.to_string()]));
+    let a_status = a.tracer.wait().unwrap();
+    a.reaped = true;
+    let mut a_stderr = String::new();
+    std::io::Read::read_to_string(&mut a.tracer.stderr.take().unwrap(), &mut a_stderr).unwrap();
+    assert!(a_status.success(), "run A: {a_stderr}");
+    let b_status = b.wait().unwrap();
+    let b_stderr = reader.join().unwrap();
+    assert!(b_status.success(), "run B: {b_stderr}");
+
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&destination.manifest).unwrap()).unwrap();
+    assert_eq!(
+        manifest["tarball"]["sha256"],
+        sha256_of(&destination.tarball),
+        "the manifest is not the tarball's: {}",
+        if b_waited {
+            "B waited, yet the pair is mixed"
+        } else {
+            "B did not wait for A's commit, and A's manifest went over B's"
+        }
+    );
+    assert!(b_waited, "B ran while A was committing");
+    assert_eq!(manifest["settings"]["mtime"], 5, "B committed last");
+    destination.assert_only_the_outputs();
+    assert_verifies(&destination.tarball, Rootfs::Bare);
+}
+
 /// A directory of extra files with 32 MiB of noise: long enough through
 /// xz -9 on one thread that a test can interrupt the write.
 fn slow_extra_files(dir: &Path) -> PathBuf {

@@ -807,3 +807,83 @@ fn a_missing_file_is_named_once() {
     assert!(!missing.exists());
     assert!(dir_names(dir.path()).is_empty());
 }
+
+#[test]
+fn an_unusable_temporary_directory_is_trouble_not_a_verdict_on_the_tarball() {
+    let dir = tempfile::tempdir().unwrap();
+    let tarball = write_fixture(dir.path(), "good.wsl", &[]);
+    let not_a_dir = dir.path().join("a-file");
+    std::fs::write(&not_a_dir, b"").unwrap();
+    let missing = dir.path().join("missing");
+    for tmpdir in [&missing, &not_a_dir] {
+        for json in [false, true] {
+            let mut command = wsl_tarball();
+            command.args(["verify", "--bare"]);
+            if json {
+                command.arg("--json");
+            }
+            let output = command
+                .arg(&tarball)
+                .env("TMPDIR", tmpdir)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "TMPDIR={}: stdout:\n{stdout}\nstderr:\n{stderr}",
+                tmpdir.display()
+            );
+            // The cause, named; no verdict about the tarball.
+            assert!(
+                stderr.contains(&format!("temporary directory {}", tmpdir.display())),
+                "{stderr}"
+            );
+            assert!(!stdout.contains("NOT verified"), "{stdout}");
+            assert!(!stdout.contains("failed"), "{stdout}");
+            assert!(!stderr.contains("no Nix database"), "{stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        }
+    }
+
+    // `write` verifies a tarball with --allow-override replacements before
+    // committing it: a temporary directory it cannot use fails the write
+    // (exit 1, as a full disk does) naming it, and does not blame the
+    // replacement.
+    let facts = build_fake_host_output("wslTarballFacts");
+    let system: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&facts).unwrap()).unwrap();
+    let closure = write_path_info(system["system"].as_str().unwrap(), dir.path());
+    let extra = dir.path().join("extra");
+    std::fs::create_dir_all(extra.join("etc")).unwrap();
+    std::fs::write(
+        extra.join("etc/passwd"),
+        b"root:x:0:0:System administrator:/root:/run/current-system/sw/bin/bash\n",
+    )
+    .unwrap();
+    let output = dir.path().join("override.wsl");
+    let result = wsl_tarball()
+        .args(["write", "--quiet", "--allow-override", "/etc/passwd"])
+        .arg("--closure")
+        .arg(&closure)
+        .arg("--facts")
+        .arg(&facts)
+        .arg("--extra-files")
+        .arg(&extra)
+        .arg("-o")
+        .arg(&output)
+        .env("TMPDIR", &missing)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("temporary directory {}", missing.display())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("fails verify"), "{stderr}");
+    assert!(!output.exists());
+}

@@ -80,6 +80,9 @@ pub enum Event<'a> {
     },
     /// Trimming the cache failed; the tarball is committed all the same.
     CacheEvictionFailed(&'a CacheError),
+    /// Another run is committing into this output directory: this one
+    /// waits for it (see [`crate::output::commit_all`]).
+    WaitingForCommitLock { dir: &'a Path },
 }
 
 /// Sees the [`Event`]s of a run.

@@ -457,7 +457,9 @@ pub(super) fn write_planned(
         manifest_output.write_all(manifest.to_json().as_bytes())?;
     }
     // The tarball and its manifest replace their destinations together.
-    let summary = pending.commit_with(manifest_output.into_iter().collect())?;
+    let summary = pending.commit_with(manifest_output.into_iter().collect(), &mut |dir| {
+        events.event(Event::WaitingForCommitLock { dir })
+    })?;
     // Only now: a failed run leaves the cache as it was, but for the
     // segments it stored.
     if let Some(cache) = &cache {

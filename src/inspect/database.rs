@@ -5,11 +5,14 @@
 //! size does not matter to memory. Registration text is parsed by
 //! [`crate::store::registration_records`], the crate's one parser of it.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
 
+use super::TemporaryError;
 use crate::store::{registration_records, ClosureError, NarHash, RegistrationLines, StorePath};
 
 /// Where the registered paths are.
@@ -37,19 +40,40 @@ pub trait DatabaseVisitor {
     fn reference(&mut self, referrer: &StorePath, reference: &StorePath);
 }
 
+/// Why the database could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    /// The database itself is wrong (or missing): a verdict on the tarball.
+    #[error("{0}")]
+    Content(String),
+    /// This machine could not read it back: nothing about the tarball.
+    #[error(transparent)]
+    Temporary(#[from] TemporaryError),
+}
+
 /// Reads every registered path, then every reference, into `visitor`.
 /// Paths must be in `store_dir`; a row that is not a store path or whose
-/// hash is not a SHA-256 stops the reading, and the message names it.
+/// hash is not a SHA-256 stops the reading, and the message names it. A
+/// temporary file that cannot be made or read is
+/// [`DatabaseError::Temporary`], never a verdict on the database.
 pub fn read_database(
     database: Database<'_>,
     store_dir: &str,
     visitor: &mut impl DatabaseVisitor,
-) -> Result<(), String> {
+) -> Result<(), DatabaseError> {
+    let in_file = |file: &str| {
+        let file = file.to_owned();
+        move |error| match error {
+            DatabaseError::Content(message) => DatabaseError::Content(format!("{file}: {message}")),
+            temporary => temporary,
+        }
+    };
     match database {
-        Database::Sqlite(file) => read_sqlite(file, store_dir, visitor)
-            .map_err(|e| format!("/nix/var/nix/db/db.sqlite: {e}")),
-        Database::Registration(file) => read_registration(file, store_dir, visitor)
-            .map_err(|e| format!("/nix-path-registration: {e}")),
+        Database::Sqlite(file) => read_sqlite(file, store_dir, visitor, &std::env::temp_dir())
+            .map_err(in_file("/nix/var/nix/db/db.sqlite")),
+        Database::Registration(file) => {
+            read_registration(file, store_dir, visitor).map_err(in_file("/nix-path-registration"))
+        }
     }
 }
 
@@ -57,27 +81,60 @@ fn read_sqlite(
     file: &File,
     store_dir: &str,
     visitor: &mut impl DatabaseVisitor,
-) -> Result<(), String> {
-    let db = open_sqlite_copy(file)?;
-    read_sqlite_rows(&db, store_dir, visitor)
+    temporary_dir: &Path,
+) -> Result<(), DatabaseError> {
+    let db = open_sqlite_copy(file, temporary_dir)?;
+    read_sqlite_rows(&db, store_dir, visitor, temporary_dir)
+}
+
+/// A temporary-file failure of the database at `/nix/var/nix/db/db.sqlite`.
+fn temporary(dir: &Path, what: &str) -> impl Fn(io::Error) -> DatabaseError {
+    let dir = dir.to_path_buf();
+    let what = format!("{what} /nix/var/nix/db/db.sqlite");
+    move |source| {
+        DatabaseError::Temporary(TemporaryError {
+            what: what.clone(),
+            dir: dir.clone(),
+            source,
+        })
+    }
+}
+
+/// An SQLite error: trouble of this machine (a file it cannot open or read,
+/// a full disk, no memory) or, for everything else, what the database holds.
+fn sqlite_error(dir: &Path) -> impl Fn(rusqlite::Error) -> DatabaseError + '_ {
+    move |error| {
+        use rusqlite::ErrorCode::*;
+        match error.sqlite_error_code() {
+            Some(CannotOpen | SystemIoFailure | DiskFull | OutOfMemory | PermissionDenied) => {
+                temporary(dir, "SQLite cannot read its copy of")(io::Error::other(error))
+            }
+            _ => DatabaseError::Content(error.to_string()),
+        }
+    }
 }
 
 /// SQLite opens files by name (and resolves `/proc/self/fd` links to the
 /// deleted name), so the unnamed spill is copied to a file in a private
-/// temporary directory, opened read-only, and the name removed at once: the
-/// open descriptor is all SQLite needs for an immutable database.
-fn open_sqlite_copy(file: &File) -> Result<Connection, String> {
+/// temporary directory in `temporary_dir`, opened read-only, and the name
+/// removed at once: the open descriptor is all SQLite needs for an
+/// immutable database.
+fn open_sqlite_copy(file: &File, temporary_dir: &Path) -> Result<Connection, DatabaseError> {
     let dir = tempfile::Builder::new()
         .prefix(".wsl-tarball-db")
-        .tempdir()
-        .map_err(|e| format!("cannot make a temporary directory: {e}"))?;
+        .tempdir_in(temporary_dir)
+        .map_err(temporary(
+            temporary_dir,
+            "cannot make a directory for a copy of",
+        ))?;
     let path = dir.path().join("db.sqlite");
     let mut source = file;
     source
         .seek(SeekFrom::Start(0))
-        .map_err(|e| format!("cannot read the spilled database back: {e}"))?;
-    let mut copy = File::create(&path).map_err(|e| format!("cannot copy it: {e}"))?;
-    io::copy(&mut source, &mut copy).map_err(|e| format!("cannot copy it: {e}"))?;
+        .map_err(temporary(temporary_dir, "cannot read back the spilled"))?;
+    let copy_error = temporary(temporary_dir, "cannot copy");
+    let mut copy = File::create(&path).map_err(&copy_error)?;
+    io::copy(&mut source, &mut copy).map_err(&copy_error)?;
     drop(copy);
     let db = Connection::open_with_flags(
         format!("file:{}?immutable=1", path.display()),
@@ -85,10 +142,10 @@ fn open_sqlite_copy(file: &File) -> Result<Connection, String> {
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(sqlite_error(temporary_dir))?;
     // Reads the schema, so the file is open before its name goes.
     db.query_row("select count(*) from sqlite_master", [], |_| Ok(()))
-        .map_err(|e| e.to_string())?;
+        .map_err(sqlite_error(temporary_dir))?;
     drop(dir);
     Ok(db)
 }
@@ -97,11 +154,12 @@ fn read_sqlite_rows(
     db: &Connection,
     store_dir: &str,
     visitor: &mut impl DatabaseVisitor,
-) -> Result<(), String> {
-    let sql = |e: rusqlite::Error| e.to_string();
+    temporary_dir: &Path,
+) -> Result<(), DatabaseError> {
+    let sql = &sqlite_error(temporary_dir);
     let store_path = |text: &str| {
         StorePath::from_absolute(text, store_dir.trim_end_matches('/'))
-            .map_err(|e| format!("{text}: {e}"))
+            .map_err(|e| DatabaseError::Content(format!("{text}: {e}")))
     };
     let mut rows = db
         .prepare("select path, hash, narSize from ValidPaths order by id")
@@ -113,7 +171,8 @@ fn read_sqlite_rows(
         let nar_size: Option<i64> = row.get(2).map_err(sql)?;
         visitor.path(RegisteredPath {
             path: store_path(&path)?,
-            nar_hash: NarHash::parse(&nar_hash).map_err(|e| format!("{path}: hash: {e}"))?,
+            nar_hash: NarHash::parse(&nar_hash)
+                .map_err(|e| DatabaseError::Content(format!("{path}: hash: {e}")))?,
             nar_size: nar_size.and_then(|n| u64::try_from(n).ok()),
         });
     }
@@ -141,16 +200,29 @@ fn read_registration(
     file: &File,
     store_dir: &str,
     visitor: &mut impl DatabaseVisitor,
-) -> Result<(), String> {
+) -> Result<(), DatabaseError> {
+    let temporary = |what: &str| {
+        let what = format!("{what} /nix-path-registration");
+        move |source| DatabaseError::Temporary(TemporaryError::new(what, source))
+    };
     let mut file = file;
     file.seek(SeekFrom::Start(0))
-        .map_err(|e| format!("cannot read it back: {e}"))?;
+        .map_err(temporary("cannot read back the spilled"))?;
+    let read_error = RefCell::new(None);
     let lines = Lines {
         reader: BufReader::new(file),
         line: Vec::new(),
+        read_error: &read_error,
     };
     let mut records = registration_records(lines, "/nix-path-registration", store_dir);
-    while let Some(info) = records.next_record().map_err(registration_error)? {
+    loop {
+        let record = records.next_record();
+        if let Some(error) = read_error.borrow_mut().take() {
+            return Err(temporary("cannot read back the spilled")(error));
+        }
+        let Some(info) = record.map_err(registration_error)? else {
+            break;
+        };
         visitor.path(RegisteredPath {
             path: info.path.clone(),
             nar_hash: info.nar_hash,
@@ -165,28 +237,38 @@ fn read_registration(
 
 /// The parser's error without the "closure input" framing: the caller
 /// names the file.
-fn registration_error(error: ClosureError) -> String {
-    match error {
+fn registration_error(error: ClosureError) -> DatabaseError {
+    DatabaseError::Content(match error {
         ClosureError::Malformed { message, .. } => message,
         ClosureError::BadStorePath { path, source, .. } => format!("{path}: {source}"),
         ClosureError::BadHash { path, source, .. } => format!("{path}: narHash: {source}"),
         other => other.to_string(),
-    }
+    })
 }
 
 /// Lines of UTF-8 text, each at most [`MAX_LINE`] bytes.
-struct Lines<R> {
+/// A read error (of the temporary file, so the machine's) is also kept in
+/// `read_error`, for the caller to tell it from what the text says.
+struct Lines<'e, R> {
     reader: R,
     line: Vec<u8>,
+    read_error: &'e RefCell<Option<io::Error>>,
 }
 
-impl<R: BufRead> RegistrationLines for Lines<R> {
+impl<R: BufRead> RegistrationLines for Lines<'_, R> {
     fn next_line(&mut self) -> Result<Option<&str>, String> {
         self.line.clear();
-        let n = (&mut self.reader)
+        let n = match (&mut self.reader)
             .take(MAX_LINE + 1)
             .read_until(b'\n', &mut self.line)
-            .map_err(|e: io::Error| e.to_string())?;
+        {
+            Ok(n) => n,
+            Err(error) => {
+                let message = error.to_string();
+                *self.read_error.borrow_mut() = Some(error);
+                return Err(message);
+            }
+        };
         if n == 0 {
             return Ok(None);
         }
@@ -205,7 +287,9 @@ impl<R: BufRead> RegistrationLines for Lines<R> {
 mod tests {
     use std::io::Write;
 
-    use super::{read_database, Database, DatabaseVisitor, RegisteredPath};
+    use super::{
+        read_database, read_sqlite, Database, DatabaseError, DatabaseVisitor, RegisteredPath,
+    };
     use crate::store::{NarHash, StorePath};
 
     #[derive(Default)]
@@ -232,7 +316,12 @@ mod tests {
         let mut file = tempfile::tempfile().unwrap();
         file.write_all(text.as_bytes()).unwrap();
         let mut rows = Rows::default();
-        read_database(Database::Registration(&file), "/nix/store", &mut rows)?;
+        read_database(Database::Registration(&file), "/nix/store", &mut rows).map_err(|error| {
+            match error {
+                DatabaseError::Content(message) => message,
+                other => panic!("not about the text: {other}"),
+            }
+        })?;
         Ok(rows)
     }
 
@@ -289,6 +378,54 @@ mod tests {
             error.starts_with(
                 "/nix-path-registration: /elsewhere/7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-hello: "
             ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn trouble_with_temporary_files_is_not_a_verdict_on_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        // The SQLite copy cannot be made: the temporary directory is missing.
+        let mut garbage = tempfile::tempfile().unwrap();
+        garbage.write_all(&[0x55; 4096]).unwrap();
+        let missing = dir.path().join("missing");
+        let error = read_sqlite(&garbage, "/nix/store", &mut Rows::default(), &missing)
+            .err()
+            .unwrap();
+        assert!(matches!(error, DatabaseError::Temporary(_)), "{error:?}");
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("in the temporary directory {}", missing.display())),
+            "{error}"
+        );
+        // In a usable directory, the same bytes are what is wrong.
+        let error = read_sqlite(&garbage, "/nix/store", &mut Rows::default(), dir.path())
+            .err()
+            .unwrap();
+        assert!(
+            matches!(&error, DatabaseError::Content(m) if m.contains("not a database")),
+            "{error:?}"
+        );
+        // The spilled registration cannot be read back.
+        let unreadable = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.path().join("write-only"))
+            .unwrap();
+        let error = read_database(
+            Database::Registration(&unreadable),
+            "/nix/store",
+            &mut Rows::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(matches!(error, DatabaseError::Temporary(_)), "{error:?}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("cannot read back the spilled /nix-path-registration"),
             "{error}"
         );
     }

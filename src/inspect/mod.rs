@@ -25,7 +25,7 @@ use std::path::Path;
 use serde::Serialize;
 
 pub use checks::{Check, CheckStatus};
-pub use database::{read_database, Database, DatabaseVisitor, RegisteredPath};
+pub use database::{read_database, Database, DatabaseError, DatabaseVisitor, RegisteredPath};
 pub use diff::{
     diff, diff_with_progress, store_path_changes_text, Change, ChangedStorePath, Difference,
     FirstDifference, MemberChange,
@@ -51,9 +51,35 @@ pub struct WalkLimit {
     pub limit: u64,
 }
 
+/// This machine's trouble, not the input's: a temporary file or directory
+/// could not be made, written or read back (a missing or full temporary
+/// directory, say).
+#[derive(Debug, thiserror::Error)]
+#[error("{what} in the temporary directory {}: {source}", dir.display())]
+pub struct TemporaryError {
+    /// What could not be done, naming the member it was for.
+    pub what: String,
+    pub dir: std::path::PathBuf,
+    pub source: std::io::Error,
+}
+
+impl TemporaryError {
+    /// `what` failed with `source` in the temporary directory (`TMPDIR`,
+    /// else `/tmp`).
+    pub fn new(what: String, source: std::io::Error) -> Self {
+        TemporaryError {
+            what,
+            dir: std::env::temp_dir(),
+            source,
+        }
+    }
+}
+
 /// Why a tarball could not be looked at.
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
+    #[error(transparent)]
+    Temporary(#[from] TemporaryError),
     #[error(transparent)]
     Archive(#[from] ReadError),
     #[error("{file}: {source}")]

@@ -14,7 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::checks::{Check, CheckStatus};
 use super::walk::{ArchiveWalk, KeptFile, StoreObject, WalkOptions, MAX_PROBLEMS_PER_CHECK};
-use super::{read_database, Database, DatabaseVisitor, InspectError, RegisteredPath};
+use super::{
+    read_database, Database, DatabaseError, DatabaseVisitor, InspectError, RegisteredPath,
+};
 use crate::archive::MemberKind;
 use crate::progress::Progress;
 use crate::store::{NarHash, StorePath};
@@ -155,7 +157,10 @@ pub fn verify_with_progress(
         hash_file: false,
         ..WalkOptions::default()
     };
-    let walk = ArchiveWalk::run_with_progress(path, &options, progress)?;
+    let mut walk = ArchiveWalk::run_with_progress(path, &options, progress)?;
+    if let Some(error) = walk.take_spill_error() {
+        return Err(error.into());
+    }
     let mut failures = Failures::from_walk(&walk);
     let mut notes: Vec<(Check, String)> = Vec::new();
     let mut skipped: Vec<(Check, String)> = Vec::new();
@@ -175,11 +180,7 @@ pub fn verify_with_progress(
             format!("trailing data after the end-of-archive at offset {offset} of the tar stream (more than the zero padding of a tar record); reading stopped there"),
         );
     }
-    if let Some(error) = walk.spill_error() {
-        failures.push(Check::NixDatabase, error.to_owned());
-    }
-
-    check_database(&walk, &mut failures, &mut notes, &mut skipped);
+    check_database(&walk, &mut failures, &mut notes, &mut skipped)?;
     match walk.system_path() {
         Some(system) => notes.push((Check::SystemProfile, system)),
         None => failures.push(
@@ -303,13 +304,13 @@ fn too_large(path: &str, size: u64, limit: u64) -> String {
 }
 
 /// Database present, same set of paths as the archive, hashes and sizes,
-/// references.
+/// references. Fails only when this machine cannot read the database back.
 fn check_database(
     walk: &ArchiveWalk,
     failures: &mut Failures,
     notes: &mut Vec<(Check, String)>,
     skipped: &mut Vec<(Check, String)>,
-) {
+) -> Result<(), InspectError> {
     let sqlite = walk.kept_files.get(&b"nix/var/nix/db/db.sqlite"[..]);
     let registration = walk.kept_files.get(&b"nix-path-registration"[..]);
     let (database, source) = match (sqlite, registration) {
@@ -345,8 +346,9 @@ fn check_database(
         failures,
         store_dir: walk.store_dir(),
     };
-    let result =
-        database.and_then(|database| read_database(database, &walk.store_dir(), &mut comparison));
+    let result = database
+        .map_err(DatabaseError::Content)
+        .and_then(|database| read_database(database, &walk.store_dir(), &mut comparison));
     let Comparison {
         in_archive,
         registered,
@@ -355,12 +357,16 @@ fn check_database(
         failures,
         ..
     } = comparison;
-    if let Err(message) = result {
-        failures.push(Check::NixDatabase, message);
-        for check in [Check::StoreContents, Check::References] {
-            skipped.push((check, "no readable Nix database to compare with".to_owned()));
+    match result {
+        Ok(()) => {}
+        Err(DatabaseError::Temporary(error)) => return Err(error.into()),
+        Err(DatabaseError::Content(message)) => {
+            failures.push(Check::NixDatabase, message);
+            for check in [Check::StoreContents, Check::References] {
+                skipped.push((check, "no readable Nix database to compare with".to_owned()));
+            }
+            return Ok(());
         }
-        return;
     }
     notes.push((
         Check::NixDatabase,
@@ -397,6 +403,7 @@ fn check_database(
         }
     }
     notes.push((Check::StoreContents, format!("{hashed} NAR hashes match")));
+    Ok(())
 }
 
 /// With a skeleton (`/etc/passwd` or `/sbin/init` present): the files WSL needs.

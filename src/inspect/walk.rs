@@ -201,7 +201,7 @@ pub struct ArchiveWalk {
     current: Option<CurrentObject>,
     kept: Option<(Vec<u8>, Keeping)>,
     /// Why a kept file could not be written to its temporary file.
-    spill_error: Option<String>,
+    spill_error: Option<super::TemporaryError>,
 }
 
 impl ArchiveWalk {
@@ -371,9 +371,9 @@ impl ArchiveWalk {
             match tempfile::tempfile() {
                 Ok(file) => Keeping::Spill(file),
                 Err(error) => {
-                    self.spill_error = Some(format!(
-                        "cannot make a temporary file for {}: {error}",
-                        member.display_path()
+                    self.spill_error = Some(super::TemporaryError::new(
+                        format!("cannot make a temporary file for {}", member.display_path()),
+                        error,
                     ));
                     return;
                 }
@@ -388,9 +388,9 @@ impl ArchiveWalk {
             Some((_, Keeping::Bytes(bytes))) => bytes.extend_from_slice(chunk),
             Some((path, Keeping::Spill(file))) => {
                 if let Err(error) = file.write_all(chunk) {
-                    self.spill_error = Some(format!(
-                        "cannot write {} to a temporary file: {error}",
-                        display_path(path)
+                    self.spill_error = Some(super::TemporaryError::new(
+                        format!("cannot write {} to a temporary file", display_path(path)),
+                        error,
                     ));
                     self.kept = None;
                 }
@@ -420,9 +420,10 @@ impl ArchiveWalk {
         }
     }
 
-    /// Why a database file could not be spilled to a temporary file.
-    pub fn spill_error(&self) -> Option<&str> {
-        self.spill_error.as_deref()
+    /// Why a database file could not be spilled to a temporary file: the
+    /// machine's trouble, which says nothing about the tarball.
+    pub fn take_spill_error(&mut self) -> Option<super::TemporaryError> {
+        self.spill_error.take()
     }
 
     /// Ends the walk: closes the last store path and records how the archive

@@ -133,16 +133,22 @@ impl PendingTarball {
 
     /// Moves the tarball to its destination.
     pub fn commit(self) -> Result<WriteSummary, WriteError> {
-        self.commit_with(Vec::new())
+        self.commit_with(Vec::new(), &mut |_| {})
     }
 
     /// Moves the tarball and `companions` (its manifest) to their
     /// destinations as one transaction (see [`crate::output::commit_all`]):
     /// if any cannot be committed, none replaces its destination.
-    pub fn commit_with(self, companions: Vec<AtomicOutput>) -> Result<WriteSummary, WriteError> {
+    /// `on_wait` hears of a directory another run is committing into,
+    /// before this one waits for it.
+    pub fn commit_with(
+        self,
+        companions: Vec<AtomicOutput>,
+        on_wait: &mut dyn FnMut(&Path),
+    ) -> Result<WriteSummary, WriteError> {
         let mut outputs = vec![self.output];
         outputs.extend(companions);
-        commit_all(outputs)?;
+        commit_all(outputs, on_wait)?;
         Ok(self.summary)
     }
 }

@@ -414,3 +414,14 @@ impl Drop for TestUser {
         }
     }
 }
+
+/// Whether the tests run as root (CI does): the effective uid from
+/// /proc/self/status.
+pub fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1).map(|euid| euid == "0"))
+        .unwrap_or(false)
+}
