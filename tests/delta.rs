@@ -919,10 +919,13 @@ fn run_bundled_script(unpacked: &Path, root: &Path, flags: &[&str]) -> Output {
 // ---------------------------------------------------------------------------
 // What a colleague sends is hostile: an old tarball, a manifest, a bundle.
 
-/// The store directory inside R, and its entries (store paths, `.lock`
-/// files, anything Nix leaves there).
+/// The entries of the store directory inside R (store paths, `.lock`
+/// files, anything Nix leaves there) but `.links`, which Nix makes whenever
+/// it opens the store (the test's own `nix-store --check-validity` does).
 fn store_listing(root: &Path) -> Vec<String> {
-    dir_names(&root.join("nix/store"))
+    let mut names = dir_names(&root.join("nix/store"));
+    names.retain(|name| name != ".links");
+    names
 }
 
 /// Edits DIR/wsl-delta/manifest.json (an unpacked bundle) as JSON.
@@ -1039,21 +1042,27 @@ fn apply_reads_the_bundle_once_so_a_fifo_cannot_swap_it() {
     repack_bundle(&unpacked, &evil);
     let (good_bytes, evil_bytes) = (std::fs::read(&good).unwrap(), std::fs::read(&evil).unwrap());
 
-    // Every open of the FIFO gets the evil bundle, except the second.
+    // Every time a reader opens the FIFO it gets the evil bundle, except the
+    // second time. A writer end opened without blocking exists only while a
+    // reader has the FIFO open: one is served, then the server waits for it
+    // to close before it serves the next.
     let fifo = dir.path().join("update.fifo");
     run_ok(Command::new("mkfifo").arg(&fifo));
     let stop = Arc::new(AtomicBool::new(false));
     let server = {
         let (fifo, stop) = (fifo.clone(), stop.clone());
         std::thread::spawn(move || {
-            let mut opens = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let Ok(mut writer) = std::fs::OpenOptions::new()
+            let open = || {
+                std::fs::OpenOptions::new()
                     .write(true)
                     .custom_flags(libc::O_NONBLOCK)
                     .open(&fifo)
-                else {
-                    std::thread::sleep(std::time::Duration::from_millis(5));
+            };
+            let pause = || std::thread::sleep(std::time::Duration::from_millis(1));
+            let mut opens = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(mut writer) = open() else {
+                    pause();
                     continue;
                 };
                 opens += 1;
@@ -1061,12 +1070,14 @@ fn apply_reads_the_bundle_once_so_a_fifo_cannot_swap_it() {
                 while !bytes.is_empty() {
                     match writer.write(bytes) {
                         Ok(n) => bytes = &bytes[n..],
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                            std::thread::sleep(std::time::Duration::from_millis(1))
-                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => pause(),
                         // The reader closed its end early.
                         Err(_) => break,
                     }
+                }
+                drop(writer);
+                while !stop.load(Ordering::Relaxed) && open().is_ok() {
+                    pause();
                 }
             }
             opens
