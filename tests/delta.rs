@@ -335,6 +335,46 @@ fn bundled_apply_script_does_the_same_with_switch() {
     assert_applied(&root, v2());
 }
 
+/// The script and the tool work from directories whose paths have spaces,
+/// with a relative `--root` (resolved before anything runs).
+#[test]
+fn script_and_apply_take_paths_with_spaces_and_a_relative_root() {
+    let top = tempfile::tempdir().unwrap();
+    let dir = top.path().join("a b");
+    std::fs::create_dir(&dir).unwrap();
+    let (old, _, bundle) = v1_to_v2_bundle(&dir, &[]);
+    let unpacked = unpack_bundle(&bundle, &dir);
+    let script_root = root_from(&old, &dir, "script root");
+    let tool_root = root_from(&old, &dir, "tool root");
+
+    let output = nix_command("sh")
+        .arg(unpacked.join("wsl-delta/apply"))
+        .args(["--dry-activate", "--root", "script root"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_ok(&output, "sh wsl-delta/apply");
+    assert_applied(&script_root, v2());
+
+    let output = wsl_tarball()
+        .arg("apply")
+        .arg(&bundle)
+        .args(["--root", "tool root", "--dry-activate"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_ok(&output, "apply");
+    assert!(
+        stderr(&output).contains(&format!(
+            "{}/nix/var/nix/profiles/system",
+            tool_root.display()
+        )),
+        "{}",
+        stderr(&output)
+    );
+    assert_applied(&tool_root, v2());
+}
+
 #[test]
 fn bundle_bytes_are_the_same_for_every_thread_count_and_from_a_manifest() {
     let dir = tempfile::tempdir().unwrap();
@@ -1288,6 +1328,38 @@ fn apply_refuses_a_bundle_that_is_not_closed_and_leaves_the_store_as_it_was() {
         ],
         &root,
         &before,
+        &store_before,
+        &shipped,
+    );
+}
+
+/// Hole 10, the rest: when Nix fails part-way through a checked bundle
+/// (here the toplevel's lock file cannot be made: a directory is in its
+/// place), `apply` deletes the paths the import added: the store is as it
+/// was.
+#[test]
+fn a_failed_import_is_undone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, _, bundle) = v1_to_v2_bundle(dir.path(), &[]);
+    let root = root_from(&old, dir.path(), "R");
+    // The toplevel is imported last, after the other shipped paths.
+    let name = Path::new(v2()).file_name().unwrap().to_str().unwrap();
+    std::fs::create_dir(root.join(format!("nix/store/{name}.lock"))).unwrap();
+    let store_before = store_listing(&root);
+    let shipped: Vec<String> = closure_paths(v2())
+        .difference(&closure_paths(v1()))
+        .cloned()
+        .collect();
+    let shipped: Vec<&str> = shipped.iter().map(String::as_str).collect();
+    assert_apply_left_no_trace(
+        &apply_dry(&bundle, &root),
+        &[
+            "nix-store --store",
+            "--import` failed",
+            "the store was left as it was",
+        ],
+        &root,
+        v1(),
         &store_before,
         &shipped,
     );
