@@ -1019,8 +1019,14 @@ fn assert_apply_left_no_trace(
     store_before: &[String],
     missing: &[&str],
 ) {
+    // The disk first: on a failure the report shows what was left behind.
+    assert_eq!(
+        store_listing(root),
+        store_before,
+        "the store changed: {}",
+        stderr(output)
+    );
     assert_apply_refused(output, needles, root, profile, missing);
-    assert_eq!(store_listing(root), store_before);
 }
 
 /// Hole 2: a profile link in OLD whose target is shell text, not a store
@@ -1058,7 +1064,7 @@ fn an_old_tarball_whose_profile_link_is_no_store_path_is_refused() {
 fn apply_reads_the_bundle_once_so_a_fifo_cannot_swap_it() {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     use std::sync::Arc;
 
     let dir = tempfile::tempdir().unwrap();
@@ -1082,26 +1088,32 @@ fn apply_reads_the_bundle_once_so_a_fifo_cannot_swap_it() {
     repack_bundle(&unpacked, &evil);
     let (good_bytes, evil_bytes) = (std::fs::read(&good).unwrap(), std::fs::read(&evil).unwrap());
 
-    // Every time a reader opens the FIFO it gets the evil bundle, except the
+    // Every time `apply` opens the FIFO it gets the evil bundle, except the
     // second time. A writer end opened without blocking exists only while a
-    // reader has the FIFO open: one is served, then the server waits for it
-    // to close before it serves the next.
+    // reader has the FIFO open: once one is served, the server waits until
+    // `apply` no longer has the FIFO open before it serves the next.
     let fifo = dir.path().join("update.fifo");
     run_ok(Command::new("mkfifo").arg(&fifo));
     let stop = Arc::new(AtomicBool::new(false));
+    let reader_pid = Arc::new(AtomicU32::new(0));
     let server = {
-        let (fifo, stop) = (fifo.clone(), stop.clone());
+        let (fifo, stop, reader_pid) = (fifo.clone(), stop.clone(), reader_pid.clone());
         std::thread::spawn(move || {
-            let open = || {
-                std::fs::OpenOptions::new()
+            let pause = || std::thread::sleep(std::time::Duration::from_millis(1));
+            let holds_fifo = |pid: u32| {
+                std::fs::read_dir(format!("/proc/{pid}/fd"))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == fifo))
+            };
+            let mut opens = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(mut writer) = std::fs::OpenOptions::new()
                     .write(true)
                     .custom_flags(libc::O_NONBLOCK)
                     .open(&fifo)
-            };
-            let pause = || std::thread::sleep(std::time::Duration::from_millis(1));
-            let mut opens = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let Ok(mut writer) = open() else {
+                else {
                     pause();
                     continue;
                 };
@@ -1116,7 +1128,12 @@ fn apply_reads_the_bundle_once_so_a_fifo_cannot_swap_it() {
                     }
                 }
                 drop(writer);
-                while !stop.load(Ordering::Relaxed) && open().is_ok() {
+                while reader_pid.load(Ordering::Relaxed) == 0 {
+                    pause();
+                }
+                while !stop.load(Ordering::Relaxed)
+                    && holds_fifo(reader_pid.load(Ordering::Relaxed))
+                {
                     pause();
                 }
             }
@@ -1126,7 +1143,21 @@ fn apply_reads_the_bundle_once_so_a_fifo_cannot_swap_it() {
 
     let root = root_from(&old, dir.path(), "R");
     let store_before = store_listing(&root);
-    let output = apply_dry(&fifo, &root);
+    let child = wsl_tarball()
+        .args([
+            "apply",
+            fifo.to_str().unwrap(),
+            "--root",
+            root.to_str().unwrap(),
+            "--dry-activate",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    reader_pid.store(child.id(), Ordering::Relaxed);
+    let output = child.wait_with_output().unwrap();
     stop.store(true, Ordering::Relaxed);
     let opens = server.join().unwrap();
     let shipped: Vec<String> = manifest["paths"]
@@ -1135,6 +1166,12 @@ fn apply_reads_the_bundle_once_so_a_fifo_cannot_swap_it() {
         .iter()
         .map(|p| p["path"].as_str().unwrap().to_owned())
         .collect();
+    assert_eq!(
+        invalid_in(&root, &[&unlisted]),
+        std::slice::from_ref(&unlisted),
+        "the unlisted path was imported: {}",
+        stderr(&output)
+    );
     let mut missing: Vec<&str> = shipped.iter().map(String::as_str).collect();
     missing.push(&unlisted);
     assert_apply_left_no_trace(
@@ -1187,22 +1224,24 @@ fn manifest_entries_that_are_no_store_paths_are_refused_before_nix_runs() {
         repack_bundle(&unpacked, &hostile);
         std::fs::remove_dir_all(&unpacked).unwrap();
 
-        let report = verify_refused(dir.path(), &hostile, 1);
+        let applied = apply_dry(&hostile, &root);
         assert!(
-            report.contains(&format!("{field}: ")) && report.contains("NOT verified"),
-            "{field}: {report}"
+            !elsewhere.exists(),
+            "{field}: Nix made a store at {store_option}: {}",
+            stderr(&applied)
         );
         assert_apply_left_no_trace(
-            &apply_dry(&hostile, &root),
+            &applied,
             &[&hostile.display().to_string(), &format!("{field}: ")],
             &root,
             v1(),
             &store_before,
             &[v2()],
         );
+        let report = verify_refused(dir.path(), &hostile, 1);
         assert!(
-            !elsewhere.exists(),
-            "{field}: Nix made a store at {store_option}"
+            report.contains(&format!("{field}: ")) && report.contains("NOT verified"),
+            "{field}: {report}"
         );
         assert!(!dir.path().join("pwned").exists());
         std::fs::remove_file(&hostile).unwrap();
