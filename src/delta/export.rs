@@ -366,4 +366,29 @@ mod tests {
         let (failures, _) = check_export(&bytes[..40], std::slice::from_ref(&path));
         assert!(failures[0].contains("ends in"), "{failures:?}");
     }
+
+    #[test]
+    fn a_record_whose_path_or_reference_is_no_store_path_is_refused() {
+        let nar = b"sixteen bytes!!!";
+        let path = listed(nar);
+        let good = stream(&path, nar);
+        // The same lengths, other text: the path, then the reference.
+        let shell = format!("{}';#", &PATH[..PATH.len() - 3]);
+        let option = format!("{:/<45}", "--store local?root=/tmp/x");
+        for (from, to, needle) in [
+            (PATH, shell.as_str(), "the record's path at byte"),
+            (REFERENCE, option.as_str(), "reference 0 in the export"),
+        ] {
+            assert_eq!(from.len(), to.len());
+            let at = good
+                .windows(from.len())
+                .rposition(|w| w == from.as_bytes())
+                .unwrap();
+            let mut bytes = good.clone();
+            bytes[at..at + to.len()].copy_from_slice(to.as_bytes());
+            let (failures, digest) = check_export(&bytes[..], std::slice::from_ref(&path));
+            assert!(digest.is_none());
+            assert!(failures[0].contains(needle), "{failures:?}");
+        }
+    }
 }
