@@ -1395,7 +1395,7 @@ fn a_failed_import_is_undone() {
         &[
             "nix-store --store",
             "--import` failed",
-            "the store was left as it was",
+            "the store is as it was",
         ],
         &root,
         v1(),

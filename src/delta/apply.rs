@@ -302,15 +302,16 @@ fn import(
     let entries_before = store_entries(options, manifest);
     let imported = run_import(export, options).and_then(|()| check_imported(manifest, options));
     if let Err(error) = imported {
-        let undone = undo_import(&fresh, &entries_before, manifest, options);
-        return Err(match undone {
-            Ok(()) => error,
-            Err(undo) => DeltaError::Command {
-                command: error.to_string(),
-                status: "and undoing the import failed".into(),
-                detail: format!(": {undo}"),
+        let error = Box::new(error);
+        return Err(
+            match undo_import(&fresh, &entries_before, manifest, options) {
+                Ok(()) => DeltaError::ImportUndone { error },
+                Err(undo) => DeltaError::ImportNotUndone {
+                    error,
+                    undo: Box::new(undo),
+                },
             },
-        });
+        );
     }
     Ok(())
 }
@@ -397,10 +398,7 @@ fn run_import(export: std::fs::File, options: &ApplyOptions) -> Result<(), Delta
         return Err(DeltaError::Command {
             command,
             status: status.to_string(),
-            detail: format!(
-                ": {}; the store was left as it was and the system profile was not changed",
-                stderr.trim()
-            ),
+            detail: format!(": {}", stderr.trim()),
         });
     }
     Ok(())

@@ -98,11 +98,18 @@ pub enum DeltaError {
         command: String,
         source: std::io::Error,
     },
-    #[error("after the import, {path} has NAR hash {actual} in the local store, not {expected}; the import was undone and the system profile was not changed")]
+    #[error("after the import, {path} has NAR hash {actual} in the local store, not {expected}")]
     ImportedHash {
         path: String,
         expected: String,
         actual: String,
+    },
+    #[error("{error}; the paths the import added were deleted again: the store is as it was and the system profile was not changed")]
+    ImportUndone { error: Box<DeltaError> },
+    #[error("{error}; undoing the import failed too ({undo}): the store may keep paths of the bundle that nothing uses; the system profile was not changed")]
+    ImportNotUndone {
+        error: Box<DeltaError>,
+        undo: Box<DeltaError>,
     },
     #[error(transparent)]
     Closure(#[from] crate::store::ClosureError),
