@@ -49,6 +49,18 @@ pub struct OpenBundle {
 /// Opens `path` and reads its manifest; the reader is left before the
 /// `apply` member.
 pub fn open_bundle(path: &Path) -> Result<OpenBundle, DeltaError> {
+    let (reader, manifest) = open_bundle_parts(path)?;
+    Ok(OpenBundle {
+        reader,
+        manifest: manifest?,
+    })
+}
+
+/// [`open_bundle`], with a manifest that is not valid kept apart from a
+/// file that is no bundle of this version.
+fn open_bundle_parts(
+    path: &Path,
+) -> Result<(TarballReader, Result<BundleManifest, DeltaError>), DeltaError> {
     let not_a_bundle = |message: String| DeltaError::NotABundle {
         path: path.to_path_buf(),
         message,
@@ -91,12 +103,11 @@ pub fn open_bundle(path: &Path) -> Result<OpenBundle, DeltaError> {
         )));
     }
     // Every store path, hash and name checked, or the field named.
-    let manifest: BundleManifest =
-        serde_json::from_slice(&bytes).map_err(|e| DeltaError::BadManifest {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-    Ok(OpenBundle { reader, manifest })
+    let manifest = serde_json::from_slice(&bytes).map_err(|e| DeltaError::BadManifest {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    });
+    Ok((reader, manifest))
 }
 
 /// What `inspect` reports for a bundle.
@@ -261,23 +272,27 @@ const MAX_SCRIPT_BYTES: u64 = 16 << 20;
 /// check.
 pub fn verify_bundle(path: &Path) -> Result<BundleVerification, DeltaError> {
     let file = path.display().to_string();
-    let open = match open_bundle(path) {
-        Ok(open) => open,
-        Err(DeltaError::BadManifest { message, .. }) => {
+    let (reader, manifest) = open_bundle_parts(path)?;
+    let compression = reader.compression().name().to_owned();
+    let open = match manifest {
+        Ok(manifest) => OpenBundle { reader, manifest },
+        Err(error) => {
+            let message = match error {
+                DeltaError::BadManifest { message, .. } => message,
+                error => error.to_string(),
+            };
             return Ok(BundleVerification {
                 version: crate::inspect::JSON_VERSION,
                 file,
                 kind: "update bundle",
-                compression: String::new(),
+                compression,
                 store_paths: 0,
                 checks: vec![manifest_check(vec![format!(
                     "{MANIFEST_MEMBER}: {message}"
                 )])],
             });
         }
-        Err(error) => return Err(error),
     };
-    let compression = open.reader.compression().name().to_owned();
     let store_paths = open.manifest.paths.len();
     Ok(BundleVerification {
         version: crate::inspect::JSON_VERSION,
