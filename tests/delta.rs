@@ -1380,10 +1380,14 @@ fn apply_refuses_a_bundle_that_is_not_closed_and_leaves_the_store_as_it_was() {
 fn a_failed_import_is_undone() {
     let dir = tempfile::tempdir().unwrap();
     let (old, _, bundle) = v1_to_v2_bundle(dir.path(), &[]);
-    let root = root_from(&old, dir.path(), "R");
     // The toplevel is imported last, after the other shipped paths.
     let name = Path::new(v2()).file_name().unwrap().to_str().unwrap();
-    std::fs::create_dir(root.join(format!("nix/store/{name}.lock"))).unwrap();
+    let blocked_root = |name_of_root: &str| {
+        let root = root_from(&old, dir.path(), name_of_root);
+        std::fs::create_dir(root.join(format!("nix/store/{name}.lock"))).unwrap();
+        root
+    };
+    let root = blocked_root("R");
     let store_before = store_listing(&root);
     let shipped: Vec<String> = closure_paths(v2())
         .difference(&closure_paths(v1()))
@@ -1397,6 +1401,18 @@ fn a_failed_import_is_undone() {
             "--import` failed",
             "the store is as it was",
         ],
+        &root,
+        v1(),
+        &store_before,
+        &shipped,
+    );
+
+    // The script deletes what it imported the same way.
+    let unpacked = unpack_bundle(&bundle, dir.path());
+    let root = blocked_root("S");
+    assert_apply_left_no_trace(
+        &run_bundled_script(&unpacked, &root, &[]),
+        &["nix-store --import failed"],
         &root,
         v1(),
         &store_before,
