@@ -163,8 +163,11 @@ pub fn print_bundle(outcome: &DeltaOutcome) {
     );
     eprintln!(
         "it updates {} to {}; inside the distribution: wsl-tarball apply {} (or tar -xf it and sudo sh wsl-delta/apply)",
-        manifest.old_system.as_deref().unwrap_or("the system OLD describes"),
-        manifest.new_system,
+        manifest
+            .old_system_path()
+            .as_deref()
+            .unwrap_or("the system OLD describes"),
+        manifest.new_system_path(),
         outcome.output.display()
     );
 }

@@ -335,6 +335,46 @@ fn bundled_apply_script_does_the_same_with_switch() {
     assert_applied(&root, v2());
 }
 
+/// The script and the tool work from directories whose paths have spaces,
+/// with a relative `--root` (resolved before anything runs).
+#[test]
+fn script_and_apply_take_paths_with_spaces_and_a_relative_root() {
+    let top = tempfile::tempdir().unwrap();
+    let dir = top.path().join("a b");
+    std::fs::create_dir(&dir).unwrap();
+    let (old, _, bundle) = v1_to_v2_bundle(&dir, &[]);
+    let unpacked = unpack_bundle(&bundle, &dir);
+    let script_root = root_from(&old, &dir, "script root");
+    let tool_root = root_from(&old, &dir, "tool root");
+
+    let output = nix_command("sh")
+        .arg(unpacked.join("wsl-delta/apply"))
+        .args(["--dry-activate", "--root", "script root"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_ok(&output, "sh wsl-delta/apply");
+    assert_applied(&script_root, v2());
+
+    let output = wsl_tarball()
+        .arg("apply")
+        .arg(&bundle)
+        .args(["--root", "tool root", "--dry-activate"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_ok(&output, "apply");
+    assert!(
+        stderr(&output).contains(&format!(
+            "{}/nix/var/nix/profiles/system",
+            tool_root.display()
+        )),
+        "{}",
+        stderr(&output)
+    );
+    assert_applied(&tool_root, v2());
+}
+
 #[test]
 fn bundle_bytes_are_the_same_for_every_thread_count_and_from_a_manifest() {
     let dir = tempfile::tempdir().unwrap();
@@ -914,4 +954,468 @@ fn run_bundled_script(unpacked: &Path, root: &Path, flags: &[&str]) -> Output {
         .arg(root)
         .output()
         .unwrap()
+}
+
+// ---------------------------------------------------------------------------
+// What a colleague sends is hostile: an old tarball, a manifest, a bundle.
+
+/// The entries of the store directory inside R (store paths, `.lock`
+/// files, anything Nix leaves there) but `.links`, which Nix makes whenever
+/// it opens the store (the test's own `nix-store --check-validity` does).
+fn store_listing(root: &Path) -> Vec<String> {
+    let mut names = dir_names(&root.join("nix/store"));
+    names.retain(|name| name != ".links");
+    names
+}
+
+/// Edits DIR/wsl-delta/manifest.json (an unpacked bundle) as JSON.
+fn edit_unpacked_manifest(unpacked: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let file = unpacked.join("wsl-delta/manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    edit(&mut manifest);
+    let mut text = serde_json::to_string_pretty(&manifest).unwrap();
+    text.push('\n');
+    std::fs::write(&file, text).unwrap();
+}
+
+/// Packs an unpacked bundle back into an uncompressed BUNDLE with GNU tar,
+/// members in the bundle's order (the directory, manifest, apply, export).
+fn repack_bundle(unpacked: &Path, bundle: &Path) {
+    run_ok(
+        Command::new("tar")
+            .arg("-cf")
+            .arg(bundle)
+            .arg("-C")
+            .arg(unpacked)
+            .args([
+                "--no-recursion",
+                "wsl-delta",
+                "wsl-delta/manifest.json",
+                "wsl-delta/apply",
+                "wsl-delta/nix-export",
+            ]),
+    );
+}
+
+/// `verify BUNDLE`, expecting exit CODE and DIR's listing unchanged; its
+/// stdout and stderr.
+fn verify_refused(dir: &Path, bundle: &Path, code: i32) -> String {
+    let before = dir_names(dir);
+    let output = run_wsl_tarball(&["verify", bundle.to_str().unwrap()]);
+    let text = assert_exit(&output, code);
+    assert_eq!(dir_names(dir), before);
+    format!("{}{text}", String::from_utf8_lossy(&output.stdout))
+}
+
+/// A refused apply that left R exactly as it was: exit 1, stderr holding
+/// NEEDLES, R's profile still PROFILE, R's store directory listing
+/// unchanged (no path, directory or `.lock` added) and none of MISSING valid.
+fn assert_apply_left_no_trace(
+    output: &Output,
+    needles: &[&str],
+    root: &Path,
+    profile: &str,
+    store_before: &[String],
+    missing: &[&str],
+) {
+    // The disk first: on a failure the report shows what was left behind.
+    assert_eq!(
+        store_listing(root),
+        store_before,
+        "the store changed: {}",
+        stderr(output)
+    );
+    assert_apply_refused(output, needles, root, profile, missing);
+}
+
+/// Hole 2: a profile link in OLD whose target is shell text, not a store
+/// path, is refused where it is read; nothing is written, so no `apply`
+/// script ever holds it.
+#[test]
+fn an_old_tarball_whose_profile_link_is_no_store_path_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new_closure) = old_tarball_and_new_closure(dir.path());
+    let tree = root_from(&old, dir.path(), "tree");
+    let link = tree.join("nix/var/nix/profiles/system-1-link");
+    let hostile = "/nix/store/x';touch pwned;#";
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(hostile, &link).unwrap();
+    let evil = dir.path().join("evil.tar");
+    gnu_tar_file(&tree, &evil);
+    std::fs::remove_dir_all(&tree).unwrap();
+
+    let bundle = dir.path().join("update.wsl-delta");
+    let text = delta_refused(dir.path(), &evil, &new_closure, &bundle, &[], 1);
+    assert!(
+        text.contains(&evil.display().to_string())
+            && text.contains("nix/var/nix/profiles/system-1-link")
+            && text.contains("x';touch pwned;#")
+            && text.contains("not a store path"),
+        "{text}"
+    );
+    assert!(!dir.path().join("pwned").exists());
+}
+
+/// Hole 3: `apply` reads the bundle once. A FIFO that serves a bundle with
+/// an unlisted store path first and the genuine one afterwards cannot get
+/// the unlisted path checked against one copy and imported from another.
+#[test]
+fn apply_reads_the_bundle_once_so_a_fifo_cannot_swap_it() {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (old, _, good) = v1_to_v2_bundle(dir.path(), &["--compression", "none"]);
+    let manifest = bundle_manifest(&good);
+    // A store path the bundle does not list, and not in the old system.
+    let note = dir.path().join("unlisted.txt");
+    std::fs::write(&note, "wsl-tarball test: a store path no bundle lists\n").unwrap();
+    let unlisted = run_text(nix_command("nix-store").arg("--add").arg(&note))
+        .trim()
+        .to_owned();
+    // The genuine export stream with one more record before its end.
+    let unpacked = unpack_bundle(&good, dir.path());
+    let export = unpacked.join("wsl-delta/nix-export");
+    let mut stream = std::fs::read(&export).unwrap();
+    stream.truncate(stream.len() - 8);
+    let extra = run_ok(nix_command("nix-store").args(["--export", &unlisted]));
+    stream.extend_from_slice(&extra);
+    std::fs::write(&export, &stream).unwrap();
+    let evil = dir.path().join("evil.wsl-delta");
+    repack_bundle(&unpacked, &evil);
+    let (good_bytes, evil_bytes) = (std::fs::read(&good).unwrap(), std::fs::read(&evil).unwrap());
+
+    // Every time `apply` opens the FIFO it gets the evil bundle, except the
+    // second time. A writer end opened without blocking exists only while a
+    // reader has the FIFO open: once one is served, the server waits until
+    // `apply` no longer has the FIFO open before it serves the next.
+    let fifo = dir.path().join("update.fifo");
+    run_ok(Command::new("mkfifo").arg(&fifo));
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader_pid = Arc::new(AtomicU32::new(0));
+    let server = {
+        let (fifo, stop, reader_pid) = (fifo.clone(), stop.clone(), reader_pid.clone());
+        std::thread::spawn(move || {
+            let pause = || std::thread::sleep(std::time::Duration::from_millis(1));
+            let holds_fifo = |pid: u32| {
+                std::fs::read_dir(format!("/proc/{pid}/fd"))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == fifo))
+            };
+            let mut opens = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(mut writer) = std::fs::OpenOptions::new()
+                    .write(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(&fifo)
+                else {
+                    pause();
+                    continue;
+                };
+                opens += 1;
+                let mut bytes: &[u8] = if opens == 2 { &good_bytes } else { &evil_bytes };
+                while !bytes.is_empty() {
+                    match writer.write(bytes) {
+                        Ok(n) => bytes = &bytes[n..],
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => pause(),
+                        // The reader closed its end early.
+                        Err(_) => break,
+                    }
+                }
+                drop(writer);
+                while reader_pid.load(Ordering::Relaxed) == 0 {
+                    pause();
+                }
+                while !stop.load(Ordering::Relaxed)
+                    && holds_fifo(reader_pid.load(Ordering::Relaxed))
+                {
+                    pause();
+                }
+            }
+            opens
+        })
+    };
+
+    let root = root_from(&old, dir.path(), "R");
+    let store_before = store_listing(&root);
+    let child = wsl_tarball()
+        .args([
+            "apply",
+            fifo.to_str().unwrap(),
+            "--root",
+            root.to_str().unwrap(),
+            "--dry-activate",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    reader_pid.store(child.id(), Ordering::Relaxed);
+    let output = child.wait_with_output().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let opens = server.join().unwrap();
+    let shipped: Vec<String> = manifest["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        invalid_in(&root, &[&unlisted]),
+        std::slice::from_ref(&unlisted),
+        "the unlisted path was imported: {}",
+        stderr(&output)
+    );
+    let mut missing: Vec<&str> = shipped.iter().map(String::as_str).collect();
+    missing.push(&unlisted);
+    assert_apply_left_no_trace(
+        &output,
+        &[
+            &format!("{}: the bundle is damaged", fifo.display()),
+            "a record the manifest does not list",
+            "nothing was changed",
+        ],
+        &root,
+        v1(),
+        &store_before,
+        &missing,
+    );
+    assert_eq!(opens, 1, "apply opened the bundle {opens} times");
+}
+
+/// Hole 4: manifest entries that are no store paths (here Nix options) are
+/// refused by `verify` and by `apply` before Nix runs: no store is made
+/// outside the root.
+#[test]
+fn manifest_entries_that_are_no_store_paths_are_refused_before_nix_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, _, good) = v1_to_v2_bundle(dir.path(), &["--compression", "none"]);
+    let root = root_from(&old, dir.path(), "R");
+    let store_before = store_listing(&root);
+    let elsewhere = dir.path().join("elsewhere");
+    let store_option = format!("local?root={}", elsewhere.display());
+    let cases: [(&str, serde_json::Value); 3] = [
+        (
+            "requires[0]",
+            serde_json::json!(["--store", store_option.clone()]),
+        ),
+        ("oldSystem", "/nix/store/x';touch pwned;#".into()),
+        ("newSystem", "--help".into()),
+    ];
+    for (field, value) in cases {
+        let unpacked = unpack_bundle(&good, dir.path());
+        edit_unpacked_manifest(&unpacked, |manifest| {
+            let key = field.split('[').next().unwrap();
+            if key == "requires" {
+                let mut list = value.as_array().unwrap().clone();
+                list.extend(manifest["requires"].as_array().unwrap().iter().cloned());
+                manifest[key] = list.into();
+            } else {
+                manifest[key] = value.clone();
+            }
+        });
+        let hostile = dir.path().join("hostile.wsl-delta");
+        repack_bundle(&unpacked, &hostile);
+        std::fs::remove_dir_all(&unpacked).unwrap();
+
+        let applied = apply_dry(&hostile, &root);
+        assert!(
+            !elsewhere.exists(),
+            "{field}: Nix made a store at {store_option}: {}",
+            stderr(&applied)
+        );
+        assert_apply_left_no_trace(
+            &applied,
+            &[&hostile.display().to_string(), &format!("{field}: ")],
+            &root,
+            v1(),
+            &store_before,
+            &[v2()],
+        );
+        let report = verify_refused(dir.path(), &hostile, 1);
+        assert!(
+            report.contains(&format!("{field}: ")) && report.contains("NOT verified"),
+            "{field}: {report}"
+        );
+        assert!(!dir.path().join("pwned").exists());
+        std::fs::remove_file(&hostile).unwrap();
+    }
+}
+
+/// Hole 7: `verify` vouches for the script people run: an edited
+/// `wsl-delta/apply`, or one that is a symlink, fails it, and `apply`
+/// refuses the bundle too.
+#[test]
+fn verify_covers_the_apply_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, _, good) = v1_to_v2_bundle(dir.path(), &["--compression", "none"]);
+    let root = root_from(&old, dir.path(), "R");
+    let store_before = store_listing(&root);
+    type Edit = fn(&Path);
+    let edits: [(&str, Edit, &str); 2] = [
+        (
+            "edited",
+            |script| {
+                let mut text = std::fs::read_to_string(script).unwrap();
+                text = text.replacen("set -eu\n", "set -eu\ntouch pwned\n", 1);
+                std::fs::write(script, text).unwrap();
+            },
+            "is not the script this tool makes from the manifest",
+        ),
+        (
+            "a symlink",
+            |script| {
+                std::fs::remove_file(script).unwrap();
+                std::os::unix::fs::symlink("/tmp/wsl-tarball-evil-apply", script).unwrap();
+            },
+            "wsl-delta/apply is a symlink, not a regular file",
+        ),
+    ];
+    for (what, edit, needle) in edits {
+        let unpacked = unpack_bundle(&good, dir.path());
+        edit(&unpacked.join("wsl-delta/apply"));
+        let hostile = dir.path().join("hostile.wsl-delta");
+        repack_bundle(&unpacked, &hostile);
+        std::fs::remove_dir_all(&unpacked).unwrap();
+
+        let report = verify_refused(dir.path(), &hostile, 1);
+        assert!(
+            report.contains("FAIL  layout") && report.contains(needle),
+            "{what}: {report}"
+        );
+        assert_apply_left_no_trace(
+            &apply_dry(&hostile, &root),
+            &[&hostile.display().to_string(), needle],
+            &root,
+            v1(),
+            &store_before,
+            &[v2()],
+        );
+        std::fs::remove_file(&hostile).unwrap();
+    }
+}
+
+/// Hole 10: `apply` checks what `verify` checks before Nix sees anything.
+/// A bundle that is not closed (its `requires` emptied, the script made to
+/// match) would make Nix fail part-way and leave imported paths behind.
+#[test]
+fn apply_refuses_a_bundle_that_is_not_closed_and_leaves_the_store_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let old_closure = closure_file(v1(), dir.path(), "old.json");
+    let new_closure = closure_file(v2(), dir.path(), "new.json");
+    let good = dir.path().join("update.wsl-delta");
+    assert_ok(
+        &delta(
+            &old_closure,
+            &new_closure,
+            v2(),
+            &good,
+            &["--compression", "none"],
+        ),
+        "delta",
+    );
+    let unpacked = unpack_bundle(&good, dir.path());
+    let mut requires = Vec::new();
+    edit_unpacked_manifest(&unpacked, |manifest| {
+        requires = manifest["requires"].as_array().unwrap().clone();
+        manifest["requires"] = serde_json::json!([]);
+    });
+    assert_eq!(requires.len(), 3);
+    // The script lists what the bundle needs one path a line: drop those.
+    let script = unpacked.join("wsl-delta/apply");
+    let text = std::fs::read_to_string(&script).unwrap();
+    let kept: String = text
+        .split_inclusive('\n')
+        .filter(|line| {
+            !requires
+                .iter()
+                .any(|r| line.trim_end() == r.as_str().unwrap())
+        })
+        .collect();
+    assert_ne!(kept, text);
+    std::fs::write(&script, kept).unwrap();
+    let hostile = dir.path().join("open.wsl-delta");
+    repack_bundle(&unpacked, &hostile);
+
+    // A root with another system altogether: delta-bash is not there.
+    let other = write_fixture(dir.path(), "fixture.wsl", &[]);
+    let root = root_from(&other, dir.path(), "R");
+    let before = profile_system(&root);
+    let store_before = store_listing(&root);
+    let report = verify_refused(dir.path(), &hostile, 1);
+    assert!(
+        report.contains("FAIL  closed") && report.contains("neither shipped nor listed"),
+        "{report}"
+    );
+    let shipped = closure_paths(v2())
+        .difference(&closure_paths(v1()))
+        .cloned()
+        .collect::<Vec<_>>();
+    let shipped: Vec<&str> = shipped.iter().map(String::as_str).collect();
+    assert_apply_left_no_trace(
+        &apply_dry(&hostile, &root),
+        &[
+            &hostile.display().to_string(),
+            "which is neither shipped nor listed as needed from the old system",
+            "nothing was changed",
+        ],
+        &root,
+        &before,
+        &store_before,
+        &shipped,
+    );
+}
+
+/// Hole 10, the rest: when Nix fails part-way through a checked bundle
+/// (here the toplevel's lock file cannot be made: a directory is in its
+/// place), `apply` deletes the paths the import added: the store is as it
+/// was.
+#[test]
+fn a_failed_import_is_undone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, _, bundle) = v1_to_v2_bundle(dir.path(), &[]);
+    // The toplevel is imported last, after the other shipped paths.
+    let name = Path::new(v2()).file_name().unwrap().to_str().unwrap();
+    let blocked_root = |name_of_root: &str| {
+        let root = root_from(&old, dir.path(), name_of_root);
+        std::fs::create_dir(root.join(format!("nix/store/{name}.lock"))).unwrap();
+        root
+    };
+    let root = blocked_root("R");
+    let store_before = store_listing(&root);
+    let shipped: Vec<String> = closure_paths(v2())
+        .difference(&closure_paths(v1()))
+        .cloned()
+        .collect();
+    let shipped: Vec<&str> = shipped.iter().map(String::as_str).collect();
+    assert_apply_left_no_trace(
+        &apply_dry(&bundle, &root),
+        &[
+            "nix-store --store",
+            "--import` failed",
+            "the store is as it was",
+        ],
+        &root,
+        v1(),
+        &store_before,
+        &shipped,
+    );
+
+    // The script deletes what it imported the same way.
+    let unpacked = unpack_bundle(&bundle, dir.path());
+    let root = blocked_root("S");
+    assert_apply_left_no_trace(
+        &run_bundled_script(&unpacked, &root, &[]),
+        &["nix-store --import failed"],
+        &root,
+        v1(),
+        &store_before,
+        &shipped,
+    );
 }

@@ -1,28 +1,36 @@
 //! `wsl-tarball apply BUNDLE`: what the bundle's `apply` script does, with
-//! every NAR checked before Nix sees it.
+//! everything `verify` checks checked first, on the very bytes Nix imports.
 //!
-//! 1. The system profile must lead to the bundle's old system (or already
-//!    to the new one: then nothing is done), and every path the bundle
-//!    needs from the old system must be valid in the local store.
-//! 2. The export stream is read once and every NAR hashed against the
-//!    manifest, then piped into `nix-store --import`, and each path's NAR
-//!    hash is asked back from the store.
-//! 3. `nix-env -p PROFILE --set NEW`, then `NEW/bin/switch-to-configuration
+//! 1. The bundle is opened once and its manifest parsed (every store path
+//!    and hash checked). The system profile must lead to the bundle's old
+//!    system (or already to the new one: then nothing is done).
+//! 2. The rest of the bundle is read once: the `apply` script, layout, every
+//!    NAR against the manifest, the export's SHA-256, dependency order and
+//!    closedness ([`check_bundle`], as `verify` does), while the export
+//!    stream is copied into an unnamed temporary file only this process
+//!    holds. A FIFO, or a file renamed or rewritten meanwhile, cannot hand
+//!    Nix other bytes than the ones checked.
+//! 3. Every path the bundle needs from the old system must be valid in the
+//!    local store; then the copy is piped into `nix-store --import`, and
+//!    each path's NAR hash is asked back from the store. If either fails,
+//!    the paths the import added are deleted again and any directory or
+//!    `.lock` file of a shipped path that was not in the store directory
+//!    before is removed: the store is as it was.
+//! 4. `nix-env -p PROFILE --set NEW`, then `NEW/bin/switch-to-configuration
 //!    boot` (or `switch`); if activation fails the profile is rolled back.
 //!
-//! Nothing changes before every path is imported and checked. With `root`,
-//! Nix works on `local?root=ROOT` and its profile, and the activation is
-//! only printed (`dry_activate` is required).
+//! Every Nix command gets `--` before the store paths. With `root` (made
+//! absolute first), Nix works on `local?root=ROOT` and its profile, and the
+//! activation is only printed (`dry_activate` is required).
 
-use std::io::Read;
+use std::collections::BTreeSet;
+use std::io::{BufWriter, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::bundle::{BundleManifest, EXPORT_MEMBER};
-use super::export::check_export;
-use super::read::{open_bundle, OpenBundle};
+use super::manifest::{absolute, BundleManifest, STORE_DIR};
+use super::read::{check_bundle, open_bundle, OpenBundle};
 use super::DeltaError;
-use crate::hex;
 use crate::store::NarHash;
 
 /// Where the system profile is inside a root.
@@ -55,6 +63,32 @@ pub struct ApplyOutcome {
 }
 
 impl ApplyOptions {
+    /// The options with `root` made absolute, and refused when Nix could
+    /// not take it as `local?root=ROOT`.
+    fn resolved(&self) -> Result<ApplyOptions, DeltaError> {
+        let Some(root) = &self.root else {
+            return Ok(self.clone());
+        };
+        let bad_root = |why: &'static str| DeltaError::BadRoot {
+            root: root.clone(),
+            why,
+        };
+        let absolute =
+            std::path::absolute(root).map_err(|_| bad_root("cannot make it absolute"))?;
+        let text = absolute
+            .to_str()
+            .ok_or_else(|| bad_root("it is not UTF-8"))?;
+        if text.contains(['?', '&', '#', '%']) {
+            return Err(bad_root(
+                "a directory whose name holds ? & # or % cannot be a Nix store URI",
+            ));
+        }
+        Ok(ApplyOptions {
+            root: Some(absolute),
+            ..self.clone()
+        })
+    }
+
     fn store_args(&self) -> Vec<String> {
         match &self.root {
             Some(root) => vec!["--store".into(), format!("local?root={}", root.display())],
@@ -63,10 +97,34 @@ impl ApplyOptions {
     }
 
     fn profile(&self) -> PathBuf {
+        self.under_root(PROFILE)
+    }
+
+    /// The store directory as this process sees it.
+    fn store_dir(&self) -> PathBuf {
+        self.under_root(STORE_DIR.trim_start_matches('/'))
+    }
+
+    fn under_root(&self, path: &str) -> PathBuf {
         match &self.root {
-            Some(root) => root.join(PROFILE),
-            None => Path::new("/").join(PROFILE),
+            Some(root) => root.join(path),
+            None => Path::new("/").join(path),
         }
+    }
+}
+
+/// Adds "nothing was changed" to an error from before any change.
+fn unchanged(error: DeltaError) -> DeltaError {
+    match error {
+        DeltaError::BadManifest { path, message } => DeltaError::BadManifest {
+            path,
+            message: format!("{message}; nothing was changed"),
+        },
+        DeltaError::NotABundle { path, message } => DeltaError::NotABundle {
+            path,
+            message: format!("{message}; nothing was changed"),
+        },
+        error => error,
     }
 }
 
@@ -77,44 +135,46 @@ pub fn apply(bundle: &Path, options: &ApplyOptions) -> Result<ApplyOutcome, Delt
             message: "--root needs --dry-activate: the new system cannot be activated inside another root",
         });
     }
-    let OpenBundle { manifest, .. } = open_bundle(bundle)?;
+    let options = &options.resolved()?;
+    let open = open_bundle(bundle).map_err(unchanged)?;
+    let manifest = open.manifest.clone();
+    let new_system = manifest.new_system_path();
     let profile = options.profile();
-    let current = current_system(&profile, options.root.as_deref(), &manifest.store_dir);
+    let current = current_system(&profile, options.root.as_deref());
     let action = if options.switch { "switch" } else { "boot" };
     let activation = vec![
-        format!("{}/bin/switch-to-configuration", manifest.new_system),
+        format!("{new_system}/bin/switch-to-configuration"),
         action.to_owned(),
     ];
     let mut outcome = ApplyOutcome {
         profile: profile.clone(),
         old_system: current.clone().unwrap_or_else(|| "(none)".into()),
-        new_system: manifest.new_system.clone(),
+        new_system: new_system.clone(),
         imported: 0,
         already_applied: false,
         activation,
         activated: false,
     };
-    if current.as_deref() == Some(manifest.new_system.as_str()) {
+    if current.as_deref() == Some(new_system.as_str()) {
         outcome.already_applied = true;
         return Ok(outcome);
     }
-    if let Some(expected) = &manifest.old_system {
+    if let Some(expected) = manifest.old_system_path() {
         if current.as_deref() != Some(expected.as_str()) {
             return Err(DeltaError::WrongSystem {
-                expected: expected.clone(),
+                expected,
                 found: outcome.old_system,
                 profile: profile.display().to_string(),
             });
         }
     }
+    let export = checked_copy(bundle, open)?;
     check_required(&manifest, options)?;
-    check_bundle(bundle, &manifest)?;
-    import(bundle, options)?;
-    check_imported(&manifest, options)?;
+    import(&manifest, export, options)?;
     outcome.imported = manifest.paths.len();
 
     let mut set = vec!["-p".to_owned(), profile.display().to_string()];
-    set.extend(["--set".to_owned(), manifest.new_system.clone()]);
+    set.extend(["--set".to_owned(), "--".to_owned(), new_system]);
     run("nix-env", &options.store_args(), &set)?;
     if !options.dry_activate {
         let status = Command::new(&outcome.activation[0])
@@ -151,9 +211,34 @@ pub fn apply(bundle: &Path, options: &ApplyOptions) -> Result<ApplyOutcome, Delt
     Ok(outcome)
 }
 
+/// Reads the rest of the bundle once, checking all `verify` checks, into
+/// an unnamed temporary file holding the export stream: that file, at its
+/// start, when every check passed.
+fn checked_copy(bundle: &Path, open: OpenBundle) -> Result<std::fs::File, DeltaError> {
+    let temporary = |source| DeltaError::Write {
+        path: std::env::temp_dir(),
+        source,
+    };
+    let file = tempfile::tempfile().map_err(temporary)?;
+    let mut copy = BufWriter::with_capacity(1 << 20, file);
+    let checks = check_bundle(open, &mut copy);
+    if let Some((check, failure)) = checks
+        .iter()
+        .find_map(|c| c.failures.first().map(|f| (c.check, f)))
+    {
+        return Err(DeltaError::DamagedBundle {
+            path: bundle.to_path_buf(),
+            message: format!("{check}: {failure}; nothing was changed"),
+        });
+    }
+    let mut file = copy.into_inner().map_err(|e| temporary(e.into_error()))?;
+    file.rewind().map_err(temporary)?;
+    Ok(file)
+}
+
 /// The store path `profile` leads to; absolute link targets are inside `root`.
-fn current_system(profile: &Path, root: Option<&Path>, store_dir: &str) -> Option<String> {
-    let store_prefix = format!("{}/", store_dir.trim_end_matches('/'));
+fn current_system(profile: &Path, root: Option<&Path>) -> Option<String> {
+    let store_prefix = format!("{STORE_DIR}/");
     let mut link = profile.to_path_buf();
     for _ in 0..16 {
         let target = std::fs::read_link(&link).ok()?;
@@ -173,57 +258,127 @@ fn current_system(profile: &Path, root: Option<&Path>, store_dir: &str) -> Optio
     None
 }
 
+/// Of `paths`, those the local store does not hold as valid.
+fn invalid_paths(paths: &[String], options: &ApplyOptions) -> Result<Vec<String>, DeltaError> {
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut args = vec![
+        "--check-validity".to_owned(),
+        "--print-invalid".to_owned(),
+        "--".to_owned(),
+    ];
+    args.extend(paths.iter().cloned());
+    let output = run("nix-store", &options.store_args(), &args)?;
+    Ok(output
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
 /// Every path the bundle needs from the old system is valid locally.
 fn check_required(manifest: &BundleManifest, options: &ApplyOptions) -> Result<(), DeltaError> {
-    if manifest.requires.is_empty() {
-        return Ok(());
-    }
-    let mut args = vec!["--check-validity".to_owned(), "--print-invalid".to_owned()];
-    args.extend(manifest.requires.iter().cloned());
-    let output = run("nix-store", &options.store_args(), &args)?;
-    let invalid: Vec<&str> = output.lines().filter(|l| !l.is_empty()).collect();
+    let required: Vec<String> = manifest.requires.iter().map(absolute).collect();
+    let invalid = invalid_paths(&required, options)?;
     match invalid.first() {
         Some(first) => Err(DeltaError::MissingRequired {
             count: invalid.len(),
-            first: (*first).to_owned(),
+            first: first.clone(),
         }),
         None => Ok(()),
     }
 }
 
-/// Reads the whole export stream once and checks it against the manifest.
-fn check_bundle(bundle: &Path, manifest: &BundleManifest) -> Result<(), DeltaError> {
-    let damaged = |message: String| DeltaError::DamagedBundle {
-        path: bundle.to_path_buf(),
-        message: format!("{message}; nothing was changed"),
-    };
-    let OpenBundle { mut reader, .. } = open_bundle(bundle)?;
-    while let Some(member) = reader.next_member().map_err(|e| damaged(e.to_string()))? {
-        if member.path != EXPORT_MEMBER.as_bytes() {
-            continue;
-        }
-        let (failures, digest) = check_export(reader.content(), &manifest.paths);
-        if let Some(first) = failures.first() {
-            return Err(damaged(first.clone()));
-        }
-        return match digest {
-            Some((sha256, _)) if hex::encode(&sha256) == manifest.export.sha256 => Ok(()),
-            _ => Err(damaged(format!(
-                "{EXPORT_MEMBER} does not have the sha256 the manifest says"
-            ))),
-        };
+/// Pipes the checked copy into `nix-store --import` and asks every path's
+/// NAR hash back; on failure, leaves the store as it was before.
+fn import(
+    manifest: &BundleManifest,
+    export: std::fs::File,
+    options: &ApplyOptions,
+) -> Result<(), DeltaError> {
+    let shipped: Vec<String> = manifest.paths.iter().map(|p| p.absolute()).collect();
+    let fresh = invalid_paths(&shipped, options)?;
+    let entries_before = store_entries(options, manifest);
+    let imported = run_import(export, options).and_then(|()| check_imported(manifest, options));
+    if let Err(error) = imported {
+        let error = Box::new(error);
+        return Err(
+            match undo_import(&fresh, &entries_before, manifest, options) {
+                Ok(()) => DeltaError::ImportUndone { error },
+                Err(undo) => DeltaError::ImportNotUndone {
+                    error,
+                    undo: Box::new(undo),
+                },
+            },
+        );
     }
-    Err(damaged(format!("no {EXPORT_MEMBER}")))
+    Ok(())
 }
 
-/// Pipes the export stream into `nix-store --import`.
-fn import(bundle: &Path, options: &ApplyOptions) -> Result<(), DeltaError> {
+/// The entries of the store directory that belong to the shipped paths
+/// (`<path>` and `<path>.lock`) and exist now.
+fn store_entries(options: &ApplyOptions, manifest: &BundleManifest) -> BTreeSet<String> {
+    let store = options.store_dir();
+    manifest
+        .paths
+        .iter()
+        .flat_map(|p| {
+            let basename = p.path.basename();
+            [basename.to_owned(), format!("{basename}.lock")]
+        })
+        .filter(|name| std::fs::symlink_metadata(store.join(name)).is_ok())
+        .collect()
+}
+
+/// Deletes the paths of `fresh` (shipped paths not valid before the
+/// import) Nix now holds as valid, then removes what is left in the store
+/// directory of a shipped path that was not there before (an unregistered
+/// directory, a `.lock` file).
+fn undo_import(
+    fresh: &[String],
+    before: &BTreeSet<String>,
+    manifest: &BundleManifest,
+    options: &ApplyOptions,
+) -> Result<(), DeltaError> {
+    let fresh: BTreeSet<&String> = fresh.iter().collect();
+    let shipped: Vec<String> = manifest.paths.iter().map(|p| p.absolute()).collect();
+    let still_invalid: BTreeSet<String> = invalid_paths(&shipped, options)?.into_iter().collect();
+    let added: Vec<String> = shipped
+        .iter()
+        .filter(|p| fresh.contains(p) && !still_invalid.contains(*p))
+        .cloned()
+        .collect();
+    if !added.is_empty() {
+        let mut args = vec![
+            "--delete".to_owned(),
+            "--ignore-liveness".to_owned(),
+            "--".to_owned(),
+        ];
+        args.extend(added);
+        run("nix-store", &options.store_args(), &args)?;
+    }
+    let store = options.store_dir();
+    for name in store_entries(options, manifest).difference(before) {
+        let path = store.join(name);
+        let removed = match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&path),
+            Ok(_) => std::fs::remove_file(&path),
+            Err(_) => Ok(()),
+        };
+        removed.map_err(|source| DeltaError::Write { path, source })?;
+    }
+    Ok(())
+}
+
+/// `nix-store --import` reading the checked copy.
+fn run_import(export: std::fs::File, options: &ApplyOptions) -> Result<(), DeltaError> {
     let mut args = options.store_args();
     args.push("--import".into());
     let command = format!("nix-store {}", args.join(" "));
     let mut child = Command::new("nix-store")
         .args(&args)
-        .stdin(Stdio::piped())
+        .stdin(Stdio::from(export))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -231,18 +386,6 @@ fn import(bundle: &Path, options: &ApplyOptions) -> Result<(), DeltaError> {
             command: command.clone(),
             source,
         })?;
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let copied = (|| -> Result<(), String> {
-        let OpenBundle { mut reader, .. } = open_bundle(bundle).map_err(|e| e.to_string())?;
-        while let Some(member) = reader.next_member().map_err(|e| e.to_string())? {
-            if member.path == EXPORT_MEMBER.as_bytes() {
-                std::io::copy(&mut reader.content(), &mut stdin).map_err(|e| e.to_string())?;
-                break;
-            }
-        }
-        Ok(())
-    })();
-    drop(stdin);
     let mut stderr = String::new();
     if let Some(mut pipe) = child.stderr.take() {
         pipe.read_to_string(&mut stderr).ok();
@@ -251,15 +394,11 @@ fn import(bundle: &Path, options: &ApplyOptions) -> Result<(), DeltaError> {
         command: command.clone(),
         source,
     })?;
-    if !status.success() || copied.is_err() {
+    if !status.success() {
         return Err(DeltaError::Command {
             command,
             status: status.to_string(),
-            detail: format!(
-                ": {}{}; the system profile was not changed",
-                stderr.trim(),
-                copied.err().map(|e| format!(" ({e})")).unwrap_or_default()
-            ),
+            detail: format!(": {}", stderr.trim()),
         });
     }
     Ok(())
@@ -268,13 +407,17 @@ fn import(bundle: &Path, options: &ApplyOptions) -> Result<(), DeltaError> {
 /// Asks the store for each imported path's NAR hash.
 fn check_imported(manifest: &BundleManifest, options: &ApplyOptions) -> Result<(), DeltaError> {
     for path in &manifest.paths {
-        let args = vec!["-q".to_owned(), "--hash".to_owned(), path.path.clone()];
+        let args = vec![
+            "-q".to_owned(),
+            "--hash".to_owned(),
+            "--".to_owned(),
+            path.absolute(),
+        ];
         let output = run("nix-store", &options.store_args(), &args)?;
-        let actual = NarHash::parse(output.trim()).ok();
-        if actual != NarHash::parse(&path.nar_hash).ok() {
+        if NarHash::parse(output.trim()).ok() != Some(path.nar_hash) {
             return Err(DeltaError::ImportedHash {
-                path: path.path.clone(),
-                expected: path.nar_hash.clone(),
+                path: path.absolute(),
+                expected: path.nar_hash.to_sri(),
                 actual: output.trim().to_owned(),
             });
         }

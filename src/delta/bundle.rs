@@ -15,10 +15,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use super::export::{record_trailer, stream_size, RECORD_START, STREAM_END};
 use super::inventory::Inventory;
+use super::manifest::{
+    absolute, BundleManifest, BundlePath, BundleTool, ExportDigest, APPLY_MEMBER, BUNDLE_DIR,
+    BUNDLE_VERSION, EXPORT_MEMBER, MANIFEST_MEMBER, STORE_DIR,
+};
 use super::script::apply_script;
 use super::DeltaError;
 use crate::compress::{CompressOptions, Compressor};
@@ -29,75 +31,6 @@ use crate::output::AtomicOutput;
 use crate::scan::{ScanReport, Scanner};
 use crate::store::{Closure, NarHash, PathInfo, StorePath};
 use crate::tar::{ContentObserver, TarWriter};
-
-/// The directory every member is in.
-pub const BUNDLE_DIR: &str = "wsl-delta";
-pub const MANIFEST_MEMBER: &str = "wsl-delta/manifest.json";
-pub const APPLY_MEMBER: &str = "wsl-delta/apply";
-pub const EXPORT_MEMBER: &str = "wsl-delta/nix-export";
-/// Version of the bundle's layout and manifest.
-pub const BUNDLE_VERSION: u32 = 1;
-
-/// One store path the bundle ships.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BundlePath {
-    pub path: String,
-    /// SRI, as `nix path-info --json` writes it.
-    pub nar_hash: String,
-    pub nar_size: u64,
-    /// Absolute and sorted, as the export stream lists them.
-    pub references: Vec<String>,
-}
-
-/// SHA-256 and size of the `nix-export` member.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExportDigest {
-    pub sha256: String,
-    pub size: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BundleTool {
-    pub name: String,
-    pub version: String,
-}
-
-/// `wsl-delta/manifest.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BundleManifest {
-    pub bundle_version: u32,
-    pub tool: BundleTool,
-    pub store_dir: String,
-    /// The system the bundle updates, when OLD named one (a tarball or a
-    /// manifest; a closure file names none).
-    pub old_system: Option<String>,
-    pub new_system: String,
-    /// What OLD was: `tarball`, `manifest` or `closure`.
-    pub baseline: String,
-    /// The paths shipped, in the export stream's (dependency) order.
-    pub paths: Vec<BundlePath>,
-    /// References of the shipped paths that are not shipped: what the old
-    /// system must already have.
-    pub requires: Vec<String>,
-    pub export: ExportDigest,
-    /// `passed` or `skipped`.
-    pub security_checks: String,
-}
-
-impl BundleManifest {
-    pub fn to_json(&self) -> String {
-        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
-        text.push('\n');
-        text
-    }
-
-    /// Sum of the shipped paths' NAR sizes.
-    pub fn nar_bytes(&self) -> u64 {
-        self.paths.iter().map(|p| p.nar_size).sum()
-    }
-}
 
 /// What a bundle is made from.
 pub struct BundleInputs<'a> {
@@ -147,38 +80,33 @@ impl<A: Write, B: Write> Write for Tee<'_, A, B> {
 pub fn plan_bundle(inputs: BundleInputs<'_>) -> Result<BundlePlan, DeltaError> {
     let closure = inputs.closure;
     let store_dir = closure.store_dir().to_owned();
-    let new_system = inputs.system.to_absolute(&store_dir);
+    if store_dir.trim_end_matches('/') != STORE_DIR {
+        return Err(DeltaError::StoreDir { store_dir });
+    }
     if !closure.contains(inputs.system) {
-        return Err(DeltaError::SystemNotInClosure { system: new_system });
+        return Err(DeltaError::SystemNotInClosure {
+            system: absolute(inputs.system),
+        });
     }
     let selected: BTreeMap<&StorePath, &PathInfo> = closure
         .iter()
-        .filter(|info| {
-            !inputs
-                .baseline
-                .paths
-                .contains_key(&info.path.to_absolute(&store_dir))
-        })
+        .filter(|info| !inputs.baseline.paths.contains_key(&info.path))
         .map(|info| (&info.path, info))
         .collect();
     let paths: Vec<BundlePath> = dependency_order(&selected)
         .into_iter()
         .map(|info| BundlePath {
-            path: info.path.to_absolute(&store_dir),
-            nar_hash: info.nar_hash.to_sri(),
+            path: info.path.clone(),
+            nar_hash: info.nar_hash,
             nar_size: info.nar_size,
-            references: info
-                .references
-                .iter()
-                .map(|r| r.to_absolute(&store_dir))
-                .collect(),
+            references: info.references.clone(),
         })
         .collect();
-    let shipped: BTreeSet<&str> = paths.iter().map(|p| p.path.as_str()).collect();
-    let requires: BTreeSet<String> = paths
+    let shipped: BTreeSet<&StorePath> = paths.iter().map(|p| &p.path).collect();
+    let requires: BTreeSet<StorePath> = paths
         .iter()
         .flat_map(|p| p.references.iter())
-        .filter(|r| !shipped.contains(r.as_str()))
+        .filter(|r| !shipped.contains(r))
         .cloned()
         .collect();
 
@@ -194,16 +122,15 @@ pub fn plan_bundle(inputs: BundleInputs<'_>) -> Result<BundlePlan, DeltaError> {
         {
             let mut tee = Tee(&mut nar, &mut export_hash);
             match scanner.as_mut() {
-                Some(scanner) => dump(&inputs.store_source, path, &store_dir, &mut tee, scanner)?,
-                None => dump(&inputs.store_source, path, &store_dir, &mut tee, &mut ())?,
+                Some(scanner) => dump(&inputs.store_source, path, &mut tee, scanner)?,
+                None => dump(&inputs.store_source, path, &mut tee, &mut ())?,
             }
         }
         let (digest, size) = nar.finish();
-        let expected = NarHash::parse(&path.nar_hash).ok();
-        if expected != Some(NarHash(digest)) || size != path.nar_size {
+        if path.nar_hash != NarHash(digest) || size != path.nar_size {
             return Err(DeltaError::StoreMismatch {
-                path: path.path.clone(),
-                expected_hash: path.nar_hash.clone(),
+                path: path.absolute(),
+                expected_hash: path.nar_hash.to_sri(),
                 actual_hash: NarHash(digest).to_sri(),
                 expected_size: path.nar_size,
                 actual_size: size,
@@ -223,9 +150,9 @@ pub fn plan_bundle(inputs: BundleInputs<'_>) -> Result<BundlePlan, DeltaError> {
             name: env!("CARGO_PKG_NAME").to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
         },
-        store_dir: store_dir.clone(),
+        store_dir: STORE_DIR.to_owned(),
         old_system: inputs.baseline.system.clone(),
-        new_system,
+        new_system: inputs.system.clone(),
         baseline: inputs.baseline.kind.name().to_owned(),
         paths,
         requires: requires.into_iter().collect(),
@@ -263,16 +190,11 @@ pub fn plan_bundle(inputs: BundleInputs<'_>) -> Result<BundlePlan, DeltaError> {
 fn dump<W: Write>(
     store_source: &Path,
     path: &BundlePath,
-    store_dir: &str,
     out: &mut W,
     observer: &mut impl ContentObserver,
 ) -> Result<(), DeltaError> {
-    let basename = path
-        .path
-        .rsplit('/')
-        .next()
-        .expect("a store path has a basename");
-    let archive_path = format!("{}/{basename}", store_dir.trim_start_matches('/'));
+    let basename = path.path.basename();
+    let archive_path = format!("{}/{basename}", STORE_DIR.trim_start_matches('/'));
     dump_host_path(
         &store_source.join(basename),
         archive_path.as_bytes(),
@@ -350,7 +272,6 @@ impl BundlePlan {
             self.script.as_bytes().to_vec(),
             0o755,
         ))?;
-        let store_dir = &self.manifest.store_dir;
         tar.append_streamed(
             EXPORT_MEMBER.as_bytes(),
             0o644,
@@ -363,14 +284,13 @@ impl BundlePlan {
                     dump(
                         &self.store_source,
                         path,
-                        store_dir,
                         &mut Tee(&mut nar, &mut export),
                         &mut (),
                     )?;
                     let (digest, _) = nar.finish();
-                    if NarHash::parse(&path.nar_hash).ok() != Some(NarHash(digest)) {
+                    if path.nar_hash != NarHash(digest) {
                         return Err(DeltaError::ChangedWhileWriting {
-                            path: path.path.clone(),
+                            path: path.absolute(),
                         });
                     }
                     export
@@ -427,6 +347,7 @@ mod tests {
             kind: super::super::InventoryKind::Closure,
             system: None,
             paths: BTreeMap::new(),
+            store_dir: STORE_DIR.into(),
         };
         let error = plan_bundle(BundleInputs {
             closure: &closure,

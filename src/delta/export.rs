@@ -20,9 +20,9 @@ use std::io::{self, Read, Write};
 
 use sha2::{Digest, Sha256};
 
-use super::bundle::BundlePath;
+use super::manifest::{absolute, parse_store_path, BundlePath};
 use crate::nar::NarHasher;
-use crate::store::NarHash;
+use crate::store::{NarHash, StorePath};
 
 /// The magic number after each NAR.
 pub const EXPORT_MAGIC: u64 = 0x4558_494e;
@@ -51,10 +51,10 @@ pub const STREAM_END: [u8; 8] = 0u64.to_le_bytes();
 pub fn record_trailer(path: &BundlePath) -> Vec<u8> {
     let mut out = Vec::new();
     put_u64(&mut out, EXPORT_MAGIC);
-    put_str(&mut out, path.path.as_bytes());
+    put_str(&mut out, path.absolute().as_bytes());
     put_u64(&mut out, path.references.len() as u64);
     for reference in &path.references {
-        put_str(&mut out, reference.as_bytes());
+        put_str(&mut out, absolute(reference).as_bytes());
     }
     put_str(&mut out, b"");
     put_u64(&mut out, 0);
@@ -70,11 +70,11 @@ pub fn stream_size(paths: &[BundlePath]) -> u64 {
         + STREAM_END.len() as u64
 }
 
-/// One record as read back.
+/// One record as read back, its path and references parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportRecord {
-    pub path: String,
-    pub references: Vec<String>,
+    pub path: StorePath,
+    pub references: Vec<StorePath>,
     pub deriver: String,
     pub nar_hash: NarHash,
     pub nar_size: u64,
@@ -166,14 +166,24 @@ impl<R: Read> ExportReader<R> {
                 "byte {magic_at}: no export magic after {nar_size} NAR bytes (the NAR is not the size the manifest says)"
             ));
         }
+        let path_at = self.bytes;
         let path = self.string("a store path")?;
+        let path = parse_store_path(&format!("the record's path at byte {path_at}"), &path)
+            .map_err(|e| e.to_string())?;
         let count = self.u64("a reference count")?;
         if count > MAX_REFERENCES {
-            return Err(format!("{path}: {count} references"));
+            return Err(format!("{}: {count} references", absolute(&path)));
         }
         let mut references = Vec::with_capacity(count as usize);
-        for _ in 0..count {
-            references.push(self.string("a reference")?);
+        for i in 0..count {
+            let reference = self.string("a reference")?;
+            references.push(
+                parse_store_path(
+                    &format!("{}: reference {i} in the export", absolute(&path)),
+                    &reference,
+                )
+                .map_err(|e| e.to_string())?,
+            );
         }
         let deriver = self.string("a deriver")?;
         if self.u64("the signature flag")? == 1 {
@@ -226,12 +236,12 @@ pub fn check_export(
             if let Some(listed) = next {
                 failures.push(format!(
                     "{}: listed in the manifest but not in the export stream",
-                    listed.path
+                    listed.absolute()
                 ));
                 failures.extend(expected.map(|p| {
                     format!(
                         "{}: listed in the manifest but not in the export stream",
-                        p.path
+                        p.absolute()
                     )
                 }));
                 return (failures, None);
@@ -241,22 +251,22 @@ pub fn check_export(
         if record.path != listed.path {
             failures.push(format!(
                 "record {index} is {}, the manifest lists {} there",
-                record.path, listed.path
+                absolute(&record.path),
+                listed.absolute()
             ));
         }
-        let listed_hash = NarHash::parse(&listed.nar_hash).ok();
-        if listed_hash != Some(record.nar_hash) {
+        if listed.nar_hash != record.nar_hash {
             failures.push(format!(
                 "{}: NAR hash {} in the export, the manifest says {}",
-                listed.path,
+                listed.absolute(),
                 record.nar_hash.to_sri(),
-                listed.nar_hash
+                listed.nar_hash.to_sri()
             ));
         }
         if record.references != listed.references {
             failures.push(format!(
                 "{}: references in the export differ from the manifest's",
-                listed.path
+                listed.absolute()
             ));
         }
     }
@@ -283,10 +293,10 @@ mod tests {
         hasher.write_all(nar).unwrap();
         let (digest, size) = hasher.finish();
         BundlePath {
-            path: PATH.to_owned(),
-            nar_hash: NarHash(digest).to_sri(),
+            path: parse_store_path("path", PATH).unwrap(),
+            nar_hash: NarHash(digest),
             nar_size: size,
-            references: vec![REFERENCE.to_owned()],
+            references: vec![parse_store_path("reference", REFERENCE).unwrap()],
         }
     }
 
@@ -355,5 +365,30 @@ mod tests {
 
         let (failures, _) = check_export(&bytes[..40], std::slice::from_ref(&path));
         assert!(failures[0].contains("ends in"), "{failures:?}");
+    }
+
+    #[test]
+    fn a_record_whose_path_or_reference_is_no_store_path_is_refused() {
+        let nar = b"sixteen bytes!!!";
+        let path = listed(nar);
+        let good = stream(&path, nar);
+        // The same lengths, other text: the path, then the reference.
+        let shell = format!("{}';#", &PATH[..PATH.len() - 3]);
+        let option = format!("{:/<45}", "--store local?root=/tmp/x");
+        for (from, to, needle) in [
+            (PATH, shell.as_str(), "the record's path at byte"),
+            (REFERENCE, option.as_str(), "reference 0 in the export"),
+        ] {
+            assert_eq!(from.len(), to.len());
+            let at = good
+                .windows(from.len())
+                .rposition(|w| w == from.as_bytes())
+                .unwrap();
+            let mut bytes = good.clone();
+            bytes[at..at + to.len()].copy_from_slice(to.as_bytes());
+            let (failures, digest) = check_export(&bytes[..], std::slice::from_ref(&path));
+            assert!(digest.is_none());
+            assert!(failures[0].contains(needle), "{failures:?}");
+        }
     }
 }

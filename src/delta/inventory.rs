@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::DeltaError;
 use crate::archive::{detect_compression, open_tarball, MemberKind};
 use crate::compress::Compression;
+use crate::escape::escape_bytes;
 use crate::input::{read_limited, MAX_CLOSURE_BYTES};
 use crate::inspect::{
     read_database, store_path_changes_text, ChangedStorePath, Database, DatabaseVisitor,
@@ -49,18 +50,20 @@ impl InventoryKind {
 pub struct InventoryPath {
     pub nar_hash: NarHash,
     pub nar_size: u64,
-    /// Absolute, sorted.
-    pub references: Vec<String>,
+    /// Sorted.
+    pub references: Vec<StorePath>,
 }
 
-/// The store paths a system description lists, by absolute path.
+/// The store paths a system description lists, each parsed where it is
+/// read, in the store directory the description was read with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inventory {
     pub kind: InventoryKind,
     /// The system toplevel, when the description names one (a tarball's
     /// `/nix/var/nix/profiles/system`, a manifest's `system`).
-    pub system: Option<String>,
-    pub paths: BTreeMap<String, InventoryPath>,
+    pub system: Option<StorePath>,
+    pub paths: BTreeMap<StorePath, InventoryPath>,
+    pub store_dir: String,
 }
 
 /// Whether `path` starts like a system description rather than an archive:
@@ -121,15 +124,11 @@ pub fn read_inventory(path: &Path, store_dir: &str) -> Result<Inventory, DeltaEr
         .iter()
         .map(|info| {
             (
-                info.path.to_absolute(store_dir),
+                info.path.clone(),
                 InventoryPath {
                     nar_hash: info.nar_hash,
                     nar_size: info.nar_size,
-                    references: info
-                        .references
-                        .iter()
-                        .map(|r| r.to_absolute(store_dir))
-                        .collect(),
+                    references: info.references.clone(),
                 },
             )
         })
@@ -138,6 +137,7 @@ pub fn read_inventory(path: &Path, store_dir: &str) -> Result<Inventory, DeltaEr
         kind: InventoryKind::Closure,
         system: None,
         paths,
+        store_dir: store_dir.to_owned(),
     })
 }
 
@@ -201,7 +201,6 @@ fn read_tarball(path: &Path, store_dir: &str) -> Result<Inventory, DeltaError> {
     };
     let mut collected = CollectPaths {
         paths: BTreeMap::new(),
-        store_dir: store_dir.trim_end_matches('/').to_owned(),
     };
     read_database(database, store_dir, &mut collected)
         .map_err(|message| bad(format!("its Nix database: {message}")))?;
@@ -209,23 +208,24 @@ fn read_tarball(path: &Path, store_dir: &str) -> Result<Inventory, DeltaError> {
     for info in paths.values_mut() {
         info.references.sort();
     }
+    let system = profile_system(&profile_links, store_dir).map_err(bad)?;
     Ok(Inventory {
         kind: InventoryKind::Tarball,
-        system: profile_system(&profile_links, store_dir),
+        system,
         paths,
+        store_dir: store_dir.to_owned(),
     })
 }
 
 /// The database's paths and references, gathered row by row.
 struct CollectPaths {
-    paths: BTreeMap<String, InventoryPath>,
-    store_dir: String,
+    paths: BTreeMap<StorePath, InventoryPath>,
 }
 
 impl DatabaseVisitor for CollectPaths {
     fn path(&mut self, row: RegisteredPath) {
         self.paths.insert(
-            row.path.to_absolute(&self.store_dir),
+            row.path,
             InventoryPath {
                 nar_hash: row.nar_hash,
                 nar_size: row.nar_size.unwrap_or(0),
@@ -235,25 +235,39 @@ impl DatabaseVisitor for CollectPaths {
     }
 
     fn reference(&mut self, referrer: &StorePath, reference: &StorePath) {
-        if let Some(info) = self.paths.get_mut(&referrer.to_absolute(&self.store_dir)) {
-            info.references.push(reference.to_absolute(&self.store_dir));
+        if let Some(info) = self.paths.get_mut(referrer) {
+            info.references.push(reference.clone());
         }
     }
 }
 
 /// Follows `nix/var/nix/profiles/system` through the profile links to the
-/// store path it names.
-fn profile_system(links: &HashMap<Vec<u8>, Vec<u8>>, store_dir: &str) -> Option<String> {
+/// store path it names: `None` when the links lead nowhere, an error naming
+/// the link when one leads into the store but not to a store path.
+fn profile_system(
+    links: &HashMap<Vec<u8>, Vec<u8>>,
+    store_dir: &str,
+) -> Result<Option<StorePath>, String> {
     let store_prefix = format!("{}/", store_dir.trim_end_matches('/'));
     let mut current = PROFILE.to_vec();
     for _ in 0..16 {
-        let target = links.get(&current)?;
-        if let Some(rest) = target.strip_prefix(store_prefix.as_bytes()) {
-            let basename = rest.split(|&b| b == b'/').next()?;
-            return Some(format!(
-                "{store_prefix}{}",
-                String::from_utf8_lossy(basename)
-            ));
+        let Some(target) = links.get(&current) else {
+            return Ok(None);
+        };
+        if target.starts_with(store_prefix.as_bytes()) {
+            let not_a_store_path = |why: String| {
+                format!(
+                    "{}: its target {} is not a store path: {why}",
+                    escape_bytes(&current),
+                    escape_bytes(target)
+                )
+            };
+            let text = std::str::from_utf8(target)
+                .map_err(|_| not_a_store_path("it is not UTF-8".into()))?;
+            // A profile generation is a link to a store path itself.
+            return StorePath::from_absolute(text, store_dir)
+                .map(Some)
+                .map_err(|e| not_a_store_path(e.to_string()));
         }
         if target.starts_with(b"/") {
             current = target[1..].to_vec();
@@ -262,7 +276,7 @@ fn profile_system(links: &HashMap<Vec<u8>, Vec<u8>>, store_dir: &str) -> Option<
             current.extend_from_slice(target);
         }
     }
-    None
+    Ok(None)
 }
 
 /// A `write --manifest` JSON: its `system` and `storePaths`.
@@ -276,10 +290,9 @@ fn read_manifest(
         message,
     };
     let system = match manifest.get("system") {
-        Some(serde_json::Value::String(system)) => {
-            StorePath::from_absolute(system, store_dir).map_err(|e| bad(format!("system: {e}")))?;
-            Some(system.clone())
-        }
+        Some(serde_json::Value::String(system)) => Some(
+            StorePath::from_absolute(system, store_dir).map_err(|e| bad(format!("system: {e}")))?,
+        ),
         _ => return Err(bad("system: missing or not a string".into())),
     };
     let entries = manifest
@@ -292,7 +305,7 @@ fn read_manifest(
         let store_path = field("path")
             .and_then(|v| v.as_str())
             .ok_or_else(|| bad(format!("storePaths[{i}].path: missing or not a string")))?;
-        StorePath::from_absolute(store_path, store_dir)
+        let store_path = StorePath::from_absolute(store_path, store_dir)
             .map_err(|e| bad(format!("storePaths[{i}].path: {e}")))?;
         let nar_hash = field("narHash")
             .and_then(|v| v.as_str())
@@ -304,22 +317,25 @@ fn read_manifest(
             .and_then(|v| v.as_u64())
             .ok_or_else(|| bad(format!("storePaths[{i}].narSize: missing or not a number")))?;
         let mut references = Vec::new();
-        for reference in field("references")
+        for (j, reference) in field("references")
             .and_then(|v| v.as_array())
             .ok_or_else(|| bad(format!("storePaths[{i}].references: missing or not a list")))?
+            .iter()
+            .enumerate()
         {
             let text = reference.as_str().ok_or_else(|| {
                 bad(format!(
-                    "storePaths[{i}].references: {reference} is not a string"
+                    "storePaths[{i}].references[{j}]: {reference} is not a string"
                 ))
             })?;
-            StorePath::from_absolute(text, store_dir)
-                .map_err(|e| bad(format!("storePaths[{i}].references: {e}")))?;
-            references.push(text.to_owned());
+            references.push(
+                StorePath::from_absolute(text, store_dir)
+                    .map_err(|e| bad(format!("storePaths[{i}].references[{j}]: {e}")))?,
+            );
         }
         references.sort();
         paths.insert(
-            store_path.to_owned(),
+            store_path,
             InventoryPath {
                 nar_hash,
                 nar_size,
@@ -328,12 +344,16 @@ fn read_manifest(
         );
     }
     if let Some(system) = system.as_ref().filter(|s| !paths.contains_key(*s)) {
-        return Err(bad(format!("system {system} is not in storePaths")));
+        return Err(bad(format!(
+            "system {} is not in storePaths",
+            system.to_absolute(store_dir)
+        )));
     }
     Ok(Inventory {
         kind: InventoryKind::Manifest,
         system,
         paths,
+        store_dir: store_dir.to_owned(),
     })
 }
 
@@ -362,13 +382,13 @@ pub fn compare(a: &Inventory, a_name: &str, b: &Inventory, b_name: &str) -> Inve
         .paths
         .keys()
         .filter(|p| !b.paths.contains_key(*p))
-        .cloned()
+        .map(|p| p.to_absolute(&a.store_dir))
         .collect();
     let added: Vec<String> = b
         .paths
         .keys()
         .filter(|p| !a.paths.contains_key(*p))
-        .cloned()
+        .map(|p| p.to_absolute(&b.store_dir))
         .collect();
     let changed: Vec<ChangedStorePath> = a
         .paths
@@ -376,7 +396,7 @@ pub fn compare(a: &Inventory, a_name: &str, b: &Inventory, b_name: &str) -> Inve
         .filter_map(|(path, x)| {
             let y = b.paths.get(path)?;
             (x.nar_hash != y.nar_hash || x.nar_size != y.nar_size).then(|| ChangedStorePath {
-                path: path.clone(),
+                path: path.to_absolute(&a.store_dir),
                 nar_hash_a: Some(x.nar_hash.to_sri()),
                 nar_hash_b: Some(y.nar_hash.to_sri()),
                 nar_size_a: x.nar_size,
@@ -390,8 +410,8 @@ pub fn compare(a: &Inventory, a_name: &str, b: &Inventory, b_name: &str) -> Inve
         b: b_name.to_owned(),
         kind_a: a.kind,
         kind_b: b.kind,
-        system_a: a.system.clone(),
-        system_b: b.system.clone(),
+        system_a: a.system.as_ref().map(|s| s.to_absolute(&a.store_dir)),
+        system_b: b.system.as_ref().map(|s| s.to_absolute(&b.store_dir)),
         identical: added.is_empty() && removed.is_empty() && changed.is_empty(),
         added,
         removed,

@@ -13,27 +13,30 @@
 //! - [`inventory`]: what a system description lists (an earlier tarball's
 //!   Nix database, a `--manifest` JSON, a closure file), and `diff` of two.
 //! - [`export`]: Nix's export framing around each NAR, written and read back.
+//! - [`manifest`]: the layout and the manifest, every store path in it
+//!   parsed where it is read.
 //! - [`bundle`]: the writer (two passes over the new paths: hash and scan,
-//!   then write) and the manifest.
+//!   then write).
 //! - [`script`]: the `apply` script.
 //! - [`read`]: opening a bundle, `inspect` and `verify` of one.
-//! - [`apply`](mod@apply): `wsl-tarball apply`: check, import, check, set the profile,
-//!   activate.
+//! - [`apply`](mod@apply): `wsl-tarball apply`: read the bundle once into a
+//!   private copy checking everything `verify` checks, then import that
+//!   copy, check, set the profile, activate.
 
 pub mod apply;
 pub mod bundle;
 pub mod export;
 pub mod inventory;
+pub mod manifest;
 pub mod read;
 pub mod script;
 
 use std::path::PathBuf;
 
 pub use apply::{apply, ApplyOptions, ApplyOutcome};
-pub use bundle::{
-    plan_bundle, BundleInputs, BundleManifest, BundlePath, BundlePlan, BundleSummary,
-};
+pub use bundle::{plan_bundle, BundleInputs, BundlePlan, BundleSummary};
 pub use inventory::{compare, read_inventory, Inventory, InventoryDifference, InventoryKind};
+pub use manifest::{BundleManifest, BundlePath};
 pub use read::{inspect_bundle, is_bundle, verify_bundle, BundleInspection, BundleVerification};
 
 /// Why a delta could not be made, read or applied.
@@ -43,6 +46,8 @@ pub enum DeltaError {
     NotASystem { path: PathBuf, message: String },
     #[error("{}: {message}", path.display())]
     BadInventory { path: PathBuf, message: String },
+    #[error("bundles are made for the store directory /nix/store, not {store_dir}")]
+    StoreDir { store_dir: String },
     #[error("the new system {system} is not in the new closure")]
     SystemNotInClosure { system: String },
     #[error(
@@ -62,6 +67,8 @@ pub enum DeltaError {
     NotABundle { path: PathBuf, message: String },
     #[error("{}: the bundle is damaged: {message}", path.display())]
     DamagedBundle { path: PathBuf, message: String },
+    #[error("{}: the bundle's manifest is not valid: {message}", path.display())]
+    BadManifest { path: PathBuf, message: String },
     #[error(
         "this bundle updates {expected}, but the system here is {found} \
          ({profile}); nothing was changed"
@@ -78,6 +85,8 @@ pub enum DeltaError {
     MissingRequired { count: usize, first: String },
     #[error("{message}")]
     Usage { message: &'static str },
+    #[error("--root {}: {why}", root.display())]
+    BadRoot { root: PathBuf, why: &'static str },
     #[error("`{command}` failed ({status}){detail}")]
     Command {
         command: String,
@@ -89,11 +98,18 @@ pub enum DeltaError {
         command: String,
         source: std::io::Error,
     },
-    #[error("after the import, {path} has NAR hash {actual} in the local store, not {expected}; the system profile was not changed")]
+    #[error("after the import, {path} has NAR hash {actual} in the local store, not {expected}")]
     ImportedHash {
         path: String,
         expected: String,
         actual: String,
+    },
+    #[error("{error}; the paths the import added were deleted again: the store is as it was and the system profile was not changed")]
+    ImportUndone { error: Box<DeltaError> },
+    #[error("{error}; undoing the import failed too ({undo}): the store may keep paths of the bundle that nothing uses; the system profile was not changed")]
+    ImportNotUndone {
+        error: Box<DeltaError>,
+        undo: Box<DeltaError>,
     },
     #[error(transparent)]
     Closure(#[from] crate::store::ClosureError),

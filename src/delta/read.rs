@@ -1,21 +1,26 @@
 //! Reading a bundle back: [`is_bundle`] for the commands that take any
 //! file, [`inspect_bundle`] (what it holds, what it needs from the old
-//! system) and [`verify_bundle`] (layout, manifest, every NAR against its
-//! hash, dependency order, closedness), offline and without Nix.
+//! system) and [`verify_bundle`] (manifest, layout, the `apply` script,
+//! every NAR against its hash, dependency order, closedness), offline and
+//! without Nix. [`check_bundle`] is those checks on one pass over an open
+//! bundle; `apply` runs the same, copying the export stream as it goes.
 
 use std::collections::BTreeSet;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use serde::Serialize;
 
-use super::bundle::{
-    BundleManifest, APPLY_MEMBER, BUNDLE_DIR, BUNDLE_VERSION, EXPORT_MEMBER, MANIFEST_MEMBER,
-};
 use super::export::check_export;
+use super::manifest::{
+    absolute, BundleManifest, APPLY_MEMBER, BUNDLE_DIR, BUNDLE_VERSION, EXPORT_MEMBER,
+    MANIFEST_MEMBER,
+};
+use super::script::apply_script;
 use super::DeltaError;
 use crate::archive::{open_tarball, MemberKind, TarballReader};
 use crate::hex;
+use crate::store::StorePath;
 
 /// The largest manifest read.
 const MAX_MANIFEST_BYTES: u64 = 64 << 20;
@@ -44,6 +49,18 @@ pub struct OpenBundle {
 /// Opens `path` and reads its manifest; the reader is left before the
 /// `apply` member.
 pub fn open_bundle(path: &Path) -> Result<OpenBundle, DeltaError> {
+    let (reader, manifest) = open_bundle_parts(path)?;
+    Ok(OpenBundle {
+        reader,
+        manifest: manifest?,
+    })
+}
+
+/// [`open_bundle`], with a manifest that is not valid kept apart from a
+/// file that is no bundle of this version.
+fn open_bundle_parts(
+    path: &Path,
+) -> Result<(TarballReader, Result<BundleManifest, DeltaError>), DeltaError> {
     let not_a_bundle = |message: String| DeltaError::NotABundle {
         path: path.to_path_buf(),
         message,
@@ -74,15 +91,23 @@ pub fn open_bundle(path: &Path) -> Result<OpenBundle, DeltaError> {
         .content()
         .read_to_end(&mut bytes)
         .map_err(|e| not_a_bundle(format!("reading {MANIFEST_MEMBER}: {e}")))?;
-    let manifest: BundleManifest = serde_json::from_slice(&bytes)
-        .map_err(|e| not_a_bundle(format!("{MANIFEST_MEMBER}: {e}")))?;
-    if manifest.bundle_version != BUNDLE_VERSION {
+    // The version first: a later layout is not a damaged one.
+    let version = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .map_err(|e| not_a_bundle(format!("{MANIFEST_MEMBER}: {e}")))?
+        .get("bundleVersion")
+        .and_then(serde_json::Value::as_u64);
+    if version != Some(u64::from(BUNDLE_VERSION)) {
         return Err(not_a_bundle(format!(
             "{MANIFEST_MEMBER}: bundleVersion {} (this tool reads {BUNDLE_VERSION})",
-            manifest.bundle_version
+            version.map_or("missing".into(), |v| v.to_string())
         )));
     }
-    Ok(OpenBundle { reader, manifest })
+    // Every store path, hash and name checked, or the field named.
+    let manifest = serde_json::from_slice(&bytes).map_err(|e| DeltaError::BadManifest {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    });
+    Ok((reader, manifest))
 }
 
 /// What `inspect` reports for a bundle.
@@ -102,7 +127,7 @@ pub struct BundleInspection {
     pub nar_bytes: u64,
     pub security_checks: String,
     /// What the bundle ships, in import order, with NAR sizes.
-    pub paths: Vec<super::bundle::BundlePath>,
+    pub paths: Vec<super::manifest::BundlePath>,
     /// What it needs from the old system.
     pub requires: Vec<String>,
 }
@@ -129,13 +154,13 @@ pub fn inspect_bundle(path: &Path) -> Result<BundleInspection, DeltaError> {
         compression: reader.compression().name().to_owned(),
         file_size,
         file_sha256: hex::encode(&file_sha256),
-        old_system: manifest.old_system.clone(),
-        new_system: manifest.new_system.clone(),
+        old_system: manifest.old_system_path(),
+        new_system: manifest.new_system_path(),
         baseline: manifest.baseline.clone(),
         nar_bytes: manifest.nar_bytes(),
         security_checks: manifest.security_checks.clone(),
+        requires: manifest.requires.iter().map(absolute).collect(),
         paths: manifest.paths,
-        requires: manifest.requires,
     })
 }
 
@@ -166,7 +191,11 @@ impl BundleInspection {
             human(self.nar_bytes)
         ));
         for path in &self.paths {
-            out.push_str(&format!("  {:>10}  {}\n", human(path.nar_size), path.path));
+            out.push_str(&format!(
+                "  {:>10}  {}\n",
+                human(path.nar_size),
+                path.absolute()
+            ));
         }
         out.push_str(&format!(
             "needs        {} store paths from the old system\n",
@@ -234,12 +263,87 @@ impl BundleVerification {
     }
 }
 
-/// `verify` of a bundle. Errors only when it cannot be opened as one.
+/// The most bytes of `wsl-delta/apply` read: the script the tool makes is
+/// a few kilobytes and a line per store path.
+const MAX_SCRIPT_BYTES: u64 = 16 << 20;
+
+/// `verify` of a bundle. Errors only when it cannot be opened as one; a
+/// manifest whose fields are not what they must be fails the `manifest`
+/// check.
 pub fn verify_bundle(path: &Path) -> Result<BundleVerification, DeltaError> {
+    let file = path.display().to_string();
+    let (reader, manifest) = open_bundle_parts(path)?;
+    let compression = reader.compression().name().to_owned();
+    let open = match manifest {
+        Ok(manifest) => OpenBundle { reader, manifest },
+        Err(error) => {
+            let message = match error {
+                DeltaError::BadManifest { message, .. } => message,
+                error => error.to_string(),
+            };
+            return Ok(BundleVerification {
+                version: crate::inspect::JSON_VERSION,
+                file,
+                kind: "update bundle",
+                compression,
+                store_paths: 0,
+                checks: vec![manifest_check(vec![format!(
+                    "{MANIFEST_MEMBER}: {message}"
+                )])],
+            });
+        }
+    };
+    let store_paths = open.manifest.paths.len();
+    Ok(BundleVerification {
+        version: crate::inspect::JSON_VERSION,
+        file,
+        kind: "update bundle",
+        compression,
+        store_paths,
+        checks: check_bundle(open, &mut std::io::sink()),
+    })
+}
+
+fn manifest_check(failures: Vec<String>) -> BundleCheck {
+    check(
+        "manifest",
+        "manifest: every store path, hash and field well-formed",
+        failures,
+    )
+}
+
+fn check(check: &'static str, description: &'static str, failures: Vec<String>) -> BundleCheck {
+    BundleCheck {
+        check,
+        description,
+        passed: failures.is_empty(),
+        failures,
+    }
+}
+
+/// A reader that copies what it reads into `copy`.
+struct CopyingReader<'a, R: Read> {
+    inner: R,
+    copy: &'a mut dyn Write,
+}
+
+impl<R: Read> Read for CopyingReader<'_, R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buffer)?;
+        self.copy.write_all(&buffer[..n])?;
+        Ok(n)
+    }
+}
+
+/// Every check of `verify` on an open bundle, reading the rest of it once;
+/// the `nix-export` member's bytes go to `export_copy` as they are checked.
+/// The manifest parsed (every field checked) when the bundle was opened.
+pub fn check_bundle(open: OpenBundle, export_copy: &mut dyn Write) -> Vec<BundleCheck> {
     let OpenBundle {
         mut reader,
         manifest,
-    } = open_bundle(path)?;
+    } = open;
+    let script = apply_script(&manifest);
     let mut layout = Vec::new();
     let mut export_failures = Vec::new();
     let mut digest = None;
@@ -254,12 +358,45 @@ pub fn verify_bundle(path: &Path) -> Result<BundleVerification, DeltaError> {
             }
         };
         seen.push(String::from_utf8_lossy(&member.path).into_owned());
-        if member.path == EXPORT_MEMBER.as_bytes() && member.kind == MemberKind::Regular {
-            let (failures, read) = check_export(reader.content(), &manifest.paths);
+        let regular = member.kind == MemberKind::Regular;
+        if member.path == EXPORT_MEMBER.as_bytes() {
+            if !regular {
+                layout.push(format!(
+                    "{EXPORT_MEMBER} is a {}, not a regular file",
+                    member.kind.describe()
+                ));
+                continue;
+            }
+            let copying = CopyingReader {
+                inner: reader.content(),
+                copy: &mut *export_copy,
+            };
+            let (failures, read) = check_export(copying, &manifest.paths);
             export_failures = failures;
             digest = read;
-        } else if member.path == APPLY_MEMBER.as_bytes() && member.mode & 0o111 == 0 {
-            layout.push(format!("{APPLY_MEMBER} is not executable"));
+        } else if member.path == APPLY_MEMBER.as_bytes() {
+            if !regular {
+                layout.push(format!(
+                    "{APPLY_MEMBER} is a {}, not a regular file",
+                    member.kind.describe()
+                ));
+                continue;
+            }
+            if member.mode & 0o111 == 0 {
+                layout.push(format!("{APPLY_MEMBER} is not executable"));
+            }
+            let mut bytes = Vec::new();
+            let read = reader
+                .content()
+                .take(MAX_SCRIPT_BYTES)
+                .read_to_end(&mut bytes);
+            if let Err(e) = read {
+                layout.push(format!("reading {APPLY_MEMBER}: {e}"));
+            } else if bytes != script.as_bytes() {
+                layout.push(format!(
+                    "{APPLY_MEMBER} is not the script this tool makes from the manifest"
+                ));
+            }
         }
     }
     if seen != [APPLY_MEMBER, EXPORT_MEMBER] {
@@ -280,72 +417,78 @@ pub fn verify_bundle(path: &Path) -> Result<BundleVerification, DeltaError> {
     } else if export_failures.is_empty() {
         export_failures.push(format!("no {EXPORT_MEMBER}"));
     }
+    let (order, closed) = order_and_closedness(&manifest);
+    vec![
+        manifest_check(Vec::new()),
+        check(
+            "layout",
+            "layout: wsl-delta/ with manifest.json, the apply script made from it (a regular, executable file), nix-export",
+            layout,
+        ),
+        check(
+            "store-contents",
+            "nix-export: every NAR's hash and size, path and references match the manifest, and its sha256",
+            export_failures,
+        ),
+        check(
+            "order",
+            "dependency order: every shipped path comes after the shipped paths it references",
+            order,
+        ),
+        check(
+            "closed",
+            "closed: every reference is shipped or listed as needed from the old system",
+            closed,
+        ),
+    ]
+}
+
+/// The manifest's own consistency: dependency order (references first,
+/// each path once) and closedness (every reference shipped or required,
+/// the new system among them).
+fn order_and_closedness(manifest: &BundleManifest) -> (Vec<String>, Vec<String>) {
     let mut order = Vec::new();
-    let mut imported: BTreeSet<&str> = BTreeSet::new();
-    let shipped: BTreeSet<&str> = manifest.paths.iter().map(|p| p.path.as_str()).collect();
-    let requires: BTreeSet<&str> = manifest.requires.iter().map(String::as_str).collect();
+    let mut imported: BTreeSet<&StorePath> = BTreeSet::new();
+    let shipped: BTreeSet<&StorePath> = manifest.paths.iter().map(|p| &p.path).collect();
+    let requires: BTreeSet<&StorePath> = manifest.requires.iter().collect();
     let mut closed = Vec::new();
     for path in &manifest.paths {
+        if imported.contains(&path.path) {
+            order.push(format!("{} is listed twice", path.absolute()));
+        }
+        if requires.contains(&path.path) {
+            closed.push(format!(
+                "{} is both shipped and listed as needed from the old system",
+                path.absolute()
+            ));
+        }
         for reference in &path.references {
-            let reference = reference.as_str();
             if shipped.contains(reference) {
-                if reference != path.path && !imported.contains(reference) {
+                if *reference != path.path && !imported.contains(reference) {
                     order.push(format!(
-                        "{} comes before {reference}, which it references",
-                        path.path
+                        "{} comes before {}, which it references",
+                        path.absolute(),
+                        absolute(reference)
                     ));
                 }
             } else if !requires.contains(reference) {
                 closed.push(format!(
-                    "{} references {reference}, which is neither shipped nor listed as needed from the old system",
-                    path.path
+                    "{} references {}, which is neither shipped nor listed as needed from the old system",
+                    path.absolute(),
+                    absolute(reference)
                 ));
             }
         }
         imported.insert(&path.path);
     }
-    if !shipped.contains(manifest.new_system.as_str())
-        && !requires.contains(manifest.new_system.as_str())
+    if !shipped.contains(&manifest.new_system)
+        && !requires.contains(&manifest.new_system)
         && !manifest.paths.is_empty()
     {
         closed.push(format!(
             "the new system {} is neither shipped nor needed",
-            manifest.new_system
+            manifest.new_system_path()
         ));
     }
-    let check = |check, description, failures: Vec<String>| BundleCheck {
-        check,
-        description,
-        passed: failures.is_empty(),
-        failures,
-    };
-    Ok(BundleVerification {
-        version: crate::inspect::JSON_VERSION,
-        file: path.display().to_string(),
-        kind: "update bundle",
-        compression: reader.compression().name().to_owned(),
-        store_paths: manifest.paths.len(),
-        checks: vec![
-            check(
-                "layout",
-                "layout: wsl-delta/ with manifest.json, an executable apply, nix-export",
-                layout,
-            ),
-            check(
-                "store-contents",
-                "nix-export: every NAR's hash and size, path and references match the manifest, and its sha256",
-                export_failures,
-            ),
-            check(
-                "order",
-                "dependency order: every shipped path comes after the shipped paths it references",
-                order,
-            ),
-            check(
-                "closed",
-                "closed: every reference is shipped or listed as needed from the old system",
-                closed,
-            ),
-        ],
-    })
+    (order, closed)
 }

@@ -5,38 +5,47 @@
 //! tar -xf update.wsl-delta && sudo sh wsl-delta/apply [--switch] [--root DIR --dry-activate]
 //! ```
 //!
-//! The paths and hashes are written into the script (store paths and
-//! hashes contain no shell metacharacters: they are validated when read).
+//! The only text from the manifest in the script is its store paths (each a
+//! parsed [`crate::store::StorePath`]), NAR hashes (written here in nix32)
+//! and the export's checked hex SHA-256, each single-quoted by [`sh_quote`]
+//! all the same. The same manifest always makes the same script, byte for
+//! byte, so `verify` can compare the bundle's `apply` with it. Every Nix
+//! command gets `--` before the paths.
 
-use super::bundle::BundleManifest;
-use crate::store::NarHash;
+use super::manifest::{absolute, BundleManifest, STORE_DIR};
+
+/// `text` as one single-quoted sh word.
+pub fn sh_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
 
 /// The script for `manifest`.
 pub fn apply_script(manifest: &BundleManifest) -> String {
     let mut out = String::new();
     out.push_str(HEADER);
-    out.push_str(&format!(
-        "old_system='{}'\nnew_system='{}'\nstore_dir='{}'\nexport_sha256='{}'\n",
-        manifest.old_system.as_deref().unwrap_or(""),
-        manifest.new_system,
-        manifest.store_dir,
-        manifest.export.sha256
-    ));
-    out.push_str("# What the bundle needs from the old system.\nrequired='\n");
+    let old_system = manifest.old_system_path().unwrap_or_default();
+    for (name, value) in [
+        ("old_system", old_system.as_str()),
+        ("new_system", &manifest.new_system_path()),
+        ("store_dir", STORE_DIR),
+        ("export_sha256", &manifest.export.sha256),
+    ] {
+        out.push_str(&format!("{name}={}\n", sh_quote(value)));
+    }
+    let mut required = String::from("\n");
     for path in &manifest.requires {
-        out.push_str(path);
-        out.push('\n');
+        required.push_str(&absolute(path));
+        required.push('\n');
     }
-    out.push_str(
-        "'\n# The paths shipped, with the NAR hash nix-store -q --hash prints.\nshipped='\n",
-    );
+    out.push_str("# What the bundle needs from the old system.\n");
+    out.push_str(&format!("required={}\n", sh_quote(&required)));
+    let mut shipped = String::from("\n");
     for path in &manifest.paths {
-        let hash = NarHash::parse(&path.nar_hash)
-            .map(|h| h.to_nix32_string())
-            .unwrap_or_default();
-        out.push_str(&format!("{} {hash}\n", path.path));
+        let hash = path.nar_hash.to_nix32_string();
+        shipped.push_str(&format!("{} {hash}\n", path.absolute()));
     }
-    out.push_str("'\n");
+    out.push_str("# The paths shipped, with the NAR hash nix-store -q --hash prints.\n");
+    out.push_str(&format!("shipped={}\n", sh_quote(&shipped)));
     out.push_str(BODY);
     out
 }
@@ -73,8 +82,20 @@ fail() { echo "apply: error: $*" >&2; exit 1; }
 if [ -n "$root" ] && [ -z "$dry" ]; then
   fail "--root needs --dry-activate: the new system cannot be activated inside another root"
 fi
-store_args=
-[ -z "$root" ] || store_args="--store local?root=$root"
+case $root in
+  '' | /*) ;;
+  *) root=$(CDPATH= cd -- "$root" && pwd) || { echo "apply: --root: no directory $root" >&2; exit 2; } ;;
+esac
+case $root in
+  *[?\&#%]*) echo "apply: --root $root: a directory whose name holds ? & # or % cannot be a Nix store URI" >&2; exit 2 ;;
+esac
+# Nix on the root's store (local?root=ROOT) or on the running system's.
+nix_store() {
+  if [ -n "$root" ]; then nix-store --store "local?root=$root" "$@"; else nix-store "$@"; fi
+}
+nix_env() {
+  if [ -n "$root" ]; then nix-env --store "local?root=$root" "$@"; else nix-env "$@"; fi
+}
 profile=$root/nix/var/nix/profiles/system
 
 # The store path the system profile leads to (absolute links inside the root).
@@ -82,11 +103,11 @@ current_system() {
   link=$profile
   i=0
   while [ "$i" -lt 16 ] && [ -L "$link" ]; do
-    target=$(readlink "$link")
+    target=$(readlink -- "$link")
     case $target in
       "$store_dir"/*) rest=${target#"$store_dir"/}; echo "$store_dir/${rest%%/*}"; return 0 ;;
       /*) link=$root$target ;;
-      *) link=$(dirname "$link")/$target ;;
+      *) link=$(dirname -- "$link")/$target ;;
     esac
     i=$((i + 1))
   done
@@ -103,7 +124,7 @@ if [ -n "$old_system" ] && [ "$current" != "$old_system" ]; then
 fi
 set -- $required
 if [ $# -gt 0 ]; then
-  invalid=$(nix-store $store_args --check-validity --print-invalid "$@") \
+  invalid=$(nix_store --check-validity --print-invalid -- "$@") \
     || fail "nix-store --check-validity failed; nothing was changed"
   if [ -n "$invalid" ]; then
     count=$(printf '%s\n' "$invalid" | wc -l)
@@ -115,26 +136,36 @@ fi
 actual=$(sha256sum < "$here/nix-export" | cut -d' ' -f1)
 [ "$actual" = "$export_sha256" ] || fail "$here/nix-export has sha256 $actual, the manifest says $export_sha256; nothing was changed"
 
-nix-store $store_args --import < "$here/nix-export" > /dev/null \
-  || fail "nix-store --import failed; the system profile was not changed"
+# What the import adds: the shipped paths not valid before, removed again
+# if the import fails.
+set --
+for word in $shipped; do
+  case $word in "$store_dir"/*) set -- "$@" "$word" ;; esac
+done
+fresh=$(nix_store --check-validity --print-invalid -- "$@") \
+  || fail "nix-store --check-validity failed; nothing was changed"
+if ! nix_store --import < "$here/nix-export" > /dev/null; then
+  set -- $fresh
+  [ $# -eq 0 ] || nix_store --delete --ignore-liveness -- "$@" > /dev/null 2>&1 || true
+  fail "nix-store --import failed; the system profile was not changed"
+fi
 set -- $shipped
 while [ $# -ge 2 ]; do
-  got=$(nix-store $store_args -q --hash "$1") \
+  got=$(nix_store -q --hash -- "$1") \
     || fail "nix-store -q --hash $1 failed; the system profile was not changed"
   [ "$got" = "$2" ] || fail "after the import, $1 has NAR hash $got in the local store, not $2; the system profile was not changed"
   shift 2
 done
 echo "apply: imported and checked every store path of the bundle"
 
-nix-env $store_args -p "$profile" --set "$new_system" \
+nix_env -p "$profile" --set -- "$new_system" \
   || fail "nix-env --set failed; the system profile was not changed"
 echo "apply: $profile -> $new_system (was $current)"
-activate="$new_system/bin/switch-to-configuration $action"
 if [ -n "$dry" ]; then
-  echo "apply: would run: $activate"
-elif ! $activate; then
-  nix-env $store_args -p "$profile" --rollback > /dev/null 2>&1 || true
-  fail "$activate failed; the system profile was rolled back to $current"
+  echo "apply: would run: $new_system/bin/switch-to-configuration $action"
+elif ! "$new_system/bin/switch-to-configuration" "$action"; then
+  nix_env -p "$profile" --rollback > /dev/null 2>&1 || true
+  fail "$new_system/bin/switch-to-configuration $action failed; the system profile was rolled back to $current"
 fi
 if [ "$action" = boot ]; then
   echo "apply: the new system starts with the distribution: from Windows, run wsl --terminate ${WSL_DISTRO_NAME:-NAME}, then start it again"
@@ -142,3 +173,20 @@ else
   echo "apply: switched; restart the distribution to be sure every service runs the new system: wsl --terminate ${WSL_DISTRO_NAME:-NAME}"
 fi
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sh_quote_makes_one_word_of_anything() {
+        assert_eq!(sh_quote("a b"), "'a b'");
+        assert_eq!(sh_quote("x';cmd;#"), r"'x'\'';cmd;#'");
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf %s {}", sh_quote("x';$(id) `id`;#\n")))
+            .output()
+            .unwrap();
+        assert_eq!(output.stdout, b"x';$(id) `id`;#\n");
+    }
+}
