@@ -915,3 +915,122 @@ fn run_bundled_script(unpacked: &Path, root: &Path, flags: &[&str]) -> Output {
         .output()
         .unwrap()
 }
+
+/// A bundle DIR/hostile.wsl-delta whose manifest's every text field holds
+/// [`HOSTILE`], made with GNU tar in the bundle's member order.
+fn hostile_bundle(dir: &Path) -> PathBuf {
+    let unpacked = dir.join("hostile-bundle");
+    let delta_dir = unpacked.join("wsl-delta");
+    std::fs::create_dir_all(&delta_dir).unwrap();
+    let manifest = serde_json::json!({
+        "bundleVersion": 1,
+        "tool": { "name": HOSTILE, "version": HOSTILE },
+        "storeDir": "/nix/store",
+        "oldSystem": hostile_store_path(),
+        "newSystem": format!("{}-new", hostile_store_path()),
+        "baseline": HOSTILE,
+        "paths": [{
+            "path": hostile_store_path(),
+            "narHash": format!("sha256-{HOSTILE}"),
+            "narSize": 1,
+            "references": [format!("/nix/store/{HOSTILE}")],
+        }],
+        "requires": [format!("/nix/store/{HOSTILE}")],
+        "export": { "sha256": HOSTILE, "size": 0 },
+        "securityChecks": HOSTILE,
+    });
+    std::fs::write(delta_dir.join("manifest.json"), manifest.to_string()).unwrap();
+    std::fs::write(delta_dir.join("apply"), "#!/bin/sh\nexit 1\n").unwrap();
+    std::fs::set_permissions(
+        delta_dir.join("apply"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::write(delta_dir.join("nix-export"), "").unwrap();
+    let bundle = dir.join("hostile.wsl-delta");
+    run_ok(
+        Command::new("tar")
+            .args(["--format=gnu", "--no-recursion", "-c", "-f"])
+            .arg(&bundle)
+            .arg("-C")
+            .arg(&unpacked)
+            .args([
+                "wsl-delta",
+                "wsl-delta/manifest.json",
+                "wsl-delta/apply",
+                "wsl-delta/nix-export",
+            ]),
+    );
+    bundle
+}
+
+#[test]
+fn hostile_manifest_fields_are_printed_escaped_by_inspect_verify_and_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = hostile_bundle(dir.path());
+    let path = bundle.to_str().unwrap();
+
+    let inspected = run_wsl_tarball(&["inspect", path]);
+    assert_exit(&inspected, 0);
+    let text = assert_terminal_safe("inspect", &inspected);
+    assert!(
+        text.contains(&format!("made from    {HOSTILE_ESCAPED}"))
+            && text.contains(&format!("security     {HOSTILE_ESCAPED}")),
+        "{text}"
+    );
+    let json = bundle_manifest(&bundle);
+    assert_eq!(json["baseline"], HOSTILE);
+    assert_eq!(json["oldSystem"], hostile_store_path().as_str());
+
+    let verified = run_wsl_tarball(&["verify", path]);
+    assert_exit(&verified, 1);
+    let text = assert_terminal_safe("verify", &verified);
+    assert!(text.contains(HOSTILE_ESCAPED), "{text}");
+
+    let root = dir.path().join("R");
+    std::fs::create_dir(&root).unwrap();
+    let applied = apply_dry(&bundle, &root);
+    assert_exit(&applied, 1);
+    let text = assert_terminal_safe("apply", &applied);
+    assert!(
+        text.contains(&format!(
+            "this bundle updates {}",
+            hostile_store_path().replace(HOSTILE, HOSTILE_ESCAPED)
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn delta_summary_prints_a_hostile_old_system_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("old-root");
+    hostile_tree(&root);
+    // Nix's database of a rootfs that has nothing registered yet.
+    std::fs::write(root.join("nix-path-registration"), "").unwrap();
+    let old = dir.path().join("old.tar");
+    gnu_tar_file(&root, &old);
+    let new_closure = closure_file(v2(), dir.path(), "new.json");
+    let bundle = dir.path().join("update.wsl-delta");
+    let output = run_wsl_tarball(&[
+        "delta",
+        "--from",
+        old.to_str().unwrap(),
+        "--closure",
+        new_closure.to_str().unwrap(),
+        "--system",
+        v2(),
+        "-o",
+        bundle.to_str().unwrap(),
+    ]);
+    assert_exit(&output, 0);
+    let text = assert_terminal_safe("delta", &output);
+    assert!(
+        text.contains(&format!(
+            "it updates {} to {}",
+            hostile_store_path().replace(HOSTILE, HOSTILE_ESCAPED),
+            v2()
+        )),
+        "{text}"
+    );
+}

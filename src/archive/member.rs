@@ -41,7 +41,7 @@ impl MemberKind {
             MemberKind::CharDevice => "character device".into(),
             MemberKind::BlockDevice => "block device".into(),
             MemberKind::Fifo => "fifo".into(),
-            MemberKind::Other(flag) => format!("type {:?}", char::from(*flag)),
+            MemberKind::Other(flag) => format!("type '{}'", char::from(*flag)),
         }
     }
 }

@@ -760,7 +760,7 @@ fn apply_pax(data: &[u8], overrides: &mut Overrides) -> Result<(), String> {
             let whole = text.split('.').next().unwrap_or(text);
             whole
                 .parse()
-                .map_err(|_| format!("{text:?} is not a number"))
+                .map_err(|_| format!("\"{text}\" is not a number"))
         };
         match key {
             b"path" => overrides.path = Some(value.to_vec()),
