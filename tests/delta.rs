@@ -1033,4 +1033,17 @@ fn delta_summary_prints_a_hostile_old_system_escaped() {
         )),
         "{text}"
     );
+
+    // An OLD whose Nix database names a hostile store path: the error
+    // quotes it escaped, and nothing is written.
+    std::fs::remove_file(root.join("nix-path-registration")).unwrap();
+    hostile_nix_database(&root);
+    gnu_tar_file(&root, &old);
+    let refused = dir.path().join("refused.wsl-delta");
+    let output = delta(&old, &new_closure, v2(), &refused, &[]);
+    assert_exit(&output, 1);
+    let text = assert_terminal_safe("delta from a hostile database", &output);
+    // (The sqlite3 tool keeps no CR: compare up to it.)
+    assert!(text.contains(r"x\033]0;pwned\a\033[2J"), "{text}");
+    assert!(!refused.exists());
 }

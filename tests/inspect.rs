@@ -476,26 +476,12 @@ fn write_prints_nothing_on_stdout_and_nothing_at_all_when_quiet() {
     );
 }
 
-/// A GNU tar file DIR/NAME of [`hostile_tree`], with a Nix database whose
-/// row names the hostile store path and holds a hostile hash; the tarball.
+/// A GNU tar file DIR/NAME of [`hostile_tree`] with
+/// [`hostile_nix_database`]; the tarball.
 fn hostile_tarball(dir: &Path, name: &str) -> PathBuf {
     let root = dir.join("hostile-root");
     hostile_tree(&root);
-    let db = root.join("nix/var/nix/db");
-    std::fs::create_dir_all(&db).unwrap();
-    let schema = std::fs::read_to_string(repo_root().join("src/nixdb/schema.sql")).unwrap();
-    let sql = format!(
-        "{schema}\ninsert into ValidPaths (path, hash, registrationTime, narSize) \
-         values ('{}', 'sha256:{HOSTILE}', 1, 1);\n",
-        hostile_store_path()
-    );
-    let mut sqlite = Command::new("sqlite3")
-        .arg(db.join("db.sqlite"))
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut sqlite.stdin.take().unwrap(), sql.as_bytes()).unwrap();
-    assert!(sqlite.wait().unwrap().success());
+    hostile_nix_database(&root);
     let tarball = dir.join(name);
     gnu_tar_file(&root, &tarball);
     tarball

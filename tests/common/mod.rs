@@ -388,6 +388,27 @@ pub fn hostile_tree(root: &Path) {
     symlink(format!("/{HOSTILE}"), root.join("etc").join(HOSTILE)).unwrap();
 }
 
+/// Makes ROOT/nix/var/nix/db/db.sqlite with the real schema (made by the
+/// sqlite3 tool) and one row naming [`hostile_store_path`] with a hash
+/// that is [`HOSTILE`] text.
+pub fn hostile_nix_database(root: &Path) {
+    let db = root.join("nix/var/nix/db");
+    std::fs::create_dir_all(&db).unwrap();
+    let schema = std::fs::read_to_string(repo_root().join("src/nixdb/schema.sql")).unwrap();
+    let sql = format!(
+        "{schema}\ninsert into ValidPaths (path, hash, registrationTime, narSize) \
+         values ('{}', 'sha256:{HOSTILE}', 1, 1);\n",
+        hostile_store_path()
+    );
+    let mut sqlite = Command::new("sqlite3")
+        .arg(db.join("db.sqlite"))
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("run sqlite3");
+    std::io::Write::write_all(&mut sqlite.stdin.take().unwrap(), sql.as_bytes()).unwrap();
+    assert!(sqlite.wait().unwrap().success());
+}
+
 /// Asserts that nothing a command printed can drive a terminal: both
 /// streams are UTF-8 without a C0 control but the report's own line breaks,
 /// DEL, a C1 control, or a character that reorders or hides text. Returns
