@@ -13,6 +13,13 @@
 //! print the same.
 //!
 //! JSON output is not escaped here: serde's string escaping keeps it exact.
+//!
+//! Where: the library's values and error messages hold the text raw (an
+//! error quotes it as `"…"`, not with `{:?}`), so JSON and comparisons see
+//! the exact text, and it is escaped once, where it is printed: the text
+//! reports (`to_text`, the scan report's `render_human`) field by field,
+//! the binary's events and summaries (`print.rs`), its error line (the whole
+//! message, in `main.rs`), and the progress bar's file name.
 
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
