@@ -15,8 +15,10 @@
 //! JSON output is not escaped here: serde's string escaping keeps it exact.
 //!
 //! Where: the library's values and error messages hold the text raw (an
-//! error quotes it as `"…"`, not with `{:?}`), so JSON and comparisons see
-//! the exact text, and it is escaped once, where it is printed: the text
+//! error quotes it as `"…"`, not with `{:?}`; only the tar reader quotes a
+//! bad header or pax number already escaped, so its own errors stay
+//! printable), so JSON and comparisons see the exact text, and it is
+//! escaped once, where it is printed: the text
 //! reports (`to_text`, the scan report's `render_human`) field by field,
 //! the binary's events and summaries (`print.rs`), its error line (the whole
 //! message, in `main.rs`), and the progress bar's file name.
