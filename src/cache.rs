@@ -54,7 +54,6 @@
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -62,7 +61,6 @@ use std::time::SystemTime;
 use sha2::{Digest, Sha256};
 
 use crate::compress::Compression;
-use crate::escape::{escape_bytes, escape_str};
 use crate::os::effective_uid;
 use crate::output::{AtomicOutput, OutputError};
 
@@ -117,7 +115,8 @@ pub struct NotPrivate {
 
 impl fmt::Display for NotPrivate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shown = |path: &Path| escape_bytes(path.as_os_str().as_bytes());
+        // Raw, as every library message: the binary escapes the line once.
+        let shown = |path: &Path| path.display().to_string();
         write!(f, "cache directory {} is not private: ", shown(&self.dir))?;
         match &self.parent {
             None => f.write_str("it")?,
@@ -125,7 +124,7 @@ impl fmt::Display for NotPrivate {
         }
         f.write_str(" is owned by ")?;
         match &self.owner_name {
-            Some(name) => write!(f, "{} (uid {})", escape_str(name), self.owner)?,
+            Some(name) => write!(f, "{} (uid {})", name, self.owner)?,
             None => write!(f, "uid {}", self.owner)?,
         }
         write!(f, " with mode {:04o}; ", self.mode)?;

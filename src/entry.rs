@@ -69,7 +69,9 @@ impl Entry {
         }
     }
 
-    /// The entry's path as `/`-rooted text for messages (lossy for non-UTF-8).
+    /// The entry's path as `/`-rooted text for messages (lossy for
+    /// non-UTF-8), not escaped: what prints a message escapes it
+    /// ([`crate::escape`]).
     pub fn display_path(&self) -> String {
         format!("/{}", String::from_utf8_lossy(&self.path))
     }

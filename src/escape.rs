@@ -13,6 +13,15 @@
 //! print the same.
 //!
 //! JSON output is not escaped here: serde's string escaping keeps it exact.
+//!
+//! Where: the library's values and error messages hold the text raw (an
+//! error quotes it as `"…"`, not with `{:?}`; only the tar reader quotes a
+//! bad header or pax number already escaped, so its own errors stay
+//! printable), so JSON and comparisons see the exact text, and it is
+//! escaped once, where it is printed: the text
+//! reports (`to_text`, the scan report's `render_human`) field by field,
+//! the binary's events and summaries (`print.rs`), its error line (the whole
+//! message, in `main.rs`), and the progress bar's file name.
 
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
@@ -43,13 +52,19 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
     out
 }
 
-/// A value that prints its text escaped: `format!("{}", Escaped(name))`.
+/// A path (whose bytes need not be UTF-8), escaped for a terminal.
+pub fn escape_path(path: &std::path::Path) -> String {
+    escape_bytes(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
+}
+
+/// A value that prints its text escaped: `format!("{}", Escaped(name))`;
+/// width and alignment (`{:<30}`) apply to the escaped text.
 #[derive(Debug, Clone, Copy)]
 pub struct Escaped<'a>(pub &'a str);
 
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&escape_str(self.0))
+        f.pad(&escape_str(self.0))
     }
 }
 
@@ -134,7 +149,15 @@ mod tests {
     }
 
     #[test]
+    fn paths_are_escaped_byte_for_byte() {
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::path::Path::new(std::ffi::OsStr::from_bytes(b"/tmp/a\x1b[2J\xff.wsl"));
+        assert_eq!(escape_path(path), "/tmp/a\\033[2J\\xff.wsl");
+    }
+
+    #[test]
     fn escaped_displays_the_escaped_text() {
         assert_eq!(format!("[{}]", Escaped("a\x1bb")), "[a\\033b]");
+        assert_eq!(format!("[{:<8}]", Escaped("a\x1bb")), "[a\\033b  ]");
     }
 }

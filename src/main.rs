@@ -1,7 +1,7 @@
 //! The `wsl-tarball` command line: parses arguments ([`cli`]), hands them to
 //! the library's request layer ([`wsl_tarball::app`]), prints what it hears
-//! and returns, and turns errors into messages (naming the flags) and exit
-//! statuses. The policy lives in the library.
+//! and returns, and turns errors into messages (naming the flags, with any
+//! text from an input escaped for the terminal) and exit statuses. The policy lives in the library.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -17,6 +17,7 @@ use exit::{error_message, findings, trouble, with_flags, Trouble, Unsuccessful};
 use print::{conclude, print_bundle, print_summary, Printer};
 use wsl_tarball::app::{self, BuildOutcome};
 use wsl_tarball::delta;
+use wsl_tarball::escape::Escaped;
 use wsl_tarball::inspect;
 use wsl_tarball::progress::ProgressReport;
 use wsl_tarball::scan::FINDINGS_EXIT_CODE;
@@ -89,15 +90,19 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if error.is::<Unsuccessful>() => ExitCode::FAILURE,
         Err(error) if findings(&error) => {
-            eprintln!("wsl-tarball: {error:#}; accept deliberate ones with --allow, see README \"Security checks\"");
+            let message = format!("{error:#}");
+            eprintln!(
+                "wsl-tarball: {}; accept deliberate ones with --allow, see README \"Security checks\"",
+                Escaped(&message)
+            );
             ExitCode::from(FINDINGS_EXIT_CODE)
         }
         Err(error) if error.is::<Trouble>() => {
-            eprintln!("wsl-tarball: error: {}", error_message(&error));
+            eprintln!("wsl-tarball: error: {}", Escaped(&error_message(&error)));
             ExitCode::from(2)
         }
         Err(error) => {
-            eprintln!("wsl-tarball: error: {}", error_message(&error));
+            eprintln!("wsl-tarball: error: {}", Escaped(&error_message(&error)));
             ExitCode::FAILURE
         }
     };

@@ -47,15 +47,15 @@ pub enum NarNode<'a> {
 /// Why the nodes given do not form a NAR.
 #[derive(Debug, thiserror::Error)]
 pub enum NarError {
-    #[error("{path:?} comes before its parent directory (or after it was closed)")]
+    #[error("\"{path}\" comes before its parent directory (or after it was closed)")]
     MissingParent { path: String },
-    #[error("{path:?} is out of name order or duplicated: the walk must be sorted by name")]
+    #[error("\"{path}\" is out of name order or duplicated: the walk must be sorted by name")]
     OutOfOrder { path: String },
-    #[error("{path:?} is below the root, which is not a directory")]
+    #[error("\"{path}\" is below the root, which is not a directory")]
     RootNotDirectory { path: String },
-    #[error("{path:?}: a name may not be empty, '.', '..' or contain '/' or NUL")]
+    #[error("\"{path}\": a name may not be empty, '.', '..' or contain '/' or NUL")]
     BadName { path: String },
-    #[error("the content of {path:?} is {actual} bytes, not the {expected} announced")]
+    #[error("the content of \"{path}\" is {actual} bytes, not the {expected} announced")]
     ContentSize {
         path: String,
         expected: u64,

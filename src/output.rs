@@ -33,11 +33,9 @@
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
-use crate::escape::escape_bytes;
 use crate::os;
 
 /// Why an output could not be created or committed.
@@ -491,10 +489,11 @@ fn check_followable(
     })
 }
 
-/// A path another user may have spelt (a link's target), escaped for a
-/// terminal.
+/// A path another user may have spelt (a link's target), as text: raw, as
+/// every library message is (the binary escapes the whole line once where
+/// it prints it, see `crate::escape`).
 fn shown(path: &Path) -> String {
-    escape_bytes(path.as_os_str().as_bytes())
+    path.display().to_string()
 }
 
 /// `DESTINATION: ` when the link is another path than the destination.

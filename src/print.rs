@@ -1,6 +1,8 @@
 //! What the commands print: the events of a run, summaries, reports.
 //! Text and JSON go to stdout, messages to stderr, through main.rs's
-//! non-panicking print macros.
+//! non-panicking print macros. Names, paths and messages that came from an
+//! input are escaped for the terminal ([`wsl_tarball::escape`]); the
+//! reports' own `to_text` escape theirs, and JSON stays exact.
 
 use std::path::Path;
 
@@ -10,6 +12,7 @@ use crate::cli::CheckFlags;
 use crate::exit::Unsuccessful;
 use wsl_tarball::app::{DeltaOutcome, Event, Events, WriteSummary};
 use wsl_tarball::delta::ApplyOutcome;
+use wsl_tarball::escape::{escape_path, Escaped};
 use wsl_tarball::inspect::human_bytes;
 use wsl_tarball::scan::{Detail, SKIP_CHECKS_VAR};
 
@@ -31,32 +34,36 @@ impl Events for Printer<'_> {
             Event::HostChosen { .. } | Event::NoFacts { .. } | Event::ClosureRead { .. }
                 if self.quiet => {}
             Event::HostChosen { host, reason } => {
-                eprintln!("wsl-tarball: building {host}, {reason}")
+                eprintln!("wsl-tarball: building {}, {}", Escaped(host), Escaped(reason))
             }
             Event::NoFacts { host } => eprintln!(
-                "wsl-tarball: {host} has no wslTarballFacts (the wsl-tarball module is not imported); using its toplevel and a default skeleton"
+                "wsl-tarball: {} has no wslTarballFacts (the wsl-tarball module is not imported); using its toplevel and a default skeleton",
+                Escaped(host)
             ),
             Event::ClosureRead {
                 source_name,
                 format,
-            } => eprintln!("read {source_name} ({format})"),
+            } => eprintln!("read {} ({format})", Escaped(source_name)),
             Event::WaitingForCommitLock { dir } => eprintln!(
                 "wsl-tarball: Blocking waiting for file lock on {} (another run is committing its outputs there)",
-                dir.display()
+                escape_path(dir)
             ),
             Event::DamagedCacheSegment(damaged) => eprintln!(
-                "wsl-tarball: warning: {damaged}; compressed the store path again and replaced the entry"
+                "wsl-tarball: warning: {}; compressed the store path again and replaced the entry",
+                Escaped(&damaged.to_string())
             ),
             Event::CacheStoreFailed(error) => eprintln!(
-                "wsl-tarball: warning: the cache stopped taking new segments ({error}); the tarball is complete"
+                "wsl-tarball: warning: the cache stopped taking new segments ({}); the tarball is complete",
+                Escaped(&error.to_string())
             ),
             Event::DefaultCacheUnusable { .. }
             | Event::CacheEvicted { .. }
             | Event::CacheEvictionFailed(_)
                 if self.quiet => {}
             Event::DefaultCacheUnusable { dir, error } => eprintln!(
-                "wsl-tarball: warning: not using the default cache {}: {error}; writing without a cache (--no-cache skips it)",
-                dir.display()
+                "wsl-tarball: warning: not using the default cache {}: {}; writing without a cache (--no-cache skips it)",
+                escape_path(dir),
+                Escaped(&error.to_string())
             ),
             Event::CacheEvicted {
                 dir,
@@ -72,13 +79,14 @@ impl Events for Printer<'_> {
                 };
                 eprintln!(
                     "cache {}: {} of segments, limit {}{removed}",
-                    dir.display(),
+                    escape_path(dir),
                     human_bytes(eviction.kept_bytes),
                     human_bytes(limit)
                 )
             }
             Event::CacheEvictionFailed(error) => eprintln!(
-                "wsl-tarball: warning: cannot trim the cache: {error}; the tarball is written"
+                "wsl-tarball: warning: cannot trim the cache: {}; the tarball is written",
+                Escaped(&error.to_string())
             ),
             Event::ScanReport(report) => {
                 if self.checks.json {
@@ -138,7 +146,7 @@ pub fn print_summary(output: &Path, summary: &WriteSummary) {
     let seconds = summary.elapsed.as_secs_f64();
     eprintln!(
         "wrote {}: {} store paths, {} files, {} directories, {} symlinks; {} in, {} out ({ratio:.1}%), {seconds:.1} s ({}/s)",
-        output.display(),
+        escape_path(output),
         summary.store_paths,
         tar.files,
         tar.directories,
@@ -153,7 +161,7 @@ pub fn print_bundle(outcome: &DeltaOutcome) {
     let (manifest, summary) = (&outcome.manifest, &outcome.summary);
     eprintln!(
         "wrote {}: {} of the new closure's {} store paths ({} NAR), {} ({} uncompressed); sha256 {}",
-        outcome.output.display(),
+        escape_path(&outcome.output),
         manifest.paths.len(),
         outcome.closure_paths,
         human_bytes(manifest.nar_bytes()),
@@ -163,12 +171,14 @@ pub fn print_bundle(outcome: &DeltaOutcome) {
     );
     eprintln!(
         "it updates {} to {}; inside the distribution: wsl-tarball apply {} (or tar -xf it and sudo sh wsl-delta/apply)",
-        manifest
-            .old_system_path()
-            .as_deref()
-            .unwrap_or("the system OLD describes"),
-        manifest.new_system_path(),
-        outcome.output.display()
+        Escaped(
+            manifest
+                .old_system_path()
+                .as_deref()
+                .unwrap_or("the system OLD describes")
+        ),
+        Escaped(&manifest.new_system_path()),
+        escape_path(&outcome.output)
     );
 }
 
@@ -176,24 +186,24 @@ pub fn print_bundle(outcome: &DeltaOutcome) {
 pub fn print_apply(outcome: &ApplyOutcome) {
     let restart = format!(
         "wsl --terminate {}",
-        std::env::var("WSL_DISTRO_NAME").unwrap_or_else(|_| "NAME".to_owned())
+        Escaped(&std::env::var("WSL_DISTRO_NAME").unwrap_or_else(|_| "NAME".to_owned()))
     );
     if outcome.already_applied {
         eprintln!(
             "{} already points at {}; nothing to do (restart with `{restart}` if it is not running yet)",
-            outcome.profile.display(),
-            outcome.new_system
+            escape_path(&outcome.profile),
+            Escaped(&outcome.new_system)
         );
         return;
     }
     eprintln!("imported and checked {} store paths", outcome.imported);
     eprintln!(
         "{} -> {} (was {})",
-        outcome.profile.display(),
-        outcome.new_system,
-        outcome.old_system
+        escape_path(&outcome.profile),
+        Escaped(&outcome.new_system),
+        Escaped(&outcome.old_system)
     );
-    let command = outcome.activation.join(" ");
+    let command = Escaped(&outcome.activation.join(" "));
     let verb = if outcome.activated {
         "ran"
     } else {

@@ -6,7 +6,7 @@
 //! then; `inspect`, `verify` and `diff` count the bytes of the file(s) they
 //! read; `()` ignores it. [`ProgressReport`] is the one observer that draws:
 //! on stderr, never stdout, a bar on a terminal and a line every ten seconds
-//! otherwise.
+//! otherwise; the file name on the bar is escaped for the terminal.
 
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
@@ -120,10 +120,7 @@ impl ProgressReport {
         );
         let style = indicatif::ProgressStyle::with_template(&template)
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-        let name = output.file_name().map_or_else(
-            || output.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
+        let name = bar_name(output);
         let bar = indicatif::ProgressBar::with_draw_target(
             Some(total_nar_bytes),
             indicatif::ProgressDrawTarget::stderr(),
@@ -146,13 +143,10 @@ impl ProgressReport {
         if !io::stderr().is_terminal() || total < 16 << 20 {
             return ProgressReport::Quiet;
         }
-        let name = files
-            .first()
-            .and_then(|file| file.file_name())
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        match ProgressReport::new(false, total, Path::new(&name), 0) {
+        let first = files.first().map_or(Path::new(""), |file| file.as_ref());
+        match ProgressReport::new(false, total, first, 0) {
             ProgressReport::Bar(bar) => {
-                bar.set_prefix(format!("reading {name}"));
+                bar.set_prefix(format!("reading {}", bar_name(first)));
                 ProgressReport::Bar(bar)
             }
             other => other,
@@ -200,6 +194,12 @@ impl Progress for ProgressReport {
     }
 }
 
+/// The name a bar shows for `path`: its last component (the whole path
+/// without one), escaped for the terminal.
+fn bar_name(path: &Path) -> String {
+    crate::escape::escape_path(path.file_name().map_or(path, Path::new))
+}
+
 /// `1.5 MiB`-style sizes for people.
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -226,6 +226,16 @@ mod tests {
         fn advance(&mut self, archive_bytes: u64) {
             self.0.push(archive_bytes);
         }
+    }
+
+    #[test]
+    fn the_bar_shows_the_file_name_escaped() {
+        assert_eq!(bar_name(Path::new("/tmp/nixos.wsl")), "nixos.wsl");
+        assert_eq!(
+            bar_name(Path::new("/tmp/a\x1b]0;pwned\x07\n.wsl")),
+            "a\\033]0;pwned\\a\\n.wsl"
+        );
+        assert_eq!(bar_name(Path::new("/")), "/");
     }
 
     #[test]

@@ -1419,3 +1419,133 @@ fn a_failed_import_is_undone() {
         &shipped,
     );
 }
+
+/// A bundle DIR/NAME made with GNU tar in the bundle's member order, whose
+/// manifest is well formed but for FIELD, which holds HOSTILE text (in a
+/// store path where the field is one).
+fn hostile_bundle(dir: &Path, name: &str, field: &str) -> PathBuf {
+    let unpacked = dir.join(format!("{name}.unpacked"));
+    let delta_dir = unpacked.join("wsl-delta");
+    std::fs::create_dir_all(&delta_dir).unwrap();
+    let store_path = "/nix/store/7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-hello";
+    let mut manifest = serde_json::json!({
+        "bundleVersion": 1,
+        "tool": { "name": "wsl-tarball", "version": "0" },
+        "storeDir": "/nix/store",
+        "oldSystem": "/nix/store/3h7qgvs4kgzsn8a6rb273saxyqh4jxlz-old",
+        "newSystem": store_path,
+        "baseline": "tarball",
+        "paths": [{
+            "path": store_path,
+            "narHash": format!("sha256:{}", "0".repeat(52)),
+            "narSize": 1,
+            "references": [],
+        }],
+        "requires": [],
+        "export": { "sha256": "0".repeat(64), "size": 0 },
+        "securityChecks": "passed",
+    });
+    manifest[field] = match field {
+        "requires" => serde_json::json!([hostile_store_path()]),
+        "oldSystem" | "newSystem" => serde_json::json!(hostile_store_path()),
+        _ => serde_json::json!(HOSTILE),
+    };
+    std::fs::write(delta_dir.join("manifest.json"), manifest.to_string()).unwrap();
+    std::fs::write(delta_dir.join("apply"), "#!/bin/sh\nexit 1\n").unwrap();
+    std::fs::set_permissions(
+        delta_dir.join("apply"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::write(delta_dir.join("nix-export"), "").unwrap();
+    let bundle = dir.join(name);
+    run_ok(
+        Command::new("tar")
+            .args(["--format=gnu", "--no-recursion", "-c", "-f"])
+            .arg(&bundle)
+            .arg("-C")
+            .arg(&unpacked)
+            .args([
+                "wsl-delta",
+                "wsl-delta/manifest.json",
+                "wsl-delta/apply",
+                "wsl-delta/nix-export",
+            ]),
+    );
+    bundle
+}
+
+#[test]
+fn hostile_manifest_fields_are_printed_escaped_by_inspect_verify_and_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("R");
+    std::fs::create_dir(&root).unwrap();
+    for field in [
+        "oldSystem",
+        "newSystem",
+        "requires",
+        "baseline",
+        "securityChecks",
+    ] {
+        let bundle = hostile_bundle(dir.path(), &format!("{field}.wsl-delta"), field);
+        let path = bundle.to_str().unwrap();
+        for command in ["inspect", "verify"] {
+            let output = run_wsl_tarball(&[command, path]);
+            assert_ne!(output.status.code(), Some(0), "{command} {field}");
+            let text = assert_terminal_safe(&format!("{command} {field}"), &output);
+            assert!(
+                text.contains(field) && text.contains(HOSTILE_ESCAPED),
+                "{command} {field}: {text}"
+            );
+        }
+        let applied = apply_dry(&bundle, &root);
+        assert_exit(&applied, 1);
+        let text = assert_terminal_safe(&format!("apply {field}"), &applied);
+        assert!(text.contains(HOSTILE_ESCAPED), "apply {field}: {text}");
+    }
+}
+
+#[test]
+fn delta_from_an_old_with_a_hostile_system_link_or_database_is_refused_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("old-root");
+    hostile_tree(&root);
+    // Nix's database of a rootfs that has nothing registered yet.
+    std::fs::write(root.join("nix-path-registration"), "").unwrap();
+    let old = dir.path().join("old.tar");
+    gnu_tar_file(&root, &old);
+    let new_closure = closure_file(v2(), dir.path(), "new.json");
+    let bundle = dir.path().join("update.wsl-delta");
+    let output = run_wsl_tarball(&[
+        "delta",
+        "--from",
+        old.to_str().unwrap(),
+        "--closure",
+        new_closure.to_str().unwrap(),
+        "--system",
+        v2(),
+        "-o",
+        bundle.to_str().unwrap(),
+    ]);
+    assert_exit(&output, 1);
+    let text = assert_terminal_safe("delta", &output);
+    assert!(
+        text.contains("nix/var/nix/profiles/system")
+            && text.contains(&hostile_store_path().replace(HOSTILE, HOSTILE_ESCAPED)),
+        "{text}"
+    );
+    assert!(!bundle.exists());
+
+    // An OLD whose Nix database names a hostile store path: the error
+    // quotes it escaped, and nothing is written.
+    std::fs::remove_file(root.join("nix-path-registration")).unwrap();
+    hostile_nix_database(&root);
+    gnu_tar_file(&root, &old);
+    let refused = dir.path().join("refused.wsl-delta");
+    let output = delta(&old, &new_closure, v2(), &refused, &[]);
+    assert_exit(&output, 1);
+    let text = assert_terminal_safe("delta from a hostile database", &output);
+    // (The sqlite3 tool keeps no CR: compare up to it.)
+    assert!(text.contains(r"x\033]0;pwned\a\033[2J"), "{text}");
+    assert!(!refused.exists());
+}

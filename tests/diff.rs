@@ -444,3 +444,49 @@ fn hundreds_of_thousands_of_differences_stay_in_bounded_memory_and_are_counted()
         "{text}"
     );
 }
+
+#[test]
+fn hostile_member_names_link_targets_and_contents_are_printed_escaped_and_json_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tree_a, tree_b) = (dir.path().join("a"), dir.path().join("b"));
+    write_file(&tree_a, "etc/motd", "hello\n");
+    std::os::unix::fs::symlink("/a", tree_a.join("etc").join(HOSTILE)).unwrap();
+    hostile_tree(&tree_b);
+    write_file(&tree_b, "etc/motd", &format!("hello\n{HOSTILE}\n"));
+    let (a, b) = gnu_tars(dir.path(), &tree_a, &tree_b);
+
+    let output = run_wsl_tarball(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = assert_terminal_safe("diff", &output);
+    let link = format!("/etc/{HOSTILE_ESCAPED}");
+    assert!(
+        text.contains(&format!(
+            "  ~ {link}: linkname \"/a\" -> \"/{HOSTILE_ESCAPED}\""
+        )) && text.contains(&format!(
+            "{}/{HOSTILE_ESCAPED}",
+            hostile_store_path().replace(HOSTILE, HOSTILE_ESCAPED)
+        )) && text.contains(r"    +x\033]0;pwned\a\033[2J\r"),
+        "{text}"
+    );
+
+    let json = diff_json(&a, &b);
+    let changes = member_changes(&json);
+    assert!(
+        changes.contains(&(format!("/etc/{HOSTILE}"), "changed".to_owned()))
+            && changes.contains(&(
+                format!("{}/{HOSTILE}", hostile_store_path()),
+                "added".to_owned()
+            )),
+        "{changes:?}"
+    );
+    let link_change = json["groups"][0]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["member"] == format!("/etc/{HOSTILE}").as_str())
+        .unwrap();
+    assert_eq!(
+        link_change["fields"],
+        serde_json::json!([{"field": "linkname", "a": "\"/a\"", "b": format!("\"/{HOSTILE}\"")}])
+    );
+}

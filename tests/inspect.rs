@@ -475,3 +475,74 @@ fn write_prints_nothing_on_stdout_and_nothing_at_all_when_quiet() {
         "{quiet:?}"
     );
 }
+
+/// A GNU tar file DIR/NAME of [`hostile_tree`] with
+/// [`hostile_nix_database`]; the tarball.
+fn hostile_tarball(dir: &Path, name: &str) -> PathBuf {
+    let root = dir.join("hostile-root");
+    hostile_tree(&root);
+    hostile_nix_database(&root);
+    let tarball = dir.join(name);
+    gnu_tar_file(&root, &tarball);
+    tarball
+}
+
+#[test]
+fn inspect_and_verify_print_hostile_names_escaped_and_json_keeps_them_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    // The file's own name came from the colleague too.
+    let tarball = hostile_tarball(dir.path(), &format!("{HOSTILE}.tar"));
+    let path = tarball.to_str().unwrap();
+
+    let inspected = run_tool(&["inspect", path]);
+    assert_eq!(inspected.status.code(), Some(0));
+    let text = assert_terminal_safe("inspect", &inspected);
+    assert!(
+        text.contains(&format!(
+            "system       {}",
+            hostile_store_path().replace(HOSTILE, HOSTILE_ESCAPED)
+        )) && text.contains(&format!("{HOSTILE_ESCAPED}.tar")),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&run_ok(wsl_tarball().args(["inspect", "--json", path]))).unwrap();
+    assert_eq!(json["system"], hostile_store_path().as_str());
+    assert_eq!(
+        json["topStorePaths"][0]["path"],
+        hostile_store_path().as_str()
+    );
+    assert_eq!(json["file"], path);
+
+    // A manifest's fields are shown escaped too, and in its error.
+    let manifest = dir.path().join("manifest.json");
+    let sha256 = json["fileSha256"].as_str().unwrap();
+    for (recorded, status) in [(sha256, HOSTILE), (HOSTILE, "passed")] {
+        let content = serde_json::json!({
+            "tarball": { "sha256": recorded },
+            "securityChecks": { "status": status },
+        });
+        std::fs::write(&manifest, content.to_string()).unwrap();
+        let output = run_tool(&["inspect", "--manifest", manifest.to_str().unwrap(), path]);
+        let text = assert_terminal_safe("inspect --manifest", &output);
+        assert!(text.contains(HOSTILE_ESCAPED), "{text}");
+    }
+
+    for args in [vec!["verify"], vec!["verify", "--bare"]] {
+        let output = run_tool(&[&args[..], &[path]].concat());
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let text = assert_terminal_safe("verify", &output);
+        assert!(text.contains(HOSTILE_ESCAPED), "{text}");
+    }
+    let verified = run_tool(&["verify", "--json", path]);
+    assert_eq!(verified.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&verified.stdout).unwrap();
+    assert!(
+        json["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["failures"].as_array().unwrap())
+            .any(|f| f.as_str().unwrap().contains(&hostile_store_path())),
+        "{json}"
+    );
+}

@@ -558,3 +558,40 @@ fn environment_values_that_ship_fail_names_alone_do_not_and_the_bypass_is_loud()
     assert!(output_file.exists());
     assert_verifies(&output_file, Rootfs::Bare);
 }
+
+#[test]
+fn check_of_a_tarball_prints_hostile_member_names_escaped_and_json_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    hostile_tree(&root);
+    let key =
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n";
+    let home = root.join("home/nixos").join(HOSTILE);
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("id_rsa"), key).unwrap();
+    let store_path = root.join(hostile_store_path().trim_start_matches('/'));
+    std::fs::write(store_path.join("test-key.pem"), key).unwrap();
+    let tarball = dir.path().join("colleague.tar");
+    gnu_tar_file(&root, &tarball);
+    let tarball = tarball.to_str().unwrap();
+
+    let in_home = format!("/home/nixos/{HOSTILE}/id_rsa");
+    for flags in [&[][..], &["--verbose"]] {
+        let output = run_wsl_tarball(&[&["check"], flags, &[tarball]].concat());
+        assert_status(&output, 3);
+        let text = assert_terminal_safe("check", &output);
+        assert!(
+            text.contains(&in_home.replace(HOSTILE, HOSTILE_ESCAPED))
+                && text.contains(&hostile_store_path().replace(HOSTILE, HOSTILE_ESCAPED)),
+            "{text}"
+        );
+    }
+    let output = run_wsl_tarball(&["check", "--json", tarball]);
+    assert_status(&output, 3);
+    let seen = findings(&output);
+    assert_eq!(
+        detectors_at(&seen, &in_home),
+        expected(&["pem-private-key"], "error"),
+        "{seen:?}"
+    );
+}

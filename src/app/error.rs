@@ -71,7 +71,7 @@ pub enum AppError {
     },
     #[error("{system} is not a NixOS toplevel (it lacks init, etc or sw), so it gets no WSL skeleton and cannot boot")]
     NotNixosToplevel { system: String },
-    #[error("compression {value:?} from the facts file: {source}")]
+    #[error("compression \"{value}\" from the facts file: {source}")]
     FactsCompression {
         value: String,
         source: CompressError,

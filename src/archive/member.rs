@@ -41,7 +41,7 @@ impl MemberKind {
             MemberKind::CharDevice => "character device".into(),
             MemberKind::BlockDevice => "block device".into(),
             MemberKind::Fifo => "fifo".into(),
-            MemberKind::Other(flag) => format!("type {:?}", char::from(*flag)),
+            MemberKind::Other(flag) => format!("type '{}'", char::from(*flag)),
         }
     }
 }
@@ -76,13 +76,16 @@ pub struct Member {
 }
 
 impl Member {
-    /// The path as `/`-rooted text for messages (lossy for non-UTF-8).
+    /// The path as `/`-rooted text for messages and JSON (lossy for
+    /// non-UTF-8), not escaped: what prints it on a terminal escapes it
+    /// ([`crate::escape`]), so JSON keeps the exact name.
     pub fn display_path(&self) -> String {
         display_path(&self.path)
     }
 }
 
-/// A rootfs path as `/`-rooted text (lossy for non-UTF-8 bytes).
+/// A rootfs path as `/`-rooted text (lossy for non-UTF-8 bytes), not
+/// escaped (see [`Member::display_path`]).
 pub fn display_path(path: &[u8]) -> String {
     format!("/{}", String::from_utf8_lossy(path))
 }

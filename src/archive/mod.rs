@@ -760,6 +760,8 @@ fn apply_pax(data: &[u8], overrides: &mut Overrides) -> Result<(), String> {
             let whole = text.split('.').next().unwrap_or(text);
             whole
                 .parse()
+                // Quoted as Debug does: the readers' own errors stay
+                // printable (tests/fuzz.rs), before main.rs escapes them.
                 .map_err(|_| format!("{text:?} is not a number"))
         };
         match key {

@@ -183,7 +183,7 @@ pub fn check_threads(threads: usize) -> Result<(), CompressError> {
 /// Invalid compression options, or an encoder that could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum CompressError {
-    #[error("unknown compression {0:?} (expected gzip, xz, zstd or none)")]
+    #[error("unknown compression \"{0}\" (expected gzip, xz, zstd or none)")]
     UnknownCompression(String),
     #[error("{compression} level {level} is out of range {min}-{max}")]
     LevelOutOfRange {

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::DeltaError;
 use crate::archive::{detect_compression, open_tarball, MemberKind};
 use crate::compress::Compression;
-use crate::escape::escape_bytes;
+use crate::escape::Escaped;
 use crate::input::{read_limited, MAX_CLOSURE_BYTES};
 use crate::inspect::{
     read_database, store_path_changes_text, ChangedStorePath, Database, DatabaseVisitor,
@@ -258,8 +258,8 @@ fn profile_system(
             let not_a_store_path = |why: String| {
                 format!(
                     "{}: its target {} is not a store path: {why}",
-                    escape_bytes(&current),
-                    escape_bytes(target)
+                    String::from_utf8_lossy(&current),
+                    String::from_utf8_lossy(target)
                 )
             };
             let text = std::str::from_utf8(target)
@@ -422,13 +422,14 @@ pub fn compare(a: &Inventory, a_name: &str, b: &Inventory, b_name: &str) -> Inve
 impl InventoryDifference {
     /// The report for people: the bundle's table of contents.
     pub fn to_text(&self) -> String {
-        let system = |s: &Option<String>| s.clone().unwrap_or_else(|| "(no system named)".into());
+        let system =
+            |s: &Option<String>| Escaped(s.as_deref().unwrap_or("(no system named)")).to_string();
         let mut out = format!(
             "A {} ({}, system {})\nB {} ({}, system {})\n",
-            self.a,
+            Escaped(&self.a),
             self.kind_a.name(),
             system(&self.system_a),
-            self.b,
+            Escaped(&self.b),
             self.kind_b.name(),
             system(&self.system_b)
         );

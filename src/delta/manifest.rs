@@ -182,7 +182,10 @@ pub fn parse_store_path(field: &str, text: &str) -> Result<StorePath, ManifestFi
         .map_err(|e| field_error(field, e))
         .and_then(|path| match absolute(&path) == text {
             true => Ok(path),
-            false => Err(field_error(field, format!("{text:?} is not a store path"))),
+            false => Err(field_error(
+                field,
+                format!("\"{text}\" is not a store path"),
+            )),
         })
 }
 
@@ -191,7 +194,7 @@ fn one_of(field: &str, text: String, allowed: &[&str]) -> Result<String, Manifes
         true => Ok(text),
         false => Err(field_error(
             field,
-            format!("{text:?} is not one of {}", allowed.join(", ")),
+            format!("\"{text}\" is not one of {}", allowed.join(", ")),
         )),
     }
 }
@@ -203,7 +206,10 @@ impl TryFrom<RawManifest> for BundleManifest {
         if raw.store_dir != STORE_DIR {
             return Err(field_error(
                 "storeDir",
-                format!("{:?}: bundles are made for {STORE_DIR} only", raw.store_dir),
+                format!(
+                    "\"{}\": bundles are made for {STORE_DIR} only",
+                    raw.store_dir
+                ),
             ));
         }
         let old_system = raw
@@ -244,7 +250,7 @@ impl TryFrom<RawManifest> for BundleManifest {
         {
             return Err(field_error(
                 "export.sha256",
-                format!("{sha256:?} is not 64 lowercase hex digits"),
+                format!("\"{sha256}\" is not 64 lowercase hex digits"),
             ));
         }
         Ok(BundleManifest {

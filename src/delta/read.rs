@@ -19,6 +19,7 @@ use super::manifest::{
 use super::script::apply_script;
 use super::DeltaError;
 use crate::archive::{open_tarball, MemberKind, TarballReader};
+use crate::escape::Escaped;
 use crate::hex;
 use crate::store::StorePath;
 
@@ -169,21 +170,24 @@ impl BundleInspection {
         let human = crate::inspect::human_bytes;
         let mut out = format!(
             "file         {}\nformat       update bundle, {} compression; {}\nsha256       {}\n",
-            self.file,
+            Escaped(&self.file),
             self.compression,
             human(self.file_size),
             self.file_sha256
         );
         out.push_str(&format!(
             "old system   {}\nnew system   {}\n",
-            self.old_system
-                .as_deref()
-                .unwrap_or("(not named: made from a closure file)"),
-            self.new_system
+            Escaped(
+                self.old_system
+                    .as_deref()
+                    .unwrap_or("(not named: made from a closure file)")
+            ),
+            Escaped(&self.new_system)
         ));
         out.push_str(&format!(
             "made from    {}\nsecurity     {}\n",
-            self.baseline, self.security_checks
+            Escaped(&self.baseline),
+            Escaped(&self.security_checks)
         ));
         out.push_str(&format!(
             "ships        {} store paths ({} NAR), in import order\n",
@@ -194,7 +198,7 @@ impl BundleInspection {
             out.push_str(&format!(
                 "  {:>10}  {}\n",
                 human(path.nar_size),
-                path.absolute()
+                Escaped(&path.absolute())
             ));
         }
         out.push_str(&format!(
@@ -202,7 +206,7 @@ impl BundleInspection {
             self.requires.len()
         ));
         for path in &self.requires {
-            out.push_str(&format!("  {path}\n"));
+            out.push_str(&format!("  {}\n", Escaped(path)));
         }
         out
     }
@@ -238,13 +242,15 @@ impl BundleVerification {
     pub fn to_text(&self, max_failures: usize) -> String {
         let mut out = format!(
             "verifying {} (update bundle, {} compression, {} store paths)\n",
-            self.file, self.compression, self.store_paths
+            Escaped(&self.file),
+            self.compression,
+            self.store_paths
         );
         for check in &self.checks {
             let tag = if check.passed { "ok  " } else { "FAIL" };
             out.push_str(&format!("{tag}  {}\n", check.description));
             for failure in check.failures.iter().take(max_failures) {
-                out.push_str(&format!("      - {failure}\n"));
+                out.push_str(&format!("      - {}\n", Escaped(failure)));
             }
             if check.failures.len() > max_failures {
                 out.push_str(&format!(
@@ -401,7 +407,11 @@ pub fn check_bundle(open: OpenBundle, export_copy: &mut dyn Write) -> Vec<Bundle
     }
     if seen != [APPLY_MEMBER, EXPORT_MEMBER] {
         layout.push(format!(
-            "after the manifest, the members are {seen:?}; expected {:?}",
+            "after the manifest, the members are {}; expected {:?}",
+            seen.iter()
+                .map(|name| format!("\"{name}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
             [APPLY_MEMBER, EXPORT_MEMBER]
         ));
     }

@@ -35,6 +35,7 @@ pub use verify::{verify, verify_with_progress, CheckOutcome, Verification};
 pub use walk::{ArchiveWalk, KeptFile, Owner, StoreObject, WalkError, WalkOptions};
 
 use crate::archive::{ArchiveError, ReadError};
+use crate::escape::Escaped;
 use crate::hex;
 pub use crate::progress::human_bytes;
 use crate::progress::Progress;
@@ -313,7 +314,7 @@ fn security_outcome_from_manifest(path: &Path, sha256: &[u8; 32]) -> Result<Stri
     let recorded = manifest["tarball"]["sha256"].as_str().unwrap_or_default();
     if recorded != hex::encode(sha256) {
         return Err(error(format!(
-            "describes a tarball with sha256 {recorded:?}, not this one ({})",
+            "describes a tarball with sha256 \"{recorded}\", not this one ({})",
             hex::encode(sha256)
         )));
     }
@@ -324,11 +325,12 @@ fn security_outcome_from_manifest(path: &Path, sha256: &[u8; 32]) -> Result<Stri
 }
 
 impl Inspection {
-    /// The human-readable summary.
+    /// The human-readable summary, with the names from the tarball and the
+    /// manifest escaped for a terminal.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         let m = &self.members;
-        out.push_str(&format!("file         {}\n", self.file));
+        out.push_str(&format!("file         {}\n", Escaped(&self.file)));
         out.push_str(&format!(
             "format       {} tar, {} compression; {} ({} uncompressed)\n",
             self.tar_format.name(),
@@ -349,12 +351,17 @@ impl Inspection {
         ));
         out.push_str(&format!(
             "system       {}\n",
-            self.system
-                .as_deref()
-                .unwrap_or("(no /nix/var/nix/profiles/system)")
+            Escaped(
+                self.system
+                    .as_deref()
+                    .unwrap_or("(no /nix/var/nix/profiles/system)")
+            )
         ));
         out.push_str(&format!("nix database {}\n", self.nix_database.name()));
-        out.push_str(&format!("security     {}\n", self.security_checks));
+        out.push_str(&format!(
+            "security     {}\n",
+            Escaped(&self.security_checks)
+        ));
         out.push_str("skeleton\n");
         for file in &self.skeleton {
             let state = match (&file.resolves_to, file.present) {
@@ -362,7 +369,7 @@ impl Inspection {
                 (None, true) => "dangling".to_owned(),
                 (None, false) => "missing".to_owned(),
             };
-            out.push_str(&format!("  {:<30} {state}\n", file.path));
+            out.push_str(&format!("  {:<30} {state}\n", Escaped(&file.path)));
         }
         out.push_str(&format!(
             "largest store paths (top {})\n",
@@ -372,7 +379,7 @@ impl Inspection {
             out.push_str(&format!(
                 "  {:>10}  {}\n",
                 human_bytes(path.nar_size),
-                path.path
+                Escaped(&path.path)
             ));
         }
         out

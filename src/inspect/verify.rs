@@ -18,6 +18,7 @@ use super::{
     read_database, Database, DatabaseError, DatabaseVisitor, InspectError, RegisteredPath,
 };
 use crate::archive::MemberKind;
+use crate::escape::Escaped;
 use crate::progress::Progress;
 use crate::store::{NarHash, StorePath};
 
@@ -61,12 +62,15 @@ impl Verification {
             .flat_map(|c| c.failures.iter().map(move |f| (c.check, f.as_str())))
     }
 
-    /// The report for people: one line per check, failures indented below.
-    /// At most `max_failures` failures are listed per check.
+    /// The report for people: one line per check, failures indented below,
+    /// names from the tarball escaped for a terminal. At most
+    /// `max_failures` failures are listed per check.
     pub fn to_text(&self, max_failures: usize) -> String {
         let mut out = format!(
             "verifying {} ({} compression, {} store paths)\n",
-            self.file, self.compression, self.store_paths
+            Escaped(&self.file),
+            self.compression,
+            self.store_paths
         );
         for outcome in &self.checks {
             let tag = match outcome.status {
@@ -76,11 +80,11 @@ impl Verification {
             };
             out.push_str(&format!("{tag}  {}", outcome.description));
             if let Some(note) = &outcome.note {
-                out.push_str(&format!(" ({note})"));
+                out.push_str(&format!(" ({})", Escaped(note)));
             }
             out.push('\n');
             for failure in outcome.failures.iter().take(max_failures) {
-                out.push_str(&format!("      - {failure}\n"));
+                out.push_str(&format!("      - {}\n", Escaped(failure)));
             }
             let more =
                 outcome.failures.len().saturating_sub(max_failures) as u64 + outcome.more_failures;
@@ -379,7 +383,7 @@ fn check_database(
             Some(KeptFile::Bytes(schema)) => failures.push(
                 Check::NixDatabase,
                 format!(
-                    "/nix/var/nix/db/schema says {:?}, expected {:?}",
+                    "/nix/var/nix/db/schema says \"{}\", expected \"{}\"",
                     String::from_utf8_lossy(schema),
                     crate::nixdb::SCHEMA_FILE_CONTENTS
                 ),
@@ -443,7 +447,7 @@ fn check_skeleton(
             match root {
                 Some(fields) if fields.get(2) == Some(&"0") => {}
                 Some(fields) => fail(format!(
-                    "/etc/passwd: root has uid {:?}, not 0",
+                    "/etc/passwd: root has uid \"{}\", not 0",
                     fields.get(2).copied().unwrap_or("")
                 )),
                 None => fail("/etc/passwd has no root user".to_owned()),

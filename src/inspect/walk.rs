@@ -465,7 +465,7 @@ impl ArchiveWalk {
             self.problem(
                 Check::TarFormat,
                 format!(
-                    "{shown}: the name {:?} is absolute or has a '..' component",
+                    "{shown}: the name \"{}\" is absolute or has a '..' component",
                     String::from_utf8_lossy(&member.raw_name)
                 ),
             );

@@ -14,15 +14,15 @@ use crate::entry::Entry;
 /// Why a `--chown` argument was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChownRuleError {
-    #[error("--chown path {0:?} must not contain '.' or '..' components")]
+    #[error("--chown path \"{0}\" must not contain '.' or '..' components")]
     DotComponent(String),
-    #[error("--chown owner {0:?} must be numeric UID:GID, such as 1000:100")]
+    #[error("--chown owner \"{0}\" must be numeric UID:GID, such as 1000:100")]
     BadOwner(String),
     #[error(
         "--chown path is empty (an unset shell variable?); name a rootfs path such as /home/nixos"
     )]
     EmptyPath,
-    #[error("--chown {0:?} names the whole rootfs, which holds /nix/store (owned by root); name a path below it such as /home/nixos")]
+    #[error("--chown \"{0}\" names the whole rootfs, which holds /nix/store (owned by root); name a path below it such as /home/nixos")]
     WholeRootfs(String),
     #[error("{rule}: it reaches {what}, which must stay owned by root:root (verify rejects anything else)")]
     Protected { rule: String, what: &'static str },

@@ -53,13 +53,13 @@ pub enum FactsError {
         source_name: String,
         source: serde_json::Error,
     },
-    #[error("facts {field} {value:?}: {problem}")]
+    #[error("facts {field} \"{value}\": {problem}")]
     Field {
         field: String,
         value: String,
         problem: &'static str,
     },
-    #[error("facts {field} (user {user:?}): group {group:?} is not declared in users.groups")]
+    #[error("facts {field} (user \"{user}\"): group \"{group}\" is not declared in users.groups")]
     UnknownGroup {
         field: String,
         user: String,
@@ -514,7 +514,7 @@ mod tests {
                 message.starts_with(&format!("facts users.users[0].{key} ")),
                 "{message}"
             );
-            assert!(message.contains(&format!("{value:?}")), "{message}");
+            assert!(message.contains(&format!("\"{value}\"")), "{message}");
         }
     }
 
@@ -533,7 +533,7 @@ mod tests {
             assert!(
                 error
                     .to_string()
-                    .starts_with(&format!("facts users.users[0].home {home:?}: ")),
+                    .starts_with(&format!("facts users.users[0].home \"{home}\": ")),
                 "{error}"
             );
         }
@@ -561,7 +561,7 @@ mod tests {
         assert!(
             error
                 .to_string()
-                .starts_with("facts defaultName \"NixOS\\nicon=/etc/shadow\": "),
+                .starts_with("facts defaultName \"NixOS\nicon=/etc/shadow\": "),
             "{error}"
         );
         facts_with(serde_json::json!({ "defaultName": "NixOS-25.11_x" })).unwrap();

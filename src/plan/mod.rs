@@ -83,9 +83,9 @@ pub enum PlanError {
         host: PathBuf,
         conflict: Conflict,
     },
-    #[error("--allow-override {path:?}: {why}")]
+    #[error("--allow-override \"{path}\": {why}")]
     AllowOverride { path: String, why: &'static str },
-    #[error("rootfs path {path:?} from {origin}: {why}")]
+    #[error("rootfs path \"{path}\" from {origin}: {why}")]
     BadRootfsPath {
         path: String,
         origin: EntryOrigin,

@@ -300,7 +300,7 @@ fn add_etc(
             } else {
                 let bits = u32::from_str_radix(&mode, 8).map_err(|_| {
                     PlanError::Nixos(format!(
-                        "{}.mode holds {mode:?}, not an octal mode",
+                        "{}.mode holds \"{mode}\", not an octal mode",
                         host.display()
                     ))
                 })?;
@@ -311,7 +311,7 @@ fn add_etc(
                     let text = read_companion(suffix)?;
                     accounts.owner(&text, kind).ok_or_else(|| {
                         PlanError::Nixos(format!(
-                            "{}{suffix} names {} {text:?}, which the system's users.{} do not declare",
+                            "{}{suffix} names {} \"{text}\", which the system's users.{} do not declare",
                             host.display(),
                             kind.noun(),
                             kind.option()

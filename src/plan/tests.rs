@@ -299,7 +299,7 @@ fn every_placed_path_is_checked_and_named_with_its_origin() {
             .place(Entry::directory(path, 0o700), EntryOrigin::Skeleton)
             .unwrap_err()
             .to_string();
-        let shown = format!("{:?}", format!("/{}", String::from_utf8_lossy(path)));
+        let shown = format!("\"/{}\"", String::from_utf8_lossy(path));
         assert!(
             err.contains(&shown) && err.contains("NixOS skeleton") && err.contains(why),
             "{err}"

@@ -19,13 +19,13 @@ use super::report::Finding;
 /// flag or option it came from (`--allow`, `wsl.tarball.checks.allow`).
 #[derive(Debug, thiserror::Error)]
 pub enum AllowRuleError {
-    #[error("allow rule {rule:?}: unknown detector {name:?}; known: {known}")]
+    #[error("allow rule \"{rule}\": unknown detector \"{name}\"; known: {known}")]
     UnknownDetector {
         rule: String,
         name: String,
         known: String,
     },
-    #[error("allow rule {rule:?}: the glob must start with / (a path in the tarball)")]
+    #[error("allow rule \"{rule}\": the glob must start with / (a path in the tarball)")]
     RelativeGlob { rule: String },
     #[error("an allow rule is empty; write DETECTOR, /GLOB or DETECTOR:/GLOB")]
     Empty,
@@ -116,7 +116,9 @@ mod tests {
         let relative = format!("{}:etc/*", Detector::ALL[0].name());
         assert_eq!(
             message(&relative),
-            format!("allow rule {relative:?}: the glob must start with / (a path in the tarball)")
+            format!(
+                "allow rule \"{relative}\": the glob must start with / (a path in the tarball)"
+            )
         );
         assert_eq!(
             message(""),

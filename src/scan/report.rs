@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use super::detect::Detector;
+use crate::escape::Escaped;
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -130,7 +131,8 @@ impl ScanReport {
 
     /// The report as text, at the given [`Detail`]: a line per finding
     /// shown, then (unless quiet) a line for the sensitive variables not
-    /// found and the summary line.
+    /// found and the summary line. Paths are escaped for a terminal; the
+    /// excerpts are printable already ([`redact`]).
     pub fn render_human(&self, detail: Detail) -> String {
         let mut text = String::new();
         let shown = |f: &&Finding| f.severity == Severity::Error || detail == Detail::Verbose;
@@ -147,7 +149,9 @@ impl ScanReport {
             let _ = writeln!(
                 text,
                 "{severity}[{}] {} ({place}): {}",
-                f.detector, f.path, f.excerpt
+                f.detector,
+                Escaped(&f.path),
+                f.excerpt
             );
         }
         if detail == Detail::Quiet {
@@ -160,7 +164,7 @@ impl ScanReport {
             let names: Vec<String> = self
                 .environment_not_found
                 .iter()
-                .map(|name| format!("${name}"))
+                .map(|name| format!("${}", Escaped(name)))
                 .collect();
             let _ = writeln!(
                 text,
@@ -197,7 +201,7 @@ impl ScanReport {
         counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         let places: Vec<String> = counts
             .iter()
-            .map(|(path, count)| format!("{count} in {path}"))
+            .map(|(path, count)| format!("{count} in {}", Escaped(path)))
             .collect();
         format!(
             "warning: {} finding(s) in store paths outside the system's configuration \

@@ -19,7 +19,7 @@ use super::nixbase32;
 
 /// Why a string is not a SHA-256 NAR hash.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{text:?} is not a SHA-256 hash in any spelling Nix uses (sha256:<nix32>, sha256:<hex>, sha256-<base64>, bare hex): {why}")]
+#[error("\"{text}\" is not a SHA-256 hash in any spelling Nix uses (sha256:<nix32>, sha256:<hex>, sha256-<base64>, bare hex): {why}")]
 pub struct HashError {
     pub text: String,
     pub why: &'static str,

@@ -37,17 +37,19 @@ pub const MAX_NAME_LEN: usize = 211;
 /// Why a string is not a store path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StorePathError {
-    #[error("{0:?} is not inside the store directory {1:?}")]
+    #[error("\"{0}\" is not inside the store directory \"{1}\"")]
     NotInStore(String, String),
-    #[error("{path:?} is inside store path {store_path}; give the store path itself")]
+    #[error("\"{path}\" is inside store path {store_path}; give the store path itself")]
     InsideStorePath { path: String, store_path: String },
-    #[error("{0:?} is too short to be a store path basename (<32-char hash>-<name>)")]
+    #[error("\"{0}\" is too short to be a store path basename (<32-char hash>-<name>)")]
     TooShort(String),
-    #[error("{0:?} has a hash part that is not 32 nix32 characters (0-9, a-z without e, o, u, t)")]
+    #[error(
+        "\"{0}\" has a hash part that is not 32 nix32 characters (0-9, a-z without e, o, u, t)"
+    )]
     BadHashPart(String),
-    #[error("{0:?} has no dash between the hash part and the name")]
+    #[error("\"{0}\" has no dash between the hash part and the name")]
     MissingDash(String),
-    #[error("{0:?} has an invalid name: {1}")]
+    #[error("\"{0}\" has an invalid name: {1}")]
     BadName(String, &'static str),
 }
 
@@ -222,7 +224,7 @@ mod tests {
             assert_eq!(
                 StorePath::from_basename(&basename).unwrap_err().to_string(),
                 format!(
-                    "{basename:?} has an invalid name: the name is, or begins with, the component \".\" or \"..\""
+                    "\"{basename}\" has an invalid name: the name is, or begins with, the component \".\" or \"..\""
                 ),
                 "{name}"
             );

@@ -425,3 +425,85 @@ pub fn running_as_root() -> bool {
         .and_then(|ids| ids.split_whitespace().nth(1).map(|euid| euid == "0"))
         .unwrap_or(false)
 }
+
+/// Text that would drive a terminal if printed as it came in a colleague's
+/// input: an OSC title change ended by BEL, a screen clear, CR and LF, a C1
+/// CSI, DEL and a right-to-left override.
+pub const HOSTILE: &str = "x\x1b]0;pwned\x07\x1b[2J\r\n\u{9b}31m\x7f\u{202e}lmth.sh";
+
+/// [`HOSTILE`] as wsl-tarball prints it on a terminal (src/escape.rs, the
+/// style of `ls --quoting-style=escape`).
+pub const HOSTILE_ESCAPED: &str = r"x\033]0;pwned\a\033[2J\r\n\23331m\177\u{202e}lmth.sh";
+
+/// The store path `/nix/store/HASH-HOSTILE` that [`hostile_tree`] makes.
+pub fn hostile_store_path() -> String {
+    format!("/nix/store/7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-{HOSTILE}")
+}
+
+/// Makes a rootfs tree at ROOT whose names and link targets hold
+/// [`HOSTILE`]: the store path [`hostile_store_path`] with a file named
+/// HOSTILE in it, the system profile leading there, and `/etc/HOSTILE`, a
+/// symlink to `/HOSTILE`.
+pub fn hostile_tree(root: &Path) {
+    use std::os::unix::fs::symlink;
+    let store_path = root.join(hostile_store_path().trim_start_matches('/'));
+    std::fs::create_dir_all(&store_path).unwrap();
+    std::fs::write(store_path.join(HOSTILE), "hello\n").unwrap();
+    let profiles = root.join("nix/var/nix/profiles");
+    std::fs::create_dir_all(&profiles).unwrap();
+    symlink(hostile_store_path(), profiles.join("system")).unwrap();
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    symlink(format!("/{HOSTILE}"), root.join("etc").join(HOSTILE)).unwrap();
+}
+
+/// Makes ROOT/nix/var/nix/db/db.sqlite with the real schema (made by the
+/// sqlite3 tool) and one row naming [`hostile_store_path`] with a hash
+/// that is [`HOSTILE`] text.
+pub fn hostile_nix_database(root: &Path) {
+    let db = root.join("nix/var/nix/db");
+    std::fs::create_dir_all(&db).unwrap();
+    let schema = std::fs::read_to_string(repo_root().join("src/nixdb/schema.sql")).unwrap();
+    let sql = format!(
+        "{schema}\ninsert into ValidPaths (path, hash, registrationTime, narSize) \
+         values ('{}', 'sha256:{HOSTILE}', 1, 1);\n",
+        hostile_store_path()
+    );
+    let mut sqlite = Command::new("sqlite3")
+        .arg(db.join("db.sqlite"))
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("run sqlite3");
+    std::io::Write::write_all(&mut sqlite.stdin.take().unwrap(), sql.as_bytes()).unwrap();
+    assert!(sqlite.wait().unwrap().success());
+}
+
+/// Asserts that nothing a command printed can drive a terminal: both
+/// streams are UTF-8 without a C0 control but the report's own line breaks,
+/// DEL, a C1 control, or a character that reorders or hides text. Returns
+/// stdout and stderr together, as text.
+pub fn assert_terminal_safe(what: &str, output: &Output) -> String {
+    let mut both = String::new();
+    for (stream, bytes) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+        let text = std::str::from_utf8(bytes).unwrap_or_else(|e| {
+            panic!(
+                "{what}: {stream} is not UTF-8 ({e}): {:?}",
+                String::from_utf8_lossy(bytes)
+            )
+        });
+        let unsafe_char = |c: char| {
+            (c.is_control() && c != '\n')
+                || matches!(c,
+                    '\u{200b}'..='\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}'
+                    | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+        };
+        let chars: Vec<char> = text.chars().collect();
+        if let Some(at) = chars.iter().position(|&c| unsafe_char(c)) {
+            let context: String = chars[at.saturating_sub(60)..(at + 60).min(chars.len())]
+                .iter()
+                .collect();
+            panic!("{what}: a terminal control reaches {stream} at character {at}: …{context:?}…");
+        }
+        both.push_str(text);
+    }
+    both
+}

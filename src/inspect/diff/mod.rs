@@ -373,7 +373,9 @@ fn header_changes(a: &Member, b: &Member) -> Vec<FieldChange> {
     {
         return Vec::new();
     }
-    let text = |bytes: &[u8]| format!("{:?}", String::from_utf8_lossy(bytes));
+    // Quoted but not escaped: the JSON keeps the exact text, the text
+    // report escapes it.
+    let text = |bytes: &[u8]| format!("\"{}\"", String::from_utf8_lossy(bytes));
     let fields: [(&str, String, String); 9] = [
         ("typeflag", a.kind.describe(), b.kind.describe()),
         ("mode", format!("{:04o}", a.mode), format!("{:04o}", b.mode)),

@@ -1,7 +1,11 @@
-//! What `diff` reports: the types of its result (which the JSON mirrors)
-//! and the capped text form for people.
+//! What `diff` reports: the types of its result (which the JSON mirrors,
+//! exactly) and the capped text form for people, in which every name, link
+//! target, field value and line of content from the tarballs is escaped
+//! for a terminal.
 
 use serde::Serialize;
+
+use crate::escape::Escaped;
 
 /// The most member differences kept for the report; more are counted.
 pub const MAX_LISTED_MEMBERS: usize = 100_000;
@@ -36,17 +40,17 @@ pub fn store_path_changes_text(
         changed.len()
     );
     for path in added {
-        out.push_str(&format!("  + {path}\n"));
+        out.push_str(&format!("  + {}\n", Escaped(path)));
     }
     for path in removed {
-        out.push_str(&format!("  - {path}\n"));
+        out.push_str(&format!("  - {}\n", Escaped(path)));
     }
     for change in changed {
         out.push_str(&format!(
             "  ~ {} (NAR {} -> {}, {} -> {} bytes)\n",
-            change.path,
-            change.nar_hash_a.as_deref().unwrap_or("?"),
-            change.nar_hash_b.as_deref().unwrap_or("?"),
+            Escaped(&change.path),
+            Escaped(change.nar_hash_a.as_deref().unwrap_or("?")),
+            Escaped(change.nar_hash_b.as_deref().unwrap_or("?")),
             change.nar_size_a,
             change.nar_size_b
         ));
@@ -187,11 +191,15 @@ impl Difference {
         let mut out = String::new();
         out.push_str(&format!(
             "A {} ({}, sha256 {})\n",
-            self.a, self.compression_a, self.sha256_a
+            Escaped(&self.a),
+            self.compression_a,
+            self.sha256_a
         ));
         out.push_str(&format!(
             "B {} ({}, sha256 {})\n",
-            self.b, self.compression_b, self.sha256_b
+            Escaped(&self.b),
+            self.compression_b,
+            self.sha256_b
         ));
         if self.identical {
             out.push_str("identical\n");
@@ -219,14 +227,15 @@ impl Difference {
             match (&group.store_path, group.change) {
                 (None, _) => out.push_str("outside the store\n"),
                 (Some(path), Some(change)) => out.push_str(&format!(
-                    "{path} ({})\n",
+                    "{} ({})\n",
+                    Escaped(path),
                     match change {
                         Change::Added => "added",
                         Change::Removed => "removed",
                         Change::Changed => "changed",
                     }
                 )),
-                (Some(path), None) => out.push_str(&format!("{path}\n")),
+                (Some(path), None) => out.push_str(&format!("{}\n", Escaped(path))),
             }
             let room = TEXT_MEMBERS_PER_GROUP.min(TEXT_MEMBERS - shown);
             for member in group.members.iter().take(room) {
@@ -249,12 +258,17 @@ impl Difference {
         if let Some(first) = &self.first_difference {
             out.push_str(&format!(
                 "first difference: {} (tar offset {})\n",
-                first.member, first.tar_offset
+                Escaped(&first.member),
+                first.tar_offset
             ));
             if let Some(store_path) = &first.store_path {
-                out.push_str(&format!("  in store path {store_path}\n"));
+                out.push_str(&format!("  in store path {}\n", Escaped(store_path)));
             }
-            out.push_str(&format!("  {}: {}\n", first.field, first.detail));
+            out.push_str(&format!(
+                "  {}: {}\n",
+                Escaped(&first.field),
+                Escaped(&first.detail)
+            ));
         }
         out
     }
@@ -266,27 +280,37 @@ fn member_text(member: &MemberChange, out: &mut String) {
     if member.change != Change::Changed {
         out.push_str(&format!(
             "  {sign} {} ({}, {} bytes)\n",
-            member.member, member.kind, member.size
+            Escaped(&member.member),
+            Escaped(&member.kind),
+            member.size
         ));
         return;
     }
     let mut parts: Vec<String> = member
         .fields
         .iter()
-        .map(|f| format!("{} {} -> {}", f.field, f.a, f.b))
+        .map(|f| {
+            format!(
+                "{} {} -> {}",
+                Escaped(&f.field),
+                Escaped(&f.a),
+                Escaped(&f.b)
+            )
+        })
         .collect();
     if let Some(content) = &member.content {
-        parts.push(format!("content: {content}"));
+        parts.push(format!("content: {}", Escaped(content)));
     }
     out.push_str(&format!(
         "  {sign} {}: {}\n",
-        member.member,
+        Escaped(&member.member),
         parts.join("; ")
     ));
     if let Some(diff) = &member.unified_diff {
-        let lines: Vec<&str> = diff.lines().collect();
+        // Split at LF alone: a CR at a line's end is shown, escaped.
+        let lines: Vec<&str> = diff.split_terminator('\n').collect();
         for line in lines.iter().take(TEXT_DIFF_LINES) {
-            out.push_str(&format!("    {line}\n"));
+            out.push_str(&format!("    {}\n", Escaped(line)));
         }
         if lines.len() > TEXT_DIFF_LINES {
             out.push_str(&format!(

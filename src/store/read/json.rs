@@ -225,7 +225,7 @@ impl Reader<'_> {
         let path = self.store_path(entry.path_text)?;
         if let Some(stated) = present("path").and_then(Value::as_str) {
             if self.store_path(stated)? != path {
-                return Err(self.field_error(entry, "path", &format!("is {stated:?}")));
+                return Err(self.field_error(entry, "path", &format!("is \"{stated}\"")));
             }
         }
 
@@ -351,7 +351,7 @@ pub(super) fn content_address_text(fields: &Map<String, Value>) -> Result<String
         "flat" => "fixed:",
         "nar" => "fixed:r:",
         "git" => "fixed:git:",
-        other => return Err(format!("has unknown method {other:?}")),
+        other => return Err(format!("has unknown method \"{other}\"")),
     };
     let (algorithm, digest) = match fields.get("hash") {
         Some(Value::String(sri)) => sri_hash(sri),

@@ -193,8 +193,8 @@ impl Reader<'_> {
             .ok_or_else(|| self.malformed(format!("{context}: storeDir is not a string")))?;
         if stated.trim_end_matches('/') != self.store_dir {
             return Err(self.malformed(format!(
-                "{context}: the file is for store directory {stated:?}, \
-                 but the store directory here is {:?}",
+                "{context}: the file is for store directory \"{stated}\", \
+                 but the store directory here is \"{}\"",
                 self.store_dir
             )));
         }

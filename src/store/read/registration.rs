@@ -91,7 +91,7 @@ impl<L: RegistrationLines> RegistrationRecords<'_, L> {
         let line = self.expect(what, path)?;
         line.parse().map_err(|_| {
             self.reader.malformed(format!(
-                "line {}: {path}: {what} {line:?} is not a non-negative integer",
+                "line {}: {path}: {what} \"{line}\" is not a non-negative integer",
                 self.line_number
             ))
         })
