@@ -1549,3 +1549,32 @@ fn delta_from_an_old_with_a_hostile_system_link_or_database_is_refused_escaped()
     assert!(text.contains(r"x\033]0;pwned\a\033[2J"), "{text}");
     assert!(!refused.exists());
 }
+
+#[test]
+fn an_unusable_temporary_directory_is_named_not_blamed_on_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new_closure) = old_tarball_and_new_closure(dir.path());
+    let missing = dir.path().join("no-such-tmp");
+    let bundle = dir.path().join("update.wsl-delta");
+    let before = dir_names(dir.path());
+    let output = wsl_tarball()
+        .args(["delta", "--quiet", "--from"])
+        .arg(&old)
+        .arg("--closure")
+        .arg(&new_closure)
+        .args(["--system", v2(), "-o"])
+        .arg(&bundle)
+        .env("TMPDIR", &missing)
+        .output()
+        .unwrap();
+    let text = assert_exit(&output, 1);
+    assert!(
+        text.contains(&format!("in the temporary directory {}", missing.display())),
+        "{text}"
+    );
+    assert!(
+        !text.starts_with(&format!("wsl-tarball: error: {}:", old.display())),
+        "the error blames OLD: {text}"
+    );
+    assert_eq!(dir_names(dir.path()), before);
+}

@@ -4,7 +4,7 @@
 //! reads the colleague's system this way, and `diff` compares two of them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use serde::Serialize;
@@ -15,8 +15,8 @@ use crate::compress::Compression;
 use crate::escape::Escaped;
 use crate::input::{read_limited, MAX_CLOSURE_BYTES};
 use crate::inspect::{
-    read_database, store_path_changes_text, ChangedStorePath, Database, DatabaseVisitor,
-    RegisteredPath,
+    read_database, store_path_changes_text, ChangedStorePath, Database, DatabaseError,
+    DatabaseVisitor, RegisteredPath, TemporaryError,
 };
 use crate::store::{read_closure, NarHash, StorePath};
 
@@ -183,11 +183,24 @@ fn read_tarball(path: &Path, store_dir: &str) -> Result<Inventory, DeltaError> {
                 member.size
             )));
         }
-        // Spilled to an unnamed temporary file, as `verify` reads it.
-        let mut spill = tempfile::tempfile()
-            .map_err(|e| bad(format!("a temporary file for its Nix database: {e}")))?;
-        std::io::copy(&mut reader.content(), &mut spill)
-            .map_err(|e| bad(format!("reading {}: {e}", member.display_path())))?;
+        // Spilled to an unnamed temporary file, as `verify` reads it. The
+        // temporary file's trouble is this machine's, not OLD's.
+        let shown = member.display_path();
+        let temporary =
+            |e| TemporaryError::new(format!("cannot spill {shown} of {}", path.display()), e);
+        let mut spill = tempfile::tempfile().map_err(temporary)?;
+        let mut content = reader.content();
+        let mut buffer = vec![0; 64 << 10];
+        loop {
+            let n = match content.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(bad(format!("reading {shown}: {e}"))),
+            };
+            spill.write_all(&buffer[..n]).map_err(temporary)?;
+        }
+        drop(content);
         *slot = Some(spill);
     }
     let database = match (&sqlite, &registration) {
@@ -202,8 +215,10 @@ fn read_tarball(path: &Path, store_dir: &str) -> Result<Inventory, DeltaError> {
     let mut collected = CollectPaths {
         paths: BTreeMap::new(),
     };
-    read_database(database, store_dir, &mut collected)
-        .map_err(|message| bad(format!("its Nix database: {message}")))?;
+    read_database(database, store_dir, &mut collected).map_err(|error| match error {
+        DatabaseError::Temporary(error) => DeltaError::Temporary(error),
+        error => bad(format!("its Nix database: {error}")),
+    })?;
     let mut paths = collected.paths;
     for info in paths.values_mut() {
         info.references.sort();

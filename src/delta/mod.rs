@@ -46,6 +46,9 @@ pub enum DeltaError {
     NotASystem { path: PathBuf, message: String },
     #[error("{}: {message}", path.display())]
     BadInventory { path: PathBuf, message: String },
+    /// This machine's trouble (a temporary file), never a verdict on OLD.
+    #[error(transparent)]
+    Temporary(#[from] crate::inspect::TemporaryError),
     #[error("bundles are made for the store directory /nix/store, not {store_dir}")]
     StoreDir { store_dir: String },
     #[error("the new system {system} is not in the new closure")]
