@@ -200,7 +200,6 @@ fn read_tarball(path: &Path, store_dir: &str) -> Result<Inventory, DeltaError> {
             };
             spill.write_all(&buffer[..n]).map_err(temporary)?;
         }
-        drop(content);
         *slot = Some(spill);
     }
     let database = match (&sqlite, &registration) {
