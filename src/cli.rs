@@ -375,7 +375,8 @@ pub struct BuildArgs {
     #[arg(value_name = "HOST")]
     pub host: Option<String>,
 
-    /// The flake to build it from.
+    /// The flake to build it from; REF#HOST names the host as
+    /// `nixos-rebuild --flake REF#HOST` does.
     #[arg(long, value_name = "REF", default_value = ".", help_heading = "Nix")]
     pub flake: String,
 
@@ -404,6 +405,25 @@ pub struct BuildArgs {
     /// progress bar, no warnings, no summary).
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+impl BuildArgs {
+    /// The flake and the host: `--flake REF#HOST` names the host as
+    /// nixos-rebuild takes it (after the last `#`; `REF#` names none). A
+    /// host named both there and as HOST, differently, is bad usage.
+    pub fn flake_and_host(&self) -> Result<(String, Option<String>), String> {
+        let Some((flake, fragment)) = self.flake.rsplit_once('#') else {
+            return Ok((self.flake.clone(), self.host.clone()));
+        };
+        let fragment = (!fragment.is_empty()).then(|| fragment.to_owned());
+        match (&self.host, fragment) {
+            (Some(host), Some(fragment)) if *host != fragment => Err(format!(
+                "the host is named twice: HOST {host:?} and --flake {:?}; give it once",
+                self.flake
+            )),
+            (host, fragment) => Ok((flake.to_owned(), fragment.or_else(|| host.clone()))),
+        }
+    }
 }
 
 #[derive(Args)]

@@ -235,9 +235,14 @@ fn run_build(args: BuildArgs) -> Result<()> {
         quiet: args.quiet,
         report_to_stdout: false,
     };
+    let (flake, host) = args.flake_and_host().unwrap_or_else(|message| {
+        <Cli as clap::CommandFactory>::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, message)
+            .exit()
+    });
     let request = app::BuildRequest {
-        host: args.host.clone(),
-        flake: args.flake.clone(),
+        host,
+        flake,
         delta_from: args.delta_from.clone(),
         content: args.content.request(&args.checks),
         compression: args.compression.request(),

@@ -89,7 +89,7 @@ pub fn build(request: &BuildRequest, events: &mut dyn Events) -> Result<BuildOut
         request.flake,
         quote_attribute(&host.name)
     );
-    let facts = if nix.has_attribute(&attribute, "wslTarballFacts")? {
+    let facts = if nix.host_has_facts(&request.flake, &host.name)? {
         let path = nix.build_out(&format!("{attribute}.wslTarballFacts"))?;
         let bytes = read_limited(Path::new(&path), MAX_FACTS_BYTES, "a facts file")?;
         NixosFacts::parse(&bytes, &path)?
