@@ -59,8 +59,7 @@ pub enum Command {
     ///
     /// Example:
     ///   nix path-info --json -r /run/current-system > closure.json
-    ///   wsl-tarball write --closure closure.json \
-    ///       --system "$(readlink -f /run/current-system)" -o nixos.wsl
+    ///   wsl-tarball write --closure closure.json --system /run/current-system -o nixos.wsl
     Write(WriteArgs),
 
     /// Build a NixOS configuration from a flake and write its tarball.
@@ -128,7 +127,7 @@ pub enum Command {
     /// The bundle holds the paths in `nix-store --export` format, a manifest
     /// and an `apply` script. Example:
     ///   wsl-tarball delta --from old.wsl --closure closure.json \
-    ///       --system "$(readlink -f result)" -o update.wsl-delta
+    ///       --system result -o update.wsl-delta
     #[command(verbatim_doc_comment, after_help = EXIT_STATUS,
         about = "Write an update bundle of the store paths an earlier system lacks")]
     Delta(DeltaArgs),
@@ -185,7 +184,8 @@ pub struct DeltaArgs {
     #[arg(long, value_name = "FILE")]
     pub closure: PathBuf,
 
-    /// The new system (toplevel) store path; must be in the closure.
+    /// The new system (toplevel) store path, or a link to it such as
+    /// `result`; must be in the closure.
     #[arg(long, value_name = "STORE_PATH")]
     pub system: Utf8PathBuf,
 
@@ -469,7 +469,8 @@ pub struct SystemArgs {
     #[arg(long, value_name = "FILE", required = true, help_heading = "Nix")]
     pub closure: Option<PathBuf>,
 
-    /// The NixOS system (toplevel) store path; the `system` profile points at
+    /// The NixOS system (toplevel) store path, or a link to it such as
+    /// `result` (followed as Nix follows it); the `system` profile points at
     /// it. It must be in the closure. Taken from --facts when not given.
     #[arg(
         long,

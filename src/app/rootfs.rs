@@ -197,7 +197,7 @@ fn system_and_facts(
         None => None,
     };
     let system_path = match (&system.system, &facts) {
-        (Some(system), _) => system.clone(),
+        (Some(system), _) => follow_links_to_store(system, content.store_dir()),
         (None, Some(facts)) => facts.system.clone(),
         (None, None) => return Err(AppError::NoSystem),
     };
@@ -208,6 +208,58 @@ fn system_and_facts(
         (None, Skeleton::Auto) => skeleton_by_default(&system_path, content)?,
     };
     Ok((system_path, nixos))
+}
+
+/// Links followed until the path is in the store, as Nix follows them
+/// (`followLinksToStore`): `result`, `./result/` or a chain of links to a
+/// store path become the store path. Relative paths are taken from the
+/// working directory and `.`, `..`, repeated and trailing slashes removed
+/// as Nix's `absPath` does, without resolving the directories on the way.
+/// A path already in the store is returned as it is (the store path's
+/// parser judges it: a path below a store path is an error naming it); so
+/// is one that leads nowhere in the store, for the parser to name.
+pub(super) fn follow_links_to_store(path: &str, store_dir: &str) -> String {
+    let store_dir = store_dir.trim_end_matches('/');
+    let in_store = |p: &str| {
+        p.strip_prefix(store_dir)
+            .is_some_and(|rest| rest.starts_with('/'))
+    };
+    if in_store(path) || path.is_empty() {
+        return path.to_owned();
+    }
+    let Ok(cwd) = std::env::current_dir() else {
+        return path.to_owned();
+    };
+    let mut current = lexically_absolute(&cwd, Path::new(path));
+    // Linux gives up after 40 links; so does this.
+    for _ in 0..40 {
+        let Some(text) = current.to_str() else { break };
+        if in_store(text) {
+            return text.to_owned();
+        }
+        let Ok(target) = std::fs::read_link(&current) else {
+            break;
+        };
+        let parent = current.parent().unwrap_or(Path::new("/")).to_path_buf();
+        current = lexically_absolute(&parent, &target);
+    }
+    path.to_owned()
+}
+
+/// `path` taken from `base` when relative, with `.`, `..` and repeated or
+/// trailing slashes removed (no link is resolved).
+fn lexically_absolute(base: &Path, path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for component in base.join(path).components() {
+        match component {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::Normal(name) => out.push(name),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Defaults for a NixOS toplevel; anything else must ask for no skeleton.
