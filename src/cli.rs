@@ -86,6 +86,9 @@ pub enum Command {
         verbatim_doc_comment,
         after_help = EXIT_STATUS,
         about = "Run the security checks on a tarball, or on what write would write",
+        override_usage = "wsl-tarball check [OPTIONS] <FILE>\n       \
+            wsl-tarball check [OPTIONS] --closure <FILE> (--system <STORE_PATH> | --facts <FILE>)",
+        arg_required_else_help = true,
         mut_arg("closure", |arg| arg.required(false).required_unless_present("tarball")),
         mut_arg("system", |arg| arg.required_unless_present_any(["facts", "tarball"]))
     )]

@@ -537,3 +537,19 @@ fn the_progress_bar_names_the_file_and_the_store_path_count() {
         stderr(&result)
     );
 }
+
+#[test]
+fn check_without_arguments_shows_its_two_forms() {
+    let output = run_wsl_tarball(&["check"]);
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(
+        text.contains("wsl-tarball check [OPTIONS] <FILE>"),
+        "{text}"
+    );
+    assert!(
+        text.contains("wsl-tarball check [OPTIONS] --closure <FILE>"),
+        "{text}"
+    );
+    assert!(!text.contains("required"), "{text}");
+}
