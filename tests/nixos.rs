@@ -921,3 +921,33 @@ fn the_tarball_meets_microsofts_distribution_checks_as_upstream_does() {
         "{warnings:?}"
     );
 }
+
+#[test]
+fn an_etc_file_owned_by_a_user_needs_the_facts_and_says_how_to_give_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // The fake toplevel's /etc has a file owned by "nixos"; without the
+    // module's facts the skeleton knows only root.
+    let system = build_fake_host_output("toplevel");
+    let closure = write_path_info(&system, dir.path());
+    let output = dir.path().join("nixos.wsl");
+    let result = wsl_tarball()
+        .arg("write")
+        .arg("--closure")
+        .arg(&closure)
+        .args(["--system", &system, "--quiet", "-o"])
+        .arg(&output)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    for needle in [
+        "etc/owned-by-name.uid",
+        "user \"nixos\"",
+        "without --facts the skeleton knows only root",
+        "`nix build .#nixosConfigurations.HOST.config.system.build.wslTarballFacts`, then --facts result",
+    ] {
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+    }
+    assert!(!stderr.contains("do not declare"), "{stderr}");
+    assert!(!output.exists());
+}
