@@ -189,7 +189,7 @@ pub struct DeltaArgs {
 
     /// The new system (toplevel) store path, or a link to it such as
     /// `result`; must be in the closure.
-    #[arg(long, value_name = "STORE_PATH")]
+    #[arg(long, value_name = "STORE_PATH", value_parser = parse_system)]
     pub system: Utf8PathBuf,
 
     /// Where to write the bundle (atomically, as for `write`).
@@ -200,13 +200,9 @@ pub struct DeltaArgs {
     pub compression: CompressionArgs,
 
     /// Modification time of the bundle's members, in seconds since 1970.
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        env = "SOURCE_DATE_EPOCH",
-        default_value_t = 1
-    )]
-    pub mtime: u64,
+    /// Default: $SOURCE_DATE_EPOCH when set, else 1.
+    #[arg(long, value_name = "SECONDS")]
+    pub mtime: Option<u64>,
 
     /// Read the store from DIR/nix/store, as with `nix --store local?root=DIR`.
     #[arg(long, value_name = "DIR")]
@@ -233,7 +229,7 @@ pub struct ApplyArgs {
 
     /// Work on the NixOS root at DIR (Nix runs with --store local?root=DIR
     /// and DIR's system profile); for tests and images. Needs --dry-activate.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", requires = "dry_activate")]
     pub root: Option<PathBuf>,
 
     /// Print the activation command instead of running it.
@@ -478,6 +474,7 @@ pub struct SystemArgs {
     #[arg(
         long,
         value_name = "STORE_PATH",
+        value_parser = parse_system,
         required_unless_present = "facts",
         help_heading = "Nix"
     )]
@@ -559,6 +556,46 @@ pub struct OutputArgs {
     pub cache_check_contents: bool,
 }
 
+/// `--system`: a path, not an empty word.
+fn parse_system(text: &str) -> Result<Utf8PathBuf, &'static str> {
+    if text.is_empty() {
+        return Err("it is empty (an unset shell variable?); give the system's store path, or a link to it such as result");
+    }
+    Ok(Utf8PathBuf::from(text))
+}
+
+/// The environment variable that sets the default modification time.
+const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+
+/// `--mtime` when given; else SOURCE_DATE_EPOCH when set, else 1. A set
+/// variable that is no number of seconds is bad usage, named as the
+/// variable (exit status 2), as the reproducible-builds specification asks.
+pub fn mtime(flag: Option<u64>) -> u64 {
+    if let Some(seconds) = flag {
+        return seconds;
+    }
+    let Some(value) = std::env::var_os(SOURCE_DATE_EPOCH) else {
+        return 1;
+    };
+    let problem = if value.is_empty() {
+        "is set but empty".to_owned()
+    } else {
+        match value.to_str().map(str::parse::<u64>) {
+            Some(Ok(seconds)) => return seconds,
+            _ => format!(
+                "is {}, not a whole number of seconds since 1970",
+                wsl_tarball::escape::escape_bytes(value.as_encoded_bytes())
+            ),
+        }
+    };
+    <Cli as clap::CommandFactory>::command()
+        .error(
+            clap::error::ErrorKind::ValueValidation,
+            format!("{SOURCE_DATE_EPOCH} {problem}; unset it, or set it to the seconds since 1970 that every entry's modification time should be"),
+        )
+        .exit()
+}
+
 fn parse_cache_limit(text: &str) -> Result<u64, wsl_tarball::app::BadSize> {
     wsl_tarball::app::parse_size(text)
 }
@@ -578,15 +615,10 @@ impl OutputArgs {
 /// What goes into the rootfs besides the closure (`write`, `check`, `build`).
 #[derive(Args)]
 pub struct ContentArgs {
-    /// Modification time of every entry, in seconds since 1970.
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        env = "SOURCE_DATE_EPOCH",
-        default_value_t = 1,
-        help_heading = "Rootfs"
-    )]
-    pub mtime: u64,
+    /// Modification time of every entry, in seconds since 1970. Default:
+    /// $SOURCE_DATE_EPOCH when set, else 1.
+    #[arg(long, value_name = "SECONDS", help_heading = "Rootfs")]
+    pub mtime: Option<u64>,
 
     /// Copy the contents of this directory to the root of the rootfs, as
     /// upstream's tarballBuilder does.
@@ -629,7 +661,7 @@ pub struct ContentArgs {
 impl ContentArgs {
     pub fn request(&self, checks: &CheckFlags) -> ContentRequest {
         ContentRequest {
-            mtime: self.mtime,
+            mtime: mtime(self.mtime),
             extra_files: self.extra_files.clone(),
             chown: self
                 .chown

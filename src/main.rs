@@ -274,7 +274,7 @@ fn run_delta(args: DeltaArgs) -> Result<()> {
         system: args.system.to_string(),
         output: args.output.clone(),
         compression: args.compression.request(),
-        mtime: args.mtime,
+        mtime: cli::mtime(args.mtime),
         store_root: args.store_root.clone(),
         checks: args.checks.settings(),
     };

@@ -176,9 +176,15 @@ fn diff_arguments_have_help() {
 
 /// Runs with a deadline: a command that read /dev/zero would never end.
 fn run_quickly(args: &[&str], dir: &Path) -> Output {
+    run_quickly_with(args, dir, &[])
+}
+
+/// [`run_quickly`] with environment variables set.
+fn run_quickly_with(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Output {
     let started = Instant::now();
     let child = common::wsl_tarball()
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -552,4 +558,68 @@ fn check_without_arguments_shows_its_two_forms() {
         "{text}"
     );
     assert!(!text.contains("required"), "{text}");
+}
+
+#[test]
+fn owners_systems_roots_and_the_epoch_are_checked_before_anything_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let system = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-nixos-system-x";
+    let write = ["write", "--closure", "/dev/zero", "--system", system];
+    let check = ["check", "--closure", "/dev/zero", "--system", system];
+    let names = ["--chown", "/home/alice", "alice:users"];
+    let owner = "--chown owner \"alice:users\" must be numeric UID:GID";
+    type Env<'a> = &'a [(&'a str, &'a str)];
+    let cases: Vec<(Vec<&str>, Env, &str)> = vec![
+        ([&write[..], &names].concat(), &[], owner),
+        ([&check[..], &names].concat(), &[], owner),
+        (
+            [&["build", "--flake", "/nonexistent"][..], &names].concat(),
+            &[],
+            owner,
+        ),
+        (
+            vec!["write", "--closure", "/dev/zero", "--system", ""],
+            &[],
+            "--system",
+        ),
+        (
+            vec!["check", "--closure", "/dev/zero", "--system", ""],
+            &[],
+            "--system",
+        ),
+        (
+            vec!["apply", "--root", "/nonexistent", "/dev/zero"],
+            &[],
+            "--dry-activate",
+        ),
+        (
+            write.to_vec(),
+            &[("SOURCE_DATE_EPOCH", "")],
+            "SOURCE_DATE_EPOCH is set but empty",
+        ),
+        (
+            vec![
+                "delta",
+                "--from",
+                "/dev/zero",
+                "--closure",
+                "/dev/zero",
+                "--system",
+                system,
+            ],
+            &[("SOURCE_DATE_EPOCH", "")],
+            "SOURCE_DATE_EPOCH is set but empty",
+        ),
+    ];
+    for (args, env, message) in cases {
+        let output = run_quickly_with(&args, dir.path(), env);
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?} {env:?}: {text}");
+        assert!(text.contains(message), "{args:?} {env:?}: {text}");
+        if !env.is_empty() {
+            assert!(!text.contains("--mtime"), "{args:?} {env:?}: {text}");
+        }
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
+    assert_eq!(common::dir_names(dir.path()), Vec::<String>::new());
 }

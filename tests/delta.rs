@@ -885,8 +885,9 @@ fn apply_refuses_a_file_that_is_no_bundle_and_root_without_dry_activate() {
         "--root",
         root.to_str().unwrap(),
     ]);
-    let text = assert_exit(&output, 1);
-    assert!(text.contains("--root needs --dry-activate"), "{text}");
+    // Bad usage, refused before the bundle is read.
+    let text = assert_exit(&output, 2);
+    assert!(text.contains("--dry-activate"), "{text}");
     assert!(dir_names(&root).is_empty());
 }
 

@@ -950,4 +950,16 @@ fn an_etc_file_owned_by_a_user_needs_the_facts_and_says_how_to_give_them() {
     }
     assert!(!stderr.contains("do not declare"), "{stderr}");
     assert!(!output.exists());
+    // `check` reports the same input error with its own status for a
+    // malformed input (2), as the exit status table says.
+    let checked = wsl_tarball()
+        .arg("check")
+        .arg("--closure")
+        .arg(&closure)
+        .args(["--system", &system])
+        .output()
+        .unwrap();
+    let check_stderr = String::from_utf8_lossy(&checked.stderr);
+    assert_eq!(checked.status.code(), Some(2), "{check_stderr}");
+    assert_eq!(check_stderr, stderr);
 }

@@ -75,6 +75,7 @@ pub fn build(request: &BuildRequest, events: &mut dyn Events) -> Result<BuildOut
         return Err(AppError::BundleSettings);
     }
     output.check_distinct(&[], content.extra_files.as_deref())?;
+    content.chown_rules()?;
     request.compression.check_early()?;
     let nix = Nix::detect()?;
     let host = nix.select_host(&request.flake, request.host.as_deref())?;

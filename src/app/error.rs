@@ -54,6 +54,8 @@ pub enum AppError {
     Cache(#[from] CacheError),
     #[error(transparent)]
     Overlap(#[from] OverlapError),
+    #[error(transparent)]
+    Chown(#[from] ChownRuleError),
     #[error("an update bundle holds only store paths: extra files, owners, a manifest and a cache do not apply to it")]
     BundleSettings,
     #[error("--cache-limit applies to a cache, and `write` has none unless --cache DIR is given")]
@@ -85,8 +87,6 @@ pub enum AppError {
     #[error(transparent)]
     Closure(#[from] ClosureError),
     #[error(transparent)]
-    Chown(#[from] ChownRuleError),
-    #[error(transparent)]
     Allow(#[from] AllowRuleError),
     #[error(transparent)]
     ScanConfig(#[from] ScanConfigError),
@@ -117,6 +117,7 @@ impl AppError {
                 | AppError::CacheLimitWithoutCache
                 | AppError::CacheCheckWithoutCache
                 | AppError::Overlap(_)
+                | AppError::Chown(_)
         )
     }
 }

@@ -62,6 +62,16 @@ pub struct ContentRequest {
 }
 
 impl ContentRequest {
+    /// The `chown` rules parsed: bad ones are bad usage, found before
+    /// anything is read.
+    pub(super) fn chown_rules(&self) -> Result<Vec<ChownRule>, AppError> {
+        Ok(self
+            .chown
+            .iter()
+            .map(|(path, owner)| ChownRule::parse(path, owner))
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
     fn store_dir(&self) -> &str {
         self.store_dir.trim_end_matches('/')
     }
@@ -308,11 +318,7 @@ pub(super) fn plan_rootfs(
             system: system.to_owned(),
             source,
         })?;
-    let chown = content
-        .chown
-        .iter()
-        .map(|(path, owner)| ChownRule::parse(path, owner))
-        .collect::<Result<Vec<_>, _>>()?;
+    let chown = content.chown_rules()?;
     let registration_time =
         i64::try_from(content.mtime).map_err(|_| AppError::MtimeTooLarge(content.mtime))?;
     let scanner = scanner(&content.checks, store_dir, Some(&system_path), true, events)?;
@@ -359,6 +365,7 @@ pub fn write_rootfs(
         });
     }
     output.check_distinct(&inputs, content.extra_files.as_deref())?;
+    content.chown_rules()?;
     if output.cache.is_none() && output.cache_limit.is_some() {
         return Err(AppError::CacheLimitWithoutCache);
     }
@@ -394,6 +401,7 @@ pub fn check_rootfs(
 ) -> Result<Option<crate::scan::ScanReport>, AppError> {
     let threads = threads.unwrap_or_else(default_threads);
     check_threads(threads).map_err(|source| AppError::Threads { threads, source })?;
+    content.chown_rules()?;
     let (system_path, nixos) = system_and_facts(system, content)?;
     let planned = plan_rootfs(
         content,
