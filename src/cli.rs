@@ -14,7 +14,8 @@ use wsl_tarball::app::{
 use wsl_tarball::compress::Compression;
 use wsl_tarball::store::DEFAULT_STORE_DIR;
 
-/// The exit statuses, shown after every command's help.
+/// The exit statuses of every command, shown after the top-level help
+/// (each command's help shows its own).
 pub const EXIT_STATUS: &str = "\
 Exit status:
   0  success; the tarballs are identical (diff)
@@ -23,6 +24,66 @@ Exit status:
   2  trouble: bad usage, an unreadable or malformed input (inspect,
      verify, diff, check; bad flag values for every command)
   3  error-severity security findings (write, build, delta, check)";
+
+/// `write`'s exit statuses, after its help.
+const WRITE_STATUS: &str = "\
+Exit status:
+  0  the tarball was written
+  1  an input is wrong or unreadable, or writing failed; nothing was
+     replaced
+  2  bad usage (a bad flag value), found before anything is read
+  3  error-severity security findings; the tarball was not written";
+
+const BUILD_STATUS: &str = "\
+Exit status:
+  0  the tarball (or the update bundle) was written
+  1  Nix failed, the flake lacks the host, an input is wrong, or writing
+     failed; nothing was replaced
+  2  bad usage (a bad flag value), found before Nix runs
+  3  error-severity security findings; nothing was written";
+
+const CHECK_STATUS: &str = "\
+Exit status:
+  0  no error-severity finding (warnings are printed)
+  2  trouble: bad usage, or an input that cannot be read or is malformed
+  3  error-severity security findings";
+
+const INSPECT_STATUS: &str = "\
+Exit status:
+  0  the summary was printed
+  2  trouble: bad usage, or a file that cannot be read or is malformed";
+
+const VERIFY_STATUS: &str = "\
+Exit status:
+  0  every check passed
+  1  verification failed; the failures are listed
+  2  trouble: bad usage, or a file that cannot be read or is malformed";
+
+const DIFF_STATUS: &str = "\
+Exit status:
+  0  A and B are identical
+  1  A and B differ
+  2  trouble: bad usage, or a file that cannot be read or is malformed";
+
+const DELTA_STATUS: &str = "\
+Exit status:
+  0  the update bundle was written
+  1  an input is wrong or unreadable, or writing failed; nothing was
+     replaced
+  2  bad usage (a bad flag value), found before anything is read
+  3  error-severity security findings; the bundle was not written";
+
+const APPLY_STATUS: &str = "\
+Exit status:
+  0  the bundle was applied, or the system already runs it
+  1  the bundle does not fit this system, or importing or activating
+     it failed
+  2  bad usage (a bad flag value), found before the bundle is read";
+
+const PRINT_STATUS: &str = "\
+Exit status:
+  0  it was printed
+  2  bad usage";
 
 /// Stream a NixOS closure into a byte-reproducible WSL rootfs tarball.
 ///
@@ -45,7 +106,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Write a tarball from a closure file and a system path.
-    #[command(verbatim_doc_comment, after_help = EXIT_STATUS,
+    #[command(verbatim_doc_comment, after_help = WRITE_STATUS,
         about = "Write a tarball from a closure file and a system path")]
     ///
     /// The closure file may be any of: the JSON that `exportReferencesGraph`
@@ -72,7 +133,7 @@ pub enum Command {
     /// then writes the tarball with the NixOS skeleton, like `write --facts`.
     /// Hosts without the wsl-tarball module fall back to
     /// config.system.build.toplevel and a skeleton of defaults.
-    #[command(verbatim_doc_comment, after_help = EXIT_STATUS,
+    #[command(verbatim_doc_comment, after_help = BUILD_STATUS,
         about = "Build a NixOS configuration from a flake and write its tarball")]
     Build(BuildArgs),
 
@@ -84,7 +145,7 @@ pub enum Command {
     ///   wsl-tarball check --closure closure.json --system /nix/store/…-nixos-system-…
     #[command(
         verbatim_doc_comment,
-        after_help = EXIT_STATUS,
+        after_help = CHECK_STATUS,
         about = "Run the security checks on a tarball, or on what write would write",
         override_usage = "wsl-tarball check [OPTIONS] <FILE>\n       \
             wsl-tarball check [OPTIONS] --closure <FILE> (--system <STORE_PATH> | --facts <FILE>)",
@@ -98,7 +159,7 @@ pub enum Command {
     ///
     /// For a tarball: compression, counts, the largest store paths, the
     /// system, the skeleton files, whether the security checks ran.
-    #[command(after_help = EXIT_STATUS)]
+    #[command(after_help = INSPECT_STATUS)]
     Inspect(InspectArgs),
 
     /// Check a tarball or an update bundle offline, without Nix.
@@ -108,7 +169,7 @@ pub enum Command {
     /// database inside it, references, the system profile and the WSL
     /// skeleton's files (a tarball without one fails unless --bare). Exits 1
     /// with the list of failures.
-    #[command(after_help = EXIT_STATUS)]
+    #[command(after_help = VERIFY_STATUS)]
     Verify(VerifyArgs),
 
     /// Explain why two tarballs, manifests or closures differ.
@@ -120,7 +181,7 @@ pub enum Command {
     /// Exits 0 when identical, 1 when they differ.
     /// With a `--manifest` JSON or a closure file on either side, lists the
     /// store paths added, removed and changed.
-    #[command(after_help = EXIT_STATUS)]
+    #[command(after_help = DIFF_STATUS)]
     Diff(DiffArgs),
 
     /// Write an update bundle: only the store paths of the new closure that
@@ -131,7 +192,7 @@ pub enum Command {
     /// and an `apply` script. Example:
     ///   wsl-tarball delta --from old.wsl --closure closure.json \
     ///       --system result -o update.wsl-delta
-    #[command(verbatim_doc_comment, after_help = EXIT_STATUS,
+    #[command(verbatim_doc_comment, after_help = DELTA_STATUS,
         about = "Write an update bundle of the store paths an earlier system lacks")]
     Delta(DeltaArgs),
 
@@ -140,7 +201,7 @@ pub enum Command {
     /// Checks that it fits the running system, imports and checks every
     /// path, sets the system profile and runs switch-to-configuration boot
     /// (or switch).
-    #[command(after_help = EXIT_STATUS)]
+    #[command(after_help = APPLY_STATUS)]
     Apply(ApplyArgs),
 
     /// Print a shell's completion script on stdout.
@@ -150,7 +211,7 @@ pub enum Command {
     #[command(
         verbatim_doc_comment,
         about = "Print a shell's completion script",
-        after_help = EXIT_STATUS
+        after_help = PRINT_STATUS
     )]
     Completions(CompletionsArgs),
 
@@ -158,7 +219,7 @@ pub enum Command {
     ///
     /// In roff, on stdout: `wsl-tarball man | man -l -` for wsl-tarball(1),
     /// `wsl-tarball man write` for wsl-tarball-write(1).
-    #[command(after_help = EXIT_STATUS)]
+    #[command(after_help = PRINT_STATUS)]
     Man(ManArgs),
 }
 

@@ -73,6 +73,14 @@ fn version() -> &'static str {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The man page that documents the command's --allow.
+    let page = match &cli.command {
+        Command::Build(_) => "wsl-tarball-build",
+        Command::Check(_) => "wsl-tarball-check",
+        Command::Delta(_) => "wsl-tarball-delta",
+        Command::Write(_) => "wsl-tarball-write",
+        _ => "wsl-tarball",
+    };
     let result = match cli.command {
         Command::Write(args) => run_write(args),
         Command::Build(args) => run_build(args),
@@ -89,7 +97,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if error.is::<Unsuccessful>() => ExitCode::FAILURE,
         Err(error) if findings(&error) => {
-            eprintln!("wsl-tarball: {error:#}; accept deliberate ones with --allow, see README \"Security checks\"");
+            eprintln!(
+                "wsl-tarball: {error:#}; accept deliberate ones with --allow (see `man {page}`)"
+            );
             ExitCode::from(FINDINGS_EXIT_CODE)
         }
         Err(error) if error.is::<Trouble>() => {

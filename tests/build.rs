@@ -76,6 +76,8 @@ fn without_a_host_the_only_one_is_built_and_several_are_listed() {
         stderr.contains("wsl-tarball: building only, the only nixosConfiguration of path:"),
         "{stderr}"
     );
+    // Quiet by default: not the `nix path-info` command it read.
+    assert!(!stderr.contains("path-info"), "{stderr}");
     assert_verifies_with_skeleton(&output);
 
     // The test flake has three hosts and none names a system: all listed,

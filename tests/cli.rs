@@ -145,23 +145,53 @@ fn command_summaries_are_one_line_and_end_alike() {
     assert_eq!(names, expected);
 }
 
+/// The exit statuses each command can end with.
+const STATUSES: [(&str, &[&str]); 10] = [
+    ("write", &["0", "1", "2", "3"]),
+    ("build", &["0", "1", "2", "3"]),
+    ("check", &["0", "2", "3"]),
+    ("inspect", &["0", "2"]),
+    ("verify", &["0", "1", "2"]),
+    ("diff", &["0", "1", "2"]),
+    ("delta", &["0", "1", "2", "3"]),
+    ("apply", &["0", "1", "2"]),
+    ("completions", &["0", "2"]),
+    ("man", &["0", "2"]),
+];
+
 #[test]
-fn every_help_ends_with_the_exit_status_table() {
+fn every_help_ends_with_its_own_exit_statuses() {
     let top = help(&["--help"]);
     let table = &top[top.find("Exit status:").expect("a table in --help")..];
     for code in ["0  ", "1  ", "2  ", "3  "] {
         assert!(table.contains(code), "{table}");
     }
-    for command in COMMANDS {
-        let text = help(&[command, "--help"]);
-        assert!(text.ends_with(table), "{command} --help:\n{text}");
-    }
-    // The README documents the same table.
+    // The README documents the whole table.
     let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
     assert!(
         readme.contains(table.trim_end()),
         "README lacks the exit status table:\n{table}"
     );
+    assert_eq!(STATUSES.map(|(command, _)| command), COMMANDS);
+    for (command, codes) in STATUSES {
+        let text = help(&[command, "--help"]);
+        let own = &text[text.rfind("\nExit status:\n").expect("a table") + 1..];
+        // The table ends the help, one line per status (continuations
+        // indented further), each about this command only.
+        let listed: Vec<&str> = own
+            .lines()
+            .skip(1)
+            .filter(|line| !line.starts_with("     "))
+            .map(|line| line.trim_start().split("  ").next().unwrap())
+            .collect();
+        assert_eq!(listed, codes, "{command} --help:\n{own}");
+        for other in COMMANDS.iter().filter(|other| **other != command) {
+            assert!(
+                !own.contains(&format!("({other}")) && !own.contains(&format!(" {other},")),
+                "{command} --help names {other}:\n{own}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -622,4 +652,33 @@ fn owners_systems_roots_and_the_epoch_are_checked_before_anything_is_read() {
         assert!(output.stdout.is_empty(), "{args:?}");
     }
     assert_eq!(common::dir_names(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn findings_point_to_the_installed_man_page_not_the_readme() {
+    let dir = tempfile::tempdir().unwrap();
+    let planted = dir.path().join("planted");
+    std::fs::create_dir(&planted).unwrap();
+    std::fs::write(
+        planted.join("token"),
+        "token ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8\n",
+    )
+    .unwrap();
+    let system = fixture_system();
+    let closure = write_path_info(system, dir.path());
+    let output = dir.path().join("nixos.wsl");
+    let result = run_write(
+        &closure,
+        system,
+        &output,
+        &["--quiet", "--extra-files", planted.to_str().unwrap()],
+    );
+    let text = stderr(&result);
+    assert_eq!(result.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("accept deliberate ones with --allow (see `man wsl-tarball-write`)"),
+        "{text}"
+    );
+    assert!(!text.contains("README"), "{text}");
+    assert!(!output.exists());
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::delta::{delta_from_bytes, DeltaOutcome, DeltaRequest};
-use super::rootfs::write_planned;
+use super::rootfs::{write_planned, Silent};
 use super::{
     AppError, CompressionRequest, ContentRequest, Event, Events, OutputRequest, WriteOutcome,
 };
@@ -136,7 +136,7 @@ pub fn build(request: &BuildRequest, events: &mut dyn Events) -> Result<BuildOut
         Some(&facts),
         default_cache.as_deref(),
         request.progress,
-        events,
+        &mut Silent(events),
     )?;
     Ok(BuildOutcome::Tarball(outcome))
 }

@@ -418,8 +418,9 @@ pub fn check_rootfs(
     Ok(Some(report))
 }
 
-/// Passes on every event but the closure's (`check` prints only its report).
-struct Silent<'e>(&'e mut dyn Events);
+/// Passes on every event but the closure's (`check` prints only its report;
+/// `build` read the closure from the Nix it ran, which is no news).
+pub(super) struct Silent<'e>(pub &'e mut dyn Events);
 
 impl Events for Silent<'_> {
     fn event(&mut self, event: Event<'_>) {
