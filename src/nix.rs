@@ -43,8 +43,8 @@ pub enum NixError {
         hosts: Vec<String>,
     },
     #[error(
-        "{flake} has {} nixosConfigurations; name the one to build: {}",
-        hosts.len(),
+        "{flake} has {}; name the one to build: {}",
+        crate::count::count(hosts.len(), "nixosConfiguration"),
         hosts.join(", ")
     )]
     WhichHost { flake: String, hosts: Vec<String> },

@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use crate::cli::CheckFlags;
 use crate::exit::Unsuccessful;
 use wsl_tarball::app::{DeltaOutcome, Event, Events, WriteSummary};
+use wsl_tarball::count::count;
 use wsl_tarball::delta::ApplyOutcome;
 use wsl_tarball::inspect::human_bytes;
 use wsl_tarball::scan::{Detail, SKIP_CHECKS_VAR};
@@ -133,12 +134,12 @@ pub fn print_summary(output: &Path, summary: &WriteSummary) {
     };
     let seconds = summary.elapsed.as_secs_f64();
     eprintln!(
-        "wrote {}: {} store paths, {} files, {} directories, {} symlinks; {} in, {} out ({ratio:.1}%), {seconds:.1} s ({}/s)",
+        "wrote {}: {}, {}, {}, {}; {} in, {} out ({ratio:.1}%), {seconds:.1} s ({}/s)",
         output.display(),
-        summary.store_paths,
-        tar.files,
-        tar.directories,
-        tar.symlinks,
+        count(summary.store_paths, "store path"),
+        count(tar.files, "file"),
+        count(tar.directories, "directory"),
+        count(tar.symlinks, "symlink"),
         human_bytes(tar.archive_bytes),
         human_bytes(summary.output_bytes),
         human_bytes((tar.archive_bytes as f64 / seconds.max(1e-6)) as u64),
@@ -148,10 +149,10 @@ pub fn print_summary(output: &Path, summary: &WriteSummary) {
 pub fn print_bundle(outcome: &DeltaOutcome) {
     let (manifest, summary) = (&outcome.manifest, &outcome.summary);
     eprintln!(
-        "wrote {}: {} of the new closure's {} store paths ({} NAR), {} ({} uncompressed); sha256 {}",
+        "wrote {}: {} of the new closure's {} ({} NAR), {} ({} uncompressed); sha256 {}",
         outcome.output.display(),
         manifest.paths.len(),
-        outcome.closure_paths,
+        count(outcome.closure_paths, "store path"),
         human_bytes(manifest.nar_bytes()),
         human_bytes(summary.output_bytes),
         human_bytes(summary.tar_bytes),
@@ -179,7 +180,10 @@ pub fn print_apply(outcome: &ApplyOutcome) {
         );
         return;
     }
-    eprintln!("imported and checked {} store paths", outcome.imported);
+    eprintln!(
+        "imported and checked {}",
+        count(outcome.imported, "store path")
+    );
     eprintln!(
         "{} -> {} (was {})",
         outcome.profile.display(),

@@ -423,10 +423,7 @@ fn write_says_what_it_read_before_the_security_report() {
             closure.display()
         )
     );
-    assert!(
-        lines[1].starts_with("security checks: 0 error(s)"),
-        "{text}"
-    );
+    assert!(lines[1].starts_with("security checks: 0 errors,"), "{text}");
     assert!(
         lines[2].starts_with(&format!("wrote {}: 5 store paths", output.display())),
         "{text}"
@@ -680,5 +677,36 @@ fn findings_point_to_the_installed_man_page_not_the_readme() {
         "{text}"
     );
     assert!(!text.contains("README"), "{text}");
+    // One finding, in the singular.
+    assert!(
+        text.contains("wsl-tarball: 1 error-severity finding: the tarball was not written"),
+        "{text}"
+    );
     assert!(!output.exists());
+}
+
+#[test]
+fn counts_of_one_are_singular() {
+    let dir = tempfile::tempdir().unwrap();
+    // A closure of one store path holding one file.
+    let one = common::run_text(common::nix_command("nix-build").args([
+        "--no-out-link",
+        "-E",
+        r#"derivation { name = "one"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo one > $out" ]; }"#,
+    ]));
+    let one = one.trim();
+    let closure = write_path_info(one, dir.path());
+    let output = dir.path().join("one.wsl");
+    let result = run_write(&closure, one, &output, &[]);
+    let text = stderr(&result);
+    assert!(result.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("wrote {}: 1 store path, ", output.display())),
+        "{text}"
+    );
+    assert!(
+        text.contains("security checks: 0 errors, 0 warnings"),
+        "{text}"
+    );
+    assert!(!text.contains("(s)"), "{text}");
 }

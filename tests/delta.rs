@@ -518,7 +518,7 @@ fn bundle_from_a_closure_file_needs_its_references_in_the_local_store() {
     let other = write_fixture(dir.path(), "fixture.wsl", &[]);
     let root = root_from(&other, dir.path(), "R");
     let before = profile_system(&root);
-    let lacks = "the local store lacks 3 store path(s) the bundle needs from the old system";
+    let lacks = "the local store lacks 3 store paths the bundle needs from the old system";
     assert_apply_refused(
         &apply_dry(&bundle, &root),
         &[lacks, "nothing was changed"],

@@ -4,6 +4,7 @@
 use crate::archive::ReadError;
 use crate::cache::CacheError;
 use crate::compress::CompressError;
+use crate::count::count;
 use crate::delta::DeltaError;
 use crate::input::InputError;
 use crate::nix::NixError;
@@ -39,7 +40,7 @@ impl FindingsStage {
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// The security checks found error-severity findings.
-    #[error("{errors} error-severity finding(s){}", stage.what())]
+    #[error("{}{}", count(*errors, "error-severity finding"), stage.what())]
     Findings { errors: usize, stage: FindingsStage },
 
     // Bad settings, found before any input is read (see `is_usage`).

@@ -3,6 +3,7 @@
 //! system) and [`verify_bundle`] (layout, manifest, every NAR against its
 //! hash, dependency order, closedness), offline and without Nix.
 
+use crate::count::count;
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::Path;
@@ -161,16 +162,16 @@ impl BundleInspection {
             self.baseline, self.security_checks
         ));
         out.push_str(&format!(
-            "ships        {} store paths ({} NAR), in import order\n",
-            self.paths.len(),
+            "ships        {} ({} NAR), in import order\n",
+            count(self.paths.len(), "store path"),
             human(self.nar_bytes)
         ));
         for path in &self.paths {
             out.push_str(&format!("  {:>10}  {}\n", human(path.nar_size), path.path));
         }
         out.push_str(&format!(
-            "needs        {} store paths from the old system\n",
-            self.requires.len()
+            "needs        {} from the old system\n",
+            count(self.requires.len(), "store path")
         ));
         for path in &self.requires {
             out.push_str(&format!("  {path}\n"));
@@ -208,8 +209,10 @@ impl BundleVerification {
 
     pub fn to_text(&self, max_failures: usize) -> String {
         let mut out = format!(
-            "verifying {} (update bundle, {} compression, {} store paths)\n",
-            self.file, self.compression, self.store_paths
+            "verifying {} (update bundle, {} compression, {})\n",
+            self.file,
+            self.compression,
+            count(self.store_paths, "store path")
         );
         for check in &self.checks {
             let tag = if check.passed { "ok  " } else { "FAIL" };
@@ -228,7 +231,7 @@ impl BundleVerification {
         if failures == 0 {
             out.push_str("verified\n");
         } else {
-            out.push_str(&format!("NOT verified: {failures} failures\n"));
+            out.push_str(&format!("NOT verified: {}\n", count(failures, "failure")));
         }
         out
     }
