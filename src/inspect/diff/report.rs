@@ -237,7 +237,7 @@ impl Difference {
             shown += here;
             let rest = (group.members.len() - here) as u64;
             if rest > 0 {
-                out.push_str(&format!("  … and {} more here\n", count(rest, "member")));
+                out.push_str(&format!("  … and {} here\n", count(rest, "more member")));
                 left_out += rest;
             }
         }
