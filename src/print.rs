@@ -29,8 +29,16 @@ impl Events for Printer<'_> {
                 "wsl-tarball: WARNING: {SKIP_CHECKS_VAR} is set: the security checks are SKIPPED. \
                  Nothing in this tarball was checked for private keys, tokens, password hashes or personal data."
             ),
-            Event::HostChosen { .. } | Event::NoFacts { .. } | Event::ClosureRead { .. }
+            Event::HostChosen { .. }
+            | Event::NoFacts { .. }
+            | Event::ClosureRead { .. }
+            | Event::UnofficialCompression { .. }
                 if self.quiet => {}
+            Event::UnofficialCompression { compression } => eprintln!(
+                "wsl-tarball: warning: WSL does not officially import {compression} tarballs: \
+                 Microsoft's distributions/validate-modern.py accepts only gzip and xz; \
+                 use gzip (the default) for a tarball others will import"
+            ),
             Event::HostChosen { host, reason } => {
                 eprintln!("wsl-tarball: building {host}, {reason}")
             }

@@ -710,3 +710,31 @@ fn counts_of_one_are_singular() {
     );
     assert!(!text.contains("(s)"), "{text}");
 }
+
+#[test]
+fn zstd_gets_one_warning_that_wsl_does_not_officially_import_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let system = fixture_system();
+    let closure = write_path_info(system, dir.path());
+    let warning = "wsl-tarball: warning: WSL does not officially import zstd tarballs";
+    let output = dir.path().join("nixos.wsl");
+    let result = run_write(&closure, system, &output, &["--compression", "zstd"]);
+    let text = stderr(&result);
+    assert!(result.status.success(), "{text}");
+    assert_eq!(text.matches(warning).count(), 1, "{text}");
+    assert!(
+        text.contains("distributions/validate-modern.py accepts only gzip and xz"),
+        "{text}"
+    );
+    // gzip and xz get none; --quiet silences it.
+    for extra in [
+        &["--compression", "gzip"][..],
+        &["--compression", "xz"],
+        &["--compression", "zstd", "--quiet"],
+    ] {
+        let result = run_write(&closure, system, &output, extra);
+        let text = stderr(&result);
+        assert!(result.status.success(), "{text}");
+        assert!(!text.contains("wsl-tarball: warning"), "{extra:?}: {text}");
+    }
+}

@@ -453,6 +453,11 @@ pub(super) fn write_planned(
     if let Some(dir) = &output.cache {
         SegmentCache::check_usable(dir, compress_options.compression)?;
     }
+    if compress_options.compression == Compression::Zstd {
+        events.event(Event::UnofficialCompression {
+            compression: compress_options.compression.name(),
+        });
+    }
     let planned = plan_rootfs(content, closure_bytes()?, system, nixos, events)?;
     let Planned {
         closure,
