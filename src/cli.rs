@@ -127,7 +127,7 @@ pub enum Command {
     ///
     /// Runs, as the calling user (no sudo):
     ///   nix eval REF#nixosConfigurations (which hosts, when HOST is not given)
-    ///   nix eval REF#nixosConfigurations.HOST.config.system.build (has it wslTarballFacts?)
+    ///   nix eval REF#nixosConfigurations (has HOST wslTarballFacts? else which hosts)
     ///   nix build --no-link --json REF#nixosConfigurations.HOST.config.system.build.wslTarballFacts
     ///   nix path-info --json [--json-format 1] -r SYSTEM (the flag where Nix has it)
     /// then writes the tarball with the NixOS skeleton, like `write --facts`.
