@@ -289,16 +289,18 @@ fn a_host_without_the_module_gets_the_default_skeleton() {
 fn build_reports_nix_errors_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("nixos.wsl");
+    // A flake that is not there: Nix's error, then the command that failed.
+    let missing = format!("path:{}", dir.path().join("no-flake-here").display());
     let result = wsl_tarball()
         .env("NIX_CONFIG", NIX_CONFIG)
-        .args(["build", "no-such-host", "--flake", &test_flake(), "-o"])
+        .args(["build", "fake", "--flake", &missing, "-o"])
         .arg(&output)
         .output()
         .unwrap();
-    assert!(!result.status.success());
+    assert_eq!(result.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(
-        stderr.contains("no-such-host") && stderr.contains("Hint"),
+        stderr.contains("no-flake-here") && stderr.contains("Hint"),
         "{stderr}"
     );
     assert!(!output.exists());
