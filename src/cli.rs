@@ -14,6 +14,8 @@ use wsl_tarball::app::{
 use wsl_tarball::compress::Compression;
 use wsl_tarball::store::DEFAULT_STORE_DIR;
 
+use crate::exit::Trouble;
+
 /// The exit statuses of every command, shown after the top-level help
 /// (each command's help shows its own).
 pub const EXIT_STATUS: &str = "\
@@ -471,16 +473,17 @@ impl BuildArgs {
     /// The flake and the host: `--flake REF#HOST` names the host as
     /// nixos-rebuild takes it (after the last `#`; `REF#` names none). A
     /// host named both there and as HOST, differently, is bad usage.
-    pub fn flake_and_host(&self) -> Result<(String, Option<String>), String> {
+    pub fn flake_and_host(&self) -> anyhow::Result<(String, Option<String>)> {
         let Some((flake, fragment)) = self.flake.rsplit_once('#') else {
             return Ok((self.flake.clone(), self.host.clone()));
         };
         let fragment = (!fragment.is_empty()).then(|| fragment.to_owned());
         match (&self.host, fragment) {
-            (Some(host), Some(fragment)) if *host != fragment => Err(format!(
+            (Some(host), Some(fragment)) if *host != fragment => Err(Trouble(anyhow::anyhow!(
                 "the host is named twice: HOST {host:?} and --flake {:?}; give it once",
                 self.flake
-            )),
+            ))
+            .into()),
             (host, fragment) => Ok((flake.to_owned(), fragment.or_else(|| host.clone()))),
         }
     }
@@ -631,30 +634,28 @@ const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
 /// `--mtime` when given; else SOURCE_DATE_EPOCH when set, else 1. A set
 /// variable that is no number of seconds is bad usage, named as the
 /// variable (exit status 2), as the reproducible-builds specification asks.
-pub fn mtime(flag: Option<u64>) -> u64 {
+pub fn mtime(flag: Option<u64>) -> anyhow::Result<u64> {
     if let Some(seconds) = flag {
-        return seconds;
+        return Ok(seconds);
     }
     let Some(value) = std::env::var_os(SOURCE_DATE_EPOCH) else {
-        return 1;
+        return Ok(1);
     };
     let problem = if value.is_empty() {
         "is set but empty".to_owned()
     } else {
         match value.to_str().map(str::parse::<u64>) {
-            Some(Ok(seconds)) => return seconds,
+            Some(Ok(seconds)) => return Ok(seconds),
             _ => format!(
-                "is {}, not a whole number of seconds since 1970",
+                "is \"{}\", not a whole number of seconds since 1970",
                 wsl_tarball::escape::escape_bytes(value.as_encoded_bytes())
             ),
         }
     };
-    <Cli as clap::CommandFactory>::command()
-        .error(
-            clap::error::ErrorKind::ValueValidation,
-            format!("{SOURCE_DATE_EPOCH} {problem}; unset it, or set it to the seconds since 1970 that every entry's modification time should be"),
-        )
-        .exit()
+    Err(Trouble(anyhow::anyhow!(
+        "{SOURCE_DATE_EPOCH} {problem}; unset it, or set it to the seconds since 1970 that every entry's modification time should be"
+    ))
+    .into())
 }
 
 fn parse_cache_limit(text: &str) -> Result<u64, wsl_tarball::app::BadSize> {
@@ -720,9 +721,10 @@ pub struct ContentArgs {
 }
 
 impl ContentArgs {
-    pub fn request(&self, checks: &CheckFlags) -> ContentRequest {
-        ContentRequest {
-            mtime: mtime(self.mtime),
+    /// The request; an unusable SOURCE_DATE_EPOCH is bad usage.
+    pub fn request(&self, checks: &CheckFlags) -> anyhow::Result<ContentRequest> {
+        Ok(ContentRequest {
+            mtime: mtime(self.mtime)?,
             extra_files: self.extra_files.clone(),
             chown: self
                 .chown
@@ -737,7 +739,7 @@ impl ContentArgs {
             store_dir: self.store_dir.to_string(),
             store_root: self.store_root.clone(),
             checks: checks.settings(),
-        }
+        })
     }
 }
 

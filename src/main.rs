@@ -201,7 +201,7 @@ fn run_write(args: WriteArgs) -> Result<()> {
     };
     let outcome = app::write_rootfs(
         &args.system.request(closure),
-        &args.content.request(&args.checks),
+        &args.content.request(&args.checks)?,
         &args.compression.request(),
         &args.output.request(),
         !args.quiet,
@@ -221,7 +221,7 @@ fn run_check(args: CheckArgs) -> Result<()> {
         quiet: args.quiet,
         report_to_stdout: true,
     };
-    let content = args.content.request(&args.checks);
+    let content = args.content.request(&args.checks)?;
     match (&args.tarball, &args.system.closure) {
         (Some(tarball), _) => {
             // The environment of `check FILE` did not make the file: not checked.
@@ -245,16 +245,12 @@ fn run_build(args: BuildArgs) -> Result<()> {
         quiet: args.quiet,
         report_to_stdout: false,
     };
-    let (flake, host) = args.flake_and_host().unwrap_or_else(|message| {
-        <Cli as clap::CommandFactory>::command()
-            .error(clap::error::ErrorKind::ArgumentConflict, message)
-            .exit()
-    });
+    let (flake, host) = args.flake_and_host()?;
     let request = app::BuildRequest {
         host,
         flake,
         delta_from: args.delta_from.clone(),
-        content: args.content.request(&args.checks),
+        content: args.content.request(&args.checks)?,
         compression: args.compression.request(),
         output: args.output.request(),
         default_output: args.output.output == Path::new("nixos.wsl"),
@@ -284,7 +280,7 @@ fn run_delta(args: DeltaArgs) -> Result<()> {
         system: args.system.to_string(),
         output: args.output.clone(),
         compression: args.compression.request(),
-        mtime: cli::mtime(args.mtime),
+        mtime: cli::mtime(args.mtime)?,
         store_root: args.store_root.clone(),
         checks: args.checks.settings(),
     };
