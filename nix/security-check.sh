@@ -26,22 +26,24 @@ if [ -e "$out/skipped" ]; then
   exit 0
 fi
 
-# The summary line the check prints last: "security checks: N error(s), …".
+# The summary line the check prints last: "security checks: N errors, …".
 summary=$(grep '^security checks: ' "$report" | tail -n 1 || true)
 errors=${summary#security checks: }
 errors=${errors%% *}
 if ! [[ $errors =~ ^[0-9]+$ ]]; then
-  echo "wsl-tarball-security-check: $report has no summary line \"security checks: N error(s), …\"" >&2
+  echo "wsl-tarball-security-check: $report has no summary line \"security checks: N errors, …\"" >&2
   exit 1
 fi
 if [ "$errors" -gt 0 ]; then
+  findings="$errors error-severity findings"
+  if [ "$errors" -eq 1 ]; then findings="1 error-severity finding"; fi
   skip=${WSL_TARBALL_SKIP_CHECKS:-}
   case ${skip,,} in
   1 | true | yes)
-    echo "wsl-tarball-security-check: WARNING: WSL_TARBALL_SKIP_CHECKS is set: $errors error-severity finding(s) ignored" >&2
+    echo "wsl-tarball-security-check: WARNING: WSL_TARBALL_SKIP_CHECKS is set: $findings ignored" >&2
     exit 0
     ;;
   esac
-  echo "wsl-tarball-security-check: $errors error-severity finding(s); accept deliberate ones with wsl.tarball.checks.allow" >&2
+  echo "wsl-tarball-security-check: $findings; accept deliberate ones with wsl.tarball.checks.allow" >&2
   exit 3
 fi

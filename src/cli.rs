@@ -14,7 +14,10 @@ use wsl_tarball::app::{
 use wsl_tarball::compress::Compression;
 use wsl_tarball::store::DEFAULT_STORE_DIR;
 
-/// The exit statuses, shown after every command's help.
+use crate::exit::Trouble;
+
+/// The exit statuses of every command, shown after the top-level help
+/// (each command's help shows its own).
 pub const EXIT_STATUS: &str = "\
 Exit status:
   0  success; the tarballs are identical (diff)
@@ -23,6 +26,66 @@ Exit status:
   2  trouble: bad usage, an unreadable or malformed input (inspect,
      verify, diff, check; bad flag values for every command)
   3  error-severity security findings (write, build, delta, check)";
+
+/// `write`'s exit statuses, after its help.
+const WRITE_STATUS: &str = "\
+Exit status:
+  0  the tarball was written
+  1  an input is wrong or unreadable, or writing failed; nothing was
+     replaced
+  2  bad usage (a bad flag value), found before anything is read
+  3  error-severity security findings; the tarball was not written";
+
+const BUILD_STATUS: &str = "\
+Exit status:
+  0  the tarball (or the update bundle) was written
+  1  Nix failed, the flake lacks the host, an input is wrong, or writing
+     failed; nothing was replaced
+  2  bad usage (a bad flag value), found before Nix runs
+  3  error-severity security findings; nothing was written";
+
+const CHECK_STATUS: &str = "\
+Exit status:
+  0  no error-severity finding (warnings are printed)
+  2  trouble: bad usage, or an input that cannot be read or is malformed
+  3  error-severity security findings";
+
+const INSPECT_STATUS: &str = "\
+Exit status:
+  0  the summary was printed
+  2  trouble: bad usage, or a file that cannot be read or is malformed";
+
+const VERIFY_STATUS: &str = "\
+Exit status:
+  0  every check passed
+  1  verification failed; the failures are listed
+  2  trouble: bad usage, or a file that cannot be read or is malformed";
+
+const DIFF_STATUS: &str = "\
+Exit status:
+  0  A and B are identical
+  1  A and B differ
+  2  trouble: bad usage, or a file that cannot be read or is malformed";
+
+const DELTA_STATUS: &str = "\
+Exit status:
+  0  the update bundle was written
+  1  an input is wrong or unreadable, or writing failed; nothing was
+     replaced
+  2  bad usage (a bad flag value), found before anything is read
+  3  error-severity security findings; the bundle was not written";
+
+const APPLY_STATUS: &str = "\
+Exit status:
+  0  the bundle was applied, or the system already runs it
+  1  the bundle does not fit this system, or importing or activating
+     it failed
+  2  bad usage (a bad flag value), found before the bundle is read";
+
+const PRINT_STATUS: &str = "\
+Exit status:
+  0  it was printed
+  2  bad usage";
 
 /// Stream a NixOS closure into a byte-reproducible WSL rootfs tarball.
 ///
@@ -45,7 +108,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Write a tarball from a closure file and a system path.
-    #[command(verbatim_doc_comment, after_help = EXIT_STATUS,
+    #[command(verbatim_doc_comment, after_help = WRITE_STATUS,
         about = "Write a tarball from a closure file and a system path")]
     ///
     /// The closure file may be any of: the JSON that `exportReferencesGraph`
@@ -59,21 +122,20 @@ pub enum Command {
     ///
     /// Example:
     ///   nix path-info --json -r /run/current-system > closure.json
-    ///   wsl-tarball write --closure closure.json \
-    ///       --system "$(readlink -f /run/current-system)" -o nixos.wsl
+    ///   wsl-tarball write --closure closure.json --system /run/current-system -o nixos.wsl
     Write(WriteArgs),
 
     /// Build a NixOS configuration from a flake and write its tarball.
     ///
     /// Runs, as the calling user (no sudo):
     ///   nix eval REF#nixosConfigurations (which hosts, when HOST is not given)
-    ///   nix eval REF#nixosConfigurations.HOST.config.system.build (has it wslTarballFacts?)
+    ///   nix eval REF#nixosConfigurations (has HOST wslTarballFacts? else which hosts)
     ///   nix build --no-link --json REF#nixosConfigurations.HOST.config.system.build.wslTarballFacts
     ///   nix path-info --json [--json-format 1] -r SYSTEM (the flag where Nix has it)
     /// then writes the tarball with the NixOS skeleton, like `write --facts`.
     /// Hosts without the wsl-tarball module fall back to
     /// config.system.build.toplevel and a skeleton of defaults.
-    #[command(verbatim_doc_comment, after_help = EXIT_STATUS,
+    #[command(verbatim_doc_comment, after_help = BUILD_STATUS,
         about = "Build a NixOS configuration from a flake and write its tarball")]
     Build(BuildArgs),
 
@@ -85,8 +147,11 @@ pub enum Command {
     ///   wsl-tarball check --closure closure.json --system /nix/store/…-nixos-system-…
     #[command(
         verbatim_doc_comment,
-        after_help = EXIT_STATUS,
+        after_help = CHECK_STATUS,
         about = "Run the security checks on a tarball, or on what write would write",
+        override_usage = "wsl-tarball check [OPTIONS] <FILE>\n       \
+            wsl-tarball check [OPTIONS] --closure <FILE> (--system <STORE_PATH> | --facts <FILE>)",
+        arg_required_else_help = true,
         mut_arg("closure", |arg| arg.required(false).required_unless_present("tarball")),
         mut_arg("system", |arg| arg.required_unless_present_any(["facts", "tarball"]))
     )]
@@ -96,7 +161,7 @@ pub enum Command {
     ///
     /// For a tarball: compression, counts, the largest store paths, the
     /// system, the skeleton files, whether the security checks ran.
-    #[command(after_help = EXIT_STATUS)]
+    #[command(after_help = INSPECT_STATUS)]
     Inspect(InspectArgs),
 
     /// Check a tarball or an update bundle offline, without Nix.
@@ -106,7 +171,7 @@ pub enum Command {
     /// database inside it, references, the system profile and the WSL
     /// skeleton's files (a tarball without one fails unless --bare). Exits 1
     /// with the list of failures.
-    #[command(after_help = EXIT_STATUS)]
+    #[command(after_help = VERIFY_STATUS)]
     Verify(VerifyArgs),
 
     /// Explain why two tarballs, manifests or closures differ.
@@ -118,7 +183,7 @@ pub enum Command {
     /// Exits 0 when identical, 1 when they differ.
     /// With a `--manifest` JSON or a closure file on either side, lists the
     /// store paths added, removed and changed.
-    #[command(after_help = EXIT_STATUS)]
+    #[command(after_help = DIFF_STATUS)]
     Diff(DiffArgs),
 
     /// Write an update bundle: only the store paths of the new closure that
@@ -128,8 +193,8 @@ pub enum Command {
     /// The bundle holds the paths in `nix-store --export` format, a manifest
     /// and an `apply` script. Example:
     ///   wsl-tarball delta --from old.wsl --closure closure.json \
-    ///       --system "$(readlink -f result)" -o update.wsl-delta
-    #[command(verbatim_doc_comment, after_help = EXIT_STATUS,
+    ///       --system result -o update.wsl-delta
+    #[command(verbatim_doc_comment, after_help = DELTA_STATUS,
         about = "Write an update bundle of the store paths an earlier system lacks")]
     Delta(DeltaArgs),
 
@@ -138,7 +203,7 @@ pub enum Command {
     /// Checks that it fits the running system, imports and checks every
     /// path, sets the system profile and runs switch-to-configuration boot
     /// (or switch).
-    #[command(after_help = EXIT_STATUS)]
+    #[command(after_help = APPLY_STATUS)]
     Apply(ApplyArgs),
 
     /// Print a shell's completion script on stdout.
@@ -148,7 +213,7 @@ pub enum Command {
     #[command(
         verbatim_doc_comment,
         about = "Print a shell's completion script",
-        after_help = EXIT_STATUS
+        after_help = PRINT_STATUS
     )]
     Completions(CompletionsArgs),
 
@@ -156,7 +221,7 @@ pub enum Command {
     ///
     /// In roff, on stdout: `wsl-tarball man | man -l -` for wsl-tarball(1),
     /// `wsl-tarball man write` for wsl-tarball-write(1).
-    #[command(after_help = EXIT_STATUS)]
+    #[command(after_help = PRINT_STATUS)]
     Man(ManArgs),
 }
 
@@ -185,8 +250,9 @@ pub struct DeltaArgs {
     #[arg(long, value_name = "FILE")]
     pub closure: PathBuf,
 
-    /// The new system (toplevel) store path; must be in the closure.
-    #[arg(long, value_name = "STORE_PATH")]
+    /// The new system (toplevel) store path, or a link to it such as
+    /// `result`; must be in the closure.
+    #[arg(long, value_name = "STORE_PATH", value_parser = parse_system)]
     pub system: Utf8PathBuf,
 
     /// Where to write the bundle (atomically, as for `write`).
@@ -197,13 +263,9 @@ pub struct DeltaArgs {
     pub compression: CompressionArgs,
 
     /// Modification time of the bundle's members, in seconds since 1970.
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        env = "SOURCE_DATE_EPOCH",
-        default_value_t = 1
-    )]
-    pub mtime: u64,
+    /// Default: $SOURCE_DATE_EPOCH when set, else 1.
+    #[arg(long, value_name = "SECONDS")]
+    pub mtime: Option<u64>,
 
     /// Read the store from DIR/nix/store, as with `nix --store local?root=DIR`.
     #[arg(long, value_name = "DIR")]
@@ -230,7 +292,7 @@ pub struct ApplyArgs {
 
     /// Work on the NixOS root at DIR (Nix runs with --store local?root=DIR
     /// and DIR's system profile); for tests and images. Needs --dry-activate.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", requires = "dry_activate")]
     pub root: Option<PathBuf>,
 
     /// Print the activation command instead of running it.
@@ -375,7 +437,8 @@ pub struct BuildArgs {
     #[arg(value_name = "HOST")]
     pub host: Option<String>,
 
-    /// The flake to build it from.
+    /// The flake to build it from; REF#HOST names the host as
+    /// `nixos-rebuild --flake REF#HOST` does.
     #[arg(long, value_name = "REF", default_value = ".", help_heading = "Nix")]
     pub flake: String,
 
@@ -404,6 +467,26 @@ pub struct BuildArgs {
     /// progress bar, no warnings, no summary).
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+impl BuildArgs {
+    /// The flake and the host: `--flake REF#HOST` names the host as
+    /// nixos-rebuild takes it (after the last `#`; `REF#` names none). A
+    /// host named both there and as HOST, differently, is bad usage.
+    pub fn flake_and_host(&self) -> anyhow::Result<(String, Option<String>)> {
+        let Some((flake, fragment)) = self.flake.rsplit_once('#') else {
+            return Ok((self.flake.clone(), self.host.clone()));
+        };
+        let fragment = (!fragment.is_empty()).then(|| fragment.to_owned());
+        match (&self.host, fragment) {
+            (Some(host), Some(fragment)) if *host != fragment => Err(Trouble(anyhow::anyhow!(
+                "the host is named twice: HOST {host:?} and --flake {:?}; give it once",
+                self.flake
+            ))
+            .into()),
+            (host, fragment) => Ok((flake.to_owned(), fragment.or_else(|| host.clone()))),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -449,11 +532,13 @@ pub struct SystemArgs {
     #[arg(long, value_name = "FILE", required = true, help_heading = "Nix")]
     pub closure: Option<PathBuf>,
 
-    /// The NixOS system (toplevel) store path; the `system` profile points at
+    /// The NixOS system (toplevel) store path, or a link to it such as
+    /// `result` (followed as Nix follows it); the `system` profile points at
     /// it. It must be in the closure. Taken from --facts when not given.
     #[arg(
         long,
         value_name = "STORE_PATH",
+        value_parser = parse_system,
         required_unless_present = "facts",
         help_heading = "Nix"
     )]
@@ -535,6 +620,44 @@ pub struct OutputArgs {
     pub cache_check_contents: bool,
 }
 
+/// `--system`: a path, not an empty word.
+fn parse_system(text: &str) -> Result<Utf8PathBuf, &'static str> {
+    if text.is_empty() {
+        return Err("it is empty (an unset shell variable?); give the system's store path, or a link to it such as result");
+    }
+    Ok(Utf8PathBuf::from(text))
+}
+
+/// The environment variable that sets the default modification time.
+const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+
+/// `--mtime` when given; else SOURCE_DATE_EPOCH when set, else 1. A set
+/// variable that is no number of seconds is bad usage, named as the
+/// variable (exit status 2), as the reproducible-builds specification asks.
+pub fn mtime(flag: Option<u64>) -> anyhow::Result<u64> {
+    if let Some(seconds) = flag {
+        return Ok(seconds);
+    }
+    let Some(value) = std::env::var_os(SOURCE_DATE_EPOCH) else {
+        return Ok(1);
+    };
+    let problem = if value.is_empty() {
+        "is set but empty".to_owned()
+    } else {
+        match value.to_str().map(str::parse::<u64>) {
+            Some(Ok(seconds)) => return Ok(seconds),
+            _ => format!(
+                "is \"{}\", not a whole number of seconds since 1970",
+                wsl_tarball::escape::escape_bytes(value.as_encoded_bytes())
+            ),
+        }
+    };
+    Err(Trouble(anyhow::anyhow!(
+        "{SOURCE_DATE_EPOCH} {problem}; unset it, or set it to the seconds since 1970 that every entry's modification time should be"
+    ))
+    .into())
+}
+
 fn parse_cache_limit(text: &str) -> Result<u64, wsl_tarball::app::BadSize> {
     wsl_tarball::app::parse_size(text)
 }
@@ -554,15 +677,10 @@ impl OutputArgs {
 /// What goes into the rootfs besides the closure (`write`, `check`, `build`).
 #[derive(Args)]
 pub struct ContentArgs {
-    /// Modification time of every entry, in seconds since 1970.
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        env = "SOURCE_DATE_EPOCH",
-        default_value_t = 1,
-        help_heading = "Rootfs"
-    )]
-    pub mtime: u64,
+    /// Modification time of every entry, in seconds since 1970. Default:
+    /// $SOURCE_DATE_EPOCH when set, else 1.
+    #[arg(long, value_name = "SECONDS", help_heading = "Rootfs")]
+    pub mtime: Option<u64>,
 
     /// Copy the contents of this directory to the root of the rootfs, as
     /// upstream's tarballBuilder does.
@@ -603,9 +721,10 @@ pub struct ContentArgs {
 }
 
 impl ContentArgs {
-    pub fn request(&self, checks: &CheckFlags) -> ContentRequest {
-        ContentRequest {
-            mtime: self.mtime,
+    /// The request; an unusable SOURCE_DATE_EPOCH is bad usage.
+    pub fn request(&self, checks: &CheckFlags) -> anyhow::Result<ContentRequest> {
+        Ok(ContentRequest {
+            mtime: mtime(self.mtime)?,
             extra_files: self.extra_files.clone(),
             chown: self
                 .chown
@@ -620,7 +739,7 @@ impl ContentArgs {
             store_dir: self.store_dir.to_string(),
             store_root: self.store_root.clone(),
             checks: checks.settings(),
-        }
+        })
     }
 }
 

@@ -6,6 +6,7 @@ use anyhow::anyhow;
 
 use wsl_tarball::app::AppError;
 use wsl_tarball::compress::CompressError;
+use wsl_tarball::plan::PlanError;
 
 /// A check that ran and said no (exit status 1): verification failed, the
 /// tarballs differ. Its report is already printed.
@@ -56,6 +57,11 @@ pub fn with_flags(error: AppError) -> anyhow::Error {
             "--system {system} is not a NixOS toplevel (it lacks init, etc or sw), so it gets no WSL skeleton and cannot boot: give --facts, or --no-skeleton for a bare store tarball"
         ),
         AppError::NoSystem => anyhow!("give --system or --facts"),
+        AppError::Plan(PlanError::OwnerWithoutFacts { file, kind, name }) => anyhow!(
+            "NixOS skeleton: {file} names {kind} {name:?}, but without --facts the skeleton knows only root. Give the module's facts: \
+             `nix build .#nixosConfigurations.HOST.config.system.build.wslTarballFacts`, then --facts result \
+             (or let `wsl-tarball build HOST` do both)"
+        ),
         AppError::MtimeTooLarge(_) => anyhow!("--mtime is too large"),
         AppError::BundleSettings => anyhow!("--delta-from writes an update bundle of store paths: --extra-files, --chown, --manifest, --cache, --cache-limit and --cache-check-contents do not apply to it"),
         error => error.into(),

@@ -39,6 +39,7 @@ pub mod app;
 pub mod archive;
 pub(crate) mod cache;
 pub mod compress;
+pub mod count;
 pub mod delta;
 pub(crate) mod direct_write;
 pub(crate) mod entry;

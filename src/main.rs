@@ -74,6 +74,14 @@ fn version() -> &'static str {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The man page that documents the command's --allow.
+    let page = match &cli.command {
+        Command::Build(_) => "wsl-tarball-build",
+        Command::Check(_) => "wsl-tarball-check",
+        Command::Delta(_) => "wsl-tarball-delta",
+        Command::Write(_) => "wsl-tarball-write",
+        _ => "wsl-tarball",
+    };
     let result = match cli.command {
         Command::Write(args) => run_write(args),
         Command::Build(args) => run_build(args),
@@ -92,7 +100,7 @@ fn main() -> ExitCode {
         Err(error) if findings(&error) => {
             let message = format!("{error:#}");
             eprintln!(
-                "wsl-tarball: {}; accept deliberate ones with --allow, see README \"Security checks\"",
+                "wsl-tarball: {}; accept deliberate ones with --allow (see `man {page}`)",
                 Escaped(&message)
             );
             ExitCode::from(FINDINGS_EXIT_CODE)
@@ -196,7 +204,7 @@ fn run_write(args: WriteArgs) -> Result<()> {
     };
     let outcome = app::write_rootfs(
         &args.system.request(closure),
-        &args.content.request(&args.checks),
+        &args.content.request(&args.checks)?,
         &args.compression.request(),
         &args.output.request(),
         !args.quiet,
@@ -216,7 +224,7 @@ fn run_check(args: CheckArgs) -> Result<()> {
         quiet: args.quiet,
         report_to_stdout: true,
     };
-    let content = args.content.request(&args.checks);
+    let content = args.content.request(&args.checks)?;
     match (&args.tarball, &args.system.closure) {
         (Some(tarball), _) => {
             // The environment of `check FILE` did not make the file: not checked.
@@ -240,11 +248,12 @@ fn run_build(args: BuildArgs) -> Result<()> {
         quiet: args.quiet,
         report_to_stdout: false,
     };
+    let (flake, host) = args.flake_and_host()?;
     let request = app::BuildRequest {
-        host: args.host.clone(),
-        flake: args.flake.clone(),
+        host,
+        flake,
         delta_from: args.delta_from.clone(),
-        content: args.content.request(&args.checks),
+        content: args.content.request(&args.checks)?,
         compression: args.compression.request(),
         output: args.output.request(),
         default_output: args.output.output == Path::new("nixos.wsl"),
@@ -274,7 +283,7 @@ fn run_delta(args: DeltaArgs) -> Result<()> {
         system: args.system.to_string(),
         output: args.output.clone(),
         compression: args.compression.request(),
-        mtime: args.mtime,
+        mtime: cli::mtime(args.mtime)?,
         store_root: args.store_root.clone(),
         checks: args.checks.settings(),
     };

@@ -15,6 +15,8 @@
 use std::ffi::OsStr;
 use std::process::{Command, ExitStatus, Stdio};
 
+use crate::escape::{escape_str, Escaped};
+
 /// The experimental features `build` needs, enabled per command.
 const FEATURES: [&str; 2] = ["--extra-experimental-features", "nix-command flakes"];
 
@@ -30,8 +32,19 @@ pub enum NixError {
     #[error("{flake} has no nixosConfigurations")]
     NoHosts { flake: String },
     #[error(
-        "{flake} has {} nixosConfigurations; name the one to build: {}",
-        hosts.len(),
+        "{} has no nixosConfiguration {}; its nixosConfigurations: {}",
+        Escaped(flake),
+        Escaped(host),
+        if hosts.is_empty() { "none".to_owned() } else { escape_str(&hosts.join(", ")).into_owned() }
+    )]
+    NoSuchHost {
+        flake: String,
+        host: String,
+        hosts: Vec<String>,
+    },
+    #[error(
+        "{flake} has {}; name the one to build: {}",
+        crate::count::count(hosts.len(), "nixosConfiguration"),
         hosts.join(", ")
     )]
     WhichHost { flake: String, hosts: Vec<String> },
@@ -132,11 +145,36 @@ impl Nix {
         })
     }
 
-    /// `nix eval`: does `ATTRIBUTE_SET` have attribute `name`?
-    pub fn has_attribute(&self, attribute_set: &str, name: &str) -> Result<bool, NixError> {
-        let apply = format!("set: set ? {}", quote_attribute(name));
-        let answer = run(&["eval", "--json", attribute_set, "--apply", &apply])?;
-        Ok(answer.trim_ascii() == b"true")
+    /// Whether `host`'s `config.system.build` has `wslTarballFacts` (the
+    /// wsl-tarball module is imported), in one `nix eval` that also tells a
+    /// host the flake lacks: that is [`NixError::NoSuchHost`], listing the
+    /// hosts it has, rather than Nix's long attribute error.
+    pub fn host_has_facts(&self, flake: &str, host: &str) -> Result<bool, NixError> {
+        let attribute = quote_attribute(host);
+        let apply = format!(
+            "hosts: if hosts ? {attribute} then hosts.{attribute}.config.system.build ? wslTarballFacts else builtins.attrNames hosts"
+        );
+        let installable = format!("{flake}#nixosConfigurations");
+        let args = ["eval", "--json", &installable, "--apply", &apply];
+        let answer = run(&args)?;
+        match serde_json::from_slice(&answer) {
+            Ok(serde_json::Value::Bool(has_facts)) => Ok(has_facts),
+            Ok(serde_json::Value::Array(hosts)) => Err(NixError::NoSuchHost {
+                flake: flake.to_owned(),
+                host: host.to_owned(),
+                hosts: hosts
+                    .iter()
+                    .map(|h| h.as_str().unwrap_or_default().to_owned())
+                    .collect(),
+            }),
+            _ => Err(NixError::Output {
+                command: command_line(&args),
+                what: format!(
+                    "neither true, false nor a list of hosts: {}",
+                    String::from_utf8_lossy(&answer).trim()
+                ),
+            }),
+        }
     }
 
     /// `nix build --no-link --json INSTALLABLE`: the `out` path.

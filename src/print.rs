@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use crate::cli::CheckFlags;
 use crate::exit::Unsuccessful;
 use wsl_tarball::app::{DeltaOutcome, Event, Events, WriteSummary};
+use wsl_tarball::count::count;
 use wsl_tarball::delta::ApplyOutcome;
 use wsl_tarball::escape::{escape_path, Escaped};
 use wsl_tarball::inspect::human_bytes;
@@ -31,8 +32,16 @@ impl Events for Printer<'_> {
                 "wsl-tarball: WARNING: {SKIP_CHECKS_VAR} is set: the security checks are SKIPPED. \
                  Nothing in this tarball was checked for private keys, tokens, password hashes or personal data."
             ),
-            Event::HostChosen { .. } | Event::NoFacts { .. } | Event::ClosureRead { .. }
+            Event::HostChosen { .. }
+            | Event::NoFacts { .. }
+            | Event::ClosureRead { .. }
+            | Event::UnofficialCompression { .. }
                 if self.quiet => {}
+            Event::UnofficialCompression { compression } => eprintln!(
+                "wsl-tarball: warning: WSL does not officially import {compression} tarballs: \
+                 Microsoft's distributions/validate-modern.py accepts only gzip and xz; \
+                 use gzip (the default) for a tarball others will import"
+            ),
             Event::HostChosen { host, reason } => {
                 eprintln!("wsl-tarball: building {}, {}", Escaped(host), Escaped(reason))
             }
@@ -145,12 +154,12 @@ pub fn print_summary(output: &Path, summary: &WriteSummary) {
     };
     let seconds = summary.elapsed.as_secs_f64();
     eprintln!(
-        "wrote {}: {} store paths, {} files, {} directories, {} symlinks; {} in, {} out ({ratio:.1}%), {seconds:.1} s ({}/s)",
+        "wrote {}: {}, {}, {}, {}; {} in, {} out ({ratio:.1}%), {seconds:.1} s ({}/s)",
         escape_path(output),
-        summary.store_paths,
-        tar.files,
-        tar.directories,
-        tar.symlinks,
+        count(summary.store_paths, "store path"),
+        count(tar.files, "file"),
+        count(tar.directories, "directory"),
+        count(tar.symlinks, "symlink"),
         human_bytes(tar.archive_bytes),
         human_bytes(summary.output_bytes),
         human_bytes((tar.archive_bytes as f64 / seconds.max(1e-6)) as u64),
@@ -160,10 +169,10 @@ pub fn print_summary(output: &Path, summary: &WriteSummary) {
 pub fn print_bundle(outcome: &DeltaOutcome) {
     let (manifest, summary) = (&outcome.manifest, &outcome.summary);
     eprintln!(
-        "wrote {}: {} of the new closure's {} store paths ({} NAR), {} ({} uncompressed); sha256 {}",
+        "wrote {}: {} of the new closure's {} ({} NAR), {} ({} uncompressed); sha256 {}",
         escape_path(&outcome.output),
         manifest.paths.len(),
-        outcome.closure_paths,
+        count(outcome.closure_paths, "store path"),
         human_bytes(manifest.nar_bytes()),
         human_bytes(summary.output_bytes),
         human_bytes(summary.tar_bytes),
@@ -196,7 +205,10 @@ pub fn print_apply(outcome: &ApplyOutcome) {
         );
         return;
     }
-    eprintln!("imported and checked {} store paths", outcome.imported);
+    eprintln!(
+        "imported and checked {}",
+        count(outcome.imported, "store path")
+    );
     eprintln!(
         "{} -> {} (was {})",
         escape_path(&outcome.profile),

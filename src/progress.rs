@@ -8,6 +8,7 @@
 //! on stderr, never stdout, a bar on a terminal and a line every ten seconds
 //! otherwise; the file name on the bar is escaped for the terminal.
 
+use crate::count::count;
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -126,7 +127,7 @@ impl ProgressReport {
             indicatif::ProgressDrawTarget::stderr(),
         )
         .with_style(style)
-        .with_prefix(format!("{name}, {store_paths} store paths"));
+        .with_prefix(format!("{name}, {}", count(store_paths, "store path")));
         ProgressReport::Bar(bar)
     }
 

@@ -145,23 +145,53 @@ fn command_summaries_are_one_line_and_end_alike() {
     assert_eq!(names, expected);
 }
 
+/// The exit statuses each command can end with.
+const STATUSES: [(&str, &[&str]); 10] = [
+    ("write", &["0", "1", "2", "3"]),
+    ("build", &["0", "1", "2", "3"]),
+    ("check", &["0", "2", "3"]),
+    ("inspect", &["0", "2"]),
+    ("verify", &["0", "1", "2"]),
+    ("diff", &["0", "1", "2"]),
+    ("delta", &["0", "1", "2", "3"]),
+    ("apply", &["0", "1", "2"]),
+    ("completions", &["0", "2"]),
+    ("man", &["0", "2"]),
+];
+
 #[test]
-fn every_help_ends_with_the_exit_status_table() {
+fn every_help_ends_with_its_own_exit_statuses() {
     let top = help(&["--help"]);
     let table = &top[top.find("Exit status:").expect("a table in --help")..];
     for code in ["0  ", "1  ", "2  ", "3  "] {
         assert!(table.contains(code), "{table}");
     }
-    for command in COMMANDS {
-        let text = help(&[command, "--help"]);
-        assert!(text.ends_with(table), "{command} --help:\n{text}");
-    }
-    // The README documents the same table.
+    // The README documents the whole table.
     let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
     assert!(
         readme.contains(table.trim_end()),
         "README lacks the exit status table:\n{table}"
     );
+    assert_eq!(STATUSES.map(|(command, _)| command), COMMANDS);
+    for (command, codes) in STATUSES {
+        let text = help(&[command, "--help"]);
+        let own = &text[text.rfind("\nExit status:\n").expect("a table") + 1..];
+        // The table ends the help, one line per status (continuations
+        // indented further), each about this command only.
+        let listed: Vec<&str> = own
+            .lines()
+            .skip(1)
+            .filter(|line| !line.starts_with("     "))
+            .map(|line| line.trim_start().split("  ").next().unwrap())
+            .collect();
+        assert_eq!(listed, codes, "{command} --help:\n{own}");
+        for other in COMMANDS.iter().filter(|other| **other != command) {
+            assert!(
+                !own.contains(&format!("({other}")) && !own.contains(&format!(" {other},")),
+                "{command} --help names {other}:\n{own}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -176,9 +206,15 @@ fn diff_arguments_have_help() {
 
 /// Runs with a deadline: a command that read /dev/zero would never end.
 fn run_quickly(args: &[&str], dir: &Path) -> Output {
+    run_quickly_with(args, dir, &[])
+}
+
+/// [`run_quickly`] with environment variables set.
+fn run_quickly_with(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Output {
     let started = Instant::now();
     let child = common::wsl_tarball()
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -387,10 +423,7 @@ fn write_says_what_it_read_before_the_security_report() {
             closure.display()
         )
     );
-    assert!(
-        lines[1].starts_with("security checks: 0 error(s)"),
-        "{text}"
-    );
+    assert!(lines[1].starts_with("security checks: 0 errors,"), "{text}");
     assert!(
         lines[2].starts_with(&format!("wrote {}: 5 store paths", output.display())),
         "{text}"
@@ -536,4 +569,172 @@ fn the_progress_bar_names_the_file_and_the_store_path_count() {
         "{}",
         stderr(&result)
     );
+}
+
+#[test]
+fn check_without_arguments_shows_its_two_forms() {
+    let output = run_wsl_tarball(&["check"]);
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(
+        text.contains("wsl-tarball check [OPTIONS] <FILE>"),
+        "{text}"
+    );
+    assert!(
+        text.contains("wsl-tarball check [OPTIONS] --closure <FILE>"),
+        "{text}"
+    );
+    assert!(!text.contains("required"), "{text}");
+}
+
+#[test]
+fn owners_systems_roots_and_the_epoch_are_checked_before_anything_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let system = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-nixos-system-x";
+    let write = ["write", "--closure", "/dev/zero", "--system", system];
+    let check = ["check", "--closure", "/dev/zero", "--system", system];
+    let names = ["--chown", "/home/alice", "alice:users"];
+    let owner = "--chown owner \"alice:users\" must be numeric UID:GID";
+    type Env<'a> = &'a [(&'a str, &'a str)];
+    let cases: Vec<(Vec<&str>, Env, &str)> = vec![
+        ([&write[..], &names].concat(), &[], owner),
+        ([&check[..], &names].concat(), &[], owner),
+        (
+            [&["build", "--flake", "/nonexistent"][..], &names].concat(),
+            &[],
+            owner,
+        ),
+        (
+            vec!["write", "--closure", "/dev/zero", "--system", ""],
+            &[],
+            "--system",
+        ),
+        (
+            vec!["check", "--closure", "/dev/zero", "--system", ""],
+            &[],
+            "--system",
+        ),
+        (
+            vec!["apply", "--root", "/nonexistent", "/dev/zero"],
+            &[],
+            "--dry-activate",
+        ),
+        (
+            write.to_vec(),
+            &[("SOURCE_DATE_EPOCH", "")],
+            "SOURCE_DATE_EPOCH is set but empty",
+        ),
+        (
+            vec![
+                "delta",
+                "--from",
+                "/dev/zero",
+                "--closure",
+                "/dev/zero",
+                "--system",
+                system,
+            ],
+            &[("SOURCE_DATE_EPOCH", "")],
+            "SOURCE_DATE_EPOCH is set but empty",
+        ),
+    ];
+    for (args, env, message) in cases {
+        let output = run_quickly_with(&args, dir.path(), env);
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?} {env:?}: {text}");
+        assert!(text.contains(message), "{args:?} {env:?}: {text}");
+        if !env.is_empty() {
+            assert!(!text.contains("--mtime"), "{args:?} {env:?}: {text}");
+        }
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
+    assert_eq!(common::dir_names(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn findings_point_to_the_installed_man_page_not_the_readme() {
+    let dir = tempfile::tempdir().unwrap();
+    let planted = dir.path().join("planted");
+    std::fs::create_dir(&planted).unwrap();
+    std::fs::write(
+        planted.join("token"),
+        "token ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8\n",
+    )
+    .unwrap();
+    let system = fixture_system();
+    let closure = write_path_info(system, dir.path());
+    let output = dir.path().join("nixos.wsl");
+    let result = run_write(
+        &closure,
+        system,
+        &output,
+        &["--quiet", "--extra-files", planted.to_str().unwrap()],
+    );
+    let text = stderr(&result);
+    assert_eq!(result.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("accept deliberate ones with --allow (see `man wsl-tarball-write`)"),
+        "{text}"
+    );
+    assert!(!text.contains("README"), "{text}");
+    // One finding, in the singular.
+    assert!(
+        text.contains("wsl-tarball: 1 error-severity finding: the tarball was not written"),
+        "{text}"
+    );
+    assert!(!output.exists());
+}
+
+#[test]
+fn counts_of_one_are_singular() {
+    let dir = tempfile::tempdir().unwrap();
+    // A closure of one store path holding one file.
+    let one = common::run_text(common::nix_command("nix-build").args([
+        "--no-out-link",
+        "-E",
+        r#"derivation { name = "one"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo one > $out" ]; }"#,
+    ]));
+    let one = one.trim();
+    let closure = write_path_info(one, dir.path());
+    let output = dir.path().join("one.wsl");
+    let result = run_write(&closure, one, &output, &[]);
+    let text = stderr(&result);
+    assert!(result.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("wrote {}: 1 store path, ", output.display())),
+        "{text}"
+    );
+    assert!(
+        text.contains("security checks: 0 errors, 0 warnings"),
+        "{text}"
+    );
+    assert!(!text.contains("(s)"), "{text}");
+}
+
+#[test]
+fn zstd_gets_one_warning_that_wsl_does_not_officially_import_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let system = fixture_system();
+    let closure = write_path_info(system, dir.path());
+    let warning = "wsl-tarball: warning: WSL does not officially import zstd tarballs";
+    let output = dir.path().join("nixos.wsl");
+    let result = run_write(&closure, system, &output, &["--compression", "zstd"]);
+    let text = stderr(&result);
+    assert!(result.status.success(), "{text}");
+    assert_eq!(text.matches(warning).count(), 1, "{text}");
+    assert!(
+        text.contains("distributions/validate-modern.py accepts only gzip and xz"),
+        "{text}"
+    );
+    // gzip and xz get none; --quiet silences it.
+    for extra in [
+        &["--compression", "gzip"][..],
+        &["--compression", "xz"],
+        &["--compression", "zstd", "--quiet"],
+    ] {
+        let result = run_write(&closure, system, &output, extra);
+        let text = stderr(&result);
+        assert!(result.status.success(), "{text}");
+        assert!(!text.contains("wsl-tarball: warning"), "{extra:?}: {text}");
+    }
 }

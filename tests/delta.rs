@@ -558,7 +558,7 @@ fn bundle_from_a_closure_file_needs_its_references_in_the_local_store() {
     let other = write_fixture(dir.path(), "fixture.wsl", &[]);
     let root = root_from(&other, dir.path(), "R");
     let before = profile_system(&root);
-    let lacks = "the local store lacks 3 store path(s) the bundle needs from the old system";
+    let lacks = "the local store lacks 3 store paths the bundle needs from the old system";
     assert_apply_refused(
         &apply_dry(&bundle, &root),
         &[lacks, "nothing was changed"],
@@ -925,8 +925,9 @@ fn apply_refuses_a_file_that_is_no_bundle_and_root_without_dry_activate() {
         "--root",
         root.to_str().unwrap(),
     ]);
-    let text = assert_exit(&output, 1);
-    assert!(text.contains("--root needs --dry-activate"), "{text}");
+    // Bad usage, refused before the bundle is read.
+    let text = assert_exit(&output, 2);
+    assert!(text.contains("--dry-activate"), "{text}");
     assert!(dir_names(&root).is_empty());
 }
 

@@ -282,3 +282,58 @@ fn an_interrupted_run_leaves_no_partial_file() {
     assert!(!status.success());
     output.assert_untouched();
 }
+
+#[test]
+fn a_result_link_is_followed_into_the_store_as_nix_follows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let closure = fixture_closure_file(dir.path());
+    let system = fixture_system();
+    // `nix build`'s `result`, and a link to it, relative to the working
+    // directory, with and without a trailing slash.
+    std::os::unix::fs::symlink(system, dir.path().join("result")).unwrap();
+    std::os::unix::fs::symlink("result", dir.path().join("again")).unwrap();
+    for (given, name) in [
+        ("result", "a.wsl"),
+        ("result/", "b.wsl"),
+        ("./again", "c.wsl"),
+    ] {
+        let run = wsl_tarball()
+            .current_dir(dir.path())
+            .args(["write", "--quiet", "--no-skeleton", "--closure", &closure])
+            .args(["--system", given, "-o", name])
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "--system {given}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    assert_eq!(
+        std::fs::read(dir.path().join("a.wsl")).unwrap(),
+        std::fs::read(dir.path().join("c.wsl")).unwrap()
+    );
+
+    // A link to a path below a store path: the error names the store path.
+    let inside = std::fs::read_dir(system)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let below = dir.path().join("below");
+    std::os::unix::fs::symlink(&inside, &below).unwrap();
+    assert_fails(
+        dir.path(),
+        &["--closure", &closure, "--system", below.to_str().unwrap()],
+        &["--system", &format!("inside store path {system}")],
+    );
+    // A link that leads out of the store is named.
+    let outside = dir.path().join("outside");
+    std::os::unix::fs::symlink("/tmp", &outside).unwrap();
+    assert_fails(
+        dir.path(),
+        &["--closure", &closure, "--system", outside.to_str().unwrap()],
+        &[outside.to_str().unwrap(), "not inside the store directory"],
+    );
+}

@@ -32,6 +32,17 @@ impl Guarded {
     /// exit 1 with every needle in its message, and leave the directory as
     /// it was (the old file intact, no temporary file).
     fn assert_fails(&self, command: &mut Command, args: &[&str], needles: &[&str]) -> String {
+        self.assert_exits(1, command, args, needles)
+    }
+
+    /// [`Guarded::assert_fails`] with exit status `code`.
+    fn assert_exits(
+        &self,
+        code: i32,
+        command: &mut Command,
+        args: &[&str],
+        needles: &[&str],
+    ) -> String {
         let result = command
             .args(args)
             .arg("-o")
@@ -39,7 +50,7 @@ impl Guarded {
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&result.stderr).into_owned();
-        assert_eq!(result.status.code(), Some(1), "{args:?}: {stderr}");
+        assert_eq!(result.status.code(), Some(code), "{args:?}: {stderr}");
         for needle in needles {
             assert!(
                 stderr.contains(needle),
@@ -102,9 +113,20 @@ fn chown_may_not_name_nothing_the_root_the_store_or_the_database() {
     let closure = closure_file(dir.path());
     let guarded = Guarded::new(dir.path());
     let self_ref = fixture_path("-self-ref");
-    let cases: [(&str, &[&str]); 6] = [
-        ("", &["--chown path is empty"]),
+    // A rule that cannot be one is bad usage, found before anything is read.
+    for (path, needles) in [
+        ("", &["--chown path is empty"][..]),
         ("/", &["--chown \"/\"", "whole rootfs", "/nix/store"]),
+    ] {
+        guarded.assert_exits(
+            2,
+            &mut write_command(&closure),
+            &["--chown", path, "1000:100"],
+            needles,
+        );
+    }
+    // One the rootfs rules out fails the run.
+    let cases: [(&str, &[&str]); 4] = [
         ("/nix/store", &["--chown /nix/store 1000:100", "the store"]),
         (&self_ref, &[&self_ref, "the store", "root:root"]),
         (

@@ -289,16 +289,18 @@ fn a_host_without_the_module_gets_the_default_skeleton() {
 fn build_reports_nix_errors_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("nixos.wsl");
+    // A flake that is not there: Nix's error, then the command that failed.
+    let missing = format!("path:{}", dir.path().join("no-flake-here").display());
     let result = wsl_tarball()
         .env("NIX_CONFIG", NIX_CONFIG)
-        .args(["build", "no-such-host", "--flake", &test_flake(), "-o"])
+        .args(["build", "fake", "--flake", &missing, "-o"])
         .arg(&output)
         .output()
         .unwrap();
-    assert!(!result.status.success());
+    assert_eq!(result.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(
-        stderr.contains("no-such-host") && stderr.contains("Hint"),
+        stderr.contains("no-flake-here") && stderr.contains("Hint"),
         "{stderr}"
     );
     assert!(!output.exists());
@@ -920,4 +922,46 @@ fn the_tarball_meets_microsofts_distribution_checks_as_upstream_does() {
         warnings.contains(&"/etc/wsl.conf mode 444".to_owned()),
         "{warnings:?}"
     );
+}
+
+#[test]
+fn an_etc_file_owned_by_a_user_needs_the_facts_and_says_how_to_give_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // The fake toplevel's /etc has a file owned by "nixos"; without the
+    // module's facts the skeleton knows only root.
+    let system = build_fake_host_output("toplevel");
+    let closure = write_path_info(&system, dir.path());
+    let output = dir.path().join("nixos.wsl");
+    let result = wsl_tarball()
+        .arg("write")
+        .arg("--closure")
+        .arg(&closure)
+        .args(["--system", &system, "--quiet", "-o"])
+        .arg(&output)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    for needle in [
+        "etc/owned-by-name.uid",
+        "user \"nixos\"",
+        "without --facts the skeleton knows only root",
+        "`nix build .#nixosConfigurations.HOST.config.system.build.wslTarballFacts`, then --facts result",
+    ] {
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+    }
+    assert!(!stderr.contains("do not declare"), "{stderr}");
+    assert!(!output.exists());
+    // `check` reports the same input error with its own status for a
+    // malformed input (2), as the exit status table says.
+    let checked = wsl_tarball()
+        .arg("check")
+        .arg("--closure")
+        .arg(&closure)
+        .args(["--system", &system])
+        .output()
+        .unwrap();
+    let check_stderr = String::from_utf8_lossy(&checked.stderr);
+    assert_eq!(checked.status.code(), Some(2), "{check_stderr}");
+    assert_eq!(check_stderr, stderr);
 }

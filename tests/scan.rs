@@ -355,7 +355,7 @@ fn the_same_bytes_pass_behind_allow_rules_and_strict_fails_on_store_warnings() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("warning[pem-private-key]"), "{stderr}");
     assert!(
-        stderr.contains("warning: 11 finding(s) in store paths outside the system's configuration")
+        stderr.contains("warning: 11 findings in store paths outside the system's configuration")
             && stderr.contains("-vendored-test-keys; --verbose or --json lists them"),
         "{stderr}"
     );

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::delta::{delta_from_bytes, DeltaOutcome, DeltaRequest};
-use super::rootfs::write_planned;
+use super::rootfs::{write_planned, Silent};
 use super::{
     AppError, CompressionRequest, ContentRequest, Event, Events, OutputRequest, WriteOutcome,
 };
@@ -75,6 +75,7 @@ pub fn build(request: &BuildRequest, events: &mut dyn Events) -> Result<BuildOut
         return Err(AppError::BundleSettings);
     }
     output.check_distinct(&[], content.extra_files.as_deref())?;
+    content.chown_rules()?;
     request.compression.check_early()?;
     let nix = Nix::detect()?;
     let host = nix.select_host(&request.flake, request.host.as_deref())?;
@@ -89,7 +90,7 @@ pub fn build(request: &BuildRequest, events: &mut dyn Events) -> Result<BuildOut
         request.flake,
         quote_attribute(&host.name)
     );
-    let facts = if nix.has_attribute(&attribute, "wslTarballFacts")? {
+    let facts = if nix.host_has_facts(&request.flake, &host.name)? {
         let path = nix.build_out(&format!("{attribute}.wslTarballFacts"))?;
         let bytes = read_limited(Path::new(&path), MAX_FACTS_BYTES, "a facts file")?;
         NixosFacts::parse(&bytes, &path)?
@@ -135,7 +136,7 @@ pub fn build(request: &BuildRequest, events: &mut dyn Events) -> Result<BuildOut
         Some(&facts),
         default_cache.as_deref(),
         request.progress,
-        events,
+        &mut Silent(events),
     )?;
     Ok(BuildOutcome::Tarball(outcome))
 }

@@ -66,12 +66,12 @@ pub(super) fn delta_from_bytes(
     let compress_options = request.compression.options(None)?;
     let store_dir = DEFAULT_STORE_DIR;
     let (closure, _) = read_closure(closure_bytes, source_name, store_dir)?;
-    let system = StorePath::from_absolute(&request.system, store_dir).map_err(|source| {
-        AppError::InvalidSystem {
+    let system = super::rootfs::follow_links_to_store(&request.system, store_dir);
+    let system =
+        StorePath::from_absolute(&system, store_dir).map_err(|source| AppError::InvalidSystem {
             system: request.system.clone(),
             source,
-        }
-    })?;
+        })?;
     let baseline = delta::read_inventory(&request.from, store_dir)?;
     let store_source = match &request.store_root {
         Some(root) => root.join(store_dir.trim_start_matches('/')),

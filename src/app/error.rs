@@ -4,6 +4,7 @@
 use crate::archive::ReadError;
 use crate::cache::CacheError;
 use crate::compress::CompressError;
+use crate::count::count;
 use crate::delta::DeltaError;
 use crate::input::InputError;
 use crate::nix::NixError;
@@ -39,7 +40,7 @@ impl FindingsStage {
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// The security checks found error-severity findings.
-    #[error("{errors} error-severity finding(s){}", stage.what())]
+    #[error("{}{}", count(*errors, "error-severity finding"), stage.what())]
     Findings { errors: usize, stage: FindingsStage },
 
     // Bad settings, found before any input is read (see `is_usage`).
@@ -54,6 +55,8 @@ pub enum AppError {
     Cache(#[from] CacheError),
     #[error(transparent)]
     Overlap(#[from] OverlapError),
+    #[error(transparent)]
+    Chown(#[from] ChownRuleError),
     #[error("an update bundle holds only store paths: extra files, owners, a manifest and a cache do not apply to it")]
     BundleSettings,
     #[error("--cache-limit applies to a cache, and `write` has none unless --cache DIR is given")]
@@ -85,8 +88,6 @@ pub enum AppError {
     #[error(transparent)]
     Closure(#[from] ClosureError),
     #[error(transparent)]
-    Chown(#[from] ChownRuleError),
-    #[error(transparent)]
     Allow(#[from] AllowRuleError),
     #[error(transparent)]
     ScanConfig(#[from] ScanConfigError),
@@ -117,6 +118,7 @@ impl AppError {
                 | AppError::CacheLimitWithoutCache
                 | AppError::CacheCheckWithoutCache
                 | AppError::Overlap(_)
+                | AppError::Chown(_)
         )
     }
 }

@@ -52,6 +52,9 @@ pub enum Event<'a> {
     /// `build`'s host lacks the wsl-tarball module: its toplevel and a
     /// default skeleton are used.
     NoFacts { host: &'a str },
+    /// The tarball is compressed with a format WSL does not officially
+    /// import (zstd): Microsoft's validator accepts only gzip and xz.
+    UnofficialCompression { compression: &'a str },
     /// The closure was read and its format detected.
     ClosureRead {
         source_name: &'a str,

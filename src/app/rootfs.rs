@@ -62,6 +62,16 @@ pub struct ContentRequest {
 }
 
 impl ContentRequest {
+    /// The `chown` rules parsed: bad ones are bad usage, found before
+    /// anything is read.
+    pub(super) fn chown_rules(&self) -> Result<Vec<ChownRule>, AppError> {
+        Ok(self
+            .chown
+            .iter()
+            .map(|(path, owner)| ChownRule::parse(path, owner))
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
     fn store_dir(&self) -> &str {
         self.store_dir.trim_end_matches('/')
     }
@@ -197,7 +207,7 @@ fn system_and_facts(
         None => None,
     };
     let system_path = match (&system.system, &facts) {
-        (Some(system), _) => system.clone(),
+        (Some(system), _) => follow_links_to_store(system, content.store_dir()),
         (None, Some(facts)) => facts.system.clone(),
         (None, None) => return Err(AppError::NoSystem),
     };
@@ -208,6 +218,58 @@ fn system_and_facts(
         (None, Skeleton::Auto) => skeleton_by_default(&system_path, content)?,
     };
     Ok((system_path, nixos))
+}
+
+/// Links followed until the path is in the store, as Nix follows them
+/// (`followLinksToStore`): `result`, `./result/` or a chain of links to a
+/// store path become the store path. Relative paths are taken from the
+/// working directory and `.`, `..`, repeated and trailing slashes removed
+/// as Nix's `absPath` does, without resolving the directories on the way.
+/// A path already in the store is returned as it is (the store path's
+/// parser judges it: a path below a store path is an error naming it); so
+/// is one that leads nowhere in the store, for the parser to name.
+pub(super) fn follow_links_to_store(path: &str, store_dir: &str) -> String {
+    let store_dir = store_dir.trim_end_matches('/');
+    let in_store = |p: &str| {
+        p.strip_prefix(store_dir)
+            .is_some_and(|rest| rest.starts_with('/'))
+    };
+    if in_store(path) || path.is_empty() {
+        return path.to_owned();
+    }
+    let Ok(cwd) = std::env::current_dir() else {
+        return path.to_owned();
+    };
+    let mut current = lexically_absolute(&cwd, Path::new(path));
+    // Linux gives up after 40 links; so does this.
+    for _ in 0..40 {
+        let Some(text) = current.to_str() else { break };
+        if in_store(text) {
+            return text.to_owned();
+        }
+        let Ok(target) = std::fs::read_link(&current) else {
+            break;
+        };
+        let parent = current.parent().unwrap_or(Path::new("/")).to_path_buf();
+        current = lexically_absolute(&parent, &target);
+    }
+    path.to_owned()
+}
+
+/// `path` taken from `base` when relative, with `.`, `..` and repeated or
+/// trailing slashes removed (no link is resolved).
+fn lexically_absolute(base: &Path, path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for component in base.join(path).components() {
+        match component {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::Normal(name) => out.push(name),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Defaults for a NixOS toplevel; anything else must ask for no skeleton.
@@ -256,11 +318,7 @@ pub(super) fn plan_rootfs(
             system: system.to_owned(),
             source,
         })?;
-    let chown = content
-        .chown
-        .iter()
-        .map(|(path, owner)| ChownRule::parse(path, owner))
-        .collect::<Result<Vec<_>, _>>()?;
+    let chown = content.chown_rules()?;
     let registration_time =
         i64::try_from(content.mtime).map_err(|_| AppError::MtimeTooLarge(content.mtime))?;
     let scanner = scanner(&content.checks, store_dir, Some(&system_path), true, events)?;
@@ -307,6 +365,7 @@ pub fn write_rootfs(
         });
     }
     output.check_distinct(&inputs, content.extra_files.as_deref())?;
+    content.chown_rules()?;
     if output.cache.is_none() && output.cache_limit.is_some() {
         return Err(AppError::CacheLimitWithoutCache);
     }
@@ -342,6 +401,7 @@ pub fn check_rootfs(
 ) -> Result<Option<crate::scan::ScanReport>, AppError> {
     let threads = threads.unwrap_or_else(default_threads);
     check_threads(threads).map_err(|source| AppError::Threads { threads, source })?;
+    content.chown_rules()?;
     let (system_path, nixos) = system_and_facts(system, content)?;
     let planned = plan_rootfs(
         content,
@@ -358,8 +418,9 @@ pub fn check_rootfs(
     Ok(Some(report))
 }
 
-/// Passes on every event but the closure's (`check` prints only its report).
-struct Silent<'e>(&'e mut dyn Events);
+/// Passes on every event but the closure's (`check` prints only its report;
+/// `build` read the closure from the Nix it ran, which is no news).
+pub(super) struct Silent<'e>(pub &'e mut dyn Events);
 
 impl Events for Silent<'_> {
     fn event(&mut self, event: Event<'_>) {
@@ -391,6 +452,11 @@ pub(super) fn write_planned(
     let compress_options = compression.options(nixos)?;
     if let Some(dir) = &output.cache {
         SegmentCache::check_usable(dir, compress_options.compression)?;
+    }
+    if compress_options.compression == Compression::Zstd {
+        events.event(Event::UnofficialCompression {
+            compression: compress_options.compression.name(),
+        });
     }
     let planned = plan_rootfs(content, closure_bytes()?, system, nixos, events)?;
     let Planned {

@@ -82,8 +82,9 @@ pub enum DeltaError {
         profile: String,
     },
     #[error(
-        "the local store lacks {count} store path(s) the bundle needs from the old system, \
-         first {first}; nothing was changed"
+        "the local store lacks {} the bundle needs from the old system, \
+         first {first}; nothing was changed",
+        crate::count::count(*count, "store path")
     )]
     MissingRequired { count: usize, first: String },
     #[error("{message}")]

@@ -5,6 +5,7 @@
 //! without Nix. [`check_bundle`] is those checks on one pass over an open
 //! bundle; `apply` runs the same, copying the export stream as it goes.
 
+use crate::count::count;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -190,8 +191,8 @@ impl BundleInspection {
             Escaped(&self.security_checks)
         ));
         out.push_str(&format!(
-            "ships        {} store paths ({} NAR), in import order\n",
-            self.paths.len(),
+            "ships        {} ({} NAR), in import order\n",
+            count(self.paths.len(), "store path"),
             human(self.nar_bytes)
         ));
         for path in &self.paths {
@@ -202,8 +203,8 @@ impl BundleInspection {
             ));
         }
         out.push_str(&format!(
-            "needs        {} store paths from the old system\n",
-            self.requires.len()
+            "needs        {} from the old system\n",
+            count(self.requires.len(), "store path")
         ));
         for path in &self.requires {
             out.push_str(&format!("  {}\n", Escaped(path)));
@@ -241,10 +242,10 @@ impl BundleVerification {
 
     pub fn to_text(&self, max_failures: usize) -> String {
         let mut out = format!(
-            "verifying {} (update bundle, {} compression, {} store paths)\n",
+            "verifying {} (update bundle, {} compression, {})\n",
             Escaped(&self.file),
             self.compression,
-            self.store_paths
+            count(self.store_paths, "store path")
         );
         for check in &self.checks {
             let tag = if check.passed { "ok  " } else { "FAIL" };
@@ -263,7 +264,7 @@ impl BundleVerification {
         if failures == 0 {
             out.push_str("verified\n");
         } else {
-            out.push_str(&format!("NOT verified: {failures} failures\n"));
+            out.push_str(&format!("NOT verified: {}\n", count(failures, "failure")));
         }
         out
     }

@@ -129,7 +129,9 @@ if [ $# -gt 0 ]; then
   if [ -n "$invalid" ]; then
     count=$(printf '%s\n' "$invalid" | wc -l)
     first=$(printf '%s\n' "$invalid" | head -n 1)
-    fail "the local store lacks $((count)) store path(s) the bundle needs from the old system, first $first; nothing was changed"
+    paths="store paths"
+    if [ $((count)) -eq 1 ]; then paths="store path"; fi
+    fail "the local store lacks $((count)) $paths the bundle needs from the old system, first $first; nothing was changed"
   fi
 fi
 [ -f "$here/nix-export" ] || fail "no $here/nix-export: extract the whole bundle; nothing was changed"

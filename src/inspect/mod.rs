@@ -19,6 +19,7 @@ mod member_table;
 mod verify;
 mod walk;
 
+use crate::count::count;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -340,8 +341,13 @@ impl Inspection {
         ));
         out.push_str(&format!("sha256       {}\n", self.file_sha256));
         out.push_str(&format!(
-            "entries      {} ({} directories, {} files, {} symlinks, {} hard links, {} other)\n",
-            m.entries, m.directories, m.files, m.symlinks, m.hard_links, m.other
+            "entries      {} ({}, {}, {}, {}, {} other)\n",
+            m.entries,
+            count(m.directories, "directory"),
+            count(m.files, "file"),
+            count(m.symlinks, "symlink"),
+            count(m.hard_links, "hard link"),
+            m.other
         ));
         out.push_str(&format!(
             "store paths  {} ({} NAR, {} of file content in the archive)\n",

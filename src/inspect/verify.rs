@@ -6,6 +6,7 @@
 //! present, the system profile, and, when the tarball has a NixOS skeleton,
 //! the files WSL needs.
 
+use crate::count::count;
 use std::path::Path;
 
 use serde::Serialize;
@@ -67,10 +68,10 @@ impl Verification {
     /// `max_failures` failures are listed per check.
     pub fn to_text(&self, max_failures: usize) -> String {
         let mut out = format!(
-            "verifying {} ({} compression, {} store paths)\n",
+            "verifying {} ({} compression, {})\n",
             Escaped(&self.file),
             self.compression,
-            self.store_paths
+            count(self.store_paths, "store path")
         );
         for outcome in &self.checks {
             let tag = match outcome.status {
@@ -105,7 +106,7 @@ impl Verification {
                 self.checks.len() - skipped
             ));
         } else {
-            out.push_str(&format!("NOT verified: {failed} failures\n"));
+            out.push_str(&format!("NOT verified: {}\n", count(failed, "failure")));
         }
         out
     }
@@ -374,7 +375,7 @@ fn check_database(
     }
     notes.push((
         Check::NixDatabase,
-        format!("{source}, {registered_count} paths"),
+        format!("{source}, {}", count(registered_count, "path")),
     ));
     if sqlite.is_some() {
         match walk.kept_files.get(&b"nix/var/nix/db/schema"[..]) {

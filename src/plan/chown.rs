@@ -16,7 +16,7 @@ use crate::entry::Entry;
 pub enum ChownRuleError {
     #[error("--chown path \"{0}\" must not contain '.' or '..' components")]
     DotComponent(String),
-    #[error("--chown owner \"{0}\" must be numeric UID:GID, such as 1000:100")]
+    #[error("--chown owner \"{0}\" must be numeric UID:GID, such as 1000:100 (names are not looked up: this machine's users are not the rootfs's)")]
     BadOwner(String),
     #[error(
         "--chown path is empty (an unset shell variable?); name a rootfs path such as /home/nixos"

@@ -97,6 +97,14 @@ pub enum PlanError {
     StorePath { path: String, source: WalkError },
     #[error("NixOS skeleton: {0}")]
     Nixos(String),
+    /// An /etc file owned by a name, in a skeleton of defaults (no facts
+    /// from the module), which knows only root.
+    #[error("NixOS skeleton: {file} names {kind} {name:?}, but without the NixOS module's facts (system.build.wslTarballFacts) the skeleton knows only root")]
+    OwnerWithoutFacts {
+        file: String,
+        kind: &'static str,
+        name: String,
+    },
     #[error(transparent)]
     Facts(#[from] FactsError),
     #[error("rendering Nix's database: {0}")]

@@ -38,6 +38,9 @@ use crate::walk::walk_tree;
 /// What the skeleton is made from: validated facts, with defaults filled in.
 #[derive(Debug, Clone)]
 pub struct NixosInputs {
+    /// Whether the users and groups come from the module (false for a
+    /// skeleton of defaults, which knows only root).
+    pub users_known: bool,
     /// Users and groups (enabled ones; root added when absent).
     pub users: Vec<UserSpec>,
     pub groups: Vec<GroupSpec>,
@@ -74,6 +77,7 @@ impl NixosFacts {
             None => (Vec::new(), Vec::new()),
         };
         NixosInputs {
+            users_known: self.users.is_some(),
             users,
             groups,
             init: self.init.clone(),
@@ -310,12 +314,20 @@ fn add_etc(
                 let owner_of = |suffix: &str, kind: OwnerKind| -> Result<u32, PlanError> {
                     let text = read_companion(suffix)?;
                     accounts.owner(&text, kind).ok_or_else(|| {
-                        PlanError::Nixos(format!(
-                            "{}{suffix} names {} \"{text}\", which the system's users.{} do not declare",
-                            host.display(),
-                            kind.noun(),
-                            kind.option()
-                        ))
+                        let file = format!("{}{suffix}", host.display());
+                        if accounts.known {
+                            PlanError::Nixos(format!(
+                                "{file} names {} \"{text}\", which the system's users.{} do not declare",
+                                kind.noun(),
+                                kind.option()
+                            ))
+                        } else {
+                            PlanError::OwnerWithoutFacts {
+                                file,
+                                kind: kind.noun(),
+                                name: text,
+                            }
+                        }
                     })
                 };
                 entry.uid = owner_of(".uid", OwnerKind::User)?;
@@ -403,6 +415,8 @@ impl FirstBoot {
 
 /// The system's users and groups with their ids allocated.
 struct Accounts {
+    /// Declared by the module; otherwise only root (a skeleton of defaults).
+    known: bool,
     users: Vec<UserSpec>,
     groups: Vec<GroupSpec>,
 }
@@ -441,7 +455,11 @@ impl Accounts {
         allocate_ids(groups.iter_mut().map(|g| (&mut g.gid, false)));
         users.sort_by_key(|u| (u.uid, u.name.clone()));
         groups.sort_by_key(|g| (g.gid, g.name.clone()));
-        let accounts = Accounts { users, groups };
+        let accounts = Accounts {
+            known: inputs.users_known,
+            users,
+            groups,
+        };
         for (i, user) in accounts.users.iter().enumerate() {
             if accounts.gid(&user.group).is_none() {
                 return Err(PlanError::Facts(FactsError::UnknownGroup {

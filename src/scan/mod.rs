@@ -767,7 +767,7 @@ mod tests {
         assert_eq!((report.errors(), report.warnings()), (2, 2));
         let normal = report.render_human(Detail::Normal);
         assert!(
-            normal.contains(&format!("warning: 2 finding(s) in store paths outside the system's configuration (packages' own test keys, usually): 2 in /nix/store/{PYTHON}; --verbose or --json lists them")),
+            normal.contains(&format!("warning: 2 findings in store paths outside the system's configuration (packages' own test keys, usually): 2 in /nix/store/{PYTHON}; --verbose or --json lists them")),
             "{normal}"
         );
         assert!(!normal.contains("warning[github-token]"), "{normal}");

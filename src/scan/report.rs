@@ -3,6 +3,7 @@
 //! A secret is never printed whole: [`redact`] keeps the public prefix of a
 //! token (or the marker line of a key block) and a few characters at most.
 
+use crate::count::count;
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
@@ -174,12 +175,12 @@ impl ScanReport {
         }
         let _ = writeln!(
             text,
-            "security checks: {} error(s), {} warning(s), {} allowed; {} members, {} content bytes scanned",
-            self.errors(),
-            self.warnings(),
+            "security checks: {}, {}, {} allowed; {}, {} scanned",
+            count(self.errors(), "error"),
+            count(self.warnings(), "warning"),
             self.allowed,
-            self.members,
-            self.bytes
+            count(self.members, "member"),
+            count(self.bytes, "content byte")
         );
         text
     }
@@ -204,9 +205,9 @@ impl ScanReport {
             .map(|(path, count)| format!("{count} in {}", Escaped(path)))
             .collect();
         format!(
-            "warning: {} finding(s) in store paths outside the system's configuration \
+            "warning: {} in store paths outside the system's configuration \
              (packages' own test keys, usually): {}; --verbose or --json lists them",
-            self.warnings(),
+            count(self.warnings(), "finding"),
             places.join(", ")
         )
     }

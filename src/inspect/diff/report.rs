@@ -3,6 +3,7 @@
 //! target, field value and line of content from the tarballs is escaped
 //! for a terminal.
 
+use crate::count::count;
 use serde::Serialize;
 
 use crate::escape::Escaped;
@@ -245,14 +246,15 @@ impl Difference {
             shown += here;
             let rest = (group.members.len() - here) as u64;
             if rest > 0 {
-                out.push_str(&format!("  … and {rest} more members here\n"));
+                out.push_str(&format!("  … and {} here\n", count(rest, "more member")));
                 left_out += rest;
             }
         }
         if left_out > 0 || counts.unified_diffs_left_out > 0 {
             out.push_str(&format!(
-                "left out: {left_out} members and {} unified diffs (`diff --json` lists every member kept; at most {MAX_LISTED_MEMBERS} are kept)\n",
-                counts.unified_diffs_left_out
+                "left out: {} and {} (`diff --json` lists every member kept; at most {MAX_LISTED_MEMBERS} are kept)\n",
+                count(left_out, "member"),
+                count(counts.unified_diffs_left_out, "unified diff")
             ));
         }
         if let Some(first) = &self.first_difference {
@@ -314,8 +316,8 @@ fn member_text(member: &MemberChange, out: &mut String) {
         }
         if lines.len() > TEXT_DIFF_LINES {
             out.push_str(&format!(
-                "    … and {} more lines of diff\n",
-                lines.len() - TEXT_DIFF_LINES
+                "    … and {} of diff\n",
+                count(lines.len() - TEXT_DIFF_LINES, "more line")
             ));
         }
     }
