@@ -312,8 +312,12 @@ fn a_member_whose_isize_lies_is_an_error_naming_its_offset() {
     let err = read_all(&gz).unwrap_err().to_string();
     assert!(
         err.contains(&format!(
-            "the gzip member at byte {at} of the file is damaged: it claims 4294967295 bytes, more than a member holds"
+            "the gzip member at byte {at} of the file is damaged: the ISIZE at the end of its"
         )),
+        "{err}"
+    );
+    assert!(
+        err.contains("claims 4294967295 bytes, more than a member holds"),
         "{err}"
     );
     // Fewer bytes than it inflates to.
@@ -331,7 +335,7 @@ fn a_member_whose_isize_lies_is_an_error_naming_its_offset() {
     let err = read_all(&gz).unwrap_err().to_string();
     assert!(
         err.contains(&format!(
-            "the gzip member at byte {at} of the file is damaged: bad deflate data, or a CRC-32 or size that does not match"
+            "the gzip member at byte {at} of the file is damaged: bad deflate data, a CRC-32 or ISIZE that does not match"
         )),
         "{err}"
     );
@@ -343,6 +347,87 @@ fn a_member_whose_isize_lies_is_an_error_naming_its_offset() {
         )),
         "{err}"
     );
+}
+
+/// Our gzip of `big_archive` with `change` applied to it, given the
+/// members' offsets (the end of the file last).
+fn changed_gzip(change: impl Fn(&mut Vec<u8>, &[usize])) -> Vec<u8> {
+    let (tar, _) = big_archive();
+    let mut gz = our_gzip(&tar);
+    let mut offsets = member_offsets(&gz);
+    offsets.push(gz.len());
+    assert!(offsets.len() >= 4, "{offsets:?}");
+    change(&mut gz, &offsets);
+    gz
+}
+
+fn set_wt(gz: &mut [u8], at: usize, len: usize) {
+    gz[at + 16..at + 20].copy_from_slice(&(len as u32).to_le_bytes());
+}
+
+#[test]
+fn a_wt_length_that_is_not_the_members_is_an_error_naming_its_offset() {
+    let (tar, _) = big_archive();
+    let ours = our_gzip(&tar);
+    let second = member_offsets(&ours)[1];
+    // Stretched over a member inserted after it (ISIZE copied, so the
+    // trailer at the end of the stretched length looks right): gzip reads
+    // the inserted member, so this reader must not skip it.
+    let stretched = changed_gzip(|gz, at| {
+        let isize = u32::from_le_bytes(gz[at[2] - 4..at[2]].try_into().unwrap());
+        let mut inserted = crate::compress::gzip_member(&vec![0; isize as usize], 6)
+            .unwrap()
+            .bytes;
+        assert_eq!(inserted[inserted.len() - 4..], isize.to_le_bytes());
+        set_wt(gz, at[1], at[2] - at[1] + inserted.len());
+        let tail = gz.split_off(at[2]);
+        gz.append(&mut inserted);
+        gz.extend(tail);
+    });
+    let err = read_all(&stretched).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!(
+            "the gzip member at byte {second} of the file is damaged: its WT length says"
+        )) && err.contains("gzip and tar would read the"),
+        "{err}"
+    );
+    // Overlapping the next member.
+    let overlapping = changed_gzip(|gz, at| set_wt(gz, at[1], at[2] - at[1] + 100));
+    // Shrunk inside the member.
+    let shrunk = changed_gzip(|gz, at| set_wt(gz, at[1], at[2] - at[1] - 100));
+    for (what, gz) in [("overlapping", overlapping), ("shrunk", shrunk)] {
+        let err = read_all(&gz).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!(
+                "the gzip member at byte {second} of the file is damaged"
+            )),
+            "{what}: {err}"
+        );
+    }
+}
+
+#[test]
+fn bytes_after_one_of_our_members_that_are_no_gzip_member_are_an_error() {
+    let (tar, _) = big_archive();
+    let ours = our_gzip(&tar);
+    let third = member_offsets(&ours)[2];
+    for junk in [&b"junk!"[..], &[0; 30], &[0x1f]] {
+        // Between members, and after the last one.
+        for at in [third, ours.len()] {
+            let gz = [&ours[..at], junk, &ours[at..]].concat();
+            let err = read_all(&gz).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!(
+                    "at byte {at} of the file, after the last gzip member, are bytes that are not a gzip member"
+                )),
+                "{junk:?} at {at}: {err}"
+            );
+        }
+    }
+    // Two files of ours one after the other are read as gzip reads them.
+    let half = tar.len() / 2 / 512 * 512;
+    let concatenated = [our_gzip(&tar[..half]), our_gzip(&tar[half..])].concat();
+    assert_eq!(read_all(&concatenated).unwrap(), read_all(&ours).unwrap());
 }
 
 #[test]
