@@ -193,3 +193,612 @@ fn a_member_hidden_inside_a_stretched_wt_length_is_never_missed() {
         diff.status
     );
 }
+
+/// What a member is, as the three readers can all say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    File,
+    Directory,
+    Symlink,
+    HardLink,
+    CharDevice,
+    BlockDevice,
+    Fifo,
+    /// Anything else, by the reader's own letter or type flag.
+    Other(u8),
+}
+
+/// One member as a reader lists it.
+#[derive(Clone, PartialEq, Eq)]
+struct Listed {
+    /// Normalised as the readers do (`./`, leading and trailing `/` off).
+    name: Vec<u8>,
+    kind: Kind,
+    /// Bytes of content (files only; 0 for the rest).
+    size: u64,
+    /// Symlink or hard-link target (a hard link's normalised).
+    target: Vec<u8>,
+    /// SHA-256 of the content, where the reader gave it.
+    sha256: Option<[u8; 32]>,
+}
+
+impl std::fmt::Debug for Listed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {:?} {} bytes",
+            wsl_tarball::escape::escape_bytes(&self.name),
+            self.kind,
+            self.size
+        )?;
+        if !self.target.is_empty() {
+            write!(f, " -> {}", wsl_tarball::escape::escape_bytes(&self.target))?;
+        }
+        if let Some(digest) = self.sha256 {
+            write!(f, " sha256 {}", &wsl_tarball::hex::encode(&digest)[..12])?;
+        }
+        Ok(())
+    }
+}
+
+/// A reader's whole list, and whether it read to the end without error.
+#[derive(Debug)]
+struct Listing {
+    members: Vec<Listed>,
+    ok: bool,
+    said: String,
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
+fn normalize(name: &[u8]) -> Vec<u8> {
+    wsl_tarball::archive::normalize_path(name)
+}
+
+/// The shared reader behind `inspect`, `verify`, `diff` and `check FILE`.
+fn ours(path: &Path) -> Listing {
+    use std::io::Read;
+    use wsl_tarball::archive::{open_tarball, MemberKind};
+    let mut members = Vec::new();
+    let mut read = || -> Result<(), String> {
+        let mut reader = open_tarball(path).map_err(|e| e.to_string())?;
+        while let Some(member) = reader.next_member().map_err(|e| e.to_string())? {
+            let kind = match member.kind {
+                MemberKind::Regular => Kind::File,
+                MemberKind::Directory => Kind::Directory,
+                MemberKind::Symlink => Kind::Symlink,
+                MemberKind::HardLink => Kind::HardLink,
+                MemberKind::CharDevice => Kind::CharDevice,
+                MemberKind::BlockDevice => Kind::BlockDevice,
+                MemberKind::Fifo => Kind::Fifo,
+                MemberKind::Other(flag) => Kind::Other(flag),
+            };
+            let mut content = Vec::new();
+            reader
+                .content()
+                .read_to_end(&mut content)
+                .map_err(|e| e.to_string())?;
+            let target = match kind {
+                Kind::HardLink => normalize(&member.link_target),
+                _ => member.link_target.clone(),
+            };
+            members.push(Listed {
+                name: member.path.clone(),
+                kind,
+                size: member.size,
+                target,
+                sha256: (member.size > 0 || kind == Kind::File).then(|| sha256(&content)),
+            });
+        }
+        Ok(())
+    };
+    let result = read();
+    Listing {
+        members,
+        ok: result.is_ok(),
+        said: result.err().unwrap_or_default(),
+    }
+}
+
+/// Undoes GNU tar's `--quoting-style=c`: the quoted string at the start of
+/// `text` and what follows it.
+fn c_unquote(text: &[u8]) -> Option<(Vec<u8>, &[u8])> {
+    let mut rest = text.strip_prefix(b"\"")?;
+    let mut out = Vec::new();
+    loop {
+        match *rest.first()? {
+            b'"' => return Some((out, &rest[1..])),
+            b'\\' => {
+                let c = *rest.get(1)?;
+                rest = &rest[2..];
+                match c {
+                    b'0'..=b'7' => {
+                        let mut value = u32::from(c - b'0');
+                        for _ in 0..2 {
+                            match rest.first() {
+                                Some(d @ b'0'..=b'7') => {
+                                    value = value * 8 + u32::from(d - b'0');
+                                    rest = &rest[1..];
+                                }
+                                _ => break,
+                            }
+                        }
+                        out.push(value as u8);
+                    }
+                    b'a' => out.push(7),
+                    b'b' => out.push(8),
+                    b'f' => out.push(12),
+                    b'n' => out.push(b'\n'),
+                    b'r' => out.push(b'\r'),
+                    b't' => out.push(b'\t'),
+                    b'v' => out.push(11),
+                    other => out.push(other),
+                }
+            }
+            c => {
+                out.push(c);
+                rest = &rest[1..];
+            }
+        }
+    }
+}
+
+/// GNU tar's list (`-tv`) and, from `-xO`, the files' contents.
+fn gnu_tar(path: &Path) -> Listing {
+    let tar = |args: &[&str]| {
+        Command::new("tar")
+            .args(["-P", "--quoting-style=c", "--numeric-owner", "--utc"])
+            .args(args)
+            .arg(path)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run GNU tar")
+    };
+    let list = tar(&["-tvf"]);
+    let mut members = Vec::new();
+    let mut parsed = true;
+    for line in list.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let Some(quote) = line.iter().position(|&b| b == b'"') else {
+            parsed = false;
+            continue;
+        };
+        let fields: Vec<&[u8]> = line[..quote]
+            .split(|&b| b == b' ')
+            .filter(|f| !f.is_empty())
+            .collect();
+        let Some((name, rest)) = c_unquote(&line[quote..]) else {
+            parsed = false;
+            continue;
+        };
+        let kind = match fields[0][0] {
+            b'-' => Kind::File,
+            b'd' => Kind::Directory,
+            b'l' => Kind::Symlink,
+            b'h' => Kind::HardLink,
+            b'c' => Kind::CharDevice,
+            b'b' => Kind::BlockDevice,
+            b'p' => Kind::Fifo,
+            other => Kind::Other(other),
+        };
+        let size = std::str::from_utf8(fields[2])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let target = [&b" -> "[..], b" link to "]
+            .iter()
+            .find_map(|arrow| c_unquote(rest.strip_prefix(*arrow)?))
+            .map(|(t, _)| {
+                if kind == Kind::HardLink {
+                    normalize(&t)
+                } else {
+                    t
+                }
+            })
+            .unwrap_or_default();
+        members.push(Listed {
+            name: normalize(&name),
+            kind,
+            size: if kind == Kind::File { size } else { 0 },
+            target,
+            sha256: None,
+        });
+    }
+    // -xO writes the files' contents one after the other: cut them apart
+    // by the sizes listed, if they add up.
+    let extracted = tar(&["-xOf"]);
+    let files: u64 = members
+        .iter()
+        .filter(|m| m.kind == Kind::File)
+        .map(|m| m.size)
+        .sum();
+    if files == extracted.stdout.len() as u64 {
+        let mut at = 0;
+        for member in members.iter_mut().filter(|m| m.kind == Kind::File) {
+            let end = at + member.size as usize;
+            member.sha256 = Some(sha256(&extracted.stdout[at..end]));
+            at = end;
+        }
+    }
+    Listing {
+        members,
+        ok: parsed && list.status.success() && extracted.status.success(),
+        said: text(&list.stderr) + &text(&extracted.stderr),
+    }
+}
+
+/// bsdtar's reading, written out again by bsdtar as a GNU tar
+/// (`bsdtar -cf - @FILE`) and listed with the `tar` crate.
+fn bsdtar(path: &Path, scratch: &Path) -> Listing {
+    use std::io::Read;
+    let out = scratch.join("bsdtar-copy.tar");
+    let copy = Command::new("bsdtar")
+        .args(["-P", "--format=gnutar", "-cf"])
+        .arg(&out)
+        .arg(format!("@{}", path.display()))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run bsdtar");
+    let bytes = std::fs::read(&out).unwrap_or_default();
+    let _ = std::fs::remove_file(&out);
+    let mut members = Vec::new();
+    let mut archive = tar::Archive::new(&bytes[..]);
+    let mut parsed = true;
+    match archive.entries() {
+        Ok(entries) => {
+            for entry in entries {
+                let Ok(mut entry) = entry else {
+                    parsed = false;
+                    break;
+                };
+                let kind = match entry.header().entry_type() {
+                    tar::EntryType::Regular | tar::EntryType::Continuous => Kind::File,
+                    tar::EntryType::Directory => Kind::Directory,
+                    tar::EntryType::Symlink => Kind::Symlink,
+                    tar::EntryType::Link => Kind::HardLink,
+                    tar::EntryType::Char => Kind::CharDevice,
+                    tar::EntryType::Block => Kind::BlockDevice,
+                    tar::EntryType::Fifo => Kind::Fifo,
+                    other => Kind::Other(other.as_byte()),
+                };
+                let name = normalize(&entry.path_bytes());
+                let target = entry
+                    .link_name_bytes()
+                    .map(|t| {
+                        if kind == Kind::HardLink {
+                            normalize(&t)
+                        } else {
+                            t.into_owned()
+                        }
+                    })
+                    .unwrap_or_default();
+                let mut content = Vec::new();
+                if entry.read_to_end(&mut content).is_err() {
+                    parsed = false;
+                }
+                members.push(Listed {
+                    name,
+                    kind,
+                    size: if kind == Kind::File {
+                        content.len() as u64
+                    } else {
+                        0
+                    },
+                    target,
+                    sha256: (kind == Kind::File).then(|| sha256(&content)),
+                });
+            }
+        }
+        Err(_) => parsed = false,
+    }
+    Listing {
+        members,
+        ok: parsed && copy.status.success(),
+        said: text(&copy.stderr),
+    }
+}
+
+/// `inspect --json`: its exit code and, on success, its report.
+fn inspect_json(path: &Path) -> (Option<i32>, Option<serde_json::Value>, String) {
+    let output = run_wsl_tarball(&["inspect", "--json", path.to_str().unwrap()]);
+    let report = serde_json::from_slice(&output.stdout).ok();
+    (output.status.code(), report, text(&output.stderr))
+}
+
+/// Whether two lists say the same; digests are compared where both have one.
+fn same_members(a: &[Listed], b: &[Listed]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.name == y.name
+                && x.kind == y.kind
+                && x.size == y.size
+                && x.target == y.target
+                && match (x.sha256, y.sha256) {
+                    (Some(p), Some(q)) => p == q,
+                    _ => true,
+                }
+        })
+}
+
+/// How one case ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Outcome {
+    /// Ours and both tools read to the end, and all lists are equal.
+    AllAgree,
+    /// Ours read to the end and equals every tool that did; a tool that
+    /// failed read nothing ours did not.
+    OursAgreesToolFailed,
+    /// Ours failed with exit 2 and so did a tool.
+    AllFailed,
+    /// Ours failed with exit 2 where both tools read to the end: careful,
+    /// not wrong.
+    OursRefused,
+}
+
+/// The verdict on one case: how it ended, or what is wrong.
+fn judge(path: &Path, scratch: &Path) -> Result<Outcome, String> {
+    let our_list = ours(path);
+    let (code, report, stderr) = inspect_json(path);
+    let tools = [
+        ("GNU tar", gnu_tar(path)),
+        ("bsdtar", bsdtar(path, scratch)),
+    ];
+    let tools_ok = tools.iter().all(|(_, t)| t.ok);
+    match code {
+        Some(0) => {}
+        Some(2) if !stderr.is_empty() => {
+            return Ok(if tools_ok {
+                Outcome::OursRefused
+            } else {
+                Outcome::AllFailed
+            })
+        }
+        _ => return Err(format!("inspect exited {code:?}: {stderr}")),
+    }
+    if !our_list.ok {
+        return Err(format!(
+            "inspect succeeded where the reader failed: {}",
+            our_list.said
+        ));
+    }
+    let report = report.ok_or("inspect --json printed no JSON")?;
+    let count = |kind: Kind| our_list.members.iter().filter(|m| m.kind == kind).count() as u64;
+    let counts = &report["members"];
+    let expected = [
+        ("entries", our_list.members.len() as u64),
+        ("directories", count(Kind::Directory)),
+        ("files", count(Kind::File)),
+        ("symlinks", count(Kind::Symlink)),
+        ("hardLinks", count(Kind::HardLink)),
+    ];
+    for (field, value) in expected {
+        if counts[field].as_u64() != Some(value) {
+            return Err(format!(
+                "inspect counts {field} {}, the reader {value}",
+                counts[field]
+            ));
+        }
+    }
+    let content: u64 = our_list.members.iter().map(|m| m.size).sum();
+    if report["contentBytes"].as_u64() != Some(content) {
+        return Err(format!(
+            "inspect's contentBytes {} is not {content}",
+            report["contentBytes"]
+        ));
+    }
+    for (tool, listing) in &tools {
+        if listing.ok {
+            if !same_members(&our_list.members, &listing.members) {
+                return Err(format!(
+                    "{tool} lists other members than ours:\n  ours {:#?}\n  {tool} {:#?}",
+                    our_list.members, listing.members
+                ));
+            }
+        } else {
+            // What a failing tool did read, ours must have read too (its
+            // last member may be cut short).
+            let theirs = &listing.members;
+            let read = theirs.len().min(our_list.members.len());
+            let prefix = theirs[..read]
+                .iter()
+                .zip(&our_list.members)
+                .all(|(t, o)| t.name == o.name && t.kind == o.kind);
+            if theirs.len() > our_list.members.len() || !prefix {
+                return Err(format!(
+                    "{tool} (failing: {}) read members ours did not:\n  ours {:#?}\n  {tool} {:#?}",
+                    listing.said.trim(),
+                    our_list.members,
+                    theirs
+                ));
+            }
+        }
+    }
+    Ok(if tools_ok {
+        Outcome::AllAgree
+    } else {
+        Outcome::OursAgreesToolFailed
+    })
+}
+
+/// Runs `judge` on `cases` (a name and the file's bytes), then fails with
+/// every case that went wrong; returns how many ended each way.
+fn judge_all(
+    dir: &Path,
+    cases: impl Iterator<Item = (String, Vec<u8>)>,
+) -> std::collections::BTreeMap<Outcome, Vec<String>> {
+    let started = std::time::Instant::now();
+    let path = dir.join("case.wsl");
+    let mut outcomes = std::collections::BTreeMap::<Outcome, Vec<String>>::new();
+    let mut wrong = Vec::new();
+    let mut count = 0;
+    for (name, bytes) in cases {
+        count += 1;
+        std::fs::write(&path, &bytes).unwrap();
+        match judge(&path, dir) {
+            Ok(outcome) => outcomes.entry(outcome).or_default().push(name),
+            Err(why) => wrong.push(format!("{name}: {why}")),
+        }
+    }
+    eprintln!(
+        "{count} cases in {:.1} s; {} wrong",
+        started.elapsed().as_secs_f64(),
+        wrong.len()
+    );
+    for (outcome, names) in &outcomes {
+        eprintln!("  {:5}  {outcome:?}", names.len());
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {count} cases read otherwise than GNU tar or bsdtar:\n{}",
+        wrong.len(),
+        wrong.join("\n\n")
+    );
+    outcomes
+}
+
+/// A plain gzip member (flate2, no "WT" field) holding `bytes`.
+fn plain_member(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::GzBuilder::new()
+        .filename("plain")
+        .write(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn inflate(member: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(member)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+/// Gzip files made from `gz` (a gzip tarball `write` made) by changing its
+/// members: WT lengths stretched over inserted and following members,
+/// overlapping the next, shrunk; members inserted (ours and others),
+/// replaced by other gzip, concatenated; junk between members and after
+/// the last; a bad CRC. With what each must give, where that is certain.
+fn crafted(gz: &[u8]) -> Vec<(String, Vec<u8>, Option<Outcome>)> {
+    let members = wt_members(gz);
+    let mut cases = Vec::new();
+    let splice = |at: usize, bytes: &[u8]| [&gz[..at], bytes, &gz[at..]].concat();
+    // A whole tar record, so the archive still ends on a record boundary.
+    let inserted_tar = profile_local_with_key(10240);
+    for (k, member) in members.iter().enumerate() {
+        let (start, end) = (member.start, member.end);
+        let len = member.len();
+        let isize = isize_of(&gz[member.clone()]);
+        let mut case = |what: &str, bytes: Vec<u8>, expect: Option<Outcome>| {
+            cases.push((format!("member {k} at byte {start}: {what}"), bytes, expect))
+        };
+        let key_blocks = private_key().len().div_ceil(corpus::BLOCK);
+        if isize >= (2 + key_blocks) * corpus::BLOCK {
+            let inserted = our_member(&profile_local_with_key(isize));
+            let mut bytes = splice(end, &inserted);
+            set_wt(&mut bytes, start, len + inserted.len());
+            case("WT stretched over an inserted member", bytes, None);
+        }
+        if let Some(next) = members.get(k + 1) {
+            let mut bytes = gz.to_vec();
+            set_wt(&mut bytes, start, len + next.len());
+            case("WT stretched over the next member", bytes, None);
+        }
+        for by in [1, 100] {
+            let mut bytes = gz.to_vec();
+            set_wt(&mut bytes, start, len + by);
+            case(&format!("WT {by} bytes too long"), bytes, None);
+            if len > by + 28 {
+                let mut bytes = gz.to_vec();
+                set_wt(&mut bytes, start, len - by);
+                case(&format!("WT {by} bytes too short"), bytes, None);
+            }
+        }
+        let mut bytes = gz.to_vec();
+        bytes[end - 8] ^= 1;
+        case("a bad CRC-32", bytes, None);
+        // After the last member it would follow the end of the archive.
+        let mid_archive = (k + 1 < members.len()).then_some(Outcome::AllAgree);
+        case(
+            "a member of ours inserted after it",
+            splice(end, &our_member(&inserted_tar)),
+            mid_archive,
+        );
+        case(
+            "a plain gzip member inserted after it",
+            splice(end, &plain_member(&inserted_tar)),
+            mid_archive,
+        );
+        let replaced = [
+            &gz[..start],
+            &plain_member(&inflate(&gz[start..end])),
+            &gz[end..],
+        ]
+        .concat();
+        case(
+            "replaced by a plain gzip member",
+            replaced,
+            Some(Outcome::AllAgree),
+        );
+        let tar_from_here = inflate_all(&gz[start..]);
+        case(
+            "it and the rest as one plain gzip member",
+            [&gz[..start], &plain_member(&tar_from_here)[..]].concat(),
+            Some(Outcome::AllAgree),
+        );
+        if end < gz.len() {
+            case("junk after it", splice(end, b"junk!"), None);
+            case("zeros after it", splice(end, &[0; 16]), None);
+        }
+    }
+    let mut case = |what: &str, bytes: Vec<u8>, expect: Option<Outcome>| {
+        cases.push((what.to_owned(), bytes, expect))
+    };
+    case("unchanged", gz.to_vec(), Some(Outcome::AllAgree));
+    case("trailing junk", [gz, b"junk!"].concat(), None);
+    case("trailing zeros", [gz, &[0; 1024]].concat(), None);
+    case("concatenated with itself", [gz, gz].concat(), None);
+    let whole = inflate_all(gz);
+    case(
+        "one plain gzip member",
+        plain_member(&whole),
+        Some(Outcome::AllAgree),
+    );
+    cases
+}
+
+/// All members of a gzip file inflated, as gzip -d does.
+fn inflate_all(gz: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(gz)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+#[test]
+fn crafted_gzip_members_are_read_as_gnu_tar_and_bsdtar_read_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = write_fixture(dir.path(), "original.wsl", &["--compression", "gzip"]);
+    let gz = std::fs::read(&original).unwrap();
+    assert!(wt_members(&gz).len() >= 5, "too few members to craft with");
+    let cases = crafted(&gz);
+    let expected: Vec<(String, Outcome)> = cases
+        .iter()
+        .filter_map(|(name, _, expect)| Some((name.clone(), (*expect)?)))
+        .collect();
+    let outcomes = judge_all(
+        dir.path(),
+        cases.into_iter().map(|(name, bytes, _)| (name, bytes)),
+    );
+    for (name, expect) in expected {
+        assert!(
+            outcomes[&expect].contains(&name),
+            "{name}: not {expect:?}: {outcomes:#?}"
+        );
+    }
+}
