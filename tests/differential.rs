@@ -283,7 +283,8 @@ fn ours(path: &Path) -> Listing {
                 .map_err(|e| e.to_string())?;
             let target = match kind {
                 Kind::HardLink => normalize(&member.link_target),
-                _ => member.link_target.clone(),
+                Kind::Symlink => member.link_target.clone(),
+                _ => Vec::new(),
             };
             members.push(Listed {
                 name: member.path.clone(),
@@ -374,7 +375,8 @@ fn gnu_tar(path: &Path) -> Listing {
             continue;
         };
         let kind = match fields[0][0] {
-            b'-' => Kind::File,
+            // `C`: a contiguous file (type 7), which is a file.
+            b'-' | b'C' => Kind::File,
             b'd' => Kind::Directory,
             b'l' => Kind::Symlink,
             b'h' => Kind::HardLink,
@@ -466,6 +468,7 @@ fn bsdtar(path: &Path, scratch: &Path) -> Listing {
                 let name = normalize(&entry.path_bytes());
                 let target = entry
                     .link_name_bytes()
+                    .filter(|_| matches!(kind, Kind::Symlink | Kind::HardLink))
                     .map(|t| {
                         if kind == Kind::HardLink {
                             normalize(&t)
@@ -520,6 +523,22 @@ fn same_members(a: &[Listed], b: &[Listed]) -> bool {
                     _ => true,
                 }
         })
+}
+
+/// Where two lists part, for the failure message.
+fn first_difference(tool: &str, ours: &[Listed], theirs: &[Listed]) -> String {
+    let at = ours
+        .iter()
+        .zip(theirs)
+        .position(|(o, t)| !same_members(std::slice::from_ref(o), std::slice::from_ref(t)))
+        .unwrap_or(ours.len().min(theirs.len()));
+    format!(
+        "{tool} lists other members than ours ({} and {}), from member {at} on:\n  ours {:#?}\n  {tool} {:#?}",
+        ours.len(),
+        theirs.len(),
+        &ours[at..(at + 3).min(ours.len())],
+        &theirs[at..(at + 3).min(theirs.len())]
+    )
 }
 
 /// How one case ended.
@@ -591,23 +610,22 @@ fn judge(path: &Path, scratch: &Path) -> Result<Outcome, String> {
     for (tool, listing) in &tools {
         if listing.ok {
             if !same_members(&our_list.members, &listing.members) {
-                return Err(format!(
-                    "{tool} lists other members than ours:\n  ours {:#?}\n  {tool} {:#?}",
-                    our_list.members, listing.members
-                ));
+                return Err(first_difference(tool, &our_list.members, &listing.members));
             }
         } else {
-            // What a failing tool did read, ours must have read too (its
-            // last member may be cut short).
+            // What a failing tool did read, ours must have read too, in
+            // the same order (GNU tar skips a header it cannot read and
+            // goes on; its last member may be cut short).
             let theirs = &listing.members;
-            let read = theirs.len().min(our_list.members.len());
-            let prefix = theirs[..read]
-                .iter()
-                .zip(&our_list.members)
-                .all(|(t, o)| t.name == o.name && t.kind == o.kind);
-            if theirs.len() > our_list.members.len() || !prefix {
+            let mut ours_left = our_list.members.iter();
+            let missing = theirs.iter().find(|t| {
+                !ours_left
+                    .by_ref()
+                    .any(|o| o.name == t.name && o.kind == t.kind)
+            });
+            if let Some(missing) = missing {
                 return Err(format!(
-                    "{tool} (failing: {}) read members ours did not:\n  ours {:#?}\n  {tool} {:#?}",
+                    "{tool} (failing: {}) read {missing:?}, which ours did not:\n  ours {:#?}\n  {tool} {:#?}",
                     listing.said.trim(),
                     our_list.members,
                     theirs
@@ -801,4 +819,41 @@ fn crafted_gzip_members_are_read_as_gnu_tar_and_bsdtar_read_them() {
             "{name}: not {expect:?}: {outcomes:#?}"
         );
     }
+}
+
+/// The fuzz corpus (`common::corpus`, the cases tests/fuzz.rs reads, with
+/// another seed) through `judge`.
+fn corpus_cases(cases: usize, seed_value: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let seeds = corpus::seeds(dir.path());
+    let mut rng = corpus::Rng(seed_value);
+    let generated = (0..cases).map(|index| {
+        let seed = &seeds[rng.below(seeds.len())];
+        let mutation = corpus::choose(&mut rng, seed);
+        let bytes = corpus::apply(seed, &mutation);
+        let mut shown = format!("{mutation:?}");
+        shown.truncate(200);
+        (
+            format!(
+                "case {index} (seed {seed_value:#x}, {:?}): {shown}",
+                seed.format
+            ),
+            bytes,
+        )
+    });
+    let outcomes = judge_all(dir.path(), generated);
+    // The corpus reaches every way a case can end but a careful refusal.
+    assert!(outcomes.contains_key(&Outcome::AllAgree), "{outcomes:?}");
+    assert!(outcomes.contains_key(&Outcome::AllFailed), "{outcomes:?}");
+}
+
+#[test]
+fn the_fuzz_corpus_is_read_as_gnu_tar_and_bsdtar_read_it() {
+    corpus_cases(300, 0x5eed_d1ff);
+}
+
+#[test]
+#[ignore = "minutes: cargo test --test differential -- --ignored"]
+fn the_fuzz_corpus_is_read_as_gnu_tar_and_bsdtar_read_it_long_run() {
+    corpus_cases(5_000, 0x5eed_d1f2);
 }

@@ -523,8 +523,27 @@ impl TarballReader {
                     let kind = MemberKind::from_flag(raw.type_flag);
                     let raw_name = overrides.path.take().unwrap_or(raw.name);
                     let size = overrides.size.unwrap_or(raw.size);
+                    // What GNU tar and bsdtar read alike, or nothing: a
+                    // member either of them would read otherwise (its
+                    // content extracted where this reader saw a header, or
+                    // the reverse) is refused.
+                    let refused = match kind {
+                        MemberKind::Other(flag) => Some(HeaderError::UnsupportedType { flag }),
+                        MemberKind::Regular if raw_name.ends_with(b"/") => {
+                            Some(HeaderError::FileNamedAsDirectory)
+                        }
+                        MemberKind::Regular | MemberKind::Directory => None,
+                        _ if size > 0 => Some(HeaderError::SizedNonFile {
+                            kind: kind.describe(),
+                            size,
+                        }),
+                        _ => None,
+                    };
+                    if let Some(source) = refused {
+                        return Err(ArchiveError::Header { offset, source });
+                    }
                     let content_size = match kind {
-                        MemberKind::Regular | MemberKind::Other(_) => size,
+                        MemberKind::Regular => size,
                         _ => 0,
                     };
                     self.remaining = content_size;

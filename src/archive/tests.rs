@@ -462,3 +462,77 @@ fn the_file_digest_is_none_when_skipped_and_right_otherwise() {
     assert_eq!(reader.file_sha256().unwrap(), Some(expected));
     assert_eq!(reader.file_size().unwrap(), tar.len() as u64);
 }
+
+/// An archive of a file `a`, a symlink `s` and a file `b`, with `change`
+/// made to the symlink's header (at byte 1024) and its checksum fixed.
+fn with_changed_symlink(change: impl Fn(&mut [u8; BLOCK_SIZE])) -> Vec<u8> {
+    let mut bytes = write_archive(&[
+        Entry::inline_file(b"a".to_vec(), b"1".to_vec(), 0o444),
+        Entry::symlink(b"s".to_vec(), b"a".to_vec()),
+        Entry::inline_file(b"b".to_vec(), b"2".to_vec(), 0o444),
+    ]);
+    let block: &mut [u8; BLOCK_SIZE] = (&mut bytes[1024..1024 + BLOCK_SIZE]).try_into().unwrap();
+    change(block);
+    block[148..156].copy_from_slice(b"        ");
+    let sum = crate::tar::layout::checksum(block);
+    block[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    bytes
+}
+
+#[test]
+fn members_gnu_tar_and_bsdtar_read_differently_are_refused() {
+    assert_eq!(read_all(&with_changed_symlink(|_| {})).unwrap().len(), 3);
+    let sized = |flag: u8| {
+        move |block: &mut [u8; BLOCK_SIZE]| {
+            block[156] = flag;
+            block[124..136].copy_from_slice(b"00000001000\0");
+        }
+    };
+    // GNU tar skips the 512 bytes after a sized link, device or fifo;
+    // bsdtar reads them as the next header (or a hard link's content).
+    for (flag, kind) in [
+        (b'2', "symlink"),
+        (b'1', "hard link"),
+        (b'3', "character device"),
+        (b'4', "block device"),
+        (b'6', "fifo"),
+    ] {
+        let err = read_all(&with_changed_symlink(sized(flag)))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "bad tar header at byte 1024 of the tar stream: a {kind} with a size of 512 bytes; \
+                 GNU tar and bsdtar disagree on whether the bytes after it are content or the next \
+                 header, so it is refused"
+            )
+        );
+    }
+    // A directory's size is ignored by both: it is read as it was.
+    let members = read_all(&with_changed_symlink(sized(b'5'))).unwrap();
+    assert_eq!(members[1].0.kind, MemberKind::Directory);
+    // GNU tar extracts unknown types as files, bsdtar reads some as ACLs,
+    // pax records, volume labels or sparse files.
+    for flag in [b'8', b'A', b'S', b'V', b'X', 0x1b] {
+        let err = read_all(&with_changed_symlink(|block| block[156] = flag))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("bad tar header at byte 1024 of the tar stream: type flag '")
+                && err.contains("is not a plain tar type (0 to 7)")
+                && !err.contains('\x1b'),
+            "{err}"
+        );
+    }
+    // A file named `s/`: a directory to bsdtar.
+    let err = read_all(&with_changed_symlink(|block| {
+        block[156] = b'0';
+        block[..3].copy_from_slice(b"s/\0");
+    }))
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("a file whose name ends in '/'"),
+        "{err}"
+    );
+}
