@@ -776,10 +776,30 @@ fn crafted(gz: &[u8]) -> Vec<(String, Vec<u8>, Option<Outcome>)> {
         cases.push((what.to_owned(), bytes, expect))
     };
     case("unchanged", gz.to_vec(), Some(Outcome::AllAgree));
+    // xz and zstd files are series of streams and frames too: the tar cut
+    // in two at a member boundary, each half compressed on its own, then
+    // with junk between them.
+    let whole = inflate_all(gz);
+    let middle = whole.len() / 2 / corpus::BLOCK * corpus::BLOCK;
+    for format in [corpus::Format::Xz, corpus::Format::Zstd] {
+        let halves = [
+            corpus::compress(format, &whole[..middle]),
+            corpus::compress(format, &whole[middle..]),
+        ];
+        case(
+            &format!("two {format:?} streams"),
+            halves.concat(),
+            Some(Outcome::AllAgree),
+        );
+        case(
+            &format!("two {format:?} streams with junk between"),
+            [&halves[0][..], b"junk!", &halves[1]].concat(),
+            None,
+        );
+    }
     case("trailing junk", [gz, b"junk!"].concat(), None);
     case("trailing zeros", [gz, &[0; 1024]].concat(), None);
     case("concatenated with itself", [gz, gz].concat(), None);
-    let whole = inflate_all(gz);
     case(
         "one plain gzip member",
         plain_member(&whole),

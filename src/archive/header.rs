@@ -40,6 +40,10 @@ pub enum HeaderError {
     /// its content as the next header), GNU tar as a file.
     #[error("a file whose name ends in '/'; bsdtar reads it as a directory and the bytes after it as the next header, GNU tar as a file's content, so it is refused")]
     FileNamedAsDirectory,
+    /// A hard link to nothing: GNU tar links it to `.`, bsdtar reads an
+    /// entry of no type.
+    #[error("a hard link with an empty target; GNU tar links it to '.', bsdtar reads an entry of no type, so it is refused")]
+    EmptyHardLinkTarget,
 }
 
 fn checksum_message(stored: Option<u64>, computed: u32) -> String {

@@ -539,6 +539,11 @@ impl TarballReader {
                         }),
                         _ => None,
                     };
+                    let link_target = overrides.link_target.take().unwrap_or(raw.link_name);
+                    let refused = refused.or_else(|| {
+                        (kind == MemberKind::HardLink && link_target.is_empty())
+                            .then_some(HeaderError::EmptyHardLinkTarget)
+                    });
                     if let Some(source) = refused {
                         return Err(ArchiveError::Header { offset, source });
                     }
@@ -558,7 +563,7 @@ impl TarballReader {
                         gid: overrides.gid.unwrap_or(raw.gid),
                         mtime: overrides.mtime.unwrap_or(raw.mtime),
                         size: content_size,
-                        link_target: overrides.link_target.take().unwrap_or(raw.link_name),
+                        link_target,
                         user_name: raw.user_name,
                         group_name: raw.group_name,
                         header_block: block,

@@ -525,6 +525,17 @@ fn members_gnu_tar_and_bsdtar_read_differently_are_refused() {
             "{err}"
         );
     }
+    // A hard link to nothing.
+    let err = read_all(&with_changed_symlink(|block| {
+        block[156] = b'1';
+        block[157..257].fill(0);
+    }))
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("a hard link with an empty target; GNU tar links it to '.'"),
+        "{err}"
+    );
     // A file named `s/`: a directory to bsdtar.
     let err = read_all(&with_changed_symlink(|block| {
         block[156] = b'0';
