@@ -7,6 +7,11 @@
 //! at a time with raw-byte names: GNU `L`/`K` long names and link targets,
 //! pax `path`/`linkpath`/`size` records, base-256 numbers and ustar prefixes
 //! are applied, and the header checksum of every block is verified.
+//! What it hands out is what GNU tar and bsdtar (so `wsl --import`) read
+//! from the same bytes, or it fails: a member the two would read
+//! differently (an unknown type flag, a link, device or fifo with a size, a
+//! file named with a trailing `/`, a hard link to nothing) is an error, as
+//! is a gzip member whose "WT" length is not its own (`members.rs`).
 //!
 //! ```no_run
 //! # use std::io::Read;
