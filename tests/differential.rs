@@ -954,3 +954,231 @@ fn the_fuzz_corpus_is_read_as_gnu_tar_and_bsdtar_read_it() {
 fn the_fuzz_corpus_is_read_as_gnu_tar_and_bsdtar_read_it_long_run() {
     corpus_cases(5_000, 0x5eed_d1f2);
 }
+
+/// A pax record `LEN KEY=VALUE\n`.
+fn pax_record(key: &str, value: &str) -> Vec<u8> {
+    let body = format!(" {key}={value}\n");
+    let mut len = body.len() + 1;
+    while len.to_string().len() + body.len() != len {
+        len += 1;
+    }
+    format!("{len}{body}").into_bytes()
+}
+
+/// An extension (or any) header of `flag` with `data` after it, padded.
+fn extension(name: &[u8], flag: u8, data: &[u8]) -> Vec<u8> {
+    let mut bytes = corpus::ustar_header(name, flag, data.len() as u64, 0o644);
+    bytes.extend_from_slice(data);
+    bytes.resize(bytes.len().div_ceil(corpus::BLOCK) * corpus::BLOCK, 0);
+    bytes
+}
+
+/// The members of a tar stream (up to its end-of-archive blocks) with
+/// `inserted` before the member at `at`, ended as GNU tar ends an archive.
+fn tar_with(body: &[u8], at: usize, inserted: &[u8]) -> Vec<u8> {
+    let mut tar = [&body[..at], inserted, &body[at..]].concat();
+    tar.extend_from_slice(&[0; 2 * corpus::BLOCK]);
+    tar.resize(tar.len().div_ceil(10240) * 10240, 0);
+    tar
+}
+
+/// Tar members GNU tar and bsdtar read differently from each other (or
+/// from what this reader used to), each inserted before a file in the
+/// middle of the fixture's archive: a hidden member behind a sized link or
+/// device, behind a file named like a directory and inside a global size;
+/// a global name; a GNU long name and a pax name for one member; two pax
+/// headers; a sparse file; a hard link to nothing; unknown type flags. And
+/// what all read alike: a sized directory, a pax name, a GNU long name.
+#[test]
+fn crafted_tar_members_are_read_as_gnu_tar_and_bsdtar_read_them() {
+    use wsl_tarball::archive::{open_tarball, MemberKind};
+    let dir = tempfile::tempdir().unwrap();
+    let plain = write_fixture(dir.path(), "original.tar", &["--compression", "none"]);
+    let original = std::fs::read(&plain).unwrap();
+    let (mut at, mut end) = (None, 0);
+    let mut reader = open_tarball(&plain).unwrap();
+    while let Some(member) = reader.next_member().unwrap() {
+        let next = member.content_offset + member.size.div_ceil(512) * 512;
+        if member.kind == MemberKind::Regular && member.path.starts_with(b"nix/store/") {
+            at = at.or(Some(member.offset as usize));
+        }
+        end = next as usize;
+    }
+    let (at, body) = (at.unwrap(), &original[..end]);
+    let hidden = extension(b"./etc/profile.local", b'0', private_key().as_bytes());
+    let sized = |flag: u8, name: &[u8]| {
+        let mut bytes = corpus::ustar_header(name, flag, hidden.len() as u64, 0o644);
+        if flag == b'1' || flag == b'2' {
+            bytes[157..162].copy_from_slice(b"./nix");
+            corpus::fix_checksum(&mut bytes);
+        }
+        [bytes, hidden.clone()].concat()
+    };
+    let pax = |records: &[(&str, &str)]| {
+        let data: Vec<u8> = records.iter().flat_map(|(k, v)| pax_record(k, v)).collect();
+        extension(b"./PaxHeaders/x", b'x', &data)
+    };
+    let global =
+        |key: &str, value: &str| extension(b"./PaxHeaders/g", b'g', &pax_record(key, value));
+    let long_name = extension(b"././@LongLink", b'L', b"./nix/store/from-a-long-name\0");
+    let mut cases: Vec<(String, Vec<u8>, Option<Outcome>)> = vec![
+        (
+            "unchanged".into(),
+            tar_with(body, at, &[]),
+            Some(Outcome::AllAgree),
+        ),
+        (
+            "a sized directory".into(),
+            tar_with(body, at, &sized(b'5', b"./etc/")),
+            Some(Outcome::AllAgree),
+        ),
+        (
+            "a pax name".into(),
+            tar_with(body, at, &pax(&[("path", "./nix/store/from-pax")])),
+            Some(Outcome::AllAgree),
+        ),
+        (
+            "a GNU long name".into(),
+            tar_with(body, at, &long_name),
+            Some(Outcome::AllAgree),
+        ),
+    ];
+    for (flag, what) in [
+        (b'1', "hard link"),
+        (b'2', "symlink"),
+        (b'3', "character device"),
+        (b'4', "block device"),
+        (b'6', "fifo"),
+    ] {
+        cases.push((
+            format!("a member hidden behind a sized {what}"),
+            tar_with(body, at, &sized(flag, b"./etc/x")),
+            None,
+        ));
+    }
+    cases.push((
+        "a member hidden in a file named like a directory".into(),
+        tar_with(body, at, &sized(b'0', b"./etc/x/")),
+        None,
+    ));
+    cases.push((
+        "a member hidden by a global size".into(),
+        tar_with(
+            body,
+            at,
+            &[
+                global("size", &hidden.len().to_string()),
+                corpus::ustar_header(b"./etc/x", b'0', 0, 0o644),
+                hidden.clone(),
+            ]
+            .concat(),
+        ),
+        None,
+    ));
+    cases.push((
+        "a global name".into(),
+        tar_with(body, at, &global("path", "./etc/profile.local")),
+        None,
+    ));
+    cases.push((
+        "a global owner".into(),
+        tar_with(body, at, &global("uid", "1000")),
+        None,
+    ));
+    cases.push((
+        "a GNU long name, then a pax name".into(),
+        tar_with(
+            body,
+            at,
+            &[long_name.clone(), pax(&[("path", "./etc/profile.local")])].concat(),
+        ),
+        None,
+    ));
+    cases.push((
+        "a pax name, then a GNU long name".into(),
+        tar_with(
+            body,
+            at,
+            &[pax(&[("path", "./etc/profile.local")]), long_name.clone()].concat(),
+        ),
+        None,
+    ));
+    cases.push((
+        "two pax headers".into(),
+        tar_with(
+            body,
+            at,
+            &[
+                pax(&[("path", "./etc/profile.local")]),
+                pax(&[("mtime", "5")]),
+            ]
+            .concat(),
+        ),
+        None,
+    ));
+    cases.push((
+        "a sparse file".into(),
+        tar_with(
+            body,
+            at,
+            &[
+                pax(&[
+                    ("GNU.sparse.major", "1"),
+                    ("GNU.sparse.minor", "0"),
+                    ("GNU.sparse.name", "./etc/profile.local"),
+                    ("GNU.sparse.realsize", &private_key().len().to_string()),
+                ]),
+                extension(
+                    b"./GNUSparseFile.0/x",
+                    b'0',
+                    &[
+                        &format!("1\n0\n{}\n", private_key().len())
+                            .as_bytes()
+                            .iter()
+                            .copied()
+                            .chain(std::iter::repeat(0))
+                            .take(512)
+                            .collect::<Vec<u8>>()[..],
+                        private_key().as_bytes(),
+                    ]
+                    .concat(),
+                ),
+            ]
+            .concat(),
+        ),
+        None,
+    ));
+    let mut empty_link = corpus::ustar_header(b"./etc/x", b'1', 0, 0o644);
+    empty_link[157..257].fill(0);
+    corpus::fix_checksum(&mut empty_link);
+    cases.push((
+        "a hard link to nothing".into(),
+        tar_with(body, at, &empty_link),
+        None,
+    ));
+    for flag in *b"89ADEIMNSVXZ" {
+        cases.push((
+            format!("type flag {}", char::from(flag)),
+            tar_with(
+                body,
+                at,
+                &extension(b"./etc/profile.local", flag, private_key().as_bytes()),
+            ),
+            None,
+        ));
+    }
+    let expected: Vec<(String, Outcome)> = cases
+        .iter()
+        .filter_map(|(name, _, expect)| Some((name.clone(), (*expect)?)))
+        .collect();
+    let outcomes = judge_all(
+        dir.path(),
+        cases.into_iter().map(|(name, bytes, _)| (name, bytes)),
+    );
+    for (name, expect) in expected {
+        assert!(
+            outcomes[&expect].contains(&name),
+            "{name}: not {expect:?}: {outcomes:#?}"
+        );
+    }
+}

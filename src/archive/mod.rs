@@ -286,8 +286,14 @@ fn stream_error(
 /// A pax or GNU long-name override for the next member.
 #[derive(Default)]
 struct Overrides {
+    /// From a GNU `L` and `K` header.
     path: Option<Vec<u8>>,
     link_target: Option<Vec<u8>>,
+    /// From a pax `path` and `linkpath` record.
+    pax_path: Option<Vec<u8>>,
+    pax_link_target: Option<Vec<u8>>,
+    /// A pax header came.
+    pax: bool,
     size: Option<u64>,
     uid: Option<u64>,
     gid: Option<u64>,
@@ -500,18 +506,33 @@ impl TarballReader {
                 }
                 Err(source) => return Err(ArchiveError::Header { offset, source }),
             };
+            // Two extension headers of a kind for one member: bsdtar refuses
+            // them, GNU tar keeps the last, so they are refused.
+            let twice = |kind: &'static str| ArchiveError::Extension {
+                offset,
+                kind,
+                message: "a second one for the same member; GNU tar keeps the last, bsdtar \
+                          refuses the archive, so it is refused"
+                    .into(),
+            };
             match raw.type_flag {
                 b'L' | b'K' => {
                     let data = self.read_extension(raw.size, offset, "GNU long name")?;
                     let value = until_nul(&data).to_vec();
-                    if raw.type_flag == b'L' {
-                        overrides.path = Some(value);
+                    let slot = if raw.type_flag == b'L' {
+                        &mut overrides.path
                     } else {
-                        overrides.link_target = Some(value);
+                        &mut overrides.link_target
+                    };
+                    if slot.replace(value).is_some() {
+                        return Err(twice("GNU long name"));
                     }
                 }
                 b'x' => {
                     let data = self.read_extension(raw.size, offset, "pax")?;
+                    if std::mem::replace(&mut overrides.pax, true) {
+                        return Err(twice("pax"));
+                    }
                     apply_pax(&data, &mut overrides).map_err(|message| {
                         ArchiveError::Extension {
                             offset,
@@ -521,12 +542,34 @@ impl TarballReader {
                     })?;
                 }
                 b'g' => {
-                    // Global pax headers hold nothing a rootfs member needs.
-                    self.read_extension(raw.size, offset, "pax global")?;
+                    // Global pax headers hold nothing a rootfs member needs;
+                    // the records GNU tar would apply to the members after
+                    // them (and bsdtar would not) are refused.
+                    let data = self.read_extension(raw.size, offset, "pax global")?;
+                    global_pax_conflict(&data).map_err(|message| ArchiveError::Extension {
+                        offset,
+                        kind: "pax global",
+                        message,
+                    })?;
                 }
                 _ => {
                     let kind = MemberKind::from_flag(raw.type_flag);
-                    let raw_name = overrides.path.take().unwrap_or(raw.name);
+                    // A GNU long name and a pax name for one member: GNU tar
+                    // takes the pax one, bsdtar the one that came first.
+                    if (overrides.path.is_some() && overrides.pax_path.is_some())
+                        || (overrides.link_target.is_some() && overrides.pax_link_target.is_some())
+                    {
+                        return Err(ArchiveError::Extension {
+                            offset,
+                            kind: "GNU long name",
+                            message: "a pax name for the same member as well; GNU tar and \
+                                      bsdtar take different ones, so it is refused"
+                                .into(),
+                        });
+                    }
+                    let raw_name = (overrides.pax_path.take())
+                        .or(overrides.path.take())
+                        .unwrap_or(raw.name);
                     let size = overrides.size.unwrap_or(raw.size);
                     // What GNU tar and bsdtar read alike, or nothing: a
                     // member either of them would read otherwise (its
@@ -544,7 +587,9 @@ impl TarballReader {
                         }),
                         _ => None,
                     };
-                    let link_target = overrides.link_target.take().unwrap_or(raw.link_name);
+                    let link_target = (overrides.pax_link_target.take())
+                        .or(overrides.link_target.take())
+                        .unwrap_or(raw.link_name);
                     let refused = refused.or_else(|| {
                         (kind == MemberKind::HardLink && link_target.is_empty())
                             .then_some(HeaderError::EmptyHardLinkTarget)
@@ -763,8 +808,10 @@ impl BufRead for MemberContent<'_> {
     }
 }
 
-/// Applies the records of a pax extended header (`LEN KEY=VALUE\n`).
-fn apply_pax(data: &[u8], overrides: &mut Overrides) -> Result<(), String> {
+/// The records of a pax extended header (`LEN KEY=VALUE\n`), as keys and
+/// values.
+fn pax_records(data: &[u8]) -> Result<Vec<(&[u8], &[u8])>, String> {
+    let mut records = Vec::new();
     let mut rest = data;
     while !rest.is_empty() {
         let space = rest
@@ -783,7 +830,19 @@ fn apply_pax(data: &[u8], overrides: &mut Overrides) -> Result<(), String> {
             .iter()
             .position(|&b| b == b'=')
             .ok_or("a record without '='")?;
-        let (key, value) = (&record[..equals], &record[equals + 1..]);
+        records.push((&record[..equals], &record[equals + 1..]));
+        rest = &rest[len..];
+    }
+    Ok(records)
+}
+
+/// GNU tar reads a file with `GNU.sparse.*` records as a sparse file, under
+/// another name and with other content than its bytes; bsdtar too.
+const SPARSE_PREFIX: &[u8] = b"GNU.sparse.";
+
+/// Applies the records of a pax extended header (`LEN KEY=VALUE\n`).
+fn apply_pax(data: &[u8], overrides: &mut Overrides) -> Result<(), String> {
+    for (key, value) in pax_records(data)? {
         let number = || -> Result<u64, String> {
             let text = std::str::from_utf8(value).map_err(|_| "a non-UTF-8 number")?;
             let whole = text.split('.').next().unwrap_or(text);
@@ -792,15 +851,47 @@ fn apply_pax(data: &[u8], overrides: &mut Overrides) -> Result<(), String> {
                 .map_err(|_| format!("{text:?} is not a number"))
         };
         match key {
-            b"path" => overrides.path = Some(value.to_vec()),
-            b"linkpath" => overrides.link_target = Some(value.to_vec()),
+            b"path" => overrides.pax_path = Some(value.to_vec()),
+            b"linkpath" => overrides.pax_link_target = Some(value.to_vec()),
             b"size" => overrides.size = Some(number()?),
             b"uid" => overrides.uid = Some(number()?),
             b"gid" => overrides.gid = Some(number()?),
             b"mtime" => overrides.mtime = Some(number()?),
+            _ if key.starts_with(SPARSE_PREFIX) => {
+                return Err(format!(
+                    "a {} record: GNU tar and bsdtar read the file as a sparse file, with \
+                     another name and content, so it is refused",
+                    crate::escape::escape_bytes(key)
+                ))
+            }
             _ => {}
         }
-        rest = &rest[len..];
+    }
+    Ok(())
+}
+
+/// Keys of a pax global header that GNU tar applies to every member after
+/// it and bsdtar ignores: a name, a size or an owner the two read apart.
+const GLOBAL_KEYS_READ_APART: [&[u8]; 7] = [
+    b"path",
+    b"linkpath",
+    b"size",
+    b"uid",
+    b"gid",
+    b"uname",
+    b"gname",
+];
+
+/// Why a pax global header is refused, if it is.
+fn global_pax_conflict(data: &[u8]) -> Result<(), String> {
+    for (key, _) in pax_records(data)? {
+        if GLOBAL_KEYS_READ_APART.contains(&key) || key.starts_with(SPARSE_PREFIX) {
+            return Err(format!(
+                "a '{}' record: GNU tar applies it to every member after it, bsdtar \
+                 ignores it, so it is refused",
+                crate::escape::escape_bytes(key)
+            ));
+        }
     }
     Ok(())
 }

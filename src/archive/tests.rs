@@ -114,7 +114,7 @@ fn compression_is_detected_by_magic() {
 fn pax_records_override_the_header() {
     let mut overrides = Overrides::default();
     apply_pax(b"16 path=a/b/cde\n11 size=42\n", &mut overrides).unwrap();
-    assert_eq!(overrides.path.as_deref(), Some(&b"a/b/cde"[..]));
+    assert_eq!(overrides.pax_path.as_deref(), Some(&b"a/b/cde"[..]));
     assert_eq!(overrides.size, Some(42));
     assert!(apply_pax(b"99 path=x\n", &mut overrides).is_err());
 }
