@@ -808,9 +808,11 @@ impl BufRead for MemberContent<'_> {
     }
 }
 
-/// The records of a pax extended header (`LEN KEY=VALUE\n`), as keys and
-/// values.
-fn pax_records(data: &[u8]) -> Result<Vec<(&[u8], &[u8])>, String> {
+/// A pax record's key and value.
+type PaxRecord<'a> = (&'a [u8], &'a [u8]);
+
+/// The records of a pax extended header (`LEN KEY=VALUE\n`).
+fn pax_records(data: &[u8]) -> Result<Vec<PaxRecord<'_>>, String> {
     let mut records = Vec::new();
     let mut rest = data;
     while !rest.is_empty() {
