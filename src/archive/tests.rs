@@ -547,3 +547,77 @@ fn members_gnu_tar_and_bsdtar_read_differently_are_refused() {
         "{err}"
     );
 }
+
+/// A header block for `name` of `flag` with `data` after it, padded.
+fn raw_member(name: &[u8], flag: u8, data: &[u8]) -> Vec<u8> {
+    let mut block = [0u8; BLOCK_SIZE];
+    block[..name.len()].copy_from_slice(name);
+    block[100..108].copy_from_slice(b"0000644\0");
+    block[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
+    block[156] = flag;
+    block[257..265].copy_from_slice(b"ustar\x0000");
+    let sum = crate::tar::layout::checksum(&block);
+    block[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    let mut bytes = block.to_vec();
+    bytes.extend_from_slice(data);
+    bytes.resize(bytes.len().div_ceil(BLOCK_SIZE) * BLOCK_SIZE, 0);
+    bytes
+}
+
+#[test]
+fn pax_and_long_names_gnu_tar_and_bsdtar_read_apart_are_refused() {
+    let file = raw_member(b"./f", b'0', b"data");
+    let long = raw_member(b"././@LongLink", b'L', b"./long\0");
+    let pax = |records: &[u8]| raw_member(b"./PaxHeaders/f", b'x', records);
+    let global = |records: &[u8]| raw_member(b"./PaxHeaders/g", b'g', records);
+    let read = |parts: &[&[u8]]| {
+        let mut tar = parts.concat();
+        tar.extend_from_slice(&[0; 2 * BLOCK_SIZE]);
+        read_all(&tar).map(|m| m[0].0.path.clone())
+    };
+    // Alone, each names the member; a global comment is harmless.
+    assert_eq!(read(&[&long, &file]).unwrap(), b"long");
+    assert_eq!(read(&[&pax(b"14 path=./pax\n"), &file]).unwrap(), b"pax");
+    assert_eq!(read(&[&global(b"16 comment=abcd\n"), &file]).unwrap(), b"f");
+    for (what, parts, expected) in [
+        (
+            "long name, then pax",
+            vec![&long[..], &pax(b"14 path=./pax\n"), &file],
+            "a pax name for the same member as well",
+        ),
+        (
+            "pax, then long name",
+            vec![&pax(b"14 path=./pax\n")[..], &long, &file],
+            "a pax name for the same member as well",
+        ),
+        (
+            "two long names",
+            vec![&long[..], &long, &file],
+            "a second one for the same member",
+        ),
+        (
+            "two pax headers",
+            vec![&pax(b"14 path=./pax\n")[..], &pax(b"11 mtime=5\n"), &file],
+            "a second one for the same member",
+        ),
+        (
+            "a sparse file",
+            vec![&pax(b"22 GNU.sparse.major=1\n")[..], &file],
+            "a GNU.sparse.major record",
+        ),
+        (
+            "a global size",
+            vec![&global(b"12 size=512\n")[..], &file],
+            "a 'size' record: GNU tar applies it to every member after it",
+        ),
+        (
+            "a global name",
+            vec![&global(b"14 path=./etc\n")[..], &file],
+            "a 'path' record",
+        ),
+    ] {
+        let parts: Vec<&[u8]> = parts.iter().map(|p| &p[..]).collect();
+        let err = read(&parts).unwrap_err().to_string();
+        assert!(err.contains(expected), "{what}: {err}");
+    }
+}
