@@ -987,8 +987,9 @@ fn tar_with(body: &[u8], at: usize, inserted: &[u8]) -> Vec<u8> {
 /// middle of the fixture's archive: a hidden member behind a sized link or
 /// device, behind a file named like a directory and inside a global size;
 /// a global name; a GNU long name and a pax name for one member; two pax
-/// headers; a sparse file; a hard link to nothing; unknown type flags. And
-/// what all read alike: a sized directory, a pax name, a GNU long name.
+/// headers; a sparse file; a hard link to nothing; a long link name for a
+/// link with an empty link name; unknown type flags. And what all read
+/// alike: a sized directory, a pax name, a GNU long name, two of them.
 #[test]
 fn crafted_tar_members_are_read_as_gnu_tar_and_bsdtar_read_them() {
     use wsl_tarball::archive::{open_tarball, MemberKind};
@@ -1145,6 +1146,35 @@ fn crafted_tar_members_are_read_as_gnu_tar_and_bsdtar_read_them() {
                 ),
             ]
             .concat(),
+        ),
+        None,
+    ));
+    cases.push((
+        "two GNU long names".into(),
+        tar_with(
+            body,
+            at,
+            &[
+                extension(b"././@LongLink", b'L', b"./etc/profile.local\0"),
+                long_name.clone(),
+            ]
+            .concat(),
+        ),
+        Some(Outcome::AllAgree),
+    ));
+    let long_link = extension(b"././@LongLink", b'K', b"./etc/profile.local\0");
+    let bare_symlink = corpus::ustar_header(b"./etc/x", b'2', 0, 0o777);
+    cases.push((
+        "a long link name for a symlink without one of its own".into(),
+        tar_with(body, at, &[long_link, bare_symlink.clone()].concat()),
+        None,
+    ));
+    cases.push((
+        "a pax link name for a symlink without one of its own".into(),
+        tar_with(
+            body,
+            at,
+            &[pax(&[("linkpath", "./etc/profile.local")]), bare_symlink].concat(),
         ),
         None,
     ));

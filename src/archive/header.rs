@@ -44,6 +44,11 @@ pub enum HeaderError {
     /// entry of no type.
     #[error("a hard link with an empty target; GNU tar links it to '.', bsdtar reads an entry of no type, so it is refused")]
     EmptyHardLinkTarget,
+    /// A link whose target comes from a GNU long link name or a pax
+    /// `linkpath` while its own link name field is empty: GNU tar takes the
+    /// long one, bsdtar none.
+    #[error("a link whose target comes from a long link name while its own link name field is empty; GNU tar takes the long one, bsdtar none, so it is refused")]
+    LongLinkWithoutLinkName,
 }
 
 fn checksum_message(stored: Option<u64>, computed: u32) -> String {

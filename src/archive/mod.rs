@@ -506,32 +506,29 @@ impl TarballReader {
                 }
                 Err(source) => return Err(ArchiveError::Header { offset, source }),
             };
-            // Two extension headers of a kind for one member: bsdtar refuses
-            // them, GNU tar keeps the last, so they are refused.
-            let twice = |kind: &'static str| ArchiveError::Extension {
-                offset,
-                kind,
-                message: "a second one for the same member; GNU tar keeps the last, bsdtar \
-                          refuses the archive, so it is refused"
-                    .into(),
-            };
             match raw.type_flag {
                 b'L' | b'K' => {
                     let data = self.read_extension(raw.size, offset, "GNU long name")?;
                     let value = until_nul(&data).to_vec();
-                    let slot = if raw.type_flag == b'L' {
-                        &mut overrides.path
+                    // A second one replaces the first, in GNU tar and bsdtar.
+                    if raw.type_flag == b'L' {
+                        overrides.path = Some(value);
                     } else {
-                        &mut overrides.link_target
-                    };
-                    if slot.replace(value).is_some() {
-                        return Err(twice("GNU long name"));
+                        overrides.link_target = Some(value);
                     }
                 }
                 b'x' => {
                     let data = self.read_extension(raw.size, offset, "pax")?;
+                    // A second pax header for one member: bsdtar refuses
+                    // the archive, GNU tar keeps the last.
                     if std::mem::replace(&mut overrides.pax, true) {
-                        return Err(twice("pax"));
+                        return Err(ArchiveError::Extension {
+                            offset,
+                            kind: "pax",
+                            message: "a second one for the same member; GNU tar keeps the \
+                                      last, bsdtar refuses the archive, so it is refused"
+                                .into(),
+                        });
                     }
                     apply_pax(&data, &mut overrides).map_err(|message| {
                         ArchiveError::Extension {
@@ -587,9 +584,18 @@ impl TarballReader {
                         }),
                         _ => None,
                     };
+                    let header_link_empty = raw.link_name.is_empty();
                     let link_target = (overrides.pax_link_target.take())
                         .or(overrides.link_target.take())
                         .unwrap_or(raw.link_name);
+                    // bsdtar takes a long link name only if the header has
+                    // a link name of its own; GNU tar takes it anyway.
+                    let refused = refused.or_else(|| {
+                        (matches!(kind, MemberKind::Symlink | MemberKind::HardLink)
+                            && header_link_empty
+                            && !link_target.is_empty())
+                        .then_some(HeaderError::LongLinkWithoutLinkName)
+                    });
                     let refused = refused.or_else(|| {
                         (kind == MemberKind::HardLink && link_target.is_empty())
                             .then_some(HeaderError::EmptyHardLinkTarget)
