@@ -11,6 +11,9 @@
 //!   `File::lock` needs Rust 1.89; the crate supports 1.80).
 //! - [`set_direct_io`] and [`AlignedBuffer`]: `O_DIRECT` writes, which
 //!   bypass the page cache, from a buffer aligned as they require.
+//! - [`GzipInflater`]: libdeflate's `gzip_decompress_ex`, which says how
+//!   many input bytes a gzip member took (the `libdeflater` crate offers
+//!   only the call that does not).
 //! - [`remove_on_signal`]: named temporary files that a terminating signal
 //!   (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2) removes before the
 //!   process dies of it. SIGKILL cannot be caught: that is why outputs are
@@ -288,5 +291,76 @@ extern "C" fn remove_pending_and_die(signal: libc::c_int) {
     unsafe {
         libc::signal(signal, libc::SIG_DFL);
         libc::raise(signal);
+    }
+}
+
+/// Why libdeflate could not inflate a gzip member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InflateError {
+    /// Bad deflate data, a bad header, a CRC-32 or ISIZE that does not
+    /// match, or input that ends before the trailer.
+    BadData,
+    /// The member inflates to more than the output buffer holds.
+    InsufficientSpace,
+}
+
+/// A libdeflate decompressor (a few KiB), freed on drop.
+pub struct GzipInflater(std::ptr::NonNull<libdeflate_sys::libdeflate_decompressor>);
+
+impl GzipInflater {
+    pub fn new() -> Self {
+        // SAFETY: allocates a decompressor; takes no arguments.
+        let raw = unsafe { libdeflate_sys::libdeflate_alloc_decompressor() };
+        GzipInflater(
+            std::ptr::NonNull::new(raw).expect("libdeflate_alloc_decompressor: out of memory"),
+        )
+    }
+
+    /// Inflates the gzip member at the start of `input` into `output`,
+    /// checking its CRC-32 and ISIZE; returns how many bytes of `input` the
+    /// member took (header to trailer) and how many it inflated to. Bytes of
+    /// `input` after the member are not looked at.
+    pub fn gzip_decompress_ex(
+        &mut self,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Result<(usize, usize), InflateError> {
+        let (mut taken, mut inflated) = (0usize, 0usize);
+        // SAFETY: the decompressor is ours and not shared (`&mut self`);
+        // the pointers and lengths are those of live slices, `output`
+        // borrowed exclusively; libdeflate writes only within `output` and
+        // the two `usize`s, and keeps no pointer after returning.
+        let result = unsafe {
+            libdeflate_sys::libdeflate_gzip_decompress_ex(
+                self.0.as_ptr(),
+                input.as_ptr().cast(),
+                input.len(),
+                output.as_mut_ptr().cast(),
+                output.len(),
+                &mut taken,
+                &mut inflated,
+            )
+        };
+        match result {
+            libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS => Ok((taken, inflated)),
+            libdeflate_sys::libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE => {
+                Err(InflateError::InsufficientSpace)
+            }
+            _ => Err(InflateError::BadData),
+        }
+    }
+}
+
+impl Default for GzipInflater {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for GzipInflater {
+    fn drop(&mut self) {
+        // SAFETY: the decompressor came from libdeflate_alloc_decompressor
+        // and is freed once, here.
+        unsafe { libdeflate_sys::libdeflate_free_decompressor(self.0.as_ptr()) }
     }
 }

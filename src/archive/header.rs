@@ -24,6 +24,31 @@ pub enum HeaderError {
     BadNumber { field: &'static str, text: String },
     #[error("header field {field} is a negative base-256 number")]
     NegativeNumber { field: &'static str },
+    /// A type flag outside plain tar's `0`–`7` (and the extension headers
+    /// `L`, `K`, `x`, `g`): GNU tar extracts most such members as files,
+    /// bsdtar reads several as something else (`A` Solaris ACLs, `X` pax
+    /// records, `V` volume labels, `S` sparse files), so no reading can
+    /// agree with both.
+    #[error("type flag '{}' is not a plain tar type (0 to 7); GNU tar and bsdtar read such members differently, so it is refused", crate::escape::escape_bytes(&[*.flag]))]
+    UnsupportedType { flag: u8 },
+    /// A member that is not a file with a non-zero size: GNU tar skips that
+    /// many bytes after a link, device or fifo, bsdtar reads them as a hard
+    /// link's content or as the next header.
+    #[error("a {kind} with a size of {size} bytes; GNU tar and bsdtar disagree on whether the bytes after it are content or the next header, so it is refused")]
+    SizedNonFile { kind: String, size: u64 },
+    /// A file whose name ends in `/`: bsdtar reads it as a directory (and
+    /// its content as the next header), GNU tar as a file.
+    #[error("a file whose name ends in '/'; bsdtar reads it as a directory and the bytes after it as the next header, GNU tar as a file's content, so it is refused")]
+    FileNamedAsDirectory,
+    /// A hard link to nothing: GNU tar links it to `.`, bsdtar reads an
+    /// entry of no type.
+    #[error("a hard link with an empty target; GNU tar links it to '.', bsdtar reads an entry of no type, so it is refused")]
+    EmptyHardLinkTarget,
+    /// A link whose target comes from a GNU long link name or a pax
+    /// `linkpath` while its own link name field is empty: GNU tar takes the
+    /// long one, bsdtar none.
+    #[error("a link whose target comes from a long link name while its own link name field is empty; GNU tar takes the long one, bsdtar none, so it is refused")]
+    LongLinkWithoutLinkName,
 }
 
 fn checksum_message(stored: Option<u64>, computed: u32) -> String {

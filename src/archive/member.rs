@@ -13,7 +13,9 @@ pub enum MemberKind {
     CharDevice,
     BlockDevice,
     Fifo,
-    /// Any other type flag.
+    /// Any other type flag. The reader refuses such members (GNU tar and
+    /// bsdtar read them differently); `inspect`'s member table still
+    /// stores the kind.
     Other(u8),
 }
 

@@ -5,14 +5,26 @@
 //! the headers are ours, [`GzipMembers`] reads each member whole (its length
 //! is in the header), inflates it with libdeflate on a rayon worker, and
 //! hands the results out in order; at most `2 × threads + 2` members (each
-//! at most 1 MiB inflated) are in flight, so memory stays bounded. libdeflate
-//! checks each member's CRC-32 and size. The buffers of finished members
-//! (compressed and inflated) are handed back and reused for the next ones,
-//! so a member costs no allocation, zero-filling or page faults.
+//! at most 1 MiB inflated) are in flight, so memory stays bounded. The
+//! buffers of finished members (compressed and inflated) are handed back and
+//! reused for the next ones, so a member costs no allocation, zero-filling
+//! or page faults.
 //!
-//! At the first header that is not ours (any other gzip, or a length no
-//! member of ours can have), the rest of the file, from that header on, is
-//! read sequentially by flate2's multi-member decoder, as before.
+//! The WT length is a claim, not a fact: gzip, GNU tar and bsdtar never read
+//! it, they inflate one member after another. So a member is taken as ours
+//! only if libdeflate, inflating it, took exactly its WT length: the deflate
+//! data ends where the trailer starts, and the trailer (CRC-32 and ISIZE,
+//! both checked) ends where the WT length says. A WT length stretched over
+//! more data (which gzip would read as further members, hidden from a
+//! reader that trusted it), shrunk inside the member, or overlapping the
+//! next one is an error naming the member's offset, as is anything but
+//! another gzip member right after one of ours (gzip stops there; so does
+//! bsdtar).
+//!
+//! At the first header that is a gzip header but not ours (any other gzip,
+//! or a length no member of ours can have), the rest of the file, from that
+//! header on, is read sequentially by flate2's multi-member decoder, as
+//! gzip reads it.
 //!
 //! [`GzipMembers`] is a `BufRead`: `fill_buf` lends the inflated member
 //! itself, so the tar reader hashes content where libdeflate put it.
@@ -26,6 +38,10 @@ use flate2::read::MultiGzDecoder;
 
 use super::read_up_to;
 use crate::compress::{GZIP_EXTRA_SUBFIELD_ID, GZIP_MEMBER_HEADER_LEN, GZIP_MEMBER_SIZE};
+use crate::os::{GzipInflater, InflateError};
+
+/// The first two bytes of every gzip member.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// More than a member of ours can take compressed: deflate's stored-block
 /// worst case of a 1 MiB input plus header and trailer, with room to spare.
@@ -147,6 +163,18 @@ impl<R: Read> GzipMembers<R> {
                 return Ok(());
             }
             let Some(len) = our_member_len(&header[..got]) else {
+                if self.offset > 0 && !header[..got].starts_with(&GZIP_MAGIC) {
+                    self.queue_error(MemberError::io(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "at byte {} of the file, after the last gzip member, are bytes \
+                             that are not a gzip member (gzip would stop there, ignoring \
+                             them as trailing garbage)",
+                            self.offset
+                        ),
+                    ));
+                    return Ok(());
+                }
                 self.foreign = Some(header[..got].to_vec());
                 return Ok(());
             };
@@ -154,7 +182,7 @@ impl<R: Read> GzipMembers<R> {
             member[..GZIP_MEMBER_HEADER_LEN].copy_from_slice(&header);
             let got = read_up_to(source, &mut member[GZIP_MEMBER_HEADER_LEN..len])?;
             if got < len - GZIP_MEMBER_HEADER_LEN {
-                return Err(MemberError::io(
+                self.queue_error(MemberError::io(
                     io::ErrorKind::UnexpectedEof,
                     format!(
                         "the gzip member at byte {} of the file is truncated ({} of its {len} bytes)",
@@ -162,6 +190,7 @@ impl<R: Read> GzipMembers<R> {
                         GZIP_MEMBER_HEADER_LEN + got
                     ),
                 ));
+                return Ok(());
             }
             let at = self.offset;
             self.offset += len as u64;
@@ -184,6 +213,16 @@ impl<R: Read> GzipMembers<R> {
             self.pending.push_back(receiver);
         }
         Ok(())
+    }
+
+    /// Stops reading the file: after the members already in flight, the
+    /// stream fails with `error`.
+    fn queue_error(&mut self, error: io::Error) {
+        let (result, receiver) = crossbeam_channel::bounded(1);
+        // The receiver is right here.
+        let _ = result.send(Err(error));
+        self.pending.push_back(receiver);
+        self.source = None;
     }
 
     /// Makes the next inflated bytes ready: the current member has some
@@ -274,37 +313,52 @@ fn our_member_len(header: &[u8]) -> Option<usize> {
         .then_some(len)
 }
 
-/// Inflates one whole member (header to trailer) with libdeflate, which
-/// checks its CRC-32 and size, into a buffer from `buffer_of` (called with
-/// the size the trailer claims, once that is known to be one a member of
-/// ours can have).
+/// Inflates one whole member (header to trailer, `member.len()` bytes by
+/// its WT length) with libdeflate into a buffer from `buffer_of` (called
+/// with the size the trailer claims, once that is known to be one a member
+/// of ours can have). The member is ours only if libdeflate took exactly
+/// `member.len()` bytes and the CRC-32 and ISIZE of the trailer there match;
+/// anything else is an error naming the member's offset `at`.
 fn inflate_member(member: &[u8], at: u64, buffer_of: impl FnOnce(usize) -> Vec<u8>) -> Inflated {
+    let wt = member.len();
     let damaged = |why: String| {
         MemberError::io(
             io::ErrorKind::InvalidData,
             format!("the gzip member at byte {at} of the file is damaged: {why}"),
         )
     };
-    let trailer = &member[member.len() - 4..];
+    let trailer = &member[wt - 4..];
     let size = u32::from_le_bytes(trailer.try_into().expect("4 bytes")) as usize;
     if size > GZIP_MEMBER_SIZE {
         return Err(damaged(format!(
-            "it claims {size} bytes, more than a member holds"
+            "the ISIZE at the end of its {wt} bytes (its WT length) claims {size} bytes, \
+             more than a member holds"
         )));
     }
     let mut out = buffer_of(size);
-    let inflated = libdeflater::Decompressor::new()
-        .gzip_decompress(member, &mut out[..size])
+    let (taken, inflated) = GzipInflater::new()
+        .gzip_decompress_ex(member, &mut out[..size])
         .map_err(|e| {
             damaged(match e {
-                libdeflater::DecompressionError::BadData => {
-                    "bad deflate data, or a CRC-32 or size that does not match".into()
-                }
-                libdeflater::DecompressionError::InsufficientSpace => {
-                    format!("it inflates to more than the {size} bytes its trailer says")
-                }
+                InflateError::BadData => format!(
+                    "bad deflate data, a CRC-32 or ISIZE that does not match, or deflate \
+                     data that goes on past the {wt} bytes of its WT length"
+                ),
+                InflateError::InsufficientSpace => format!(
+                    "it inflates to more than the {size} bytes the ISIZE at the end of its \
+                     {wt} bytes (its WT length) says"
+                ),
             })
         })?;
+    if taken != wt {
+        return Err(damaged(format!(
+            "its WT length says {wt} bytes, but its deflate data and trailer end after \
+             {taken}; gzip and tar would read the {} bytes from byte {} on as more of the \
+             file (a forged length, hiding them from a reader that trusts it)",
+            wt - taken,
+            at + taken as u64
+        )));
+    }
     if inflated != size {
         return Err(damaged(format!(
             "{inflated} bytes inflated, the trailer says {size}"

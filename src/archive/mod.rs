@@ -7,6 +7,11 @@
 //! at a time with raw-byte names: GNU `L`/`K` long names and link targets,
 //! pax `path`/`linkpath`/`size` records, base-256 numbers and ustar prefixes
 //! are applied, and the header checksum of every block is verified.
+//! What it hands out is what GNU tar and bsdtar (so `wsl --import`) read
+//! from the same bytes, or it fails: a member the two would read
+//! differently (an unknown type flag, a link, device or fifo with a size, a
+//! file named with a trailing `/`, a hard link to nothing) is an error, as
+//! is a gzip member whose "WT" length is not its own (`members.rs`).
 //!
 //! ```no_run
 //! # use std::io::Read;
@@ -281,8 +286,14 @@ fn stream_error(
 /// A pax or GNU long-name override for the next member.
 #[derive(Default)]
 struct Overrides {
+    /// From a GNU `L` and `K` header.
     path: Option<Vec<u8>>,
     link_target: Option<Vec<u8>>,
+    /// From a pax `path` and `linkpath` record.
+    pax_path: Option<Vec<u8>>,
+    pax_link_target: Option<Vec<u8>>,
+    /// A pax header came.
+    pax: bool,
     size: Option<u64>,
     uid: Option<u64>,
     gid: Option<u64>,
@@ -499,6 +510,7 @@ impl TarballReader {
                 b'L' | b'K' => {
                     let data = self.read_extension(raw.size, offset, "GNU long name")?;
                     let value = until_nul(&data).to_vec();
+                    // A second one replaces the first, in GNU tar and bsdtar.
                     if raw.type_flag == b'L' {
                         overrides.path = Some(value);
                     } else {
@@ -507,6 +519,17 @@ impl TarballReader {
                 }
                 b'x' => {
                     let data = self.read_extension(raw.size, offset, "pax")?;
+                    // A second pax header for one member: bsdtar refuses
+                    // the archive, GNU tar keeps the last.
+                    if std::mem::replace(&mut overrides.pax, true) {
+                        return Err(ArchiveError::Extension {
+                            offset,
+                            kind: "pax",
+                            message: "a second one for the same member; GNU tar keeps the \
+                                      last, bsdtar refuses the archive, so it is refused"
+                                .into(),
+                        });
+                    }
                     apply_pax(&data, &mut overrides).map_err(|message| {
                         ArchiveError::Extension {
                             offset,
@@ -516,15 +539,72 @@ impl TarballReader {
                     })?;
                 }
                 b'g' => {
-                    // Global pax headers hold nothing a rootfs member needs.
-                    self.read_extension(raw.size, offset, "pax global")?;
+                    // Global pax headers hold nothing a rootfs member needs;
+                    // the records GNU tar would apply to the members after
+                    // them (and bsdtar would not) are refused.
+                    let data = self.read_extension(raw.size, offset, "pax global")?;
+                    global_pax_conflict(&data).map_err(|message| ArchiveError::Extension {
+                        offset,
+                        kind: "pax global",
+                        message,
+                    })?;
                 }
                 _ => {
                     let kind = MemberKind::from_flag(raw.type_flag);
-                    let raw_name = overrides.path.take().unwrap_or(raw.name);
+                    // A GNU long name and a pax name for one member: GNU tar
+                    // takes the pax one, bsdtar the one that came first.
+                    if (overrides.path.is_some() && overrides.pax_path.is_some())
+                        || (overrides.link_target.is_some() && overrides.pax_link_target.is_some())
+                    {
+                        return Err(ArchiveError::Extension {
+                            offset,
+                            kind: "GNU long name",
+                            message: "a pax name for the same member as well; GNU tar and \
+                                      bsdtar take different ones, so it is refused"
+                                .into(),
+                        });
+                    }
+                    let raw_name = (overrides.pax_path.take())
+                        .or(overrides.path.take())
+                        .unwrap_or(raw.name);
                     let size = overrides.size.unwrap_or(raw.size);
+                    // What GNU tar and bsdtar read alike, or nothing: a
+                    // member either of them would read otherwise (its
+                    // content extracted where this reader saw a header, or
+                    // the reverse) is refused.
+                    let refused = match kind {
+                        MemberKind::Other(flag) => Some(HeaderError::UnsupportedType { flag }),
+                        MemberKind::Regular if raw_name.ends_with(b"/") => {
+                            Some(HeaderError::FileNamedAsDirectory)
+                        }
+                        MemberKind::Regular | MemberKind::Directory => None,
+                        _ if size > 0 => Some(HeaderError::SizedNonFile {
+                            kind: kind.describe(),
+                            size,
+                        }),
+                        _ => None,
+                    };
+                    let header_link_empty = raw.link_name.is_empty();
+                    let link_target = (overrides.pax_link_target.take())
+                        .or(overrides.link_target.take())
+                        .unwrap_or(raw.link_name);
+                    // bsdtar takes a long link name only if the header has
+                    // a link name of its own; GNU tar takes it anyway.
+                    let refused = refused.or_else(|| {
+                        (matches!(kind, MemberKind::Symlink | MemberKind::HardLink)
+                            && header_link_empty
+                            && !link_target.is_empty())
+                        .then_some(HeaderError::LongLinkWithoutLinkName)
+                    });
+                    let refused = refused.or_else(|| {
+                        (kind == MemberKind::HardLink && link_target.is_empty())
+                            .then_some(HeaderError::EmptyHardLinkTarget)
+                    });
+                    if let Some(source) = refused {
+                        return Err(ArchiveError::Header { offset, source });
+                    }
                     let content_size = match kind {
-                        MemberKind::Regular | MemberKind::Other(_) => size,
+                        MemberKind::Regular => size,
                         _ => 0,
                     };
                     self.remaining = content_size;
@@ -539,7 +619,7 @@ impl TarballReader {
                         gid: overrides.gid.unwrap_or(raw.gid),
                         mtime: overrides.mtime.unwrap_or(raw.mtime),
                         size: content_size,
-                        link_target: overrides.link_target.take().unwrap_or(raw.link_name),
+                        link_target,
                         user_name: raw.user_name,
                         group_name: raw.group_name,
                         header_block: block,
@@ -734,8 +814,12 @@ impl BufRead for MemberContent<'_> {
     }
 }
 
-/// Applies the records of a pax extended header (`LEN KEY=VALUE\n`).
-fn apply_pax(data: &[u8], overrides: &mut Overrides) -> Result<(), String> {
+/// A pax record's key and value.
+type PaxRecord<'a> = (&'a [u8], &'a [u8]);
+
+/// The records of a pax extended header (`LEN KEY=VALUE\n`).
+fn pax_records(data: &[u8]) -> Result<Vec<PaxRecord<'_>>, String> {
+    let mut records = Vec::new();
     let mut rest = data;
     while !rest.is_empty() {
         let space = rest
@@ -754,7 +838,19 @@ fn apply_pax(data: &[u8], overrides: &mut Overrides) -> Result<(), String> {
             .iter()
             .position(|&b| b == b'=')
             .ok_or("a record without '='")?;
-        let (key, value) = (&record[..equals], &record[equals + 1..]);
+        records.push((&record[..equals], &record[equals + 1..]));
+        rest = &rest[len..];
+    }
+    Ok(records)
+}
+
+/// GNU tar reads a file with `GNU.sparse.*` records as a sparse file, under
+/// another name and with other content than its bytes; bsdtar too.
+const SPARSE_PREFIX: &[u8] = b"GNU.sparse.";
+
+/// Applies the records of a pax extended header (`LEN KEY=VALUE\n`).
+fn apply_pax(data: &[u8], overrides: &mut Overrides) -> Result<(), String> {
+    for (key, value) in pax_records(data)? {
         let number = || -> Result<u64, String> {
             let text = std::str::from_utf8(value).map_err(|_| "a non-UTF-8 number")?;
             let whole = text.split('.').next().unwrap_or(text);
@@ -765,15 +861,47 @@ fn apply_pax(data: &[u8], overrides: &mut Overrides) -> Result<(), String> {
                 .map_err(|_| format!("{text:?} is not a number"))
         };
         match key {
-            b"path" => overrides.path = Some(value.to_vec()),
-            b"linkpath" => overrides.link_target = Some(value.to_vec()),
+            b"path" => overrides.pax_path = Some(value.to_vec()),
+            b"linkpath" => overrides.pax_link_target = Some(value.to_vec()),
             b"size" => overrides.size = Some(number()?),
             b"uid" => overrides.uid = Some(number()?),
             b"gid" => overrides.gid = Some(number()?),
             b"mtime" => overrides.mtime = Some(number()?),
+            _ if key.starts_with(SPARSE_PREFIX) => {
+                return Err(format!(
+                    "a {} record: GNU tar and bsdtar read the file as a sparse file, with \
+                     another name and content, so it is refused",
+                    crate::escape::escape_bytes(key)
+                ))
+            }
             _ => {}
         }
-        rest = &rest[len..];
+    }
+    Ok(())
+}
+
+/// Keys of a pax global header that GNU tar applies to every member after
+/// it and bsdtar ignores: a name, a size or an owner the two read apart.
+const GLOBAL_KEYS_READ_APART: [&[u8]; 7] = [
+    b"path",
+    b"linkpath",
+    b"size",
+    b"uid",
+    b"gid",
+    b"uname",
+    b"gname",
+];
+
+/// Why a pax global header is refused, if it is.
+fn global_pax_conflict(data: &[u8]) -> Result<(), String> {
+    for (key, _) in pax_records(data)? {
+        if GLOBAL_KEYS_READ_APART.contains(&key) || key.starts_with(SPARSE_PREFIX) {
+            return Err(format!(
+                "a '{}' record: GNU tar applies it to every member after it, bsdtar \
+                 ignores it, so it is refused",
+                crate::escape::escape_bytes(key)
+            ));
+        }
     }
     Ok(())
 }

@@ -114,7 +114,7 @@ fn compression_is_detected_by_magic() {
 fn pax_records_override_the_header() {
     let mut overrides = Overrides::default();
     apply_pax(b"16 path=a/b/cde\n11 size=42\n", &mut overrides).unwrap();
-    assert_eq!(overrides.path.as_deref(), Some(&b"a/b/cde"[..]));
+    assert_eq!(overrides.pax_path.as_deref(), Some(&b"a/b/cde"[..]));
     assert_eq!(overrides.size, Some(42));
     assert!(apply_pax(b"99 path=x\n", &mut overrides).is_err());
 }
@@ -312,8 +312,12 @@ fn a_member_whose_isize_lies_is_an_error_naming_its_offset() {
     let err = read_all(&gz).unwrap_err().to_string();
     assert!(
         err.contains(&format!(
-            "the gzip member at byte {at} of the file is damaged: it claims 4294967295 bytes, more than a member holds"
+            "the gzip member at byte {at} of the file is damaged: the ISIZE at the end of its"
         )),
+        "{err}"
+    );
+    assert!(
+        err.contains("claims 4294967295 bytes, more than a member holds"),
         "{err}"
     );
     // Fewer bytes than it inflates to.
@@ -331,7 +335,7 @@ fn a_member_whose_isize_lies_is_an_error_naming_its_offset() {
     let err = read_all(&gz).unwrap_err().to_string();
     assert!(
         err.contains(&format!(
-            "the gzip member at byte {at} of the file is damaged: bad deflate data, or a CRC-32 or size that does not match"
+            "the gzip member at byte {at} of the file is damaged: bad deflate data, a CRC-32 or ISIZE that does not match"
         )),
         "{err}"
     );
@@ -343,6 +347,87 @@ fn a_member_whose_isize_lies_is_an_error_naming_its_offset() {
         )),
         "{err}"
     );
+}
+
+/// Our gzip of `big_archive` with `change` applied to it, given the
+/// members' offsets (the end of the file last).
+fn changed_gzip(change: impl Fn(&mut Vec<u8>, &[usize])) -> Vec<u8> {
+    let (tar, _) = big_archive();
+    let mut gz = our_gzip(&tar);
+    let mut offsets = member_offsets(&gz);
+    offsets.push(gz.len());
+    assert!(offsets.len() >= 4, "{offsets:?}");
+    change(&mut gz, &offsets);
+    gz
+}
+
+fn set_wt(gz: &mut [u8], at: usize, len: usize) {
+    gz[at + 16..at + 20].copy_from_slice(&(len as u32).to_le_bytes());
+}
+
+#[test]
+fn a_wt_length_that_is_not_the_members_is_an_error_naming_its_offset() {
+    let (tar, _) = big_archive();
+    let ours = our_gzip(&tar);
+    let second = member_offsets(&ours)[1];
+    // Stretched over a member inserted after it (ISIZE copied, so the
+    // trailer at the end of the stretched length looks right): gzip reads
+    // the inserted member, so this reader must not skip it.
+    let stretched = changed_gzip(|gz, at| {
+        let isize = u32::from_le_bytes(gz[at[2] - 4..at[2]].try_into().unwrap());
+        let mut inserted = crate::compress::gzip_member(&vec![0; isize as usize], 6)
+            .unwrap()
+            .bytes;
+        assert_eq!(inserted[inserted.len() - 4..], isize.to_le_bytes());
+        set_wt(gz, at[1], at[2] - at[1] + inserted.len());
+        let tail = gz.split_off(at[2]);
+        gz.append(&mut inserted);
+        gz.extend(tail);
+    });
+    let err = read_all(&stretched).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!(
+            "the gzip member at byte {second} of the file is damaged: its WT length says"
+        )) && err.contains("gzip and tar would read the"),
+        "{err}"
+    );
+    // Overlapping the next member.
+    let overlapping = changed_gzip(|gz, at| set_wt(gz, at[1], at[2] - at[1] + 100));
+    // Shrunk inside the member.
+    let shrunk = changed_gzip(|gz, at| set_wt(gz, at[1], at[2] - at[1] - 100));
+    for (what, gz) in [("overlapping", overlapping), ("shrunk", shrunk)] {
+        let err = read_all(&gz).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!(
+                "the gzip member at byte {second} of the file is damaged"
+            )),
+            "{what}: {err}"
+        );
+    }
+}
+
+#[test]
+fn bytes_after_one_of_our_members_that_are_no_gzip_member_are_an_error() {
+    let (tar, _) = big_archive();
+    let ours = our_gzip(&tar);
+    let third = member_offsets(&ours)[2];
+    for junk in [&b"junk!"[..], &[0; 30], &[0x1f]] {
+        // Between members, and after the last one.
+        for at in [third, ours.len()] {
+            let gz = [&ours[..at], junk, &ours[at..]].concat();
+            let err = read_all(&gz).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!(
+                    "at byte {at} of the file, after the last gzip member, are bytes that are not a gzip member"
+                )),
+                "{junk:?} at {at}: {err}"
+            );
+        }
+    }
+    // Two files of ours one after the other are read as gzip reads them.
+    let half = tar.len() / 2 / 512 * 512;
+    let concatenated = [our_gzip(&tar[..half]), our_gzip(&tar[half..])].concat();
+    assert_eq!(read_all(&concatenated).unwrap(), read_all(&ours).unwrap());
 }
 
 #[test]
@@ -376,4 +461,171 @@ fn the_file_digest_is_none_when_skipped_and_right_otherwise() {
     let expected: [u8; 32] = Sha256::digest(&tar).into();
     assert_eq!(reader.file_sha256().unwrap(), Some(expected));
     assert_eq!(reader.file_size().unwrap(), tar.len() as u64);
+}
+
+/// An archive of a file `a`, a symlink `s` and a file `b`, with `change`
+/// made to the symlink's header (at byte 1024) and its checksum fixed.
+fn with_changed_symlink(change: impl Fn(&mut [u8; BLOCK_SIZE])) -> Vec<u8> {
+    let mut bytes = write_archive(&[
+        Entry::inline_file(b"a".to_vec(), b"1".to_vec(), 0o444),
+        Entry::symlink(b"s".to_vec(), b"a".to_vec()),
+        Entry::inline_file(b"b".to_vec(), b"2".to_vec(), 0o444),
+    ]);
+    let block: &mut [u8; BLOCK_SIZE] = (&mut bytes[1024..1024 + BLOCK_SIZE]).try_into().unwrap();
+    change(block);
+    block[148..156].copy_from_slice(b"        ");
+    let sum = crate::tar::layout::checksum(block);
+    block[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    bytes
+}
+
+#[test]
+fn members_gnu_tar_and_bsdtar_read_differently_are_refused() {
+    assert_eq!(read_all(&with_changed_symlink(|_| {})).unwrap().len(), 3);
+    let sized = |flag: u8| {
+        move |block: &mut [u8; BLOCK_SIZE]| {
+            block[156] = flag;
+            block[124..136].copy_from_slice(b"00000001000\0");
+        }
+    };
+    // GNU tar skips the 512 bytes after a sized link, device or fifo;
+    // bsdtar reads them as the next header (or a hard link's content).
+    for (flag, kind) in [
+        (b'2', "symlink"),
+        (b'1', "hard link"),
+        (b'3', "character device"),
+        (b'4', "block device"),
+        (b'6', "fifo"),
+    ] {
+        let err = read_all(&with_changed_symlink(sized(flag)))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "bad tar header at byte 1024 of the tar stream: a {kind} with a size of 512 bytes; \
+                 GNU tar and bsdtar disagree on whether the bytes after it are content or the next \
+                 header, so it is refused"
+            )
+        );
+    }
+    // A directory's size is ignored by both: it is read as it was.
+    let members = read_all(&with_changed_symlink(sized(b'5'))).unwrap();
+    assert_eq!(members[1].0.kind, MemberKind::Directory);
+    // GNU tar extracts unknown types as files, bsdtar reads some as ACLs,
+    // pax records, volume labels or sparse files.
+    for flag in [b'8', b'A', b'S', b'V', b'X', 0x1b] {
+        let err = read_all(&with_changed_symlink(|block| block[156] = flag))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("bad tar header at byte 1024 of the tar stream: type flag '")
+                && err.contains("is not a plain tar type (0 to 7)")
+                && !err.contains('\x1b'),
+            "{err}"
+        );
+    }
+    // A hard link to nothing.
+    let err = read_all(&with_changed_symlink(|block| {
+        block[156] = b'1';
+        block[157..257].fill(0);
+    }))
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("a hard link with an empty target; GNU tar links it to '.'"),
+        "{err}"
+    );
+    // A file named `s/`: a directory to bsdtar.
+    let err = read_all(&with_changed_symlink(|block| {
+        block[156] = b'0';
+        block[..3].copy_from_slice(b"s/\0");
+    }))
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("a file whose name ends in '/'"),
+        "{err}"
+    );
+}
+
+/// A header block for `name` of `flag` with `data` after it, padded.
+fn raw_member(name: &[u8], flag: u8, data: &[u8]) -> Vec<u8> {
+    let mut block = [0u8; BLOCK_SIZE];
+    block[..name.len()].copy_from_slice(name);
+    block[100..108].copy_from_slice(b"0000644\0");
+    block[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
+    block[156] = flag;
+    block[257..265].copy_from_slice(b"ustar\x0000");
+    let sum = crate::tar::layout::checksum(&block);
+    block[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    let mut bytes = block.to_vec();
+    bytes.extend_from_slice(data);
+    bytes.resize(bytes.len().div_ceil(BLOCK_SIZE) * BLOCK_SIZE, 0);
+    bytes
+}
+
+#[test]
+fn pax_and_long_names_gnu_tar_and_bsdtar_read_apart_are_refused() {
+    let file = raw_member(b"./f", b'0', b"data");
+    let long = raw_member(b"././@LongLink", b'L', b"./long\0");
+    let pax = |records: &[u8]| raw_member(b"./PaxHeaders/f", b'x', records);
+    let global = |records: &[u8]| raw_member(b"./PaxHeaders/g", b'g', records);
+    let read = |parts: &[&[u8]]| {
+        let mut tar = parts.concat();
+        tar.extend_from_slice(&[0; 2 * BLOCK_SIZE]);
+        read_all(&tar).map(|m| m[0].0.path.clone())
+    };
+    // Alone, each names the member; a global comment is harmless.
+    assert_eq!(read(&[&long, &file]).unwrap(), b"long");
+    assert_eq!(read(&[&pax(b"14 path=./pax\n"), &file]).unwrap(), b"pax");
+    assert_eq!(read(&[&global(b"16 comment=abcd\n"), &file]).unwrap(), b"f");
+    // Two long names: the last one, as in GNU tar and bsdtar.
+    let other = raw_member(b"././@LongLink", b'L', b"./other\0");
+    assert_eq!(read(&[&other, &long, &file]).unwrap(), b"long");
+    // A long link name for a symlink whose own link name is empty: bsdtar
+    // ignores it.
+    let symlink = raw_member(b"./s", b'2', b"");
+    let long_link = raw_member(b"././@LongLink", b'K', b"./target\0");
+    let err = read(&[&long_link, &symlink]).unwrap_err().to_string();
+    assert!(err.contains("its own link name field is empty"), "{err}");
+    let err = read(&[&pax(b"21 linkpath=./target\n"), &symlink])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("its own link name field is empty"), "{err}");
+    for (what, parts, expected) in [
+        (
+            "long name, then pax",
+            vec![&long[..], &pax(b"14 path=./pax\n"), &file],
+            "a pax name for the same member as well",
+        ),
+        (
+            "pax, then long name",
+            vec![&pax(b"14 path=./pax\n")[..], &long, &file],
+            "a pax name for the same member as well",
+        ),
+        (
+            "two pax headers",
+            vec![&pax(b"14 path=./pax\n")[..], &pax(b"11 mtime=5\n"), &file],
+            "a second one for the same member",
+        ),
+        (
+            "a sparse file",
+            vec![&pax(b"22 GNU.sparse.major=1\n")[..], &file],
+            "a GNU.sparse.major record",
+        ),
+        (
+            "a global size",
+            vec![&global(b"12 size=512\n")[..], &file],
+            "a 'size' record: GNU tar applies it to every member after it",
+        ),
+        (
+            "a global name",
+            vec![&global(b"14 path=./etc\n")[..], &file],
+            "a 'path' record",
+        ),
+    ] {
+        let parts: Vec<&[u8]> = parts.iter().map(|p| &p[..]).collect();
+        let err = read(&parts).unwrap_err().to_string();
+        assert!(err.contains(expected), "{what}: {err}");
+    }
 }

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
+pub mod corpus;
+
 /// Nix settings for every call: no binary cache can be reached here.
 pub const NIX_CONFIG: &str = "substituters =\nexperimental-features = nix-command flakes\n";
 
