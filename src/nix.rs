@@ -4,6 +4,8 @@
 //! Everything runs as the calling user with `nix-command` and `flakes`
 //! enabled; Nix's own messages reach the user unchanged on stderr. A command
 //! that fails is named shell-quoted, so it can be pasted and run again.
+//! Installables and store paths come after `--`, so none is read as an
+//! option.
 //!
 //! Nix's interface moves: `nix path-info --json` printed a list up to 2.18
 //! and an object since, and current Nix warns that `--json` without
@@ -87,16 +89,18 @@ impl Nix {
             });
         }
         // Each host's system, or null where the configuration has none.
+        let installable = format!("{flake}#nixosConfigurations");
         let systems = run(&[
             "eval",
             "--json",
-            &format!("{flake}#nixosConfigurations"),
             "--apply",
             "builtins.mapAttrs (_: c: c.config.nixpkgs.hostPlatform.system or null)",
+            "--",
+            &installable,
         ])?;
         let systems: std::collections::BTreeMap<String, Option<String>> =
             serde_json::from_slice(&systems).map_err(|e| NixError::Output {
-                command: command_line(&["eval", "--json", &format!("{flake}#nixosConfigurations")]),
+                command: command_line(&["eval", "--json", "--", &installable]),
                 what: format!("JSON that is not a map of hosts: {e}"),
             })?;
         if systems.is_empty() {
@@ -155,7 +159,7 @@ impl Nix {
             "hosts: if hosts ? {attribute} then hosts.{attribute}.config.system.build ? wslTarballFacts else builtins.attrNames hosts"
         );
         let installable = format!("{flake}#nixosConfigurations");
-        let args = ["eval", "--json", &installable, "--apply", &apply];
+        let args = ["eval", "--json", "--apply", &apply, "--", &installable];
         let answer = run(&args)?;
         match serde_json::from_slice(&answer) {
             Ok(serde_json::Value::Bool(has_facts)) => Ok(has_facts),
@@ -179,7 +183,7 @@ impl Nix {
 
     /// `nix build --no-link --json INSTALLABLE`: the `out` path.
     pub fn build_out(&self, installable: &str) -> Result<String, NixError> {
-        let args = ["build", "--no-link", "--json", installable];
+        let args = ["build", "--no-link", "--json", "--", installable];
         let json = run(&args)?;
         let output_error = |what: String| NixError::Output {
             command: command_line(&args),
@@ -199,7 +203,7 @@ impl Nix {
         if self.path_info_json_format {
             args.extend(["--json-format", "1"]);
         }
-        args.extend(["-r", path]);
+        args.extend(["-r", "--", path]);
         args
     }
 
@@ -309,7 +313,7 @@ mod tests {
         };
         assert_eq!(
             old.closure_args("/nix/store/x"),
-            ["path-info", "--json", "-r", "/nix/store/x"]
+            ["path-info", "--json", "-r", "--", "/nix/store/x"]
         );
         assert_eq!(
             new.closure_args("/nix/store/x"),
@@ -319,6 +323,7 @@ mod tests {
                 "--json-format",
                 "1",
                 "-r",
+                "--",
                 "/nix/store/x"
             ]
         );

@@ -126,8 +126,8 @@ fn a_failing_nix_command_is_printed_so_it_can_be_pasted() {
         .unwrap_or_else(|| panic!("no quoted command in {stderr}"));
     assert!(
         quoted.starts_with(&format!(
-            "nix --extra-experimental-features 'nix-command flakes' eval --json {flake}#nixosConfigurations --apply "
-        )),
+            "nix --extra-experimental-features 'nix-command flakes' eval --json --apply "
+        )) && quoted.ends_with(&format!(" -- {flake}#nixosConfigurations")),
         "{stderr}"
     );
     // Pasted into a shell, it fails the same way (Nix's own message).
