@@ -125,9 +125,9 @@ fn a_failing_nix_command_is_printed_so_it_can_be_pasted() {
         .find_map(|line| line.split('`').nth(1))
         .unwrap_or_else(|| panic!("no quoted command in {stderr}"));
     assert!(
-        quoted.starts_with(&format!(
+        quoted.starts_with(
             "nix --extra-experimental-features 'nix-command flakes' eval --json --apply "
-        )) && quoted.ends_with(&format!(" -- {flake}#nixosConfigurations")),
+        ) && quoted.ends_with(&format!(" -- {flake}#nixosConfigurations")),
         "{stderr}"
     );
     // Pasted into a shell, it fails the same way (Nix's own message).
