@@ -56,6 +56,9 @@ pub fn with_flags(error: AppError) -> anyhow::Error {
             "--system {system} is not a NixOS toplevel (it lacks init, etc or sw), so it gets no WSL skeleton and cannot boot: give --facts, or --no-skeleton for a bare store tarball"
         ),
         AppError::NoSystem => anyhow!("give --system or --facts"),
+        AppError::SignKeyWithoutManifest => anyhow!(
+            "--sign-key needs --manifest FILE: the signature is recorded in the manifest"
+        ),
         AppError::MtimeTooLarge(_) => anyhow!("--mtime is too large"),
         AppError::BundleSettings => anyhow!("--delta-from writes an update bundle of store paths: --extra-files, --chown, --manifest, --cache, --cache-limit and --cache-check-contents do not apply to it"),
         error => error.into(),

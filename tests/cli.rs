@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{fixture_system, run_write, run_wsl_tarball, write_fixture, write_path_info};
 
-const COMMANDS: [&str; 10] = [
+const COMMANDS: [&str; 11] = [
     "write",
     "build",
     "check",
@@ -19,6 +19,7 @@ const COMMANDS: [&str; 10] = [
     "diff",
     "delta",
     "apply",
+    "sign",
     "completions",
     "man",
 ];
@@ -71,6 +72,7 @@ fn write_help_groups_its_options_under_headings() {
                 "--cache",
                 "--cache-limit",
                 "--cache-check-contents",
+                "--sign-key",
             ],
         ),
         ("Compression", vec!["--compression", "--level", "--threads"]),

@@ -75,6 +75,9 @@ pub fn build(request: &BuildRequest, events: &mut dyn Events) -> Result<BuildOut
         return Err(AppError::BundleSettings);
     }
     output.check_distinct(&[], content.extra_files.as_deref())?;
+    if request.delta_from.is_none() {
+        output.check_signing()?;
+    }
     request.compression.check_early()?;
     let nix = Nix::detect()?;
     let host = nix.select_host(&request.flake, request.host.as_deref())?;
@@ -113,6 +116,7 @@ pub fn build(request: &BuildRequest, events: &mut dyn Events) -> Result<BuildOut
             mtime: content.mtime,
             store_root: content.store_root.clone(),
             checks: content.checks.clone(),
+            sign_key: request.output.sign_key.clone(),
         };
         return Ok(BuildOutcome::Bundle(Box::new(delta_from_bytes(
             &delta,

@@ -7,6 +7,7 @@ use super::security::{judge, scanner};
 use super::{AppError, CheckSettings, CompressionRequest, Events, FindingsStage};
 use crate::delta::{self, BundleManifest, BundleSummary};
 use crate::input::{read_limited, MAX_CLOSURE_BYTES};
+use crate::sign::SigningKey;
 use crate::store::{read_closure, StorePath, DEFAULT_STORE_DIR};
 
 /// An update bundle to write.
@@ -27,6 +28,8 @@ pub struct DeltaRequest {
     /// Read the store from ROOT/nix/store.
     pub store_root: Option<PathBuf>,
     pub checks: CheckSettings,
+    /// A Nix secret key file to sign the bundle's manifest with.
+    pub sign_key: Option<PathBuf>,
 }
 
 /// A written bundle.
@@ -64,6 +67,11 @@ pub(super) fn delta_from_bytes(
     events: &mut dyn Events,
 ) -> Result<DeltaOutcome, AppError> {
     let compress_options = request.compression.options(None)?;
+    let signing_key = request
+        .sign_key
+        .as_deref()
+        .map(SigningKey::read_file)
+        .transpose()?;
     let store_dir = DEFAULT_STORE_DIR;
     let (closure, _) = read_closure(closure_bytes, source_name, store_dir)?;
     let system = StorePath::from_absolute(&request.system, store_dir).map_err(|source| {
@@ -84,6 +92,7 @@ pub(super) fn delta_from_bytes(
         baseline: &baseline,
         store_source,
         scanner,
+        signing_key: signing_key.as_ref(),
     })?;
     if let Some(report) = plan.scan_report() {
         judge(report, FindingsStage::Bundle, events)?;

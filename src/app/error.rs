@@ -11,6 +11,7 @@ use crate::output::OutputError;
 use crate::overlap::OverlapError;
 use crate::plan::{ChownRuleError, FactsError, PlanError};
 use crate::scan::{AllowRuleError, ScanConfigError};
+use crate::sign::KeyError;
 use crate::store::{ClosureError, StorePathError};
 use crate::write::WriteError;
 
@@ -56,6 +57,8 @@ pub enum AppError {
     Overlap(#[from] OverlapError),
     #[error("an update bundle holds only store paths: extra files, owners, a manifest and a cache do not apply to it")]
     BundleSettings,
+    #[error("a signature is recorded in the manifest, and no manifest is written")]
+    SignKeyWithoutManifest,
     #[error("--cache-limit applies to a cache, and `write` has none unless --cache DIR is given")]
     CacheLimitWithoutCache,
     #[error("--cache-check-contents applies to a cache, and `write` has none unless --cache DIR is given")]
@@ -92,6 +95,10 @@ pub enum AppError {
     ScanConfig(#[from] ScanConfigError),
     #[error(transparent)]
     Nix(#[from] NixError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Sign(#[from] super::SignError),
 
     // Failures while running.
     #[error(transparent)]
@@ -116,7 +123,8 @@ impl AppError {
                 | AppError::Cache(_)
                 | AppError::CacheLimitWithoutCache
                 | AppError::CacheCheckWithoutCache
+                | AppError::SignKeyWithoutManifest
                 | AppError::Overlap(_)
-        )
+        ) || matches!(self, AppError::Sign(error) if error.is_usage())
     }
 }

@@ -16,6 +16,7 @@ use crate::output::AtomicOutput;
 use crate::overlap::{check_outputs, Named};
 use crate::plan::{is_nixos_toplevel, ChownRule, NixDbMode, NixosFacts, Plan, PlanInputs};
 use crate::progress::ProgressReport;
+use crate::sign::SigningKey;
 use crate::store::{read_closure, Closure, StorePath};
 use crate::write::{check_plan, write_tarball, WriteOptions, WriteSummary};
 
@@ -147,6 +148,9 @@ pub struct OutputRequest {
     /// Check every cache hit's contents before it is used (a cache that
     /// crossed a trust boundary; see [`crate::cache`]).
     pub cache_check_contents: bool,
+    /// A Nix secret key file to sign the manifest with (see [`crate::sign`]);
+    /// read, never copied anywhere.
+    pub sign_key: Option<PathBuf>,
 }
 
 impl OutputRequest {
@@ -161,6 +165,13 @@ impl OutputRequest {
             flag: "-o",
             path: &self.output,
         }];
+        let mut inputs = inputs.to_vec();
+        if let Some(key) = &self.sign_key {
+            inputs.push(Named {
+                flag: "--sign-key",
+                path: key,
+            });
+        }
         if let Some(manifest) = &self.manifest {
             outputs.push(Named {
                 flag: "--manifest",
@@ -174,7 +185,15 @@ impl OutputRequest {
                 path,
             })
             .collect();
-        Ok(check_outputs(&outputs, inputs, &trees)?)
+        Ok(check_outputs(&outputs, &inputs, &trees)?)
+    }
+
+    /// A signature goes into the manifest: bad usage to ask for one without.
+    pub(super) fn check_signing(&self) -> Result<(), AppError> {
+        match self.sign_key.is_some() && self.manifest.is_none() {
+            true => Err(AppError::SignKeyWithoutManifest),
+            false => Ok(()),
+        }
     }
 }
 
@@ -307,6 +326,7 @@ pub fn write_rootfs(
         });
     }
     output.check_distinct(&inputs, content.extra_files.as_deref())?;
+    output.check_signing()?;
     if output.cache.is_none() && output.cache_limit.is_some() {
         return Err(AppError::CacheLimitWithoutCache);
     }
@@ -392,6 +412,12 @@ pub(super) fn write_planned(
     if let Some(dir) = &output.cache {
         SegmentCache::check_usable(dir, compress_options.compression)?;
     }
+    // Read before the long write: a bad key fails the run before it starts.
+    let signing_key = output
+        .sign_key
+        .as_deref()
+        .map(SigningKey::read_file)
+        .transpose()?;
     let planned = plan_rootfs(content, closure_bytes()?, system, nixos, events)?;
     let Planned {
         closure,
@@ -444,7 +470,7 @@ pub(super) fn write_planned(
         judge(report, FindingsStage::Tarball, events)?;
     }
     if let Some(manifest_output) = &mut manifest_output {
-        let manifest = manifest(
+        let mut manifest = manifest(
             content,
             &compress_options,
             output,
@@ -454,6 +480,9 @@ pub(super) fn write_planned(
             pending.summary(),
             pending.scan_report(),
         )?;
+        if let Some(key) = &signing_key {
+            manifest.sign(key);
+        }
         manifest_output.write_all(manifest.to_json().as_bytes())?;
     }
     // The tarball and its manifest replace their destinations together.
@@ -550,5 +579,6 @@ fn manifest(
             entries: summary.tar.files + summary.tar.directories + summary.tar.symlinks,
         },
         security_checks,
+        signatures: Vec::new(),
     })
 }
