@@ -59,6 +59,9 @@ pub fn with_flags(error: AppError) -> anyhow::Error {
         AppError::SignKeyWithoutManifest => anyhow!(
             "--sign-key needs --manifest FILE: the signature is recorded in the manifest"
         ),
+        AppError::ModuleSignKeyWithoutManifest { key } => anyhow!(
+            "the host's wsl.tarball.signing.keyFile ({key}) asks for a signature, which is recorded in the manifest: give --manifest FILE"
+        ),
         AppError::MtimeTooLarge(_) => anyhow!("--mtime is too large"),
         AppError::BundleSettings => anyhow!("--delta-from writes an update bundle of store paths: --extra-files, --chown, --manifest, --cache, --cache-limit and --cache-check-contents do not apply to it"),
         error => error.into(),

@@ -367,6 +367,80 @@ fn sign_after_the_fact_gives_the_bytes_signing_at_write_time_gives() {
     assert_eq!(std::fs::read(&manifest).unwrap(), before);
 }
 
+/// A flake whose host `signed` is tests/nix's `fake` (with the facts, as
+/// the module makes them) with `wsl.tarball.signing.keyFile = KEY`.
+fn flake_with_signing_key(dir: &Path, key: &Path) -> String {
+    let flake = dir.join("flake");
+    std::fs::create_dir(&flake).unwrap();
+    std::fs::write(
+        flake.join("flake.nix"),
+        format!(
+            r#"{{
+  inputs.fixtures.url = "path:{fixtures}";
+  outputs = {{ self, fixtures }}: {{
+    nixosConfigurations.signed.config = fixtures.nixosConfigurations.fake.config // {{
+      wsl.tarball.signing.keyFile = "{key}";
+    }};
+  }};
+}}
+"#,
+            fixtures = repo_root().join("tests/nix").display(),
+            key = key.display()
+        ),
+    )
+    .unwrap();
+    format!("path:{}", flake.display())
+}
+
+#[test]
+fn build_signs_with_the_key_file_the_module_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, public) = nix_key_pair(dir.path(), "team-1");
+    let flake = flake_with_signing_key(dir.path(), &secret);
+    let tarball = dir.path().join("signed.wsl");
+    let manifest = dir.path().join("signed.json");
+    let build = |extra: &[&str]| {
+        wsl_tarball()
+            .env("NIX_CONFIG", NIX_CONFIG)
+            .args([
+                "build",
+                "signed",
+                "--flake",
+                &flake,
+                "--quiet",
+                "-o",
+                arg(&tarball),
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // No manifest for the signature: refused before anything is written.
+    let text = assert_exit(&build(&[]), 2);
+    assert!(
+        text.contains(&format!(
+            "the host's wsl.tarball.signing.keyFile ({}) asks for a signature",
+            secret.display()
+        )),
+        "{text}"
+    );
+    assert!(!tarball.exists());
+
+    assert_exit(&build(&["--manifest", arg(&manifest)]), 0);
+    let text = assert_exit(
+        &run_wsl_tarball(&[
+            "verify",
+            arg(&tarball),
+            "--manifest",
+            arg(&manifest),
+            "--trusted-key",
+            arg(&public),
+        ]),
+        0,
+    );
+    assert!(text.contains("(by team-1)"), "{text}");
+}
+
 // ---------------------------------------------------------------------------
 // Bundles.
 
@@ -580,4 +654,95 @@ fn the_bundled_script_cannot_check_a_signature_and_says_so() {
     let text = assert_exit(&output, 0);
     assert!(text.contains("signature is NOT checked"), "{text}");
     assert_eq!(profile_system(&root), v2());
+}
+
+// ---------------------------------------------------------------------------
+// The reusable workflow's signing step, run as GitHub runs it.
+
+/// The `run` script of the build job's step named NAME.
+fn workflow_step(name: &str) -> String {
+    let text = std::fs::read_to_string(repo_root().join(".github/workflows/build-wsl-tarball.yml"))
+        .unwrap();
+    let workflow = yaml_rust2::YamlLoader::load_from_str(&text)
+        .unwrap()
+        .remove(0);
+    workflow["jobs"]["build"]["steps"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .find(|step| step["name"].as_str() == Some(name))
+        .and_then(|step| step["run"].as_str())
+        .unwrap_or_else(|| panic!("no step {name:?}"))
+        .to_owned()
+}
+
+#[test]
+fn the_workflow_signs_with_the_secret_in_a_private_file_it_removes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, public) = nix_key_pair(dir.path(), "team-1");
+    let dist = dir.path().join("dist");
+    std::fs::create_dir(&dist).unwrap();
+    let (tarball, manifest) = write_with_manifest(dir.path(), "built", &[]);
+    std::fs::rename(&tarball, dist.join("my-wsl.wsl")).unwrap();
+    std::fs::rename(&manifest, dist.join("my-wsl.manifest.json")).unwrap();
+    // `nix run PACKAGE -- ARGS` runs the binary under test, noting the mode
+    // of the key file it is given.
+    let shim = dir.path().join("shim");
+    std::fs::create_dir(&shim).unwrap();
+    let log = dir.path().join("key-mode");
+    std::fs::write(
+        shim.join("nix"),
+        format!(
+            "#!/bin/sh\n[ \"$1\" = run ] && [ \"$3\" = -- ] || exit 99\nshift 3\n\
+             for a; do [ \"$prev\" = --key ] && stat -c %a \"$a\" > {log}; prev=$a; done\n\
+             exec {binary} \"$@\"\n",
+            log = log.display(),
+            binary = env!("CARGO_BIN_EXE_wsl-tarball"),
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        shim.join("nix"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let secret_text = std::fs::read_to_string(&secret).unwrap();
+    let step = |key: &str| {
+        std::process::Command::new("bash")
+            .args(["--noprofile", "--norc", "-eo", "pipefail", "-c"])
+            .arg(workflow_step("Sign the manifest"))
+            .current_dir(dir.path())
+            .env(
+                "PATH",
+                format!("{}:{}", shim.display(), std::env::var("PATH").unwrap()),
+            )
+            .env("TMPDIR", &tmp)
+            .env("FLAKE", ".")
+            .env("HOST", "my-wsl")
+            .env("SIGNING_KEY", key)
+            .env("GITHUB_STEP_SUMMARY", dir.path().join("summary"))
+            .output()
+            .unwrap()
+    };
+
+    // Without the secret: nothing signed, said so.
+    let text = assert_exit(&step(""), 0);
+    assert!(text.contains("stays unsigned"), "{text}");
+    assert!(manifest_json(&dist.join("my-wsl.manifest.json"))["signatures"].is_null());
+
+    let text = assert_exit(&step(&secret_text), 0);
+    let (_, base64) = secret_text.split_once(':').unwrap();
+    assert!(!text.contains(&base64[..16]), "{text}");
+    assert_eq!(std::fs::read_to_string(&log).unwrap().trim(), "600");
+    assert!(dir_names(&tmp).is_empty(), "{:?}", dir_names(&tmp));
+    assert_exit(
+        &verify_image(
+            &dist.join("my-wsl.wsl"),
+            &dist.join("my-wsl.manifest.json"),
+            &[arg(&public)],
+        ),
+        0,
+    );
 }

@@ -92,7 +92,25 @@ pub fn build(request: &BuildRequest, events: &mut dyn Events) -> Result<BuildOut
         request.flake,
         quote_attribute(&host.name)
     );
+    let mut signed_output;
+    let mut output = output;
     let facts = if nix.has_attribute(&attribute, "wslTarballFacts")? {
+        // The module's signing key, read here and never by the pure build.
+        if output.sign_key.is_none() {
+            let config = format!(
+                "{}#nixosConfigurations.{}.config",
+                request.flake,
+                quote_attribute(&host.name)
+            );
+            if let Some(key) = nix.signing_key_file(&config)? {
+                if request.delta_from.is_none() && output.manifest.is_none() {
+                    return Err(AppError::ModuleSignKeyWithoutManifest { key });
+                }
+                signed_output = output.clone();
+                signed_output.sign_key = Some(PathBuf::from(key));
+                output = &signed_output;
+            }
+        }
         let path = nix.build_out(&format!("{attribute}.wslTarballFacts"))?;
         let bytes = read_limited(Path::new(&path), MAX_FACTS_BYTES, "a facts file")?;
         NixosFacts::parse(&bytes, &path)?
@@ -102,7 +120,7 @@ pub fn build(request: &BuildRequest, events: &mut dyn Events) -> Result<BuildOut
     };
     if let Some(old) = &request.delta_from {
         let (closure_json, source_name) = nix.closure_json(&facts.system)?;
-        let output = if request.default_output {
+        let bundle = if request.default_output {
             PathBuf::from(DEFAULT_BUNDLE)
         } else {
             output.output.clone()
@@ -111,12 +129,12 @@ pub fn build(request: &BuildRequest, events: &mut dyn Events) -> Result<BuildOut
             from: old.clone(),
             closure: PathBuf::from(&source_name),
             system: facts.system.clone(),
-            output,
+            output: bundle,
             compression: request.compression,
             mtime: content.mtime,
             store_root: content.store_root.clone(),
             checks: content.checks.clone(),
-            sign_key: request.output.sign_key.clone(),
+            sign_key: output.sign_key.clone(),
         };
         return Ok(BuildOutcome::Bundle(Box::new(delta_from_bytes(
             &delta,

@@ -59,6 +59,8 @@ pub enum AppError {
     BundleSettings,
     #[error("a signature is recorded in the manifest, and no manifest is written")]
     SignKeyWithoutManifest,
+    #[error("the host's wsl.tarball.signing.keyFile ({key}) asks for a signature, which is recorded in the manifest, and no manifest is written")]
+    ModuleSignKeyWithoutManifest { key: String },
     #[error("--cache-limit applies to a cache, and `write` has none unless --cache DIR is given")]
     CacheLimitWithoutCache,
     #[error("--cache-check-contents applies to a cache, and `write` has none unless --cache DIR is given")]
@@ -124,6 +126,7 @@ impl AppError {
                 | AppError::CacheLimitWithoutCache
                 | AppError::CacheCheckWithoutCache
                 | AppError::SignKeyWithoutManifest
+                | AppError::ModuleSignKeyWithoutManifest { .. }
                 | AppError::Overlap(_)
         ) || matches!(self, AppError::Sign(error) if error.is_usage())
     }
