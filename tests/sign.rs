@@ -746,3 +746,43 @@ fn the_workflow_signs_with_the_secret_in_a_private_file_it_removes() {
         0,
     );
 }
+
+/// Without `--root`, the keys are the running Nix's (`nix show-config`): the
+/// signature is checked before anything else, so on this machine (no
+/// system profile) a trusted bundle goes on to the profile check and stops.
+#[test]
+fn apply_reads_the_running_nixs_trusted_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, public) = nix_key_pair(dir.path(), "team-1");
+    let (_, other_public) = nix_key_pair(dir.path(), "team-2");
+    let (old, _) = write_system(v1(), dir.path(), "old");
+    let signed = bundle(
+        dir.path(),
+        &old,
+        "signed.wsl-delta",
+        &["--sign-key", arg(&secret)],
+    );
+    let apply_trusting = |public: &Path| {
+        let key = std::fs::read_to_string(public).unwrap();
+        wsl_tarball()
+            .env(
+                "NIX_CONFIG",
+                format!("{NIX_CONFIG}trusted-public-keys = {}\n", key.trim()),
+            )
+            .args(["apply", arg(&signed)])
+            .output()
+            .unwrap()
+    };
+    let text = assert_exit(&apply_trusting(&other_public), 1);
+    assert!(
+        text.contains("not signed by a key Nix trusts (nix show-config's trusted-public-keys)"),
+        "{text}"
+    );
+    assert!(text.contains("signed by team-1; trusted: team-2"), "{text}");
+    let text = assert_exit(&apply_trusting(&public), 1);
+    assert!(!text.contains("signed"), "{text}");
+    assert!(
+        text.contains(&format!("this bundle updates {}", v1())),
+        "{text}"
+    );
+}
