@@ -4,7 +4,7 @@
 
 use anyhow::anyhow;
 
-use wsl_tarball::app::AppError;
+use wsl_tarball::app::{AppError, SignError};
 use wsl_tarball::compress::CompressError;
 
 /// A check that ran and said no (exit status 1): verification failed, the
@@ -61,6 +61,16 @@ pub fn with_flags(error: AppError) -> anyhow::Error {
         ),
         AppError::ModuleSignKeyWithoutManifest { key } => anyhow!(
             "the host's wsl.tarball.signing.keyFile ({key}) asks for a signature, which is recorded in the manifest: give --manifest FILE"
+        ),
+        AppError::Sign(SignError::KeyInExtraFiles { key, tree }) => anyhow!(
+            "--sign-key {} is inside --extra-files {}: it would be copied into the tarball",
+            key.display(),
+            tree.display()
+        ),
+        AppError::Sign(SignError::KeyInStore { key, store }) => anyhow!(
+            "--sign-key {} is in the Nix store ({}), readable by every user: keep secret keys outside the store",
+            key.display(),
+            store.display()
         ),
         AppError::MtimeTooLarge(_) => anyhow!("--mtime is too large"),
         AppError::BundleSettings => anyhow!("--delta-from writes an update bundle of store paths: --extra-files, --chown, --manifest, --cache, --cache-limit and --cache-check-contents do not apply to it"),

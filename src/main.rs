@@ -330,7 +330,13 @@ fn run_sign(args: SignArgs) -> Result<()> {
         manifest: args.manifest,
         output: args.output,
     };
-    let outcome = app::sign(&request).map_err(with_flags)?;
+    let outcome = app::sign(&request).map_err(|error| match error {
+        // `sign` names its key --key, not --sign-key.
+        app::AppError::Sign(app::SignError::KeyInStore { .. }) => {
+            Trouble(anyhow!("--key: {error}")).into()
+        }
+        error => with_flags(error),
+    })?;
     eprintln!(
         "signed the {} with key {}: {}",
         outcome.kind,

@@ -786,3 +786,69 @@ fn apply_reads_the_running_nixs_trusted_keys() {
         "{text}"
     );
 }
+
+/// A key inside `--extra-files` would be copied into the tarball, a key in
+/// the store is readable by everyone: both refused before anything is read.
+#[test]
+fn a_key_inside_the_extra_files_or_the_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = dir.path().join("extra");
+    std::fs::create_dir_all(extra.join("etc")).unwrap();
+    let (secret, _) = nix_key_pair(&extra.join("etc"), "team-1");
+    let closure = write_path_info(fixture_system(), dir.path());
+    let tarball = dir.path().join("x.wsl");
+    let manifest = dir.path().join("x.json");
+    let before = dir_names(dir.path());
+    let output = run_write(
+        &closure,
+        fixture_system(),
+        &tarball,
+        &[
+            "--extra-files",
+            arg(&extra),
+            "--manifest",
+            arg(&manifest),
+            "--sign-key",
+            arg(&secret),
+            "--quiet",
+        ],
+    );
+    let text = assert_exit(&output, 2);
+    assert!(
+        text.contains(&format!(
+            "--sign-key {} is inside --extra-files {}",
+            secret.display(),
+            extra.display()
+        )),
+        "{text}"
+    );
+    assert_eq!(dir_names(dir.path()), before);
+
+    // The store read (here DIR/root/nix/store, with --store-root).
+    let root = dir.path().join("root");
+    let in_store = root.join("nix/store/00000000000000000000000000000000-key");
+    std::fs::create_dir_all(&in_store).unwrap();
+    let key = in_store.join("team-1.sec");
+    std::fs::copy(&secret, &key).unwrap();
+    let output = run_wsl_tarball(&[
+        "delta",
+        "--from",
+        arg(&closure),
+        "--closure",
+        arg(&closure),
+        "--system",
+        fixture_system(),
+        "--store-root",
+        arg(&root),
+        "-o",
+        arg(&dir.path().join("u.wsl-delta")),
+        "--sign-key",
+        arg(&key),
+    ]);
+    let text = assert_exit(&output, 2);
+    assert!(
+        text.contains(&format!("--sign-key {} is in the Nix store", key.display())),
+        "{text}"
+    );
+    assert!(!dir.path().join("u.wsl-delta").exists());
+}

@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 
 use super::security::{judge, scanner};
+use super::sign::read_signing_key;
 use super::{AppError, CheckSettings, CompressionRequest, Events, FindingsStage};
 use crate::delta::{self, BundleManifest, BundleSummary};
 use crate::input::{read_limited, MAX_CLOSURE_BYTES};
-use crate::sign::SigningKey;
 use crate::store::{read_closure, StorePath, DEFAULT_STORE_DIR};
 
 /// An update bundle to write.
@@ -67,12 +67,16 @@ pub(super) fn delta_from_bytes(
     events: &mut dyn Events,
 ) -> Result<DeltaOutcome, AppError> {
     let compress_options = request.compression.options(None)?;
+    let store_dir = DEFAULT_STORE_DIR;
+    let store_source = match &request.store_root {
+        Some(root) => root.join(store_dir.trim_start_matches('/')),
+        None => PathBuf::from(store_dir),
+    };
     let signing_key = request
         .sign_key
         .as_deref()
-        .map(SigningKey::read_file)
+        .map(|key| read_signing_key(key, None, &store_source))
         .transpose()?;
-    let store_dir = DEFAULT_STORE_DIR;
     let (closure, _) = read_closure(closure_bytes, source_name, store_dir)?;
     let system = StorePath::from_absolute(&request.system, store_dir).map_err(|source| {
         AppError::InvalidSystem {
@@ -81,10 +85,6 @@ pub(super) fn delta_from_bytes(
         }
     })?;
     let baseline = delta::read_inventory(&request.from, store_dir)?;
-    let store_source = match &request.store_root {
-        Some(root) => root.join(store_dir.trim_start_matches('/')),
-        None => PathBuf::from(store_dir),
-    };
     let scanner = scanner(&request.checks, store_dir, Some(&system), true, events)?;
     let plan = delta::plan_bundle(delta::BundleInputs {
         closure: &closure,

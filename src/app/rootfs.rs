@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::security::{judge, scanner};
+use super::sign::read_signing_key;
 use super::{default_threads, AppError, CheckSettings, Event, Events, FindingsStage};
 use crate::cache::{SegmentCache, DEFAULT_LIMIT_BYTES};
 use crate::compress::{check_threads, CompressOptions, Compression};
@@ -16,7 +17,6 @@ use crate::output::AtomicOutput;
 use crate::overlap::{check_outputs, Named};
 use crate::plan::{is_nixos_toplevel, ChownRule, NixDbMode, NixosFacts, Plan, PlanInputs};
 use crate::progress::ProgressReport;
-use crate::sign::SigningKey;
 use crate::store::{read_closure, Closure, StorePath};
 use crate::write::{check_plan, write_tarball, WriteOptions, WriteSummary};
 
@@ -416,7 +416,7 @@ pub(super) fn write_planned(
     let signing_key = output
         .sign_key
         .as_deref()
-        .map(SigningKey::read_file)
+        .map(|key| read_signing_key(key, content.extra_files.as_deref(), &content.store_source()))
         .transpose()?;
     let planned = plan_rootfs(content, closure_bytes()?, system, nixos, events)?;
     let Planned {

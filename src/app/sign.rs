@@ -65,6 +65,10 @@ pub enum SignError {
         manifest: PathBuf,
         what: String,
     },
+    #[error("the signing key {} is inside the extra files {}: it would be copied into the tarball", key.display(), tree.display())]
+    KeyInExtraFiles { key: PathBuf, tree: PathBuf },
+    #[error("the signing key {} is in the Nix store ({}), readable by every user: keep secret keys outside the store", key.display(), store.display())]
+    KeyInStore { key: PathBuf, store: PathBuf },
     #[error("cannot read {}: {source}", path.display())]
     Read {
         path: PathBuf,
@@ -77,7 +81,10 @@ impl SignError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            SignError::NoManifest { .. } | SignError::BundleWithManifest { .. }
+            SignError::NoManifest { .. }
+                | SignError::BundleWithManifest { .. }
+                | SignError::KeyInExtraFiles { .. }
+                | SignError::KeyInStore { .. }
         )
     }
 }
@@ -121,7 +128,11 @@ pub fn sign(request: &SignRequest) -> Result<SignOutcome, AppError> {
         &inputs,
         &[],
     )?;
-    let key = SigningKey::read_file(&request.key)?;
+    let key = read_signing_key(
+        &request.key,
+        None,
+        Path::new(crate::store::DEFAULT_STORE_DIR),
+    )?;
     if bundle {
         let (manifest, _) = delta::sign::sign_bundle(&request.file, &key, &output)?;
         let signature = own_signature(&manifest.signatures, &key);
@@ -150,6 +161,37 @@ pub fn sign(request: &SignRequest) -> Result<SignOutcome, AppError> {
         output,
         signature: own_signature(&manifest.signatures, &key),
     })
+}
+
+/// Reads the secret key at `key`, refused when it is inside `extra_files`
+/// (which go into the tarball) or inside `store` (the store read, readable
+/// by every user).
+pub(super) fn read_signing_key(
+    key: &Path,
+    extra_files: Option<&Path>,
+    store: &Path,
+) -> Result<SigningKey, AppError> {
+    if let Ok(location) = std::fs::canonicalize(key) {
+        if let Ok(store_location) = std::fs::canonicalize(store) {
+            if location.starts_with(&store_location) {
+                return Err(SignError::KeyInStore {
+                    key: key.to_path_buf(),
+                    store: store.to_path_buf(),
+                }
+                .into());
+            }
+        }
+        if let Some(tree) = extra_files {
+            if std::fs::canonicalize(tree).is_ok_and(|tree| location.starts_with(tree)) {
+                return Err(SignError::KeyInExtraFiles {
+                    key: key.to_path_buf(),
+                    tree: tree.to_path_buf(),
+                }
+                .into());
+            }
+        }
+    }
+    Ok(SigningKey::read_file(key)?)
 }
 
 fn own_signature(signatures: &[Signature], key: &SigningKey) -> Signature {
