@@ -498,6 +498,11 @@ fn a_signed_bundle_verifies_and_a_flipped_byte_fails() {
     );
     let text = assert_exit(&verify_bundle(&signed, &[arg(&public)]), 0);
     assert!(text.contains("ok    signature"), "{text}");
+    let text = assert_exit(&run_wsl_tarball(&["inspect", arg(&signed)]), 0);
+    assert!(
+        text.contains("signed       by team-1 (not checked here"),
+        "{text}"
+    );
     let text = assert_exit(&verify_bundle(&signed, &[arg(&other_public)]), 1);
     assert!(text.contains("signed by team-1; trusted: team-2"), "{text}");
 

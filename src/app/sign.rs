@@ -74,6 +74,11 @@ pub enum SignError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("writing {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl SignError {
@@ -144,17 +149,13 @@ pub fn sign(request: &SignRequest) -> Result<SignOutcome, AppError> {
     }
     let manifest = sign_image_manifest(&request.file, target, &key)?;
     let file = AtomicOutput::create(&output)?;
-    std::io::Write::write_all(
-        &mut file.try_clone_file().map_err(|source| SignError::Read {
-            path: output.clone(),
-            source,
-        })?,
-        manifest.to_json().as_bytes(),
-    )
-    .map_err(|source| SignError::Read {
+    let write_error = |source| SignError::Write {
         path: output.clone(),
         source,
-    })?;
+    };
+    file.try_clone_file()
+        .and_then(|mut f| std::io::Write::write_all(&mut f, manifest.to_json().as_bytes()))
+        .map_err(write_error)?;
     file.commit()?;
     Ok(SignOutcome {
         kind: "image",

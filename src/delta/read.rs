@@ -160,6 +160,9 @@ pub struct BundleInspection {
     pub baseline: String,
     pub nar_bytes: u64,
     pub security_checks: String,
+    /// The key names of the manifest's signatures (not checked here:
+    /// `verify --trusted-key` checks them).
+    pub signed_by: Vec<String>,
     /// What the bundle ships, in import order, with NAR sizes.
     pub paths: Vec<super::manifest::BundlePath>,
     /// What it needs from the old system.
@@ -194,6 +197,11 @@ pub fn inspect_bundle(path: &Path) -> Result<BundleInspection, DeltaError> {
         baseline: manifest.baseline.clone(),
         nar_bytes: manifest.nar_bytes(),
         security_checks: manifest.security_checks.clone(),
+        signed_by: manifest
+            .signatures
+            .iter()
+            .map(|s| s.name().to_owned())
+            .collect(),
         requires: manifest.requires.iter().map(absolute).collect(),
         paths: manifest.paths,
     })
@@ -220,6 +228,17 @@ impl BundleInspection {
             "made from    {}\nsecurity     {}\n",
             self.baseline, self.security_checks
         ));
+        out.push_str(&match self.signed_by.is_empty() {
+            true => "signed       no\n".to_owned(),
+            false => format!(
+                "signed       by {} (not checked here: verify --trusted-key checks it)\n",
+                self.signed_by
+                    .iter()
+                    .map(|name| crate::escape::escape_str(name).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
         out.push_str(&format!(
             "ships        {} store paths ({} NAR), in import order\n",
             self.paths.len(),
