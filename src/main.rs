@@ -316,6 +316,9 @@ fn run_apply(args: ApplyArgs) -> Result<()> {
         delta::DeltaError::Unsigned { .. } => anyhow!(
             "{error}. Sign it with a trusted key (`wsl-tarball sign`), or pass --allow-unsigned to apply it unchecked"
         ),
+        delta::DeltaError::TrustedKeys { .. } => anyhow!(
+            "{error}; nothing was changed (--allow-unsigned applies the bundle without its signature checked)"
+        ),
         error => error.into(),
     })?;
     print::print_apply(&outcome);

@@ -584,6 +584,22 @@ fn apply_refuses_an_unsigned_bundle_unless_allowed_or_signed_by_a_trusted_key() 
     let (old, _) = write_system(v1(), dir.path(), "old");
     let unsigned = bundle(dir.path(), &old, "unsigned.wsl-delta", &[]);
     let root = root_from(&old, dir.path(), "R");
+    // A nix.conf key that is not one is named, and nothing changes.
+    std::fs::create_dir_all(root.join("etc/nix")).unwrap();
+    std::fs::write(
+        root.join("etc/nix/nix.conf"),
+        "trusted-public-keys = team-1:AAAA\n",
+    )
+    .unwrap();
+    let text = assert_exit(&apply(&unsigned, &root, &[]), 1);
+    assert!(
+        text.contains(&format!(
+            "{}/etc/nix/nix.conf: key 1: the base64 decodes to 3 bytes, not the 32 of a public key",
+            root.display()
+        )),
+        "{text}"
+    );
+    assert_eq!(profile_system(&root), v1());
     trust_in_root(&root, &public);
 
     let text = assert_exit(&apply(&unsigned, &root, &[]), 1);

@@ -271,75 +271,74 @@ fn check_signature(
 /// ROOT/etc/nix/nix.conf (none when it has none; `include` lines are not
 /// followed); else from `nix show-config --json` (or `nix config show`).
 fn trusted_public_keys(options: &ApplyOptions) -> Result<(Vec<PublicKey>, String), DeltaError> {
-    let bad = |message: String| DeltaError::TrustedKeys { message };
-    let words: Vec<String> = match &options.root {
-        Some(root) => {
-            let path = resolve_in_root(root, Path::new("etc/nix/nix.conf"))
-                .ok_or_else(|| bad("etc/nix/nix.conf: too many symbolic links".into()))?;
-            let name = path.display().to_string();
-            let text = match crate::input::read_limited(&path, 1 << 20, "nix.conf") {
-                Ok(bytes) => {
-                    String::from_utf8(bytes).map_err(|_| bad(format!("{name}: not UTF-8 text")))?
-                }
-                Err(crate::input::InputError::Read { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    String::new()
-                }
-                Err(error) => return Err(bad(error.to_string())),
-            };
-            let keys = nix_conf_trusted_keys(&text);
-            return parse_keys(&keys, &name).map(|keys| (keys, name));
-        }
-        None => {
-            let mut attempts = [
-                vec![
-                    "--extra-experimental-features",
-                    "nix-command",
-                    "show-config",
-                    "--json",
-                ],
-                vec![
-                    "--extra-experimental-features",
-                    "nix-command",
-                    "config",
-                    "show",
-                    "--json",
-                ],
-            ]
-            .into_iter()
-            .map(|args| -> Result<Vec<String>, DeltaError> {
-                let output = Command::new("nix")
-                    .args(&args)
-                    .stdin(Stdio::null())
-                    .stderr(Stdio::null())
-                    .output()
-                    .map_err(|e| bad(format!("cannot run nix: {e}")))?;
-                if !output.status.success() {
-                    return Err(bad(format!("`nix {}` failed", args.join(" "))));
-                }
-                let config: serde_json::Value = serde_json::from_slice(&output.stdout)
-                    .map_err(|e| bad(format!("`nix {}`: {e}", args.join(" "))))?;
-                config["trusted-public-keys"]["value"]
-                    .as_array()
-                    .ok_or_else(|| bad("nix's configuration lists no trusted-public-keys".into()))?
-                    .iter()
-                    .map(|v| {
-                        v.as_str().map(str::to_owned).ok_or_else(|| {
-                            bad("a trusted-public-keys value is not a string".into())
-                        })
-                    })
-                    .collect()
-            });
-            let first = attempts.next().expect("two attempts");
-            match first {
-                Ok(words) => words,
-                Err(error) => attempts.next().expect("two attempts").map_err(|_| error)?,
-            }
-        }
+    let (words, name) = match &options.root {
+        Some(root) => nix_conf_under(root)?,
+        None => (
+            running_nix_trusted_keys()?,
+            "nix show-config's trusted-public-keys".to_owned(),
+        ),
     };
-    let name = "nix show-config's trusted-public-keys".to_owned();
     parse_keys(&words, &name).map(|keys| (keys, name))
+}
+
+/// The trusted keys ROOT/etc/nix/nix.conf lists (none when there is no
+/// such file), and the file's name.
+fn nix_conf_under(root: &Path) -> Result<(Vec<String>, String), DeltaError> {
+    let bad = |message: String| DeltaError::TrustedKeys { message };
+    let path = resolve_in_root(root, Path::new("etc/nix/nix.conf"))
+        .ok_or_else(|| bad("etc/nix/nix.conf: too many symbolic links".into()))?;
+    let name = path.display().to_string();
+    let text = match crate::input::read_limited(&path, 1 << 20, "nix.conf") {
+        Ok(bytes) => {
+            String::from_utf8(bytes).map_err(|_| bad(format!("{name}: not UTF-8 text")))?
+        }
+        Err(crate::input::InputError::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            String::new()
+        }
+        Err(error) => return Err(bad(error.to_string())),
+    };
+    Ok((nix_conf_trusted_keys(&text), name))
+}
+
+/// `trusted-public-keys` of the running Nix: `nix show-config --json`, or
+/// `nix config show --json` where `show-config` is gone.
+fn running_nix_trusted_keys() -> Result<Vec<String>, DeltaError> {
+    let show_config = ["show-config", "--json"];
+    let config_show = ["config", "show", "--json"];
+    nix_config_trusted_keys(&show_config)
+        .or_else(|error| nix_config_trusted_keys(&config_show).map_err(|_| error))
+}
+
+fn nix_config_trusted_keys(args: &[&str]) -> Result<Vec<String>, DeltaError> {
+    let command = format!("nix {}", args.join(" "));
+    let bad = |message: String| DeltaError::TrustedKeys { message };
+    let output = Command::new("nix")
+        .args(["--extra-experimental-features", "nix-command"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| bad(format!("cannot run `{command}`: {e}")))?;
+    if !output.status.success() {
+        return Err(bad(format!("`{command}` failed ({})", output.status)));
+    }
+    let config: serde_json::Value =
+        serde_json::from_slice(&output.stdout).map_err(|e| bad(format!("`{command}`: {e}")))?;
+    let values = config["trusted-public-keys"]["value"]
+        .as_array()
+        .ok_or_else(|| bad(format!("`{command}` lists no trusted-public-keys")))?;
+    values
+        .iter()
+        .map(|value| {
+            value.as_str().map(str::to_owned).ok_or_else(|| {
+                bad(format!(
+                    "`{command}`: a trusted-public-keys value is not a string"
+                ))
+            })
+        })
+        .collect()
 }
 
 fn parse_keys(words: &[String], source_name: &str) -> Result<Vec<PublicKey>, DeltaError> {
