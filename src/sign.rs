@@ -255,7 +255,10 @@ impl PublicKey {
             })?;
             return PublicKey::parse_list(&text, &path.display().to_string());
         }
-        PublicKey::parse_list(argument, "the trusted key argument")
+        PublicKey::parse_list(
+            argument,
+            &format!("{} (no such file)", escape_str(argument)),
+        )
     }
 
     pub fn name(&self) -> &str {
