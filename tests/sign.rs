@@ -557,6 +557,17 @@ fn sign_after_the_fact_gives_the_bundle_delta_signs() {
         std::fs::read(&at_delta).unwrap()
     );
     assert_exit(&verify_bundle(&later, &[arg(&public)]), 0);
+
+    // A second key adds its signature beside the first.
+    let (second, second_public) = nix_key_pair(dir.path(), "team-2");
+    assert_exit(
+        &run_wsl_tarball(&["sign", arg(&later), "--key", arg(&second)]),
+        0,
+    );
+    assert_exit(&verify_bundle(&later, &[arg(&public)]), 0);
+    assert_exit(&verify_bundle(&later, &[arg(&second_public)]), 0);
+    let text = assert_exit(&run_wsl_tarball(&["inspect", arg(&later)]), 0);
+    assert!(text.contains("signed       by team-1, team-2"), "{text}");
 }
 
 /// Writes ROOT/etc/nix/nix.conf trusting the key in PUBLIC.
