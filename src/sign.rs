@@ -17,9 +17,10 @@
 //! DOMAIN ‖ compact JSON of the manifest without its top-level "signatures"
 //! ```
 //!
-//! where the JSON is serde_json's compact form of the parsed value: object
-//! keys sorted by their bytes, no whitespace, strings with only `"`, `\` and
-//! control characters escaped. DOMAIN is [`Domain::prefix`]:
+//! where the JSON is the compact form of the parsed value: object keys
+//! sorted by their bytes (at every level), no whitespace, strings and
+//! numbers as serde_json writes them (only `"`, `\` and control characters
+//! escaped). DOMAIN is [`Domain::prefix`]:
 //! `wsl-tarball-manifest-v1\n` for an image's manifest and
 //! `wsl-tarball-bundle-manifest-v1\n` for a bundle's, so a signature on one
 //! kind of manifest cannot be replayed as the other.
@@ -334,13 +335,50 @@ pub fn canonical_bytes(domain: Domain, manifest: &Value) -> Result<Vec<u8>, NotA
     let Value::Object(fields) = manifest else {
         return Err(NotAnObject);
     };
-    let mut fields = fields.clone();
-    fields.remove(SIGNATURES_FIELD);
     let mut bytes = domain.prefix().as_bytes().to_vec();
-    // serde_json's map is ordered by key (no `preserve_order`): sorted.
-    serde_json::to_writer(&mut bytes, &Value::Object(fields))
-        .expect("a JSON value serialises into memory");
+    let mut fields: Vec<(&String, &Value)> = fields
+        .iter()
+        .filter(|(key, _)| *key != SIGNATURES_FIELD)
+        .collect();
+    fields.sort_by(|a, b| a.0.cmp(b.0));
+    write_object(&fields, &mut bytes);
     Ok(bytes)
+}
+
+/// Compact JSON of `value` with every object's keys sorted by their bytes,
+/// whatever order serde_json's map keeps (its `preserve_order` feature).
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Object(map) => {
+            let mut fields: Vec<(&String, &Value)> = map.iter().collect();
+            fields.sort_by(|a, b| a.0.cmp(b.0));
+            write_object(&fields, out);
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => serde_json::to_writer(out, scalar).expect("a JSON scalar serialises"),
+    }
+}
+
+fn write_object(fields: &[(&String, &Value)], out: &mut Vec<u8>) {
+    out.push(b'{');
+    for (i, (key, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut *out, key).expect("a string serialises");
+        out.push(b':');
+        write_canonical(value, out);
+    }
+    out.push(b'}');
 }
 
 /// Why a manifest's signatures do not satisfy the trusted keys.
