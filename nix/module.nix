@@ -43,6 +43,26 @@ let
       max = 19;
     };
   };
+  # The signing key is a secret: a string naming a file outside the store,
+  # read only when `tarballBuilder` or `wsl-tarball build` runs.
+  keyFile = cfg.signing.keyFile;
+  signingAssertion = {
+    assertion =
+      keyFile == null
+      || (
+        lib.hasPrefix "/" keyFile
+        && !(lib.hasPrefix "${builtins.storeDir}/" keyFile)
+        && !(builtins.hasContext keyFile)
+      );
+    message = ''
+      wsl.tarball.signing.keyFile = "${toString keyFile}": give an absolute path outside the Nix store
+      as a string (a key in the store is readable by everyone, and a Nix path value is copied there).
+    '';
+  };
+  signFlags = lib.optionalString (keyFile != null) ''
+    flags+=(--manifest "''${out%.wsl}.manifest.json" --sign-key ${lib.escapeShellArg keyFile})
+  '';
+
   levelAssertion =
     let
       level = cfg.compressionLevel;
@@ -285,6 +305,7 @@ let
       if [ ''${#positionals[@]} -eq 1 ]; then
         out="''${positionals[0]}"
       fi
+      ${signFlags}
       ${skipChecks}
       exec wsl-tarball write --closure ${closure}/registration --facts ${facts} \
         --mtime 1 ${lib.escapeShellArgs (compressionFlags ++ checkFlags)} "''${flags[@]}" -o "$out"
@@ -397,6 +418,21 @@ in
         description = "Treat every finding as an error, including warnings in ordinary store paths.";
       };
     };
+    signing.keyFile = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "/run/secrets/wsl-tarball-team-1.sec";
+      description = ''
+        A Nix secret key file (`nix key generate-secret --key-name team-1`)
+        whose key signs the manifest, as an absolute path outside the store
+        given as a string (never a Nix path, which would copy the key into
+        the store). Read only when `tarballBuilder` runs (which then writes
+        `NAME.manifest.json` beside `NAME.wsl`) and by `wsl-tarball build`
+        (which needs `--manifest`). The pure derivation `wslTarball` cannot
+        see secrets and stays unsigned: sign its manifest in CI with
+        `wsl-tarball sign FILE --manifest M --key K`.
+      '';
+    };
     terminalProfileTemplate = mkOption {
       type = types.nullOr types.path;
       default = null;
@@ -408,7 +444,10 @@ in
   };
 
   config = lib.mkIf cfg.enable {
-    assertions = [ levelAssertion ];
+    assertions = [
+      levelAssertion
+      signingAssertion
+    ];
     system.build = {
       wslTarballFacts = facts;
       inherit wslTarball tarballSecurityCheck;

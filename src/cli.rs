@@ -22,7 +22,7 @@ pub const EXIT_STATUS: &str = "\
 Exit status:
   0  success; the tarballs are identical (diff)
   1  the tarballs differ (diff); verification failed (verify); write,
-     build, delta or apply failed
+     build, delta, apply or sign failed
   2  trouble: bad usage, an unreadable or malformed input (inspect,
      verify, diff, check; bad flag values for every command)
   3  error-severity security findings (write, build, delta, check)";
@@ -81,6 +81,14 @@ Exit status:
   1  the bundle does not fit this system, or importing or activating
      it failed
   2  bad usage (a bad flag value), found before the bundle is read";
+
+const SIGN_STATUS: &str = "\
+Exit status:
+  0  the file was signed
+  1  the file does not match its manifest, a bundle fails its checks,
+     or writing failed; nothing was replaced
+  2  bad usage (a bad flag value or key file), found before the file is
+     read";
 
 const PRINT_STATUS: &str = "\
 Exit status:
@@ -206,6 +214,18 @@ pub enum Command {
     #[command(after_help = APPLY_STATUS)]
     Apply(ApplyArgs),
 
+    /// Sign an image's manifest or an update bundle after the fact.
+    ///
+    /// With a Nix secret key (`nix key generate-secret --key-name team-1`),
+    /// as `--sign-key` signs at write time, with the same signature:
+    ///   wsl-tarball sign nixos.wsl --manifest nixos.wsl.json --key team-1.sec
+    ///   wsl-tarball sign update.wsl-delta --key team-1.sec
+    /// The file is checked first (the image against its manifest; a bundle
+    /// as `verify` checks it). The output is replaced atomically.
+    #[command(verbatim_doc_comment, after_help = SIGN_STATUS,
+        about = "Sign an image's manifest or an update bundle after the fact")]
+    Sign(SignArgs),
+
     /// Print a shell's completion script on stdout.
     ///
     /// For example, for bash:
@@ -271,6 +291,11 @@ pub struct DeltaArgs {
     #[arg(long, value_name = "DIR")]
     pub store_root: Option<PathBuf>,
 
+    /// Sign the bundle's manifest with this Nix secret key file (as
+    /// `nix key generate-secret` writes it); only read, never copied.
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+
     #[command(flatten)]
     pub checks: CheckFlags,
 
@@ -298,6 +323,35 @@ pub struct ApplyArgs {
     /// Print the activation command instead of running it.
     #[arg(long)]
     pub dry_activate: bool,
+
+    /// Apply a bundle that is not signed by a key in Nix's
+    /// trusted-public-keys (unsigned, unknown key or a bad signature);
+    /// says so loudly. The bundle's other checks still run.
+    #[arg(long)]
+    pub allow_unsigned: bool,
+}
+
+#[derive(Args)]
+pub struct SignArgs {
+    /// An image (with --manifest, the manifest `write --manifest` wrote for
+    /// it) or an update bundle.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// The Nix secret key file, as `nix key generate-secret` writes it;
+    /// only read.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+
+    /// For an image: its manifest, which is signed (the file's sha256 and
+    /// size must be the ones it records).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+
+    /// Where to write the signed manifest (image) or bundle; by default the
+    /// manifest or bundle is replaced, atomically.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -336,6 +390,18 @@ pub struct VerifyArgs {
     /// a tarball with no WSL skeleton fails, since WSL cannot boot it.
     #[arg(long)]
     pub bare: bool,
+
+    /// The manifest `write --manifest` wrote for the tarball: the file's
+    /// sha256 and size must be the ones it records.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+
+    /// Require a signature by one of these keys: a public key NAME:BASE64
+    /// (as `nix key convert-secret-to-public` prints), a nix.conf-style
+    /// `trusted-public-keys` value of several, or a file holding either.
+    /// Repeatable. A tarball's signature is in its --manifest.
+    #[arg(long, value_name = "PUB")]
+    pub trusted_key: Vec<String>,
 }
 
 #[derive(Args)]
@@ -618,6 +684,12 @@ pub struct OutputArgs {
     /// replaced. Costs inflating, hashing and scanning every hit.
     #[arg(long, help_heading = "Output")]
     pub cache_check_contents: bool,
+
+    /// Sign the manifest (needs --manifest; for a bundle, its manifest) with
+    /// this Nix secret key file, as `nix key generate-secret` writes it. The
+    /// file is only read, never copied into the store or the output.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub sign_key: Option<PathBuf>,
 }
 
 /// `--system`: a path, not an empty word.
@@ -670,6 +742,7 @@ impl OutputArgs {
             cache: self.cache.clone(),
             cache_limit: self.cache_limit,
             cache_check_contents: self.cache_check_contents,
+            sign_key: self.sign_key.clone(),
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use anyhow::anyhow;
 
-use wsl_tarball::app::AppError;
+use wsl_tarball::app::{AppError, SignError};
 use wsl_tarball::compress::CompressError;
 use wsl_tarball::plan::PlanError;
 
@@ -58,9 +58,25 @@ pub fn with_flags(error: AppError) -> anyhow::Error {
         ),
         AppError::NoSystem => anyhow!("give --system or --facts"),
         AppError::Plan(PlanError::OwnerWithoutFacts { file, kind, name }) => anyhow!(
-            "NixOS skeleton: {file} names {kind} {name:?}, but without --facts the skeleton knows only root. Give the module's facts: \
+            "NixOS skeleton: {file} names {kind} \"{name}\", but without --facts the skeleton knows only root. Give the module's facts: \
              `nix build .#nixosConfigurations.HOST.config.system.build.wslTarballFacts`, then --facts result \
              (or let `wsl-tarball build HOST` do both)"
+        ),
+        AppError::SignKeyWithoutManifest => anyhow!(
+            "--sign-key needs --manifest FILE: the signature is recorded in the manifest"
+        ),
+        AppError::ModuleSignKeyWithoutManifest { key } => anyhow!(
+            "the host's wsl.tarball.signing.keyFile ({key}) asks for a signature, which is recorded in the manifest: give --manifest FILE"
+        ),
+        AppError::Sign(SignError::KeyInExtraFiles { key, tree }) => anyhow!(
+            "--sign-key {} is inside --extra-files {}: it would be copied into the tarball",
+            key.display(),
+            tree.display()
+        ),
+        AppError::Sign(SignError::KeyInStore { key, store }) => anyhow!(
+            "--sign-key {} is in the Nix store ({}), readable by every user: keep secret keys outside the store",
+            key.display(),
+            store.display()
         ),
         AppError::MtimeTooLarge(_) => anyhow!("--mtime is too large"),
         AppError::BundleSettings => anyhow!("--delta-from writes an update bundle of store paths: --extra-files, --chown, --manifest, --cache, --cache-limit and --cache-check-contents do not apply to it"),

@@ -29,7 +29,8 @@
 //! own, never one of its own layer or a later one.
 //!
 //! 1. leaves: [`hex`], [`escape`], `os`, [`input`], [`entry`], [`progress`]
-//! 2. [`store`], [`walk`], [`tar`], [`compress`], [`output`], [`direct_write`]
+//! 2. [`store`], [`walk`], [`tar`], [`compress`], [`output`], [`direct_write`],
+//!    [`sign`]
 //! 3. [`nixdb`], [`nar`], [`archive`], [`overlap`], [`cache`]
 //! 4. [`plan`], [`nar_check`], [`scan`], [`manifest`], [`inspect`]
 //! 5. [`write`](mod@write), [`delta`], [`nix`]
@@ -59,6 +60,7 @@ pub(crate) mod overlap;
 pub mod plan;
 pub mod progress;
 pub mod scan;
+pub mod sign;
 pub mod store;
 pub mod tar;
 pub(crate) mod walk;

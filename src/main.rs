@@ -10,8 +10,8 @@ use anyhow::{anyhow, Context, Result};
 use clap::Parser;
 
 use cli::{
-    ApplyArgs, BuildArgs, CheckArgs, Cli, Command, DeltaArgs, DiffArgs, InspectArgs, VerifyArgs,
-    WriteArgs,
+    ApplyArgs, BuildArgs, CheckArgs, Cli, Command, DeltaArgs, DiffArgs, InspectArgs, SignArgs,
+    VerifyArgs, WriteArgs,
 };
 use exit::{error_message, findings, trouble, with_flags, Trouble, Unsuccessful};
 use print::{conclude, print_bundle, print_summary, Printer};
@@ -91,6 +91,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => run_diff(args).map_err(trouble),
         Command::Delta(args) => run_delta(args),
         Command::Apply(args) => run_apply(args),
+        Command::Sign(args) => run_sign(args),
         Command::Completions(args) => print::completions(args.shell),
         Command::Man(args) => print::man(args.command.as_deref()),
     };
@@ -147,12 +148,34 @@ fn run_inspect(args: InspectArgs) -> Result<()> {
 
 fn run_verify(args: VerifyArgs) -> Result<()> {
     const FAILED: &str = "verification failed";
+    let mut trusted = Vec::new();
+    for argument in &args.trusted_key {
+        trusted.extend(
+            wsl_tarball::sign::PublicKey::from_argument(argument).context("--trusted-key")?,
+        );
+    }
     if delta::is_bundle(&args.file) {
-        let v = delta::verify_bundle(&args.file)?;
+        if args.manifest.is_some() {
+            return Err(anyhow!(
+                "--manifest: an update bundle holds its own manifest"
+            ));
+        }
+        let v = delta::verify_signed_bundle(&args.file, &trusted)?;
         return conclude(args.json, &v, v.to_text(20), v.passed(), FAILED);
     }
+    if !trusted.is_empty() && args.manifest.is_none() {
+        return Err(anyhow!(
+            "--trusted-key needs --manifest FILE for a tarball: its signature is in the manifest `write --manifest` wrote"
+        ));
+    }
     let mut bar = ProgressReport::reading(&[&args.file]);
-    let v = inspect::verify_with_progress(&args.file, args.bare, &mut bar);
+    let v = inspect::verify_signed(
+        &args.file,
+        args.bare,
+        args.manifest.as_deref(),
+        &trusted,
+        &mut bar,
+    );
     bar.finish();
     let v = v?;
     conclude(args.json, &v, v.to_text(20), v.passed(), FAILED)
@@ -286,6 +309,7 @@ fn run_delta(args: DeltaArgs) -> Result<()> {
         mtime: cli::mtime(args.mtime)?,
         store_root: args.store_root.clone(),
         checks: args.checks.settings(),
+        sign_key: args.sign_key.clone(),
     };
     let outcome = app::write_delta(&request, &mut printer).map_err(with_flags)?;
     if !args.quiet {
@@ -300,7 +324,41 @@ fn run_apply(args: ApplyArgs) -> Result<()> {
         root: args.root,
         switch: args.switch,
         dry_activate: args.dry_activate,
+        allow_unsigned: args.allow_unsigned,
     };
-    print::print_apply(&delta::apply(&args.bundle, &options)?);
+    let outcome = delta::apply(&args.bundle, &options).map_err(|error| match error {
+        delta::DeltaError::Unsigned { .. } => anyhow!(
+            "{error}. Sign it with a trusted key (`wsl-tarball sign`), or pass --allow-unsigned to apply it unchecked"
+        ),
+        delta::DeltaError::TrustedKeys { .. } => anyhow!(
+            "{error}; nothing was changed (--allow-unsigned applies the bundle without its signature checked)"
+        ),
+        error => error.into(),
+    })?;
+    print::print_apply(&outcome);
+    Ok(())
+}
+
+/// `sign`: sign an image's manifest or a bundle after the fact.
+fn run_sign(args: SignArgs) -> Result<()> {
+    let request = app::SignRequest {
+        file: args.file,
+        key: args.key,
+        manifest: args.manifest,
+        output: args.output,
+    };
+    let outcome = app::sign(&request).map_err(|error| match error {
+        // `sign` names its key --key, not --sign-key.
+        app::AppError::Sign(app::SignError::KeyInStore { .. }) => {
+            Trouble(anyhow!("--key: {error}")).into()
+        }
+        error => with_flags(error),
+    })?;
+    eprintln!(
+        "signed the {} with key {}: {}",
+        outcome.kind,
+        wsl_tarball::escape::escape_str(outcome.signature.name()),
+        wsl_tarball::escape::escape_str(&outcome.output.display().to_string())
+    );
     Ok(())
 }

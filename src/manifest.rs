@@ -6,19 +6,25 @@
 //! written, never by reading the file again), and the security-check
 //! outcome. Nothing in it depends on the machine or the time of the run, so
 //! the same inputs give the same manifest.
+//!
+//! A signed manifest also lists `signatures` (Nix key name and ed25519
+//! signature of its canonical form, see [`crate::sign`]); the field is left
+//! out when there are none, and signing at write time or later
+//! ([`Manifest::from_json`], [`Manifest::sign`]) gives the same bytes.
 
 use std::io::{self, Write};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::sign::{add_signature, Domain, Signature, SigningKey};
 use crate::store::Closure;
 
 /// Version of the manifest's shape.
 pub const MANIFEST_VERSION: u32 = 1;
 
 /// The whole manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Manifest {
     pub manifest_version: u32,
@@ -29,9 +35,12 @@ pub struct Manifest {
     pub store_paths: Vec<ManifestStorePath>,
     pub tarball: ManifestTarball,
     pub security_checks: SecurityChecks,
+    /// `NAME:BASE64` ed25519 signatures, in key-name order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<Signature>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tool {
     pub name: String,
     pub version: String,
@@ -39,7 +48,7 @@ pub struct Tool {
 
 /// The settings that decide the tarball's bytes (not the thread count,
 /// which does not).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ManifestSettings {
     pub compression: String,
@@ -57,7 +66,7 @@ pub struct ManifestSettings {
     pub chown: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ManifestStorePath {
     pub path: String,
@@ -67,7 +76,7 @@ pub struct ManifestStorePath {
     pub references: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ManifestTarball {
     /// The file name, without its directory.
@@ -80,7 +89,7 @@ pub struct ManifestTarball {
 }
 
 /// Whether the security checks ran and what they found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecurityChecks {
     /// `passed`, or `skipped` (WSL_TARBALL_SKIP_CHECKS); a run with
     /// error-severity findings writes no manifest.
@@ -108,7 +117,37 @@ pub fn manifest_store_paths(closure: &Closure) -> Vec<ManifestStorePath> {
         .collect()
 }
 
+/// Why a manifest file cannot be taken for signing.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestReadError {
+    #[error("not a manifest `write --manifest` writes: {0}")]
+    Shape(serde_json::Error),
+    #[error("it holds fields or values this version does not write (re-signing would drop them)")]
+    NotRoundTrip,
+}
+
 impl Manifest {
+    /// A manifest `write --manifest` wrote, from its JSON value; refused
+    /// unless writing it back gives the same value (so a signature on what
+    /// is written covers all that was read).
+    pub fn from_json(value: &serde_json::Value) -> Result<Manifest, ManifestReadError> {
+        let manifest: Manifest =
+            serde_json::from_value(value.clone()).map_err(ManifestReadError::Shape)?;
+        match serde_json::to_value(&manifest).ok().as_ref() == Some(value) {
+            true => Ok(manifest),
+            false => Err(ManifestReadError::NotRoundTrip),
+        }
+    }
+
+    /// Adds (or replaces) `key`'s signature of this manifest.
+    pub fn sign(&mut self, key: &SigningKey) {
+        let value = serde_json::to_value(&*self).expect("a manifest serialises");
+        let signature = key
+            .sign_manifest(Domain::Image, &value)
+            .expect("a manifest is a JSON object");
+        self.signatures = add_signature(&self.signatures, signature);
+    }
+
     /// Pretty JSON with a final newline.
     pub fn to_json(&self) -> String {
         let mut text = serde_json::to_string_pretty(self).unwrap_or_default();

@@ -181,6 +181,22 @@ impl Nix {
         }
     }
 
+    /// `nix eval --json CONFIG --apply 'c: c.wsl.tarball.signing.keyFile or null'`:
+    /// the module's signing key file (a path outside the store), if set.
+    pub fn signing_key_file(&self, config: &str) -> Result<Option<String>, NixError> {
+        let apply = "c: c.wsl.tarball.signing.keyFile or null";
+        let args = ["eval", "--json", config, "--apply", apply];
+        let answer = run(&args)?;
+        match serde_json::from_slice(&answer) {
+            Ok(serde_json::Value::Null) => Ok(None),
+            Ok(serde_json::Value::String(path)) => Ok(Some(path)),
+            _ => Err(NixError::Output {
+                command: command_line(&args),
+                what: "neither null nor a string".to_owned(),
+            }),
+        }
+    }
+
     /// `nix build --no-link --json INSTALLABLE`: the `out` path.
     pub fn build_out(&self, installable: &str) -> Result<String, NixError> {
         let args = ["build", "--no-link", "--json", "--", installable];

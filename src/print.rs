@@ -12,7 +12,7 @@ use crate::cli::CheckFlags;
 use crate::exit::Unsuccessful;
 use wsl_tarball::app::{DeltaOutcome, Event, Events, WriteSummary};
 use wsl_tarball::count::count;
-use wsl_tarball::delta::ApplyOutcome;
+use wsl_tarball::delta::{ApplyOutcome, SignatureOutcome};
 use wsl_tarball::escape::{escape_path, Escaped};
 use wsl_tarball::inspect::human_bytes;
 use wsl_tarball::scan::{Detail, SKIP_CHECKS_VAR};
@@ -193,6 +193,15 @@ pub fn print_bundle(outcome: &DeltaOutcome) {
 
 /// What `apply` did, and how to restart into it.
 pub fn print_apply(outcome: &ApplyOutcome) {
+    match &outcome.signature {
+        SignatureOutcome::Trusted { key } => eprintln!(
+            "the bundle is signed by trusted key {}",
+            wsl_tarball::escape::escape_str(key)
+        ),
+        SignatureOutcome::Skipped { why } => eprintln!(
+            "WARNING: --allow-unsigned: the bundle's signature was NOT checked against a trusted key ({why}); anyone who could change the bundle chose what was applied"
+        ),
+    }
     let restart = format!(
         "wsl --terminate {}",
         Escaped(&std::env::var("WSL_DISTRO_NAME").unwrap_or_else(|_| "NAME".to_owned()))

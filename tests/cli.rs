@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{fixture_system, run_write, run_wsl_tarball, write_fixture, write_path_info};
 
-const COMMANDS: [&str; 10] = [
+const COMMANDS: [&str; 11] = [
     "write",
     "build",
     "check",
@@ -19,6 +19,7 @@ const COMMANDS: [&str; 10] = [
     "diff",
     "delta",
     "apply",
+    "sign",
     "completions",
     "man",
 ];
@@ -71,6 +72,7 @@ fn write_help_groups_its_options_under_headings() {
                 "--cache",
                 "--cache-limit",
                 "--cache-check-contents",
+                "--sign-key",
             ],
         ),
         ("Compression", vec!["--compression", "--level", "--threads"]),
@@ -146,7 +148,7 @@ fn command_summaries_are_one_line_and_end_alike() {
 }
 
 /// The exit statuses each command can end with.
-const STATUSES: [(&str, &[&str]); 10] = [
+const STATUSES: [(&str, &[&str]); 11] = [
     ("write", &["0", "1", "2", "3"]),
     ("build", &["0", "1", "2", "3"]),
     ("check", &["0", "2", "3"]),
@@ -155,6 +157,7 @@ const STATUSES: [(&str, &[&str]); 10] = [
     ("diff", &["0", "1", "2"]),
     ("delta", &["0", "1", "2", "3"]),
     ("apply", &["0", "1", "2"]),
+    ("sign", &["0", "1", "2"]),
     ("completions", &["0", "2"]),
     ("man", &["0", "2"]),
 ];

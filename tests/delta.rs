@@ -8,65 +8,12 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 use common::*;
-
-/// A version of the fixture system (its toplevel).
-fn delta_system(version: &str) -> String {
-    let file = repo_root().join("tests/fixtures/delta-system.nix");
-    run_text(
-        nix_command("nix-build")
-            .arg("--no-out-link")
-            .arg(&file)
-            .args(["--argstr", "version", version]),
-    )
-    .trim()
-    .to_owned()
-}
-
-fn v1() -> &'static str {
-    static SYSTEM: OnceLock<String> = OnceLock::new();
-    SYSTEM.get_or_init(|| delta_system("1"))
-}
-
-fn v2() -> &'static str {
-    static SYSTEM: OnceLock<String> = OnceLock::new();
-    SYSTEM.get_or_init(|| delta_system("2"))
-}
-
-/// `nix path-info --json -r SYSTEM` into DIR/NAME.
-fn closure_file(system: &str, dir: &Path, name: &str) -> PathBuf {
-    let file = write_path_info(system, dir);
-    let named = dir.join(name);
-    std::fs::rename(&file, &named).unwrap();
-    named
-}
 
 /// The store paths of a system's closure in the host store.
 fn closure_paths(system: &str) -> BTreeSet<String> {
     path_info_validity(None, system).into_keys().collect()
-}
-
-/// A tarball of SYSTEM (with its manifest) and its closure file, in DIR.
-fn write_system(system: &str, dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let closure = closure_file(system, dir, &format!("{name}.json"));
-    let tarball = dir.join(format!("{name}.wsl"));
-    let manifest = dir.join(format!("{name}.manifest.json"));
-    run_ok(wsl_tarball().args([
-        "write",
-        "--closure",
-        closure.to_str().unwrap(),
-        "--system",
-        system,
-        "--nixos",
-        "--quiet",
-        "-o",
-        tarball.to_str().unwrap(),
-        "--manifest",
-        manifest.to_str().unwrap(),
-    ]));
-    (tarball, closure)
 }
 
 /// `delta --from OLD` to NEW's closure, with extra flags.
@@ -105,29 +52,6 @@ fn assert_ok(output: &Output, what: &str) {
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// A root made by extracting a tarball, as `wsl --import` would.
-fn root_from(tarball: &Path, dir: &Path, name: &str) -> PathBuf {
-    let plain = dir.join(format!("{name}.tar"));
-    std::fs::write(&plain, run_ok(Command::new("gzip").arg("-dc").arg(tarball))).unwrap();
-    let root = dir.join(name);
-    extract(&plain, &root);
-    root
-}
-
-fn store_of(root: &Path) -> String {
-    format!("local?root={}", root.display())
-}
-
-/// Where R's system profile leads: follows the links inside R.
-fn profile_system(root: &Path) -> String {
-    let profiles = root.join("nix/var/nix/profiles");
-    let generation = std::fs::read_link(profiles.join("system")).unwrap();
-    std::fs::read_link(profiles.join(generation))
-        .unwrap()
-        .display()
-        .to_string()
 }
 
 /// The paths of `paths` that R's store does not hold as valid.
@@ -182,7 +106,8 @@ fn v1_to_v2_bundle(dir: &Path, extra: &[&str]) -> (PathBuf, PathBuf, PathBuf) {
     (old, new_closure, bundle)
 }
 
-/// `apply BUNDLE --root ROOT --dry-activate`.
+/// `apply BUNDLE --root ROOT --dry-activate --allow-unsigned` (the
+/// signature is tests/sign.rs's business).
 fn apply_dry(bundle: &Path, root: &Path) -> Output {
     run_wsl_tarball(&[
         "apply",
@@ -190,6 +115,7 @@ fn apply_dry(bundle: &Path, root: &Path) -> Output {
         "--root",
         root.to_str().unwrap(),
         "--dry-activate",
+        "--allow-unsigned",
     ])
 }
 
@@ -349,7 +275,12 @@ fn script_and_apply_take_paths_with_spaces_and_a_relative_root() {
 
     let output = nix_command("sh")
         .arg(unpacked.join("wsl-delta/apply"))
-        .args(["--dry-activate", "--root", "script root"])
+        .args([
+            "--allow-unsigned",
+            "--dry-activate",
+            "--root",
+            "script root",
+        ])
         .current_dir(&dir)
         .output()
         .unwrap();
@@ -359,7 +290,7 @@ fn script_and_apply_take_paths_with_spaces_and_a_relative_root() {
     let output = wsl_tarball()
         .arg("apply")
         .arg(&bundle)
-        .args(["--root", "tool root", "--dry-activate"])
+        .args(["--root", "tool root", "--dry-activate", "--allow-unsigned"])
         .current_dir(&dir)
         .output()
         .unwrap();
@@ -828,7 +759,7 @@ fn a_current_nix_imports_the_bundle() {
     for (root, command) in runs {
         let mut args: Vec<&str> = command.iter().map(String::as_str).collect();
         let root_inside = inside(root);
-        args.extend(["--root", &root_inside, "--dry-activate"]);
+        args.extend(["--root", &root_inside, "--dry-activate", "--allow-unsigned"]);
         let output = in_chroot(&chroot, &args);
         assert_ok(&output, &format!("{args:?} in the chroot"));
         let store = format!("local?root={root_inside}");
@@ -946,9 +877,11 @@ fn unpack_bundle(bundle: &Path, dir: &Path) -> PathBuf {
 }
 
 /// `sh wsl-delta/apply FLAGS --dry-activate --root ROOT` from an unpacked
-/// bundle, with the test Nix settings.
+/// bundle, with the test Nix settings and WSL_TARBALL_ALLOW_UNSIGNED=1
+/// (the script cannot check a signature; tests/sign.rs).
 fn run_bundled_script(unpacked: &Path, root: &Path, flags: &[&str]) -> Output {
     nix_command("sh")
+        .env("WSL_TARBALL_ALLOW_UNSIGNED", "1")
         .arg(unpacked.join("wsl-delta/apply"))
         .args(flags)
         .args(["--dry-activate", "--root"])
@@ -1151,6 +1084,7 @@ fn apply_reads_the_bundle_once_so_a_fifo_cannot_swap_it() {
             "--root",
             root.to_str().unwrap(),
             "--dry-activate",
+            "--allow-unsigned",
         ])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())

@@ -204,6 +204,57 @@ fn disabled_module_keeps_upstreams_tarball_builder() {
 }
 
 #[test]
+fn signing_key_file_is_a_string_outside_the_store_that_only_the_builder_reads() {
+    let Some(sources) =
+        eval_sources("signing_key_file_is_a_string_outside_the_store_that_only_the_builder_reads")
+    else {
+        return;
+    };
+    let key = "/run/secrets/team-1.sec";
+    let e = harness(
+        &sources,
+        "",
+        &buildable(&format!("wsl.tarball.signing.keyFile = \"{key}\";")),
+    );
+    let probe = eval_json(&format!(
+        "let e = {e}; b = e.config.system.build; in {{ assertions = e.assertions; \
+         builder = b.tarballBuilder.text; pure = b.wslTarball.drvPath; }}"
+    ));
+    assert_eq!(probe["assertions"], true);
+    let builder = probe["builder"].as_str().unwrap();
+    assert!(
+        builder.contains(&format!(
+            "flags+=(--manifest \"${{out%.wsl}}.manifest.json\" --sign-key '{key}')"
+        )),
+        "{builder}"
+    );
+    // The pure derivation knows nothing of the key.
+    let drv = std::fs::read_to_string(probe["pure"].as_str().unwrap()).unwrap();
+    assert!(!drv.contains(key), "{drv}");
+
+    for bad in [
+        "/nix/store/00000000000000000000000000000000-key",
+        "team-1.sec",
+    ] {
+        let expression = format!(
+            "{}.assertions",
+            harness(
+                &sources,
+                "",
+                &buildable(&format!("wsl.tarball.signing.keyFile = \"{bad}\";"))
+            )
+        );
+        let output = nix_eval(&expression);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{bad} evaluated");
+        assert!(
+            stderr.contains(&format!("wsl.tarball.signing.keyFile = \"{bad}\"")),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
 fn package_comes_from_the_build_platform() {
     let Some(sources) = eval_sources("package_comes_from_the_build_platform") else {
         return;

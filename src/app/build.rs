@@ -76,6 +76,9 @@ pub fn build(request: &BuildRequest, events: &mut dyn Events) -> Result<BuildOut
     }
     output.check_distinct(&[], content.extra_files.as_deref())?;
     content.chown_rules()?;
+    if request.delta_from.is_none() {
+        output.check_signing()?;
+    }
     request.compression.check_early()?;
     let nix = Nix::detect()?;
     let host = nix.select_host(&request.flake, request.host.as_deref())?;
@@ -90,7 +93,25 @@ pub fn build(request: &BuildRequest, events: &mut dyn Events) -> Result<BuildOut
         request.flake,
         quote_attribute(&host.name)
     );
+    let mut signed_output;
+    let mut output = output;
     let facts = if nix.host_has_facts(&request.flake, &host.name)? {
+        // The module's signing key, read here and never by the pure build.
+        if output.sign_key.is_none() {
+            let config = format!(
+                "{}#nixosConfigurations.{}.config",
+                request.flake,
+                quote_attribute(&host.name)
+            );
+            if let Some(key) = nix.signing_key_file(&config)? {
+                if request.delta_from.is_none() && output.manifest.is_none() {
+                    return Err(AppError::ModuleSignKeyWithoutManifest { key });
+                }
+                signed_output = output.clone();
+                signed_output.sign_key = Some(PathBuf::from(key));
+                output = &signed_output;
+            }
+        }
         let path = nix.build_out(&format!("{attribute}.wslTarballFacts"))?;
         let bytes = read_limited(Path::new(&path), MAX_FACTS_BYTES, "a facts file")?;
         NixosFacts::parse(&bytes, &path)?
@@ -100,7 +121,7 @@ pub fn build(request: &BuildRequest, events: &mut dyn Events) -> Result<BuildOut
     };
     if let Some(old) = &request.delta_from {
         let (closure_json, source_name) = nix.closure_json(&facts.system)?;
-        let output = if request.default_output {
+        let bundle = if request.default_output {
             PathBuf::from(DEFAULT_BUNDLE)
         } else {
             output.output.clone()
@@ -109,11 +130,12 @@ pub fn build(request: &BuildRequest, events: &mut dyn Events) -> Result<BuildOut
             from: old.clone(),
             closure: PathBuf::from(&source_name),
             system: facts.system.clone(),
-            output,
+            output: bundle,
             compression: request.compression,
             mtime: content.mtime,
             store_root: content.store_root.clone(),
             checks: content.checks.clone(),
+            sign_key: output.sign_key.clone(),
         };
         return Ok(BuildOutcome::Bundle(Box::new(delta_from_bytes(
             &delta,

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::security::{judge, scanner};
+use super::sign::read_signing_key;
 use super::{AppError, CheckSettings, CompressionRequest, Events, FindingsStage};
 use crate::delta::{self, BundleManifest, BundleSummary};
 use crate::input::{read_limited, MAX_CLOSURE_BYTES};
@@ -27,6 +28,8 @@ pub struct DeltaRequest {
     /// Read the store from ROOT/nix/store.
     pub store_root: Option<PathBuf>,
     pub checks: CheckSettings,
+    /// A Nix secret key file to sign the bundle's manifest with.
+    pub sign_key: Option<PathBuf>,
 }
 
 /// A written bundle.
@@ -65,6 +68,15 @@ pub(super) fn delta_from_bytes(
 ) -> Result<DeltaOutcome, AppError> {
     let compress_options = request.compression.options(None)?;
     let store_dir = DEFAULT_STORE_DIR;
+    let store_source = match &request.store_root {
+        Some(root) => root.join(store_dir.trim_start_matches('/')),
+        None => PathBuf::from(store_dir),
+    };
+    let signing_key = request
+        .sign_key
+        .as_deref()
+        .map(|key| read_signing_key(key, None, &store_source))
+        .transpose()?;
     let (closure, _) = read_closure(closure_bytes, source_name, store_dir)?;
     let system = super::rootfs::follow_links_to_store(&request.system, store_dir);
     let system =
@@ -73,10 +85,6 @@ pub(super) fn delta_from_bytes(
             source,
         })?;
     let baseline = delta::read_inventory(&request.from, store_dir)?;
-    let store_source = match &request.store_root {
-        Some(root) => root.join(store_dir.trim_start_matches('/')),
-        None => PathBuf::from(store_dir),
-    };
     let scanner = scanner(&request.checks, store_dir, Some(&system), true, events)?;
     let plan = delta::plan_bundle(delta::BundleInputs {
         closure: &closure,
@@ -84,6 +92,7 @@ pub(super) fn delta_from_bytes(
         baseline: &baseline,
         store_source,
         scanner,
+        signing_key: signing_key.as_ref(),
     })?;
     if let Some(report) = plan.scan_report() {
         judge(report, FindingsStage::Bundle, events)?;

@@ -12,6 +12,7 @@ use crate::output::OutputError;
 use crate::overlap::OverlapError;
 use crate::plan::{ChownRuleError, FactsError, PlanError};
 use crate::scan::{AllowRuleError, ScanConfigError};
+use crate::sign::KeyError;
 use crate::store::{ClosureError, StorePathError};
 use crate::write::WriteError;
 
@@ -59,6 +60,10 @@ pub enum AppError {
     Chown(#[from] ChownRuleError),
     #[error("an update bundle holds only store paths: extra files, owners, a manifest and a cache do not apply to it")]
     BundleSettings,
+    #[error("a signature is recorded in the manifest, and no manifest is written")]
+    SignKeyWithoutManifest,
+    #[error("the host's wsl.tarball.signing.keyFile ({key}) asks for a signature, which is recorded in the manifest, and no manifest is written")]
+    ModuleSignKeyWithoutManifest { key: String },
     #[error("--cache-limit applies to a cache, and `write` has none unless --cache DIR is given")]
     CacheLimitWithoutCache,
     #[error("--cache-check-contents applies to a cache, and `write` has none unless --cache DIR is given")]
@@ -93,6 +98,10 @@ pub enum AppError {
     ScanConfig(#[from] ScanConfigError),
     #[error(transparent)]
     Nix(#[from] NixError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Sign(#[from] super::SignError),
 
     // Failures while running.
     #[error(transparent)]
@@ -117,8 +126,10 @@ impl AppError {
                 | AppError::Cache(_)
                 | AppError::CacheLimitWithoutCache
                 | AppError::CacheCheckWithoutCache
+                | AppError::SignKeyWithoutManifest
+                | AppError::ModuleSignKeyWithoutManifest { .. }
                 | AppError::Overlap(_)
                 | AppError::Chown(_)
-        )
+        ) || matches!(self, AppError::Sign(error) if error.is_usage())
     }
 }

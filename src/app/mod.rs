@@ -22,6 +22,7 @@ mod delta;
 mod error;
 mod rootfs;
 mod security;
+mod sign;
 
 pub use build::{build, BuildOutcome, BuildRequest};
 pub use delta::{write_delta, DeltaOutcome, DeltaRequest};
@@ -31,6 +32,7 @@ pub use rootfs::{
     SystemRequest, WriteOutcome,
 };
 pub use security::{check_tarball, CheckSettings};
+pub use sign::{sign, SignError, SignOutcome, SignRequest};
 // What requests and outcomes are made of, from modules the crate keeps to
 // itself.
 pub use crate::cache::{parse_size, BadSize, Eviction, DEFAULT_LIMIT_BYTES as DEFAULT_CACHE_LIMIT};

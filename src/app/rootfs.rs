@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::security::{judge, scanner};
+use super::sign::read_signing_key;
 use super::{default_threads, AppError, CheckSettings, Event, Events, FindingsStage};
 use crate::cache::{SegmentCache, DEFAULT_LIMIT_BYTES};
 use crate::compress::{check_threads, CompressOptions, Compression};
@@ -157,6 +158,9 @@ pub struct OutputRequest {
     /// Check every cache hit's contents before it is used (a cache that
     /// crossed a trust boundary; see [`crate::cache`]).
     pub cache_check_contents: bool,
+    /// A Nix secret key file to sign the manifest with (see [`crate::sign`]);
+    /// read, never copied anywhere.
+    pub sign_key: Option<PathBuf>,
 }
 
 impl OutputRequest {
@@ -171,6 +175,13 @@ impl OutputRequest {
             flag: "-o",
             path: &self.output,
         }];
+        let mut inputs = inputs.to_vec();
+        if let Some(key) = &self.sign_key {
+            inputs.push(Named {
+                flag: "--sign-key",
+                path: key,
+            });
+        }
         if let Some(manifest) = &self.manifest {
             outputs.push(Named {
                 flag: "--manifest",
@@ -184,7 +195,15 @@ impl OutputRequest {
                 path,
             })
             .collect();
-        Ok(check_outputs(&outputs, inputs, &trees)?)
+        Ok(check_outputs(&outputs, &inputs, &trees)?)
+    }
+
+    /// A signature goes into the manifest: bad usage to ask for one without.
+    pub(super) fn check_signing(&self) -> Result<(), AppError> {
+        match self.sign_key.is_some() && self.manifest.is_none() {
+            true => Err(AppError::SignKeyWithoutManifest),
+            false => Ok(()),
+        }
     }
 }
 
@@ -366,6 +385,7 @@ pub fn write_rootfs(
     }
     output.check_distinct(&inputs, content.extra_files.as_deref())?;
     content.chown_rules()?;
+    output.check_signing()?;
     if output.cache.is_none() && output.cache_limit.is_some() {
         return Err(AppError::CacheLimitWithoutCache);
     }
@@ -458,6 +478,12 @@ pub(super) fn write_planned(
             compression: compress_options.compression.name(),
         });
     }
+    // Read before the long write: a bad key fails the run before it starts.
+    let signing_key = output
+        .sign_key
+        .as_deref()
+        .map(|key| read_signing_key(key, content.extra_files.as_deref(), &content.store_source()))
+        .transpose()?;
     let planned = plan_rootfs(content, closure_bytes()?, system, nixos, events)?;
     let Planned {
         closure,
@@ -510,7 +536,7 @@ pub(super) fn write_planned(
         judge(report, FindingsStage::Tarball, events)?;
     }
     if let Some(manifest_output) = &mut manifest_output {
-        let manifest = manifest(
+        let mut manifest = manifest(
             content,
             &compress_options,
             output,
@@ -520,6 +546,9 @@ pub(super) fn write_planned(
             pending.summary(),
             pending.scan_report(),
         )?;
+        if let Some(key) = &signing_key {
+            manifest.sign(key);
+        }
         manifest_output.write_all(manifest.to_json().as_bytes())?;
     }
     // The tarball and its manifest replace their destinations together.
@@ -616,5 +645,6 @@ fn manifest(
             entries: summary.tar.files + summary.tar.directories + summary.tar.symlinks,
         },
         security_checks,
+        signatures: Vec::new(),
     })
 }

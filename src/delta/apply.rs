@@ -19,6 +19,12 @@
 //! 4. `nix-env -p PROFILE --set NEW`, then `NEW/bin/switch-to-configuration
 //!    boot` (or `switch`); if activation fails the profile is rolled back.
 //!
+//! Before all that, the manifest's signature is checked against the keys
+//! Nix itself trusts for substitutes (`trusted-public-keys`, from
+//! `nix show-config`, or with `root` from ROOT/etc/nix/nix.conf): a bundle
+//! not signed by one of them is refused unless `allow_unsigned`, and then
+//! the outcome says what was skipped.
+//!
 //! Every Nix command gets `--` before the store paths. With `root` (made
 //! absolute first), Nix works on `local?root=ROOT` and its profile, and the
 //! activation is only printed (`dry_activate` is required).
@@ -31,6 +37,7 @@ use std::process::{Command, Stdio};
 use super::manifest::{absolute, BundleManifest, STORE_DIR};
 use super::read::{check_bundle, open_bundle, OpenBundle};
 use super::DeltaError;
+use crate::sign::{check_signatures, Domain, PublicKey};
 use crate::store::NarHash;
 
 /// Where the system profile is inside a root.
@@ -45,6 +52,17 @@ pub struct ApplyOptions {
     pub switch: bool,
     /// Print the activation command instead of running it.
     pub dry_activate: bool,
+    /// Apply a bundle whose signature is missing, unknown or bad.
+    pub allow_unsigned: bool,
+}
+
+/// How the bundle's signature went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignatureOutcome {
+    /// Signed by this trusted key.
+    Trusted { key: String },
+    /// Not satisfied, and applied anyway (`allow_unsigned`): why.
+    Skipped { why: String },
 }
 
 /// What `apply` did, for the report.
@@ -60,6 +78,7 @@ pub struct ApplyOutcome {
     pub activation: Vec<String>,
     /// Whether it ran (not with `dry_activate`).
     pub activated: bool,
+    pub signature: SignatureOutcome,
 }
 
 impl ApplyOptions {
@@ -137,6 +156,7 @@ pub fn apply(bundle: &Path, options: &ApplyOptions) -> Result<ApplyOutcome, Delt
     }
     let options = &options.resolved()?;
     let open = open_bundle(bundle).map_err(unchanged)?;
+    let signature = check_signature(bundle, &open, options)?;
     let manifest = open.manifest.clone();
     let new_system = manifest.new_system_path();
     let profile = options.profile();
@@ -154,6 +174,7 @@ pub fn apply(bundle: &Path, options: &ApplyOptions) -> Result<ApplyOutcome, Delt
         already_applied: false,
         activation,
         activated: false,
+        signature,
     };
     if current.as_deref() == Some(new_system.as_str()) {
         outcome.already_applied = true;
@@ -211,10 +232,198 @@ pub fn apply(bundle: &Path, options: &ApplyOptions) -> Result<ApplyOutcome, Delt
     Ok(outcome)
 }
 
+/// The manifest's signature against the keys Nix trusts; an error unless
+/// it is good or `allow_unsigned`.
+fn check_signature(
+    bundle: &Path,
+    open: &OpenBundle,
+    options: &ApplyOptions,
+) -> Result<SignatureOutcome, DeltaError> {
+    let (trusted, source_name) = match trusted_public_keys(options) {
+        Ok(found) => found,
+        Err(error) if options.allow_unsigned => {
+            return Ok(SignatureOutcome::Skipped {
+                why: error.to_string(),
+            })
+        }
+        Err(error) => return Err(error),
+    };
+    match check_signatures(
+        Domain::Bundle,
+        &open.manifest_value,
+        &open.manifest.signatures,
+        &trusted,
+    ) {
+        Ok(key) => Ok(SignatureOutcome::Trusted { key }),
+        Err(problem) if options.allow_unsigned => Ok(SignatureOutcome::Skipped {
+            why: problem.to_string(),
+        }),
+        Err(problem) => Err(DeltaError::Unsigned {
+            path: bundle.to_path_buf(),
+            source_name,
+            problem,
+        }),
+    }
+}
+
+/// The public keys Nix trusts, and where they were read: with `root`,
+/// `trusted-public-keys` and `extra-trusted-public-keys` of
+/// ROOT/etc/nix/nix.conf (none when it has none; `include` lines are not
+/// followed); else from `nix show-config --json` (or `nix config show`).
+fn trusted_public_keys(options: &ApplyOptions) -> Result<(Vec<PublicKey>, String), DeltaError> {
+    let (words, name) = match &options.root {
+        Some(root) => nix_conf_under(root)?,
+        None => (
+            running_nix_trusted_keys()?,
+            "nix show-config's trusted-public-keys".to_owned(),
+        ),
+    };
+    parse_keys(&words, &name).map(|keys| (keys, name))
+}
+
+/// The trusted keys ROOT/etc/nix/nix.conf lists (none when there is no
+/// such file), and the file's name.
+fn nix_conf_under(root: &Path) -> Result<(Vec<String>, String), DeltaError> {
+    let bad = |message: String| DeltaError::TrustedKeys { message };
+    let path = resolve_in_root(root, Path::new("etc/nix/nix.conf"))
+        .ok_or_else(|| bad("etc/nix/nix.conf: too many symbolic links".into()))?;
+    let name = path.display().to_string();
+    let text = match crate::input::read_limited(&path, 1 << 20, "nix.conf") {
+        Ok(bytes) => {
+            String::from_utf8(bytes).map_err(|_| bad(format!("{name}: not UTF-8 text")))?
+        }
+        Err(crate::input::InputError::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            String::new()
+        }
+        Err(error) => return Err(bad(error.to_string())),
+    };
+    Ok((nix_conf_trusted_keys(&text), name))
+}
+
+/// `trusted-public-keys` of the running Nix: `nix show-config --json`, or
+/// `nix config show --json` where `show-config` is gone.
+fn running_nix_trusted_keys() -> Result<Vec<String>, DeltaError> {
+    let show_config = ["show-config", "--json"];
+    let config_show = ["config", "show", "--json"];
+    nix_config_trusted_keys(&show_config)
+        .or_else(|error| nix_config_trusted_keys(&config_show).map_err(|_| error))
+}
+
+fn nix_config_trusted_keys(args: &[&str]) -> Result<Vec<String>, DeltaError> {
+    let command = format!("nix {}", args.join(" "));
+    let bad = |message: String| DeltaError::TrustedKeys { message };
+    let output = Command::new("nix")
+        .args(["--extra-experimental-features", "nix-command"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| bad(format!("cannot run `{command}`: {e}")))?;
+    if !output.status.success() {
+        return Err(bad(format!("`{command}` failed ({})", output.status)));
+    }
+    let config: serde_json::Value =
+        serde_json::from_slice(&output.stdout).map_err(|e| bad(format!("`{command}`: {e}")))?;
+    let values = config["trusted-public-keys"]["value"]
+        .as_array()
+        .ok_or_else(|| bad(format!("`{command}` lists no trusted-public-keys")))?;
+    values
+        .iter()
+        .map(|value| {
+            value.as_str().map(str::to_owned).ok_or_else(|| {
+                bad(format!(
+                    "`{command}`: a trusted-public-keys value is not a string"
+                ))
+            })
+        })
+        .collect()
+}
+
+fn parse_keys(words: &[String], source_name: &str) -> Result<Vec<PublicKey>, DeltaError> {
+    words
+        .iter()
+        .enumerate()
+        .map(|(i, word)| {
+            PublicKey::parse(word).map_err(|why| DeltaError::TrustedKeys {
+                message: format!("{source_name}: key {}: {why}", i + 1),
+            })
+        })
+        .collect()
+}
+
+/// `path` inside `root`, its symbolic links followed inside `root` (an
+/// absolute target is taken from `root`, `..` stops at it), as the system
+/// at `root` would see it; `None` after 40 links.
+fn resolve_in_root(root: &Path, path: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let mut pending: Vec<std::ffi::OsString> = path
+        .components()
+        .rev()
+        .map(|c| c.as_os_str().to_owned())
+        .collect();
+    let mut current = root.to_path_buf();
+    let mut links = 0;
+    while let Some(name) = pending.pop() {
+        match Path::new(&name).components().next() {
+            Some(Component::ParentDir) if current != root => {
+                current.pop();
+            }
+            Some(Component::Normal(name)) => {
+                let next = current.join(name);
+                match std::fs::symlink_metadata(&next) {
+                    Ok(meta) if meta.file_type().is_symlink() => {
+                        links += 1;
+                        if links > 40 {
+                            return None;
+                        }
+                        let target = std::fs::read_link(&next).ok()?;
+                        if target.is_absolute() {
+                            current = root.to_path_buf();
+                        }
+                        pending.extend(
+                            target
+                                .components()
+                                .rev()
+                                .filter(|c| !matches!(c, Component::RootDir))
+                                .map(|c| c.as_os_str().to_owned()),
+                        );
+                    }
+                    _ => current = next,
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(current)
+}
+
+/// The keys a nix.conf's `trusted-public-keys` (the last one) and
+/// `extra-trusted-public-keys` (all) lines list.
+fn nix_conf_trusted_keys(text: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut extra = Vec::new();
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or_default();
+        let Some((name, value)) = line.split_once('=') else {
+            continue;
+        };
+        let values = value.split_whitespace().map(str::to_owned);
+        match name.trim() {
+            "trusted-public-keys" | "binary-cache-public-keys" => keys = values.collect(),
+            "extra-trusted-public-keys" | "extra-binary-cache-public-keys" => extra.extend(values),
+            _ => {}
+        }
+    }
+    keys.extend(extra);
+    keys
+}
+
 /// Reads the rest of the bundle once, checking all `verify` checks, into
 /// an unnamed temporary file holding the export stream: that file, at its
 /// start, when every check passed.
-fn checked_copy(bundle: &Path, open: OpenBundle) -> Result<std::fs::File, DeltaError> {
+pub(super) fn checked_copy(bundle: &Path, open: OpenBundle) -> Result<std::fs::File, DeltaError> {
     let temporary = |source| DeltaError::Write {
         path: std::env::temp_dir(),
         source,
@@ -448,4 +657,33 @@ fn run(program: &str, store_args: &[String], args: &[String]) -> Result<String, 
         });
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nix_conf_lists_the_last_trusted_keys_and_every_extra_one() {
+        let text = "trusted-public-keys = a:1 b:2\n# trusted-public-keys = x:0\n\
+                    extra-trusted-public-keys = c:3 # comment\ntrusted-public-keys = d:4\n";
+        assert_eq!(nix_conf_trusted_keys(text), ["d:4", "c:3"]);
+    }
+
+    #[test]
+    fn links_inside_a_root_stay_inside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("etc/static/nix")).unwrap();
+        std::fs::write(root.join("etc/static/nix/nix.conf"), "inside").unwrap();
+        std::os::unix::fs::symlink("/etc/static/nix", root.join("etc/nix")).unwrap();
+        let found = resolve_in_root(&root, Path::new("etc/nix/nix.conf")).unwrap();
+        assert_eq!(found, root.join("etc/static/nix/nix.conf"));
+        std::os::unix::fs::symlink("../../../../../loop", root.join("loop")).unwrap();
+        assert_eq!(
+            resolve_in_root(&root, Path::new("loop")),
+            None,
+            "a link to itself (.. stops at the root) ends"
+        );
+    }
 }

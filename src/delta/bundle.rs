@@ -29,6 +29,7 @@ use crate::manifest::HashingWriter;
 use crate::nar::{dump_host_path, NarHasher};
 use crate::output::AtomicOutput;
 use crate::scan::{ScanReport, Scanner};
+use crate::sign::SigningKey;
 use crate::store::{Closure, NarHash, PathInfo, StorePath};
 use crate::tar::{ContentObserver, TarWriter};
 
@@ -43,6 +44,8 @@ pub struct BundleInputs<'a> {
     pub store_source: PathBuf,
     /// `None` when the checks are skipped.
     pub scanner: Option<Scanner>,
+    /// Signs the manifest.
+    pub signing_key: Option<&'a SigningKey>,
 }
 
 /// The first pass's result: everything but the compressed bytes.
@@ -144,7 +147,7 @@ pub fn plan_bundle(inputs: BundleInputs<'_>) -> Result<BundlePlan, DeltaError> {
     let export_sha256 = export_sha256.unwrap_or_default();
     debug_assert_eq!(export_size, stream_size(&paths));
 
-    let manifest = BundleManifest {
+    let mut manifest = BundleManifest {
         bundle_version: BUNDLE_VERSION,
         tool: BundleTool {
             name: env!("CARGO_PKG_NAME").to_owned(),
@@ -166,7 +169,11 @@ pub fn plan_bundle(inputs: BundleInputs<'_>) -> Result<BundlePlan, DeltaError> {
             "skipped"
         }
         .to_owned(),
+        signatures: Vec::new(),
     };
+    if let Some(key) = inputs.signing_key {
+        manifest.sign(key);
+    }
     let manifest_json = manifest.to_json();
     let script = apply_script(&manifest);
     let scan = scanner.map(|mut scanner| {
@@ -252,69 +259,98 @@ impl BundlePlan {
         mtime: u64,
         compression: &CompressOptions,
     ) -> Result<BundleSummary, DeltaError> {
-        let output = AtomicOutput::create(destination)?;
         let write_error = |source| DeltaError::Write {
             path: destination.to_path_buf(),
             source,
         };
-        let file = output.try_clone_file().map_err(write_error)?;
-        let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
-        let compressor = Compressor::new(hashing, compression)?;
-        let mut tar = TarWriter::new(compressor, mtime);
-        tar.append(&Entry::directory(BUNDLE_DIR, 0o755))?;
-        tar.append(&Entry::inline_file(
-            MANIFEST_MEMBER,
-            self.manifest_json.as_bytes().to_vec(),
-            0o644,
-        ))?;
-        tar.append(&Entry::inline_file(
-            APPLY_MEMBER,
-            self.script.as_bytes().to_vec(),
-            0o755,
-        ))?;
-        tar.append_streamed(
-            EXPORT_MEMBER.as_bytes(),
-            0o644,
-            self.manifest.export.size,
-            |out| -> Result<(), DeltaError> {
-                let mut export = out;
-                for path in &self.manifest.paths {
-                    export.write_all(&RECORD_START).map_err(write_error)?;
-                    let mut nar = NarHasher::new();
-                    dump(
-                        &self.store_source,
-                        path,
-                        &mut Tee(&mut nar, &mut export),
-                        &mut (),
-                    )?;
-                    let (digest, _) = nar.finish();
-                    if path.nar_hash != NarHash(digest) {
-                        return Err(DeltaError::ChangedWhileWriting {
-                            path: path.absolute(),
-                        });
-                    }
-                    export
-                        .write_all(&record_trailer(path))
-                        .map_err(write_error)?;
+        let members = BundleMembers {
+            manifest_json: &self.manifest_json,
+            script: &self.script,
+            export_size: self.manifest.export.size,
+        };
+        write_bundle(destination, mtime, compression, members, |out| {
+            let mut export = out;
+            for path in &self.manifest.paths {
+                export.write_all(&RECORD_START).map_err(write_error)?;
+                let mut nar = NarHasher::new();
+                dump(
+                    &self.store_source,
+                    path,
+                    &mut Tee(&mut nar, &mut export),
+                    &mut (),
+                )?;
+                let (digest, _) = nar.finish();
+                if path.nar_hash != NarHash(digest) {
+                    return Err(DeltaError::ChangedWhileWriting {
+                        path: path.absolute(),
+                    });
                 }
-                export.write_all(&STREAM_END).map_err(write_error)?;
-                Ok(())
-            },
-        )?;
-        let (compressor, stats) = tar.finish()?;
-        let hashing = compressor.finish().map_err(write_error)?;
-        let (mut buffered, output_sha256, _) = hashing.finish();
-        // `HashingWriter::new` always hashes.
-        let output_sha256 = output_sha256.unwrap_or_default();
-        buffered.flush().map_err(write_error)?;
-        drop(buffered);
-        let output_bytes = output.commit()?;
-        Ok(BundleSummary {
-            output_bytes,
-            output_sha256,
-            tar_bytes: stats.archive_bytes,
+                export
+                    .write_all(&record_trailer(path))
+                    .map_err(write_error)?;
+            }
+            export.write_all(&STREAM_END).map_err(write_error)?;
+            Ok(())
         })
     }
+}
+
+/// The members of a bundle but the export stream's bytes.
+pub(crate) struct BundleMembers<'a> {
+    pub manifest_json: &'a str,
+    pub script: &'a str,
+    /// The export stream's size; `fill_export` writes exactly that.
+    pub export_size: u64,
+}
+
+/// Writes a bundle of `members` to `destination` atomically, the export
+/// stream's bytes from `fill_export`.
+pub(crate) fn write_bundle(
+    destination: &Path,
+    mtime: u64,
+    compression: &CompressOptions,
+    members: BundleMembers<'_>,
+    fill_export: impl FnOnce(&mut dyn Write) -> Result<(), DeltaError>,
+) -> Result<BundleSummary, DeltaError> {
+    let output = AtomicOutput::create(destination)?;
+    let write_error = |source| DeltaError::Write {
+        path: destination.to_path_buf(),
+        source,
+    };
+    let file = output.try_clone_file().map_err(write_error)?;
+    let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+    let compressor = Compressor::new(hashing, compression)?;
+    let mut tar = TarWriter::new(compressor, mtime);
+    tar.append(&Entry::directory(BUNDLE_DIR, 0o755))?;
+    tar.append(&Entry::inline_file(
+        MANIFEST_MEMBER,
+        members.manifest_json.as_bytes().to_vec(),
+        0o644,
+    ))?;
+    tar.append(&Entry::inline_file(
+        APPLY_MEMBER,
+        members.script.as_bytes().to_vec(),
+        0o755,
+    ))?;
+    tar.append_streamed(
+        EXPORT_MEMBER.as_bytes(),
+        0o644,
+        members.export_size,
+        fill_export,
+    )?;
+    let (compressor, stats) = tar.finish()?;
+    let hashing = compressor.finish().map_err(write_error)?;
+    let (mut buffered, output_sha256, _) = hashing.finish();
+    // `HashingWriter::new` always hashes.
+    let output_sha256 = output_sha256.unwrap_or_default();
+    buffered.flush().map_err(write_error)?;
+    drop(buffered);
+    let output_bytes = output.commit()?;
+    Ok(BundleSummary {
+        output_bytes,
+        output_sha256,
+        tar_bytes: stats.archive_bytes,
+    })
 }
 
 #[cfg(test)]
@@ -355,6 +391,7 @@ mod tests {
             baseline: &baseline,
             store_source: PathBuf::from("/nix/store"),
             scanner: None,
+            signing_key: None,
         })
         .err()
         .unwrap();

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::sign::{add_signature, Domain, Signature, SigningKey};
 use crate::store::{NarHash, StorePath, DEFAULT_STORE_DIR};
 
 /// The directory every member is in.
@@ -79,9 +80,24 @@ pub struct BundleManifest {
     pub export: ExportDigest,
     /// `passed` or `skipped`.
     pub security_checks: String,
+    /// Signatures of the rest, in key-name order.
+    pub signatures: Vec<Signature>,
 }
 
 impl BundleManifest {
+    /// The manifest as a JSON value, as its signatures cover it.
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("a manifest serialises")
+    }
+
+    /// Adds (or replaces) `key`'s signature.
+    pub fn sign(&mut self, key: &SigningKey) {
+        let signature = key
+            .sign_manifest(Domain::Bundle, &self.to_value())
+            .expect("a manifest is a JSON object");
+        self.signatures = add_signature(&self.signatures, signature);
+    }
+
     pub fn to_json(&self) -> String {
         let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
         text.push('\n');
@@ -140,6 +156,8 @@ pub struct RawManifest {
     pub requires: Vec<String>,
     pub export: ExportDigest,
     pub security_checks: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<String>,
 }
 
 impl From<BundleManifest> for RawManifest {
@@ -155,6 +173,7 @@ impl From<BundleManifest> for RawManifest {
             requires: manifest.requires.iter().map(absolute).collect(),
             export: manifest.export,
             security_checks: manifest.security_checks,
+            signatures: manifest.signatures.iter().map(|s| s.to_string()).collect(),
         }
     }
 }
@@ -253,7 +272,16 @@ impl TryFrom<RawManifest> for BundleManifest {
                 format!("\"{sha256}\" is not 64 lowercase hex digits"),
             ));
         }
+        let signatures = raw
+            .signatures
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                Signature::parse(text).map_err(|e| field_error(format!("signatures[{i}]"), e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(BundleManifest {
+            signatures,
             bundle_version: raw.bundle_version,
             tool: raw.tool,
             store_dir: raw.store_dir,
@@ -305,6 +333,7 @@ mod tests {
                 size: 8,
             },
             security_checks: "skipped".into(),
+            signatures: Vec::new(),
         }
     }
 
@@ -323,7 +352,8 @@ mod tests {
     #[test]
     fn every_field_that_is_no_store_path_is_named() {
         type Edit = fn(&mut RawManifest);
-        let cases: [(Edit, &str); 7] = [
+        let cases: [(Edit, &str); 8] = [
+            (|m| m.signatures = vec!["k:AAAA".into()], "signatures[0]: "),
             (|m| m.requires = vec!["--store".into()], "requires[0]: "),
             (
                 |m| m.old_system = Some(format!("{PATH}';x;#")),

@@ -30,14 +30,18 @@ pub mod inventory;
 pub mod manifest;
 pub mod read;
 pub mod script;
+pub mod sign;
 
 use std::path::PathBuf;
 
-pub use apply::{apply, ApplyOptions, ApplyOutcome};
+pub use apply::{apply, ApplyOptions, ApplyOutcome, SignatureOutcome};
 pub use bundle::{plan_bundle, BundleInputs, BundlePlan, BundleSummary};
 pub use inventory::{compare, read_inventory, Inventory, InventoryDifference, InventoryKind};
 pub use manifest::{BundleManifest, BundlePath};
-pub use read::{inspect_bundle, is_bundle, verify_bundle, BundleInspection, BundleVerification};
+pub use read::{
+    inspect_bundle, is_bundle, verify_bundle, verify_signed_bundle, BundleInspection,
+    BundleVerification,
+};
 
 /// Why a delta could not be made, read or applied.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +93,14 @@ pub enum DeltaError {
     MissingRequired { count: usize, first: String },
     #[error("{message}")]
     Usage { message: &'static str },
+    #[error("{}: refusing a bundle not signed by a key Nix trusts ({source_name}): {problem}; nothing was changed", path.display())]
+    Unsigned {
+        path: PathBuf,
+        source_name: String,
+        problem: crate::sign::SignatureProblem,
+    },
+    #[error("cannot read the keys Nix trusts (trusted-public-keys): {message}")]
+    TrustedKeys { message: String },
     #[error("--root {}: {why}", root.display())]
     BadRoot { root: PathBuf, why: &'static str },
     #[error("`{command}` failed ({status}){detail}")]

@@ -22,6 +22,7 @@ use super::DeltaError;
 use crate::archive::{open_tarball, MemberKind, TarballReader};
 use crate::escape::Escaped;
 use crate::hex;
+use crate::sign::{check_signatures, Domain, PublicKey};
 use crate::store::StorePath;
 
 /// The largest manifest read.
@@ -46,23 +47,53 @@ pub fn is_bundle(path: &Path) -> bool {
 pub struct OpenBundle {
     pub reader: TarballReader,
     pub manifest: BundleManifest,
+    /// The manifest as read, which its signatures cover.
+    pub manifest_value: serde_json::Value,
 }
 
 /// Opens `path` and reads its manifest; the reader is left before the
 /// `apply` member.
 pub fn open_bundle(path: &Path) -> Result<OpenBundle, DeltaError> {
     let (reader, manifest) = open_bundle_parts(path)?;
+    let (manifest, manifest_value) = manifest?;
     Ok(OpenBundle {
         reader,
-        manifest: manifest?,
+        manifest,
+        manifest_value,
     })
+}
+
+/// The `signature` check of a bundle: its manifest signed by one of
+/// `trusted` ([`crate::sign::check_signatures`]).
+pub fn signature_check(open: &OpenBundle, trusted: &[PublicKey]) -> BundleCheck {
+    let failures = match check_signatures(
+        Domain::Bundle,
+        &open.manifest_value,
+        &open.manifest.signatures,
+        trusted,
+    ) {
+        Ok(_) => Vec::new(),
+        Err(problem) => vec![format!("{MANIFEST_MEMBER}: {problem}")],
+    };
+    check(
+        "signature",
+        "signature: the manifest (which holds the export's sha256) is signed by a trusted key",
+        failures,
+    )
 }
 
 /// [`open_bundle`], with a manifest that is not valid kept apart from a
 /// file that is no bundle of this version.
+#[allow(clippy::type_complexity)]
 fn open_bundle_parts(
     path: &Path,
-) -> Result<(TarballReader, Result<BundleManifest, DeltaError>), DeltaError> {
+) -> Result<
+    (
+        TarballReader,
+        Result<(BundleManifest, serde_json::Value), DeltaError>,
+    ),
+    DeltaError,
+> {
     let not_a_bundle = |message: String| DeltaError::NotABundle {
         path: path.to_path_buf(),
         message,
@@ -94,8 +125,9 @@ fn open_bundle_parts(
         .read_to_end(&mut bytes)
         .map_err(|e| not_a_bundle(format!("reading {MANIFEST_MEMBER}: {e}")))?;
     // The version first: a later layout is not a damaged one.
-    let version = serde_json::from_slice::<serde_json::Value>(&bytes)
-        .map_err(|e| not_a_bundle(format!("{MANIFEST_MEMBER}: {e}")))?
+    let value = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .map_err(|e| not_a_bundle(format!("{MANIFEST_MEMBER}: {e}")))?;
+    let version = value
         .get("bundleVersion")
         .and_then(serde_json::Value::as_u64);
     if version != Some(u64::from(BUNDLE_VERSION)) {
@@ -105,10 +137,12 @@ fn open_bundle_parts(
         )));
     }
     // Every store path, hash and name checked, or the field named.
-    let manifest = serde_json::from_slice(&bytes).map_err(|e| DeltaError::BadManifest {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    });
+    let manifest = serde_json::from_slice(&bytes)
+        .map(|manifest| (manifest, value))
+        .map_err(|e| DeltaError::BadManifest {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        });
     Ok((reader, manifest))
 }
 
@@ -128,6 +162,9 @@ pub struct BundleInspection {
     pub baseline: String,
     pub nar_bytes: u64,
     pub security_checks: String,
+    /// The key names of the manifest's signatures (not checked here:
+    /// `verify --trusted-key` checks them).
+    pub signed_by: Vec<String>,
     /// What the bundle ships, in import order, with NAR sizes.
     pub paths: Vec<super::manifest::BundlePath>,
     /// What it needs from the old system.
@@ -139,6 +176,7 @@ pub fn inspect_bundle(path: &Path) -> Result<BundleInspection, DeltaError> {
     let OpenBundle {
         mut reader,
         manifest,
+        ..
     } = open_bundle(path)?;
     let damaged = |message: String| DeltaError::DamagedBundle {
         path: path.to_path_buf(),
@@ -161,6 +199,11 @@ pub fn inspect_bundle(path: &Path) -> Result<BundleInspection, DeltaError> {
         baseline: manifest.baseline.clone(),
         nar_bytes: manifest.nar_bytes(),
         security_checks: manifest.security_checks.clone(),
+        signed_by: manifest
+            .signatures
+            .iter()
+            .map(|s| s.name().to_owned())
+            .collect(),
         requires: manifest.requires.iter().map(absolute).collect(),
         paths: manifest.paths,
     })
@@ -190,6 +233,17 @@ impl BundleInspection {
             Escaped(&self.baseline),
             Escaped(&self.security_checks)
         ));
+        out.push_str(&match self.signed_by.is_empty() {
+            true => "signed       no\n".to_owned(),
+            false => format!(
+                "signed       by {} (not checked here: verify --trusted-key checks it)\n",
+                self.signed_by
+                    .iter()
+                    .map(|name| crate::escape::escape_str(name).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
         out.push_str(&format!(
             "ships        {} ({} NAR), in import order\n",
             count(self.paths.len(), "store path"),
@@ -278,11 +332,23 @@ const MAX_SCRIPT_BYTES: u64 = 16 << 20;
 /// manifest whose fields are not what they must be fails the `manifest`
 /// check.
 pub fn verify_bundle(path: &Path) -> Result<BundleVerification, DeltaError> {
+    verify_signed_bundle(path, &[])
+}
+
+/// [`verify_bundle`], and with `trusted` keys the `signature` check.
+pub fn verify_signed_bundle(
+    path: &Path,
+    trusted: &[PublicKey],
+) -> Result<BundleVerification, DeltaError> {
     let file = path.display().to_string();
     let (reader, manifest) = open_bundle_parts(path)?;
     let compression = reader.compression().name().to_owned();
     let open = match manifest {
-        Ok(manifest) => OpenBundle { reader, manifest },
+        Ok((manifest, manifest_value)) => OpenBundle {
+            reader,
+            manifest,
+            manifest_value,
+        },
         Err(error) => {
             let message = match error {
                 DeltaError::BadManifest { message, .. } => message,
@@ -301,13 +367,16 @@ pub fn verify_bundle(path: &Path) -> Result<BundleVerification, DeltaError> {
         }
     };
     let store_paths = open.manifest.paths.len();
+    let signature = (!trusted.is_empty()).then(|| signature_check(&open, trusted));
+    let mut checks = check_bundle(open, &mut std::io::sink());
+    checks.extend(signature);
     Ok(BundleVerification {
         version: crate::inspect::JSON_VERSION,
         file,
         kind: "update bundle",
         compression,
         store_paths,
-        checks: check_bundle(open, &mut std::io::sink()),
+        checks,
     })
 }
 
@@ -349,6 +418,7 @@ pub fn check_bundle(open: OpenBundle, export_copy: &mut dyn Write) -> Vec<Bundle
     let OpenBundle {
         mut reader,
         manifest,
+        ..
     } = open;
     let script = apply_script(&manifest);
     let mut layout = Vec::new();

@@ -11,6 +11,12 @@
 //! all the same. The same manifest always makes the same script, byte for
 //! byte, so `verify` can compare the bundle's `apply` with it. Every Nix
 //! command gets `--` before the paths.
+//!
+//! sh cannot check the manifest's ed25519 signature (and Nix checks
+//! signatures of store paths only, not of a bundle), so the script holds no
+//! signature and refuses to run unless told to skip the check
+//! (`--allow-unsigned` or WSL_TARBALL_ALLOW_UNSIGNED=1), pointing at
+//! `wsl-tarball apply`, which checks it.
 
 use super::manifest::{absolute, BundleManifest, STORE_DIR};
 
@@ -56,10 +62,15 @@ const HEADER: &str = r#"#!/bin/sh
 # runs its switch-to-configuration. Nothing is changed until every path is
 # imported and checked; on failure the old system stays the current one.
 #
-# Usage: sudo sh wsl-delta/apply [--switch] [--root DIR --dry-activate]
-#   --switch        activate now (switch-to-configuration switch), not at the next start
-#   --root DIR      work on the NixOS root at DIR (nix --store local?root=DIR)
-#   --dry-activate  print the activation command instead of running it
+# This script cannot check the bundle's signature: `wsl-tarball apply BUNDLE`
+# does (against nix.conf's trusted-public-keys). It runs only when told to
+# skip that check.
+#
+# Usage: sudo sh wsl-delta/apply --allow-unsigned [--switch] [--root DIR --dry-activate]
+#   --allow-unsigned  apply without checking the signature (or WSL_TARBALL_ALLOW_UNSIGNED=1)
+#   --switch          activate now (switch-to-configuration switch), not at the next start
+#   --root DIR        work on the NixOS root at DIR (nix --store local?root=DIR)
+#   --dry-activate    print the activation command instead of running it
 set -eu
 set -f
 "#;
@@ -69,16 +80,23 @@ here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 action=boot
 root=
 dry=
+unsigned=
+[ "${WSL_TARBALL_ALLOW_UNSIGNED:-}" = 1 ] && unsigned=1
 while [ $# -gt 0 ]; do
   case $1 in
+    --allow-unsigned) unsigned=1 ;;
     --switch) action=switch ;;
     --root) [ $# -ge 2 ] || { echo "apply: --root needs a directory" >&2; exit 2; }; root=$2; shift ;;
     --dry-activate) dry=1 ;;
-    *) echo "apply: unknown argument $1 (expected --switch, --root DIR, --dry-activate)" >&2; exit 2 ;;
+    *) echo "apply: unknown argument $1 (expected --allow-unsigned, --switch, --root DIR, --dry-activate)" >&2; exit 2 ;;
   esac
   shift
 done
 fail() { echo "apply: error: $*" >&2; exit 1; }
+if [ -z "$unsigned" ]; then
+  fail "this script cannot check the bundle's signature; run \`wsl-tarball apply BUNDLE\`, which checks it against Nix's trusted-public-keys, or pass --allow-unsigned (or set WSL_TARBALL_ALLOW_UNSIGNED=1) to apply it unchecked; nothing was changed"
+fi
+echo "apply: WARNING: the bundle's signature is NOT checked (--allow-unsigned): anyone who could change the bundle chooses what is applied" >&2
 if [ -n "$root" ] && [ -z "$dry" ]; then
   fail "--root needs --dry-activate: the new system cannot be activated inside another root"
 fi

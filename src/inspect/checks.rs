@@ -16,6 +16,10 @@ pub enum Check {
     References,
     SystemProfile,
     Skeleton,
+    /// With `--manifest`: not in [`Check::ALL`], run only when asked.
+    Manifest,
+    /// With trusted keys: not in [`Check::ALL`], run only when asked.
+    Signature,
 }
 
 impl Check {
@@ -40,6 +44,8 @@ impl Check {
             Check::StoreContents => "every store path's NAR hash and size, recomputed from the archive, match the database",
             Check::References => "every reference of every store path is in the tarball",
             Check::SystemProfile => "/nix/var/nix/profiles/system leads to a store path in the tarball",
+            Check::Manifest => "manifest: the file's sha256 and size are the ones the manifest records",
+            Check::Signature => "signature: the manifest is signed by a trusted key",
             Check::Skeleton => "WSL skeleton: /etc/passwd with root as uid 0, /etc/shadow private, /sbin/init and /bin/sh executable, /etc/wsl.conf",
         }
     }

@@ -32,7 +32,7 @@ pub use diff::{
     FirstDifference, MemberChange,
 };
 pub use member_table::{MemberTable, NodeInfo};
-pub use verify::{verify, verify_with_progress, CheckOutcome, Verification};
+pub use verify::{verify, verify_signed, verify_with_progress, CheckOutcome, Verification};
 pub use walk::{ArchiveWalk, KeptFile, Owner, StoreObject, WalkError, WalkOptions};
 
 use crate::archive::{ArchiveError, ReadError};
@@ -292,6 +292,22 @@ pub fn inspect_with_progress(
 /// The largest manifest read (it lists every store path and finding).
 const MAX_MANIFEST_BYTES: u64 = 64 << 20;
 
+/// The bytes of the manifest at `path`, an error naming it if they cannot
+/// be read.
+pub(crate) fn read_manifest_bytes(path: &Path) -> Result<Vec<u8>, InspectError> {
+    let error = |message: String| InspectError::Manifest {
+        path: path.to_path_buf(),
+        message,
+    };
+    crate::input::read_limited(path, MAX_MANIFEST_BYTES, "a manifest").map_err(|e| match e {
+        // The path is already in front.
+        crate::input::InputError::Read { source, .. } => error(format!("cannot read it: {source}")),
+        crate::input::InputError::TooLarge { limit, .. } => error(format!(
+            "larger than the limit of {limit} bytes for a manifest"
+        )),
+    })
+}
+
 /// The `securityChecks.status` of a manifest, after checking that it
 /// describes this tarball.
 fn security_outcome_from_manifest(path: &Path, sha256: &[u8; 32]) -> Result<String, InspectError> {
@@ -299,17 +315,7 @@ fn security_outcome_from_manifest(path: &Path, sha256: &[u8; 32]) -> Result<Stri
         path: path.to_path_buf(),
         message,
     };
-    let bytes = crate::input::read_limited(path, MAX_MANIFEST_BYTES, "a manifest").map_err(
-        |e| match e {
-            // The path is already in front.
-            crate::input::InputError::Read { source, .. } => {
-                error(format!("cannot read it: {source}"))
-            }
-            crate::input::InputError::TooLarge { limit, .. } => error(format!(
-                "larger than the limit of {limit} bytes for a manifest"
-            )),
-        },
-    )?;
+    let bytes = read_manifest_bytes(path)?;
     let manifest: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| error(format!("not JSON: {e}")))?;
     let recorded = manifest["tarball"]["sha256"].as_str().unwrap_or_default();

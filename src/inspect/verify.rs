@@ -4,7 +4,9 @@
 //! the store, every store path's NAR hash and size recomputed from its
 //! members against Nix's database inside the tarball, every reference
 //! present, the system profile, and, when the tarball has a NixOS skeleton,
-//! the files WSL needs.
+//! the files WSL needs. Given the manifest `write --manifest` wrote, also
+//! that the file is the one it records (sha256 and size), and given trusted
+//! keys, that the manifest is signed by one of them ([`crate::sign`]).
 
 use crate::count::count;
 use std::path::Path;
@@ -19,8 +21,9 @@ use super::{
     read_database, Database, DatabaseError, DatabaseVisitor, InspectError, RegisteredPath,
 };
 use crate::archive::MemberKind;
-use crate::escape::Escaped;
+use crate::escape::{escape_str, Escaped};
 use crate::progress::Progress;
+use crate::sign::{check_signatures, manifest_signatures, Domain, PublicKey};
 use crate::store::{NarHash, StorePath};
 
 /// How one check went.
@@ -157,9 +160,24 @@ pub fn verify_with_progress(
     bare: bool,
     progress: &mut dyn Progress,
 ) -> Result<Verification, InspectError> {
-    // Nothing checks the compressed file's digest: it is not computed.
+    verify_signed(path, bare, None, &[], progress)
+}
+
+/// [`verify_with_progress`], and with `manifest` the [`Check::Manifest`]
+/// check, and with `trusted` keys (which need `manifest`) the
+/// [`Check::Signature`] check.
+pub fn verify_signed(
+    path: &Path,
+    bare: bool,
+    manifest: Option<&Path>,
+    trusted: &[PublicKey],
+    progress: &mut dyn Progress,
+) -> Result<Verification, InspectError> {
+    // The manifest first: an unreadable one is trouble before the long read.
+    let manifest_bytes = manifest.map(super::read_manifest_bytes).transpose()?;
+    // Only a manifest's check needs the compressed file's digest.
     let options = WalkOptions {
-        hash_file: false,
+        hash_file: manifest.is_some(),
         ..WalkOptions::default()
     };
     let mut walk = ArchiveWalk::run_with_progress(path, &options, progress)?;
@@ -194,9 +212,18 @@ pub fn verify_with_progress(
         ),
     }
     check_skeleton(&walk, bare, &mut failures, &mut skipped);
+    let mut asked = Vec::new();
+    if let Some(bytes) = &manifest_bytes {
+        asked.push(Check::Manifest);
+        if !trusted.is_empty() {
+            asked.push(Check::Signature);
+        }
+        check_manifest(&walk, bytes, trusted, &mut failures, &mut notes);
+    }
 
     let checks = Check::ALL
         .iter()
+        .chain(&asked)
         .map(|&check| {
             let failed: Vec<String> = failures
                 .kept
@@ -234,6 +261,62 @@ pub fn verify_with_progress(
         store_paths: walk.store_objects.len(),
         checks,
     })
+}
+
+/// The file against the manifest's `tarball.sha256` and `size`, and the
+/// manifest's signatures against `trusted` (when there are any).
+fn check_manifest(
+    walk: &ArchiveWalk,
+    bytes: &[u8],
+    trusted: &[PublicKey],
+    failures: &mut Failures,
+    notes: &mut Vec<(Check, String)>,
+) {
+    let fail_both = |failures: &mut Failures, message: String| {
+        failures.push(Check::Manifest, message.clone());
+        if !trusted.is_empty() {
+            failures.push(Check::Signature, message);
+        }
+    };
+    let manifest: serde_json::Value = match serde_json::from_slice(bytes) {
+        Ok(value @ serde_json::Value::Object(_)) => value,
+        Ok(_) => return fail_both(failures, "the manifest is not a JSON object".into()),
+        Err(e) => return fail_both(failures, format!("the manifest is not JSON: {e}")),
+    };
+    let sha256 = walk.file_sha256.map(|d| crate::hex::encode(&d));
+    let recorded = manifest["tarball"]["sha256"].as_str();
+    if recorded != sha256.as_deref() {
+        failures.push(
+            Check::Manifest,
+            format!(
+                "the file's sha256 is {}, the manifest records {}",
+                sha256.as_deref().unwrap_or("unknown"),
+                recorded.map_or("none".into(), |r| format!("{:?}", escape_str(r)))
+            ),
+        );
+    }
+    let size = manifest["tarball"]["size"].as_u64();
+    if size != Some(walk.file_size) {
+        failures.push(
+            Check::Manifest,
+            format!(
+                "the file is {} bytes, the manifest records {}",
+                walk.file_size,
+                size.map_or("no size".into(), |s| s.to_string())
+            ),
+        );
+    }
+    if trusted.is_empty() {
+        return;
+    }
+    let signatures = match manifest_signatures(&manifest) {
+        Ok(signatures) => signatures,
+        Err(why) => return failures.push(Check::Signature, format!("the manifest's {why}")),
+    };
+    match check_signatures(Domain::Image, &manifest, &signatures, trusted) {
+        Ok(key) => notes.push((Check::Signature, format!("by {}", escape_str(&key)))),
+        Err(problem) => failures.push(Check::Signature, format!("the manifest: {problem}")),
+    }
 }
 
 /// Compares the database's rows, as they are read, with the archive.

@@ -509,3 +509,105 @@ pub fn assert_terminal_safe(what: &str, output: &Output) -> String {
     }
     both
 }
+
+// ---------------------------------------------------------------------------
+// Delta updates (tests/delta.rs, tests/sign.rs): two versions of the
+// NixOS-shaped system of tests/fixtures/delta-system.nix.
+
+/// A version of the fixture system (its toplevel).
+pub fn delta_system(version: &str) -> String {
+    let file = repo_root().join("tests/fixtures/delta-system.nix");
+    run_text(
+        nix_command("nix-build")
+            .arg("--no-out-link")
+            .arg(&file)
+            .args(["--argstr", "version", version]),
+    )
+    .trim()
+    .to_owned()
+}
+
+/// Version 1 of the delta fixture system.
+pub fn v1() -> &'static str {
+    static SYSTEM: OnceLock<String> = OnceLock::new();
+    SYSTEM.get_or_init(|| delta_system("1"))
+}
+
+/// Version 2: another hello and motd.
+pub fn v2() -> &'static str {
+    static SYSTEM: OnceLock<String> = OnceLock::new();
+    SYSTEM.get_or_init(|| delta_system("2"))
+}
+
+/// `nix path-info --json -r SYSTEM` into DIR/NAME.
+pub fn closure_file(system: &str, dir: &Path, name: &str) -> PathBuf {
+    let file = write_path_info(system, dir);
+    let named = dir.join(name);
+    std::fs::rename(&file, &named).unwrap();
+    named
+}
+
+/// A tarball of SYSTEM (with its manifest) and its closure file, in DIR.
+pub fn write_system(system: &str, dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let closure = closure_file(system, dir, &format!("{name}.json"));
+    let tarball = dir.join(format!("{name}.wsl"));
+    let manifest = dir.join(format!("{name}.manifest.json"));
+    run_ok(wsl_tarball().args([
+        "write",
+        "--closure",
+        closure.to_str().unwrap(),
+        "--system",
+        system,
+        "--nixos",
+        "--quiet",
+        "-o",
+        tarball.to_str().unwrap(),
+        "--manifest",
+        manifest.to_str().unwrap(),
+    ]));
+    (tarball, closure)
+}
+
+/// A root made by extracting a tarball, as `wsl --import` would.
+pub fn root_from(tarball: &Path, dir: &Path, name: &str) -> PathBuf {
+    let plain = dir.join(format!("{name}.tar"));
+    std::fs::write(&plain, run_ok(Command::new("gzip").arg("-dc").arg(tarball))).unwrap();
+    let root = dir.join(name);
+    extract(&plain, &root);
+    root
+}
+
+/// Nix's store URI for a root.
+pub fn store_of(root: &Path) -> String {
+    format!("local?root={}", root.display())
+}
+
+/// Where R's system profile leads: follows the links inside R.
+pub fn profile_system(root: &Path) -> String {
+    let profiles = root.join("nix/var/nix/profiles");
+    let generation = std::fs::read_link(profiles.join("system")).unwrap();
+    std::fs::read_link(profiles.join(generation))
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+/// A key pair made by Nix itself: `nix key generate-secret --key-name NAME`
+/// into DIR/NAME.sec and `nix key convert-secret-to-public` of it into
+/// DIR/NAME.pub (each as Nix prints it).
+pub fn nix_key_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let secret = run_ok(nix_command("nix").args(["key", "generate-secret", "--key-name", name]));
+    let secret_file = dir.join(format!("{name}.sec"));
+    std::fs::write(&secret_file, &secret).unwrap();
+    // `run_ok` gives no standard input; this reads the secret from it.
+    let public = nix_command("nix")
+        .args(["key", "convert-secret-to-public"])
+        .stdin(std::fs::File::open(&secret_file).unwrap())
+        .output()
+        .unwrap();
+    assert!(public.status.success(), "{public:?}");
+    let public = public.stdout;
+    let public_file = dir.join(format!("{name}.pub"));
+    std::fs::write(&public_file, public).unwrap();
+    (secret_file, public_file)
+}

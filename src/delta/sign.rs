@@ -1,0 +1,64 @@
+//! `wsl-tarball sign BUNDLE`: a bundle signed after the fact.
+//!
+//! The bundle is read once and checked as `verify` checks it (a damaged
+//! bundle is never signed), its export stream copied into an unnamed
+//! temporary file on the way; then the same members, with the manifest
+//! signed ([`BundleManifest::sign`]), are written to the destination
+//! atomically with the bundle's compression at its default level and its
+//! members' modification time. The `apply` script holds no signature, so it
+//! does not change. Signing at `delta` time gives the same signature
+//! (ed25519 is deterministic, and what is signed is the canonical manifest).
+
+use std::io::Read;
+use std::path::Path;
+
+use super::apply::checked_copy;
+use super::bundle::{write_bundle, BundleMembers};
+use super::read::open_bundle;
+use super::script::apply_script;
+use super::{BundleManifest, BundleSummary, DeltaError};
+use crate::archive::open_tarball;
+use crate::compress::CompressOptions;
+use crate::sign::SigningKey;
+
+/// Signs the bundle at `bundle` with `key` into `destination` (which may be
+/// `bundle` itself: it is replaced only when the new one is complete).
+pub fn sign_bundle(
+    bundle: &Path,
+    key: &SigningKey,
+    destination: &Path,
+) -> Result<(BundleManifest, BundleSummary), DeltaError> {
+    let not_a_bundle = |message: String| DeltaError::NotABundle {
+        path: bundle.to_path_buf(),
+        message,
+    };
+    // The members' modification time, from the first member.
+    let mtime = open_tarball(bundle)
+        .and_then(|mut reader| reader.next_member())
+        .map_err(|e| not_a_bundle(e.to_string()))?
+        .map_or(1, |member| member.mtime);
+    let open = open_bundle(bundle)?;
+    let compression = open.reader.compression();
+    let mut manifest = open.manifest.clone();
+    let mut export = checked_copy(bundle, open)?;
+    manifest.sign(key);
+    let manifest_json = manifest.to_json();
+    let script = apply_script(&manifest);
+    let members = BundleMembers {
+        manifest_json: &manifest_json,
+        script: &script,
+        export_size: manifest.export.size,
+    };
+    let options = CompressOptions {
+        compression,
+        ..CompressOptions::default()
+    };
+    let summary = write_bundle(destination, mtime, &options, members, |out| {
+        let copied = std::io::copy(&mut (&mut export).take(manifest.export.size), out);
+        copied.map(drop).map_err(|source| DeltaError::Write {
+            path: destination.to_path_buf(),
+            source,
+        })
+    })?;
+    Ok((manifest, summary))
+}
