@@ -3,6 +3,8 @@
 //! `<!-- sample: SETUP -->` in README.md or `docs/src/*.md` is the output of
 //! a fresh run of the command on its first line. Either differing fails;
 //! `WSL_TARBALL_BLESS=1 cargo test --test docs` rewrites them from the run.
+//! The manifest example has a real manifest's keys, and every relative link
+//! between README.md, CONTRIBUTING.md and the book resolves.
 
 mod common;
 
@@ -463,4 +465,54 @@ fn every_relative_link_between_readme_and_the_book_resolves() {
             "docs/src/SUMMARY.md does not list {name}"
         );
     }
+}
+
+/// Keys and value types, arrays by their first element.
+fn shape(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, value)| (key.clone(), shape(value)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().take(1).map(shape).collect()),
+        Value::Null => "null".into(),
+        Value::Bool(_) => "bool".into(),
+        Value::Number(_) => "number".into(),
+        Value::String(_) => "string".into(),
+    }
+}
+
+#[test]
+fn the_manifest_example_has_the_keys_and_settings_of_a_real_manifest() {
+    let chapter = std::fs::read_to_string(repo_root().join("docs/src/json.md")).unwrap();
+    let start = chapter
+        .find("<!-- sample-shape: manifest -->\n```json\n")
+        .expect("json.md marks its manifest example")
+        + "<!-- sample-shape: manifest -->\n```json\n".len();
+    let example = &chapter[start..start + chapter[start..].find("```").unwrap()];
+    // The report is left out of the example as `{ … }`.
+    let example: serde_json::Value =
+        serde_json::from_str(&example.replace("{ … }", "{}")).expect("the example is JSON");
+
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("manifest.json");
+    write_fixture(
+        dir.path(),
+        "nixos.wsl",
+        &["--manifest", manifest.to_str().unwrap()],
+    );
+    let mut real: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    real["securityChecks"]["report"] = serde_json::json!({});
+    assert_eq!(
+        shape(&example),
+        shape(&real),
+        "docs/src/json.md's manifest example has other keys than a real one:\n{real:#}"
+    );
+    for key in ["manifestVersion", "settings"] {
+        assert_eq!(example[key], real[key], "the example's {key}");
+    }
+    assert_eq!(example["tool"]["name"], real["tool"]["name"]);
 }
