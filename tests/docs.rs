@@ -106,7 +106,7 @@ struct Sample {
 }
 
 /// README.md and every `docs/src/*.md`.
-pub fn documents() -> Vec<PathBuf> {
+fn documents() -> Vec<PathBuf> {
     let mut files = vec![repo_root().join("README.md")];
     let mut chapters: Vec<PathBuf> = std::fs::read_dir(repo_root().join("docs/src"))
         .unwrap()
