@@ -449,7 +449,7 @@ pub struct CheckArgs {
     pub quiet: bool,
 }
 
-/// The security checks' settings (see README, "Security checks").
+/// The security checks' settings (see docs/src/security.md).
 #[derive(Args)]
 pub struct CheckFlags {
     /// Make every finding an error, including those in store paths that are

@@ -1,21 +1,46 @@
-//! The README's `wsl-tarball` command lines against the binary: every
-//! subcommand they use exists and every flag they pass is one that
-//! subcommand takes (from its own `--help`). The commands that need real
-//! inputs are run by the other tests; this keeps the document from naming
-//! flags that do not exist.
+//! The `wsl-tarball` command lines of README.md and of the book
+//! (`docs/src/**/*.md`) against the binary: every subcommand they use exists
+//! and every flag they pass is one that subcommand takes (from its own
+//! `--help`). The commands that need real inputs are run by the other tests
+//! (and the book's output samples by tests/docs.rs); this keeps the
+//! documents from naming flags that do not exist.
 
 mod common;
 
+use std::path::{Path, PathBuf};
+
 use common::*;
 
-/// The `wsl-tarball …` command lines of the README's code blocks, with
+/// README.md and every Markdown file under docs/src, at any depth, but
+/// the generated CLI reference.
+fn documents() -> Vec<PathBuf> {
+    fn markdown_under(dir: &Path, found: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                markdown_under(&path, found);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                found.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    markdown_under(&repo_root().join("docs/src"), &mut files);
+    // cli.md is the binary's own --help (tests/docs.rs), prose included.
+    files.retain(|file| !file.ends_with("docs/src/cli.md"));
+    files.sort();
+    files.insert(0, repo_root().join("README.md"));
+    files
+}
+
+/// The `wsl-tarball …` command lines of a Markdown file's code blocks, with
 /// `\` continuations joined and any `$ ` prompt removed.
-fn readme_commands() -> Vec<String> {
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+fn commands_in(file: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(file).unwrap();
     let mut commands = Vec::new();
     let mut in_block = false;
     let mut pending: Option<String> = None;
-    for line in readme.lines() {
+    for line in text.lines() {
         if line.trim_start().starts_with("```") {
             in_block = !in_block;
             continue;
@@ -41,6 +66,11 @@ fn readme_commands() -> Vec<String> {
     commands
 }
 
+/// The README's command lines.
+fn readme_commands() -> Vec<String> {
+    commands_in(&repo_root().join("README.md"))
+}
+
 /// The words of a command line up to a comment, a pipe or a redirection.
 fn words(command: &str) -> Vec<&str> {
     command
@@ -50,42 +80,55 @@ fn words(command: &str) -> Vec<&str> {
 }
 
 #[test]
-fn every_readme_command_uses_a_real_subcommand_and_real_flags() {
-    let commands = readme_commands();
-    assert!(commands.len() >= 15, "found only {commands:?}");
+fn every_documented_command_uses_a_real_subcommand_and_real_flags() {
+    let mut checked_commands = 0;
     let mut checked_flags = 0;
-    for command in &commands {
-        let words = words(command);
-        let subcommand = words[1];
-        let help = run_wsl_tarball(&[subcommand, "--help"]);
-        assert!(
-            help.status.success(),
-            "README: `{command}`: `wsl-tarball {subcommand}` is not a subcommand"
-        );
-        let help = String::from_utf8_lossy(&help.stdout).into_owned();
-        for word in &words[2..] {
-            // `[-o FILE]` in a synopsis is a flag too.
-            let flag = word.trim_start_matches('[').trim_end_matches(']');
-            let flag = flag.split('=').next().unwrap();
-            if !flag.starts_with('-') || flag == "-" {
-                continue;
-            }
-            let listed = help
-                .split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == '=')
-                .any(|token| token == flag);
+    let mut files_with_commands = 0;
+    for file in documents() {
+        let name = file
+            .strip_prefix(repo_root())
+            .unwrap()
+            .display()
+            .to_string();
+        let commands = commands_in(&file);
+        files_with_commands += usize::from(!commands.is_empty());
+        for command in &commands {
+            let words = words(command);
+            let subcommand = words[1];
+            let help = run_wsl_tarball(&[subcommand, "--help"]);
             assert!(
-                listed,
-                "README: `{command}`: `{subcommand}` has no flag {flag}:\n{help}"
+                help.status.success(),
+                "{name}: `{command}`: `wsl-tarball {subcommand}` is not a subcommand"
             );
-            checked_flags += 1;
+            let help = String::from_utf8_lossy(&help.stdout).into_owned();
+            for word in &words[2..] {
+                // `[-o FILE]` in a synopsis is a flag too.
+                let flag = word.trim_start_matches('[').trim_end_matches(']');
+                let flag = flag.split('=').next().unwrap();
+                if !flag.starts_with('-') || flag == "-" {
+                    continue;
+                }
+                let listed = help
+                    .split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == '=')
+                    .any(|token| token == flag);
+                assert!(
+                    listed,
+                    "{name}: `{command}`: `{subcommand}` has no flag {flag}:\n{help}"
+                );
+                checked_flags += 1;
+            }
+            checked_commands += 1;
         }
     }
-    assert!(checked_flags >= 20, "only {checked_flags} flags checked");
+    assert!(readme_commands().len() >= 2, "{:?}", readme_commands());
+    assert!(files_with_commands >= 5, "only {files_with_commands} files");
+    assert!(checked_commands >= 18, "only {checked_commands} commands");
+    assert!(checked_flags >= 25, "only {checked_flags} flags checked");
 }
 
 #[test]
 fn the_command_line_example_writes_a_tarball_that_boots_and_verifies() {
-    // "Using the CLI directly", with the fixture standing in for
+    // The README's CLI example, with the fixture standing in for
     // /run/current-system: the README's own flags, in its order.
     let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
     let example = readme_commands()

@@ -18,7 +18,7 @@ use crate::scan::{
 };
 use crate::store::StorePath;
 
-/// The security checks' settings (see README, "Security checks").
+/// The security checks' settings (see docs/src/security.md).
 #[derive(Debug, Clone, Default)]
 pub struct CheckSettings {
     /// Every finding is an error, also outside the system's configuration.

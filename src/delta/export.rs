@@ -13,7 +13,7 @@
 //!
 //! Numbers are little-endian u64; strings are a u64 length, the bytes and
 //! zero padding to a multiple of 8, as in a NAR. We write no deriver (it
-//! depends on the machine, see the README on the Nix database). [`ExportReader`]
+//! depends on the machine, see docs/src/format.md on the Nix database). [`ExportReader`]
 //! reads a stream back against the manifest's list, hashing every NAR.
 
 use std::io::{self, Read, Write};

@@ -42,7 +42,7 @@ pub use crate::progress::human_bytes;
 use crate::progress::Progress;
 
 /// The version of the JSON schema of `inspect`, `verify` and `diff` (and of
-/// their bundle and system-description forms); README, "JSON output".
+/// their bundle and system-description forms); docs/src/json.md.
 pub const JSON_VERSION: u32 = 1;
 
 /// A limit that keeps a walk's memory bounded was reached.

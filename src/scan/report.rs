@@ -88,7 +88,7 @@ pub struct ScanReport {
     pub environment_not_found: Vec<String>,
 }
 
-/// The version of the report's JSON schema (README, "JSON output").
+/// The version of the report's JSON schema (docs/src/json.md).
 pub const JSON_VERSION: u32 = 1;
 
 /// How much of a report the human form shows.
