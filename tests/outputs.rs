@@ -1454,7 +1454,12 @@ fn a_stream_that_fails_its_nar_check_says_so_and_writes_no_manifest() {
     assert_exit(
         &output,
         1,
-        &["bytes", "standard output", "must not be used", "no manifest"],
+        &[
+            "bytes",
+            "standard output",
+            "must not be used",
+            "no manifest",
+        ],
     );
     assert_eq!(dir_names(&cwd), Vec::<String>::new());
 }
