@@ -1407,6 +1407,20 @@ fn what_cannot_go_to_stdout_is_a_usage_error_before_anything_is_read() {
         .unwrap();
     assert_exit(&output, 2, &["-o -", "standard output", "bundle"]);
     assert_eq!(dir_names(&cwd), Vec::<String>::new());
+    // So is `build --delta-from`'s, refused before Nix runs.
+    let old = dir.path().join("old.json");
+    std::fs::write(&old, "[]").unwrap();
+    let output = wsl_tarball()
+        .current_dir(&cwd)
+        .args(["build", "fake", "--flake", "path:/nonexistent-flake"])
+        .arg("--delta-from")
+        .arg(&old)
+        .args(["-o", "-"])
+        .output()
+        .unwrap();
+    assert_exit(&output, 2, &["-o -", "standard output", "bundle"]);
+    assert!(!stderr(&output).contains("nix"), "{}", stderr(&output));
+    assert_eq!(dir_names(&cwd), Vec::<String>::new());
 }
 
 #[test]
