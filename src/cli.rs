@@ -642,6 +642,17 @@ pub struct OutputArgs {
     /// renamed on success; an existing file is replaced only then. A symlink
     /// is written through (its target is replaced); a fifo, device or
     /// dangling symlink is refused.
+    ///
+    /// `-` (or /dev/stdout) streams it to standard output, which must not be
+    /// a terminal; its last bytes are sent only once every check passed, so
+    /// a failed run leaves a stream cut short, exits non-zero and writes no
+    /// --manifest.
+    ///
+    /// Unless --compression is given, the suffix chooses the compression:
+    /// .tar.gz/.tgz gzip, .tar.xz/.txz xz, .tar.zst/.tzst zstd, .tar none;
+    /// .wsl and other names the NixOS module's setting, else gzip. A
+    /// --compression that contradicts the suffix, or a suffix of another
+    /// compression (.tar.bz2), is a usage error.
     #[arg(
         short,
         long,

@@ -225,6 +225,7 @@ fn run_write(args: WriteArgs) -> Result<()> {
         quiet: args.quiet,
         report_to_stdout: false,
     };
+    json_beside_stream(&args.checks, &args.output)?;
     let outcome = app::write_rootfs(
         &args.system.request(closure),
         &args.content.request(&args.checks)?,
@@ -264,6 +265,19 @@ fn run_check(args: CheckArgs) -> Result<()> {
     Ok(())
 }
 
+/// Bad usage: `--json` prints the report on stdout, where `-o -` streams
+/// the tarball.
+fn json_beside_stream(checks: &cli::CheckFlags, output: &cli::OutputArgs) -> Result<()> {
+    if checks.json && output.request().to_stdout() {
+        return Err(Trouble(anyhow::anyhow!(
+            "--json prints the security report on standard output, where -o {} streams the tarball: leave out one of them",
+            output.output.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 /// `build`: let Nix build the host, read its closure, write the tarball.
 fn run_build(args: BuildArgs) -> Result<()> {
     let mut printer = Printer {
@@ -272,6 +286,7 @@ fn run_build(args: BuildArgs) -> Result<()> {
         report_to_stdout: false,
     };
     let (flake, host) = args.flake_and_host()?;
+    json_beside_stream(&args.checks, &args.output)?;
     let request = app::BuildRequest {
         host,
         flake,

@@ -29,6 +29,11 @@
 //! planted after the check is harmless: the rename replaces a name and never
 //! follows one, and in a sticky directory another user can neither remove
 //! a checked directory nor change a link that is not theirs.
+//!
+//! Standard output (`-`, `/dev/stdout`; see [`is_stdout`]) is no file to
+//! replace: [`AtomicOutput`] refuses it, and a tarball goes there as a
+//! [`Stream`], whose bytes leave as they are made but for the last
+//! [`HELD_BACK`], sent only when the run has passed every check.
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
@@ -66,6 +71,108 @@ pub enum OutputError {
     Lock { dir: PathBuf, source: io::Error },
     #[error("cannot finish {}: {source}", path.display())]
     Commit { path: PathBuf, source: io::Error },
+    #[error("{} is standard output, and this output is written to a file; give a file name", path.display())]
+    StandardOutput { path: PathBuf },
+    #[error("standard output is a terminal: not writing a compressed tarball there; redirect it to a file or a pipe")]
+    Terminal,
+    #[error("standard output: {0}")]
+    Stream(#[source] io::Error),
+}
+
+/// Whether `destination` names standard output: `-`, as the readers take
+/// `-` for standard input, or `/dev/stdout`, `/dev/fd/1`,
+/// `/proc/self/fd/1` (a link to a pipe that [`AtomicOutput`] could not
+/// replace).
+pub fn is_stdout(destination: &Path) -> bool {
+    let text = destination.as_os_str().as_encoded_bytes();
+    matches!(
+        text,
+        b"-" | b"/dev/stdout" | b"/dev/fd/1" | b"/proc/self/fd/1"
+    )
+}
+
+/// How many bytes at the end of a [`Stream`] wait for
+/// [`Stream::complete`]. Eight is the gzip trailer (CRC-32 and size) of the
+/// last member, less than the xz stream footer and than any zstd frame: a
+/// run that fails after its stream started leaves a compressed stream that
+/// every reader rejects as cut short. (Without compression the end is zero
+/// padding, which tar readers do not miss: there only the exit status
+/// tells.)
+pub const HELD_BACK: usize = 8;
+
+/// Standard output as a tarball's destination: written as the bytes come,
+/// past a buffer, holding back the last [`HELD_BACK`] bytes until
+/// [`Stream::complete`]. Dropped without it, the stream stays cut short.
+pub struct Stream {
+    out: io::BufWriter<File>,
+    held: Vec<u8>,
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stream")
+    }
+}
+
+impl Stream {
+    /// Standard output, unless it is a terminal (compressed bytes there
+    /// are of no use, as gzip and zstd say). Also makes a file-size limit
+    /// an ordinary write error (SIGXFSZ ignored), as for files.
+    pub fn open() -> Result<Self, OutputError> {
+        check_stdout_not_terminal()?;
+        os::ignore_file_size_signal();
+        use std::os::fd::AsFd;
+        let fd = io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(OutputError::Stream)?;
+        Ok(Stream {
+            out: io::BufWriter::with_capacity(1 << 20, File::from(fd)),
+            held: Vec::with_capacity(2 * HELD_BACK),
+        })
+    }
+
+    /// Sends the bytes held back and flushes: the stream is whole.
+    pub fn complete(mut self) -> Result<(), OutputError> {
+        let held = std::mem::take(&mut self.held);
+        self.out
+            .write_all(&held)
+            .and_then(|()| self.out.flush())
+            .map_err(OutputError::Stream)
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if bytes.len() >= HELD_BACK {
+            self.out.write_all(&self.held)?;
+            self.held.clear();
+            let (now, later) = bytes.split_at(bytes.len() - HELD_BACK);
+            self.out.write_all(now)?;
+            self.held.extend_from_slice(later);
+        } else {
+            self.held.extend_from_slice(bytes);
+            let over = self.held.len().saturating_sub(HELD_BACK);
+            self.out.write_all(&self.held[..over])?;
+            self.held.drain(..over);
+        }
+        Ok(bytes.len())
+    }
+
+    /// Flushes what has been sent; the held bytes stay held.
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Bad usage when standard output is a terminal (see [`Stream::open`]):
+/// checked before a run reads anything.
+pub fn check_stdout_not_terminal() -> Result<(), OutputError> {
+    use std::io::IsTerminal;
+    if io::stdout().is_terminal() {
+        return Err(OutputError::Terminal);
+    }
+    Ok(())
 }
 
 /// Where the bytes live until commit.
@@ -100,6 +207,11 @@ impl AtomicOutput {
     /// files of dead runs beside it, and creates the temporary file. Also
     /// makes a file-size limit an ordinary write error (SIGXFSZ ignored).
     pub fn create(destination: &Path) -> Result<Self, OutputError> {
+        if is_stdout(destination) {
+            return Err(OutputError::StandardOutput {
+                path: destination.to_path_buf(),
+            });
+        }
         let target = resolve_destination(destination)?;
         let dir = parent_dir(&target);
         if !dir.is_dir() {
@@ -645,6 +757,48 @@ mod tests {
         assert!(!dead.exists());
         assert!(live.exists(), "a live process's file is kept");
         assert!(other.exists(), "another destination's file is kept");
+    }
+
+    #[test]
+    fn a_stream_holds_back_its_last_bytes_until_complete() {
+        use std::io::{Read, Seek};
+        let mut held = Vec::new();
+        let mut sent = Vec::new();
+        // Pieces shorter and longer than what is held back, in every order.
+        for split in [0, 1, 7, 8, 9, 20, 29] {
+            let bytes: Vec<u8> = (0..30).collect();
+            let (a, b) = bytes.split_at(split);
+            let mut stream = Stream {
+                out: io::BufWriter::new(tempfile::tempfile().unwrap()),
+                held: Vec::new(),
+            };
+            for piece in [a, &[][..], b] {
+                stream.write_all(piece).unwrap();
+            }
+            stream.flush().unwrap();
+            held.push(stream.held.clone());
+            let mut file = stream.out.into_inner().unwrap();
+            file.rewind().unwrap();
+            let mut out = Vec::new();
+            file.read_to_end(&mut out).unwrap();
+            sent.push(out);
+        }
+        for (held, sent) in held.iter().zip(&sent) {
+            assert_eq!(held.as_slice(), &(22..30).collect::<Vec<u8>>()[..]);
+            assert_eq!(sent.as_slice(), &(0..22).collect::<Vec<u8>>()[..]);
+        }
+    }
+
+    #[test]
+    fn standard_output_is_no_file_to_replace() {
+        for name in ["-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"] {
+            assert!(is_stdout(Path::new(name)), "{name}");
+            let err = AtomicOutput::create(Path::new(name)).unwrap_err();
+            assert!(err.to_string().contains("standard output"), "{err}");
+        }
+        for name in ["./-", "-x", "/dev/stderr"] {
+            assert!(!is_stdout(Path::new(name)), "{name}");
+        }
     }
 
     #[test]

@@ -1175,3 +1175,305 @@ fn without_o_tmpfile_signals_and_stale_files_leave_nothing() {
         destination.assert_untouched();
     }
 }
+
+/// `write` of the fixture (closure file in `dir`) run in `cwd` with `args`,
+/// its stdout piped: the output, stdout holding what was streamed.
+fn write_in(cwd: &Path, dir: &Path, args: &[&str]) -> Output {
+    let closure = closure_file(dir);
+    wsl_tarball()
+        .current_dir(cwd)
+        .args(["write", "--no-skeleton", "--quiet", "--system"])
+        .arg(fixture_system())
+        .arg("--closure")
+        .arg(&closure)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    wsl_tarball::hex::encode(&sha2::Sha256::digest(bytes))
+}
+
+#[test]
+fn dash_streams_the_tarball_to_stdout_and_never_makes_a_file_named_dash() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path().join("cwd");
+    std::fs::create_dir(&cwd).unwrap();
+    let file = dir.path().join("file.wsl");
+    let written = write_in(&cwd, dir.path(), &["-o", s(&file)]);
+    assert_exit(&written, 0, &[]);
+    let expected = std::fs::read(&file).unwrap();
+
+    let streamed = write_in(&cwd, dir.path(), &["-o", "-", "--manifest", "m.json"]);
+    assert_exit(&streamed, 0, &[]);
+    assert!(streamed.stdout == expected, "-o - differs from -o FILE");
+    assert_eq!(dir_names(&cwd), ["m.json"], "no file named -");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cwd.join("m.json")).unwrap()).unwrap();
+    assert_eq!(manifest["tarball"]["sha256"], sha256_hex(&expected));
+    assert_eq!(manifest["tarball"]["size"], expected.len() as u64);
+
+    // Straight into a reader, as `| tar -tzf -`.
+    let closure = closure_file(dir.path());
+    let mut writer = wsl_tarball()
+        .current_dir(&cwd)
+        .args(["write", "--no-skeleton", "--quiet", "--system"])
+        .arg(fixture_system())
+        .arg("--closure")
+        .arg(&closure)
+        .args(["-o", "-"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let listed = Command::new("tar")
+        .args(["-tzf", "-"])
+        .stdin(writer.stdout.take().unwrap())
+        .output()
+        .unwrap();
+    assert!(writer.wait().unwrap().success());
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let names = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        names.contains(fixture_system().trim_start_matches('/')),
+        "{names}"
+    );
+
+    // /dev/stdout is standard output too, a pipe included.
+    let dev = write_in(&cwd, dir.path(), &["-o", "/dev/stdout"]);
+    assert_exit(&dev, 0, &[]);
+    assert!(
+        dev.stdout == expected,
+        "-o /dev/stdout differs from -o FILE"
+    );
+    assert_eq!(dir_names(&cwd), ["m.json"]);
+}
+
+#[test]
+fn dash_to_a_terminal_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let closure = closure_file(dir.path());
+    // A terminal for the child: script(1) runs it on a pty.
+    let command = format!(
+        "{} write --no-skeleton --quiet --system {} --closure {} -o - >/dev/tty",
+        env!("CARGO_BIN_EXE_wsl-tarball"),
+        fixture_system(),
+        s(&closure)
+    );
+    let run = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("script(1) is installed");
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(2), "{text}");
+    assert!(text.contains("standard output is a terminal"), "{text}");
+    assert!(
+        text.len() < 2000,
+        "compressed bytes on the terminal: {text}"
+    );
+    assert_eq!(dir_names(dir.path()), ["closure.json"]);
+}
+
+#[test]
+fn the_suffix_chooses_the_compression_or_contradicts_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let magic = |name: &str, extra: &[&str]| {
+        let path = dir.path().join(name);
+        let output = write_args(dir.path(), &[&["-o", s(&path)], extra].concat());
+        assert_exit(&output, 0, &[]);
+        std::fs::read(&path).unwrap()[..6].to_vec()
+    };
+    assert_eq!(magic("a.tar.xz", &[]), b"\xfd7zXZ\0");
+    assert_eq!(magic("a.txz", &[]), b"\xfd7zXZ\0");
+    assert_eq!(magic("a.tar.zst", &[])[..4], *b"\x28\xb5\x2f\xfd");
+    assert_eq!(magic("a.tzst", &[])[..4], *b"\x28\xb5\x2f\xfd");
+    assert_eq!(magic("a.tar.gz", &[])[..2], *b"\x1f\x8b");
+    // .wsl names no compression: the flag's or module's, else gzip.
+    assert_eq!(magic("a.wsl", &[])[..2], *b"\x1f\x8b");
+    assert_eq!(magic("b.wsl", &["--compression", "xz"]), b"\xfd7zXZ\0");
+    assert_eq!(magic("a.other", &[])[..2], *b"\x1f\x8b");
+    // An uncompressed tar: the first header's magic.
+    let tar = dir.path().join("a.tar");
+    assert_exit(&write_args(dir.path(), &["-o", s(&tar)]), 0, &[]);
+    assert_eq!(std::fs::read(&tar).unwrap()[257..262], *b"ustar");
+    // The flag and the suffix agreeing is fine; contradicting is not.
+    assert_eq!(magic("b.tar.xz", &["--compression", "xz"]), b"\xfd7zXZ\0");
+    let before = dir_names(dir.path());
+    for (name, flag, needles) in [
+        (
+            "c.tar.xz",
+            "gzip",
+            &["--compression gzip", "c.tar.xz", "xz"][..],
+        ),
+        ("c.tar", "zstd", &["--compression zstd", "c.tar"]),
+        ("c.tar.bz2", "gzip", &["c.tar.bz2", "bzip2"]),
+    ] {
+        let path = dir.path().join(name);
+        let output = write_args(dir.path(), &["-o", s(&path), "--compression", flag]);
+        assert_exit(&output, 2, needles);
+        assert_eq!(dir_names(dir.path()), before, "{name}: something written");
+    }
+    // A compression the tool does not make is refused without the flag too.
+    let output = write_args(dir.path(), &["-o", s(&dir.path().join("d.tar.bz2"))]);
+    assert_exit(&output, 2, &["d.tar.bz2", "bzip2"]);
+    assert_eq!(dir_names(dir.path()), before);
+}
+
+#[test]
+fn a_failed_stream_exits_non_zero_says_so_and_writes_no_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = dir.path().join("extra/etc/ssh");
+    std::fs::create_dir_all(&extra).unwrap();
+    std::fs::write(
+        extra.join("ssh_host_ed25519_key"),
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n-----END OPENSSH PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let cwd = dir.path().join("cwd");
+    std::fs::create_dir(&cwd).unwrap();
+    let extra_arg = dir.path().join("extra");
+    let output = write_in(
+        &cwd,
+        dir.path(),
+        &[
+            "--extra-files",
+            s(&extra_arg),
+            "-o",
+            "-",
+            "--manifest",
+            "m.json",
+        ],
+    );
+    assert_exit(
+        &output,
+        3,
+        &["standard output", "must not be used", "no manifest"],
+    );
+    assert_eq!(
+        dir_names(&cwd),
+        Vec::<String>::new(),
+        "a manifest or a file named -"
+    );
+    // What was streamed is cut short: no reader takes it as whole.
+    let mut gzip = Command::new("gzip")
+        .arg("-t")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(gzip.stdin.as_mut().unwrap(), &output.stdout).unwrap();
+    drop(gzip.stdin.take());
+    assert!(
+        !gzip.wait().unwrap().success(),
+        "the failed stream is a whole gzip file"
+    );
+}
+
+#[test]
+fn what_cannot_go_to_stdout_is_a_usage_error_before_anything_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path().join("cwd");
+    std::fs::create_dir(&cwd).unwrap();
+    for (args, needles) in [
+        (
+            &["-o", "x.wsl", "--manifest", "-"][..],
+            &["--manifest -", "standard output"][..],
+        ),
+        (&["-o", "-", "--json"], &["--json", "-o -"]),
+        (
+            &["-o", "-", "--allow-override", "/etc/hostname"],
+            &["--allow-override", "-o FILE"],
+        ),
+    ] {
+        let output = write_in(&cwd, dir.path(), args);
+        assert_exit(&output, 2, needles);
+        assert!(output.stdout.is_empty(), "{args:?}: bytes on stdout");
+        assert_eq!(dir_names(&cwd), Vec::<String>::new(), "{args:?}");
+    }
+    // An update bundle is verified in its file: not streamed.
+    let closure = closure_file(dir.path());
+    let output = wsl_tarball()
+        .current_dir(&cwd)
+        .args(["delta", "--from", "/nonexistent.wsl", "--system"])
+        .arg(fixture_system())
+        .arg("--closure")
+        .arg(&closure)
+        .args(["-o", "-"])
+        .output()
+        .unwrap();
+    assert_exit(&output, 2, &["-o -", "standard output", "bundle"]);
+    assert_eq!(dir_names(&cwd), Vec::<String>::new());
+    // So is `build --delta-from`'s, refused before Nix runs.
+    let old = dir.path().join("old.json");
+    std::fs::write(&old, "[]").unwrap();
+    let output = wsl_tarball()
+        .current_dir(&cwd)
+        .args(["build", "fake", "--flake", "path:/nonexistent-flake"])
+        .arg("--delta-from")
+        .arg(&old)
+        .args(["-o", "-"])
+        .output()
+        .unwrap();
+    assert_exit(&output, 2, &["-o -", "standard output", "bundle"]);
+    assert!(!stderr(&output).contains("nix"), "{}", stderr(&output));
+    assert_eq!(dir_names(&cwd), Vec::<String>::new());
+}
+
+#[test]
+fn dash_streams_with_a_cache_the_bytes_of_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path().join("cwd");
+    std::fs::create_dir(&cwd).unwrap();
+    let cache = dir.path().join("cache");
+    let file = dir.path().join("file.wsl");
+    let written = write_in(&cwd, dir.path(), &["-o", s(&file)]);
+    assert_exit(&written, 0, &[]);
+    let expected = std::fs::read(&file).unwrap();
+    for run in ["cold", "warm"] {
+        let streamed = write_in(&cwd, dir.path(), &["-o", "-", "--cache", s(&cache)]);
+        assert_exit(&streamed, 0, &[]);
+        assert!(streamed.stdout == expected, "{run} cache: -o - differs");
+    }
+    assert!(!dir_names(&cache).is_empty(), "the cache was filled");
+    assert_eq!(dir_names(&cwd), Vec::<String>::new());
+}
+
+#[test]
+fn a_stream_that_fails_its_nar_check_says_so_and_writes_no_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path().join("cwd");
+    std::fs::create_dir(&cwd).unwrap();
+    // The closure file, with every store path's narSize off by 8.
+    let closure = closure_file(dir.path());
+    let mut infos: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&closure).unwrap()).unwrap();
+    for info in infos.as_array_mut().unwrap() {
+        info["narSize"] = (info["narSize"].as_u64().unwrap() + 8).into();
+    }
+    let stale = dir.path().join("stale.json");
+    std::fs::write(&stale, serde_json::to_vec(&infos).unwrap()).unwrap();
+    let output = wsl_tarball()
+        .current_dir(&cwd)
+        .args(["write", "--no-skeleton", "--quiet", "--system"])
+        .arg(fixture_system())
+        .arg("--closure")
+        .arg(&stale)
+        .args(["-o", "-", "--manifest", "m.json"])
+        .output()
+        .unwrap();
+    assert_exit(
+        &output,
+        1,
+        &[
+            "bytes",
+            "standard output",
+            "must not be used",
+            "no manifest",
+        ],
+    );
+    assert_eq!(dir_names(&cwd), Vec::<String>::new());
+}

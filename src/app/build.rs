@@ -74,6 +74,11 @@ pub fn build(request: &BuildRequest, events: &mut dyn Events) -> Result<BuildOut
     {
         return Err(AppError::BundleSettings);
     }
+    if request.delta_from.is_some() {
+        super::delta::check_bundle_destination(&output.output)?;
+    } else {
+        output.check_destinations(&content.allow_override)?;
+    }
     output.check_distinct(&[], content.extra_files.as_deref())?;
     content.chown_rules()?;
     if request.delta_from.is_none() {

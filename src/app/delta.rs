@@ -50,6 +50,7 @@ pub fn write_delta(
 ) -> Result<DeltaOutcome, AppError> {
     // Bad compression settings are usage errors: found before any reading.
     request.compression.options(None)?;
+    check_bundle_destination(&request.output)?;
     let bytes = read_limited(&request.closure, MAX_CLOSURE_BYTES, "a closure file")?;
     delta_from_bytes(
         request,
@@ -57,6 +58,19 @@ pub fn write_delta(
         &request.closure.display().to_string(),
         events,
     )
+}
+
+/// Bad usage when the bundle would go to standard output: it is verified
+/// in its file before it is committed (see [`crate::delta`]).
+pub(super) fn check_bundle_destination(output: &std::path::Path) -> Result<(), AppError> {
+    if crate::output::is_stdout(output) {
+        return Err(AppError::NotToStdout {
+            flag: "-o",
+            path: output.to_path_buf(),
+            why: "an update bundle is verified in its file before it is committed",
+        });
+    }
+    Ok(())
 }
 
 /// [`write_delta`] with the closure already read (`build --delta-from`).

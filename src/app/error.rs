@@ -1,6 +1,8 @@
 //! Why a request failed, in the domain's words: which input, which value,
 //! what is wrong. The CLI adds the flag that carried the value.
 
+use std::path::PathBuf;
+
 use crate::archive::ReadError;
 use crate::cache::CacheError;
 use crate::compress::CompressError;
@@ -25,6 +27,8 @@ pub enum FindingsStage {
     Tarball,
     /// `delta`: the bundle was not written.
     Bundle,
+    /// `write`/`build -o -`: the stream on standard output is cut short.
+    Stream,
 }
 
 impl FindingsStage {
@@ -33,9 +37,13 @@ impl FindingsStage {
             FindingsStage::Check => "",
             FindingsStage::Tarball => ": the tarball was not written",
             FindingsStage::Bundle => ": the bundle was not written",
+            FindingsStage::Stream => STREAM_ABANDONED,
         }
     }
 }
+
+/// What a run that streamed to standard output and failed adds.
+const STREAM_ABANDONED: &str = ": the tarball streamed to standard output is cut short and must not be used; no manifest was written";
 
 /// Why a request failed. Nothing at the destinations changed.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +76,27 @@ pub enum AppError {
     CacheLimitWithoutCache,
     #[error("--cache-check-contents applies to a cache, and `write` has none unless --cache DIR is given")]
     CacheCheckWithoutCache,
+    #[error(transparent)]
+    Destination(OutputError),
+    #[error("{flag} {}: that is standard output, and {why}; give a file name", path.display())]
+    NotToStdout {
+        flag: &'static str,
+        path: PathBuf,
+        why: &'static str,
+    },
+    #[error("--allow-override: replaced files are verified in the complete tarball before it is committed, which a stream to standard output cannot wait for; give -o FILE")]
+    OverrideToStream,
+    #[error("--compression {flag} contradicts -o {}, whose suffix names {suffix}: leave out --compression to write {suffix}, or name the file for {flag}", output.display())]
+    SuffixContradicts {
+        output: PathBuf,
+        flag: &'static str,
+        suffix: &'static str,
+    },
+    #[error("-o {}: its suffix names {compression}, which wsl-tarball does not write; name it .tar.gz or .wsl (gzip), .tar.xz (xz), .tar.zst (zstd) or .tar (none)", output.display())]
+    UnsupportedSuffix {
+        output: PathBuf,
+        compression: &'static str,
+    },
 
     // Bad inputs.
     #[error("no system store path: give one, or a facts file that names it")]
@@ -114,6 +143,9 @@ pub enum AppError {
     Delta(#[from] DeltaError),
     #[error(transparent)]
     Read(#[from] ReadError),
+    /// A failure after the tarball began to stream to standard output.
+    #[error("{0}{STREAM_ABANDONED}")]
+    StreamAbandoned(Box<AppError>),
 }
 
 impl AppError {
@@ -128,6 +160,11 @@ impl AppError {
                 | AppError::CacheCheckWithoutCache
                 | AppError::SignKeyWithoutManifest
                 | AppError::ModuleSignKeyWithoutManifest { .. }
+                | AppError::Destination(_)
+                | AppError::NotToStdout { .. }
+                | AppError::OverrideToStream
+                | AppError::SuffixContradicts { .. }
+                | AppError::UnsupportedSuffix { .. }
                 | AppError::Overlap(_)
                 | AppError::Chown(_)
         ) || matches!(self, AppError::Sign(error) if error.is_usage())

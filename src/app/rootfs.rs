@@ -13,7 +13,7 @@ use crate::manifest::{
     manifest_store_paths, Manifest, ManifestSettings, ManifestTarball, SecurityChecks, Tool,
     MANIFEST_VERSION,
 };
-use crate::output::AtomicOutput;
+use crate::output::{check_stdout_not_terminal, is_stdout, AtomicOutput};
 use crate::overlap::{check_outputs, Named};
 use crate::plan::{is_nixos_toplevel, ChownRule, NixDbMode, NixosFacts, Plan, PlanInputs};
 use crate::progress::ProgressReport;
@@ -141,6 +141,80 @@ impl CompressionRequest {
         options.validate().map_err(AppError::CompressOptions)?;
         Ok(options)
     }
+
+    /// [`Self::options`] for a tarball written to `output`, whose suffix
+    /// (see [`suffix_compression`]) chooses the compression when the flag
+    /// does not, over the module's setting (whose level then applies only
+    /// if it is for the same compression); a flag that contradicts the
+    /// suffix, or a suffix of a compression not made here, is bad usage.
+    pub(super) fn options_for(
+        &self,
+        nixos: Option<&NixosFacts>,
+        output: &Path,
+    ) -> Result<CompressOptions, AppError> {
+        let by_suffix = match suffix_compression(output) {
+            Suffix::Silent => return self.options(nixos),
+            Suffix::Unsupported(compression) => {
+                return Err(AppError::UnsupportedSuffix {
+                    output: output.to_path_buf(),
+                    compression,
+                })
+            }
+            Suffix::Names(compression) => compression,
+        };
+        match self.compression {
+            Some(flag) if flag != by_suffix => Err(AppError::SuffixContradicts {
+                output: output.to_path_buf(),
+                flag: flag.name(),
+                suffix: by_suffix.name(),
+            }),
+            Some(_) => self.options(nixos),
+            None => {
+                let module = nixos.and_then(|f| f.compression.as_deref());
+                if module.and_then(|m| m.parse().ok()) == Some(by_suffix) {
+                    return self.options(nixos);
+                }
+                let request = CompressionRequest {
+                    compression: Some(by_suffix),
+                    ..*self
+                };
+                request.options(None)
+            }
+        }
+    }
+}
+
+/// What an output's name says of its compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Suffix {
+    /// Nothing (`.wsl`, any other name, standard output).
+    Silent,
+    Names(Compression),
+    /// A compression not made here.
+    Unsupported(&'static str),
+}
+
+/// The compression `output`'s last suffix names, as GNU tar's
+/// `--auto-compress` reads it: `.tar.gz`/`.tgz`/`.gz` gzip, `.tar.xz`/`.txz`
+/// xz, `.tar.zst`/`.tzst` zstd, `.tar` none. `.wsl` names none: WSL takes
+/// any compression the module chose.
+pub(super) fn suffix_compression(output: &Path) -> Suffix {
+    let Some(extension) = output.extension().and_then(|e| e.to_str()) else {
+        return Suffix::Silent;
+    };
+    match extension.to_ascii_lowercase().as_str() {
+        "gz" | "tgz" | "taz" => Suffix::Names(Compression::Gzip),
+        "xz" | "txz" => Suffix::Names(Compression::Xz),
+        "zst" | "tzst" | "zstd" => Suffix::Names(Compression::Zstd),
+        "tar" => Suffix::Names(Compression::None),
+        "bz2" | "tbz" | "tbz2" | "tb2" => Suffix::Unsupported("bzip2"),
+        "lz" => Suffix::Unsupported("lzip"),
+        "lzma" | "tlz" => Suffix::Unsupported("lzma"),
+        "lzo" | "tzo" => Suffix::Unsupported("lzop"),
+        "lz4" => Suffix::Unsupported("lz4"),
+        "z" => Suffix::Unsupported("compress"),
+        _ => Suffix::Silent,
+    }
 }
 
 /// Where a written rootfs goes.
@@ -164,6 +238,31 @@ pub struct OutputRequest {
 }
 
 impl OutputRequest {
+    /// Whether the tarball goes to standard output (`-o -`).
+    pub fn to_stdout(&self) -> bool {
+        is_stdout(&self.output)
+    }
+
+    /// Bad usage unless the destinations can be what they are: a manifest
+    /// is a file; a tarball streamed to standard output goes to no
+    /// terminal, and has no replaced files to verify before commit.
+    pub(super) fn check_destinations(&self, allow_override: &[String]) -> Result<(), AppError> {
+        if let Some(manifest) = self.manifest.as_deref().filter(|m| is_stdout(m)) {
+            return Err(AppError::NotToStdout {
+                flag: "--manifest",
+                path: manifest.to_path_buf(),
+                why: "the manifest is a file that vouches for the tarball",
+            });
+        }
+        if self.to_stdout() {
+            check_stdout_not_terminal().map_err(AppError::Destination)?;
+            if !allow_override.is_empty() {
+                return Err(AppError::OverrideToStream);
+            }
+        }
+        Ok(())
+    }
+
     /// Bad usage unless the outputs, `inputs` and the extra files are all
     /// different files (see [`crate::overlap`]).
     pub(super) fn check_distinct(
@@ -383,6 +482,7 @@ pub fn write_rootfs(
             path: facts,
         });
     }
+    output.check_destinations(&content.allow_override)?;
     output.check_distinct(&inputs, content.extra_files.as_deref())?;
     content.chown_rules()?;
     output.check_signing()?;
@@ -395,7 +495,7 @@ pub fn write_rootfs(
     compression.check_early()?;
     if system.facts.is_none() {
         // Without a module the flags say it all: check them before anything.
-        compression.options(None)?;
+        compression.options_for(None, &output.output)?;
     }
     let (system_path, nixos) = system_and_facts(system, content)?;
     write_planned(
@@ -469,7 +569,7 @@ pub(super) fn write_planned(
     progress: bool,
     events: &mut dyn Events,
 ) -> Result<WriteOutcome, AppError> {
-    let compress_options = compression.options(nixos)?;
+    let compress_options = compression.options_for(nixos, &output.output)?;
     if let Some(dir) = &output.cache {
         SegmentCache::check_usable(dir, compress_options.compression)?;
     }
@@ -523,37 +623,55 @@ pub(super) fn write_planned(
         cache: cache.as_ref(),
         hash_output: manifest_output.is_some(),
     };
-    let pending = write_tarball(&plan, &output.output, &options, scanner, &mut progress)?;
-    progress.finish();
-    for damaged in pending.damaged_cache_segments() {
-        events.event(Event::DamagedCacheSegment(damaged));
-    }
-    if let Some(error) = pending.cache_store_failure() {
-        events.event(Event::CacheStoreFailed(error));
-    }
-    if let Some(report) = pending.scan_report() {
-        // Dropping the pending tarball on error removes its temporary file.
-        judge(report, FindingsStage::Tarball, events)?;
-    }
-    if let Some(manifest_output) = &mut manifest_output {
-        let mut manifest = manifest(
-            content,
-            &compress_options,
-            output,
-            system,
-            nixos.is_some(),
-            &closure,
-            pending.summary(),
-            pending.scan_report(),
-        )?;
-        if let Some(key) = &signing_key {
-            manifest.sign(key);
+    let streamed = output.to_stdout();
+    let stage = if streamed {
+        FindingsStage::Stream
+    } else {
+        FindingsStage::Tarball
+    };
+    let write_and_commit = || -> Result<WriteSummary, AppError> {
+        let pending = write_tarball(&plan, &output.output, &options, scanner, &mut progress)?;
+        progress.finish();
+        for damaged in pending.damaged_cache_segments() {
+            events.event(Event::DamagedCacheSegment(damaged));
         }
-        manifest_output.write_all(manifest.to_json().as_bytes())?;
-    }
-    // The tarball and its manifest replace their destinations together.
-    let summary = pending.commit_with(manifest_output.into_iter().collect(), &mut |dir| {
-        events.event(Event::WaitingForCommitLock { dir })
+        if let Some(error) = pending.cache_store_failure() {
+            events.event(Event::CacheStoreFailed(error));
+        }
+        if let Some(report) = pending.scan_report() {
+            // Dropping the pending tarball on error removes its temporary file
+            // (or leaves the stream cut short).
+            judge(report, stage, events)?;
+        }
+        if let Some(manifest_output) = &mut manifest_output {
+            let mut manifest = manifest(
+                content,
+                &compress_options,
+                output,
+                system,
+                nixos.is_some(),
+                &closure,
+                pending.summary(),
+                pending.scan_report(),
+            )?;
+            if let Some(key) = &signing_key {
+                manifest.sign(key);
+            }
+            manifest_output.write_all(manifest.to_json().as_bytes())?;
+        }
+        // The tarball and its manifest replace their destinations together
+        // (a stream is whole before its manifest is committed).
+        Ok(
+            pending.commit_with(manifest_output.into_iter().collect(), &mut |dir| {
+                events.event(Event::WaitingForCommitLock { dir })
+            })?,
+        )
+    };
+    let summary = write_and_commit().map_err(|error| match error {
+        // Bytes went out: say they are not to be used.
+        error @ AppError::Findings { .. } => error,
+        error if streamed => AppError::StreamAbandoned(Box::new(error)),
+        error => error,
     })?;
     // Only now: a failed run leaves the cache as it was, but for the
     // segments it stored.
@@ -629,11 +747,16 @@ fn manifest(
         system: system.to_owned(),
         store_paths: manifest_store_paths(closure),
         tarball: ManifestTarball {
-            file: output
-                .output
-                .file_name()
-                .map(|name| name.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            // A stream's name is the reader's business.
+            file: if output.to_stdout() {
+                "-".to_owned()
+            } else {
+                output
+                    .output
+                    .file_name()
+                    .map(|name| name.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            },
             // Hashed whenever a manifest is written.
             sha256: summary
                 .output_sha256

@@ -17,6 +17,11 @@
 //! with the store path's walk, NAR-hashed and scanned (`recheck.rs`), and
 //! encoded afresh if it fails.
 //!
+//! To standard output ([`crate::output::is_stdout`]) the bytes go out as
+//! they are made, into a [`Stream`] that holds back the last few until the
+//! caller commits: a run that fails after it started leaves a stream cut
+//! short (and the caller says so).
+//!
 //! When `--allow-override` replaced files the tool makes, the complete
 //! temporary file is verified ([`crate::inspect::verify`]) before it is
 //! handed back: `write` never produces a tarball that `verify` rejects.
@@ -45,7 +50,7 @@ use crate::hex;
 use crate::inspect::{verify, InspectError};
 use crate::manifest::HashingWriter;
 use crate::nar_check::NarCheckError;
-use crate::output::{commit_all, AtomicOutput, OutputError};
+use crate::output::{commit_all, is_stdout, AtomicOutput, OutputError, Stream};
 use crate::plan::{Plan, PlanError};
 use crate::progress::Progress;
 use crate::scan::{ScanReport, Scanner};
@@ -82,6 +87,8 @@ pub enum WriteError {
     Compress(#[source] io::Error),
     #[error("internal error: a worker thread panicked")]
     WorkerPanicked,
+    #[error("replaced files the tool makes are verified in the complete tarball before it is committed, which a stream to standard output cannot wait for: write to a file")]
+    OverrideToStream,
 }
 
 /// What a finished write did.
@@ -101,7 +108,7 @@ pub struct WriteSummary {
 /// destination until [`PendingTarball::commit`]; dropping it removes it.
 #[derive(Debug)]
 pub struct PendingTarball {
-    output: AtomicOutput,
+    output: Destination,
     summary: WriteSummary,
     scan: Option<ScanReport>,
     damaged_cache_segments: Vec<DamagedSegment>,
@@ -146,10 +153,49 @@ impl PendingTarball {
         companions: Vec<AtomicOutput>,
         on_wait: &mut dyn FnMut(&Path),
     ) -> Result<WriteSummary, WriteError> {
-        let mut outputs = vec![self.output];
-        outputs.extend(companions);
+        let mut outputs = companions;
+        match self.output {
+            Destination::File(output) => outputs.insert(0, output),
+            // The stream is whole before its manifest is committed.
+            Destination::Stream(stream) => stream.complete()?,
+        }
         commit_all(outputs, on_wait)?;
         Ok(self.summary)
+    }
+}
+
+/// Where a pending tarball is.
+#[derive(Debug)]
+enum Destination {
+    /// In its temporary file.
+    File(AtomicOutput),
+    /// Sent to standard output, but for the bytes the stream holds back.
+    Stream(Stream),
+}
+
+/// What the compressed bytes are written into.
+enum Sink {
+    /// The temporary file, through its own descriptor.
+    File {
+        direct: DirectWriter,
+        output: AtomicOutput,
+    },
+    Stream(Stream),
+}
+
+impl io::Write for Sink {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::File { direct, .. } => direct.write(bytes),
+            Sink::Stream(stream) => stream.write(bytes),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::File { direct, .. } => direct.flush(),
+            Sink::Stream(stream) => stream.flush(),
+        }
     }
 }
 
@@ -185,19 +231,27 @@ pub fn write_tarball(
         hash_output,
     } = *options;
     let level = compression.validate()?;
-    let output = AtomicOutput::create(destination)?;
     let finish_error = |source| WriteError::Finish {
         path: destination.to_path_buf(),
         source,
     };
-    let file = output.try_clone_file().map_err(finish_error)?;
-    // Past the page cache where the file system allows: see
-    // crate::direct_write.
-    let direct = DirectWriter::new(file).map_err(finish_error)?;
-    let mut hashing = if hash_output {
-        HashingWriter::new(direct)
+    let sink = if is_stdout(destination) {
+        if !plan.overridden().is_empty() {
+            return Err(WriteError::OverrideToStream);
+        }
+        Sink::Stream(Stream::open()?)
     } else {
-        HashingWriter::counting(direct)
+        let output = AtomicOutput::create(destination)?;
+        let file = output.try_clone_file().map_err(finish_error)?;
+        // Past the page cache where the file system allows: see
+        // crate::direct_write.
+        let direct = DirectWriter::new(file).map_err(finish_error)?;
+        Sink::File { direct, output }
+    };
+    let mut hashing = if hash_output {
+        HashingWriter::new(sink)
+    } else {
+        HashingWriter::counting(sink)
     };
     let gzip = compression.compression == Compression::Gzip;
     // Everything a store path's segment depends on besides its contents;
@@ -244,11 +298,20 @@ pub fn write_tarball(
         compressor.finish().map_err(finish_error)?;
         assembled
     };
-    let (direct, output_sha256, output_bytes) = hashing.finish();
-    drop(direct.finish().map_err(finish_error)?);
-    if !plan.overridden().is_empty() {
-        verify_overrides(plan, &output)?;
-    }
+    let (sink, output_sha256, output_bytes) = hashing.finish();
+    let output = match sink {
+        Sink::File { direct, output } => {
+            drop(direct.finish().map_err(finish_error)?);
+            if !plan.overridden().is_empty() {
+                verify_overrides(plan, &output)?;
+            }
+            Destination::File(output)
+        }
+        Sink::Stream(mut stream) => {
+            io::Write::flush(&mut stream).map_err(finish_error)?;
+            Destination::Stream(stream)
+        }
+    };
     let scan = scanner.map(|scanner| scanner.judge(assembled.scans));
     Ok(PendingTarball {
         damaged_cache_segments: assembled.damaged,
