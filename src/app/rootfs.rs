@@ -17,6 +17,7 @@ use crate::output::AtomicOutput;
 use crate::overlap::{check_outputs, Named};
 use crate::plan::{is_nixos_toplevel, ChownRule, NixDbMode, NixosFacts, Plan, PlanInputs};
 use crate::progress::ProgressReport;
+use crate::sbom::sbom_json;
 use crate::store::{read_closure, Closure, StorePath};
 use crate::write::{check_plan, write_tarball, WriteOptions, WriteSummary};
 
@@ -150,6 +151,9 @@ pub struct OutputRequest {
     pub output: PathBuf,
     /// The JSON manifest, committed with the tarball.
     pub manifest: Option<PathBuf>,
+    /// The CycloneDX JSON SBOM (see [`crate::sbom`]), committed with the
+    /// tarball.
+    pub sbom: Option<PathBuf>,
     /// The segment cache directory (gzip only).
     pub cache: Option<PathBuf>,
     /// The cache's size limit, kept after each run; the default
@@ -186,6 +190,12 @@ impl OutputRequest {
             outputs.push(Named {
                 flag: "--manifest",
                 path: manifest,
+            });
+        }
+        if let Some(sbom) = &self.sbom {
+            outputs.push(Named {
+                flag: "--sbom",
+                path: sbom,
             });
         }
         let trees: Vec<Named<'_>> = extra_files
@@ -511,6 +521,11 @@ pub(super) fn write_planned(
         .as_deref()
         .map(AtomicOutput::create)
         .transpose()?;
+    let mut sbom_output = output
+        .sbom
+        .as_deref()
+        .map(AtomicOutput::create)
+        .transpose()?;
     let mut progress = ProgressReport::new(
         !progress,
         closure.total_nar_size(),
@@ -521,7 +536,7 @@ pub(super) fn write_planned(
         mtime: content.mtime,
         compression: &compress_options,
         cache: cache.as_ref(),
-        hash_output: manifest_output.is_some(),
+        hash_output: manifest_output.is_some() || sbom_output.is_some(),
     };
     let pending = write_tarball(&plan, &output.output, &options, scanner, &mut progress)?;
     progress.finish();
@@ -551,8 +566,18 @@ pub(super) fn write_planned(
         }
         manifest_output.write_all(manifest.to_json().as_bytes())?;
     }
-    // The tarball and its manifest replace their destinations together.
-    let summary = pending.commit_with(manifest_output.into_iter().collect(), &mut |dir| {
+    if let Some(sbom_output) = &mut sbom_output {
+        let sha256 = pending
+            .summary()
+            .output_sha256
+            .expect("hashed when an SBOM is written");
+        let sbom = sbom_json(&closure, &file_name(&output.output), &sha256);
+        sbom_output.write_all(sbom.as_bytes())?;
+    }
+    // The tarball, its manifest and its SBOM replace their destinations
+    // together.
+    let companions = manifest_output.into_iter().chain(sbom_output).collect();
+    let summary = pending.commit_with(companions, &mut |dir| {
         events.event(Event::WaitingForCommitLock { dir })
     })?;
     // Only now: a failed run leaves the cache as it was, but for the
@@ -568,6 +593,14 @@ pub(super) fn write_planned(
         }
     }
     Ok(WriteOutcome { summary })
+}
+
+/// The tarball's file name, without its directory.
+fn file_name(output: &Path) -> String {
+    output
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// The manifest of a written tarball.
@@ -629,11 +662,7 @@ fn manifest(
         system: system.to_owned(),
         store_paths: manifest_store_paths(closure),
         tarball: ManifestTarball {
-            file: output
-                .output
-                .file_name()
-                .map(|name| name.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            file: file_name(&output.output),
             // Hashed whenever a manifest is written.
             sha256: summary
                 .output_sha256
