@@ -89,7 +89,7 @@ fn check_sbom(system: &str, dir: &Path) -> Vec<(String, String)> {
     let image = &sbom["metadata"]["component"];
     assert_eq!(image["type"], "file");
     assert_eq!(image["name"], "nixos.wsl");
-    let sha256 = crate_hex(&Sha256::digest(std::fs::read(&tarball).unwrap()));
+    let sha256 = wsl_tarball::hex::encode(&Sha256::digest(std::fs::read(&tarball).unwrap()));
     assert_eq!(
         image["hashes"],
         serde_json::json!([{"alg": "SHA-256", "content": sha256}])
@@ -157,10 +157,6 @@ fn check_sbom(system: &str, dir: &Path) -> Vec<(String, String)> {
 
     validate(&sbom_file);
     nix_split
-}
-
-fn crate_hex(bytes: &[u8]) -> String {
-    wsl_tarball::hex::encode(bytes)
 }
 
 /// Runs tests/validate_cyclonedx.py; skips loudly when cyclonedx-python-lib
@@ -249,4 +245,52 @@ fn an_sbom_destination_that_is_a_directory_is_refused_before_writing() {
     assert_eq!(result.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("name the same file"), "{stderr}");
     assert_eq!(dir_names(dir.path()), vec!["a-directory", "closure.json"]);
+}
+
+#[test]
+fn the_sbom_is_committed_with_the_tarball_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let system = v1();
+    let closure = write_path_info(system, dir.path());
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let tarball = out.join("nixos.wsl");
+    let sbom = out.join("nixos.cdx.json");
+    std::fs::write(&tarball, "old tarball").unwrap();
+    std::fs::write(&sbom, "old sbom").unwrap();
+    // A private key in --extra-files: an error finding, found while the
+    // tarball is written, fails the run after the SBOM's file was made.
+    let extra = dir.path().join("extra");
+    std::fs::create_dir_all(extra.join("etc")).unwrap();
+    run_ok(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(extra.join("etc/key")),
+    );
+    let sbom_arg = ["--quiet", "--sbom", sbom.to_str().unwrap()];
+    let failed = run_write(
+        &closure,
+        system,
+        &tarball,
+        &[&sbom_arg[..], &["--extra-files", extra.to_str().unwrap()]].concat(),
+    );
+    assert_eq!(
+        failed.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&failed.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&tarball).unwrap(), "old tarball");
+    assert_eq!(std::fs::read_to_string(&sbom).unwrap(), "old sbom");
+    assert_eq!(dir_names(&out), vec!["nixos.cdx.json", "nixos.wsl"]);
+
+    let written = run_write(&closure, system, &tarball, &sbom_arg);
+    assert!(written.status.success(), "{written:?}");
+    let value: serde_json::Value = serde_json::from_slice(&std::fs::read(&sbom).unwrap()).unwrap();
+    let sha256 = wsl_tarball::hex::encode(&Sha256::digest(std::fs::read(&tarball).unwrap()));
+    assert_eq!(
+        value["metadata"]["component"]["hashes"][0]["content"],
+        sha256
+    );
+    assert_eq!(dir_names(&out), vec!["nixos.cdx.json", "nixos.wsl"]);
 }
