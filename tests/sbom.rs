@@ -294,3 +294,17 @@ fn the_sbom_is_committed_with_the_tarball_or_not_at_all() {
     );
     assert_eq!(dir_names(&out), vec!["nixos.cdx.json", "nixos.wsl"]);
 }
+
+#[test]
+fn an_update_bundle_has_no_sbom() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = wsl_tarball()
+        .args(["build", "--delta-from", "old.wsl", "--sbom", "s.json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--manifest, --sbom, --cache"), "{stderr}");
+    assert_eq!(dir_names(dir.path()), Vec::<String>::new());
+}
