@@ -668,6 +668,13 @@ pub struct OutputArgs {
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub manifest: Option<PathBuf>,
 
+    /// Also write a CycloneDX 1.5 JSON SBOM to FILE: a component per store
+    /// path (name, version, nix:store_path and NAR hash and size), the
+    /// dependencies from the references, and the tarball with its sha256.
+    /// Byte-reproducible; committed together with the tarball.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub sbom: Option<PathBuf>,
+
     /// Keep each store path's compressed bytes and scan findings in DIR
     /// (gzip only) and reuse them: a rebuild after a few store paths changed
     /// reads, scans and compresses only those, and the output is identical
@@ -750,6 +757,7 @@ impl OutputArgs {
         OutputRequest {
             output: self.output.clone(),
             manifest: self.manifest.clone(),
+            sbom: self.sbom.clone(),
             cache: self.cache.clone(),
             cache_limit: self.cache_limit,
             cache_check_contents: self.cache_check_contents,

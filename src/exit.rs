@@ -79,7 +79,7 @@ pub fn with_flags(error: AppError) -> anyhow::Error {
             store.display()
         ),
         AppError::MtimeTooLarge(_) => anyhow!("--mtime is too large"),
-        AppError::BundleSettings => anyhow!("--delta-from writes an update bundle of store paths: --extra-files, --chown, --manifest, --cache, --cache-limit and --cache-check-contents do not apply to it"),
+        AppError::BundleSettings => anyhow!("--delta-from writes an update bundle of store paths: --extra-files, --chown, --manifest, --sbom, --cache, --cache-limit and --cache-check-contents do not apply to it"),
         error => error.into(),
     };
     if usage {

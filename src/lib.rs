@@ -32,7 +32,7 @@
 //! 2. [`store`], [`walk`], [`tar`], [`compress`], [`output`], [`direct_write`],
 //!    [`sign`]
 //! 3. [`nixdb`], [`nar`], [`archive`], [`overlap`], [`cache`]
-//! 4. [`plan`], [`nar_check`], [`scan`], [`manifest`], [`inspect`]
+//! 4. [`plan`], [`nar_check`], [`scan`], [`manifest`], [`sbom`], [`inspect`]
 //! 5. [`write`](mod@write), [`delta`], [`nix`]
 //! 6. [`app`], the requests and outcomes the binary (`main.rs`) calls
 
@@ -59,6 +59,7 @@ pub(crate) mod output;
 pub(crate) mod overlap;
 pub mod plan;
 pub mod progress;
+pub(crate) mod sbom;
 pub mod scan;
 pub mod sign;
 pub mod store;

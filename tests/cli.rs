@@ -69,6 +69,7 @@ fn write_help_groups_its_options_under_headings() {
             vec![
                 "--output",
                 "--manifest",
+                "--sbom",
                 "--cache",
                 "--cache-limit",
                 "--cache-check-contents",

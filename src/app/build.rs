@@ -68,6 +68,7 @@ pub fn build(request: &BuildRequest, events: &mut dyn Events) -> Result<BuildOut
         && (content.extra_files.is_some()
             || !content.chown.is_empty()
             || output.manifest.is_some()
+            || output.sbom.is_some()
             || output.cache.is_some()
             || output.cache_limit.is_some()
             || output.cache_check_contents)

@@ -66,7 +66,7 @@ pub enum AppError {
     Overlap(#[from] OverlapError),
     #[error(transparent)]
     Chown(#[from] ChownRuleError),
-    #[error("an update bundle holds only store paths: extra files, owners, a manifest and a cache do not apply to it")]
+    #[error("an update bundle holds only store paths: extra files, owners, a manifest, an SBOM and a cache do not apply to it")]
     BundleSettings,
     #[error("a signature is recorded in the manifest, and no manifest is written")]
     SignKeyWithoutManifest,

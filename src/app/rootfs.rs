@@ -17,6 +17,7 @@ use crate::output::{check_stdout_not_terminal, is_stdout, AtomicOutput};
 use crate::overlap::{check_outputs, Named};
 use crate::plan::{is_nixos_toplevel, ChownRule, NixDbMode, NixosFacts, Plan, PlanInputs};
 use crate::progress::ProgressReport;
+use crate::sbom::sbom_json;
 use crate::store::{read_closure, Closure, StorePath};
 use crate::write::{check_plan, write_tarball, WriteOptions, WriteSummary};
 
@@ -224,6 +225,9 @@ pub struct OutputRequest {
     pub output: PathBuf,
     /// The JSON manifest, committed with the tarball.
     pub manifest: Option<PathBuf>,
+    /// The CycloneDX JSON SBOM (see [`crate::sbom`]), committed with the
+    /// tarball.
+    pub sbom: Option<PathBuf>,
     /// The segment cache directory (gzip only).
     pub cache: Option<PathBuf>,
     /// The cache's size limit, kept after each run; the default
@@ -285,6 +289,12 @@ impl OutputRequest {
             outputs.push(Named {
                 flag: "--manifest",
                 path: manifest,
+            });
+        }
+        if let Some(sbom) = &self.sbom {
+            outputs.push(Named {
+                flag: "--sbom",
+                path: sbom,
             });
         }
         let trees: Vec<Named<'_>> = extra_files
@@ -611,6 +621,11 @@ pub(super) fn write_planned(
         .as_deref()
         .map(AtomicOutput::create)
         .transpose()?;
+    let mut sbom_output = output
+        .sbom
+        .as_deref()
+        .map(AtomicOutput::create)
+        .transpose()?;
     let mut progress = ProgressReport::new(
         !progress,
         closure.total_nar_size(),
@@ -621,7 +636,7 @@ pub(super) fn write_planned(
         mtime: content.mtime,
         compression: &compress_options,
         cache: cache.as_ref(),
-        hash_output: manifest_output.is_some(),
+        hash_output: manifest_output.is_some() || sbom_output.is_some(),
     };
     let streamed = output.to_stdout();
     let stage = if streamed {
@@ -659,13 +674,20 @@ pub(super) fn write_planned(
             }
             manifest_output.write_all(manifest.to_json().as_bytes())?;
         }
-        // The tarball and its manifest replace their destinations together
-        // (a stream is whole before its manifest is committed).
-        Ok(
-            pending.commit_with(manifest_output.into_iter().collect(), &mut |dir| {
-                events.event(Event::WaitingForCommitLock { dir })
-            })?,
-        )
+        if let Some(sbom_output) = &mut sbom_output {
+            let sha256 = pending
+                .summary()
+                .output_sha256
+                .expect("hashed when an SBOM is written");
+            let sbom = sbom_json(&closure, &tarball_file_name(output), &sha256);
+            sbom_output.write_all(sbom.as_bytes())?;
+        }
+        // The tarball, its manifest and its SBOM replace their destinations
+        // together (a stream is whole before they are committed).
+        let companions = manifest_output.into_iter().chain(sbom_output).collect();
+        Ok(pending.commit_with(companions, &mut |dir| {
+            events.event(Event::WaitingForCommitLock { dir })
+        })?)
     };
     let summary = write_and_commit().map_err(|error| match error {
         // Bytes went out: say they are not to be used.
@@ -686,6 +708,20 @@ pub(super) fn write_planned(
         }
     }
     Ok(WriteOutcome { summary })
+}
+
+/// The tarball's file name, without its directory.
+/// The tarball's name as the manifest and the SBOM record it: its file
+/// name, or `-` for a stream (its name is the reader's business).
+fn tarball_file_name(output: &OutputRequest) -> String {
+    if output.to_stdout() {
+        return "-".to_owned();
+    }
+    output
+        .output
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// The manifest of a written tarball.
@@ -747,16 +783,7 @@ fn manifest(
         system: system.to_owned(),
         store_paths: manifest_store_paths(closure),
         tarball: ManifestTarball {
-            // A stream's name is the reader's business.
-            file: if output.to_stdout() {
-                "-".to_owned()
-            } else {
-                output
-                    .output
-                    .file_name()
-                    .map(|name| name.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            },
+            file: tarball_file_name(output),
             // Hashed whenever a manifest is written.
             sha256: summary
                 .output_sha256
