@@ -210,7 +210,9 @@ fn signing_key_file_is_a_string_outside_the_store_that_only_the_builder_reads() 
     else {
         return;
     };
-    let key = "/run/secrets/team-1.sec";
+    // A space makes every lib.escapeShellArg quote it (newer ones leave a
+    // plain word bare).
+    let key = "/run/secrets/team 1.sec";
     let e = harness(
         &sources,
         "",
