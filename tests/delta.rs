@@ -12,19 +12,6 @@ use std::sync::OnceLock;
 
 use common::*;
 
-/// A version of the fixture system (its toplevel).
-fn delta_system(version: &str) -> String {
-    let file = repo_root().join("tests/fixtures/delta-system.nix");
-    run_text(
-        nix_command("nix-build")
-            .arg("--no-out-link")
-            .arg(&file)
-            .args(["--argstr", "version", version]),
-    )
-    .trim()
-    .to_owned()
-}
-
 fn v1() -> &'static str {
     static SYSTEM: OnceLock<String> = OnceLock::new();
     SYSTEM.get_or_init(|| delta_system("1"))

@@ -59,6 +59,20 @@ pub fn build_fixture(salt: &str) -> String {
     .to_owned()
 }
 
+/// A version of the delta fixture system (tests/fixtures/delta-system.nix;
+/// versions differ in `hello` and /etc/motd): its toplevel.
+pub fn delta_system(version: &str) -> String {
+    let file = repo_root().join("tests/fixtures/delta-system.nix");
+    run_text(
+        nix_command("nix-build")
+            .arg("--no-out-link")
+            .arg(&file)
+            .args(["--argstr", "version", version]),
+    )
+    .trim()
+    .to_owned()
+}
+
 /// `nix path-info --json -r` of a path in the host store, as written to a file.
 pub fn write_path_info(system: &str, dir: &Path) -> PathBuf {
     let json = run_ok(nix_command("nix").args(["path-info", "--json", "-r", system]));

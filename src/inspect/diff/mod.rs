@@ -17,21 +17,23 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::Path;
 
+mod pairing;
 mod report;
+mod side;
 
 pub use report::{
     store_path_changes_text, Change, ChangedStorePath, Difference, FieldChange, FirstDifference,
-    MemberChange, MemberChangeCounts, MemberGroup, MAX_LISTED_MEMBERS,
+    MemberChange, MemberChangeCounts, MemberGroup, StorePathPair, MAX_LISTED_MEMBERS,
 };
+
+use pairing::{Entry, Pending};
+use side::{Content, Record, SideStream};
 
 use super::walk::{ArchiveWalk, WalkError, WalkOptions};
 use super::{InspectError, JSON_VERSION};
-use crate::archive::{
-    header_field_at, is_stdin, open_tarball, ArchiveError, Member, MemberKind, TarballReader,
-};
+use crate::archive::{header_field_at, is_stdin, open_tarball, ArchiveError, Member, MemberKind};
 use crate::hex;
 use crate::progress::{Progress, REPORT_EVERY};
 use crate::store::NarHash;
@@ -41,14 +43,6 @@ use crate::store::NarHash;
 pub const MAX_TEXT_DIFF_BYTES: u64 = 64 << 10;
 /// The most bytes of unified diffs kept in all; later ones are left out.
 const MAX_UNIFIED_DIFF_TOTAL: usize = 16 << 20;
-
-/// Which of the two archives an error is in.
-enum Side {
-    A,
-    B,
-}
-
-const CHUNK: usize = 64 * 1024;
 
 /// The order GNU tar `--sort=name` and `write` list members in: each
 /// directory's entries by name (bytewise), depth first.
@@ -68,23 +62,27 @@ struct Collector {
 }
 
 impl Collector {
-    /// The store path a member belongs to, as an absolute path.
-    fn store_path_of(&self, member: &Member) -> Option<String> {
+    /// The basename of the store path a member belongs to, and where the
+    /// path below it starts.
+    fn store_basename(&self, path: &[u8]) -> Option<(String, usize)> {
         let prefix = format!("{}/", self.store_dir.trim_start_matches('/'));
-        let rest = member.path.strip_prefix(prefix.as_bytes())?;
+        let rest = path.strip_prefix(prefix.as_bytes())?;
         let basename = rest.split(|&b| b == b'/').next()?;
-        Some(format!(
-            "{}/{}",
-            self.store_dir,
-            String::from_utf8_lossy(basename)
-        ))
+        let below = (prefix.len() + basename.len() + 1).min(path.len());
+        Some((String::from_utf8_lossy(basename).into_owned(), below))
+    }
+
+    /// The store path a member belongs to, as an absolute path.
+    fn store_path_of(&self, path: &[u8]) -> Option<String> {
+        let (basename, _) = self.store_basename(path)?;
+        Some(format!("{}/{basename}", self.store_dir))
     }
 
     fn first(&mut self, member: &Member, field: &str, detail: String) {
         if self.first.is_none() {
             self.first = Some(FirstDifference {
                 member: member.display_path(),
-                store_path: self.store_path_of(member),
+                store_path: self.store_path_of(&member.path),
                 tar_offset: member.offset,
                 field: field.to_owned(),
                 detail,
@@ -92,7 +90,27 @@ impl Collector {
         }
     }
 
-    fn record(&mut self, member: &Member, mut change: MemberChange) {
+    /// The group of a store path (`None`: outside the store).
+    fn group(&mut self, key: Option<String>) -> &mut MemberGroup {
+        let index = match self.group_index.get(&key) {
+            Some(&index) => index,
+            None => {
+                self.groups.push(MemberGroup {
+                    store_path: key.clone(),
+                    change: None,
+                    paired_with: None,
+                    etc_path: None,
+                    etc_below: String::new(),
+                    members: Vec::new(),
+                });
+                self.group_index.insert(key, self.groups.len() - 1);
+                self.groups.len() - 1
+            }
+        };
+        &mut self.groups[index]
+    }
+
+    fn record(&mut self, key: Option<String>, mut change: MemberChange) {
         match change.change {
             Change::Added => self.counts.added += 1,
             Change::Removed => self.counts.removed += 1,
@@ -111,42 +129,32 @@ impl Collector {
             }
         }
         self.listed += 1;
-        let key = self.store_path_of(member);
-        let index = match self.group_index.get(&key) {
-            Some(&index) => index,
-            None => {
-                self.groups.push(MemberGroup {
-                    store_path: key.clone(),
-                    change: None,
-                    members: Vec::new(),
-                });
-                self.group_index.insert(key, self.groups.len() - 1);
-                self.groups.len() - 1
-            }
-        };
-        self.groups[index].members.push(change);
+        self.group(key).members.push(change);
     }
 
-    /// A member only one side has.
-    fn one_sided(&mut self, member: &Member, change: Change) {
-        let (field, detail) = match change {
-            Change::Removed => ("only in A", "B has no member of that name"),
-            _ => ("only in B", "A has no member of that name"),
-        };
-        self.first(member, field, detail.to_owned());
+    /// A member only one side has, in store path group `key`.
+    fn one_sided(&mut self, key: Option<String>, entry: &Entry, change: Change) {
         self.record(
-            member,
+            key,
             MemberChange {
-                member: member.display_path(),
+                member: entry.display_path(),
                 change,
-                kind: member.kind.describe(),
-                size: member.size,
+                kind: entry.kind.describe(),
+                size: entry.size,
                 fields: Vec::new(),
                 content: None,
                 unified_diff: None,
+                link_target: link_target(&entry.kind, &entry.link_target),
+                store_hash_only: false,
+                targets: None,
             },
         );
     }
+}
+
+/// A symlink's target as text (lossy, not escaped).
+fn link_target(kind: &MemberKind, target: &[u8]) -> Option<String> {
+    (*kind == MemberKind::Symlink).then(|| String::from_utf8_lossy(target).into_owned())
 }
 
 /// Compares two tarballs.
@@ -155,6 +163,7 @@ pub fn diff(a: &Path, b: &Path) -> Result<Difference, InspectError> {
 }
 
 /// [`diff`], telling `progress` how many bytes of the two files were read.
+/// Each file is read on its own thread.
 pub fn diff_with_progress(
     a: &Path,
     b: &Path,
@@ -163,14 +172,8 @@ pub fn diff_with_progress(
     if is_stdin(a) && is_stdin(b) {
         return Err(InspectError::BothStdin);
     }
-    let error_a = |error: WalkError| error.in_file(a);
-    let error_b = |error: WalkError| error.in_file(b);
-    let on_side = |(side, error): (Side, ArchiveError)| match side {
-        Side::A => error_a(error.into()),
-        Side::B => error_b(error.into()),
-    };
-    let mut reader_a = open_tarball(a).map_err(|e| error_a(e.into()))?;
-    let mut reader_b = open_tarball(b).map_err(|e| error_b(e.into()))?;
+    let mut reader_a = open_tarball(a).map_err(|e| WalkError::from(e).in_file(a))?;
+    let mut reader_b = open_tarball(b).map_err(|e| WalkError::from(e).in_file(b))?;
     reader_a.hash_tar_stream();
     reader_b.hash_tar_stream();
     // Store paths and streams are compared; no member table, no files.
@@ -179,10 +182,27 @@ pub fn diff_with_progress(
         keep_files: false,
         ..WalkOptions::default()
     };
-    let mut walk_a = ArchiveWalk::new(reader_a.compression(), &options);
-    let mut walk_b = ArchiveWalk::new(reader_b.compression(), &options);
+    let store_dir = ArchiveWalk::new(reader_a.compression(), &options).store_dir();
+    std::thread::scope(|scope| {
+        let (body_a, side_a) = side::side(reader_a, options.clone());
+        let (body_b, side_b) = side::side(reader_b, options.clone());
+        scope.spawn(body_a);
+        scope.spawn(body_b);
+        compare((a, side_a), (b, side_b), store_dir, progress)
+    })
+}
+
+/// The merge-join of the two sides' members by name, then the pairing.
+fn compare(
+    (a, mut side_a): (&Path, SideStream),
+    (b, mut side_b): (&Path, SideStream),
+    store_dir: String,
+    progress: &mut dyn Progress,
+) -> Result<Difference, InspectError> {
+    let error_a = |error: WalkError| error.in_file(a);
+    let error_b = |error: WalkError| error.in_file(b);
     let mut collector = Collector {
-        store_dir: walk_a.store_dir(),
+        store_dir,
         counts: MemberChangeCounts::default(),
         groups: Vec::new(),
         group_index: HashMap::new(),
@@ -190,92 +210,56 @@ pub fn diff_with_progress(
         unified_bytes: 0,
         first: None,
     };
-    let mut buffer = vec![0u8; CHUNK];
-    let mut buffer_b = vec![0u8; CHUNK];
-    let mut member_a = reader_a.next_member().map_err(|e| error_a(e.into()))?;
-    let mut member_b = reader_b.next_member().map_err(|e| error_b(e.into()))?;
+    // Members only one side has: kept by store path for pairing, or
+    // outside the store recorded at once.
+    let (mut pending_a, mut pending_b) = (Pending::default(), Pending::default());
+    let mut record_a = side_a.next().map_err(error_a)?;
+    let mut record_b = side_b.next().map_err(error_b)?;
     let mut reported = 0;
     loop {
-        let read = reader_a.file_bytes_read() + reader_b.file_bytes_read();
+        let read = side_a.bytes() + side_b.bytes();
         if read - reported >= REPORT_EVERY {
             reported = read;
             progress.advance(read);
         }
-        let order = match (&member_a, &member_b) {
+        let order = match (&record_a, &record_b) {
             (None, None) => break,
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,
-            (Some(ma), Some(mb)) => archive_order(&ma.path, &mb.path),
+            (Some(ra), Some(rb)) => archive_order(&ra.member.path, &rb.member.path),
         };
         match order {
             Ordering::Less => {
-                let ma = member_a.take().expect("A has a member");
-                collector.one_sided(&ma, Change::Removed);
-                walk_a.begin(&ma).map_err(|e| error_a(e.into()))?;
-                walk_a
-                    .feed_content(&mut reader_a, &ma)
-                    .map_err(|e| error_a(e.into()))?;
-                walk_a.end_member();
-                member_a = reader_a.next_member().map_err(|e| error_a(e.into()))?;
+                let ra = record_a.take().expect("A has a member");
+                collector.first(
+                    &ra.member,
+                    "only in A",
+                    "B has no member of that name".to_owned(),
+                );
+                one_sided(&mut collector, &mut pending_a, ra, Change::Removed);
+                record_a = side_a.next().map_err(error_a)?;
             }
             Ordering::Greater => {
-                let mb = member_b.take().expect("B has a member");
-                collector.one_sided(&mb, Change::Added);
-                walk_b.begin(&mb).map_err(|e| error_b(e.into()))?;
-                walk_b
-                    .feed_content(&mut reader_b, &mb)
-                    .map_err(|e| error_b(e.into()))?;
-                walk_b.end_member();
-                member_b = reader_b.next_member().map_err(|e| error_b(e.into()))?;
+                let rb = record_b.take().expect("B has a member");
+                collector.first(
+                    &rb.member,
+                    "only in B",
+                    "A has no member of that name".to_owned(),
+                );
+                one_sided(&mut collector, &mut pending_b, rb, Change::Added);
+                record_b = side_b.next().map_err(error_b)?;
             }
             Ordering::Equal => {
-                let ma = member_a.take().expect("A has a member");
-                let mb = member_b.take().expect("B has a member");
-                walk_a.begin(&ma).map_err(|e| error_a(e.into()))?;
-                walk_b.begin(&mb).map_err(|e| error_b(e.into()))?;
-                let fields = header_changes(&ma, &mb);
-                let content = compare_content(
-                    (&mut reader_a, &mut walk_a, &ma),
-                    (&mut reader_b, &mut walk_b, &mb),
-                    (&mut buffer, &mut buffer_b),
-                )
-                .map_err(on_side)?;
-                walk_a.end_member();
-                walk_b.end_member();
-                if !fields.is_empty() || content.detail.is_some() {
-                    match (fields.first(), &content.detail) {
-                        (Some(first), _) => {
-                            let detail = fields
-                                .iter()
-                                .map(|f| format!("{} {} in A, {} in B", f.field, f.a, f.b))
-                                .collect::<Vec<_>>()
-                                .join("; ");
-                            let field = first.field.clone();
-                            collector.first(&ma, &field, detail);
-                        }
-                        (None, Some(detail)) => collector.first(&ma, "content", detail.clone()),
-                        (None, None) => {}
-                    }
-                    collector.record(
-                        &ma,
-                        MemberChange {
-                            member: mb.display_path(),
-                            change: Change::Changed,
-                            kind: mb.kind.describe(),
-                            size: mb.size,
-                            fields,
-                            content: content.detail,
-                            unified_diff: content.unified_diff,
-                        },
-                    );
-                }
-                member_a = reader_a.next_member().map_err(|e| error_a(e.into()))?;
-                member_b = reader_b.next_member().map_err(|e| error_b(e.into()))?;
+                let ra = record_a.take().expect("A has a member");
+                let rb = record_b.take().expect("B has a member");
+                same_name(&mut collector, ra, rb);
+                record_a = side_a.next().map_err(error_a)?;
+                record_b = side_b.next().map_err(error_b)?;
             }
         }
     }
-    walk_a.finish(&mut reader_a).map_err(error_a)?;
-    walk_b.finish(&mut reader_b).map_err(error_b)?;
+    let walk_a = side_a.into_walk().map_err(error_a)?;
+    let walk_b = side_b.into_walk().map_err(error_b)?;
     progress.advance(walk_a.file_size + walk_b.file_size);
     // Reading stopped at trailing data: the files cannot be compared whole.
     for (walk, path) in [(&walk_a, a), (&walk_b, b)] {
@@ -288,11 +272,13 @@ pub fn diff_with_progress(
     let mut removed = Vec::new();
     let mut changed = Vec::new();
     let mut path_changes: HashMap<String, Change> = HashMap::new();
+    let (mut only_a, mut only_b) = (Vec::new(), Vec::new());
     for (basename, object) in &walk_a.store_objects {
         match walk_b.store_objects.get(basename) {
             None => {
                 path_changes.insert(object.path.clone(), Change::Removed);
-                removed.push(object.path.clone())
+                removed.push(object.path.clone());
+                only_a.push((basename, object));
             }
             Some(other)
                 if other.nar_hash != object.nar_hash || other.nar_size != object.nar_size =>
@@ -313,17 +299,31 @@ pub fn diff_with_progress(
         if !walk_a.store_objects.contains_key(basename) {
             path_changes.insert(object.path.clone(), Change::Added);
             added.push(object.path.clone());
+            only_b.push((basename, object));
         }
     }
+
+    let paired = pairing::pair_store_paths(&only_a, &only_b);
+    compare_pairs(&mut collector, &paired, pending_a, pending_b);
+    let partners: HashMap<String, String> = paired
+        .iter()
+        .map(|p| (p.basename_a.clone(), p.basename_b.clone()))
+        .collect();
+    label_store_hash_only(&mut collector, &partners);
+
     let mut groups = collector.groups;
     for group in &mut groups {
-        group.change = group
-            .store_path
-            .as_ref()
-            .and_then(|path| path_changes.get(path).copied());
+        if group.paired_with.is_none() {
+            group.change = group
+                .store_path
+                .as_ref()
+                .and_then(|path| path_changes.get(path).copied());
+        }
     }
-    // Outside the store first, then the store paths in archive order.
-    groups.sort_by_key(|group| group.store_path.is_some());
+    // Outside the store first, then the store paths in order.
+    groups.sort_by(|x, y| {
+        (x.store_path.is_some(), &x.store_path).cmp(&(y.store_path.is_some(), &y.store_path))
+    });
     let tar_identical = walk_a.tar_sha256 == walk_b.tar_sha256 && walk_a.end == walk_b.end;
     let mut first = collector.first;
     if first.is_none() && !tar_identical {
@@ -355,10 +355,233 @@ pub fn diff_with_progress(
         added,
         removed,
         changed,
+        pairs: paired.into_iter().map(|p| p.pair).collect(),
         members: collector.counts,
         groups,
         first_difference: first,
     })
+}
+
+/// A member only one side has: kept for pairing when in a store path,
+/// else recorded.
+fn one_sided(collector: &mut Collector, pending: &mut Pending, record: Record, change: Change) {
+    let key = collector.store_path_of(&record.member.path);
+    if let Some((basename, below)) = collector.store_basename(&record.member.path) {
+        if !pending.full() {
+            pending.keep(&basename, below, record);
+            return;
+        }
+    }
+    let entry = Entry::new(record, 0, Content::into_blocks);
+    collector.one_sided(key, &entry, change);
+}
+
+/// Two members of the same name.
+fn same_name(collector: &mut Collector, ra: Record, rb: Record) {
+    let (ma, mb) = (&ra.member, &rb.member);
+    let fields = header_changes(ma, mb);
+    let regular = ma.kind == MemberKind::Regular && mb.kind == MemberKind::Regular;
+    let content = compare_content(
+        (&ra.content, ma.size),
+        (&rb.content, mb.size),
+        regular,
+        &mb.display_path(),
+    );
+    if fields.is_empty() && content.detail.is_none() {
+        return;
+    }
+    match (fields.first(), &content.detail) {
+        (Some(first), _) => {
+            let detail = fields
+                .iter()
+                .map(|f| format!("{} {} in A, {} in B", f.field, f.a, f.b))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let field = first.field.clone();
+            collector.first(ma, &field, detail);
+        }
+        (None, Some(detail)) => collector.first(ma, "content", detail.clone()),
+        (None, None) => {}
+    }
+    let key = collector.store_path_of(&ma.path);
+    let targets = symlink_targets(&ma.kind, &ma.link_target, &mb.kind, &mb.link_target);
+    collector.record(
+        key,
+        MemberChange {
+            member: mb.display_path(),
+            change: Change::Changed,
+            kind: mb.kind.describe(),
+            size: mb.size,
+            fields,
+            content: content.detail,
+            unified_diff: content.unified_diff,
+            link_target: link_target(&mb.kind, &mb.link_target),
+            store_hash_only: false,
+            targets,
+        },
+    );
+}
+
+/// Both targets of two symlinks whose targets differ.
+fn symlink_targets(
+    kind_a: &MemberKind,
+    a: &[u8],
+    kind_b: &MemberKind,
+    b: &[u8],
+) -> Option<(Vec<u8>, Vec<u8>)> {
+    (*kind_a == MemberKind::Symlink && *kind_b == MemberKind::Symlink && a != b)
+        .then(|| (a.to_vec(), b.to_vec()))
+}
+
+/// Compares the kept members of each pair by their paths below the store
+/// paths; records the members of unpaired store paths as added or removed.
+fn compare_pairs(
+    collector: &mut Collector,
+    paired: &[pairing::Paired],
+    mut pending_a: Pending,
+    mut pending_b: Pending,
+) {
+    let store_dir = collector.store_dir.clone();
+    let etc_links = pairing::etc_links(paired, &pending_b, &store_dir);
+    for pair in paired {
+        let key = Some(pair.pair.path_b.clone());
+        let group = collector.group(key.clone());
+        group.paired_with = Some(pair.pair.path_a.clone());
+        group.change = Some(Change::Changed);
+        let etc = etc_links.get(&pair.basename_b);
+        if let Some((etc_path, below)) = etc {
+            group.etc_path = Some(etc_path.clone());
+            group.etc_below = below.clone();
+        }
+        let entries_a = pending_a
+            .by_basename
+            .remove(&pair.basename_a)
+            .unwrap_or_default();
+        let entries_b = pending_b
+            .by_basename
+            .remove(&pair.basename_b)
+            .unwrap_or_default();
+        let mut a = entries_a.into_iter().peekable();
+        let mut b = entries_b.into_iter().peekable();
+        loop {
+            let order = match (a.peek(), b.peek()) {
+                (None, None) => break,
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (Some(x), Some(y)) => archive_order(x.relative(), y.relative()),
+            };
+            match order {
+                Ordering::Less => {
+                    let x = a.next().expect("A has a member");
+                    collector.one_sided(key.clone(), &x, Change::Removed);
+                }
+                Ordering::Greater => {
+                    let y = b.next().expect("B has a member");
+                    collector.one_sided(key.clone(), &y, Change::Added);
+                }
+                Ordering::Equal => {
+                    let x = a.next().expect("A has a member");
+                    let y = b.next().expect("B has a member");
+                    if let Some(change) = compare_entries(&x, &y, &pair.pair.path_b, etc) {
+                        collector.record(key.clone(), change);
+                    }
+                }
+            }
+        }
+    }
+    // Store paths in both or unpaired: their members one-sided.
+    for (pending, change) in [(pending_a, Change::Removed), (pending_b, Change::Added)] {
+        for (basename, entries) in pending.by_basename {
+            let key = Some(format!("{store_dir}/{basename}"));
+            for entry in &entries {
+                collector.one_sided(key.clone(), entry, change);
+            }
+        }
+    }
+}
+
+/// How two members at the same place in paired store paths differ, if
+/// they do; the name is B's (as linked into `/etc` for a unified diff's
+/// header, when it is).
+fn compare_entries(
+    a: &Entry,
+    b: &Entry,
+    path_b: &str,
+    etc: Option<&(String, String)>,
+) -> Option<MemberChange> {
+    let text = |bytes: &[u8]| format!("\"{}\"", String::from_utf8_lossy(bytes));
+    let fields: [(&str, String, String); 7] = [
+        ("typeflag", a.kind.describe(), b.kind.describe()),
+        ("mode", format!("{:04o}", a.mode), format!("{:04o}", b.mode)),
+        ("uid", a.uid.to_string(), b.uid.to_string()),
+        ("gid", a.gid.to_string(), b.gid.to_string()),
+        ("size", a.size.to_string(), b.size.to_string()),
+        ("mtime", a.mtime.to_string(), b.mtime.to_string()),
+        ("linkname", text(&a.link_target), text(&b.link_target)),
+    ];
+    let fields: Vec<FieldChange> = fields
+        .into_iter()
+        .filter(|(_, x, y)| x != y)
+        .map(|(field, a, b)| FieldChange {
+            field: field.to_owned(),
+            a,
+            b,
+        })
+        .collect();
+    let name = b.display_path();
+    let shown = match etc {
+        Some((etc_path, below)) => {
+            let root = format!("{path_b}{below}");
+            match name.strip_prefix(&root) {
+                Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+                    format!("{etc_path}{rest}")
+                }
+                _ => name.clone(),
+            }
+        }
+        None => name.clone(),
+    };
+    let regular = a.kind == MemberKind::Regular && b.kind == MemberKind::Regular;
+    let content = compare_content((&a.content, a.size), (&b.content, b.size), regular, &shown);
+    if fields.is_empty() && content.detail.is_none() {
+        return None;
+    }
+    Some(MemberChange {
+        member: name,
+        change: Change::Changed,
+        kind: b.kind.describe(),
+        size: b.size,
+        fields,
+        content: content.detail,
+        unified_diff: content.unified_diff,
+        link_target: link_target(&b.kind, &b.link_target),
+        store_hash_only: false,
+        targets: symlink_targets(&a.kind, &a.link_target, &b.kind, &b.link_target),
+    })
+}
+
+/// Labels the symlinks whose only difference is a target that is the same
+/// once A's store paths are replaced by their partners, and counts them
+/// apart from the changed members.
+fn label_store_hash_only(collector: &mut Collector, partners: &HashMap<String, String>) {
+    let store_dir = collector.store_dir.clone();
+    let mut relabelled = 0;
+    for group in &mut collector.groups {
+        for member in &mut group.members {
+            let Some((a, b)) = &member.targets else {
+                continue;
+            };
+            let only_target = member.content.is_none()
+                && member.fields.len() == 1
+                && member.fields[0].field == "linkname";
+            if only_target && pairing::with_partners(a, &store_dir, partners) == *b {
+                member.store_hash_only = true;
+                relabelled += 1;
+            }
+        }
+    }
+    collector.counts.changed -= relabelled;
+    collector.counts.store_hash_only += relabelled;
 }
 
 /// The header fields that differ between two members of the same name:
@@ -425,75 +648,69 @@ struct ContentComparison {
     unified_diff: Option<String>,
 }
 
-/// Reads both contents in step, feeding the walks; reports where they
-/// part, and a unified diff when both are small text files.
+/// Where two contents part, and a unified diff when both are small text
+/// files. Equal block digests are equal contents.
 fn compare_content(
-    (reader_a, walk_a, a): (&mut TarballReader, &mut ArchiveWalk, &Member),
-    (reader_b, walk_b, b): (&mut TarballReader, &mut ArchiveWalk, &Member),
-    (chunk_a, chunk_b): (&mut [u8], &mut [u8]),
-) -> Result<ContentComparison, (Side, ArchiveError)> {
-    let keep_text = a.kind == MemberKind::Regular
-        && b.kind == MemberKind::Regular
-        && a.size <= MAX_TEXT_DIFF_BYTES
-        && b.size <= MAX_TEXT_DIFF_BYTES;
-    let (mut text_a, mut text_b) = (Vec::new(), Vec::new());
-    let mut position: u64 = 0;
-    let mut detail = None;
-    loop {
-        let n = fill(
-            &mut reader_a.content(),
-            chunk_a,
-            a.content_offset + position,
-        )
-        .map_err(|e| (Side::A, e))?;
-        let m = fill(
-            &mut reader_b.content(),
-            chunk_b,
-            b.content_offset + position,
-        )
-        .map_err(|e| (Side::B, e))?;
-        if n == 0 && m == 0 {
-            break;
-        }
-        walk_a.content(&chunk_a[..n]);
-        walk_b.content(&chunk_b[..m]);
-        if keep_text {
-            text_a.extend_from_slice(&chunk_a[..n]);
-            text_b.extend_from_slice(&chunk_b[..m]);
-        }
-        if detail.is_none() {
-            // Chunks are full but for the last: only the last can be short.
-            let common = n.min(m);
-            // memcmp first; the byte-wise search only where they differ.
-            let found = (chunk_a[..common] != chunk_b[..common])
-                .then(|| (0..common).find(|&i| chunk_a[i] != chunk_b[i]))
-                .flatten();
-            if let Some(i) = found {
-                detail = Some(format!(
-                    "first differing byte at offset {} of {} (0x{:02x} in A, 0x{:02x} in B)",
-                    position + i as u64,
-                    a.size,
-                    chunk_a[i],
-                    chunk_b[i]
-                ));
-            } else if n != m {
-                detail = Some(format!(
-                    "one is a prefix of the other: they part at offset {} ({} bytes in A, {} in B)",
-                    position + common as u64,
-                    a.size,
-                    b.size
-                ));
-            }
-        }
-        position += n.max(m) as u64;
-    }
-    let unified_diff = match (&detail, keep_text) {
-        (Some(_), true) => unified_diff(&text_a, &text_b, &a.display_path()),
+    (a, size_a): (&Content, u64),
+    (b, size_b): (&Content, u64),
+    regular: bool,
+    name: &str,
+) -> ContentComparison {
+    let detail = match (a, b) {
+        (Content::None, Content::None) => None,
+        (Content::Bytes(x), Content::Bytes(y)) => bytes_detail(x, y, size_a, size_b),
+        (x, y) => blocks_detail(
+            &x.clone().into_blocks(),
+            &y.clone().into_blocks(),
+            size_a,
+            size_b,
+        ),
+    };
+    let unified_diff = match (&detail, a, b) {
+        (Some(_), Content::Bytes(x), Content::Bytes(y)) if regular => unified_diff(x, y, name),
         _ => None,
     };
-    Ok(ContentComparison {
+    ContentComparison {
         detail,
         unified_diff,
+    }
+}
+
+/// Where two small contents part.
+fn bytes_detail(a: &[u8], b: &[u8], size_a: u64, size_b: u64) -> Option<String> {
+    if a == b {
+        return None;
+    }
+    let common = a.len().min(b.len());
+    match (0..common).find(|&i| a[i] != b[i]) {
+        Some(i) => Some(format!(
+            "first differing byte at offset {i} of {size_a} (0x{:02x} in A, 0x{:02x} in B)",
+            a[i], b[i]
+        )),
+        None => Some(format!(
+            "one is a prefix of the other: they part at offset {common} ({size_a} bytes in A, {size_b} in B)"
+        )),
+    }
+}
+
+/// Where two larger contents part, to the block.
+fn blocks_detail(a: &Content, b: &Content, size_a: u64, size_b: u64) -> Option<String> {
+    let (Content::Blocks(x), Content::Blocks(y)) = (a, b) else {
+        return (a != b).then(|| "one has content, the other none".to_owned());
+    };
+    if x == y && size_a == size_b {
+        return None;
+    }
+    let block = side::BLOCK as u64;
+    Some(match x.iter().zip(y).position(|(p, q)| p != q) {
+        Some(i) => format!(
+            "they part in the 64 KiB block at offset {} of {size_a} (its SHA-256 differs; {size_a} bytes in A, {size_b} in B)",
+            i as u64 * block
+        ),
+        None => format!(
+            "one is a prefix of the other: they part at offset {} ({size_a} bytes in A, {size_b} in B)",
+            size_a.min(size_b)
+        ),
     })
 }
 
@@ -514,20 +731,6 @@ fn unified_diff(a: &[u8], b: &[u8], name: &str) -> Option<String> {
             .header(&format!("A{name}"), &format!("B{name}"))
             .to_string(),
     )
-}
-
-/// Reads until `buffer` is full or the content ends.
-fn fill(content: &mut impl Read, buffer: &mut [u8], offset: u64) -> Result<usize, ArchiveError> {
-    let mut filled = 0;
-    while filled < buffer.len() {
-        match content.read(&mut buffer[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(source) => return Err(ArchiveError::from_content(offset, source)),
-        }
-    }
-    Ok(filled)
 }
 
 #[cfg(test)]
