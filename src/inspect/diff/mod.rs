@@ -1,24 +1,32 @@
-//! `diff`: why two tarballs differ, for builds that are not reproducible.
+//! `diff`: what changed between two tarballs — two releases, or two builds
+//! that should have been the same.
 //!
-//! Both archives are read once, in step, as a merge-join on member names:
-//! archives that `write` (or GNU tar `--sort=name`) made list each
-//! directory's entries in name order, depth first, so comparing names
-//! component by component tells which side is behind. Memory stays bounded:
+//! Each archive is read on its own thread ([`side`]); this thread merges
+//! the two member streams on member names: archives that `write` (or GNU
+//! tar `--sort=name`) made list each directory's entries in name order,
+//! depth first, so comparing names component by component tells which side
+//! is behind. Members of the same name are compared header by header and
+//! byte by byte. Members only one side has inside a store path are kept
+//! (bounded, see [`pairing`]) until both sides are read; then store paths
+//! only A has are paired with those only B has by name without the hash
+//! and their members compared below the store path. Memory stays bounded:
 //! neither archive's member table is kept, only the differences found (at
-//! most [`MAX_LISTED_MEMBERS`], the rest counted) and, for the current pair
-//! of small text files, their content for a unified diff.
+//! most [`MAX_LISTED_MEMBERS`], the rest counted), the kept members of
+//! unmatched store paths, and small text files' contents for unified diffs.
 //!
-//! The report names every member added, removed and changed, inside and
-//! outside the store, grouped by store path, with the fields that differ
-//! (see [`MemberChange`]); the store paths added, removed and changed (by
-//! NAR hash recomputed from the members); and the first difference in
-//! archive order. [`Difference::to_text`] caps what it prints and says how
-//! much it left out; the JSON has everything kept.
+//! The report leads with the packages paired (new versions, rebuilt with
+//! the same version), added and removed; it names every member added,
+//! removed and changed, grouped by store path (pair), with the fields that
+//! differ (see [`MemberChange`]), labels symlinks whose targets moved only
+//! with a store hash, and gives the first difference in archive order.
+//! [`Difference::to_text`] caps what it prints and says how much it left
+//! out; the JSON has everything kept.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
+mod compare;
 mod pairing;
 mod report;
 mod side;
@@ -28,12 +36,13 @@ pub use report::{
     MemberChange, MemberChangeCounts, MemberGroup, StorePathPair, MAX_LISTED_MEMBERS,
 };
 
+use compare::{compare_content, compare_streams, header_changes, ContentComparison, Side};
 use pairing::{Entry, Pending};
-use side::{Content, Record, SideStream};
+use side::{Content, SideStream};
 
 use super::walk::{ArchiveWalk, WalkError, WalkOptions};
 use super::{InspectError, JSON_VERSION};
-use crate::archive::{header_field_at, is_stdin, open_tarball, ArchiveError, Member, MemberKind};
+use crate::archive::{is_stdin, open_tarball, ArchiveError, Member, MemberKind};
 use crate::hex;
 use crate::progress::{Progress, REPORT_EVERY};
 use crate::store::NarHash;
@@ -59,6 +68,12 @@ struct Collector {
     listed: usize,
     unified_bytes: usize,
     first: Option<FirstDifference>,
+    /// Basenames of store paths both sides have whose NAR contents differ
+    /// (a member added, removed, or changed in type, executable bit, size,
+    /// link target or content).
+    nar_differs: HashSet<String>,
+    /// Two members of the same name start at different offsets.
+    layout_differs: bool,
 }
 
 impl Collector {
@@ -172,12 +187,13 @@ pub fn diff_with_progress(
     if is_stdin(a) && is_stdin(b) {
         return Err(InspectError::BothStdin);
     }
-    let mut reader_a = open_tarball(a).map_err(|e| WalkError::from(e).in_file(a))?;
-    let mut reader_b = open_tarball(b).map_err(|e| WalkError::from(e).in_file(b))?;
-    reader_a.hash_tar_stream();
-    reader_b.hash_tar_stream();
-    // Store paths and streams are compared; no member table, no files.
+    let reader_a = open_tarball(a).map_err(|e| WalkError::from(e).in_file(a))?;
+    let reader_b = open_tarball(b).map_err(|e| WalkError::from(e).in_file(b))?;
+    // Members are compared byte for byte, so no NAR hashes and no digest
+    // of the tar stream (which cost as much as inflating); no member
+    // table, no files.
     let options = WalkOptions {
+        hash_nar: false,
         track_members: false,
         keep_files: false,
         ..WalkOptions::default()
@@ -209,12 +225,14 @@ fn compare(
         listed: 0,
         unified_bytes: 0,
         first: None,
+        nar_differs: HashSet::new(),
+        layout_differs: false,
     };
     // Members only one side has: kept by store path for pairing, or
     // outside the store recorded at once.
     let (mut pending_a, mut pending_b) = (Pending::default(), Pending::default());
-    let mut record_a = side_a.next().map_err(error_a)?;
-    let mut record_b = side_b.next().map_err(error_b)?;
+    let mut member_a = side_a.next_member().map_err(error_a)?;
+    let mut member_b = side_b.next_member().map_err(error_b)?;
     let mut reported = 0;
     loop {
         let read = side_a.bytes() + side_b.bytes();
@@ -222,44 +240,54 @@ fn compare(
             reported = read;
             progress.advance(read);
         }
-        let order = match (&record_a, &record_b) {
+        let order = match (&member_a, &member_b) {
             (None, None) => break,
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,
-            (Some(ra), Some(rb)) => archive_order(&ra.member.path, &rb.member.path),
+            (Some(ma), Some(mb)) => archive_order(&ma.path, &mb.path),
         };
         match order {
             Ordering::Less => {
-                let ra = record_a.take().expect("A has a member");
-                collector.first(
-                    &ra.member,
-                    "only in A",
-                    "B has no member of that name".to_owned(),
-                );
-                one_sided(&mut collector, &mut pending_a, ra, Change::Removed);
-                record_a = side_a.next().map_err(error_a)?;
+                let ma = member_a.take().expect("A has a member");
+                collector.first(&ma, "only in A", "B has no member of that name".to_owned());
+                one_sided(
+                    &mut collector,
+                    (&mut side_a, &mut pending_a),
+                    ma,
+                    Change::Removed,
+                )
+                .map_err(error_a)?;
+                member_a = side_a.next_member().map_err(error_a)?;
             }
             Ordering::Greater => {
-                let rb = record_b.take().expect("B has a member");
-                collector.first(
-                    &rb.member,
-                    "only in B",
-                    "A has no member of that name".to_owned(),
-                );
-                one_sided(&mut collector, &mut pending_b, rb, Change::Added);
-                record_b = side_b.next().map_err(error_b)?;
+                let mb = member_b.take().expect("B has a member");
+                collector.first(&mb, "only in B", "A has no member of that name".to_owned());
+                one_sided(
+                    &mut collector,
+                    (&mut side_b, &mut pending_b),
+                    mb,
+                    Change::Added,
+                )
+                .map_err(error_b)?;
+                member_b = side_b.next_member().map_err(error_b)?;
             }
             Ordering::Equal => {
-                let ra = record_a.take().expect("A has a member");
-                let rb = record_b.take().expect("B has a member");
-                same_name(&mut collector, ra, rb);
-                record_a = side_a.next().map_err(error_a)?;
-                record_b = side_b.next().map_err(error_b)?;
+                let ma = member_a.take().expect("A has a member");
+                let mb = member_b.take().expect("B has a member");
+                let content = compare_streams((&mut side_a, &ma), (&mut side_b, &mb)).map_err(
+                    |(side, error)| match side {
+                        Side::A => error_a(error),
+                        Side::B => error_b(error),
+                    },
+                )?;
+                same_name(&mut collector, &ma, &mb, content);
+                member_a = side_a.next_member().map_err(error_a)?;
+                member_b = side_b.next_member().map_err(error_b)?;
             }
         }
     }
-    let walk_a = side_a.into_walk().map_err(error_a)?;
-    let walk_b = side_b.into_walk().map_err(error_b)?;
+    let walk_a = side_a.into_walk();
+    let walk_b = side_b.into_walk();
     progress.advance(walk_a.file_size + walk_b.file_size);
     // Reading stopped at trailing data: the files cannot be compared whole.
     for (walk, path) in [(&walk_a, a), (&walk_b, b)] {
@@ -281,7 +309,8 @@ fn compare(
                 only_a.push((basename, object));
             }
             Some(other)
-                if other.nar_hash != object.nar_hash || other.nar_size != object.nar_size =>
+                if collector.nar_differs.contains(basename)
+                    || other.nar_size != object.nar_size =>
             {
                 path_changes.insert(object.path.clone(), Change::Changed);
                 changed.push(ChangedStorePath {
@@ -324,7 +353,10 @@ fn compare(
     groups.sort_by(|x, y| {
         (x.store_path.is_some(), &x.store_path).cmp(&(y.store_path.is_some(), &y.store_path))
     });
-    let tar_identical = walk_a.tar_sha256 == walk_b.tar_sha256 && walk_a.end == walk_b.end;
+    // Every member the same, header block, name and content, at the same
+    // offset, and the same end.
+    let tar_identical =
+        collector.first.is_none() && !collector.layout_differs && walk_a.end == walk_b.end;
     let mut first = collector.first;
     if first.is_none() && !tar_identical {
         first = Some(FirstDifference {
@@ -364,29 +396,40 @@ fn compare(
 
 /// A member only one side has: kept for pairing when in a store path,
 /// else recorded.
-fn one_sided(collector: &mut Collector, pending: &mut Pending, record: Record, change: Change) {
-    let key = collector.store_path_of(&record.member.path);
-    if let Some((basename, below)) = collector.store_basename(&record.member.path) {
+fn one_sided(
+    collector: &mut Collector,
+    (side, pending): (&mut SideStream, &mut Pending),
+    member: Member,
+    change: Change,
+) -> Result<(), WalkError> {
+    let key = collector.store_path_of(&member.path);
+    if let Some((basename, below)) = collector.store_basename(&member.path) {
+        // A store path both sides have differs.
+        collector.nar_differs.insert(basename.clone());
         if !pending.full() {
-            pending.keep(&basename, below, record);
-            return;
+            let content = match member.kind {
+                MemberKind::Regular => side.read_content(member.size, pending.keep_up_to())?,
+                _ => {
+                    side.skip_content()?;
+                    Content::None
+                }
+            };
+            pending.keep(&basename, below, member, content);
+            return Ok(());
         }
     }
-    let entry = Entry::new(record, 0, Content::into_blocks);
+    side.skip_content()?;
+    let entry = Entry::new(member, 0, Content::None);
     collector.one_sided(key, &entry, change);
+    Ok(())
 }
 
 /// Two members of the same name.
-fn same_name(collector: &mut Collector, ra: Record, rb: Record) {
-    let (ma, mb) = (&ra.member, &rb.member);
+fn same_name(collector: &mut Collector, ma: &Member, mb: &Member, content: ContentComparison) {
+    if (ma.offset, ma.content_offset) != (mb.offset, mb.content_offset) {
+        collector.layout_differs = true;
+    }
     let fields = header_changes(ma, mb);
-    let regular = ma.kind == MemberKind::Regular && mb.kind == MemberKind::Regular;
-    let content = compare_content(
-        (&ra.content, ma.size),
-        (&rb.content, mb.size),
-        regular,
-        &mb.display_path(),
-    );
     if fields.is_empty() && content.detail.is_none() {
         return;
     }
@@ -402,6 +445,16 @@ fn same_name(collector: &mut Collector, ra: Record, rb: Record) {
         }
         (None, Some(detail)) => collector.first(ma, "content", detail.clone()),
         (None, None) => {}
+    }
+    if let Some((basename, _)) = collector.store_basename(&ma.path) {
+        let in_nar = content.detail.is_some()
+            || (ma.mode & 0o100) != (mb.mode & 0o100)
+            || fields
+                .iter()
+                .any(|f| ["typeflag", "size", "linkname", "name"].contains(&f.field.as_str()));
+        if in_nar {
+            collector.nar_differs.insert(basename);
+        }
     }
     let key = collector.store_path_of(&ma.path);
     let targets = symlink_targets(&ma.kind, &ma.link_target, &mb.kind, &mb.link_target);
@@ -582,155 +635,6 @@ fn label_store_hash_only(collector: &mut Collector, partners: &HashMap<String, S
     }
     collector.counts.changed -= relabelled;
     collector.counts.store_hash_only += relabelled;
-}
-
-/// The header fields that differ between two members of the same name:
-/// the decoded fields, else the first raw header byte that differs (the
-/// checksum aside), else the name's spelling.
-fn header_changes(a: &Member, b: &Member) -> Vec<FieldChange> {
-    // The common case, cheaply: the same header and the same overrides.
-    if a.header_block == b.header_block
-        && a.raw_name == b.raw_name
-        && a.link_target == b.link_target
-        && (a.size, a.uid, a.gid, a.mtime) == (b.size, b.uid, b.gid, b.mtime)
-    {
-        return Vec::new();
-    }
-    // Quoted but not escaped: the JSON keeps the exact text, the text
-    // report escapes it.
-    let text = |bytes: &[u8]| format!("\"{}\"", String::from_utf8_lossy(bytes));
-    let fields: [(&str, String, String); 9] = [
-        ("typeflag", a.kind.describe(), b.kind.describe()),
-        ("mode", format!("{:04o}", a.mode), format!("{:04o}", b.mode)),
-        ("uid", a.uid.to_string(), b.uid.to_string()),
-        ("gid", a.gid.to_string(), b.gid.to_string()),
-        ("size", a.size.to_string(), b.size.to_string()),
-        ("mtime", a.mtime.to_string(), b.mtime.to_string()),
-        ("linkname", text(&a.link_target), text(&b.link_target)),
-        ("uname", text(&a.user_name), text(&b.user_name)),
-        ("gname", text(&a.group_name), text(&b.group_name)),
-    ];
-    let changes: Vec<FieldChange> = fields
-        .into_iter()
-        .filter(|(_, x, y)| x != y)
-        .map(|(field, a, b)| FieldChange {
-            field: field.to_owned(),
-            a,
-            b,
-        })
-        .collect();
-    if !changes.is_empty() {
-        return changes;
-    }
-    let raw_difference = (0..a.header_block.len())
-        .filter(|&i| !(148..156).contains(&i))
-        .find(|&i| a.header_block[i] != b.header_block[i]);
-    if let Some(offset) = raw_difference {
-        return vec![FieldChange {
-            field: header_field_at(offset).to_owned(),
-            a: format!("byte {offset} 0x{:02x}", a.header_block[offset]),
-            b: format!("byte {offset} 0x{:02x}", b.header_block[offset]),
-        }];
-    }
-    if a.raw_name != b.raw_name {
-        return vec![FieldChange {
-            field: "name".to_owned(),
-            a: text(&a.raw_name),
-            b: text(&b.raw_name),
-        }];
-    }
-    Vec::new()
-}
-
-/// How two members' contents compare.
-struct ContentComparison {
-    detail: Option<String>,
-    unified_diff: Option<String>,
-}
-
-/// Where two contents part, and a unified diff when both are small text
-/// files. Equal block digests are equal contents.
-fn compare_content(
-    (a, size_a): (&Content, u64),
-    (b, size_b): (&Content, u64),
-    regular: bool,
-    name: &str,
-) -> ContentComparison {
-    let detail = match (a, b) {
-        (Content::None, Content::None) => None,
-        (Content::Bytes(x), Content::Bytes(y)) => bytes_detail(x, y, size_a, size_b),
-        (x, y) => blocks_detail(
-            &x.clone().into_blocks(),
-            &y.clone().into_blocks(),
-            size_a,
-            size_b,
-        ),
-    };
-    let unified_diff = match (&detail, a, b) {
-        (Some(_), Content::Bytes(x), Content::Bytes(y)) if regular => unified_diff(x, y, name),
-        _ => None,
-    };
-    ContentComparison {
-        detail,
-        unified_diff,
-    }
-}
-
-/// Where two small contents part.
-fn bytes_detail(a: &[u8], b: &[u8], size_a: u64, size_b: u64) -> Option<String> {
-    if a == b {
-        return None;
-    }
-    let common = a.len().min(b.len());
-    match (0..common).find(|&i| a[i] != b[i]) {
-        Some(i) => Some(format!(
-            "first differing byte at offset {i} of {size_a} (0x{:02x} in A, 0x{:02x} in B)",
-            a[i], b[i]
-        )),
-        None => Some(format!(
-            "one is a prefix of the other: they part at offset {common} ({size_a} bytes in A, {size_b} in B)"
-        )),
-    }
-}
-
-/// Where two larger contents part, to the block.
-fn blocks_detail(a: &Content, b: &Content, size_a: u64, size_b: u64) -> Option<String> {
-    let (Content::Blocks(x), Content::Blocks(y)) = (a, b) else {
-        return (a != b).then(|| "one has content, the other none".to_owned());
-    };
-    if x == y && size_a == size_b {
-        return None;
-    }
-    let block = side::BLOCK as u64;
-    Some(match x.iter().zip(y).position(|(p, q)| p != q) {
-        Some(i) => format!(
-            "they part in the 64 KiB block at offset {} of {size_a} (its SHA-256 differs; {size_a} bytes in A, {size_b} in B)",
-            i as u64 * block
-        ),
-        None => format!(
-            "one is a prefix of the other: they part at offset {} ({size_a} bytes in A, {size_b} in B)",
-            size_a.min(size_b)
-        ),
-    })
-}
-
-/// A unified diff of two texts (UTF-8 without NUL bytes), or `None` for
-/// binary content.
-fn unified_diff(a: &[u8], b: &[u8], name: &str) -> Option<String> {
-    let text = |bytes: &[u8]| {
-        std::str::from_utf8(bytes)
-            .ok()
-            .filter(|text| !text.contains('\0'))
-            .map(str::to_owned)
-    };
-    let (a, b) = (text(a)?, text(b)?);
-    let diff = similar::TextDiff::from_lines(&a, &b);
-    Some(
-        diff.unified_diff()
-            .context_radius(3)
-            .header(&format!("A{name}"), &format!("B{name}"))
-            .to_string(),
-    )
 }
 
 #[cfg(test)]

@@ -13,7 +13,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::report::StorePathPair;
-use super::side::{Content, Record};
+use super::side::Content;
+use super::MAX_TEXT_DIFF_BYTES;
+use crate::archive::Member;
 use crate::archive::{display_path, MemberKind};
 use crate::inspect::walk::StoreObject;
 use crate::store::{parse_drv_name, HASH_PART_LEN};
@@ -50,12 +52,7 @@ pub(super) struct Entry {
 impl Entry {
     /// A member, its path below its store path starting at
     /// `relative_start`, and its content as `keep` keeps it.
-    pub fn new(
-        record: Record,
-        relative_start: usize,
-        keep: impl FnOnce(Content) -> Content,
-    ) -> Entry {
-        let Record { member, content } = record;
+    pub fn new(member: Member, relative_start: usize, content: Content) -> Entry {
         Entry {
             relative_start: relative_start.min(member.path.len()),
             path: member.path,
@@ -66,7 +63,7 @@ impl Entry {
             mtime: member.mtime,
             size: member.size,
             link_target: member.link_target,
-            content: keep(content),
+            content,
         }
     }
 
@@ -94,16 +91,28 @@ impl Pending {
         self.members >= MAX_PENDING_MEMBERS
     }
 
+    /// How many bytes of a file's content to keep (block digests beyond).
+    pub fn keep_up_to(&self) -> u64 {
+        if self.bytes < MAX_PENDING_BYTES {
+            MAX_TEXT_DIFF_BYTES
+        } else {
+            0
+        }
+    }
+
     /// Keeps a member of store path `basename` (even when full).
-    pub fn keep(&mut self, basename: &str, relative_start: usize, record: Record) {
+    pub fn keep(
+        &mut self,
+        basename: &str,
+        relative_start: usize,
+        member: Member,
+        content: Content,
+    ) {
         self.members += 1;
-        let entry = Entry::new(record, relative_start, |content| match content {
-            Content::Bytes(bytes) if self.bytes + bytes.len() <= MAX_PENDING_BYTES => {
-                self.bytes += bytes.len();
-                Content::Bytes(bytes)
-            }
-            other => other.into_blocks(),
-        });
+        if let Content::Bytes(bytes) = &content {
+            self.bytes += bytes.len();
+        }
+        let entry = Entry::new(member, relative_start, content);
         match self.by_basename.get_mut(basename) {
             Some(entries) => entries.push(entry),
             None => {
