@@ -393,7 +393,7 @@ impl Difference {
             return;
         }
         out.push_str(&format!(
-            "packages: {} new versions, {} added, {} removed, {} rebuilt with the same version\n",
+            "packages: {} with a new version, {} added, {} removed, {} rebuilt with the same version\n",
             updated.len(),
             added.len(),
             removed.len(),

@@ -226,15 +226,16 @@ fn read_all(
     counter: &AtomicU64,
 ) -> Result<ArchiveWalk, WalkError> {
     let mut walk = ArchiveWalk::new(reader.compression(), options);
+    // Stops reading as soon as nobody compares any more (an error on the
+    // other side).
     while let Some(member) = reader.next_member()? {
-        if !batch.listening {
-            // Nobody compares any more: stop reading.
-            return Ok(walk);
-        }
         walk.begin(&member)?;
         let (offset, size) = (member.content_offset, member.size);
         batch.push(Item::Member(Box::new(member)), 512);
         send_content(&mut reader, &mut walk, batch, offset, size)?;
+        if !batch.listening {
+            return Ok(walk);
+        }
         walk.end_member();
         counter.store(reader.file_bytes_read(), Ordering::Relaxed);
     }
@@ -283,6 +284,9 @@ fn send_content(
         }
         content.consume(n);
         offset += n as u64;
+        if !batch.listening {
+            return Ok(());
+        }
     }
     if !chunk.is_empty() {
         let n = chunk.len();
