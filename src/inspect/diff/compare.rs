@@ -3,10 +3,16 @@
 //! first differing byte (or 64 KiB block), with a unified diff of small
 //! text files.
 
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
 use super::side::{self, Content, SideStream};
 use super::{FieldChange, MAX_TEXT_DIFF_BYTES};
 use crate::archive::{header_field_at, Member, MemberKind};
+use crate::archive::{ArchiveError, ReadError};
 use crate::inspect::walk::WalkError;
+use crate::inspect::InspectError;
 
 /// The header fields that differ between two members of the same name:
 /// the decoded fields, else the first raw header byte that differs (the
@@ -254,4 +260,66 @@ fn unified_diff(a: &[u8], b: &[u8], name: &str) -> Option<String> {
             .header(&format!("A{name}"), &format!("B{name}"))
             .to_string(),
     )
+}
+
+/// Whether two files hold the same bytes (their sizes first; reading stops
+/// where they part). Standard input and other streams are not compared.
+pub(super) fn same_bytes(a: &Path, b: &Path) -> Result<bool, InspectError> {
+    let open = |path: &Path| {
+        File::open(path).map_err(|source| {
+            InspectError::Archive(ReadError::new(path, ArchiveError::Open { source }))
+        })
+    };
+    let (mut file_a, mut file_b) = (open(a)?, open(b)?);
+    let size = |file: &File| {
+        file.metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+    };
+    match (size(&file_a), size(&file_b)) {
+        (Some(x), Some(y)) if x == y => {}
+        _ => return Ok(false),
+    }
+    const CHUNK: usize = 1 << 20;
+    let (mut chunk_a, mut chunk_b) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
+    let mut read = 0u64;
+    loop {
+        let n = fill(&mut file_a, &mut chunk_a, a, read)?;
+        let m = fill(&mut file_b, &mut chunk_b, b, read)?;
+        if n != m || chunk_a[..n] != chunk_b[..m] {
+            return Ok(false);
+        }
+        if n == 0 {
+            return Ok(true);
+        }
+        read += n as u64;
+    }
+}
+
+/// Reads until `buffer` is full or the file ends.
+fn fill(
+    file: &mut File,
+    buffer: &mut [u8],
+    path: &Path,
+    offset: u64,
+) -> Result<usize, InspectError> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(source) => {
+                return Err(InspectError::Archive(ReadError::new(
+                    path,
+                    ArchiveError::Read {
+                        offset: offset + filled as u64,
+                        source,
+                    },
+                )))
+            }
+        }
+    }
+    Ok(filled)
 }

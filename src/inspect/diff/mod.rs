@@ -187,7 +187,7 @@ pub fn diff_with_progress(
     if is_stdin(a) && is_stdin(b) {
         return Err(InspectError::BothStdin);
     }
-    let reader_a = open_tarball(a).map_err(|e| WalkError::from(e).in_file(a))?;
+    let mut reader_a = open_tarball(a).map_err(|e| WalkError::from(e).in_file(a))?;
     let reader_b = open_tarball(b).map_err(|e| WalkError::from(e).in_file(b))?;
     // Members are compared byte for byte, so no NAR hashes and no digest
     // of the tar stream (which cost as much as inflating); no member
@@ -199,6 +199,37 @@ pub fn diff_with_progress(
         ..WalkOptions::default()
     };
     let store_dir = ArchiveWalk::new(reader_a.compression(), &options).store_dir();
+    // Two files with the same bytes are identical at once: one of them is
+    // read (a tarball that cannot be read is trouble, as ever), the other
+    // only compared byte for byte.
+    if !is_stdin(a) && !is_stdin(b) && compare::same_bytes(a, b)? {
+        let walk =
+            ArchiveWalk::run_reader(&mut reader_a, &options, progress).map_err(|e| e.in_file(a))?;
+        if let Some(offset) = walk.end.trailing_data {
+            return Err(WalkError::from(ArchiveError::TrailingData { offset }).in_file(a));
+        }
+        progress.advance(2 * walk.file_size);
+        let sha256 = hex::encode(&walk.file_sha256.unwrap_or_default());
+        let compression = walk.compression.name().to_owned();
+        return Ok(Difference {
+            version: JSON_VERSION,
+            a: a.display().to_string(),
+            b: b.display().to_string(),
+            identical: true,
+            tar_identical: true,
+            compression_a: compression.clone(),
+            compression_b: compression,
+            sha256_a: sha256.clone(),
+            sha256_b: sha256,
+            added: Vec::new(),
+            removed: Vec::new(),
+            changed: Vec::new(),
+            pairs: Vec::new(),
+            members: MemberChangeCounts::default(),
+            groups: Vec::new(),
+            first_difference: None,
+        });
+    }
     std::thread::scope(|scope| {
         let (body_a, side_a) = side::side(reader_a, options.clone());
         let (body_b, side_b) = side::side(reader_b, options.clone());
