@@ -301,6 +301,58 @@ mod tests {
         assert_eq!(key, ("etc".to_owned(), String::new()));
     }
 
+    fn object(basename: &str, nar_size: u64) -> (String, StoreObject) {
+        let object = StoreObject {
+            path: format!("/nix/store/{basename}"),
+            nar_hash: None,
+            nar_size,
+            members: 1,
+            problem: None,
+        };
+        (basename.to_owned(), object)
+    }
+
+    #[test]
+    fn the_same_version_pairs_first_then_versions_in_order_and_outputs_apart() {
+        let h = |c: char| c.to_string().repeat(32);
+        let a = [
+            object(&format!("{}-glibc-2.38", h('a')), 10),
+            object(&format!("{}-glibc-2.39", h('b')), 11),
+            object(&format!("{}-openssl-3.0.1-dev", h('c')), 12),
+            object(&format!("{}-gone-1", h('d')), 13),
+        ];
+        let b = [
+            object(&format!("{}-glibc-2.39", h('f')), 21),
+            object(&format!("{}-glibc-2.40", h('g')), 22),
+            object(&format!("{}-openssl-3.0.2", h('h')), 23),
+            object(&format!("{}-openssl-3.0.2-dev", h('i')), 24),
+        ];
+        let only_a: Vec<(&String, &StoreObject)> = a.iter().map(|(k, v)| (k, v)).collect();
+        let only_b: Vec<(&String, &StoreObject)> = b.iter().map(|(k, v)| (k, v)).collect();
+        let pairs = pair_store_paths(&only_a, &only_b);
+        let got: Vec<(&str, &str, &str, u64, u64)> = pairs
+            .iter()
+            .map(|p| {
+                let p = &p.pair;
+                (
+                    p.name.as_str(),
+                    p.version_a.as_str(),
+                    p.version_b.as_str(),
+                    p.nar_size_a,
+                    p.nar_size_b,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("glibc", "2.39", "2.39", 11, 21),
+                ("glibc", "2.38", "2.40", 10, 22),
+                ("openssl (dev)", "3.0.1-dev", "3.0.2-dev", 12, 24),
+            ]
+        );
+    }
+
     #[test]
     fn link_targets_take_the_partners_basename() {
         let partners = HashMap::from([(
