@@ -687,3 +687,44 @@ fn symlinks_show_targets_and_a_target_moved_only_with_a_store_hash_is_labelled()
     assert_eq!(json["pairs"][0]["pathA"], foo_a.as_str());
     assert_eq!(json["pairs"][0]["pathB"], foo_b.as_str());
 }
+
+#[test]
+fn large_files_on_both_sides_are_compared_to_the_byte_in_bounded_memory() {
+    use std::io::{Seek, SeekFrom, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let (tree_a, tree_b) = (dir.path().join("a"), dir.path().join("b"));
+    const SIZE: u64 = 200 << 20;
+    for (tree, last) in [(&tree_a, b"1"), (&tree_b, b"2")] {
+        std::fs::create_dir_all(tree.join("srv")).unwrap();
+        let mut file = std::fs::File::create(tree.join("srv/big")).unwrap();
+        file.set_len(SIZE).unwrap();
+        file.seek(SeekFrom::Start(SIZE - 1)).unwrap();
+        file.write_all(last).unwrap();
+    }
+    let (a, b) = gnu_tars(dir.path(), &tree_a, &tree_b);
+    std::fs::remove_dir_all(&tree_a).unwrap();
+    std::fs::remove_dir_all(&tree_b).unwrap();
+    // Both sides are read at once; 96 MiB of heap is a hard limit.
+    let output = Command::new("prlimit")
+        .arg("--data=100663296")
+        .arg(env!("CARGO_BIN_EXE_wsl-tarball"))
+        .arg("diff")
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    let report = text(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{report}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        report.contains(&format!(
+            "  ~ /srv/big: content: first differing byte at offset {} of {SIZE} (0x31 in A, 0x32 in B)\n",
+            SIZE - 1
+        )),
+        "{report}"
+    );
+}
