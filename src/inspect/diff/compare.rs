@@ -263,24 +263,27 @@ fn unified_diff(a: &[u8], b: &[u8], name: &str) -> Option<String> {
 }
 
 /// Whether two files hold the same bytes (their sizes first; reading stops
-/// where they part). Standard input and other streams are not compared.
+/// where they part). Standard input, FIFOs and other streams are not
+/// compared.
 pub(super) fn same_bytes(a: &Path, b: &Path) -> Result<bool, InspectError> {
     let open = |path: &Path| {
         File::open(path).map_err(|source| {
             InspectError::Archive(ReadError::new(path, ArchiveError::Open { source }))
         })
     };
-    let (mut file_a, mut file_b) = (open(a)?, open(b)?);
-    let size = |file: &File| {
-        file.metadata()
+    // Regular files only, looked at before they are opened: a FIFO is
+    // opened once, by its reader.
+    let size = |path: &Path| {
+        std::fs::metadata(path)
             .ok()
             .filter(|m| m.is_file())
             .map(|m| m.len())
     };
-    match (size(&file_a), size(&file_b)) {
+    match (size(a), size(b)) {
         (Some(x), Some(y)) if x == y => {}
         _ => return Ok(false),
     }
+    let (mut file_a, mut file_b) = (open(a)?, open(b)?);
     const CHUNK: usize = 1 << 20;
     let (mut chunk_a, mut chunk_b) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
     let mut read = 0u64;
