@@ -136,6 +136,43 @@ def measure_checked_hits(write, cache, out, repetitions):
     return plain, checked
 
 
+def measure_diff_row(binary, tarball, level5_command, repetitions):
+    """`diff` of two identical default tarballs (the tarball and a copy of
+    it) against `inspect` of one, alternating; also `diff` of the tarball
+    and the same closure written with `--level 5` (same members, other
+    bytes: every member is read on both sides and compared). Returns the
+    median walls and CPU seconds by contender."""
+    copy = tarball + ".copy"
+    recompressed = tarball + ".level5"
+    shutil.copyfile(tarball, copy)
+    sh(f"{level5_command} --level 5 -o {recompressed}")
+    sh(f"cat {tarball} {copy} {recompressed} > /dev/null")
+    runs = run_contenders({
+        "inspect": (f"{binary} inspect {tarball}", None),
+        "diff": (f"{binary} diff {tarball} {copy}", None),
+        "diff recompressed": (f"{binary} diff {tarball} {recompressed} || test $? = 1", None),
+    }, repetitions)
+    os.remove(copy)
+    os.remove(recompressed)
+    return {
+        name: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs))
+        for name, rs in runs.items()
+    }
+
+
+def diff_row(binary, tarball, level5_command, repetitions):
+    m = measure_diff_row(binary, tarball, level5_command, repetitions)
+    (diff_wall, diff_cpu), (inspect_wall, inspect_cpu) = m["diff"], m["inspect"]
+    full_wall, full_cpu = m["diff recompressed"]
+    return (
+        f"| `diff` of two identical default tarballs vs `inspect` of one (median) | "
+        f"{diff_wall:.2f} s vs {inspect_wall:.2f} s = {diff_wall / inspect_wall:.2f}× "
+        f"(CPU {diff_cpu:.2f} s vs {inspect_cpu:.2f} s); against the same closure at `--level 5` "
+        f"(every member read on both sides, one thread each): {full_wall:.2f} s = "
+        f"{full_wall / inspect_wall:.2f}× (CPU {full_cpu:.2f} s) | ≤ 1.2× |"
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repetitions", type=int, default=3)
@@ -143,10 +180,23 @@ def main():
     parser.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "wsl-tarball-bench"))
     parser.add_argument("--binary", default=os.path.join(ROOT, "target/release/wsl-tarball"))
     parser.add_argument("--skip-upstream", action="store_true", help="skip the nix copy contender")
+    parser.add_argument(
+        "--only-diff-row", action="store_true",
+        help="build the corpus and a default tarball of it, measure only the diff-vs-inspect row and print it",
+    )
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
     if args.binary == os.path.join(ROOT, "target/release/wsl-tarball"):
         sh(f"cd {ROOT} && cargo build --release --locked --quiet")
+    if args.only_diff_row:
+        system, closure = build_corpus(args.work, args.bytes)
+        tarball = os.path.join(args.work, "diff-row.wsl")
+        wsl = f"{args.binary} write --closure {closure} --system {system} --no-skeleton --quiet"
+        sh(f"{wsl} -o {tarball}")
+        print(f"{os.path.getsize(tarball)} bytes; load: {sh('uptime', capture_output=True, text=True).stdout.strip()}")
+        print(diff_row(args.binary, tarball, wsl, args.repetitions))
+        os.remove(tarball)
+        return
     sh(f"cd {ROOT} && cargo build --release --locked --quiet --example deflate_ceiling")
     ceiling = os.path.join(ROOT, "target/release/examples/deflate_ceiling")
     uptime_before = sh("uptime", capture_output=True, text=True).stdout.strip()
@@ -214,6 +264,7 @@ def main():
     }, args.repetitions)
     verify_wall = statistics.median(r[0] for r in readers["wsl-tarball verify --bare"])
     gzip_t_wall = statistics.median(r[0] for r in readers["gzip -t"])
+    diff_target_row = diff_row(args.binary, f"{out}/wsl.wsl", wsl, args.repetitions)
 
     # Scaling and linearity: wsl-tarball at three closure sizes.
     scaling_rows = []
@@ -337,6 +388,7 @@ Commands:
 | rebuild from a full cache, every hit checked (`--cache-check-contents`) | {checked_wall:.2f} s vs {hits_wall:.2f} s unchecked = {checked_wall / hits_wall:.2f}× (CPU {checked_cpu:.2f} s vs {hits_cpu:.2f} s); vs cold {cold_wall:.2f} s: {checked_wall / cold_wall * 100:.1f}% (byte-identical to a cold build: {checked_identical}) | (cost of trusting no hit) |
 | security scan and NAR-hash cost | {checks_cost} | ≤ 5% of wall |
 | `verify --bare` of the default output vs `gzip -t` of it | {verify_wall:.2f} s vs {gzip_t_wall:.2f} s = {verify_wall / gzip_t_wall:.2f}× | ≤ 0.3× |
+{diff_target_row}
 
 
 - Delta update for the same change (`wsl-tarball delta --from` the old closure): {delta_paths} store paths ({delta_nar} NAR bytes), bundle **{delta_bytes} bytes** vs the full tarball {full_bytes} bytes (**{delta_bytes / full_bytes * 100:.4f}%**), written in {delta_wall:.2f} s.

@@ -490,3 +490,241 @@ fn hostile_member_names_link_targets_and_contents_are_printed_escaped_and_json_k
         serde_json::json!([{"field": "linkname", "a": "\"/a\"", "b": format!("\"/{HOSTILE}\"")}])
     );
 }
+
+/// A `write --nixos` tarball of a version of the delta fixture system in
+/// DIR/NAME.wsl.
+fn delta_release(dir: &Path, version: &str) -> (String, PathBuf) {
+    let system = delta_system(version);
+    let closure_dir = dir.join(format!("closure-{version}"));
+    std::fs::create_dir_all(&closure_dir).unwrap();
+    let closure = write_path_info(&system, &closure_dir);
+    let tarball = dir.join(format!("v{version}.wsl"));
+    let output = run_wsl_tarball(&[
+        "write",
+        "--closure",
+        closure.to_str().unwrap(),
+        "--system",
+        &system,
+        "--nixos",
+        "--quiet",
+        "-o",
+        tarball.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (system, tarball)
+}
+
+#[test]
+fn two_releases_lead_with_the_new_package_version_and_the_changed_etc_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v1, a) = delta_release(dir.path(), "1");
+    let (v2, b) = delta_release(dir.path(), "2");
+
+    let report = diff_text(&a, &b);
+    let head: Vec<&str> = report.lines().take(20).collect();
+    let head = head.join("\n");
+    assert!(head.contains("\n  hello 1 → 2, "), "{report}");
+    assert!(
+        head.contains("\n    -Welcome to version 1\n    +Welcome to version 2"),
+        "{report}"
+    );
+    assert!(head.contains("  ~ /etc/motd: content: "), "{report}");
+    // Symlinks into paired store paths are not content changes.
+    assert!(
+        report.contains("symlinks whose targets moved only with a store hash:\n"),
+        "{report}"
+    );
+    assert!(!report.contains("(symlink, 0 bytes)"), "{report}");
+
+    // The JSON pairs: names, versions and NAR sizes as Nix has them.
+    let json = diff_json(&a, &b);
+    let nar_size = |system: &str, name: &str| -> u64 {
+        let (_, (_, size, _)) = path_info_validity(None, system)
+            .into_iter()
+            .find(|(path, _)| path.ends_with(name))
+            .unwrap();
+        size
+    };
+    let hello = json["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|pair| pair["name"] == "hello")
+        .unwrap_or_else(|| panic!("{json:#}"));
+    assert_eq!(hello["versionA"], "1");
+    assert_eq!(hello["versionB"], "2");
+    assert_eq!(hello["narSizeA"], nar_size(&v1, "-hello-1"));
+    assert_eq!(hello["narSizeB"], nar_size(&v2, "-hello-2"));
+    let mut names: Vec<&str> = json["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pair| pair["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["etc", "hello", "motd", "nixos-system-delta"]);
+    // Members the same in both halves of a pair are not listed: hello's
+    // program is the same, its version file is not.
+    let changes = member_changes(&json);
+    assert!(
+        changes
+            .iter()
+            .any(|(m, c)| m.ends_with("-hello-2/share/version") && c == "changed")
+            && !changes
+                .iter()
+                .any(|(m, _)| m.ends_with("-hello-2/bin/hello")),
+        "{changes:?}"
+    );
+}
+
+#[test]
+fn symlinks_show_targets_and_a_target_moved_only_with_a_store_hash_is_labelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tree_a, tree_b) = (dir.path().join("a"), dir.path().join("b"));
+    let foo_a = format!("/nix/store/{}-foo-1.0", "a".repeat(32));
+    let foo_b = format!("/nix/store/{}-foo-1.0", "b".repeat(32));
+    for (tree, foo, other) in [
+        (
+            &tree_a,
+            &foo_a,
+            format!("/nix/store/{}-baz-1", "c".repeat(32)),
+        ),
+        (
+            &tree_b,
+            &foo_b,
+            format!("/nix/store/{}-qux-1", "d".repeat(32)),
+        ),
+    ] {
+        write_file(
+            tree,
+            format!("{foo}/share/x").trim_start_matches('/'),
+            "same\n",
+        );
+        write_file(
+            tree,
+            format!("{foo}/share/y").trim_start_matches('/'),
+            "same\n",
+        );
+        write_file(tree, other.trim_start_matches('/'), "other\n");
+        let etc = tree.join("etc");
+        std::fs::create_dir_all(&etc).unwrap();
+        std::os::unix::fs::symlink(format!("{foo}/share/x"), etc.join("moved")).unwrap();
+        std::os::unix::fs::symlink(&other, etc.join("other")).unwrap();
+    }
+    // A real target change, into the paired store path.
+    std::os::unix::fs::symlink(format!("{foo_a}/share/x"), tree_a.join("etc/retargeted")).unwrap();
+    std::os::unix::fs::symlink(format!("{foo_b}/share/y"), tree_b.join("etc/retargeted")).unwrap();
+    std::os::unix::fs::symlink(
+        "share/x",
+        tree_b.join(foo_b.trim_start_matches('/')).join("new"),
+    )
+    .unwrap();
+    let (a, b) = gnu_tars(dir.path(), &tree_a, &tree_b);
+
+    let report = diff_text(&a, &b);
+    assert!(
+        report.contains("  rebuilt, same version: foo 1.0\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!(
+            "  ~ /etc/retargeted: linkname \"{foo_a}/share/x\" -> \"{foo_b}/share/y\"\n"
+        )) && report.contains(&format!(
+            "  ~ /etc/other: linkname \"/nix/store/{}-baz-1\"",
+            "c".repeat(32)
+        )),
+        "{report}"
+    );
+    let (changed, labelled) = report
+        .split_once("symlinks whose targets moved only with a store hash:\n")
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(!changed.contains("/etc/moved"), "{report}");
+    assert!(
+        labelled.contains(&format!("  = /etc/moved -> {foo_b}/share/x\n")),
+        "{report}"
+    );
+    assert!(
+        changed.contains(&format!("  + {foo_b}/new -> share/x (symlink)\n")),
+        "{report}"
+    );
+    assert!(
+        report.contains(", 1 symlinks moved only with a store hash\n"),
+        "{report}"
+    );
+
+    let json = diff_json(&a, &b);
+    let members: Vec<&serde_json::Value> = json["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|group| group["members"].as_array().unwrap())
+        .collect();
+    let member = |name: &str| {
+        members
+            .iter()
+            .find(|m| m["member"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {json:#}"))
+    };
+    assert_eq!(member("/etc/moved")["storeHashOnly"], true);
+    assert_eq!(
+        member("/etc/moved")["linkTarget"],
+        format!("{foo_b}/share/x")
+    );
+    assert_eq!(member("/etc/retargeted")["storeHashOnly"], false);
+    assert_eq!(member("/etc/other")["storeHashOnly"], false);
+    assert_eq!(member(&format!("{foo_b}/new"))["change"], "added");
+    // The files the same in both halves of the pair are not listed.
+    assert!(!members
+        .iter()
+        .any(|m| m["member"].as_str().unwrap().contains("/share/")));
+    assert_eq!(json["members"]["storeHashOnly"], 1);
+    assert_eq!(json["members"]["changed"], 2);
+    assert_eq!(json["pairs"][0]["name"], "foo");
+    assert_eq!(json["pairs"][0]["pathA"], foo_a.as_str());
+    assert_eq!(json["pairs"][0]["pathB"], foo_b.as_str());
+}
+
+#[test]
+fn large_files_on_both_sides_are_compared_to_the_byte_in_bounded_memory() {
+    use std::io::{Seek, SeekFrom, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let (tree_a, tree_b) = (dir.path().join("a"), dir.path().join("b"));
+    const SIZE: u64 = 200 << 20;
+    for (tree, last) in [(&tree_a, b"1"), (&tree_b, b"2")] {
+        std::fs::create_dir_all(tree.join("srv")).unwrap();
+        let mut file = std::fs::File::create(tree.join("srv/big")).unwrap();
+        file.set_len(SIZE).unwrap();
+        file.seek(SeekFrom::Start(SIZE - 1)).unwrap();
+        file.write_all(last).unwrap();
+    }
+    let (a, b) = gnu_tars(dir.path(), &tree_a, &tree_b);
+    std::fs::remove_dir_all(&tree_a).unwrap();
+    std::fs::remove_dir_all(&tree_b).unwrap();
+    // Both sides are read at once; 96 MiB of heap is a hard limit.
+    let output = Command::new("prlimit")
+        .arg("--data=100663296")
+        .arg(env!("CARGO_BIN_EXE_wsl-tarball"))
+        .arg("diff")
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    let report = text(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{report}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        report.contains(&format!(
+            "  ~ /srv/big: content: first differing byte at offset {} of {SIZE} (0x31 in A, 0x32 in B)\n",
+            SIZE - 1
+        )),
+        "{report}"
+    );
+}

@@ -29,7 +29,7 @@ pub use checks::{Check, CheckStatus};
 pub use database::{read_database, Database, DatabaseError, DatabaseVisitor, RegisteredPath};
 pub use diff::{
     diff, diff_with_progress, store_path_changes_text, Change, ChangedStorePath, Difference,
-    FirstDifference, MemberChange,
+    FirstDifference, MemberChange, StorePathPair,
 };
 pub use member_table::{MemberTable, NodeInfo};
 pub use verify::{verify, verify_signed, verify_with_progress, CheckOutcome, Verification};

@@ -13,7 +13,7 @@ mod read;
 use std::collections::BTreeMap;
 
 pub use hash::{HashError, NarHash};
-pub use path::{StorePath, StorePathError, HASH_PART_LEN, MAX_NAME_LEN};
+pub use path::{parse_drv_name, StorePath, StorePathError, HASH_PART_LEN, MAX_NAME_LEN};
 pub use read::{
     read_closure, registration_records, ClosureFormat, RegistrationLines, RegistrationRecords,
     MAX_REFERENCES,

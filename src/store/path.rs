@@ -124,8 +124,35 @@ impl StorePath {
     }
 
     /// `<store_dir>/<basename>`.
+    /// The name split into a package name and a version, as Nix's
+    /// `builtins.parseDrvName` does (see [`parse_drv_name`]).
+    pub fn name_and_version(&self) -> (&str, &str) {
+        parse_drv_name(self.name())
+    }
+
     pub fn to_absolute(&self, store_dir: &str) -> String {
         format!("{}/{}", store_dir.trim_end_matches('/'), self.basename)
+    }
+}
+
+/// Splits a store path name into a package name and a version the way
+/// Nix's `builtins.parseDrvName` does: the version starts after the first
+/// `-` followed by a digit; without one, the version is empty.
+///
+/// ```
+/// use wsl_tarball::store::parse_drv_name;
+/// assert_eq!(parse_drv_name("hello-2.12.1"), ("hello", "2.12.1"));
+/// assert_eq!(parse_drv_name("nixos-system-nixos-24.05pre"), ("nixos-system-nixos", "24.05pre"));
+/// assert_eq!(parse_drv_name("openssl-3.0.13-dev"), ("openssl", "3.0.13-dev"));
+/// assert_eq!(parse_drv_name("etc"), ("etc", ""));
+/// ```
+pub fn parse_drv_name(name: &str) -> (&str, &str) {
+    let bytes = name.as_bytes();
+    match (0..bytes.len().saturating_sub(1))
+        .find(|&i| bytes[i] == b'-' && bytes[i + 1].is_ascii_digit())
+    {
+        Some(dash) => (&name[..dash], &name[dash + 1..]),
+        None => (name, ""),
     }
 }
 

@@ -61,6 +61,20 @@ pub fn build_fixture(salt: &str) -> String {
     .to_owned()
 }
 
+/// A version of the delta fixture system (tests/fixtures/delta-system.nix;
+/// versions differ in `hello` and /etc/motd): its toplevel.
+pub fn delta_system(version: &str) -> String {
+    let file = repo_root().join("tests/fixtures/delta-system.nix");
+    run_text(
+        nix_command("nix-build")
+            .arg("--no-out-link")
+            .arg(&file)
+            .args(["--argstr", "version", version]),
+    )
+    .trim()
+    .to_owned()
+}
+
 /// `nix path-info --json -r` of a path in the host store, as written to a file.
 pub fn write_path_info(system: &str, dir: &Path) -> PathBuf {
     let json = run_ok(nix_command("nix").args(["path-info", "--json", "-r", system]));
@@ -514,18 +528,7 @@ pub fn assert_terminal_safe(what: &str, output: &Output) -> String {
 // Delta updates (tests/delta.rs, tests/sign.rs): two versions of the
 // NixOS-shaped system of tests/fixtures/delta-system.nix.
 
-/// A version of the fixture system (its toplevel).
-pub fn delta_system(version: &str) -> String {
-    let file = repo_root().join("tests/fixtures/delta-system.nix");
-    run_text(
-        nix_command("nix-build")
-            .arg("--no-out-link")
-            .arg(&file)
-            .args(["--argstr", "version", version]),
-    )
-    .trim()
-    .to_owned()
-}
+// (`delta_system` itself is above, beside the other fixture builders.)
 
 /// Version 1 of the delta fixture system.
 pub fn v1() -> &'static str {

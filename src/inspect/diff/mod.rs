@@ -1,37 +1,48 @@
-//! `diff`: why two tarballs differ, for builds that are not reproducible.
+//! `diff`: what changed between two tarballs — two releases, or two builds
+//! that should have been the same.
 //!
-//! Both archives are read once, in step, as a merge-join on member names:
-//! archives that `write` (or GNU tar `--sort=name`) made list each
-//! directory's entries in name order, depth first, so comparing names
-//! component by component tells which side is behind. Memory stays bounded:
+//! Each archive is read on its own thread ([`side`]); this thread merges
+//! the two member streams on member names: archives that `write` (or GNU
+//! tar `--sort=name`) made list each directory's entries in name order,
+//! depth first, so comparing names component by component tells which side
+//! is behind. Members of the same name are compared header by header and
+//! byte by byte. Members only one side has inside a store path are kept
+//! (bounded, see [`pairing`]) until both sides are read; then store paths
+//! only A has are paired with those only B has by name without the hash
+//! and their members compared below the store path. Memory stays bounded:
 //! neither archive's member table is kept, only the differences found (at
-//! most [`MAX_LISTED_MEMBERS`], the rest counted) and, for the current pair
-//! of small text files, their content for a unified diff.
+//! most [`MAX_LISTED_MEMBERS`], the rest counted), the kept members of
+//! unmatched store paths, and small text files' contents for unified diffs.
 //!
-//! The report names every member added, removed and changed, inside and
-//! outside the store, grouped by store path, with the fields that differ
-//! (see [`MemberChange`]); the store paths added, removed and changed (by
-//! NAR hash recomputed from the members); and the first difference in
-//! archive order. [`Difference::to_text`] caps what it prints and says how
-//! much it left out; the JSON has everything kept.
+//! The report leads with the packages paired (new versions, rebuilt with
+//! the same version), added and removed; it names every member added,
+//! removed and changed, grouped by store path (pair), with the fields that
+//! differ (see [`MemberChange`]), labels symlinks whose targets moved only
+//! with a store hash, and gives the first difference in archive order.
+//! [`Difference::to_text`] caps what it prints and says how much it left
+//! out; the JSON has everything kept.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
-use std::io::Read;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
+mod compare;
+mod pairing;
 mod report;
+mod side;
 
 pub use report::{
     store_path_changes_text, Change, ChangedStorePath, Difference, FieldChange, FirstDifference,
-    MemberChange, MemberChangeCounts, MemberGroup, MAX_LISTED_MEMBERS,
+    MemberChange, MemberChangeCounts, MemberGroup, StorePathPair, MAX_LISTED_MEMBERS,
 };
+
+use compare::{compare_content, compare_streams, header_changes, ContentComparison, Side};
+use pairing::{Entry, Pending};
+use side::{Content, SideStream};
 
 use super::walk::{ArchiveWalk, WalkError, WalkOptions};
 use super::{InspectError, JSON_VERSION};
-use crate::archive::{
-    header_field_at, is_stdin, open_tarball, ArchiveError, Member, MemberKind, TarballReader,
-};
+use crate::archive::{is_stdin, open_tarball, ArchiveError, Member, MemberKind};
 use crate::hex;
 use crate::progress::{Progress, REPORT_EVERY};
 use crate::store::NarHash;
@@ -41,14 +52,6 @@ use crate::store::NarHash;
 pub const MAX_TEXT_DIFF_BYTES: u64 = 64 << 10;
 /// The most bytes of unified diffs kept in all; later ones are left out.
 const MAX_UNIFIED_DIFF_TOTAL: usize = 16 << 20;
-
-/// Which of the two archives an error is in.
-enum Side {
-    A,
-    B,
-}
-
-const CHUNK: usize = 64 * 1024;
 
 /// The order GNU tar `--sort=name` and `write` list members in: each
 /// directory's entries by name (bytewise), depth first.
@@ -65,26 +68,36 @@ struct Collector {
     listed: usize,
     unified_bytes: usize,
     first: Option<FirstDifference>,
+    /// Basenames of store paths both sides have whose NAR contents differ
+    /// (a member added, removed, or changed in type, executable bit, size,
+    /// link target or content).
+    nar_differs: HashSet<String>,
+    /// Two members of the same name start at different offsets.
+    layout_differs: bool,
 }
 
 impl Collector {
-    /// The store path a member belongs to, as an absolute path.
-    fn store_path_of(&self, member: &Member) -> Option<String> {
+    /// The basename of the store path a member belongs to, and where the
+    /// path below it starts.
+    fn store_basename(&self, path: &[u8]) -> Option<(String, usize)> {
         let prefix = format!("{}/", self.store_dir.trim_start_matches('/'));
-        let rest = member.path.strip_prefix(prefix.as_bytes())?;
+        let rest = path.strip_prefix(prefix.as_bytes())?;
         let basename = rest.split(|&b| b == b'/').next()?;
-        Some(format!(
-            "{}/{}",
-            self.store_dir,
-            String::from_utf8_lossy(basename)
-        ))
+        let below = (prefix.len() + basename.len() + 1).min(path.len());
+        Some((String::from_utf8_lossy(basename).into_owned(), below))
+    }
+
+    /// The store path a member belongs to, as an absolute path.
+    fn store_path_of(&self, path: &[u8]) -> Option<String> {
+        let (basename, _) = self.store_basename(path)?;
+        Some(format!("{}/{basename}", self.store_dir))
     }
 
     fn first(&mut self, member: &Member, field: &str, detail: String) {
         if self.first.is_none() {
             self.first = Some(FirstDifference {
                 member: member.display_path(),
-                store_path: self.store_path_of(member),
+                store_path: self.store_path_of(&member.path),
                 tar_offset: member.offset,
                 field: field.to_owned(),
                 detail,
@@ -92,7 +105,27 @@ impl Collector {
         }
     }
 
-    fn record(&mut self, member: &Member, mut change: MemberChange) {
+    /// The group of a store path (`None`: outside the store).
+    fn group(&mut self, key: Option<String>) -> &mut MemberGroup {
+        let index = match self.group_index.get(&key) {
+            Some(&index) => index,
+            None => {
+                self.groups.push(MemberGroup {
+                    store_path: key.clone(),
+                    change: None,
+                    paired_with: None,
+                    etc_path: None,
+                    etc_below: String::new(),
+                    members: Vec::new(),
+                });
+                self.group_index.insert(key, self.groups.len() - 1);
+                self.groups.len() - 1
+            }
+        };
+        &mut self.groups[index]
+    }
+
+    fn record(&mut self, key: Option<String>, mut change: MemberChange) {
         match change.change {
             Change::Added => self.counts.added += 1,
             Change::Removed => self.counts.removed += 1,
@@ -111,42 +144,32 @@ impl Collector {
             }
         }
         self.listed += 1;
-        let key = self.store_path_of(member);
-        let index = match self.group_index.get(&key) {
-            Some(&index) => index,
-            None => {
-                self.groups.push(MemberGroup {
-                    store_path: key.clone(),
-                    change: None,
-                    members: Vec::new(),
-                });
-                self.group_index.insert(key, self.groups.len() - 1);
-                self.groups.len() - 1
-            }
-        };
-        self.groups[index].members.push(change);
+        self.group(key).members.push(change);
     }
 
-    /// A member only one side has.
-    fn one_sided(&mut self, member: &Member, change: Change) {
-        let (field, detail) = match change {
-            Change::Removed => ("only in A", "B has no member of that name"),
-            _ => ("only in B", "A has no member of that name"),
-        };
-        self.first(member, field, detail.to_owned());
+    /// A member only one side has, in store path group `key`.
+    fn one_sided(&mut self, key: Option<String>, entry: &Entry, change: Change) {
         self.record(
-            member,
+            key,
             MemberChange {
-                member: member.display_path(),
+                member: entry.display_path(),
                 change,
-                kind: member.kind.describe(),
-                size: member.size,
+                kind: entry.kind.describe(),
+                size: entry.size,
                 fields: Vec::new(),
                 content: None,
                 unified_diff: None,
+                link_target: link_target(&entry.kind, &entry.link_target),
+                store_hash_only: false,
+                targets: None,
             },
         );
     }
+}
+
+/// A symlink's target as text (lossy, not escaped).
+fn link_target(kind: &MemberKind, target: &[u8]) -> Option<String> {
+    (*kind == MemberKind::Symlink).then(|| String::from_utf8_lossy(target).into_owned())
 }
 
 /// Compares two tarballs.
@@ -155,6 +178,7 @@ pub fn diff(a: &Path, b: &Path) -> Result<Difference, InspectError> {
 }
 
 /// [`diff`], telling `progress` how many bytes of the two files were read.
+/// Each file is read on its own thread.
 pub fn diff_with_progress(
     a: &Path,
     b: &Path,
@@ -163,40 +187,86 @@ pub fn diff_with_progress(
     if is_stdin(a) && is_stdin(b) {
         return Err(InspectError::BothStdin);
     }
-    let error_a = |error: WalkError| error.in_file(a);
-    let error_b = |error: WalkError| error.in_file(b);
-    let on_side = |(side, error): (Side, ArchiveError)| match side {
-        Side::A => error_a(error.into()),
-        Side::B => error_b(error.into()),
-    };
-    let mut reader_a = open_tarball(a).map_err(|e| error_a(e.into()))?;
-    let mut reader_b = open_tarball(b).map_err(|e| error_b(e.into()))?;
-    reader_a.hash_tar_stream();
-    reader_b.hash_tar_stream();
-    // Store paths and streams are compared; no member table, no files.
+    let mut reader_a = open_tarball(a).map_err(|e| WalkError::from(e).in_file(a))?;
+    let reader_b = open_tarball(b).map_err(|e| WalkError::from(e).in_file(b))?;
+    // Members are compared byte for byte, so no NAR hashes and no digest
+    // of the tar stream (which cost as much as inflating); no member
+    // table, no files.
     let options = WalkOptions {
+        hash_nar: false,
         track_members: false,
         keep_files: false,
         ..WalkOptions::default()
     };
-    let mut walk_a = ArchiveWalk::new(reader_a.compression(), &options);
-    let mut walk_b = ArchiveWalk::new(reader_b.compression(), &options);
+    let store_dir = ArchiveWalk::new(reader_a.compression(), &options).store_dir();
+    // Two files with the same bytes are identical at once: one of them is
+    // read (a tarball that cannot be read is trouble, as ever), the other
+    // only compared byte for byte.
+    if !is_stdin(a) && !is_stdin(b) && compare::same_bytes(a, b)? {
+        let walk =
+            ArchiveWalk::run_reader(&mut reader_a, &options, progress).map_err(|e| e.in_file(a))?;
+        if let Some(offset) = walk.end.trailing_data {
+            return Err(WalkError::from(ArchiveError::TrailingData { offset }).in_file(a));
+        }
+        progress.advance(2 * walk.file_size);
+        let sha256 = hex::encode(&walk.file_sha256.unwrap_or_default());
+        let compression = walk.compression.name().to_owned();
+        return Ok(Difference {
+            version: JSON_VERSION,
+            a: a.display().to_string(),
+            b: b.display().to_string(),
+            identical: true,
+            tar_identical: true,
+            compression_a: compression.clone(),
+            compression_b: compression,
+            sha256_a: sha256.clone(),
+            sha256_b: sha256,
+            added: Vec::new(),
+            removed: Vec::new(),
+            changed: Vec::new(),
+            pairs: Vec::new(),
+            members: MemberChangeCounts::default(),
+            groups: Vec::new(),
+            first_difference: None,
+        });
+    }
+    std::thread::scope(|scope| {
+        let (body_a, side_a) = side::side(reader_a, options.clone());
+        let (body_b, side_b) = side::side(reader_b, options.clone());
+        scope.spawn(body_a);
+        scope.spawn(body_b);
+        compare((a, side_a), (b, side_b), store_dir, progress)
+    })
+}
+
+/// The merge-join of the two sides' members by name, then the pairing.
+fn compare(
+    (a, mut side_a): (&Path, SideStream),
+    (b, mut side_b): (&Path, SideStream),
+    store_dir: String,
+    progress: &mut dyn Progress,
+) -> Result<Difference, InspectError> {
+    let error_a = |error: WalkError| error.in_file(a);
+    let error_b = |error: WalkError| error.in_file(b);
     let mut collector = Collector {
-        store_dir: walk_a.store_dir(),
+        store_dir,
         counts: MemberChangeCounts::default(),
         groups: Vec::new(),
         group_index: HashMap::new(),
         listed: 0,
         unified_bytes: 0,
         first: None,
+        nar_differs: HashSet::new(),
+        layout_differs: false,
     };
-    let mut buffer = vec![0u8; CHUNK];
-    let mut buffer_b = vec![0u8; CHUNK];
-    let mut member_a = reader_a.next_member().map_err(|e| error_a(e.into()))?;
-    let mut member_b = reader_b.next_member().map_err(|e| error_b(e.into()))?;
+    // Members only one side has: kept by store path for pairing, or
+    // outside the store recorded at once.
+    let (mut pending_a, mut pending_b) = (Pending::default(), Pending::default());
+    let mut member_a = side_a.next_member().map_err(error_a)?;
+    let mut member_b = side_b.next_member().map_err(error_b)?;
     let mut reported = 0;
     loop {
-        let read = reader_a.file_bytes_read() + reader_b.file_bytes_read();
+        let read = side_a.bytes() + side_b.bytes();
         if read - reported >= REPORT_EVERY {
             reported = read;
             progress.advance(read);
@@ -210,72 +280,45 @@ pub fn diff_with_progress(
         match order {
             Ordering::Less => {
                 let ma = member_a.take().expect("A has a member");
-                collector.one_sided(&ma, Change::Removed);
-                walk_a.begin(&ma).map_err(|e| error_a(e.into()))?;
-                walk_a
-                    .feed_content(&mut reader_a, &ma)
-                    .map_err(|e| error_a(e.into()))?;
-                walk_a.end_member();
-                member_a = reader_a.next_member().map_err(|e| error_a(e.into()))?;
+                collector.first(&ma, "only in A", "B has no member of that name".to_owned());
+                one_sided(
+                    &mut collector,
+                    (&mut side_a, &mut pending_a),
+                    ma,
+                    Change::Removed,
+                )
+                .map_err(error_a)?;
+                member_a = side_a.next_member().map_err(error_a)?;
             }
             Ordering::Greater => {
                 let mb = member_b.take().expect("B has a member");
-                collector.one_sided(&mb, Change::Added);
-                walk_b.begin(&mb).map_err(|e| error_b(e.into()))?;
-                walk_b
-                    .feed_content(&mut reader_b, &mb)
-                    .map_err(|e| error_b(e.into()))?;
-                walk_b.end_member();
-                member_b = reader_b.next_member().map_err(|e| error_b(e.into()))?;
+                collector.first(&mb, "only in B", "A has no member of that name".to_owned());
+                one_sided(
+                    &mut collector,
+                    (&mut side_b, &mut pending_b),
+                    mb,
+                    Change::Added,
+                )
+                .map_err(error_b)?;
+                member_b = side_b.next_member().map_err(error_b)?;
             }
             Ordering::Equal => {
                 let ma = member_a.take().expect("A has a member");
                 let mb = member_b.take().expect("B has a member");
-                walk_a.begin(&ma).map_err(|e| error_a(e.into()))?;
-                walk_b.begin(&mb).map_err(|e| error_b(e.into()))?;
-                let fields = header_changes(&ma, &mb);
-                let content = compare_content(
-                    (&mut reader_a, &mut walk_a, &ma),
-                    (&mut reader_b, &mut walk_b, &mb),
-                    (&mut buffer, &mut buffer_b),
-                )
-                .map_err(on_side)?;
-                walk_a.end_member();
-                walk_b.end_member();
-                if !fields.is_empty() || content.detail.is_some() {
-                    match (fields.first(), &content.detail) {
-                        (Some(first), _) => {
-                            let detail = fields
-                                .iter()
-                                .map(|f| format!("{} {} in A, {} in B", f.field, f.a, f.b))
-                                .collect::<Vec<_>>()
-                                .join("; ");
-                            let field = first.field.clone();
-                            collector.first(&ma, &field, detail);
-                        }
-                        (None, Some(detail)) => collector.first(&ma, "content", detail.clone()),
-                        (None, None) => {}
-                    }
-                    collector.record(
-                        &ma,
-                        MemberChange {
-                            member: mb.display_path(),
-                            change: Change::Changed,
-                            kind: mb.kind.describe(),
-                            size: mb.size,
-                            fields,
-                            content: content.detail,
-                            unified_diff: content.unified_diff,
-                        },
-                    );
-                }
-                member_a = reader_a.next_member().map_err(|e| error_a(e.into()))?;
-                member_b = reader_b.next_member().map_err(|e| error_b(e.into()))?;
+                let content = compare_streams((&mut side_a, &ma), (&mut side_b, &mb)).map_err(
+                    |(side, error)| match side {
+                        Side::A => error_a(error),
+                        Side::B => error_b(error),
+                    },
+                )?;
+                same_name(&mut collector, &ma, &mb, content);
+                member_a = side_a.next_member().map_err(error_a)?;
+                member_b = side_b.next_member().map_err(error_b)?;
             }
         }
     }
-    walk_a.finish(&mut reader_a).map_err(error_a)?;
-    walk_b.finish(&mut reader_b).map_err(error_b)?;
+    let walk_a = side_a.into_walk();
+    let walk_b = side_b.into_walk();
     progress.advance(walk_a.file_size + walk_b.file_size);
     // Reading stopped at trailing data: the files cannot be compared whole.
     for (walk, path) in [(&walk_a, a), (&walk_b, b)] {
@@ -288,14 +331,17 @@ pub fn diff_with_progress(
     let mut removed = Vec::new();
     let mut changed = Vec::new();
     let mut path_changes: HashMap<String, Change> = HashMap::new();
+    let (mut only_a, mut only_b) = (Vec::new(), Vec::new());
     for (basename, object) in &walk_a.store_objects {
         match walk_b.store_objects.get(basename) {
             None => {
                 path_changes.insert(object.path.clone(), Change::Removed);
-                removed.push(object.path.clone())
+                removed.push(object.path.clone());
+                only_a.push((basename, object));
             }
             Some(other)
-                if other.nar_hash != object.nar_hash || other.nar_size != object.nar_size =>
+                if collector.nar_differs.contains(basename)
+                    || other.nar_size != object.nar_size =>
             {
                 path_changes.insert(object.path.clone(), Change::Changed);
                 changed.push(ChangedStorePath {
@@ -313,18 +359,35 @@ pub fn diff_with_progress(
         if !walk_a.store_objects.contains_key(basename) {
             path_changes.insert(object.path.clone(), Change::Added);
             added.push(object.path.clone());
+            only_b.push((basename, object));
         }
     }
+
+    let paired = pairing::pair_store_paths(&only_a, &only_b);
+    compare_pairs(&mut collector, &paired, pending_a, pending_b);
+    let partners: HashMap<String, String> = paired
+        .iter()
+        .map(|p| (p.basename_a.clone(), p.basename_b.clone()))
+        .collect();
+    label_store_hash_only(&mut collector, &partners);
+
     let mut groups = collector.groups;
     for group in &mut groups {
-        group.change = group
-            .store_path
-            .as_ref()
-            .and_then(|path| path_changes.get(path).copied());
+        if group.paired_with.is_none() {
+            group.change = group
+                .store_path
+                .as_ref()
+                .and_then(|path| path_changes.get(path).copied());
+        }
     }
-    // Outside the store first, then the store paths in archive order.
-    groups.sort_by_key(|group| group.store_path.is_some());
-    let tar_identical = walk_a.tar_sha256 == walk_b.tar_sha256 && walk_a.end == walk_b.end;
+    // Outside the store first, then the store paths in order.
+    groups.sort_by(|x, y| {
+        (x.store_path.is_some(), &x.store_path).cmp(&(y.store_path.is_some(), &y.store_path))
+    });
+    // Every member the same, header block, name and content, at the same
+    // offset, and the same end.
+    let tar_identical =
+        collector.first.is_none() && !collector.layout_differs && walk_a.end == walk_b.end;
     let mut first = collector.first;
     if first.is_none() && !tar_identical {
         first = Some(FirstDifference {
@@ -355,28 +418,183 @@ pub fn diff_with_progress(
         added,
         removed,
         changed,
+        pairs: paired.into_iter().map(|p| p.pair).collect(),
         members: collector.counts,
         groups,
         first_difference: first,
     })
 }
 
-/// The header fields that differ between two members of the same name:
-/// the decoded fields, else the first raw header byte that differs (the
-/// checksum aside), else the name's spelling.
-fn header_changes(a: &Member, b: &Member) -> Vec<FieldChange> {
-    // The common case, cheaply: the same header and the same overrides.
-    if a.header_block == b.header_block
-        && a.raw_name == b.raw_name
-        && a.link_target == b.link_target
-        && (a.size, a.uid, a.gid, a.mtime) == (b.size, b.uid, b.gid, b.mtime)
-    {
-        return Vec::new();
+/// A member only one side has: kept for pairing when in a store path,
+/// else recorded.
+fn one_sided(
+    collector: &mut Collector,
+    (side, pending): (&mut SideStream, &mut Pending),
+    member: Member,
+    change: Change,
+) -> Result<(), WalkError> {
+    let key = collector.store_path_of(&member.path);
+    if let Some((basename, below)) = collector.store_basename(&member.path) {
+        // A store path both sides have differs.
+        collector.nar_differs.insert(basename.clone());
+        if !pending.full() {
+            let content = match member.kind {
+                MemberKind::Regular => side.read_content(member.size, pending.keep_up_to())?,
+                _ => {
+                    side.skip_content()?;
+                    Content::None
+                }
+            };
+            pending.keep(&basename, below, member, content);
+            return Ok(());
+        }
     }
-    // Quoted but not escaped: the JSON keeps the exact text, the text
-    // report escapes it.
+    side.skip_content()?;
+    let entry = Entry::new(member, 0, Content::None);
+    collector.one_sided(key, &entry, change);
+    Ok(())
+}
+
+/// Two members of the same name.
+fn same_name(collector: &mut Collector, ma: &Member, mb: &Member, content: ContentComparison) {
+    if (ma.offset, ma.content_offset) != (mb.offset, mb.content_offset) {
+        collector.layout_differs = true;
+    }
+    let fields = header_changes(ma, mb);
+    if fields.is_empty() && content.detail.is_none() {
+        return;
+    }
+    match (fields.first(), &content.detail) {
+        (Some(first), _) => {
+            let detail = fields
+                .iter()
+                .map(|f| format!("{} {} in A, {} in B", f.field, f.a, f.b))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let field = first.field.clone();
+            collector.first(ma, &field, detail);
+        }
+        (None, Some(detail)) => collector.first(ma, "content", detail.clone()),
+        (None, None) => {}
+    }
+    if let Some((basename, _)) = collector.store_basename(&ma.path) {
+        let in_nar = content.detail.is_some()
+            || (ma.mode & 0o100) != (mb.mode & 0o100)
+            || fields
+                .iter()
+                .any(|f| ["typeflag", "size", "linkname", "name"].contains(&f.field.as_str()));
+        if in_nar {
+            collector.nar_differs.insert(basename);
+        }
+    }
+    let key = collector.store_path_of(&ma.path);
+    let targets = symlink_targets(&ma.kind, &ma.link_target, &mb.kind, &mb.link_target);
+    collector.record(
+        key,
+        MemberChange {
+            member: mb.display_path(),
+            change: Change::Changed,
+            kind: mb.kind.describe(),
+            size: mb.size,
+            fields,
+            content: content.detail,
+            unified_diff: content.unified_diff,
+            link_target: link_target(&mb.kind, &mb.link_target),
+            store_hash_only: false,
+            targets,
+        },
+    );
+}
+
+/// Both targets of two symlinks whose targets differ.
+fn symlink_targets(
+    kind_a: &MemberKind,
+    a: &[u8],
+    kind_b: &MemberKind,
+    b: &[u8],
+) -> Option<(Vec<u8>, Vec<u8>)> {
+    (*kind_a == MemberKind::Symlink && *kind_b == MemberKind::Symlink && a != b)
+        .then(|| (a.to_vec(), b.to_vec()))
+}
+
+/// Compares the kept members of each pair by their paths below the store
+/// paths; records the members of unpaired store paths as added or removed.
+fn compare_pairs(
+    collector: &mut Collector,
+    paired: &[pairing::Paired],
+    mut pending_a: Pending,
+    mut pending_b: Pending,
+) {
+    let store_dir = collector.store_dir.clone();
+    let etc_links = pairing::etc_links(paired, &pending_b, &store_dir);
+    for pair in paired {
+        let key = Some(pair.pair.path_b.clone());
+        let group = collector.group(key.clone());
+        group.paired_with = Some(pair.pair.path_a.clone());
+        group.change = Some(Change::Changed);
+        let etc = etc_links.get(&pair.basename_b);
+        if let Some((etc_path, below)) = etc {
+            group.etc_path = Some(etc_path.clone());
+            group.etc_below = below.clone();
+        }
+        let entries_a = pending_a
+            .by_basename
+            .remove(&pair.basename_a)
+            .unwrap_or_default();
+        let entries_b = pending_b
+            .by_basename
+            .remove(&pair.basename_b)
+            .unwrap_or_default();
+        let mut a = entries_a.into_iter().peekable();
+        let mut b = entries_b.into_iter().peekable();
+        loop {
+            let order = match (a.peek(), b.peek()) {
+                (None, None) => break,
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (Some(x), Some(y)) => archive_order(x.relative(), y.relative()),
+            };
+            match order {
+                Ordering::Less => {
+                    let x = a.next().expect("A has a member");
+                    collector.one_sided(key.clone(), &x, Change::Removed);
+                }
+                Ordering::Greater => {
+                    let y = b.next().expect("B has a member");
+                    collector.one_sided(key.clone(), &y, Change::Added);
+                }
+                Ordering::Equal => {
+                    let x = a.next().expect("A has a member");
+                    let y = b.next().expect("B has a member");
+                    if let Some(change) = compare_entries(&x, &y, &pair.pair.path_b, etc) {
+                        collector.record(key.clone(), change);
+                    }
+                }
+            }
+        }
+    }
+    // Store paths in both or unpaired: their members one-sided.
+    for (pending, change) in [(pending_a, Change::Removed), (pending_b, Change::Added)] {
+        for (basename, entries) in pending.by_basename {
+            let key = Some(format!("{store_dir}/{basename}"));
+            for entry in &entries {
+                collector.one_sided(key.clone(), entry, change);
+            }
+        }
+    }
+}
+
+/// How two members at the same place in paired store paths differ, if
+/// they do; the name is B's (as linked into `/etc` for a unified diff's
+/// header, when it is).
+fn compare_entries(
+    a: &Entry,
+    b: &Entry,
+    path_b: &str,
+    etc: Option<&(String, String)>,
+) -> Option<MemberChange> {
     let text = |bytes: &[u8]| format!("\"{}\"", String::from_utf8_lossy(bytes));
-    let fields: [(&str, String, String); 9] = [
+    let fields: [(&str, String, String); 7] = [
         ("typeflag", a.kind.describe(), b.kind.describe()),
         ("mode", format!("{:04o}", a.mode), format!("{:04o}", b.mode)),
         ("uid", a.uid.to_string(), b.uid.to_string()),
@@ -384,10 +602,8 @@ fn header_changes(a: &Member, b: &Member) -> Vec<FieldChange> {
         ("size", a.size.to_string(), b.size.to_string()),
         ("mtime", a.mtime.to_string(), b.mtime.to_string()),
         ("linkname", text(&a.link_target), text(&b.link_target)),
-        ("uname", text(&a.user_name), text(&b.user_name)),
-        ("gname", text(&a.group_name), text(&b.group_name)),
     ];
-    let changes: Vec<FieldChange> = fields
+    let fields: Vec<FieldChange> = fields
         .into_iter()
         .filter(|(_, x, y)| x != y)
         .map(|(field, a, b)| FieldChange {
@@ -396,138 +612,60 @@ fn header_changes(a: &Member, b: &Member) -> Vec<FieldChange> {
             b,
         })
         .collect();
-    if !changes.is_empty() {
-        return changes;
-    }
-    let raw_difference = (0..a.header_block.len())
-        .filter(|&i| !(148..156).contains(&i))
-        .find(|&i| a.header_block[i] != b.header_block[i]);
-    if let Some(offset) = raw_difference {
-        return vec![FieldChange {
-            field: header_field_at(offset).to_owned(),
-            a: format!("byte {offset} 0x{:02x}", a.header_block[offset]),
-            b: format!("byte {offset} 0x{:02x}", b.header_block[offset]),
-        }];
-    }
-    if a.raw_name != b.raw_name {
-        return vec![FieldChange {
-            field: "name".to_owned(),
-            a: text(&a.raw_name),
-            b: text(&b.raw_name),
-        }];
-    }
-    Vec::new()
-}
-
-/// How two members' contents compare.
-struct ContentComparison {
-    detail: Option<String>,
-    unified_diff: Option<String>,
-}
-
-/// Reads both contents in step, feeding the walks; reports where they
-/// part, and a unified diff when both are small text files.
-fn compare_content(
-    (reader_a, walk_a, a): (&mut TarballReader, &mut ArchiveWalk, &Member),
-    (reader_b, walk_b, b): (&mut TarballReader, &mut ArchiveWalk, &Member),
-    (chunk_a, chunk_b): (&mut [u8], &mut [u8]),
-) -> Result<ContentComparison, (Side, ArchiveError)> {
-    let keep_text = a.kind == MemberKind::Regular
-        && b.kind == MemberKind::Regular
-        && a.size <= MAX_TEXT_DIFF_BYTES
-        && b.size <= MAX_TEXT_DIFF_BYTES;
-    let (mut text_a, mut text_b) = (Vec::new(), Vec::new());
-    let mut position: u64 = 0;
-    let mut detail = None;
-    loop {
-        let n = fill(
-            &mut reader_a.content(),
-            chunk_a,
-            a.content_offset + position,
-        )
-        .map_err(|e| (Side::A, e))?;
-        let m = fill(
-            &mut reader_b.content(),
-            chunk_b,
-            b.content_offset + position,
-        )
-        .map_err(|e| (Side::B, e))?;
-        if n == 0 && m == 0 {
-            break;
-        }
-        walk_a.content(&chunk_a[..n]);
-        walk_b.content(&chunk_b[..m]);
-        if keep_text {
-            text_a.extend_from_slice(&chunk_a[..n]);
-            text_b.extend_from_slice(&chunk_b[..m]);
-        }
-        if detail.is_none() {
-            // Chunks are full but for the last: only the last can be short.
-            let common = n.min(m);
-            // memcmp first; the byte-wise search only where they differ.
-            let found = (chunk_a[..common] != chunk_b[..common])
-                .then(|| (0..common).find(|&i| chunk_a[i] != chunk_b[i]))
-                .flatten();
-            if let Some(i) = found {
-                detail = Some(format!(
-                    "first differing byte at offset {} of {} (0x{:02x} in A, 0x{:02x} in B)",
-                    position + i as u64,
-                    a.size,
-                    chunk_a[i],
-                    chunk_b[i]
-                ));
-            } else if n != m {
-                detail = Some(format!(
-                    "one is a prefix of the other: they part at offset {} ({} bytes in A, {} in B)",
-                    position + common as u64,
-                    a.size,
-                    b.size
-                ));
+    let name = b.display_path();
+    let shown = match etc {
+        Some((etc_path, below)) => {
+            let root = format!("{path_b}{below}");
+            match name.strip_prefix(&root) {
+                Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+                    format!("{etc_path}{rest}")
+                }
+                _ => name.clone(),
             }
         }
-        position += n.max(m) as u64;
-    }
-    let unified_diff = match (&detail, keep_text) {
-        (Some(_), true) => unified_diff(&text_a, &text_b, &a.display_path()),
-        _ => None,
+        None => name.clone(),
     };
-    Ok(ContentComparison {
-        detail,
-        unified_diff,
+    let regular = a.kind == MemberKind::Regular && b.kind == MemberKind::Regular;
+    let content = compare_content((&a.content, a.size), (&b.content, b.size), regular, &shown);
+    if fields.is_empty() && content.detail.is_none() {
+        return None;
+    }
+    Some(MemberChange {
+        member: name,
+        change: Change::Changed,
+        kind: b.kind.describe(),
+        size: b.size,
+        fields,
+        content: content.detail,
+        unified_diff: content.unified_diff,
+        link_target: link_target(&b.kind, &b.link_target),
+        store_hash_only: false,
+        targets: symlink_targets(&a.kind, &a.link_target, &b.kind, &b.link_target),
     })
 }
 
-/// A unified diff of two texts (UTF-8 without NUL bytes), or `None` for
-/// binary content.
-fn unified_diff(a: &[u8], b: &[u8], name: &str) -> Option<String> {
-    let text = |bytes: &[u8]| {
-        std::str::from_utf8(bytes)
-            .ok()
-            .filter(|text| !text.contains('\0'))
-            .map(str::to_owned)
-    };
-    let (a, b) = (text(a)?, text(b)?);
-    let diff = similar::TextDiff::from_lines(&a, &b);
-    Some(
-        diff.unified_diff()
-            .context_radius(3)
-            .header(&format!("A{name}"), &format!("B{name}"))
-            .to_string(),
-    )
-}
-
-/// Reads until `buffer` is full or the content ends.
-fn fill(content: &mut impl Read, buffer: &mut [u8], offset: u64) -> Result<usize, ArchiveError> {
-    let mut filled = 0;
-    while filled < buffer.len() {
-        match content.read(&mut buffer[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(source) => return Err(ArchiveError::from_content(offset, source)),
+/// Labels the symlinks whose only difference is a target that is the same
+/// once A's store paths are replaced by their partners, and counts them
+/// apart from the changed members.
+fn label_store_hash_only(collector: &mut Collector, partners: &HashMap<String, String>) {
+    let store_dir = collector.store_dir.clone();
+    let mut relabelled = 0;
+    for group in &mut collector.groups {
+        for member in &mut group.members {
+            let Some((a, b)) = &member.targets else {
+                continue;
+            };
+            let only_target = member.content.is_none()
+                && member.fields.len() == 1
+                && member.fields[0].field == "linkname";
+            if only_target && pairing::with_partners(a, &store_dir, partners) == *b {
+                member.store_hash_only = true;
+                relabelled += 1;
+            }
         }
     }
-    Ok(filled)
+    collector.counts.changed -= relabelled;
+    collector.counts.store_hash_only += relabelled;
 }
 
 #[cfg(test)]
