@@ -401,3 +401,70 @@ fn compression_other_than_gzip_or_xz_warns() {
         "none compression: Microsoft's distribution channel takes gzip or xz only",
     );
 }
+
+#[test]
+fn a_distribution_conf_not_owned_by_root_warns_and_section_case_does_not_matter() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = nixos_root(dir.path());
+    put(
+        &root,
+        "etc/wsl-distribution.conf",
+        b"[OOBE]\nDefaultName=NixOS\n[Shortcut]\nEnabled=false\n",
+        0o644,
+    );
+    std::os::unix::fs::chown(
+        root.join("etc/wsl-distribution.conf"),
+        Some(1000),
+        Some(100),
+    )
+    .unwrap();
+    // GNU tar keeping the owners (gnu_tar_file makes everything 0:0).
+    let tar = dir.path().join("owned.tar");
+    run_ok(
+        Command::new("tar")
+            .args(["--format=gnu", "--sort=name", "--numeric-owner", "-c", "-f"])
+            .arg(&tar)
+            .arg("-C")
+            .arg(&root)
+            .arg("."),
+    );
+    let output = wsl_tarball()
+        .args(["verify", "--json"])
+        .arg(&tar)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "wsl-format")
+        .unwrap();
+    assert_eq!(check["failures"], serde_json::json!([]), "{check:#}");
+    assert!(
+        check["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w == "/etc/wsl-distribution.conf is owned by 1000:100, expected 0:0"),
+        "{check:#}"
+    );
+}
+
+#[test]
+fn no_bin_bash_warns_and_no_bin_sh_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = nixos_root(dir.path());
+    std::fs::remove_file(root.join("bin/bash")).unwrap();
+    let no_bash = verdict(dir.path(), &root);
+    assert_eq!(no_bash.status, 0, "{}", no_bash.text);
+    assert_warns_with(
+        &no_bash,
+        "/bin/bash is missing or does not resolve inside the rootfs",
+    );
+    std::fs::remove_file(root.join("bin/sh")).unwrap();
+    assert_fails_with(
+        &verdict(dir.path(), &root),
+        "/bin/sh is missing or does not resolve inside the rootfs",
+    );
+}

@@ -2,9 +2,9 @@
 //! distributions checks (microsoft/WSL, `distributions/validate-modern.py`),
 //! on what one archive walk kept. Its errors are failures, its warnings are
 //! warnings. Where it errs on what NixOS images must hold (`/etc/wsl.conf`
-//! keys WSL documents besides `boot.systemd`, such as `user.default`) ours
-//! warns; and `/sbin/init` may be a script whose interpreter resolves inside
-//! the rootfs.
+//! keys WSL documents besides `boot.systemd`, such as `user.default`; no
+//! `/bin/bash`) ours warns; and the programs may be scripts whose
+//! interpreter resolves inside the rootfs.
 
 use super::walk::{ArchiveWalk, KeptFile, Owner, MAX_WSL_CONF};
 use crate::archive::{display_path, MemberKind};
@@ -21,10 +21,16 @@ impl Findings {
     fn fail(&mut self, message: String) {
         self.failures.push(message);
     }
+    /// Each warning once, at most [`MAX_WARNINGS`] of them.
     fn warn(&mut self, message: String) {
-        self.warnings.push(message);
+        if self.warnings.len() < MAX_WARNINGS && !self.warnings.contains(&message) {
+            self.warnings.push(message);
+        }
     }
 }
+
+/// Warnings kept (they come from a fixed set of rules, each once).
+const MAX_WARNINGS: usize = 100;
 
 const USR_LIB_WSL: &str = "/usr/lib/wsl";
 const USR_LIBEXEC_WSL: &str = "/usr/libexec/wsl";
@@ -212,8 +218,9 @@ fn ini(path: &str, text: &[u8], found: &mut Findings) -> Vec<(String, String)> {
         }
         let split = trimmed.split_once('=').or_else(|| trimmed.split_once(':'));
         match (split, &section) {
+            // Compared without case, as the validator does.
             (Some((key, value)), Some(section)) => keys.push((
-                format!("{section}.{}", key.trim().to_lowercase()),
+                format!("{section}.{}", key.trim()).to_lowercase(),
                 value.trim().to_owned(),
             )),
             (Some(_), None) => {
@@ -445,9 +452,15 @@ fn executable(
     found: &mut Findings,
 ) {
     let Some((target, node)) = walk.resolve(&program.as_bytes()[1..]) else {
-        found.fail(format!(
-            "{program} is missing or does not resolve inside the rootfs"
-        ));
+        let message = format!("{program} is missing or does not resolve inside the rootfs");
+        // WSL boots without /bin/bash (a NixOS host with
+        // wsl.populateBin = false has none): the validator's error is our
+        // warning.
+        if program == "/bin/bash" && walk.members.get(b"bin/bash").is_none() {
+            found.warn(message);
+        } else {
+            found.fail(message);
+        }
         return;
     };
     let shown = display_path(&target);
