@@ -541,3 +541,50 @@ fn units(walk: &ArchiveWalk, found: &mut Findings) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(class: u8, machine: u16) -> Vec<u8> {
+        let mut head = vec![0x7f, b'E', b'L', b'F', class, 1, 1];
+        head.resize(18, 0);
+        head.extend_from_slice(&machine.to_le_bytes());
+        head
+    }
+
+    #[test]
+    fn elf_machines() {
+        assert_eq!(elf_machine(&header(2, 62)), Ok("x86-64"));
+        assert_eq!(elf_machine(&header(2, 183)), Ok("aarch64"));
+        assert!(elf_machine(&header(1, 3)).unwrap_err().contains("64-bit"));
+        assert!(elf_machine(&header(2, 243)).unwrap_err().contains("243"));
+        assert!(elf_machine(&header(2, 62)[..19]).is_err());
+    }
+
+    #[test]
+    fn ini_keys_as_configparser_reads_them() {
+        let mut found = Findings::default();
+        let keys = ini(
+            "/etc/x.conf",
+            b"# comment\n; also\n[Boot]\nSystemd = true\n\n[user]\ndefault: nixos\n",
+            &mut found,
+        );
+        assert_eq!(
+            keys,
+            [
+                ("boot.systemd".to_owned(), "true".to_owned()),
+                ("user.default".to_owned(), "nixos".to_owned())
+            ]
+        );
+        assert!(found.failures.is_empty());
+        ini("/etc/x.conf", b"key=1\n[s]\njunk\n", &mut found);
+        assert_eq!(
+            found.failures,
+            [
+                "/etc/x.conf line 1: a key before any [section]",
+                "/etc/x.conf line 3: not a [section] or key=value: \"junk\""
+            ]
+        );
+    }
+}
