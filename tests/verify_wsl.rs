@@ -477,7 +477,7 @@ fn many_scripts_tarball(path: &Path, count: u64) {
     let mut out = zstd::stream::write::Encoder::new(file, 1)
         .unwrap()
         .auto_finish();
-    let mut block = |name: &str, entry_type: EntryType, mode: u32, size: u64| {
+    let block = |name: &str, entry_type: EntryType, mode: u32, size: u64| {
         let mut header = Vec::new();
         append_header(
             &mut header,
