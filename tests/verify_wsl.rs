@@ -544,3 +544,28 @@ fn executable_heads_are_kept_in_bounded_memory() {
         peak_kib / 1024
     );
 }
+
+#[test]
+fn a_default_uid_other_than_1000_or_already_in_passwd_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = nixos_root(dir.path());
+    put(
+        &root,
+        "etc/wsl-distribution.conf",
+        b"[oobe]\ndefaultUid=1001\ndefaultName=NixOS\n",
+        0o644,
+    );
+    put(
+        &root,
+        "etc/passwd",
+        b"root:x:0:0::/root:/bin/sh\nalice:x:1001:100::/home/alice:/bin/sh\n",
+        0o644,
+    );
+    let verdict = verdict(dir.path(), &root);
+    assert_eq!(verdict.status, 0, "{}", verdict.text);
+    assert_warns_with(&verdict, "oobe.defaultUid is 1001, not 1000");
+    assert_warns_with(
+        &verdict,
+        "/etc/passwd already has the default uid (oobe.defaultUid): alice",
+    );
+}

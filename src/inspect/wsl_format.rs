@@ -201,6 +201,14 @@ fn conf_text(walk: &ArchiveWalk, path: &str, found: &mut Findings) -> Option<(Ve
     }
 }
 
+/// A line quoted in a message: its first 120 characters.
+fn clip(line: &str) -> String {
+    match line.char_indices().nth(120) {
+        Some((end, _)) => format!("{}…", &line[..end]),
+        None => line.to_owned(),
+    }
+}
+
 /// `section.key` (lowercase key) and value pairs, as Python's configparser
 /// reads an INI file; lines it would reject are failures.
 fn ini(path: &str, text: &[u8], found: &mut Findings) -> Vec<(String, String)> {
@@ -229,7 +237,7 @@ fn ini(path: &str, text: &[u8], found: &mut Findings) -> Vec<(String, String)> {
             (None, _) => found.fail(format!(
                 "{path} line {}: not a [section] or key=value: \"{}\"",
                 n + 1,
-                trimmed
+                clip(trimmed)
             )),
         }
     }
@@ -399,8 +407,9 @@ fn passwd(walk: &ArchiveWalk, default_uid: Option<u64>, found: &mut Findings) {
         let uid = fields.get(2).and_then(|uid| uid.parse::<u64>().ok());
         let Some(uid) = uid.filter(|_| fields.len() == 7) else {
             found.fail(format!(
-                "{path} line {}: not name:password:uid:gid:gecos:home:shell with a numeric uid: \"{line}\"",
-                n + 1
+                "{path} line {}: not name:password:uid:gid:gecos:home:shell with a numeric uid: \"{}\"",
+                n + 1,
+                clip(line)
             ));
             continue;
         };
