@@ -177,8 +177,9 @@ pub enum Command {
     /// For a tarball: tar structure, no hard links,
     /// owners and modes, every store path's NAR hash against the Nix
     /// database inside it, references, the system profile and the WSL
-    /// skeleton's files (a tarball without one fails unless --bare). Exits 1
-    /// with the list of failures.
+    /// skeleton's files (a tarball without one fails unless --bare), and
+    /// what Microsoft's validator for WSL distributions checks (its errors
+    /// fail, its warnings are listed). Exits 1 with the list of failures.
     #[command(after_help = VERIFY_STATUS)]
     Verify(VerifyArgs),
 

@@ -16,6 +16,8 @@ pub enum Check {
     References,
     SystemProfile,
     Skeleton,
+    /// Microsoft's rules for modern WSL distributions ([`super::wsl_format`]).
+    WslFormat,
     /// With `--manifest`: not in [`Check::ALL`], run only when asked.
     Manifest,
     /// With trusted keys: not in [`Check::ALL`], run only when asked.
@@ -23,7 +25,7 @@ pub enum Check {
 }
 
 impl Check {
-    pub const ALL: [Check; 8] = [
+    pub const ALL: [Check; 9] = [
         Check::TarFormat,
         Check::HardLinks,
         Check::Ownership,
@@ -32,6 +34,7 @@ impl Check {
         Check::References,
         Check::SystemProfile,
         Check::Skeleton,
+        Check::WslFormat,
     ];
 
     /// What the check covers, for the report.
@@ -46,6 +49,7 @@ impl Check {
             Check::SystemProfile => "/nix/var/nix/profiles/system leads to a store path in the tarball",
             Check::Manifest => "manifest: the file's sha256 and size are the ones the manifest records",
             Check::Signature => "signature: the manifest is signed by a trusted key",
+            Check::WslFormat => "WSL distribution format: what Microsoft's validate-modern.py checks (errors fail, its warnings are listed)",
             Check::Skeleton => "WSL skeleton: /etc/passwd with root as uid 0, /etc/shadow private, /sbin/init and /bin/sh executable, /etc/wsl.conf",
         }
     }

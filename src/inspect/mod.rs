@@ -18,6 +18,7 @@ mod diff;
 mod member_table;
 mod verify;
 mod walk;
+mod wsl_format;
 
 use crate::count::count;
 use std::collections::BTreeMap;

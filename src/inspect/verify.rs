@@ -39,6 +39,9 @@ pub struct CheckOutcome {
     /// Failures beyond those listed.
     #[serde(rename = "moreFailures")]
     pub more_failures: u64,
+    /// What the check flags without failing (the `wsl-format` check's
+    /// warnings); they do not change the verdict.
+    pub warnings: Vec<String>,
 }
 
 /// What `verify` found.
@@ -95,6 +98,9 @@ impl Verification {
             if more > 0 {
                 out.push_str(&format!("      … and {more} more\n"));
             }
+            for warning in &outcome.warnings {
+                out.push_str(&format!("      warning: {}\n", Escaped(warning)));
+            }
         }
         let failed = self.failures().count() as u64
             + self.checks.iter().map(|c| c.more_failures).sum::<u64>();
@@ -103,9 +109,15 @@ impl Verification {
             .iter()
             .filter(|c| c.status == CheckStatus::Skipped)
             .count();
+        let warnings: usize = self.checks.iter().map(|c| c.warnings.len()).sum();
+        let warned = if warnings > 0 {
+            format!(", {}", count(warnings, "warning"))
+        } else {
+            String::new()
+        };
         if failed == 0 {
             out.push_str(&format!(
-                "verified: {} checks passed, {skipped} skipped\n",
+                "verified: {} checks passed, {skipped} skipped{warned}\n",
                 self.checks.len() - skipped
             ));
         } else {
@@ -212,6 +224,24 @@ pub fn verify_signed(
         ),
     }
     check_skeleton(&walk, bare, &mut failures, &mut skipped);
+    let mut warnings: Vec<String> = Vec::new();
+    if skipped.iter().any(|(c, _)| *c == Check::Skeleton) {
+        skipped.push((
+            Check::WslFormat,
+            "no WSL skeleton: a bare store tarball (--bare)".to_owned(),
+        ));
+    } else if failures.counts.contains_key(&Check::Skeleton)
+        && !walk.members.contains(b"etc/passwd")
+        && walk.resolve(b"sbin/init").is_none()
+    {
+        skipped.push((Check::WslFormat, "no WSL skeleton".to_owned()));
+    } else {
+        let found = super::wsl_format::check(&walk);
+        for failure in found.failures {
+            failures.push(Check::WslFormat, failure);
+        }
+        warnings = found.warnings;
+    }
     let mut asked = Vec::new();
     if let Some(bytes) = &manifest_bytes {
         asked.push(Check::Manifest);
@@ -251,6 +281,11 @@ pub fn verify_signed(
                 note,
                 failures: failed,
                 more_failures,
+                warnings: if check == Check::WslFormat {
+                    warnings.clone()
+                } else {
+                    Vec::new()
+                },
             }
         })
         .collect();

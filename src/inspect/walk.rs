@@ -73,6 +73,7 @@ pub struct Owner {
     pub uid: u64,
     pub gid: u64,
     pub mode: u32,
+    pub size: u64,
 }
 
 /// One store path as found in the archive.
@@ -104,7 +105,31 @@ const DATABASE_FILES: [&[u8]; 2] = [b"nix/var/nix/db/db.sqlite", b"nix-path-regi
 /// The largest database file read (spilled to disk, not kept in memory).
 pub const MAX_DATABASE_BYTES: u64 = 1 << 30;
 /// Files whose owner and mode `verify` checks.
-const OWNED_FILES: [&[u8]; 2] = [b"etc/passwd", b"etc/shadow"];
+const OWNED_FILES: [&[u8]; 4] = [
+    b"etc/passwd",
+    b"etc/shadow",
+    b"etc/wsl.conf",
+    b"etc/wsl-distribution.conf",
+];
+/// Directories whose members' owners, modes and sizes `verify` records
+/// (where `wsl-distribution.conf` names its assets), up to
+/// [`MAX_OWNED_MEMBERS`] members.
+const OWNED_DIRS: [&[u8]; 3] = [b"usr/lib/wsl/", b"usr/libexec/wsl/", b"usr/share/wsl/"];
+const MAX_OWNED_MEMBERS: usize = 4096;
+/// Names (or store-path name suffixes) of the WSL configuration files kept,
+/// wherever they are, since `/etc/wsl.conf` may lead into the store; at most
+/// [`MAX_WSL_CONFS`] of them, each up to [`MAX_WSL_CONF`] bytes as WSL reads.
+const WSL_CONF_NAMES: [&[u8]; 2] = [b"wsl.conf", b"wsl-distribution.conf"];
+const MAX_WSL_CONFS: usize = 16;
+pub const MAX_WSL_CONF: u64 = 1 << 20;
+/// The first bytes kept of an executable: an ELF header's `e_ident` and
+/// `e_machine`, or a script's `#!` line (the kernel reads 256 bytes).
+const ELF_HEAD: usize = 20;
+const SCRIPT_HEAD: usize = 256;
+/// The most executables whose first bytes are kept, and the bytes of
+/// `#!` lines kept in all.
+const MAX_HEADS: usize = 1 << 18;
+const MAX_SCRIPT_HEAD_BYTES: usize = 8 << 20;
 
 /// The content of a file the walk keeps.
 #[derive(Debug)]
@@ -189,6 +214,16 @@ pub struct ArchiveWalk {
     /// Contents of the kept files that are regular files (with
     /// [`WalkOptions::keep_files`]).
     pub kept_files: BTreeMap<Vec<u8>, KeptFile>,
+    /// The first bytes of executable regular files that start like an ELF
+    /// or a script, by a keyed hash of the name ([`ArchiveWalk::head`]).
+    heads: std::collections::HashMap<u64, Vec<u8>>,
+    heads_hasher: std::collections::hash_map::RandomState,
+    head_bytes: usize,
+    /// Executables whose first bytes were not kept (beyond the limits).
+    pub heads_dropped: u64,
+    /// The current member's first bytes, while an executable is read.
+    head: Option<(u64, Vec<u8>)>,
+    wsl_confs: usize,
     /// Problems seen member by member, in archive order (at most
     /// [`MAX_PROBLEMS_PER_CHECK`] per check).
     pub problems: Vec<(Check, String)>,
@@ -221,6 +256,12 @@ impl ArchiveWalk {
             members: MemberTable::default(),
             owners: BTreeMap::new(),
             kept_files: BTreeMap::new(),
+            heads: Default::default(),
+            heads_hasher: Default::default(),
+            head_bytes: 0,
+            heads_dropped: 0,
+            head: None,
+            wsl_confs: 0,
             problems: Vec::new(),
             omitted_problems: BTreeMap::new(),
             problem_bytes: 0,
@@ -328,12 +369,19 @@ impl ArchiveWalk {
                     format!("{} appears twice", member.display_path()),
                 );
             }
-            if OWNED_FILES.contains(&member.path.as_slice()) {
+            let owned_dir = OWNED_DIRS.iter().any(|d| member.path.starts_with(d))
+                && self.owners.len() < MAX_OWNED_MEMBERS;
+            if OWNED_FILES.contains(&member.path.as_slice()) || owned_dir {
                 self.owners.entry(member.path.clone()).or_insert(Owner {
                     uid: member.uid,
                     gid: member.gid,
                     mode: member.mode,
+                    size: member.size,
                 });
+            }
+            if member.kind == MemberKind::Regular && member.mode & 0o111 != 0 {
+                let key = self.head_key(&member.path);
+                self.head = Some((key, Vec::new()));
             }
         }
         if self.options.keep_files
@@ -348,10 +396,17 @@ impl ArchiveWalk {
     /// Starts keeping the content of a database or skeleton file.
     fn start_keeping(&mut self, member: &Member) {
         let path = member.path.as_slice();
+        let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
+        let wsl_conf = WSL_CONF_NAMES.iter().any(|n| {
+            name == *n || (name.ends_with(n) && name[..name.len() - n.len()].ends_with(b"-"))
+        });
         let limit = if KEPT_TEXT_FILES.contains(&path) {
             MAX_KEPT_TEXT
         } else if DATABASE_FILES.contains(&path) {
             MAX_DATABASE_BYTES
+        } else if wsl_conf && self.wsl_confs < MAX_WSL_CONFS {
+            self.wsl_confs += 1;
+            MAX_WSL_CONF
         } else {
             return;
         };
@@ -365,7 +420,7 @@ impl ArchiveWalk {
             );
             return;
         }
-        let keeping = if limit == MAX_KEPT_TEXT {
+        let keeping = if limit != MAX_DATABASE_BYTES {
             Keeping::Bytes(Vec::with_capacity(member.size as usize))
         } else {
             match tempfile::tempfile() {
@@ -384,6 +439,10 @@ impl ArchiveWalk {
 
     /// The next chunk of the current member's content.
     pub fn content(&mut self, chunk: &[u8]) {
+        if let Some((_, head)) = &mut self.head {
+            let want = SCRIPT_HEAD.saturating_sub(head.len()).min(chunk.len());
+            head.extend_from_slice(&chunk[..want]);
+        }
         match &mut self.kept {
             Some((_, Keeping::Bytes(bytes))) => bytes.extend_from_slice(chunk),
             Some((path, Keeping::Spill(file))) => {
@@ -409,6 +468,27 @@ impl ArchiveWalk {
 
     /// The current member is complete.
     pub fn end_member(&mut self) {
+        if let Some((key, mut head)) = self.head.take() {
+            if head.starts_with(b"\x7fELF") {
+                head.truncate(ELF_HEAD);
+            } else if head.starts_with(b"#!") {
+                let line = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
+                head.truncate(line);
+            } else {
+                head.clear();
+            }
+            if !head.is_empty() {
+                if self.heads.len() < MAX_HEADS
+                    && self.head_bytes + head.len() <= MAX_SCRIPT_HEAD_BYTES
+                {
+                    self.head_bytes += head.len();
+                    head.shrink_to_fit();
+                    self.heads.insert(key, head);
+                } else {
+                    self.heads_dropped += 1;
+                }
+            }
+        }
         match self.kept.take() {
             Some((path, Keeping::Bytes(bytes))) => {
                 self.kept_files.insert(path, KeptFile::Bytes(bytes));
@@ -418,6 +498,18 @@ impl ArchiveWalk {
             }
             None => {}
         }
+    }
+
+    fn head_key(&self, path: &[u8]) -> u64 {
+        use std::hash::BuildHasher;
+        self.heads_hasher.hash_one(path)
+    }
+
+    /// The first bytes of the executable regular file `path` (a member's
+    /// name): its ELF header's first 20 bytes or its `#!` line; `None` if it
+    /// is neither, or was not kept ([`ArchiveWalk::heads_dropped`]).
+    pub fn head(&self, path: &[u8]) -> Option<&[u8]> {
+        self.heads.get(&self.head_key(path)).map(Vec::as_slice)
     }
 
     /// Why a database file could not be spilled to a temporary file: the
