@@ -14,6 +14,21 @@ use crate::archive::{ArchiveError, ReadError};
 use crate::inspect::walk::WalkError;
 use crate::inspect::InspectError;
 
+/// Of the fields given as `(name, A's text, B's text)`, those that differ.
+pub(super) fn changed_fields<const N: usize>(
+    fields: [(&str, String, String); N],
+) -> Vec<FieldChange> {
+    fields
+        .into_iter()
+        .filter(|(_, x, y)| x != y)
+        .map(|(field, a, b)| FieldChange {
+            field: field.to_owned(),
+            a,
+            b,
+        })
+        .collect()
+}
+
 /// The header fields that differ between two members of the same name:
 /// the decoded fields, else the first raw header byte that differs (the
 /// checksum aside), else the name's spelling.
@@ -40,15 +55,7 @@ pub(super) fn header_changes(a: &Member, b: &Member) -> Vec<FieldChange> {
         ("uname", text(&a.user_name), text(&b.user_name)),
         ("gname", text(&a.group_name), text(&b.group_name)),
     ];
-    let changes: Vec<FieldChange> = fields
-        .into_iter()
-        .filter(|(_, x, y)| x != y)
-        .map(|(field, a, b)| FieldChange {
-            field: field.to_owned(),
-            a,
-            b,
-        })
-        .collect();
+    let changes = changed_fields(fields);
     if !changes.is_empty() {
         return changes;
     }

@@ -36,7 +36,9 @@ pub use report::{
     MemberChange, MemberChangeCounts, MemberGroup, StorePathPair, MAX_LISTED_MEMBERS,
 };
 
-use compare::{compare_content, compare_streams, header_changes, ContentComparison, Side};
+use compare::{
+    changed_fields, compare_content, compare_streams, header_changes, ContentComparison, Side,
+};
 use pairing::{Entry, Pending};
 use side::{Content, SideStream};
 
@@ -603,15 +605,7 @@ fn compare_entries(
         ("mtime", a.mtime.to_string(), b.mtime.to_string()),
         ("linkname", text(&a.link_target), text(&b.link_target)),
     ];
-    let fields: Vec<FieldChange> = fields
-        .into_iter()
-        .filter(|(_, x, y)| x != y)
-        .map(|(field, a, b)| FieldChange {
-            field: field.to_owned(),
-            a,
-            b,
-        })
-        .collect();
+    let fields = changed_fields(fields);
     let name = b.display_path();
     let shown = match etc {
         Some((etc_path, below)) => {
