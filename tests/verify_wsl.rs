@@ -762,3 +762,145 @@ fn extended_attributes_wsl1_does_not_support_warn() {
         "{check:#}"
     );
 }
+
+/// A small .ico: an ICONDIR for one 1x1 32-bit image and its bitmap.
+fn ico() -> Vec<u8> {
+    let mut bytes = vec![0, 0, 1, 0, 1, 0];
+    // ICONDIRENTRY: 1x1, no palette, 1 plane, 32 bpp, size, offset 22.
+    bytes.extend_from_slice(&[1, 1, 0, 0, 1, 0, 32, 0]);
+    let image: Vec<u8> = [
+        &40u32.to_le_bytes()[..],
+        &1u32.to_le_bytes(),
+        &2u32.to_le_bytes(),
+        &1u16.to_le_bytes(),
+        &32u16.to_le_bytes(),
+        &[0; 24],
+        &[0x7e, 0xba, 0xe4, 0xff],
+        &[0; 4],
+    ]
+    .concat();
+    bytes.extend_from_slice(&(image.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&22u32.to_le_bytes());
+    bytes.extend_from_slice(&image);
+    bytes
+}
+
+/// `write --nixos` (a skeleton of defaults, no facts) with `extra` args.
+fn write_defaults(dir: &Path, name: &str, extra: &[&std::ffi::OsStr]) -> std::process::Output {
+    let closure = closure_file(v1(), dir, &format!("{name}.json"));
+    wsl_tarball()
+        .args(["write", "--nixos", "--quiet", "--system", v1(), "--closure"])
+        .arg(&closure)
+        .arg("-o")
+        .arg(dir.join(format!("{name}.wsl")))
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn write_icon_gives_a_skeleton_of_defaults_an_icon_verify_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let icon = dir.path().join("team.ico");
+    std::fs::write(&icon, ico()).unwrap();
+    for name in ["a", "b"] {
+        let output = write_defaults(dir.path(), name, &["--icon".as_ref(), icon.as_os_str()]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let a = std::fs::read(dir.path().join("a.wsl")).unwrap();
+    assert_eq!(
+        a,
+        std::fs::read(dir.path().join("b.wsl")).unwrap(),
+        "same bytes"
+    );
+    let root = root_from(&dir.path().join("a.wsl"), dir.path(), "root");
+    assert_eq!(
+        std::fs::read(root.join("usr/lib/wsl/nixos.ico")).unwrap(),
+        ico()
+    );
+    let listing = run_ok(
+        Command::new("tar")
+            .args(["-tvzf"])
+            .arg(dir.path().join("a.wsl"))
+            .arg("./usr/lib/wsl/nixos.ico"),
+    );
+    assert!(
+        String::from_utf8_lossy(&listing).starts_with("-rw-r--r-- 0/0 "),
+        "{}",
+        String::from_utf8_lossy(&listing)
+    );
+    let conf = std::fs::read_to_string(root.join("etc/wsl-distribution.conf")).unwrap();
+    assert!(
+        conf.contains("\n[shortcut]\nicon=/usr/lib/wsl/nixos.ico\n"),
+        "{conf}"
+    );
+    let verdict = verdict(dir.path(), &root);
+    assert_eq!(verdict.status, 0, "{}", verdict.text);
+    assert!(
+        !verdict.warnings.iter().any(|w| w.contains("icon")),
+        "{}",
+        verdict.text
+    );
+}
+
+#[test]
+fn write_icon_refuses_what_is_not_a_small_ico_and_a_bare_tarball() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("logo.png");
+    std::fs::write(&png, b"\x89PNG\r\n\x1a\n").unwrap();
+    let output = write_defaults(dir.path(), "png", &["--icon".as_ref(), png.as_os_str()]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("icon {}: not an .ico file", png.display())),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("png.wsl").exists());
+
+    let big = dir.path().join("big.ico");
+    let mut bytes = ico();
+    bytes.resize((1 << 20) + 1, 0);
+    std::fs::write(&big, bytes).unwrap();
+    let output = write_defaults(dir.path(), "big", &["--icon".as_ref(), big.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{} is larger than the limit of 1048576 bytes for an icon (WSL's limit)",
+            big.display()
+        )),
+        "{stderr}"
+    );
+    // An endless input stops at the limit.
+    let output = write_defaults(
+        dir.path(),
+        "zero",
+        &["--icon".as_ref(), "/dev/zero".as_ref()],
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("/dev/zero is larger than the limit"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let closure = closure_file(v1(), dir.path(), "bare.json");
+    let bare = wsl_tarball()
+        .args(["write", "--no-skeleton", "--system", v1(), "--icon"])
+        .arg(&big)
+        .arg("--closure")
+        .arg(&closure)
+        .arg("-o")
+        .arg(dir.path().join("bare.wsl"))
+        .output()
+        .unwrap();
+    assert_eq!(bare.status.code(), Some(2), "usage error");
+    assert!(
+        String::from_utf8_lossy(&bare.stderr).contains("--icon"),
+        "{}",
+        String::from_utf8_lossy(&bare.stderr)
+    );
+}

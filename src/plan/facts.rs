@@ -157,6 +157,10 @@ pub struct NixosFacts {
     pub compression: Option<String>,
     #[serde(default)]
     pub level: Option<u32>,
+    /// Whether `icon` came with the request (`write`'s icon) rather than
+    /// the facts file: its errors then name the file, not a facts field.
+    #[serde(skip)]
+    pub icon_given: bool,
 }
 
 /// One `wsl.extraBin` entry: `/bin/NAME`, a link to `src` or a copy of it.
@@ -268,6 +272,7 @@ impl NixosFacts {
             nixos_config: None,
             compression: None,
             level: None,
+            icon_given: false,
         }
     }
 

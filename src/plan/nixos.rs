@@ -59,6 +59,9 @@ pub struct NixosInputs {
     pub default_name: String,
     /// An `.ico` for the Start menu shortcut, at most 1 MiB.
     pub icon: Option<PathBuf>,
+    /// The icon came with the request, not the facts (see
+    /// [`NixosFacts::icon_given`]).
+    pub icon_given: bool,
     /// A Windows Terminal profile template (JSON), at most 1 MiB.
     pub terminal_profile: Option<PathBuf>,
     /// `/etc/nixos`: a `configuration.nix` file or a directory copied whole.
@@ -90,6 +93,7 @@ impl NixosFacts {
                 .clone()
                 .unwrap_or_else(|| "NixOS".to_owned()),
             icon: self.icon.clone(),
+            icon_given: self.icon_given,
             terminal_profile: self.terminal_profile.clone(),
             nixos_config: self.nixos_config.clone(),
         }
@@ -631,13 +635,24 @@ fn add_distribution_conf(entries: &mut Vec<Entry>, inputs: &NixosInputs) -> Resu
     entries.push(Entry::directory("usr/lib", 0o755));
     entries.push(Entry::directory(WSL_LIB, 0o755));
     if let Some(icon) = &inputs.icon {
-        let bytes = read_facts_file(FactsFile::Icon, icon)?;
+        let bytes = if inputs.icon_given {
+            read_limited(icon, FactsFile::Icon.limit(), FactsFile::Icon.what())
+                .map_err(PlanError::Icon)?
+        } else {
+            read_facts_file(FactsFile::Icon, icon)?
+        };
+        // An ICONDIR header: reserved 0, type 1 (icon).
         if !bytes.starts_with(&[0, 0, 1, 0]) {
-            return Err(PlanError::Facts(FactsError::Content {
-                file: FactsFile::Icon,
-                path: icon.clone(),
-                problem: "is not an .ico file".to_owned(),
-            }));
+            let problem = "is not an .ico file (no ICONDIR header 00 00 01 00)".to_owned();
+            return Err(if inputs.icon_given {
+                PlanError::NotAnIcon(icon.clone())
+            } else {
+                PlanError::Facts(FactsError::Content {
+                    file: FactsFile::Icon,
+                    path: icon.clone(),
+                    problem,
+                })
+            });
         }
         entries.push(Entry::inline_file(
             format!("{WSL_LIB}/nixos.ico"),
