@@ -904,3 +904,39 @@ fn write_icon_refuses_what_is_not_a_small_ico_and_a_bare_tarball() {
         String::from_utf8_lossy(&bare.stderr)
     );
 }
+
+#[test]
+fn an_oobe_command_whose_interpreter_is_not_in_the_rootfs_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = nixos_root(dir.path());
+    put(
+        &root,
+        "etc/wsl-distribution.conf",
+        b"[oobe]\ncommand=/usr/lib/wsl/first-run\n",
+        0o644,
+    );
+    put(
+        &root,
+        "usr/lib/wsl/first-run",
+        b"#!/usr/bin/python3 -u\n",
+        0o755,
+    );
+    let verdict_python = verdict(dir.path(), &root);
+    assert_eq!(verdict_python.status, 0, "{}", verdict_python.text);
+    assert_warns_with(
+        &verdict_python,
+        "oobe.command /usr/lib/wsl/first-run: its interpreter \"/usr/bin/python3\" is not an executable file inside the rootfs",
+    );
+    put(
+        &root,
+        "usr/lib/wsl/first-run",
+        b"#!/bin/sh\nexit 0\n",
+        0o755,
+    );
+    let fine = verdict(dir.path(), &root);
+    assert!(
+        !fine.warnings.iter().any(|w| w.contains("oobe.command")),
+        "{}",
+        fine.text
+    );
+}

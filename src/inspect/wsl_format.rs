@@ -288,6 +288,7 @@ fn distribution_conf(walk: &ArchiveWalk, found: &mut Findings) -> Option<u64> {
     };
     if let Some(command) = get("oobe.command") {
         asset(walk, found, "oobe.command", command, &[0o755, 0o775], None);
+        oobe_interpreter(walk, command, found);
         if !command.starts_with(USR_LIB_WSL) && !command.starts_with(USR_LIBEXEC_WSL) {
             found.warn(format!(
                 "oobe.command \"{command}\" is not under {USR_LIB_WSL} or {USR_LIBEXEC_WSL}"
@@ -378,6 +379,31 @@ fn asset(
                 ));
             }
         }
+    }
+}
+
+/// A `#!` script as `oobe.command` whose interpreter does not resolve
+/// inside the rootfs warns (beyond the validator): WSL cannot run it,
+/// unless the interpreter appears at run time (envfs's `/bin`).
+fn oobe_interpreter(walk: &ArchiveWalk, command: &str, found: &mut Findings) {
+    let relative = command.trim_start_matches('/').as_bytes();
+    let Some(head) = walk.members.get(relative).and_then(|_| walk.head(relative)) else {
+        return;
+    };
+    let Some(line) = head.strip_prefix(b"#!") else {
+        return;
+    };
+    let line = String::from_utf8_lossy(line);
+    let interpreter = line.split_whitespace().next().unwrap_or("");
+    let runs = interpreter.starts_with('/')
+        && walk
+            .resolve(&interpreter.as_bytes()[1..])
+            .is_some_and(|(_, node)| node.kind == MemberKind::Regular && node.mode & 0o111 != 0);
+    if !runs {
+        found.warn(format!(
+            "oobe.command {command}: its interpreter \"{}\" is not an executable file inside the rootfs",
+            clip(interpreter)
+        ));
     }
 }
 
