@@ -97,11 +97,12 @@ let
   };
   # WSL makes oobe.defaultUid the default user only if a user has it once
   # oobe.command is done; without a command, a declared user must have it.
+  enabledUsers = lib.filter (user: user.enable) (lib.attrValues config.users.users);
   defaultUidAssertion = {
     assertion =
       oobe.defaultUid == null
       || oobe.command != null
-      || lib.any (user: user.enable && user.uid == oobe.defaultUid) (lib.attrValues config.users.users);
+      || lib.elem oobe.defaultUid (map (user: user.uid) enabledUsers);
     message = ''
       wsl.tarball.oobe.defaultUid = ${toString oobe.defaultUid}: no user in users.users has this uid
       and no wsl.tarball.oobe.command creates one, so WSL would start as root. Give the user
