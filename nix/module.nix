@@ -85,6 +85,31 @@ let
         message = "${setting}: ${cfg.compression} takes a level from ${toString range.min} to ${toString range.max}, or null for its default.";
       };
 
+  # The first-run script wsl.tarball.firstRun.enable installs as oobe.command.
+  firstRunScript = ./first-run.sh;
+  oobe = cfg.oobe;
+  firstRunAssertion = {
+    assertion = !(cfg.firstRun.enable && oobe.command != firstRunScript);
+    message = ''
+      wsl.tarball.firstRun.enable installs wsl-tarball's first-run script as oobe.command, but
+      wsl.tarball.oobe.command is set to ${toString oobe.command}: WSL runs one command; set one of them.
+    '';
+  };
+  # WSL makes oobe.defaultUid the default user only if a user has it once
+  # oobe.command is done; without a command, a declared user must have it.
+  enabledUsers = lib.filter (user: user.enable) (lib.attrValues config.users.users);
+  defaultUidAssertion = {
+    assertion =
+      oobe.defaultUid == null
+      || oobe.command != null
+      || lib.elem oobe.defaultUid (map (user: user.uid) enabledUsers);
+    message = ''
+      wsl.tarball.oobe.defaultUid = ${toString oobe.defaultUid}: no user in users.users has this uid
+      and no wsl.tarball.oobe.command creates one, so WSL would start as root. Give the user
+      `uid = ${toString oobe.defaultUid};`, or set oobe.defaultUid to null.
+    '';
+  };
+
   # users.users as nixpkgs' users-groups.nix hands it to update-users-groups.pl;
   # `enable = false` users are filtered by the tool; a null shell stays null.
   users = {
@@ -161,6 +186,10 @@ let
       defaultName = cfg.defaultName;
       icon = cfg.icon;
       terminalProfile = cfg.terminalProfileTemplate;
+      defaultUid = oobe.defaultUid;
+      oobeCommand = oobe.command;
+      shortcutEnabled = cfg.shortcut.enable;
+      windowsTerminalEnabled = cfg.windowsTerminal.enable;
       nixosConfig =
         if config.wsl.tarball.configPath != null then
           lib.cleanSource config.wsl.tarball.configPath
@@ -374,6 +403,62 @@ in
         /usr/lib/wsl/nixos.ico and named by `shortcut.icon`.
       '';
     };
+    oobe = {
+      defaultUid = mkOption {
+        type = types.nullOr (types.ints.between 0 4294967294);
+        default = null;
+        example = 1000;
+        description = ''
+          `oobe.defaultUid` in /etc/wsl-distribution.conf: the uid WSL makes
+          the default user once `oobe.command` has run (if a user has it by
+          then). Null leaves the key out, and /etc/wsl.conf's `user.default`
+          (NixOS-WSL's `wsl.defaultUser`) chooses. Microsoft's validator
+          warns when /etc/passwd already has this uid, as it does for every
+          user NixOS declares; without `oobe.command`, a declared user must
+          have it (an assertion).
+        '';
+      };
+      command = mkOption {
+        type = types.nullOr types.path;
+        default = if cfg.firstRun.enable then firstRunScript else null;
+        defaultText = lib.literalExpression "if config.wsl.tarball.firstRun.enable then wsl-tarball's nix/first-run.sh else null";
+        example = lib.literalExpression "./first-run.sh";
+        description = ''
+          A program (a `#!` script or an ELF file, at most 16 MiB) that WSL
+          runs as root on the first interactive shell of a distribution
+          installed from the tarball (`wsl --install --from-file` or a
+          double-click; not `wsl --import`). It is copied to
+          /usr/lib/wsl/first-run (mode 0755, root) and named by
+          `oobe.command`. A non-zero exit leaves the distribution not set
+          up, and WSL runs it again at the next launch. A script's
+          interpreter must be in the rootfs (`/bin/sh` is, with
+          `wsl.populateBin`).
+        '';
+      };
+    };
+    firstRun.enable = lib.mkEnableOption ''
+      wsl-tarball's first-run script as `oobe.command`: it reads
+      %USERPROFILE%\.wsl-tarball\first-run.conf on the Windows side and sets
+      each colleague's git identity, corporate CA certificate and HTTP proxy
+      (see the module chapter of wsl-tarball's documentation)
+    '';
+    shortcut.enable = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Whether WSL adds a Start menu shortcut when it installs the
+        distribution (`shortcut.enabled`; false writes `enabled=false`).
+      '';
+    };
+    windowsTerminal.enable = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Whether WSL adds a Windows Terminal profile when it installs the
+        distribution (`windowsterminal.enabled`; false writes
+        `enabled=false`).
+      '';
+    };
     checks = {
       enable = mkOption {
         type = types.bool;
@@ -447,6 +532,8 @@ in
     assertions = [
       levelAssertion
       signingAssertion
+      firstRunAssertion
+      defaultUidAssertion
     ];
     system.build = {
       wslTarballFacts = facts;

@@ -616,6 +616,18 @@ pub struct SystemArgs {
     /// settings. Implies --nixos.
     #[arg(long, value_name = "FILE", help_heading = "Nix")]
     pub facts: Option<PathBuf>,
+
+    /// An .ico file (at most 1 MiB, WSL's limit) for the Start menu
+    /// shortcut of a skeleton of defaults: placed at /usr/lib/wsl/nixos.ico
+    /// (0644 root) and named by shortcut.icon in /etc/wsl-distribution.conf.
+    /// With the module, set wsl.tarball.icon instead.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["facts", "no_skeleton"],
+        help_heading = "Rootfs"
+    )]
+    pub icon: Option<PathBuf>,
 }
 
 impl SystemArgs {
@@ -625,6 +637,7 @@ impl SystemArgs {
             closure: closure.to_path_buf(),
             system: self.system.as_ref().map(|s| s.to_string()),
             facts: self.facts.clone(),
+            icon: self.icon.clone(),
             skeleton: if self.no_skeleton {
                 Skeleton::None
             } else if self.nixos {

@@ -82,6 +82,7 @@ fn write_help_groups_its_options_under_headings() {
             vec![
                 "--nixos",
                 "--no-skeleton",
+                "--icon",
                 "--mtime",
                 "--extra-files",
                 "--chown",

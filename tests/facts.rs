@@ -187,6 +187,7 @@ fn endless_files_named_by_the_facts_stop_at_their_limits() {
             1 << 20,
         ),
         ("nixosConfig", "wsl.tarball.configPath", 16 << 20),
+        ("oobeCommand", "wsl.tarball.oobe.command", 16 << 20),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let facts = facts_file(dir.path(), |f| f[key] = "/dev/zero".into());
@@ -232,4 +233,129 @@ fn valid_facts_write_a_tarball_that_verifies() {
     run_ok(wsl_tarball().arg("verify").arg(&output));
     let listing = run_text(Command::new("tar").arg("-tzf").arg(&output));
     assert!(listing.lines().any(|l| l == "./home/nixos/"), "{listing}");
+}
+
+#[test]
+fn an_oobe_command_that_is_no_program_and_uid_minus_one_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "echo hello\n").unwrap();
+    let facts = facts_file(dir.path(), |f| {
+        f["oobeCommand"] = text.to_str().unwrap().into()
+    });
+    assert_write_fails(
+        dir.path(),
+        &facts,
+        &[&format!(
+            "facts field `oobeCommand` (wsl.tarball.oobe.command): {} is neither a #! script nor an ELF program",
+            text.display()
+        )],
+    );
+    let facts = facts_file(dir.path(), |f| f["defaultUid"] = 4294967295u32.into());
+    assert_write_fails(
+        dir.path(),
+        &facts,
+        &["facts defaultUid \"4294967295\": uid 4294967295 is (uid_t)-1"],
+    );
+}
+
+/// A small .ico: an ICONDIR for one 1x1 32-bit image and its bitmap.
+fn ico() -> Vec<u8> {
+    let mut bytes = vec![0, 0, 1, 0, 1, 0, 1, 1, 0, 0, 1, 0, 32, 0];
+    bytes.extend_from_slice(&48u32.to_le_bytes());
+    bytes.extend_from_slice(&22u32.to_le_bytes());
+    bytes.extend_from_slice(&40u32.to_le_bytes());
+    bytes.extend_from_slice(&1u32.to_le_bytes());
+    bytes.extend_from_slice(&2u32.to_le_bytes());
+    bytes.extend_from_slice(&[1, 0, 32, 0]);
+    bytes.extend_from_slice(&[0; 24]);
+    bytes.extend_from_slice(&[0x7e, 0xba, 0xe4, 0xff, 0, 0, 0, 0]);
+    bytes
+}
+
+#[test]
+fn every_distribution_option_reaches_the_rootfs_and_verify_warns_of_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let icon = dir.path().join("team.ico");
+    std::fs::write(&icon, ico()).unwrap();
+    let profile = dir.path().join("profile.json");
+    std::fs::write(&profile, br#"{"colorScheme": "Campbell"}"#).unwrap();
+    let first_run = repo_root().join("nix/first-run.sh");
+    let facts = facts_file(dir.path(), |f| {
+        f["icon"] = icon.to_str().unwrap().into();
+        f["terminalProfile"] = profile.to_str().unwrap().into();
+        f["oobeCommand"] = first_run.to_str().unwrap().into();
+        f["defaultUid"] = 1000.into();
+        f["shortcutEnabled"] = false.into();
+        f["windowsTerminalEnabled"] = false.into();
+    });
+    let closure = write_path_info(fake_system(), dir.path());
+    let output = dir.path().join("all.wsl");
+    run_ok(
+        wsl_tarball()
+            .arg("write")
+            .arg("--closure")
+            .arg(&closure)
+            .arg("--facts")
+            .arg(&facts)
+            .arg("-o")
+            .arg(&output)
+            .arg("--quiet"),
+    );
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    run_ok(
+        Command::new("tar")
+            .args(["--numeric-owner", "-xzpf"])
+            .arg(&output)
+            .arg("-C")
+            .arg(&root),
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/wsl-distribution.conf")).unwrap(),
+        "[oobe]\ndefaultName=NixOS\ncommand=/usr/lib/wsl/first-run\ndefaultUid=1000\n\
+         \n[shortcut]\nenabled=false\nicon=/usr/lib/wsl/nixos.ico\n\
+         \n[windowsterminal]\nenabled=false\nprofileTemplate=/usr/lib/wsl/terminal-profile.json\n"
+    );
+    use std::os::unix::fs::MetadataExt;
+    let placed = |path: &str| {
+        let meta = std::fs::symlink_metadata(root.join(path)).unwrap();
+        assert!(meta.is_file(), "{path}");
+        (meta.mode() & 0o7777, meta.uid(), meta.gid())
+    };
+    assert_eq!(placed("usr/lib/wsl/first-run"), (0o755, 0, 0));
+    assert_eq!(
+        std::fs::read(root.join("usr/lib/wsl/first-run")).unwrap(),
+        std::fs::read(&first_run).unwrap()
+    );
+    assert_eq!(placed("usr/lib/wsl/nixos.ico"), (0o644, 0, 0));
+    assert_eq!(placed("usr/lib/wsl/terminal-profile.json"), (0o640, 0, 0));
+
+    let report = wsl_tarball()
+        .args(["verify", "--json"])
+        .arg(&output)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert!(report.status.success(), "{json:#}");
+    let check = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "wsl-format")
+        .unwrap();
+    assert_eq!(check["status"], "passed", "{check:#}");
+    // None of the options draws a warning; what is left, Microsoft's
+    // validator says of every NixOS-WSL image: its /etc/wsl.conf is a link
+    // to a read-only store file naming user.default, and the default user
+    // NixOS declares already holds oobe.defaultUid.
+    assert_eq!(
+        check["warnings"],
+        serde_json::json!([
+            "/etc/wsl.conf has mode 0444, expected 0644 or 0664",
+            "/etc/wsl.conf: discouraged key user.default=nixos (oobe.defaultUid in /etc/wsl-distribution.conf replaces it)",
+            "/etc/passwd already has the default uid (oobe.defaultUid): nixos"
+        ]),
+        "{check:#}"
+    );
 }

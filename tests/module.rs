@@ -317,6 +317,227 @@ fn facts_evaluate_with_nixos_wsls_own_bin_entries() {
     }
 }
 
+/// The facts the distribution options produce, and the evaluation's
+/// assertions (true, or the failure's message), for `configuration`.
+fn distribution_facts(sources: &(String, String), extra: &str) -> (serde_json::Value, String) {
+    let e = harness(sources, "", &buildable(extra));
+    let facts = eval_json(&format!(
+        "let f = builtins.fromJSON (builtins.unsafeDiscardStringContext {e}.config.system.build.wslTarballFacts.text); in \
+         {{ inherit (f) defaultUid oobeCommand shortcutEnabled windowsTerminalEnabled; }}"
+    ));
+    let assertions = nix_eval(&format!("{e}.assertions"));
+    let verdict = if assertions.status.success() {
+        "true".to_owned()
+    } else {
+        String::from_utf8_lossy(&assertions.stderr).into_owned()
+    };
+    (facts, verdict)
+}
+
+#[test]
+fn distribution_options_default_to_wsls_defaults() {
+    let Some(sources) = eval_sources("distribution_options_default_to_wsls_defaults") else {
+        return;
+    };
+    let (facts, assertions) = distribution_facts(&sources, "");
+    assert_eq!(
+        facts,
+        serde_json::json!({"defaultUid": null, "oobeCommand": null,
+                           "shortcutEnabled": true, "windowsTerminalEnabled": true})
+    );
+    assert_eq!(assertions, "true");
+}
+
+#[test]
+fn oobe_default_uid_must_be_a_declared_users_unless_a_command_makes_it() {
+    let Some(sources) =
+        eval_sources("oobe_default_uid_must_be_a_declared_users_unless_a_command_makes_it")
+    else {
+        return;
+    };
+    // NixOS-WSL's default user has uid 1000.
+    let (facts, assertions) = distribution_facts(&sources, "wsl.tarball.oobe.defaultUid = 1000;");
+    assert_eq!(facts["defaultUid"], 1000);
+    assert_eq!(assertions, "true");
+
+    let (_, assertions) = distribution_facts(&sources, "wsl.tarball.oobe.defaultUid = 4242;");
+    assert!(
+        assertions.contains("Failed assertions:")
+            && assertions.contains(
+                "wsl.tarball.oobe.defaultUid = 4242: no user in users.users has this uid"
+            ),
+        "{assertions}"
+    );
+    // A command may create the user.
+    let (facts, assertions) = distribution_facts(
+        &sources,
+        &format!(
+            "wsl.tarball.oobe.defaultUid = 4242; wsl.tarball.oobe.command = {};",
+            repo_root().join("nix/first-run.sh").display()
+        ),
+    );
+    assert_eq!(facts["defaultUid"], 4242);
+    assert_eq!(assertions, "true");
+
+    // The type refuses what is no uid.
+    let e = harness(
+        &sources,
+        "",
+        &buildable("wsl.tarball.oobe.defaultUid = -1;"),
+    );
+    let output = nix_eval(&format!("{e}.config.system.build.wslTarballFacts.text"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("wsl.tarball.oobe.defaultUid") && stderr.contains("is not of type"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn first_run_installs_the_shipped_script_as_the_oobe_command() {
+    let Some(sources) = eval_sources("first_run_installs_the_shipped_script_as_the_oobe_command")
+    else {
+        return;
+    };
+    let (facts, assertions) = distribution_facts(&sources, "wsl.tarball.firstRun.enable = true;");
+    assert_eq!(assertions, "true");
+    let command = facts["oobeCommand"].as_str().unwrap();
+    assert!(
+        command.starts_with("/nix/store/") && command.ends_with("-first-run.sh"),
+        "{command}"
+    );
+    assert_eq!(
+        std::fs::read(command).unwrap(),
+        std::fs::read(repo_root().join("nix/first-run.sh")).unwrap()
+    );
+
+    // An own command instead.
+    let own = repo_root().join("tests/module/eval.nix");
+    let (facts, _) = distribution_facts(
+        &sources,
+        &format!("wsl.tarball.oobe.command = {};", own.display()),
+    );
+    assert!(facts["oobeCommand"]
+        .as_str()
+        .unwrap()
+        .ends_with("-eval.nix"));
+
+    // Both: WSL runs one command.
+    let (_, assertions) = distribution_facts(
+        &sources,
+        &format!(
+            "wsl.tarball.firstRun.enable = true; wsl.tarball.oobe.command = {};",
+            own.display()
+        ),
+    );
+    assert!(
+        assertions.contains(
+            "wsl.tarball.firstRun.enable installs wsl-tarball's first-run script as oobe.command"
+        ),
+        "{assertions}"
+    );
+}
+
+#[test]
+fn shortcut_and_windows_terminal_can_be_turned_off() {
+    let Some(sources) = eval_sources("shortcut_and_windows_terminal_can_be_turned_off") else {
+        return;
+    };
+    let (facts, assertions) = distribution_facts(
+        &sources,
+        "wsl.tarball.shortcut.enable = false; wsl.tarball.windowsTerminal.enable = false;",
+    );
+    assert_eq!(assertions, "true");
+    assert_eq!(facts["shortcutEnabled"], false);
+    assert_eq!(facts["windowsTerminalEnabled"], false);
+    let e = harness(
+        &sources,
+        "",
+        &buildable("wsl.tarball.shortcut.enable = \"no\";"),
+    );
+    assert!(
+        !nix_eval(&format!("{e}.config.system.build.wslTarballFacts.text"))
+            .status
+            .success()
+    );
+}
+
+#[test]
+fn module_tarball_with_every_distribution_option_verifies() {
+    let Some(sources) = eval_sources("module_tarball_with_every_distribution_option_verifies")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let result = dir.path().join("result");
+    let e = harness(
+        &sources,
+        "",
+        &buildable(
+            "wsl.tarball.firstRun.enable = true; wsl.tarball.oobe.defaultUid = 1000; \
+             wsl.tarball.shortcut.enable = false; wsl.tarball.windowsTerminal.enable = false;",
+        ),
+    );
+    run_ok(
+        nix_command("nix-build")
+            .arg("-o")
+            .arg(&result)
+            .arg("-E")
+            .arg(format!("{e}.config.system.build.wslTarball")),
+    );
+    let tarball = result.join("nixos.wsl");
+    let conf = run_text(
+        Command::new("tar")
+            .args(["-xzOf"])
+            .arg(&tarball)
+            .arg("./etc/wsl-distribution.conf"),
+    );
+    assert_eq!(
+        conf,
+        "[oobe]\ndefaultName=NixOS\ncommand=/usr/lib/wsl/first-run\ndefaultUid=1000\n\
+         \n[shortcut]\nenabled=false\nicon=/usr/lib/wsl/nixos.ico\n\
+         \n[windowsterminal]\nenabled=false\n"
+    );
+    let listing = run_text(
+        Command::new("tar")
+            .args(["-tvzf"])
+            .arg(&tarball)
+            .arg("./usr/lib/wsl/first-run"),
+    );
+    assert!(listing.starts_with("-rwxr-xr-x 0/0 "), "{listing}");
+    let verify = run_wsl_tarball(&["verify", "--json", tarball.to_str().unwrap()]);
+    let report: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert!(verify.status.success(), "{report:#}");
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "wsl-format")
+        .unwrap();
+    let ours: Vec<&serde_json::Value> = check["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| {
+            let w = w.as_str().unwrap();
+            [
+                "oobe",
+                "icon",
+                "/usr/lib/wsl",
+                "shortcut",
+                "windowsterminal",
+                "profile",
+            ]
+            .iter()
+            .any(|word| w.contains(word))
+                && !w.contains("already has the default uid")
+                && !w.contains("user.default")
+        })
+        .collect();
+    assert!(ours.is_empty(), "{check:#}");
+}
+
 /// `nix-build -o DIR/result` of the module's tarballSecurityCheck.
 fn build_security_check(sources: &(String, String), extra: &str, result: &Path) -> Output {
     let e = harness(sources, "", &buildable(extra));

@@ -115,6 +115,58 @@ fn assert_warns_with(verdict: &Verdict, needle: &str) {
     );
 }
 
+/// What the `wsl-format` check said about `root` packed by GNU tar keeping
+/// the owners the files have (`gnu_tar_file` makes everything 0:0), and
+/// the extra `args`.
+fn verdict_keeping_owners(dir: &Path, root: &Path, args: &[&str]) -> Verdict {
+    let tar = dir.join("owned.tar");
+    run_ok(
+        Command::new("tar")
+            .args(["--sort=name", "--numeric-owner", "-c", "-f"])
+            .arg(&tar)
+            .args(args)
+            .arg("-C")
+            .arg(root)
+            .arg("."),
+    );
+    let output = wsl_tarball()
+        .args(["verify", "--json"])
+        .arg(&tar)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(
+        wsl_tarball()
+            .arg("verify")
+            .arg(&tar)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "wsl-format")
+        .unwrap()
+        .clone();
+    let list = |key: &str| -> Vec<String> {
+        check[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    Verdict {
+        status: output.status.code().unwrap(),
+        failures: list("failures"),
+        warnings: list("warnings"),
+        text,
+    }
+}
+
 /// The ELF header's first 20 bytes: 64-bit little-endian, for `machine`.
 fn elf(machine: u16) -> Vec<u8> {
     let mut head = b"\x7fELF\x02\x01\x01\x00".to_vec();
@@ -255,9 +307,22 @@ fn oobe_command_missing_fails_and_a_profile_mode_warns() {
 }
 
 #[test]
-fn wsl_conf_unknown_key_fails_and_a_documented_one_warns() {
+fn wsl_conf_keys_the_validator_knows_pass_user_default_warns_and_an_unknown_one_fails() {
     let dir = tempfile::tempdir().unwrap();
     let root = nixos_root(dir.path());
+    put(
+        &root,
+        "etc/wsl.conf",
+        b"[boot]\nsystemd=true\n[automount]\ncgroups=v2\n[gpu]\nappendLibPath=false\n",
+        0o644,
+    );
+    let known = verdict(dir.path(), &root);
+    assert_eq!(known.status, 0, "{}", known.text);
+    assert!(
+        !known.warnings.iter().any(|w| w.contains("/etc/wsl.conf")),
+        "{}",
+        known.text
+    );
     put(
         &root,
         "etc/wsl.conf",
@@ -266,7 +331,10 @@ fn wsl_conf_unknown_key_fails_and_a_documented_one_warns() {
     );
     let verdict = verdict(dir.path(), &root);
     assert_fails_with(&verdict, "/etc/wsl.conf: unknown key boot.systemdd");
-    assert_warns_with(&verdict, "/etc/wsl.conf: key user.default");
+    assert_warns_with(
+        &verdict,
+        "/etc/wsl.conf: discouraged key user.default=nixos",
+    );
 }
 
 #[test]
@@ -567,5 +635,308 @@ fn a_default_uid_other_than_1000_or_already_in_passwd_warns() {
     assert_warns_with(
         &verdict,
         "/etc/passwd already has the default uid (oobe.defaultUid): alice",
+    );
+}
+
+#[test]
+fn programs_with_mode_0555_pass_and_other_modes_or_owners_warn() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = nixos_root(dir.path());
+    put(&root, "bin/sh", &elf(62), 0o555);
+    let fine = verdict(dir.path(), &root);
+    assert_eq!(fine.status, 0, "{}", fine.text);
+    assert!(
+        !fine.warnings.iter().any(|w| w.contains("/bin/sh")),
+        "{}",
+        fine.text
+    );
+    put(&root, "bin/sh", &elf(62), 0o700);
+    assert_warns_with(
+        &verdict(dir.path(), &root),
+        "/bin/sh (resolving to /bin/sh) has mode 0700, expected 0755, 0775 or 0555",
+    );
+    put(&root, "bin/sh", &elf(62), 0o755);
+    std::os::unix::fs::chown(root.join("bin/sh"), Some(1000), Some(100)).unwrap();
+    let owned = verdict_keeping_owners(dir.path(), &root, &["--format=gnu"]);
+    assert_warns_with(
+        &owned,
+        "/bin/sh resolves to /bin/sh, which is not owned by 0:0",
+    );
+}
+
+#[test]
+fn a_wsl_conf_not_owned_by_root_warns_through_its_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = nixos_root(dir.path());
+    put(
+        &root,
+        "usr/share/conf/wsl.conf",
+        b"[boot]\nsystemd=true\n",
+        0o644,
+    );
+    std::os::unix::fs::chown(root.join("usr/share/conf/wsl.conf"), Some(1000), Some(100)).unwrap();
+    let _ = std::fs::remove_file(root.join("etc/wsl.conf"));
+    std::os::unix::fs::symlink("../usr/share/conf/wsl.conf", root.join("etc/wsl.conf")).unwrap();
+    let verdict = verdict_keeping_owners(dir.path(), &root, &["--format=gnu"]);
+    assert_warns_with(
+        &verdict,
+        "/etc/wsl.conf resolves to /usr/share/conf/wsl.conf, which is not owned by 0:0",
+    );
+}
+
+#[test]
+fn discouraged_units_of_upstreams_whole_list_warn_in_any_target_through_linked_unit_dirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = nixos_root(dir.path());
+    // NixOS links /etc/systemd/system into the store; here, elsewhere.
+    let units = root.join("usr/share/units");
+    let wants = units.join("getty.target.wants");
+    std::fs::create_dir_all(&wants).unwrap();
+    std::fs::write(units.join("console-getty.service"), b"[Unit]\n").unwrap();
+    std::os::unix::fs::symlink(
+        "../console-getty.service",
+        wants.join("console-getty.service"),
+    )
+    .unwrap();
+    std::fs::write(units.join("hypervkvpd.service"), b"[Unit]\n").unwrap();
+    std::os::unix::fs::symlink("/dev/null", wants.join("hypervkvpd.service")).unwrap();
+    let _ = std::fs::remove_dir_all(root.join("etc/systemd/system"));
+    std::fs::create_dir_all(root.join("etc/systemd")).unwrap();
+    std::os::unix::fs::symlink("/usr/share/units", root.join("etc/systemd/system")).unwrap();
+    let enabled = verdict(dir.path(), &root);
+    assert_eq!(enabled.status, 0, "{}", enabled.text);
+    assert_warns_with(
+        &enabled,
+        "discouraged unit enabled: /etc/systemd/system/getty.target.wants/console-getty.service",
+    );
+    assert!(
+        !enabled.warnings.iter().any(|w| w.contains("hypervkvpd")),
+        "a link to /dev/null is not enabled: {}",
+        enabled.text
+    );
+    // Masked in /etc/systemd/system (here the linked directory).
+    std::fs::remove_file(units.join("console-getty.service")).unwrap();
+    std::os::unix::fs::symlink("/dev/null", units.join("console-getty.service")).unwrap();
+    let masked = verdict(dir.path(), &root);
+    assert!(
+        !masked.warnings.iter().any(|w| w.contains("discouraged")),
+        "{}",
+        masked.text
+    );
+}
+
+#[test]
+fn extended_attributes_wsl1_does_not_support_warn() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tarball, _) = write_system(v1(), dir.path(), "image");
+    // Python's tarfile (what the validator reads with) rewrites the
+    // tarball, with a pax SCHILY.xattr record on /etc/passwd only.
+    let labelled = dir.path().join("labelled.tar");
+    run_ok(Command::new("python3").args([
+        "-c",
+        "import sys, tarfile\n\
+         src = tarfile.open(sys.argv[1])\n\
+         out = tarfile.open(sys.argv[2], 'w', format=tarfile.PAX_FORMAT)\n\
+         for m in src:\n\
+         \x20   if m.name.lstrip('./') == 'etc/passwd':\n\
+         \x20       m.pax_headers = {'SCHILY.xattr.security.selinux': 'system_u:object_r:etc_t:s0'}\n\
+         \x20   out.addfile(m, src.extractfile(m) if m.isreg() else None)\n\
+         out.close()\n",
+    ]).arg(&tarball).arg(&labelled));
+    let output = wsl_tarball()
+        .args(["verify", "--json"])
+        .arg(&labelled)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "wsl-format")
+        .unwrap();
+    assert_eq!(check["failures"], serde_json::json!([]), "{check:#}");
+    assert!(
+        check["warnings"].as_array().unwrap().iter().any(|w| w
+            == "extended attribute security.selinux (first on /etc/passwd): WSL1 does not support it"),
+        "{check:#}"
+    );
+}
+
+/// A small .ico: an ICONDIR for one 1x1 32-bit image and its bitmap.
+fn ico() -> Vec<u8> {
+    let mut bytes = vec![0, 0, 1, 0, 1, 0];
+    // ICONDIRENTRY: 1x1, no palette, 1 plane, 32 bpp, size, offset 22.
+    bytes.extend_from_slice(&[1, 1, 0, 0, 1, 0, 32, 0]);
+    let image: Vec<u8> = [
+        &40u32.to_le_bytes()[..],
+        &1u32.to_le_bytes(),
+        &2u32.to_le_bytes(),
+        &1u16.to_le_bytes(),
+        &32u16.to_le_bytes(),
+        &[0; 24],
+        &[0x7e, 0xba, 0xe4, 0xff],
+        &[0; 4],
+    ]
+    .concat();
+    bytes.extend_from_slice(&(image.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&22u32.to_le_bytes());
+    bytes.extend_from_slice(&image);
+    bytes
+}
+
+/// `write --nixos` (a skeleton of defaults, no facts) with `extra` args.
+fn write_defaults(dir: &Path, name: &str, extra: &[&std::ffi::OsStr]) -> std::process::Output {
+    let closure = closure_file(v1(), dir, &format!("{name}.json"));
+    wsl_tarball()
+        .args(["write", "--nixos", "--quiet", "--system", v1(), "--closure"])
+        .arg(&closure)
+        .arg("-o")
+        .arg(dir.join(format!("{name}.wsl")))
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn write_icon_gives_a_skeleton_of_defaults_an_icon_verify_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let icon = dir.path().join("team.ico");
+    std::fs::write(&icon, ico()).unwrap();
+    for name in ["a", "b"] {
+        let output = write_defaults(dir.path(), name, &["--icon".as_ref(), icon.as_os_str()]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let a = std::fs::read(dir.path().join("a.wsl")).unwrap();
+    assert_eq!(
+        a,
+        std::fs::read(dir.path().join("b.wsl")).unwrap(),
+        "same bytes"
+    );
+    let root = root_from(&dir.path().join("a.wsl"), dir.path(), "root");
+    assert_eq!(
+        std::fs::read(root.join("usr/lib/wsl/nixos.ico")).unwrap(),
+        ico()
+    );
+    let listing = run_ok(
+        Command::new("tar")
+            .args(["-tvzf"])
+            .arg(dir.path().join("a.wsl"))
+            .arg("./usr/lib/wsl/nixos.ico"),
+    );
+    assert!(
+        String::from_utf8_lossy(&listing).starts_with("-rw-r--r-- 0/0 "),
+        "{}",
+        String::from_utf8_lossy(&listing)
+    );
+    let conf = std::fs::read_to_string(root.join("etc/wsl-distribution.conf")).unwrap();
+    assert!(
+        conf.contains("\n[shortcut]\nicon=/usr/lib/wsl/nixos.ico\n"),
+        "{conf}"
+    );
+    let verdict = verdict(dir.path(), &root);
+    assert_eq!(verdict.status, 0, "{}", verdict.text);
+    assert!(
+        !verdict.warnings.iter().any(|w| w.contains("icon")),
+        "{}",
+        verdict.text
+    );
+}
+
+#[test]
+fn write_icon_refuses_what_is_not_a_small_ico_and_a_bare_tarball() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("logo.png");
+    std::fs::write(&png, b"\x89PNG\r\n\x1a\n").unwrap();
+    let output = write_defaults(dir.path(), "png", &["--icon".as_ref(), png.as_os_str()]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("icon {}: not an .ico file", png.display())),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("png.wsl").exists());
+
+    let big = dir.path().join("big.ico");
+    let mut bytes = ico();
+    bytes.resize((1 << 20) + 1, 0);
+    std::fs::write(&big, bytes).unwrap();
+    let output = write_defaults(dir.path(), "big", &["--icon".as_ref(), big.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{} is larger than the limit of 1048576 bytes for an icon (WSL's limit)",
+            big.display()
+        )),
+        "{stderr}"
+    );
+    // An endless input stops at the limit.
+    let output = write_defaults(
+        dir.path(),
+        "zero",
+        &["--icon".as_ref(), "/dev/zero".as_ref()],
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("/dev/zero is larger than the limit"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let closure = closure_file(v1(), dir.path(), "bare.json");
+    let bare = wsl_tarball()
+        .args(["write", "--no-skeleton", "--system", v1(), "--icon"])
+        .arg(&big)
+        .arg("--closure")
+        .arg(&closure)
+        .arg("-o")
+        .arg(dir.path().join("bare.wsl"))
+        .output()
+        .unwrap();
+    assert_eq!(bare.status.code(), Some(2), "usage error");
+    assert!(
+        String::from_utf8_lossy(&bare.stderr).contains("--icon"),
+        "{}",
+        String::from_utf8_lossy(&bare.stderr)
+    );
+}
+
+#[test]
+fn an_oobe_command_whose_interpreter_is_not_in_the_rootfs_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = nixos_root(dir.path());
+    put(
+        &root,
+        "etc/wsl-distribution.conf",
+        b"[oobe]\ncommand=/usr/lib/wsl/first-run\n",
+        0o644,
+    );
+    put(
+        &root,
+        "usr/lib/wsl/first-run",
+        b"#!/usr/bin/python3 -u\n",
+        0o755,
+    );
+    let verdict_python = verdict(dir.path(), &root);
+    assert_eq!(verdict_python.status, 0, "{}", verdict_python.text);
+    assert_warns_with(
+        &verdict_python,
+        "oobe.command /usr/lib/wsl/first-run: its interpreter \"/usr/bin/python3\" is not an executable file inside the rootfs",
+    );
+    put(
+        &root,
+        "usr/lib/wsl/first-run",
+        b"#!/bin/sh\nexit 0\n",
+        0o755,
+    );
+    let fine = verdict(dir.path(), &root);
+    assert!(
+        !fine.warnings.iter().any(|w| w.contains("oobe.command")),
+        "{}",
+        fine.text
     );
 }

@@ -101,6 +101,8 @@ pub enum AppError {
     // Bad inputs.
     #[error("no system store path: give one, or a facts file that names it")]
     NoSystem,
+    #[error("icon {}: a bare store tarball has no /etc/wsl-distribution.conf to name it", .0.display())]
+    IconWithoutSkeleton(PathBuf),
     #[error("system {system}: {source}")]
     InvalidSystem {
         system: String,

@@ -43,6 +43,8 @@ pub struct SystemRequest {
     pub system: Option<String>,
     /// A facts file from the NixOS module.
     pub facts: Option<PathBuf>,
+    /// An icon for a skeleton of defaults (the facts name their own).
+    pub icon: Option<PathBuf>,
     pub skeleton: Skeleton,
 }
 
@@ -344,6 +346,15 @@ fn system_and_facts(
         (None, Skeleton::Nixos) => Some(NixosFacts::defaults(&system_path)),
         (None, Skeleton::None) => None,
         (None, Skeleton::Auto) => skeleton_by_default(&system_path, content)?,
+    };
+    let nixos = match (nixos, &system.icon) {
+        (Some(mut facts), Some(icon)) => {
+            facts.icon = Some(icon.clone());
+            facts.icon_given = true;
+            Some(facts)
+        }
+        (None, Some(icon)) => return Err(AppError::IconWithoutSkeleton(icon.clone())),
+        (nixos, None) => nixos,
     };
     Ok((system_path, nixos))
 }

@@ -75,6 +75,8 @@ pub struct Member {
     pub offset: u64,
     /// Offset of the content in the uncompressed tar stream.
     pub content_offset: u64,
+    /// Extended attribute names from pax `SCHILY.xattr.` records.
+    pub xattrs: Vec<Vec<u8>>,
 }
 
 impl Member {

@@ -298,6 +298,8 @@ struct Overrides {
     uid: Option<u64>,
     gid: Option<u64>,
     mtime: Option<u64>,
+    /// Names of pax `SCHILY.xattr.` records.
+    xattrs: Vec<Vec<u8>>,
 }
 
 /// Extension members are small; refuse absurd ones.
@@ -625,6 +627,7 @@ impl TarballReader {
                         header_block: block,
                         offset: first_offset.unwrap_or(offset),
                         content_offset: self.stream.bytes,
+                        xattrs: std::mem::take(&mut overrides.xattrs),
                     }));
                 }
             }
@@ -847,6 +850,8 @@ fn pax_records(data: &[u8]) -> Result<Vec<PaxRecord<'_>>, String> {
 /// GNU tar reads a file with `GNU.sparse.*` records as a sparse file, under
 /// another name and with other content than its bytes; bsdtar too.
 const SPARSE_PREFIX: &[u8] = b"GNU.sparse.";
+/// pax records of extended attributes (GNU tar and bsdtar write them).
+const XATTR_PREFIX: &[u8] = b"SCHILY.xattr.";
 
 /// Applies the records of a pax extended header (`LEN KEY=VALUE\n`).
 fn apply_pax(data: &[u8], overrides: &mut Overrides) -> Result<(), String> {
@@ -867,6 +872,9 @@ fn apply_pax(data: &[u8], overrides: &mut Overrides) -> Result<(), String> {
             b"uid" => overrides.uid = Some(number()?),
             b"gid" => overrides.gid = Some(number()?),
             b"mtime" => overrides.mtime = Some(number()?),
+            _ if key.starts_with(XATTR_PREFIX) => {
+                overrides.xattrs.push(key[XATTR_PREFIX.len()..].to_vec())
+            }
             _ if key.starts_with(SPARSE_PREFIX) => {
                 return Err(format!(
                     "a {} record: GNU tar and bsdtar read the file as a sparse file, with \

@@ -22,6 +22,8 @@ pub struct NodeInfo {
     pub link_target: Vec<u8>,
     /// Permission bits (0 for symlinks).
     pub mode: u32,
+    /// Owned by uid 0 and gid 0.
+    pub root_owned: bool,
 }
 
 /// Every member seen, in about 17 bytes each: a 96-bit keyed hash of the
@@ -35,6 +37,9 @@ pub struct MemberTable {
 }
 
 const SYMLINK_BIT: u32 = 1 << 31;
+/// Set when the member is owned by 0:0 (symlink target offsets stay below
+/// [`MAX_LINK_TARGET_BYTES`], well under this bit).
+const ROOT_BIT: u32 = 1 << 30;
 
 /// The table's keys are already random: use their first word as the hash.
 #[derive(Default)]
@@ -86,6 +91,11 @@ impl MemberTable {
                 limit: MAX_MEMBERS,
             });
         }
+        let root = if member.uid == 0 && member.gid == 0 {
+            ROOT_BIT
+        } else {
+            0
+        };
         let value = if member.kind == MemberKind::Symlink {
             let target = &member.link_target;
             if self.targets.len() + target.len() + 4 > MAX_LINK_TARGET_BYTES {
@@ -98,7 +108,7 @@ impl MemberTable {
             self.targets
                 .extend_from_slice(&(target.len() as u32).to_le_bytes());
             self.targets.extend_from_slice(target);
-            SYMLINK_BIT | at
+            SYMLINK_BIT | at | root
         } else {
             let (code, flag) = match member.kind {
                 MemberKind::Regular => (0, 0),
@@ -110,7 +120,7 @@ impl MemberTable {
                 MemberKind::Other(flag) => (6, flag),
                 MemberKind::Symlink => unreachable!("handled above"),
             };
-            code | (member.mode & 0o7777) << 3 | u32::from(flag) << 16
+            code | (member.mode & 0o7777) << 3 | u32::from(flag) << 16 | root
         };
         self.map.insert(key, value);
         Ok(true)
@@ -118,13 +128,15 @@ impl MemberTable {
 
     pub fn get(&self, path: &[u8]) -> Option<NodeInfo> {
         let value = *self.map.get(&self.key(path))?;
+        let root_owned = value & ROOT_BIT != 0;
         if value & SYMLINK_BIT != 0 {
-            let at = (value & !SYMLINK_BIT) as usize;
+            let at = (value & !(SYMLINK_BIT | ROOT_BIT)) as usize;
             let len = u32::from_le_bytes(self.targets[at..at + 4].try_into().ok()?) as usize;
             return Some(NodeInfo {
                 kind: MemberKind::Symlink,
                 link_target: self.targets[at + 4..at + 4 + len].to_vec(),
                 mode: 0,
+                root_owned,
             });
         }
         let kind = match value & 7 {
@@ -140,6 +152,7 @@ impl MemberTable {
             kind,
             link_target: Vec::new(),
             mode: (value >> 3) & 0o7777,
+            root_owned,
         })
     }
 }

@@ -19,6 +19,7 @@ mod member_table;
 mod verify;
 mod walk;
 mod wsl_format;
+mod wsl_members;
 
 use crate::count::count;
 use std::collections::BTreeMap;

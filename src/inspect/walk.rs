@@ -211,6 +211,8 @@ pub struct ArchiveWalk {
     pub members: MemberTable,
     /// Owner and mode of [`OWNED_FILES`].
     pub owners: BTreeMap<Vec<u8>, Owner>,
+    /// Enabled-unit links and extended attributes, for `wsl-format`.
+    pub wsl: super::wsl_members::WslMembers,
     /// Contents of the kept files that are regular files (with
     /// [`WalkOptions::keep_files`]).
     pub kept_files: BTreeMap<Vec<u8>, KeptFile>,
@@ -255,6 +257,7 @@ impl ArchiveWalk {
             store_objects: BTreeMap::new(),
             members: MemberTable::default(),
             owners: BTreeMap::new(),
+            wsl: Default::default(),
             kept_files: BTreeMap::new(),
             heads: Default::default(),
             heads_hasher: Default::default(),
@@ -369,6 +372,7 @@ impl ArchiveWalk {
                     format!("{} appears twice", member.display_path()),
                 );
             }
+            self.wsl.observe(member);
             let owned_dir = OWNED_DIRS.iter().any(|d| member.path.starts_with(d))
                 && self.owners.len() < MAX_OWNED_MEMBERS;
             if OWNED_FILES.contains(&member.path.as_slice()) || owned_dir {

@@ -1,10 +1,12 @@
 //! The `wsl-format` check: what Microsoft's validator for modern WSL
-//! distributions checks (microsoft/WSL, `distributions/validate-modern.py`),
-//! on what one archive walk kept. Its errors are failures, its warnings are
-//! warnings. Where it errs on what NixOS images must hold (`/etc/wsl.conf`
-//! keys WSL documents besides `boot.systemd`, such as `user.default`; no
-//! `/bin/bash`) ours warns; and the programs may be scripts whose
-//! interpreter resolves inside the rootfs.
+//! distributions checks (microsoft/WSL `distributions/validate-modern.py`
+//! at 3e27a6a50), on what one archive walk kept. Its errors are failures,
+//! its warnings are warnings, with three departures, each explained where
+//! it is made: no `/bin/bash` warns (NixOS with `wsl.populateBin = false`
+//! has none); the programs may be scripts whose interpreter resolves inside
+//! the rootfs; and a compression other than gzip or xz, the validator's
+//! error for a distribution channel's URL, warns (`wsl --import` takes
+//! it). Symlinks are followed inside the rootfs, never on the host.
 
 use super::walk::{ArchiveWalk, KeptFile, Owner, MAX_WSL_CONF};
 use crate::archive::{display_path, MemberKind};
@@ -48,31 +50,36 @@ const DISTRIBUTION_KEYS: [&str; 7] = [
     "windowsterminal.enabled",
     "windowsterminal.profiletemplate",
 ];
-/// The only `/etc/wsl.conf` key the validator accepts in a distribution.
-const WSL_CONF_ALLOWED: &str = "boot.systemd";
-/// The other `/etc/wsl.conf` keys WSL documents (learn.microsoft.com,
-/// "Advanced settings configuration in WSL"): a warning, since NixOS-WSL
-/// images set several (`user.default` among them).
-const WSL_CONF_DOCUMENTED: [&str; 16] = [
+/// The `/etc/wsl.conf` keys the validator knows (lowercase); any other is
+/// an error.
+const WSL_CONF_KEYS: [&str; 21] = [
+    "automount.cgroups",
     "automount.enabled",
-    "automount.mountfstab",
-    "automount.root",
-    "automount.options",
     "automount.ldconfig",
+    "automount.mountfstab",
+    "automount.options",
+    "automount.root",
+    "boot.command",
+    "boot.protectbinfmt",
+    "boot.systemd",
+    "fileserver.enabled",
+    "filesystem.umask",
+    "general.hostname",
+    "gpu.appendlibpath",
+    "gpu.enabled",
+    "interop.appendwindowspath",
+    "interop.enabled",
     "network.generatehosts",
     "network.generateresolvconf",
     "network.hostname",
-    "interop.enabled",
-    "interop.appendwindowspath",
-    "user.default",
-    "boot.command",
-    "boot.protectbinfmt",
-    "gpu.enabled",
     "time.usewindowstimezone",
-    "general.hostname",
+    "user.default",
 ];
+/// The known `/etc/wsl.conf` key the validator discourages (a warning):
+/// `oobe.defaultUid` and the first-run command replace it.
+const WSL_CONF_DISCOURAGED: &str = "user.default";
 /// Units the validator discourages when enabled.
-const DISCOURAGED_UNITS: [&str; 10] = [
+const DISCOURAGED_UNITS: [&str; 14] = [
     "systemd-resolved.service",
     "systemd-networkd.service",
     "systemd-networkd-wait-online.service",
@@ -80,28 +87,23 @@ const DISCOURAGED_UNITS: [&str; 10] = [
     "systemd-tmpfiles-clean.service",
     "systemd-tmpfiles-setup-dev-early.service",
     "systemd-tmpfiles-setup-dev.service",
+    "systemd-vconsole-setup.service",
     "tmp.mount",
     "NetworkManager.service",
+    "NetworkManager-wait-online.service",
+    "console-getty.service",
     "networking.service",
+    "hypervkvpd.service",
 ];
+/// Extended attributes WSL1 does not support (a warning).
+const WSL1_UNSUPPORTED_XATTRS: [&str; 3] = ["security.selinux", "security.ima", "security.evm"];
+/// The modes the validator accepts for `/bin/sh`, `/bin/bash` and
+/// `/sbin/init`.
+const PROGRAM_MODES: [u32; 3] = [0o755, 0o775, 0o555];
 const UNIT_DIRS: [&str; 3] = [
     "usr/local/lib/systemd/system",
     "usr/lib/systemd/system",
     "etc/systemd/system",
-];
-/// The `.wants` directories looked in (the walk keeps no directory
-/// listings, so the targets that pull in boot units are probed by name).
-const WANTS_TARGETS: [&str; 10] = [
-    "multi-user.target",
-    "sysinit.target",
-    "basic.target",
-    "default.target",
-    "graphical.target",
-    "network.target",
-    "network-online.target",
-    "local-fs.target",
-    "sockets.target",
-    "timers.target",
 ];
 /// ELF `e_machine` of the architectures WSL runs.
 const EM_X86_64: u16 = 62;
@@ -112,6 +114,8 @@ pub fn check(walk: &ArchiveWalk) -> Findings {
     let mut found = Findings::default();
     match walk.compression {
         Compression::Gzip | Compression::Xz => {}
+        // The validator's error for a distribution channel's URL; WSL
+        // imports the others (`wsl --import`), so ours warns.
         other => found.warn(format!(
             "{} compression: Microsoft's distribution channel takes gzip or xz only",
             other.name()
@@ -131,16 +135,30 @@ pub fn check(walk: &ArchiveWalk) -> Findings {
     let mut arch = None;
     for program in ["/bin/sh", "/bin/bash", "/sbin/init"] {
         executable(walk, program, &mut arch, &mut found);
-        let (target, mode) = match walk.resolve(&program.as_bytes()[1..]) {
-            Some((target, node)) => (target, node.mode),
+        let (target, node) = match walk.resolve(&program.as_bytes()[1..]) {
+            Some(resolved) => resolved,
             None => continue,
         };
-        // The validator checks /sbin/init's mode only with boot.systemd.
-        if (program != "/sbin/init" || systemd) && !matches!(mode & 0o7777, 0o755 | 0o775) {
+        // The validator checks /sbin/init's mode and owner only with
+        // boot.systemd.
+        if program == "/sbin/init" && !systemd {
+            continue;
+        }
+        if !PROGRAM_MODES.contains(&(node.mode & 0o7777)) {
             found.warn(format!(
-                "{program} (resolving to {}) has mode {:04o}, expected 0755 or 0775",
+                "{program} (resolving to {}) has mode {:04o}, expected 0755, 0775 or 0555",
                 display_path(&target),
-                mode & 0o7777
+                node.mode & 0o7777
+            ));
+        }
+        root_owned(walk, program, &mut found);
+    }
+    for (name, first) in &walk.wsl.xattrs {
+        let name = String::from_utf8_lossy(name);
+        if WSL1_UNSUPPORTED_XATTRS.iter().any(|x| name.starts_with(x)) {
+            found.warn(format!(
+                "extended attribute {name} (first on {}): WSL1 does not support it",
+                display_path(first)
             ));
         }
     }
@@ -254,10 +272,8 @@ fn distribution_conf(walk: &ArchiveWalk, found: &mut Findings) -> Option<u64> {
         }
         return None;
     };
-    match walk.owners.get(&path.as_bytes()[1..]) {
-        Some(owner) => owner_and_mode(found, path, &{ Owner { mode, ..*owner } }, &[0o644, 0o664]),
-        None => modes(found, path, mode, &[0o644, 0o664]),
-    }
+    modes(found, path, mode, &[0o644, 0o664]);
+    root_owned(walk, path, found);
     let keys = ini(path, &text, found);
     for (key, _) in &keys {
         if !DISTRIBUTION_KEYS.contains(&key.as_str()) {
@@ -272,6 +288,7 @@ fn distribution_conf(walk: &ArchiveWalk, found: &mut Findings) -> Option<u64> {
     };
     if let Some(command) = get("oobe.command") {
         asset(walk, found, "oobe.command", command, &[0o755, 0o775], None);
+        oobe_interpreter(walk, command, found);
         if !command.starts_with(USR_LIB_WSL) && !command.starts_with(USR_LIBEXEC_WSL) {
             found.warn(format!(
                 "oobe.command \"{command}\" is not under {USR_LIB_WSL} or {USR_LIBEXEC_WSL}"
@@ -353,14 +370,45 @@ fn asset(
         }
         None => {
             modes(found, path, node.mode, expected);
-            found.warn(format!(
-                "{key}: verify records owners and sizes only under {USR_LIB_WSL}, {USR_LIBEXEC_WSL} and {USR_SHARE_WSL}; {path}'s were not checked"
-            ));
+            if !node.root_owned {
+                found.warn(format!("{path} is not owned by 0:0"));
+            }
+            if max_size.is_some() {
+                found.warn(format!(
+                    "{key}: verify records sizes only under {USR_LIB_WSL}, {USR_LIBEXEC_WSL} and {USR_SHARE_WSL}; {path}'s was not checked"
+                ));
+            }
         }
     }
 }
 
-/// `/etc/wsl.conf` (optional): mode and keys; returns `boot.systemd`.
+/// A `#!` script as `oobe.command` whose interpreter does not resolve
+/// inside the rootfs warns (beyond the validator): WSL cannot run it,
+/// unless the interpreter appears at run time (envfs's `/bin`).
+fn oobe_interpreter(walk: &ArchiveWalk, command: &str, found: &mut Findings) {
+    let relative = command.trim_start_matches('/').as_bytes();
+    let Some(head) = walk.members.get(relative).and_then(|_| walk.head(relative)) else {
+        return;
+    };
+    let Some(line) = head.strip_prefix(b"#!") else {
+        return;
+    };
+    let line = String::from_utf8_lossy(line);
+    let interpreter = line.split_whitespace().next().unwrap_or("");
+    let runs = interpreter.starts_with('/')
+        && walk
+            .resolve(&interpreter.as_bytes()[1..])
+            .is_some_and(|(_, node)| node.kind == MemberKind::Regular && node.mode & 0o111 != 0);
+    if !runs {
+        found.warn(format!(
+            "oobe.command {command}: its interpreter \"{}\" is not an executable file inside the rootfs",
+            clip(interpreter)
+        ));
+    }
+}
+
+/// `/etc/wsl.conf` (optional): mode, owner and keys; returns
+/// `boot.systemd`.
 fn wsl_conf(walk: &ArchiveWalk, found: &mut Findings) -> bool {
     let path = "/etc/wsl.conf";
     if walk.resolve(b"etc/wsl.conf").is_none() {
@@ -370,23 +418,43 @@ fn wsl_conf(walk: &ArchiveWalk, found: &mut Findings) -> bool {
         return false;
     };
     modes(found, path, mode, &[0o644, 0o664]);
+    root_owned(walk, path, found);
     let keys = ini(path, &text, found);
-    for (key, _) in &keys {
-        if key == WSL_CONF_ALLOWED {
-            continue;
-        }
-        if WSL_CONF_DOCUMENTED.contains(&key.as_str()) {
-            found.warn(format!(
-                "{path}: key {key} (WSL reads it; Microsoft's validator accepts only boot.systemd in a distribution)"
-            ));
-        } else {
+    for (key, value) in &keys {
+        if !WSL_CONF_KEYS.contains(&key.as_str()) {
             found.fail(format!("{path}: unknown key {key}"));
+        } else if key == WSL_CONF_DISCOURAGED {
+            found.warn(format!(
+                "{path}: discouraged key {key}={value} (oobe.defaultUid in /etc/wsl-distribution.conf replaces it)",
+                value = clip(value)
+            ));
         }
     }
     keys.iter()
         .rev()
-        .find(|(k, _)| k == WSL_CONF_ALLOWED)
+        .find(|(k, _)| k == "boot.systemd")
         .is_some_and(|(_, v)| v.eq_ignore_ascii_case("true"))
+}
+
+/// The file `path` resolves to is owned by 0:0 (a warning otherwise), as
+/// the validator checks the files it follows links to.
+fn root_owned(walk: &ArchiveWalk, path: &str, found: &mut Findings) {
+    let relative = &path.as_bytes()[1..];
+    let Some((target, node)) = walk.resolve(relative) else {
+        return;
+    };
+    match walk.owners.get(&target) {
+        Some(owner) if owner.uid != 0 || owner.gid != 0 => found.warn(format!(
+            "{path} is owned by {}:{}, expected 0:0",
+            owner.uid, owner.gid
+        )),
+        Some(_) => {}
+        None if !node.root_owned => found.warn(format!(
+            "{path} resolves to {}, which is not owned by 0:0",
+            display_path(&target)
+        )),
+        None => {}
+    }
 }
 
 /// `/etc/passwd`: mode, owner, every line `name:pw:uid:gid:gecos:home:shell`
@@ -516,38 +584,49 @@ fn executable(
     }
 }
 
-/// Discouraged units enabled in a `.wants` directory and not masked in
-/// `/etc/systemd/system`.
+/// Discouraged units enabled: linked from a `*.target.wants` directory
+/// of a unit directory (followed through symlinks inside the rootfs, as
+/// NixOS links `/etc/systemd/system` into the store), not linked to
+/// `/dev/null` and not masked in `/etc/systemd/system`.
 fn units(walk: &ArchiveWalk, found: &mut Findings) {
-    let masked = |unit: &str| {
-        walk.members
-            .get(format!("etc/systemd/system/{unit}").as_bytes())
-            .is_some_and(|node| {
-                node.kind == MemberKind::Symlink && node.link_target == b"/dev/null"
-            })
+    let to_null = |node: &crate::inspect::member_table::NodeInfo| {
+        node.kind == MemberKind::Symlink && node.link_target == b"/dev/null"
     };
-    for dir in UNIT_DIRS {
-        for target in WANTS_TARGETS {
-            let wants = format!("{dir}/{target}.wants");
-            let Some((real, node)) = walk.resolve(wants.as_bytes()) else {
-                continue;
-            };
-            if node.kind != MemberKind::Directory {
-                continue;
-            }
-            for unit in DISCOURAGED_UNITS {
-                let mut member = real.clone();
-                member.push(b'/');
-                member.extend_from_slice(unit.as_bytes());
-                let Some(node) = walk.members.get(&member) else {
-                    continue;
-                };
-                let to_null = node.kind == MemberKind::Symlink && node.link_target == b"/dev/null";
-                if !to_null && !masked(unit) {
-                    found.warn(format!("discouraged unit enabled: /{wants}/{unit}"));
-                }
+    let masked = |unit: &[u8]| {
+        walk.resolve(b"etc/systemd/system")
+            .and_then(|(dir, _)| walk.members.get(&[dir.as_slice(), b"/", unit].concat()))
+            .is_some_and(|node| to_null(&node))
+    };
+    for member in &walk.wsl.wants {
+        let slash = member.iter().rposition(|&b| b == b'/').unwrap_or(0);
+        let (dir, unit) = (&member[..slash], &member[slash + 1..]);
+        if !DISCOURAGED_UNITS.iter().any(|u| u.as_bytes() == unit) {
+            continue;
+        }
+        let wants = &dir[dir.iter().rposition(|&b| b == b'/').map_or(0, |s| s + 1)..];
+        let Some(node) = walk.members.get(member) else {
+            continue;
+        };
+        if to_null(&node) || masked(unit) {
+            continue;
+        }
+        for unit_dir in UNIT_DIRS {
+            let mut linked = unit_dir.as_bytes().to_vec();
+            linked.push(b'/');
+            linked.extend_from_slice(wants);
+            if walk.resolve(&linked).is_some_and(|(real, _)| real == dir) {
+                found.warn(format!(
+                    "discouraged unit enabled: {}",
+                    display_path(&[linked.as_slice(), b"/", unit].concat())
+                ));
             }
         }
+    }
+    if walk.wsl.wants_dropped > 0 {
+        found.warn(format!(
+            "{} members of .target.wants directories were not checked for discouraged units (too many)",
+            walk.wsl.wants_dropped
+        ));
     }
 }
 

@@ -28,6 +28,8 @@
 //!               "nixos-wsl": "https://github.com/nix-community/NixOS-WSL/archive/refs/heads/main.tar.gz"},
 //!  "defaultName": "NixOS", "icon": "/nix/store/…-NixOS-WSL.ico",
 //!  "terminalProfile": null, "nixosConfig": "/nix/store/…-configuration.nix",
+//!  "defaultUid": 1000, "oobeCommand": "/nix/store/…-first-run.sh",
+//!  "shortcutEnabled": true, "windowsTerminalEnabled": true,
 //!  "compression": "gzip", "level": null}
 //! ```
 //!
@@ -81,6 +83,7 @@ pub enum FactsFile {
     Icon,
     TerminalProfile,
     NixosConfig,
+    OobeCommand,
 }
 
 impl FactsFile {
@@ -90,6 +93,7 @@ impl FactsFile {
             FactsFile::Icon => "icon",
             FactsFile::TerminalProfile => "terminalProfile",
             FactsFile::NixosConfig => "nixosConfig",
+            FactsFile::OobeCommand => "oobeCommand",
         }
     }
 
@@ -99,14 +103,17 @@ impl FactsFile {
             FactsFile::Icon => "wsl.tarball.icon",
             FactsFile::TerminalProfile => "wsl.tarball.terminalProfileTemplate",
             FactsFile::NixosConfig => "wsl.tarball.configPath",
+            FactsFile::OobeCommand => "wsl.tarball.oobe.command",
         }
     }
 
     /// The most bytes read from one such file: WSL's 1 MiB for the icon and
-    /// the terminal profile; 16 MiB for each file of the configuration.
+    /// the terminal profile; 16 MiB for each file of the configuration and
+    /// the first-run command.
     pub fn limit(self) -> u64 {
         match self {
             FactsFile::Icon | FactsFile::TerminalProfile => 1 << 20,
+            FactsFile::OobeCommand => 16 << 20,
             FactsFile::NixosConfig => 16 << 20,
         }
     }
@@ -117,6 +124,7 @@ impl FactsFile {
             FactsFile::Icon => "an icon (WSL's limit)",
             FactsFile::TerminalProfile => "a terminal profile (WSL's limit)",
             FactsFile::NixosConfig => "a file of /etc/nixos",
+            FactsFile::OobeCommand => "a first-run command",
         }
     }
 }
@@ -152,11 +160,28 @@ pub struct NixosFacts {
     pub terminal_profile: Option<PathBuf>,
     #[serde(default)]
     pub nixos_config: Option<PathBuf>,
+    /// `oobe.defaultUid`: the user WSL starts as once `oobe.command` is done.
+    #[serde(default)]
+    pub default_uid: Option<u32>,
+    /// A program WSL runs as root on the first interactive shell
+    /// (`oobe.command`), copied to `/usr/lib/wsl`.
+    #[serde(default)]
+    pub oobe_command: Option<PathBuf>,
+    /// `shortcut.enabled` (WSL's default: true).
+    #[serde(default = "yes")]
+    pub shortcut_enabled: bool,
+    /// `windowsterminal.enabled` (WSL's default: true).
+    #[serde(default = "yes")]
+    pub windows_terminal_enabled: bool,
     /// The module's `wsl.tarball.compression`, used when no flag overrides it.
     #[serde(default)]
     pub compression: Option<String>,
     #[serde(default)]
     pub level: Option<u32>,
+    /// Whether `icon` came with the request (`write`'s icon) rather than
+    /// the facts file: its errors then name the file, not a facts field.
+    #[serde(skip)]
+    pub icon_given: bool,
 }
 
 /// One `wsl.extraBin` entry: `/bin/NAME`, a link to `src` or a copy of it.
@@ -266,8 +291,13 @@ impl NixosFacts {
             icon: None,
             terminal_profile: None,
             nixos_config: None,
+            default_uid: None,
+            oobe_command: None,
+            shortcut_enabled: true,
+            windows_terminal_enabled: true,
             compression: None,
             level: None,
+            icon_given: false,
         }
     }
 
@@ -310,6 +340,13 @@ impl NixosFacts {
                     "a WSL distribution name has only letters, digits, '.', '_' and '-' (wsl.tarball.defaultName)",
                 ));
             }
+        }
+        if self.default_uid == Some(u32::MAX) {
+            return Err(field(
+                "defaultUid",
+                &u32::MAX.to_string(),
+                "uid 4294967295 is (uid_t)-1, no user (wsl.tarball.oobe.defaultUid)",
+            ));
         }
         Ok(())
     }

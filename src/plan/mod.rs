@@ -107,6 +107,10 @@ pub enum PlanError {
     },
     #[error(transparent)]
     Facts(#[from] FactsError),
+    #[error("icon: {0}")]
+    Icon(#[source] crate::input::InputError),
+    #[error("icon {}: not an .ico file (no ICONDIR header 00 00 01 00)", .0.display())]
+    NotAnIcon(PathBuf),
     #[error("rendering Nix's database: {0}")]
     NixDb(#[from] nixdb::NixDbError),
 }

@@ -59,10 +59,20 @@ pub struct NixosInputs {
     pub default_name: String,
     /// An `.ico` for the Start menu shortcut, at most 1 MiB.
     pub icon: Option<PathBuf>,
+    /// The icon came with the request, not the facts (see
+    /// [`NixosFacts::icon_given`]).
+    pub icon_given: bool,
     /// A Windows Terminal profile template (JSON), at most 1 MiB.
     pub terminal_profile: Option<PathBuf>,
     /// `/etc/nixos`: a `configuration.nix` file or a directory copied whole.
     pub nixos_config: Option<PathBuf>,
+    /// `oobe.defaultUid`.
+    pub default_uid: Option<u32>,
+    /// The program `oobe.command` names, copied to [`OOBE_COMMAND`].
+    pub oobe_command: Option<PathBuf>,
+    /// `shortcut.enabled` and `windowsterminal.enabled` (written when false).
+    pub shortcut_enabled: bool,
+    pub windows_terminal_enabled: bool,
 }
 
 impl NixosFacts {
@@ -90,8 +100,13 @@ impl NixosFacts {
                 .clone()
                 .unwrap_or_else(|| "NixOS".to_owned()),
             icon: self.icon.clone(),
+            icon_given: self.icon_given,
             terminal_profile: self.terminal_profile.clone(),
             nixos_config: self.nixos_config.clone(),
+            default_uid: self.default_uid,
+            oobe_command: self.oobe_command.clone(),
+            shortcut_enabled: self.shortcut_enabled,
+            windows_terminal_enabled: self.windows_terminal_enabled,
         }
     }
 }
@@ -100,6 +115,8 @@ impl NixosFacts {
 pub const MAX_ICON_BYTES: u64 = 1 << 20;
 /// Where Microsoft's guidance puts distribution assets.
 const WSL_LIB: &str = "usr/lib/wsl";
+/// Where the first-run program goes (0755 root), named by `oobe.command`.
+pub const OOBE_COMMAND: &str = "usr/lib/wsl/first-run";
 /// Where activation sets a user's shell when none is declared.
 const NOLOGIN: &str = "/run/current-system/sw/bin/nologin";
 
@@ -630,21 +647,58 @@ fn add_distribution_conf(entries: &mut Vec<Entry>, inputs: &NixosInputs) -> Resu
     let mut conf = format!("[oobe]\ndefaultName={}\n", inputs.default_name);
     entries.push(Entry::directory("usr/lib", 0o755));
     entries.push(Entry::directory(WSL_LIB, 0o755));
-    if let Some(icon) = &inputs.icon {
-        let bytes = read_facts_file(FactsFile::Icon, icon)?;
-        if !bytes.starts_with(&[0, 0, 1, 0]) {
+    if let Some(command) = &inputs.oobe_command {
+        let bytes = read_facts_file(FactsFile::OobeCommand, command)?;
+        if !bytes.starts_with(b"#!") && !bytes.starts_with(b"\x7fELF") {
             return Err(PlanError::Facts(FactsError::Content {
-                file: FactsFile::Icon,
-                path: icon.clone(),
-                problem: "is not an .ico file".to_owned(),
+                file: FactsFile::OobeCommand,
+                path: command.clone(),
+                problem: "is neither a #! script nor an ELF program".to_owned(),
             }));
+        }
+        entries.push(Entry::inline_file(OOBE_COMMAND, bytes, 0o755));
+        conf.push_str(&format!("command=/{OOBE_COMMAND}\n"));
+    }
+    if let Some(uid) = inputs.default_uid {
+        conf.push_str(&format!("defaultUid={uid}\n"));
+    }
+    let mut shortcut = String::new();
+    if !inputs.shortcut_enabled {
+        shortcut.push_str("enabled=false\n");
+    }
+    if let Some(icon) = &inputs.icon {
+        let bytes = if inputs.icon_given {
+            read_limited(icon, FactsFile::Icon.limit(), FactsFile::Icon.what())
+                .map_err(PlanError::Icon)?
+        } else {
+            read_facts_file(FactsFile::Icon, icon)?
+        };
+        // An ICONDIR header: reserved 0, type 1 (icon).
+        if !bytes.starts_with(&[0, 0, 1, 0]) {
+            let problem = "is not an .ico file (no ICONDIR header 00 00 01 00)".to_owned();
+            return Err(if inputs.icon_given {
+                PlanError::NotAnIcon(icon.clone())
+            } else {
+                PlanError::Facts(FactsError::Content {
+                    file: FactsFile::Icon,
+                    path: icon.clone(),
+                    problem,
+                })
+            });
         }
         entries.push(Entry::inline_file(
             format!("{WSL_LIB}/nixos.ico"),
             bytes,
             0o644,
         ));
-        conf.push_str(&format!("\n[shortcut]\nicon=/{WSL_LIB}/nixos.ico\n"));
+        shortcut.push_str(&format!("icon=/{WSL_LIB}/nixos.ico\n"));
+    }
+    if !shortcut.is_empty() {
+        conf.push_str(&format!("\n[shortcut]\n{shortcut}"));
+    }
+    let mut terminal = String::new();
+    if !inputs.windows_terminal_enabled {
+        terminal.push_str("enabled=false\n");
     }
     if let Some(profile) = &inputs.terminal_profile {
         let bytes = read_facts_file(FactsFile::TerminalProfile, profile)?;
@@ -661,9 +715,12 @@ fn add_distribution_conf(entries: &mut Vec<Entry>, inputs: &NixosInputs) -> Resu
             bytes,
             0o640,
         ));
-        conf.push_str(&format!(
-            "\n[windowsterminal]\nprofileTemplate=/{WSL_LIB}/terminal-profile.json\n"
+        terminal.push_str(&format!(
+            "profileTemplate=/{WSL_LIB}/terminal-profile.json\n"
         ));
+    }
+    if !terminal.is_empty() {
+        conf.push_str(&format!("\n[windowsterminal]\n{terminal}"));
     }
     entries.push(Entry::inline_file(
         "etc/wsl-distribution.conf",
