@@ -256,6 +256,9 @@ pub(crate) fn publish(release: &Release<'_>) -> Result<Published, PublishError> 
         why,
     })?;
     check_destination(release.out)?;
+    if let Some(name) = release.name {
+        check_given_name(name, flavour)?;
+    }
     let images = release
         .manifests
         .iter()
@@ -540,16 +543,7 @@ fn names(release: &Release<'_>, images: &[Image]) -> Result<(String, String), Pu
         (None, Some((_, version))) => format!("{flavour}-{version}"),
         (None, None) => unreachable!("no images: the CLI asks for one at least"),
     };
-    check_name(&name).map_err(|why| PublishError::Name {
-        name: name.clone(),
-        why,
-    })?;
-    if !name.starts_with(flavour) {
-        return Err(PublishError::NameOutsideFlavour {
-            name,
-            flavour: flavour.to_owned(),
-        });
-    }
+    check_given_name(&name, flavour)?;
     let friendly_name = match (release.friendly_name, version) {
         (Some(text), _) => text.to_owned(),
         (None, Some((_, version))) => format!("{flavour} {version}"),
@@ -562,6 +556,21 @@ fn names(release: &Release<'_>, images: &[Image]) -> Result<(String, String), Pu
         return Err(PublishError::FriendlyName);
     }
     Ok((name, friendly_name))
+}
+
+/// `name` is a WSL name that starts with `flavour`.
+fn check_given_name(name: &str, flavour: &str) -> Result<(), PublishError> {
+    check_name(name).map_err(|why| PublishError::Name {
+        name: name.to_owned(),
+        why,
+    })?;
+    if !name.starts_with(flavour) {
+        return Err(PublishError::NameOutsideFlavour {
+            name: name.to_owned(),
+            flavour: flavour.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// The previous release's manifest, parsed and checked (at most one
