@@ -421,6 +421,31 @@ fn publish_one(manifest: &Path, out: &Path, extra: &[&str]) -> Output {
 }
 
 #[test]
+fn two_images_of_one_architecture_are_refused() {
+    let (_dir, manifest, out) = one_image("nixos.wsl", &[]);
+    let output = publish(&[
+        "--flavour",
+        "team",
+        "--base-url",
+        "https://example.com/team/",
+        "--out",
+        arg(&out),
+        arg(&manifest),
+        arg(&manifest),
+    ]);
+    let text = refused(&output, &out);
+    let image = manifest.with_file_name("nixos.wsl");
+    assert!(
+        text.contains(&format!(
+            "{} and {} are both x86_64 images",
+            image.display(),
+            image.display()
+        )),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_zstd_image_is_refused_naming_it() {
     let (_dir, manifest, out) = one_image("nixos.tar.zst", &["--compression", "zstd"]);
     let text = refused(&publish_one(&manifest, &out, &[]), &out);

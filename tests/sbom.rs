@@ -345,6 +345,24 @@ fn the_manifest_records_the_sbom_and_verify_checks_it() {
     );
 
     let (secret, public) = nix_key_pair(dir.path(), "team-1");
+    // `sign` checks the SBOM the manifest records before vouching for it.
+    let original = std::fs::read(&sbom).unwrap();
+    std::fs::write(&sbom, b"{}").unwrap();
+    let output = run_wsl_tarball(&[
+        "sign",
+        &arg(&tarball),
+        "--manifest",
+        &arg(&manifest),
+        "--key",
+        &arg(&secret),
+    ]);
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!("the SBOM {} has sha256", sbom.display())),
+        "{text}"
+    );
+    std::fs::write(&sbom, &original).unwrap();
     run_ok(wsl_tarball().args([
         "sign",
         &arg(&tarball),

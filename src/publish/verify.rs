@@ -79,9 +79,17 @@ fn outcome(check: &'static str, failures: Vec<String>, note: Option<String>) -> 
 }
 
 /// Whether `path` is a JSON file whose top level has `ModernDistributions`
-/// (a channel manifest, not a tarball).
+/// (a channel manifest, not a tarball). Only a file whose first
+/// non-blank byte is `{` is read whole.
 pub(crate) fn is_channel_manifest(path: &Path) -> bool {
     if !path.is_file() {
+        return false;
+    }
+    let mut head = [0u8; 512];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .unwrap_or(0);
+    if head[..n].iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return false;
     }
     let Ok(bytes) = read_limited(path, MAX_JSON_BYTES, "a DistributionInfo.json") else {
