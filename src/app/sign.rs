@@ -4,8 +4,8 @@
 //!
 //! An image is signed through its manifest, which records the file's sha256
 //! and size (and its SBOM's): they are checked against the files first,
-//! and the manifest must be one this version writes (signing what it re-writes must cover all it
-//! read). A bundle is checked as `verify` checks it, then rewritten with
+//! and the manifest must be one this version writes (signing what it
+//! re-writes must cover all it read). A bundle is checked as `verify` checks it, then rewritten with
 //! its manifest signed ([`crate::delta::sign::sign_bundle`]). The output
 //! (by default the manifest or bundle itself) is replaced atomically; the
 //! key file is only read.
