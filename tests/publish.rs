@@ -236,6 +236,30 @@ fn two_versions_for_two_architectures_pass_microsofts_manifest_rules() {
         "{text}"
     );
     assert!(text.contains("ok    signature (by team-1)"), "{text}");
+    let verify = run_wsl_tarball(&[
+        "verify",
+        "--json",
+        "--trusted-key",
+        arg(&public),
+        arg(&manifest),
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert_eq!(json["version"], 1);
+    assert_eq!(json["kind"], "channel");
+    let statuses: Vec<(&str, &str)> = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["check"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("rules", "passed"),
+            ("images", "passed"),
+            ("signature", "passed")
+        ]
+    );
     for arch in ["x86_64", "aarch64"] {
         let verify = run_wsl_tarball(&[
             "verify",

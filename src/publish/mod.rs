@@ -15,7 +15,8 @@
 //! installs), pass every check `verify` makes (with the manifest's sha256,
 //! size and SBOM, and its signature when trusted keys are given), and its
 //! architecture is read from it (the `wsl-format` check's ELF machine of
-//! `/bin/sh` or `/sbin/init`), one image per architecture. The previous
+//! `/bin/sh`, `/bin/bash` and `/sbin/init`, which must agree), one image
+//! per architecture. The previous
 //! release's `DistributionInfo.json` is parsed into types
 //! ([`channel::DistributionInfo`]); its versions of the flavour stay listed
 //! (no longer Default) for rollback, the new version first and Default,
@@ -23,7 +24,7 @@
 //!
 //! DIR is made in a hidden sibling directory and renamed into place when
 //! complete (over nothing, or over an empty directory); a failed run
-//! removes it and leaves DIR absent. Inputs are only read.
+//! removes it and leaves DIR as it was. Inputs are only read.
 
 pub(crate) mod channel;
 pub(crate) mod ps1;
@@ -136,7 +137,7 @@ pub enum PublishError {
         manifest: PathBuf,
         what: String,
     },
-    #[error("{} does not verify (as `wsl-tarball verify --manifest {}` shows): {}", image.display(), manifest.display(), failures.join("; "))]
+    #[error("{} does not verify against its manifest {} (verify with the manifest shows the whole report): {}", image.display(), manifest.display(), failures.join("; "))]
     Verify {
         image: PathBuf,
         manifest: PathBuf,

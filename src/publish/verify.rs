@@ -28,8 +28,13 @@ pub struct ChannelCheck {
 
 /// What `verify` found in a channel manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ChannelVerification {
+    /// The schema's version, [`crate::inspect::JSON_VERSION`].
+    pub version: u32,
     pub file: String,
+    /// `channel`.
+    pub kind: &'static str,
     pub checks: Vec<ChannelCheck>,
 }
 
@@ -151,7 +156,9 @@ pub(crate) fn verify_channel(
     ));
     checks.push(signature_check(path, &bytes, trusted)?);
     Ok(ChannelVerification {
+        version: crate::inspect::JSON_VERSION,
         file: path.display().to_string(),
+        kind: "channel",
         checks,
     })
 }
