@@ -107,6 +107,16 @@ fn validate(manifest: &Path) -> String {
     text
 }
 
+/// JSON as Python's `json.dumps(indent=4)` and a newline writes it (for
+/// ASCII text).
+fn info_to_python_json(value: &serde_json::Value) -> String {
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    serde::Serialize::serialize(value, &mut serializer).unwrap();
+    String::from_utf8(out).unwrap() + "\n"
+}
+
 fn flip_byte(file: &Path, offset: usize) {
     let mut bytes = std::fs::read(file).unwrap();
     bytes[offset] ^= 0x20;
@@ -181,6 +191,28 @@ fn two_versions_for_two_architectures_pass_microsofts_manifest_rules() {
     );
     let info: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    // The port can fail: the architectures' URLs swapped (reformatted as
+    // Python writes it) break its ELF rule, and nothing else.
+    let mut swapped = info.clone();
+    let entry = &mut swapped["ModernDistributions"]["team"][0];
+    let amd64 = entry["Amd64Url"].take();
+    entry["Amd64Url"] = entry["Arm64Url"].take();
+    entry["Arm64Url"] = amd64;
+    let swapped_file = dir.join("swapped.json");
+    std::fs::write(&swapped_file, info_to_python_json(&swapped)).unwrap();
+    let output = Command::new("python3")
+        .arg(repo_root().join("tests/validate_distribution_info.py"))
+        .arg(&swapped_file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert_eq!(text.lines().count(), 4, "{text}");
+    assert!(
+        text.contains("/bin/sh in")
+            && text.contains("is not an ELF for Amd64Url (e_machine 183, expected 62)"),
+        "{text}"
+    );
     let new = &info["ModernDistributions"]["team"][0];
     assert_eq!(new["FriendlyName"], "team 24.05.2");
     assert_eq!(
