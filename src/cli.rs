@@ -16,6 +16,9 @@ use wsl_tarball::store::DEFAULT_STORE_DIR;
 
 use crate::exit::Trouble;
 
+mod publish;
+pub use publish::PublishArgs;
+
 /// The exit statuses of every command, shown after the top-level help
 /// (each command's help shows its own).
 pub const EXIT_STATUS: &str = "\
@@ -89,6 +92,14 @@ Exit status:
      or writing failed; nothing was replaced
   2  bad usage (a bad flag value or key file), found before the file is
      read";
+
+const PUBLISH_STATUS: &str = "\
+Exit status:
+  0  the release directory was written
+  1  an image, manifest, SBOM or the previous DistributionInfo.json was
+     refused (named in the message), or writing failed; DIR was not created
+  2  bad usage: a bad flavour, name, friendly name, URL or key file, or DIR
+     exists and is not empty";
 
 const PRINT_STATUS: &str = "\
 Exit status:
@@ -180,6 +191,10 @@ pub enum Command {
     /// skeleton's files (a tarball without one fails unless --bare), and
     /// what Microsoft's validator for WSL distributions checks (its errors
     /// fail, its warnings are listed). Exits 1 with the list of failures.
+    ///
+    /// For a channel's DistributionInfo.json (as `publish` writes it): WSL's
+    /// manifest rules, the SHA-256 of each image it lists that is beside
+    /// it, and with --trusted-key its signature (DistributionInfo.json.sig).
     #[command(after_help = VERIFY_STATUS)]
     Verify(VerifyArgs),
 
@@ -226,6 +241,21 @@ pub enum Command {
     #[command(verbatim_doc_comment, after_help = SIGN_STATUS,
         about = "Sign an image's manifest or an update bundle after the fact")]
     Sign(SignArgs),
+
+    /// Write the release directory of a team's WSL install channel.
+    ///
+    /// From images `write --manifest` wrote (gzip or xz, at most one per
+    /// architecture, each passing `verify`): DIR gets the images as
+    /// NAME.ARCH.wsl, their manifests and SBOMs, DistributionInfo.json (the
+    /// manifest `wsl --install` reads; with --previous, earlier versions
+    /// stay listed for rollback), SHA256SUMS and install-channel.ps1, which
+    /// registers BASE_URL/DistributionInfo.json with WSL. Example:
+    ///   wsl-tarball publish --flavour myteam-nixos \
+    ///       --base-url https://example.com/channel/ --out release \
+    ///       x86_64/nixos.wsl.json aarch64/nixos.wsl.json
+    #[command(verbatim_doc_comment, after_help = PUBLISH_STATUS,
+        about = "Write the release directory of a team's WSL install channel")]
+    Publish(PublishArgs),
 
     /// Print a shell's completion script on stdout.
     ///

@@ -66,6 +66,38 @@ pub fn read_limited_from(
     Ok(bytes)
 }
 
+/// Why a name from an input file is not a plain file name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileNameError {
+    #[error("is empty")]
+    Empty,
+    #[error("is not a plain file name (it is `.` or `..`, or holds a `/`)")]
+    NotPlain,
+    #[error("holds a control character")]
+    Control,
+    #[error("is longer than 255 bytes")]
+    TooLong,
+}
+
+/// `name`, a file name some input names (a manifest's `tarball.file`),
+/// when it is a plain file name to look for beside that input: no
+/// directory, no `.` or `..`, no control character.
+pub fn plain_file_name(name: &str) -> Result<&str, FileNameError> {
+    if name.is_empty() {
+        return Err(FileNameError::Empty);
+    }
+    if name == "." || name == ".." || name.contains('/') || name.contains('\\') {
+        return Err(FileNameError::NotPlain);
+    }
+    if name.chars().any(char::is_control) {
+        return Err(FileNameError::Control);
+    }
+    if name.len() > 255 {
+        return Err(FileNameError::TooLong);
+    }
+    Ok(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +130,15 @@ mod tests {
         assert!(error
             .to_string()
             .starts_with("cannot read /nonexistent/closure.json: "));
+    }
+
+    #[test]
+    fn only_plain_file_names_pass() {
+        assert_eq!(plain_file_name("nixos.wsl"), Ok("nixos.wsl"));
+        assert_eq!(plain_file_name("..a.wsl"), Ok("..a.wsl"));
+        for bad in ["", ".", "..", "../x.wsl", "a/b", "/etc/passwd", "a\\b"] {
+            assert!(plain_file_name(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(plain_file_name("a\nb"), Err(FileNameError::Control));
     }
 }

@@ -33,7 +33,8 @@
 //!    [`sign`]
 //! 3. [`nixdb`], [`nar`], [`archive`], [`overlap`], [`cache`]
 //! 4. [`plan`], [`nar_check`], [`scan`], [`manifest`], [`sbom`], [`inspect`]
-//! 5. [`write`](mod@write), [`delta`], [`nix`]
+//! 5. [`write`](mod@write), [`delta`], [`nix`], `publish` (a channel's
+//!    release directory)
 //! 6. [`app`], the requests and outcomes the binary (`main.rs`) calls
 
 pub mod app;
@@ -59,6 +60,7 @@ pub(crate) mod output;
 pub(crate) mod overlap;
 pub mod plan;
 pub mod progress;
+pub(crate) mod publish;
 pub(crate) mod sbom;
 pub mod scan;
 pub mod sign;

@@ -92,6 +92,9 @@ fn main() -> ExitCode {
         Command::Delta(args) => run_delta(args),
         Command::Apply(args) => run_apply(args),
         Command::Sign(args) => run_sign(args),
+        Command::Publish(args) => (args.request())
+            .and_then(|request| app::publish(&request).map_err(with_flags))
+            .map(|published| print::print_published(&published)),
         Command::Completions(args) => print::completions(args.shell),
         Command::Man(args) => print::man(args.command.as_deref()),
     };
@@ -153,6 +156,9 @@ fn run_verify(args: VerifyArgs) -> Result<()> {
         trusted.extend(
             wsl_tarball::sign::PublicKey::from_argument(argument).context("--trusted-key")?,
         );
+    }
+    if let Some(v) = app::verify_channel(&args.file, &trusted).map_err(with_flags)? {
+        return conclude(args.json, &v, v.to_text(), v.passed(), FAILED);
     }
     if delta::is_bundle(&args.file) {
         if args.manifest.is_some() {

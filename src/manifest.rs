@@ -7,6 +7,9 @@
 //! outcome. Nothing in it depends on the machine or the time of the run, so
 //! the same inputs give the same manifest.
 //!
+//! With an SBOM (`write --sbom`) it records the SBOM's file name and
+//! SHA-256 (`sbom`), so a signature on the manifest covers the SBOM too.
+//!
 //! A signed manifest also lists `signatures` (Nix key name and ed25519
 //! signature of its canonical form, see [`crate::sign`]); the field is left
 //! out when there are none, and signing at write time or later
@@ -35,6 +38,10 @@ pub struct Manifest {
     pub store_paths: Vec<ManifestStorePath>,
     pub tarball: ManifestTarball,
     pub security_checks: SecurityChecks,
+    /// The SBOM `write --sbom` wrote with the tarball, when it did (left
+    /// out otherwise, so manifests without one keep their bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<ManifestSbom>,
     /// `NAME:BASE64` ed25519 signatures, in key-name order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub signatures: Vec<Signature>,
@@ -86,6 +93,18 @@ pub struct ManifestTarball {
     pub size: u64,
     pub uncompressed_size: u64,
     pub entries: u64,
+}
+
+/// The SBOM written with the tarball: a signature on the manifest covers
+/// it through its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestSbom {
+    /// The file name, without its directory (`verify` looks for it beside
+    /// the manifest).
+    pub file: String,
+    /// Lowercase hex SHA-256 of the file.
+    pub sha256: String,
 }
 
 /// Whether the security checks ran and what they found.

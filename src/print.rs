@@ -191,6 +191,33 @@ pub fn print_bundle(outcome: &DeltaOutcome) {
     );
 }
 
+/// What `publish` wrote, and the colleague's next step.
+pub fn print_published(published: &wsl_tarball::app::Published) {
+    let images: Vec<String> = published
+        .images
+        .iter()
+        .map(|(arch, file)| format!("{} ({arch})", Escaped(file)))
+        .collect();
+    eprintln!(
+        "wrote {}: version {} with {}; {} earlier {} kept for rollback; {} files",
+        escape_path(&published.dir),
+        Escaped(&published.name),
+        images.join(", "),
+        published.kept_versions,
+        if published.kept_versions == 1 {
+            "version"
+        } else {
+            "versions"
+        },
+        published.files.len()
+    );
+    eprintln!(
+        "publish its files at {}; colleagues run install-channel.ps1 once, as administrator, then `wsl --install {}`",
+        Escaped(&published.manifest_url),
+        Escaped(&published.flavour)
+    );
+}
+
 /// What `apply` did, and how to restart into it.
 pub fn print_apply(outcome: &ApplyOutcome) {
     match &outcome.signature {

@@ -23,7 +23,9 @@
 //! escaped). DOMAIN is [`Domain::prefix`]:
 //! `wsl-tarball-manifest-v1\n` for an image's manifest and
 //! `wsl-tarball-bundle-manifest-v1\n` for a bundle's, so a signature on one
-//! kind of manifest cannot be replayed as the other.
+//! kind of manifest cannot be replayed as the other. A channel's
+//! `DistributionInfo.json` is signed as `wsl-tarball-channel-v1\n` followed
+//! by its bytes as they are (it is written byte-reproducibly).
 //!
 //! Keys and signatures are parsed into [`SigningKey`], [`PublicKey`] and
 //! [`Signature`] where they enter; errors say what is wrong (no name, bad
@@ -53,6 +55,10 @@ pub enum Domain {
     Image,
     /// A bundle's `wsl-delta/manifest.json` (which holds the export's sha256).
     Bundle,
+    /// A channel's `DistributionInfo.json` (which holds its images'
+    /// sha256), signed as its bytes are, not in canonical form
+    /// (`DistributionInfo.json.sig`, see `crate::publish`).
+    Channel,
 }
 
 impl Domain {
@@ -61,6 +67,7 @@ impl Domain {
         match self {
             Domain::Image => "wsl-tarball-manifest-v1\n",
             Domain::Bundle => "wsl-tarball-bundle-manifest-v1\n",
+            Domain::Channel => "wsl-tarball-channel-v1\n",
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{fixture_system, run_write, run_wsl_tarball, write_fixture, write_path_info};
 
-const COMMANDS: [&str; 11] = [
+const COMMANDS: [&str; 12] = [
     "write",
     "build",
     "check",
@@ -20,6 +20,7 @@ const COMMANDS: [&str; 11] = [
     "delta",
     "apply",
     "sign",
+    "publish",
     "completions",
     "man",
 ];
@@ -150,7 +151,7 @@ fn command_summaries_are_one_line_and_end_alike() {
 }
 
 /// The exit statuses each command can end with.
-const STATUSES: [(&str, &[&str]); 11] = [
+const STATUSES: [(&str, &[&str]); 12] = [
     ("write", &["0", "1", "2", "3"]),
     ("build", &["0", "1", "2", "3"]),
     ("check", &["0", "2", "3"]),
@@ -160,6 +161,7 @@ const STATUSES: [(&str, &[&str]); 11] = [
     ("delta", &["0", "1", "2", "3"]),
     ("apply", &["0", "1", "2"]),
     ("sign", &["0", "1", "2"]),
+    ("publish", &["0", "1", "2"]),
     ("completions", &["0", "2"]),
     ("man", &["0", "2"]),
 ];

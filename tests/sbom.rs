@@ -308,3 +308,111 @@ fn an_update_bundle_has_no_sbom() {
     assert!(stderr.contains("--manifest, --sbom, --cache"), "{stderr}");
     assert_eq!(dir_names(dir.path()), Vec::<String>::new());
 }
+
+/// The manifest records the SBOM (file name and sha256), so its signature
+/// covers the SBOM: signed after the fact with `sign`, a changed SBOM
+/// fails `verify --trusted-key`, naming it. Without --sbom the manifest has
+/// no `sbom` field.
+#[test]
+fn the_manifest_records_the_sbom_and_verify_checks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let system = fixture_system();
+    let closure = write_path_info(system, dir.path());
+    let tarball = dir.path().join("nixos.wsl");
+    let manifest = dir.path().join("nixos.wsl.json");
+    let sbom = dir.path().join("nixos.cdx.json");
+    let arg = |p: &Path| p.to_str().unwrap().to_owned();
+    let result = run_write(
+        &closure,
+        system,
+        &tarball,
+        &[
+            "--quiet",
+            "--manifest",
+            &arg(&manifest),
+            "--sbom",
+            &arg(&sbom),
+        ],
+    );
+    assert!(result.status.success(), "{result:?}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    let digest = run_text(std::process::Command::new("sha256sum").arg(&sbom));
+    assert_eq!(json["sbom"]["file"], "nixos.cdx.json");
+    assert_eq!(
+        json["sbom"]["sha256"].as_str().unwrap(),
+        digest.split_whitespace().next().unwrap()
+    );
+
+    let (secret, public) = nix_key_pair(dir.path(), "team-1");
+    // `sign` checks the SBOM the manifest records before vouching for it.
+    let original = std::fs::read(&sbom).unwrap();
+    std::fs::write(&sbom, b"{}").unwrap();
+    let output = run_wsl_tarball(&[
+        "sign",
+        &arg(&tarball),
+        "--manifest",
+        &arg(&manifest),
+        "--key",
+        &arg(&secret),
+    ]);
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!("the SBOM {} has sha256", sbom.display())),
+        "{text}"
+    );
+    std::fs::write(&sbom, &original).unwrap();
+    run_ok(wsl_tarball().args([
+        "sign",
+        &arg(&tarball),
+        "--manifest",
+        &arg(&manifest),
+        "--key",
+        &arg(&secret),
+    ]));
+    let verify = || {
+        run_wsl_tarball(&[
+            "verify",
+            "--bare",
+            &arg(&tarball),
+            "--manifest",
+            &arg(&manifest),
+            "--trusted-key",
+            &arg(&public),
+        ])
+    };
+    let output = verify();
+    assert!(output.status.success(), "{output:?}");
+    let mut bytes = std::fs::read(&sbom).unwrap();
+    bytes[40] ^= 1;
+    std::fs::write(&sbom, &bytes).unwrap();
+    let output = verify();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!("the SBOM {}: its sha256 is", sbom.display())),
+        "{text}"
+    );
+    std::fs::remove_file(&sbom).unwrap();
+    let output = verify();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("the SBOM the manifest names: cannot read"),
+        "{text}"
+    );
+
+    // No SBOM, no field.
+    let plain = dir.path().join("plain.wsl.json");
+    let result = run_write(
+        &closure,
+        system,
+        &dir.path().join("plain.wsl"),
+        &["--quiet", "--manifest", &arg(&plain)],
+    );
+    assert!(result.status.success(), "{result:?}");
+    assert!(!std::fs::read_to_string(&plain)
+        .unwrap()
+        .contains("\"sbom\""));
+}

@@ -133,6 +133,8 @@ pub enum AppError {
     Key(#[from] KeyError),
     #[error(transparent)]
     Sign(#[from] super::SignError),
+    #[error(transparent)]
+    Publish(#[from] crate::publish::PublishError),
 
     // Failures while running.
     #[error(transparent)]
@@ -170,5 +172,6 @@ impl AppError {
                 | AppError::Overlap(_)
                 | AppError::Chown(_)
         ) || matches!(self, AppError::Sign(error) if error.is_usage())
+            || matches!(self, AppError::Publish(error) if error.is_usage())
     }
 }

@@ -1,4 +1,4 @@
-//! The commands `write`, `check`, `build` and `delta` as requests and
+//! The commands `write`, `check`, `build`, `delta`, `sign` and `publish` as requests and
 //! outcomes: the policy and orchestration the CLI used to carry.
 //!
 //! A request holds what the command line (or any other caller) decided; the
@@ -20,6 +20,7 @@
 mod build;
 mod delta;
 mod error;
+mod publish;
 mod rootfs;
 mod security;
 mod sign;
@@ -27,6 +28,7 @@ mod sign;
 pub use build::{build, BuildOutcome, BuildRequest};
 pub use delta::{write_delta, DeltaOutcome, DeltaRequest};
 pub use error::{AppError, FindingsStage};
+pub use publish::{publish, verify_channel, PublishRequest};
 pub use rootfs::{
     check_rootfs, write_rootfs, CompressionRequest, ContentRequest, OutputRequest, Skeleton,
     SystemRequest, WriteOutcome,
@@ -37,6 +39,7 @@ pub use sign::{sign, SignError, SignOutcome, SignRequest};
 // itself.
 pub use crate::cache::{parse_size, BadSize, Eviction, DEFAULT_LIMIT_BYTES as DEFAULT_CACHE_LIMIT};
 pub use crate::plan::NixDbMode;
+pub use crate::publish::{ChannelCheck, ChannelVerification, PublishError, Published};
 pub use crate::write::WriteSummary;
 
 use std::path::Path;

@@ -9,9 +9,11 @@ use super::{default_threads, AppError, CheckSettings, Event, Events, FindingsSta
 use crate::cache::{SegmentCache, DEFAULT_LIMIT_BYTES};
 use crate::compress::{check_threads, CompressOptions, Compression};
 use crate::input::{read_limited, MAX_CLOSURE_BYTES, MAX_FACTS_BYTES};
+use sha2::{Digest, Sha256};
+
 use crate::manifest::{
-    manifest_store_paths, Manifest, ManifestSettings, ManifestTarball, SecurityChecks, Tool,
-    MANIFEST_VERSION,
+    manifest_store_paths, Manifest, ManifestSbom, ManifestSettings, ManifestTarball,
+    SecurityChecks, Tool, MANIFEST_VERSION,
 };
 use crate::output::{check_stdout_not_terminal, is_stdout, AtomicOutput};
 use crate::overlap::{check_outputs, Named};
@@ -669,6 +671,23 @@ pub(super) fn write_planned(
             // (or leaves the stream cut short).
             judge(report, stage, events)?;
         }
+        // The SBOM first: the manifest records its SHA-256.
+        let mut sbom_record = None;
+        if let Some(sbom_output) = &mut sbom_output {
+            let sha256 = pending
+                .summary()
+                .output_sha256
+                .expect("hashed when an SBOM is written");
+            let sbom = sbom_json(&closure, &tarball_file_name(output), &sha256);
+            sbom_output.write_all(sbom.as_bytes())?;
+            sbom_record = output.sbom.as_deref().map(|path| ManifestSbom {
+                file: path
+                    .file_name()
+                    .map(|name| name.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                sha256: crate::hex::encode(&Sha256::digest(sbom.as_bytes())),
+            });
+        }
         if let Some(manifest_output) = &mut manifest_output {
             let mut manifest = manifest(
                 content,
@@ -680,18 +699,11 @@ pub(super) fn write_planned(
                 pending.summary(),
                 pending.scan_report(),
             )?;
+            manifest.sbom = sbom_record;
             if let Some(key) = &signing_key {
                 manifest.sign(key);
             }
             manifest_output.write_all(manifest.to_json().as_bytes())?;
-        }
-        if let Some(sbom_output) = &mut sbom_output {
-            let sha256 = pending
-                .summary()
-                .output_sha256
-                .expect("hashed when an SBOM is written");
-            let sbom = sbom_json(&closure, &tarball_file_name(output), &sha256);
-            sbom_output.write_all(sbom.as_bytes())?;
         }
         // The tarball, its manifest and its SBOM replace their destinations
         // together (a stream is whole before they are committed).
@@ -806,6 +818,7 @@ fn manifest(
             entries: summary.tar.files + summary.tar.directories + summary.tar.symlinks,
         },
         security_checks,
+        sbom: None,
         signatures: Vec::new(),
     })
 }

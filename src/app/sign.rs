@@ -3,9 +3,9 @@
 //! time, with the same signature (see [`crate::sign`]).
 //!
 //! An image is signed through its manifest, which records the file's sha256
-//! and size: both are checked against the file first, and the manifest must
-//! be one this version writes (signing what it re-writes must cover all it
-//! read). A bundle is checked as `verify` checks it, then rewritten with
+//! and size (and its SBOM's): they are checked against the files first,
+//! and the manifest must be one this version writes (signing what it
+//! re-writes must cover all it read). A bundle is checked as `verify` checks it, then rewritten with
 //! its manifest signed ([`crate::delta::sign::sign_bundle`]). The output
 //! (by default the manifest or bundle itself) is replaced atomically; the
 //! key file is only read.
@@ -236,6 +236,25 @@ fn sign_image_manifest(
             manifest.tarball.size
         ))
         .into());
+    }
+    // The SBOM the manifest records, beside it: a signature vouches for it.
+    if let Some(record) = &manifest.sbom {
+        let name = crate::input::plain_file_name(&record.file).map_err(|why| {
+            bad(format!(
+                "its sbom.file {:?} {why}",
+                crate::escape::escape_str(&record.file)
+            ))
+        })?;
+        let sbom = manifest_path.parent().unwrap_or(Path::new("")).join(name);
+        let (sha256, _) = hash_file(&sbom)?;
+        if sha256 != record.sha256 {
+            return Err(bad(format!(
+                "the SBOM {} has sha256 {sha256}, the manifest records {}",
+                sbom.display(),
+                crate::escape::escape_str(&record.sha256)
+            ))
+            .into());
+        }
     }
     manifest.sign(key);
     Ok(manifest)

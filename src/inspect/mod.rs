@@ -34,6 +34,7 @@ pub use diff::{
     FirstDifference, MemberChange, StorePathPair,
 };
 pub use member_table::{MemberTable, NodeInfo};
+pub(crate) use verify::verify_image;
 pub use verify::{verify, verify_signed, verify_with_progress, CheckOutcome, Verification};
 pub use walk::{ArchiveWalk, KeptFile, Owner, StoreObject, WalkError, WalkOptions};
 

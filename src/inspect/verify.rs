@@ -185,6 +185,20 @@ pub fn verify_signed(
     trusted: &[PublicKey],
     progress: &mut dyn Progress,
 ) -> Result<Verification, InspectError> {
+    verify_image(path, bare, manifest, trusted, progress).map(|(verification, _)| verification)
+}
+
+/// [`verify_signed`], and the image's architecture as the `wsl-format`
+/// check found it (the ELF machine of its `/bin/sh`, `/bin/bash` or
+/// `/sbin/init`: `x86-64` or `aarch64`), when it has a skeleton and one of
+/// them is an ELF for either.
+pub(crate) fn verify_image(
+    path: &Path,
+    bare: bool,
+    manifest: Option<&Path>,
+    trusted: &[PublicKey],
+    progress: &mut dyn Progress,
+) -> Result<(Verification, Option<&'static str>), InspectError> {
     // The manifest first: an unreadable one is trouble before the long read.
     let manifest_bytes = manifest.map(super::read_manifest_bytes).transpose()?;
     // Only a manifest's check needs the compressed file's digest.
@@ -225,6 +239,7 @@ pub fn verify_signed(
     }
     check_skeleton(&walk, bare, &mut failures, &mut skipped);
     let mut warnings: Vec<String> = Vec::new();
+    let mut arch = None;
     if skipped.iter().any(|(c, _)| *c == Check::Skeleton) {
         skipped.push((
             Check::WslFormat,
@@ -241,6 +256,7 @@ pub fn verify_signed(
             failures.push(Check::WslFormat, failure);
         }
         warnings = found.warnings;
+        arch = found.arch;
     }
     let mut asked = Vec::new();
     if let Some(bytes) = &manifest_bytes {
@@ -248,7 +264,8 @@ pub fn verify_signed(
         if !trusted.is_empty() {
             asked.push(Check::Signature);
         }
-        check_manifest(&walk, bytes, trusted, &mut failures, &mut notes);
+        let dir = manifest.and_then(Path::parent).unwrap_or(Path::new(""));
+        check_manifest(&walk, bytes, dir, trusted, &mut failures, &mut notes);
     }
 
     let checks = Check::ALL
@@ -289,20 +306,23 @@ pub fn verify_signed(
             }
         })
         .collect();
-    Ok(Verification {
+    let verification = Verification {
         version: super::JSON_VERSION,
         file: crate::archive::source_name(path),
         compression: walk.compression.name().to_owned(),
         store_paths: walk.store_objects.len(),
         checks,
-    })
+    };
+    Ok((verification, arch))
 }
 
-/// The file against the manifest's `tarball.sha256` and `size`, and the
-/// manifest's signatures against `trusted` (when there are any).
+/// The file against the manifest's `tarball.sha256` and `size`, the SBOM
+/// it names (in `dir`, the manifest's directory) against its `sbom.sha256`,
+/// and the manifest's signatures against `trusted` (when there are any).
 fn check_manifest(
     walk: &ArchiveWalk,
     bytes: &[u8],
+    dir: &Path,
     trusted: &[PublicKey],
     failures: &mut Failures,
     notes: &mut Vec<(Check, String)>,
@@ -341,6 +361,11 @@ fn check_manifest(
             ),
         );
     }
+    if let Some(sbom) = manifest.get("sbom") {
+        if let Err(message) = check_sbom(sbom, dir) {
+            failures.push(Check::Manifest, message);
+        }
+    }
     if trusted.is_empty() {
         return;
     }
@@ -352,6 +377,34 @@ fn check_manifest(
         Ok(key) => notes.push((Check::Signature, format!("by {}", escape_str(&key)))),
         Err(problem) => failures.push(Check::Signature, format!("the manifest: {problem}")),
     }
+}
+
+/// The largest SBOM read.
+const MAX_SBOM_BYTES: u64 = 256 << 20;
+
+/// The SBOM the manifest's `sbom` names, beside the manifest in `dir`,
+/// against its recorded SHA-256.
+fn check_sbom(record: &serde_json::Value, dir: &Path) -> Result<(), String> {
+    let record: crate::manifest::ManifestSbom = serde_json::from_value(record.clone())
+        .map_err(|e| format!("the manifest's sbom is not {{\"file\", \"sha256\"}}: {e}"))?;
+    let name = crate::input::plain_file_name(&record.file).map_err(|why| {
+        format!(
+            "the manifest's sbom.file {:?} {why}",
+            escape_str(&record.file)
+        )
+    })?;
+    let path = dir.join(name);
+    let bytes = crate::input::read_limited(&path, MAX_SBOM_BYTES, "an SBOM")
+        .map_err(|e| format!("the SBOM the manifest names: {e}"))?;
+    let sha256 = crate::hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    if sha256 != record.sha256 {
+        return Err(format!(
+            "the SBOM {}: its sha256 is {sha256}, the manifest records {:?}",
+            path.display(),
+            escape_str(&record.sha256)
+        ));
+    }
+    Ok(())
 }
 
 /// Compares the database's rows, as they are read, with the archive.

@@ -17,6 +17,9 @@ use crate::compress::Compression;
 pub struct Findings {
     pub failures: Vec<String>,
     pub warnings: Vec<String>,
+    /// The image's architecture: the ELF machine of the first of `/bin/sh`,
+    /// `/bin/bash` and `/sbin/init` that is an ELF (`x86-64` or `aarch64`).
+    pub arch: Option<&'static str>,
 }
 
 impl Findings {
@@ -163,6 +166,7 @@ pub fn check(walk: &ArchiveWalk) -> Findings {
         }
     }
     units(walk, &mut found);
+    found.arch = arch;
     found
 }
 
