@@ -1,0 +1,513 @@
+//! The reusable workflow `build-wsl-tarball.yml` as teams call it: the
+//! template's `uses:` line is pinned to a commit that holds this very
+//! workflow (and `.ci/pin-template` keeps it so), every job asks for no more
+//! than it needs and every caller grants exactly what the jobs ask for, no
+//! `${{ }}` expression is pasted into a script, and every bash script parses.
+//! What GitHub itself runs (attestations, Pages) runs in CI on GitHub.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use yaml_rust2::{Yaml, YamlLoader};
+
+const REUSABLE_WORKFLOW: &str = ".github/workflows/build-wsl-tarball.yml";
+const TEMPLATE_WORKFLOW: &str = "templates/default/.github/workflows/wsl-tarball.yml";
+const PIN_PREFIX: &str = "uses: wsl-tarball/wsl-tarball/.github/workflows/build-wsl-tarball.yml@";
+
+fn read(relative: &str) -> String {
+    std::fs::read_to_string(repo_root().join(relative))
+        .unwrap_or_else(|e| panic!("cannot read {relative}: {e}"))
+}
+
+fn yaml(relative: &str) -> Yaml {
+    let mut documents = YamlLoader::load_from_str(&read(relative))
+        .unwrap_or_else(|e| panic!("{relative} is not YAML: {e}"));
+    assert_eq!(documents.len(), 1, "{relative}: one YAML document");
+    documents.remove(0)
+}
+
+/// A job's `permissions:` as scope → level.
+fn permissions(job: &Yaml, what: &str) -> BTreeMap<String, String> {
+    let hash = job["permissions"]
+        .as_hash()
+        .unwrap_or_else(|| panic!("{what}: no `permissions:` map"));
+    hash.iter()
+        .map(|(scope, level)| {
+            (
+                scope.as_str().expect("a scope").to_owned(),
+                level.as_str().expect("a level").to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// The pinned line of the template: (commit, version comment).
+fn template_pin() -> (String, String) {
+    let text = read(TEMPLATE_WORKFLOW);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("wsl-tarball/wsl-tarball/.github/workflows/"))
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{TEMPLATE_WORKFLOW}: one uses: line for the workflow"
+    );
+    let reference = lines[0]
+        .trim_start()
+        .strip_prefix(PIN_PREFIX)
+        .unwrap_or_else(|| panic!("{TEMPLATE_WORKFLOW}: `{}` is not {PIN_PREFIX}…", lines[0]));
+    let (commit, comment) = reference.split_once(" # ").unwrap_or_else(|| {
+        panic!("{TEMPLATE_WORKFLOW}: `{reference}` has no `# vVERSION` comment")
+    });
+    (commit.to_owned(), comment.to_owned())
+}
+
+fn is_full_commit(commit: &str) -> bool {
+    commit.len() == 40
+        && commit
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn git(dir: &Path, args: &[&str]) -> Output {
+    Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run git {args:?}: {e}"))
+}
+
+/// The version in a Cargo.toml's `[package]` (its first `version = "…"` line).
+fn cargo_version(cargo_toml: &str) -> String {
+    cargo_toml
+        .lines()
+        .find_map(|line| line.strip_prefix("version = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .expect("Cargo.toml has a version line")
+        .to_owned()
+}
+
+/// The pinned commit cannot be looked at: says so loudly, and fails under
+/// CI=true, where `.ci/run` runs on a full clone.
+fn pin_unchecked(reason: &str) {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    assert!(
+        !ci,
+        "{reason}; with CI=true the clone must hold the pinned commit (a full clone: fetch-depth: 0)"
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n*** NOT CHECKED: the template's pinned commit: {reason}. A full clone checks that \
+         {REUSABLE_WORKFLOW} at that commit is this file. ***\n"
+    );
+}
+
+#[test]
+fn the_template_pins_the_workflow_to_a_commit_that_holds_this_very_file() {
+    let (commit, comment) = template_pin();
+    assert!(
+        is_full_commit(&commit),
+        "{TEMPLATE_WORKFLOW}: the workflow is not pinned to a full commit: {commit} \
+         (commit the workflow, then run .ci/pin-template)"
+    );
+    assert!(
+        comment.starts_with('v') && comment[1..].starts_with(|c: char| c.is_ascii_digit()),
+        "{TEMPLATE_WORKFLOW}: the pin's comment is not a version: {comment}"
+    );
+
+    let root = repo_root();
+    let inside = git(&root, &["rev-parse", "--is-inside-work-tree"]);
+    if !inside.status.success() || inside.stdout != b"true\n" {
+        pin_unchecked("the source is not a git checkout");
+        return;
+    }
+    let object = format!("{commit}^{{commit}}");
+    if !git(&root, &["cat-file", "-e", &object]).status.success() {
+        // A full clone holds every commit of the history: the pin is wrong.
+        let shallow = git(&root, &["rev-parse", "--is-shallow-repository"]);
+        assert!(
+            shallow.stdout == b"true\n",
+            "{TEMPLATE_WORKFLOW} pins {commit}, which is not in the history of this full \
+             clone: run .ci/pin-template and commit the template"
+        );
+        pin_unchecked(&format!("commit {commit} is not in this shallow clone"));
+        return;
+    }
+    let pinned = git(&root, &["show", &format!("{commit}:{REUSABLE_WORKFLOW}")]);
+    assert!(
+        pinned.status.success(),
+        "commit {commit} has no {REUSABLE_WORKFLOW}: {}",
+        String::from_utf8_lossy(&pinned.stderr)
+    );
+    assert!(
+        pinned.stdout == read(REUSABLE_WORKFLOW).as_bytes(),
+        "{REUSABLE_WORKFLOW} differs from the one at the commit {TEMPLATE_WORKFLOW} pins \
+         ({commit}): commit the workflow, then run .ci/pin-template and commit the template"
+    );
+    let cargo = git(&root, &["show", &format!("{commit}:Cargo.toml")]);
+    assert!(cargo.status.success());
+    let version = cargo_version(&String::from_utf8_lossy(&cargo.stdout));
+    assert_eq!(
+        comment,
+        format!("v{version}"),
+        "the pin's comment is not the version at {commit}"
+    );
+}
+
+/// DIR as a copy of the pin script and the template, for a workflow and
+/// later a Cargo.toml, in a fresh git repository (nothing committed yet).
+fn scratch_repository(dir: &Path) {
+    std::fs::create_dir_all(dir.join(".ci")).unwrap();
+    std::fs::create_dir_all(dir.join(".github/workflows")).unwrap();
+    std::fs::create_dir_all(dir.join("templates/default/.github/workflows")).unwrap();
+    std::fs::copy(
+        repo_root().join(".ci/pin-template"),
+        dir.join(".ci/pin-template"),
+    )
+    .unwrap();
+    std::fs::copy(
+        repo_root().join(TEMPLATE_WORKFLOW),
+        dir.join(TEMPLATE_WORKFLOW),
+    )
+    .unwrap();
+    run_ok(Command::new("git").arg("init").arg("-q").arg(dir));
+}
+
+fn commit_all(dir: &Path, message: &str) -> String {
+    run_ok(Command::new("git").arg("-C").arg(dir).args(["add", "-A"]));
+    run_ok(
+        Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
+            .args(["-c", "commit.gpgsign=false", "commit", "-q", "-m", message]),
+    );
+    String::from_utf8(run_ok(
+        Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["rev-parse", "HEAD"]),
+    ))
+    .unwrap()
+    .trim()
+    .to_owned()
+}
+
+fn pin_template(dir: &Path) -> Output {
+    Command::new("bash")
+        .arg(dir.join(".ci/pin-template"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn pin_template_pins_the_last_commit_that_changed_the_workflow() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    scratch_repository(dir);
+    let workflow = dir.join(REUSABLE_WORKFLOW);
+    let cargo = dir.join("Cargo.toml");
+    std::fs::write(&workflow, "name: one\n").unwrap();
+    std::fs::write(&cargo, "[package]\nname = \"x\"\nversion = \"1.2.3\"\n").unwrap();
+    commit_all(dir, "one");
+    std::fs::write(&workflow, "name: two\n").unwrap();
+    std::fs::write(&cargo, "[package]\nname = \"x\"\nversion = \"1.2.4\"\n").unwrap();
+    let changed = commit_all(dir, "two");
+    // A later commit that leaves the workflow alone is not the pin.
+    std::fs::write(&cargo, "[package]\nname = \"x\"\nversion = \"1.3.0\"\n").unwrap();
+    commit_all(dir, "three");
+
+    let original = read(TEMPLATE_WORKFLOW);
+    let output = pin_template(dir);
+    assert!(output.status.success(), "{output:?}");
+    let pinned = std::fs::read_to_string(dir.join(TEMPLATE_WORKFLOW)).unwrap();
+    let line = format!("{PIN_PREFIX}{changed} # v1.2.4");
+    assert_eq!(
+        pinned.lines().filter(|l| l.trim_start() == line).count(),
+        1,
+        "{pinned}"
+    );
+    // Every other line is as it was.
+    let others = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.contains(PIN_PREFIX))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(others(&pinned), others(&original));
+    assert_eq!(pinned.lines().count(), original.lines().count());
+    // Again: nothing to change.
+    assert!(pin_template(dir).status.success());
+    assert_eq!(
+        std::fs::read_to_string(dir.join(TEMPLATE_WORKFLOW)).unwrap(),
+        pinned
+    );
+
+    // An uncommitted change to the workflow is refused, and the template kept.
+    std::fs::write(&workflow, "name: three\n").unwrap();
+    let refused = pin_template(dir);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(REUSABLE_WORKFLOW) && stderr.contains("commit it first"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join(TEMPLATE_WORKFLOW)).unwrap(),
+        pinned
+    );
+    assert_eq!(
+        dir_names(&dir.join("templates/default/.github/workflows")),
+        ["wsl-tarball.yml"]
+    );
+}
+
+#[test]
+fn pin_template_refuses_a_template_without_exactly_one_pin() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    scratch_repository(dir);
+    std::fs::write(dir.join(REUSABLE_WORKFLOW), "name: one\n").unwrap();
+    std::fs::write(dir.join("Cargo.toml"), "[package]\nversion = \"1.0.0\"\n").unwrap();
+    let template = dir.join(TEMPLATE_WORKFLOW);
+    let original = read(TEMPLATE_WORKFLOW);
+    let pin_line = original.lines().find(|l| l.contains(PIN_PREFIX)).unwrap();
+    let twice = format!("{original}{pin_line}\n");
+    std::fs::write(&template, &twice).unwrap();
+    commit_all(dir, "one");
+    let output = pin_template(dir);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(TEMPLATE_WORKFLOW) && stderr.contains("2 lines"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&template).unwrap(), twice);
+}
+
+#[test]
+fn each_job_gets_only_its_own_permissions_and_callers_grant_exactly_their_union() {
+    let workflow = yaml(REUSABLE_WORKFLOW);
+    let jobs = workflow["jobs"].as_hash().unwrap();
+    let expected = [
+        ("plan", map(&[])),
+        ("build", map(&[("contents", "read")])),
+        ("import-test", map(&[])),
+        (
+            "attest",
+            map(&[("attestations", "write"), ("id-token", "write")]),
+        ),
+        ("release", map(&[("contents", "write")])),
+        ("pages", map(&[("id-token", "write"), ("pages", "write")])),
+    ];
+    let names: Vec<&str> = jobs.keys().map(|k| k.as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        expected.iter().map(|(name, _)| *name).collect::<Vec<_>>()
+    );
+    let mut union: BTreeMap<String, String> = BTreeMap::new();
+    for (name, wanted) in &expected {
+        let job = &workflow["jobs"][*name];
+        let granted = permissions(job, &format!("{REUSABLE_WORKFLOW}: job {name}"));
+        assert_eq!(&granted, wanted, "{REUSABLE_WORKFLOW}: job {name}");
+        for (scope, level) in granted {
+            let entry = union.entry(scope).or_insert_with(|| level.clone());
+            if level == "write" {
+                *entry = level;
+            }
+        }
+    }
+    // GitHub checks a caller's grant against every job, skipped or not.
+    for (file, target) in [
+        (
+            ".github/workflows/ci.yml",
+            "./.github/workflows/build-wsl-tarball.yml",
+        ),
+        (
+            TEMPLATE_WORKFLOW,
+            "wsl-tarball/wsl-tarball/.github/workflows/build-wsl-tarball.yml@",
+        ),
+    ] {
+        let caller = yaml(file);
+        let job = caller["jobs"]
+            .as_hash()
+            .unwrap()
+            .values()
+            .find(|job| job["uses"].as_str().is_some_and(|u| u.starts_with(target)))
+            .unwrap_or_else(|| panic!("{file}: no job calls {target}"));
+        assert_eq!(permissions(job, file), union, "{file}: the calling job");
+    }
+}
+
+#[test]
+fn the_channel_is_off_by_default_and_its_steps_run_only_with_a_channel() {
+    let workflow = yaml(REUSABLE_WORKFLOW);
+    let inputs = &workflow["on"]["workflow_call"]["inputs"];
+    for input in [
+        "channel",
+        "channel-name",
+        "channel-friendly-name",
+        "pages-url",
+    ] {
+        assert_eq!(inputs[input]["type"].as_str(), Some("string"), "{input}");
+        assert_eq!(inputs[input]["default"].as_str(), Some(""), "{input}");
+    }
+    assert_eq!(
+        workflow["jobs"]["pages"]["if"].as_str(),
+        Some("inputs.publish && inputs.channel != ''")
+    );
+    // The release job: the publish steps and the Pages upload need a
+    // channel; the files named after each host are the release without one.
+    let steps = workflow["jobs"]["release"]["steps"].as_vec().unwrap();
+    let step = |name: &str| -> &Yaml {
+        steps
+            .iter()
+            .find(|step| step["name"].as_str() == Some(name))
+            .unwrap_or_else(|| panic!("release: no step {name:?}"))
+    };
+    for name in [
+        "The channel's URLs",
+        "The previous DistributionInfo.json",
+        "wsl-tarball publish",
+        "Upload the Pages site",
+    ] {
+        let condition = step(name)["if"].as_str().unwrap_or_default();
+        assert!(
+            condition.starts_with("inputs.channel != ''"),
+            "release: step {name:?} runs without a channel: if {condition:?}"
+        );
+    }
+    assert_eq!(
+        step("The release files, named after each host")["if"].as_str(),
+        Some("inputs.channel == ''")
+    );
+    let publish = step("wsl-tarball publish")["run"].as_str().unwrap();
+    for flag in [
+        "--flavour \"$CHANNEL\"",
+        "--base-url \"$BASE_URL\"",
+        "--previous \"$workspace/previous.json\"",
+        "--sign-key \"$key\"",
+    ] {
+        assert!(publish.contains(flag), "publish lacks {flag}: {publish}");
+    }
+}
+
+/// Every `run:` of every workflow, with where it is and its shell.
+fn scripts() -> Vec<(String, String, String)> {
+    let mut found = Vec::new();
+    for file in [
+        ".github/workflows/ci.yml",
+        REUSABLE_WORKFLOW,
+        TEMPLATE_WORKFLOW,
+    ] {
+        let workflow = yaml(file);
+        for (name, job) in workflow["jobs"].as_hash().unwrap() {
+            let name = name.as_str().unwrap();
+            for (index, step) in job["steps"].as_vec().into_iter().flatten().enumerate() {
+                if let Some(run) = step["run"].as_str() {
+                    let shell = step["shell"].as_str().unwrap_or("bash").to_owned();
+                    let at = format!("{file}: job {name}, step {}", index + 1);
+                    found.push((at, shell, run.to_owned()));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_expression_is_pasted_into_a_script_and_every_bash_script_parses() {
+    let scripts = scripts();
+    assert!(scripts.len() >= 15, "{} scripts", scripts.len());
+    let mut bash = 0;
+    for (at, shell, run) in &scripts {
+        // Inputs, secrets, matrix values and event fields reach a script
+        // through `env:`, where the shell cannot mistake them for code.
+        assert!(
+            !run.contains("${{"),
+            "{at}: an expression inside `run:`; pass it through env:\n{run}"
+        );
+        if shell == "bash" {
+            let output = Command::new("bash")
+                .args(["-n", "-e", "-o", "pipefail", "-c", run])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{at}: bash -n: {}\n{run}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            bash += 1;
+        }
+    }
+    assert!(bash >= 12, "{bash} bash scripts");
+}
+
+#[test]
+fn the_attestations_cover_the_image_manifest_and_sbom_with_pinned_actions() {
+    let workflow = yaml(REUSABLE_WORKFLOW);
+    let steps = workflow["jobs"]["attest"]["steps"].as_vec().unwrap();
+    let uses = |action: &str| -> &Yaml {
+        let found: Vec<&Yaml> = steps
+            .iter()
+            .filter(|step| {
+                step["uses"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with(&format!("{action}@")))
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "attest: one step uses {action}");
+        found[0]
+    };
+    let provenance = uses("actions/attest-build-provenance");
+    let subjects: Vec<&str> = provenance["with"]["subject-path"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .collect();
+    assert_eq!(
+        subjects,
+        [
+            "dist/${{ matrix.host }}/nixos.wsl",
+            "dist/${{ matrix.host }}/manifest.json",
+            "dist/${{ matrix.host }}/sbom.cdx.json",
+        ]
+    );
+    let sbom = uses("actions/attest-sbom");
+    assert_eq!(
+        sbom["with"]["subject-path"].as_str(),
+        Some("dist/${{ matrix.host }}/nixos.wsl")
+    );
+    assert_eq!(
+        sbom["with"]["sbom-path"].as_str(),
+        Some("dist/${{ matrix.host }}/sbom.cdx.json")
+    );
+    // The commits of the releases named in the comments (the actions'
+    // repositories' tags v4.1.0).
+    let text = read(REUSABLE_WORKFLOW);
+    for pin in [
+        "actions/attest-build-provenance@a2bbfa25375fe432b6a289bc6b6cd05ecd0c4c32 # v4.1.0",
+        "actions/attest-sbom@c604332985a26aa8cf1bdc465b92731239ec6b9e # v4.1.0",
+        "actions/upload-pages-artifact@fc324d3547104276b827a68afc52ff2a11cc49c9 # v5.0.0",
+        "actions/deploy-pages@cd2ce8fcbc39b97be8ca5fce6e763baed58fa128 # v5.0.0",
+    ] {
+        assert!(text.contains(&format!("uses: {pin}\n")), "{pin}");
+    }
+}
