@@ -82,12 +82,29 @@ fn is_full_commit(commit: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// `git` (or the pin script, which runs it) on the repository at DIR alone:
+/// not one a hook's GIT_DIR names, nor one a directory above DIR's parent holds.
+fn git_at(program: &str, dir: &Path) -> Command {
+    let mut command = Command::new(program);
+    for var in [
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_OBJECT_DIRECTORY",
+    ] {
+        command.env_remove(var);
+    }
+    command
+        .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap())
+        .stdin(Stdio::null());
+    command
+}
+
 fn git(dir: &Path, args: &[&str]) -> Output {
-    Command::new("git")
+    git_at("git", dir)
         .arg("-C")
         .arg(dir)
         .args(args)
-        .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("cannot run git {args:?}: {e}"))
 }
@@ -130,43 +147,105 @@ fn the_template_pins_the_workflow_to_a_commit_that_holds_this_very_file() {
         "{TEMPLATE_WORKFLOW}: the pin's comment is not a version: {comment}"
     );
 
-    let root = repo_root();
-    let inside = git(&root, &["rev-parse", "--is-inside-work-tree"]);
+    if let Err(reason) = check_pin(&repo_root(), &commit, &comment) {
+        pin_unchecked(&reason);
+    }
+}
+
+/// Checks, in the clone at ROOT, that COMMIT holds ROOT's reusable workflow
+/// byte for byte and that COMMENT is `v` and the version at COMMIT; panics
+/// when not. `Err` says why the clone cannot tell: it is not a git checkout,
+/// or it is shallow and lacks the commit.
+fn check_pin(root: &Path, commit: &str, comment: &str) -> Result<(), String> {
+    let inside = git(root, &["rev-parse", "--is-inside-work-tree"]);
     if !inside.status.success() || inside.stdout != b"true\n" {
-        pin_unchecked("the source is not a git checkout");
-        return;
+        return Err(format!("{} is not a git checkout", root.display()));
     }
     let object = format!("{commit}^{{commit}}");
-    if !git(&root, &["cat-file", "-e", &object]).status.success() {
+    if !git(root, &["cat-file", "-e", &object]).status.success() {
         // A full clone holds every commit of the history: the pin is wrong.
-        let shallow = git(&root, &["rev-parse", "--is-shallow-repository"]);
+        let shallow = git(root, &["rev-parse", "--is-shallow-repository"]);
         assert!(
             shallow.stdout == b"true\n",
             "{TEMPLATE_WORKFLOW} pins {commit}, which is not in the history of this full \
              clone: run .ci/pin-template and commit the template"
         );
-        pin_unchecked(&format!("commit {commit} is not in this shallow clone"));
-        return;
+        return Err(format!("commit {commit} is not in this shallow clone"));
     }
-    let pinned = git(&root, &["show", &format!("{commit}:{REUSABLE_WORKFLOW}")]);
+    let pinned = git(root, &["show", &format!("{commit}:{REUSABLE_WORKFLOW}")]);
     assert!(
         pinned.status.success(),
         "commit {commit} has no {REUSABLE_WORKFLOW}: {}",
         String::from_utf8_lossy(&pinned.stderr)
     );
+    let current = std::fs::read(root.join(REUSABLE_WORKFLOW)).unwrap();
     assert!(
-        pinned.stdout == read(REUSABLE_WORKFLOW).as_bytes(),
+        pinned.stdout == current,
         "{REUSABLE_WORKFLOW} differs from the one at the commit {TEMPLATE_WORKFLOW} pins \
          ({commit}): commit the workflow, then run .ci/pin-template and commit the template"
     );
-    let cargo = git(&root, &["show", &format!("{commit}:Cargo.toml")]);
-    assert!(cargo.status.success());
+    let cargo = git(root, &["show", &format!("{commit}:Cargo.toml")]);
+    assert!(cargo.status.success(), "commit {commit} has no Cargo.toml");
     let version = cargo_version(&String::from_utf8_lossy(&cargo.stdout));
     assert_eq!(
         comment,
         format!("v{version}"),
         "the pin's comment is not the version at {commit}"
     );
+    Ok(())
+}
+
+fn panics(check: impl FnOnce() -> Result<(), String> + std::panic::UnwindSafe) -> String {
+    let error = std::panic::catch_unwind(check).expect_err("the check passed");
+    error.downcast_ref::<String>().cloned().unwrap_or_default()
+}
+
+#[test]
+fn the_pin_check_fails_a_wrong_pin_and_cannot_tell_only_in_a_shallow_clone() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("full");
+    scratch_repository(&dir);
+    let workflow = dir.join(REUSABLE_WORKFLOW);
+    std::fs::write(&workflow, "name: one\n").unwrap();
+    std::fs::write(dir.join("Cargo.toml"), "version = \"1.0.0\"\n").unwrap();
+    let first = commit_all(&dir, "one");
+    std::fs::write(&workflow, "name: two\n").unwrap();
+    std::fs::write(dir.join("Cargo.toml"), "version = \"1.1.0\"\n").unwrap();
+    let second = commit_all(&dir, "two");
+
+    assert_eq!(check_pin(&dir, &second, "v1.1.0"), Ok(()));
+    let stale = panics(|| check_pin(&dir, &first, "v1.0.0"));
+    assert!(
+        stale.contains("differs from the one at the commit"),
+        "{stale}"
+    );
+    let version = panics(|| check_pin(&dir, &second, "v1.0.0"));
+    assert!(version.contains("not the version at"), "{version}");
+    let absent = "f".repeat(40);
+    let missing = panics(|| check_pin(&dir, &absent, "v1.1.0"));
+    assert!(
+        missing.contains("not in the history of this full clone"),
+        "{missing}"
+    );
+
+    // A shallow clone lacks the first commit and cannot tell; it still
+    // checks the commit it has.
+    let shallow = scratch.path().join("shallow");
+    run_ok(
+        git_at("git", &shallow)
+            .args(["clone", "-q", "--depth", "1"])
+            .arg(format!("file://{}", dir.display()))
+            .arg(&shallow),
+    );
+    let reason = check_pin(&shallow, &first, "v1.0.0").unwrap_err();
+    assert!(reason.contains("shallow clone"), "{reason}");
+    assert_eq!(check_pin(&shallow, &second, "v1.1.0"), Ok(()));
+
+    // Nor can a source tree without git.
+    let plain = scratch.path().join("plain");
+    std::fs::create_dir(&plain).unwrap();
+    let reason = check_pin(&plain, &second, "v1.1.0").unwrap_err();
+    assert!(reason.contains("not a git checkout"), "{reason}");
 }
 
 /// DIR as a copy of the pin script and the template, for a workflow and
@@ -185,33 +264,25 @@ fn scratch_repository(dir: &Path) {
         dir.join(TEMPLATE_WORKFLOW),
     )
     .unwrap();
-    run_ok(Command::new("git").arg("init").arg("-q").arg(dir));
+    run_ok(git_at("git", dir).arg("init").arg("-q").arg(dir));
 }
 
 fn commit_all(dir: &Path, message: &str) -> String {
-    run_ok(Command::new("git").arg("-C").arg(dir).args(["add", "-A"]));
+    run_ok(git_at("git", dir).arg("-C").arg(dir).args(["add", "-A"]));
     run_ok(
-        Command::new("git")
+        git_at("git", dir)
             .arg("-C")
             .arg(dir)
             .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
             .args(["-c", "commit.gpgsign=false", "commit", "-q", "-m", message]),
     );
-    String::from_utf8(run_ok(
-        Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(["rev-parse", "HEAD"]),
-    ))
-    .unwrap()
-    .trim()
-    .to_owned()
+    let head = git(dir, &["rev-parse", "HEAD"]);
+    String::from_utf8(head.stdout).unwrap().trim().to_owned()
 }
 
 fn pin_template(dir: &Path) -> Output {
-    Command::new("bash")
+    git_at("bash", dir)
         .arg(dir.join(".ci/pin-template"))
-        .stdin(Stdio::null())
         .output()
         .unwrap()
 }
