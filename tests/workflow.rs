@@ -582,3 +582,201 @@ fn the_attestations_cover_the_image_manifest_and_sbom_with_pinned_actions() {
         assert!(text.contains(&format!("uses: {pin}\n")), "{pin}");
     }
 }
+
+/// Runs a bash step of the reusable workflow's JOB in DIR as GitHub runs it
+/// (`bash -e -o pipefail`), with ENV.
+fn run_step(job: &str, name: &str, dir: &Path, env: &[(&str, &str)]) -> Output {
+    let workflow = yaml(REUSABLE_WORKFLOW);
+    let steps = workflow["jobs"][job]["steps"].as_vec().unwrap();
+    let step = steps
+        .iter()
+        .find(|step| step["name"].as_str() == Some(name))
+        .unwrap_or_else(|| panic!("{job}: no step {name:?}"));
+    let script = step["run"].as_str().unwrap();
+    Command::new("bash")
+        .args([
+            "--noprofile",
+            "--norc",
+            "-e",
+            "-o",
+            "pipefail",
+            "-c",
+            script,
+        ])
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// The step's `$GITHUB_OUTPUT` as name → value.
+fn step_outputs(dir: &Path, env: &[(&str, &str)]) -> (Output, BTreeMap<String, String>) {
+    let file = dir.join("github-output");
+    std::fs::write(&file, "").unwrap();
+    let mut env = env.to_vec();
+    let file_str = file.to_str().unwrap().to_owned();
+    env.push(("GITHUB_OUTPUT", &file_str));
+    env.push(("GITHUB_SERVER_URL", "https://github.com"));
+    let output = run_step("release", "The channel's URLs", dir, &env);
+    let outputs = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    (output, outputs)
+}
+
+#[test]
+fn the_channel_urls_are_pages_for_the_manifest_and_the_release_for_the_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = |owner: &'static str, name: &'static str| {
+        [
+            ("GITHUB_REPOSITORY_OWNER", owner),
+            ("GITHUB_REPOSITORY", name),
+        ]
+    };
+    let cases: [(&[(&str, &str)], [&str; 2]); 4] = [
+        (
+            &[
+                repo("OurTeam", "OurTeam/Wsl"),
+                [("TAG", "v1.0"), ("PAGES_URL", "")],
+            ]
+            .concat(),
+            [
+                "https://ourteam.github.io/Wsl/",
+                "https://github.com/OurTeam/Wsl/releases/download/v1.0/",
+            ],
+        ),
+        (
+            &[
+                repo("OurTeam", "OurTeam/OurTeam.github.io"),
+                [("TAG", "v2"), ("PAGES_URL", "")],
+            ]
+            .concat(),
+            [
+                "https://ourteam.github.io/",
+                "https://github.com/OurTeam/OurTeam.github.io/releases/download/v2/",
+            ],
+        ),
+        (
+            &[
+                repo("o", "o/r"),
+                [("TAG", "v3"), ("PAGES_URL", "https://wsl.example.org/team")],
+            ]
+            .concat(),
+            [
+                "https://wsl.example.org/team/",
+                "https://github.com/o/r/releases/download/v3/",
+            ],
+        ),
+        // A tag is a path segment of the image URLs, percent-encoded.
+        (
+            &[
+                repo("o", "o/r"),
+                [
+                    ("TAG", "release/2026 1"),
+                    ("PAGES_URL", "https://o.github.io/r/"),
+                ],
+            ]
+            .concat(),
+            [
+                "https://o.github.io/r/",
+                "https://github.com/o/r/releases/download/release%2F2026%201/",
+            ],
+        ),
+    ];
+    for (env, [pages, base]) in cases {
+        let (output, outputs) = step_outputs(dir.path(), env);
+        assert!(output.status.success(), "{env:?}: {output:?}");
+        assert_eq!(
+            outputs,
+            map(&[
+                ("base-url", base),
+                ("manifest-url", &format!("{pages}DistributionInfo.json")),
+                ("pages-url", pages),
+            ]),
+            "{env:?}"
+        );
+    }
+
+    let refused: [(&[(&str, &str)], &str); 2] = [
+        (
+            &[
+                repo("o", "o/r"),
+                [("TAG", "v1"), ("PAGES_URL", "http://o.github.io/r/")],
+            ]
+            .concat(),
+            "pages-url must be an https:// URL",
+        ),
+        (
+            &[repo("o", "o/r"), [("TAG", ""), ("PAGES_URL", "")]].concat(),
+            "a channel needs the release's tag",
+        ),
+    ];
+    for (env, message) in refused {
+        let (output, outputs) = step_outputs(dir.path(), env);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(1), "{env:?}: {output:?}");
+        assert!(stdout.contains(message), "{env:?}: {stdout}");
+        assert!(outputs.is_empty(), "{env:?}: {outputs:?}");
+    }
+}
+
+#[test]
+fn without_a_channel_the_release_files_are_named_after_each_host() {
+    let dir = tempfile::tempdir().unwrap();
+    for (host, bytes) in [("my-wsl", "x86_64 image"), ("my-wsl-arm", "aarch64 image")] {
+        let host_dir = dir.path().join("dist").join(host);
+        std::fs::create_dir_all(&host_dir).unwrap();
+        std::fs::write(host_dir.join("nixos.wsl"), bytes).unwrap();
+        std::fs::write(
+            host_dir.join("manifest.json"),
+            format!("{{\"m\": \"{host}\"}}"),
+        )
+        .unwrap();
+        std::fs::write(
+            host_dir.join("sbom.cdx.json"),
+            format!("{{\"s\": \"{host}\"}}"),
+        )
+        .unwrap();
+        std::fs::write(
+            host_dir.join("nixos.wsl.sha256"),
+            format!("{}  nixos.wsl\n", "ab".repeat(32)),
+        )
+        .unwrap();
+    }
+    let output = run_step(
+        "release",
+        "The release files, named after each host",
+        dir.path(),
+        &[],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let release = dir.path().join("release");
+    assert_eq!(
+        dir_names(&release),
+        [
+            "my-wsl-arm.cdx.json",
+            "my-wsl-arm.manifest.json",
+            "my-wsl-arm.wsl",
+            "my-wsl-arm.wsl.sha256",
+            "my-wsl.cdx.json",
+            "my-wsl.manifest.json",
+            "my-wsl.wsl",
+            "my-wsl.wsl.sha256",
+        ]
+    );
+    let read = |name: &str| std::fs::read_to_string(release.join(name)).unwrap();
+    assert_eq!(read("my-wsl.wsl"), "x86_64 image");
+    assert_eq!(read("my-wsl-arm.wsl"), "aarch64 image");
+    assert_eq!(read("my-wsl.manifest.json"), "{\"m\": \"my-wsl\"}");
+    assert_eq!(read("my-wsl-arm.cdx.json"), "{\"s\": \"my-wsl-arm\"}");
+    assert_eq!(
+        read("my-wsl.wsl.sha256"),
+        format!("{}  my-wsl.wsl\n", "ab".repeat(32))
+    );
+}
