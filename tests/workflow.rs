@@ -612,6 +612,9 @@ fn run_step(job: &str, name: &str, dir: &Path, env: &[(&str, &str)]) -> Output {
         .unwrap()
 }
 
+/// A step's environment.
+type Env<'a> = &'a [(&'a str, &'a str)];
+
 /// The step's `$GITHUB_OUTPUT` as name → value.
 fn step_outputs(dir: &Path, env: &[(&str, &str)]) -> (Output, BTreeMap<String, String>) {
     let file = dir.join("github-output");
@@ -639,7 +642,7 @@ fn the_channel_urls_are_pages_for_the_manifest_and_the_release_for_the_images() 
             ("GITHUB_REPOSITORY", name),
         ]
     };
-    let cases: [(&[(&str, &str)], [&str; 2]); 4] = [
+    let cases: [(Env, [&str; 2]); 4] = [
         (
             &[
                 repo("OurTeam", "OurTeam/Wsl"),
@@ -703,7 +706,7 @@ fn the_channel_urls_are_pages_for_the_manifest_and_the_release_for_the_images() 
         );
     }
 
-    let refused: [(&[(&str, &str)], &str); 2] = [
+    let refused: [(Env, &str); 2] = [
         (
             &[
                 repo("o", "o/r"),
