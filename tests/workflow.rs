@@ -2,15 +2,18 @@
 //! template's `uses:` line is pinned to a commit that holds this very
 //! workflow (and `.ci/pin-template` keeps it so), every job asks for no more
 //! than it needs and every caller grants exactly what the jobs ask for, no
-//! `${{ }}` expression is pasted into a script, and every bash script parses.
-//! What GitHub itself runs (attestations, Pages) runs in CI on GitHub.
+//! `${{ }}` expression is pasted into a script, and every bash script parses;
+//! the channel's URL step, the release-files step and the publish step run
+//! here as GitHub runs them (the publish step with a `nix` that records what
+//! it is asked to run). What GitHub itself runs (attestations, Pages, the
+//! download of the previous manifest) runs in CI on GitHub.
 
 mod common;
 
 use common::*;
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use yaml_rust2::{Yaml, YamlLoader};
 
@@ -782,4 +785,198 @@ fn without_a_channel_the_release_files_are_named_after_each_host() {
         read("my-wsl.wsl.sha256"),
         format!("{}  my-wsl.wsl\n", "ab".repeat(32))
     );
+}
+
+/// A `nix` for the publish step: `nix run INSTALLABLE -- ARGS` records where
+/// it ran, what and with which arguments (and the key file's mode and
+/// bytes) in LOG, and makes the --out directory; `nix key …` is the real Nix.
+fn publish_shim(dir: &Path, log: &Path) -> PathBuf {
+    let shim = dir.join("shim");
+    std::fs::create_dir_all(&shim).unwrap();
+    std::fs::create_dir_all(log).unwrap();
+    let real_nix = String::from_utf8(run_ok(Command::new("sh").args(["-c", "command -v nix"])))
+        .unwrap()
+        .trim()
+        .to_owned();
+    std::fs::write(
+        shim.join("nix"),
+        format!(
+            r#"#!/bin/sh
+if [ "$1" = key ]; then exec {real_nix} "$@"; fi
+[ "$1" = run ] && [ "$3" = -- ] || exit 99
+pwd > {log}/cwd
+printf '%s\n' "$2" > {log}/installable
+shift 3
+for a; do
+  printf '%s\n' "$a" >> {log}/args
+  if [ "$prev" = --sign-key ]; then stat -c %a "$a" > {log}/key-mode; cp "$a" {log}/key; fi
+  if [ "$prev" = --out ]; then mkdir "$a"; fi
+  prev=$a
+done
+"#,
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        shim.join("nix"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    shim
+}
+
+#[test]
+fn the_publish_step_passes_the_previous_manifest_and_a_private_key_it_removes() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (secret, public) = nix_key_pair(scratch.path(), "team-1");
+    let secret_text = std::fs::read_to_string(&secret).unwrap();
+    let public_text = std::fs::read_to_string(&public).unwrap();
+
+    let run = |case: &str, previous: bool, names: bool, key: &str| -> (Output, PublishRun) {
+        let workspace = scratch.path().join(case);
+        for host in ["my-wsl", "my-wsl-arm"] {
+            std::fs::create_dir_all(workspace.join("dist").join(host)).unwrap();
+            std::fs::write(
+                workspace.join("dist").join(host).join("manifest.json"),
+                "{}",
+            )
+            .unwrap();
+        }
+        std::fs::create_dir(workspace.join("source")).unwrap();
+        if previous {
+            std::fs::write(workspace.join("previous.json"), "{}").unwrap();
+        }
+        let log = scratch.path().join(format!("{case}-log"));
+        let shim = publish_shim(&scratch.path().join(format!("{case}-shim")), &log);
+        let tmp = scratch.path().join(format!("{case}-tmp"));
+        std::fs::create_dir(&tmp).unwrap();
+        let path = format!("{}:{}", shim.display(), std::env::var("PATH").unwrap());
+        let (name, friendly) = if names {
+            ("our-nixos-1", "Our NixOS, release 1")
+        } else {
+            ("", "")
+        };
+        let output = run_step(
+            "release",
+            "wsl-tarball publish",
+            &workspace,
+            &[
+                ("PATH", &path),
+                ("TMPDIR", tmp.to_str().unwrap()),
+                ("NIX_CONFIG", NIX_CONFIG),
+                ("HOME", scratch.path().to_str().unwrap()),
+                ("CHANNEL", "our-nixos"),
+                ("FLAKE", "."),
+                ("HOST", "my-wsl"),
+                ("NAME", name),
+                ("FRIENDLY_NAME", friendly),
+                ("BASE_URL", "https://github.com/o/r/releases/download/v1/"),
+                ("SIGNING_KEY", key),
+            ],
+        );
+        assert!(dir_names(&tmp).is_empty(), "{case}: {:?}", dir_names(&tmp));
+        (output, PublishRun { workspace, log })
+    };
+    let args = |at: &PublishRun| -> Vec<String> {
+        std::fs::read_to_string(at.log.join("args"))
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+
+    // The first release: no previous manifest, no names, no key.
+    let (output, first) = run("first", false, false, "");
+    assert!(output.status.success(), "{output:?}");
+    let w = first.workspace.display().to_string();
+    assert_eq!(
+        args(&first),
+        [
+            "publish",
+            "--flavour",
+            "our-nixos",
+            "--base-url",
+            "https://github.com/o/r/releases/download/v1/",
+            "--out",
+            &format!("{w}/release"),
+            &format!("{w}/dist/my-wsl-arm/manifest.json"),
+            &format!("{w}/dist/my-wsl/manifest.json"),
+        ]
+    );
+    // FLAKE is relative to the checkout, as in the build job.
+    assert_eq!(
+        std::fs::read_to_string(first.log.join("cwd"))
+            .unwrap()
+            .trim(),
+        format!("{w}/source")
+    );
+    assert_eq!(
+        std::fs::read_to_string(first.log.join("installable")).unwrap(),
+        ".#nixosConfigurations.my-wsl.config.wsl.tarball.package\n"
+    );
+
+    // A later, signed release with names.
+    let (output, later) = run("later", true, true, &secret_text);
+    assert!(output.status.success(), "{output:?}");
+    let w = later.workspace.display().to_string();
+    let given = args(&later);
+    let key = given[given.iter().position(|a| a == "--sign-key").unwrap() + 1].clone();
+    assert_eq!(
+        given,
+        [
+            "publish",
+            "--flavour",
+            "our-nixos",
+            "--base-url",
+            "https://github.com/o/r/releases/download/v1/",
+            "--out",
+            &format!("{w}/release"),
+            "--previous",
+            &format!("{w}/previous.json"),
+            "--name",
+            "our-nixos-1",
+            "--friendly-name",
+            "Our NixOS, release 1",
+            "--sign-key",
+            &key,
+            "--trusted-key",
+            &format!("{w}/public.key"),
+            &format!("{w}/dist/my-wsl-arm/manifest.json"),
+            &format!("{w}/dist/my-wsl/manifest.json"),
+        ]
+    );
+    // The key: a 0600 file with the secret, removed when the step ended
+    // (the run checked its TMPDIR is empty), never printed; the public key
+    // is the secret's.
+    assert_eq!(
+        std::fs::read_to_string(later.log.join("key-mode"))
+            .unwrap()
+            .trim(),
+        "600"
+    );
+    assert_eq!(
+        std::fs::read_to_string(later.log.join("key"))
+            .unwrap()
+            .trim(),
+        secret_text.trim()
+    );
+    assert!(!Path::new(&key).exists());
+    assert_eq!(
+        std::fs::read_to_string(later.workspace.join("public.key")).unwrap(),
+        public_text
+    );
+    let (_, base64) = secret_text.split_once(':').unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!printed.contains(&base64[..16]), "{printed}");
+}
+
+/// Where a publish step ran and where its `nix` shim logged.
+struct PublishRun {
+    workspace: PathBuf,
+    log: PathBuf,
 }
