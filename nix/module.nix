@@ -279,14 +279,17 @@ let
       '';
 
   # The tarball as a pure derivation: cached, and buildable on remote builders.
+  # Its output: nixos.wsl, manifest.json and the CycloneDX SBOM sbom.cdx.json,
+  # the files `wsl-tarball publish` and the reusable workflow take.
   # `writeFlags` is a parameter: checks.nix writes the same system on one
   # thread with `overrideAttrs (old: { writeFlags = old.writeFlags ++ … })`.
   wslTarball = overClosure "nixos-wsl-tarball" { writeFlags = compressionFlags ++ checkFlags; } ''
     mkdir -p "$out/nix-support"
     wsl-tarball write ${closureArgs} "''${writeFlags[@]}" \
-      --manifest "$out/manifest.json" -o "$out/nixos.wsl"
+      --manifest "$out/manifest.json" --sbom "$out/sbom.cdx.json" -o "$out/nixos.wsl"
     echo "file wsl-tarball $out/nixos.wsl" > "$out/nix-support/hydra-build-products"
     echo "file manifest $out/manifest.json" >> "$out/nix-support/hydra-build-products"
+    echo "file sbom $out/sbom.cdx.json" >> "$out/nix-support/hydra-build-products"
   '';
 
   closure = pkgs.closureInfo { rootPaths = [ config.system.build.toplevel ]; };

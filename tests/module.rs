@@ -579,9 +579,29 @@ fn module_tarball_is_written_with_the_configured_compression() {
     assert_eq!(manifest["settings"]["compression"], "xz");
     assert_eq!(manifest["settings"]["level"], 0);
     assert_eq!(manifest["securityChecks"]["status"], "passed");
+    // The SBOM beside them, of this very file, as the reusable workflow
+    // and `wsl-tarball publish` take it.
+    let sbom: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(result.join("sbom.cdx.json")).unwrap()).unwrap();
+    assert_eq!(sbom["bomFormat"], "CycloneDX");
+    assert_eq!(sbom["metadata"]["component"]["name"], "nixos.wsl");
+    assert_eq!(
+        sbom["metadata"]["component"]["hashes"][0]["content"],
+        manifest["tarball"]["sha256"]
+    );
     let products =
         std::fs::read_to_string(result.join("nix-support/hydra-build-products")).unwrap();
-    assert!(products.contains("file wsl-tarball ") && products.contains("/nixos.wsl"));
+    let products: Vec<&str> = products.lines().collect();
+    let out = std::fs::canonicalize(&result).unwrap();
+    let out = out.display();
+    assert_eq!(
+        products,
+        [
+            format!("file wsl-tarball {out}/nixos.wsl"),
+            format!("file manifest {out}/manifest.json"),
+            format!("file sbom {out}/sbom.cdx.json"),
+        ]
+    );
     let verify = run_wsl_tarball(&["verify", tarball.to_str().unwrap()]);
     assert!(
         verify.status.success(),

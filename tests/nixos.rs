@@ -9,6 +9,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use sha2::{Digest, Sha256};
+
 use common::*;
 
 fn test_flake() -> String {
@@ -346,13 +348,20 @@ fn the_pure_derivation_and_the_app_write_the_same_bytes() {
         serde_json::from_slice(&run_ok(&mut command)).unwrap()
     };
     nix_build(&[]);
-    // Building it again must give the same bytes, or Nix refuses.
+    // Building it again must give the same bytes (the SBOM's too), or Nix refuses.
     let built = nix_build(&["--rebuild"]);
-    let out = built[0]["outputs"]["out"].as_str().unwrap();
-    assert_verifies(Path::new(&format!("{out}/nixos.wsl")), Rootfs::Skeleton);
-    let from_derivation = std::fs::read(format!("{out}/nixos.wsl")).unwrap();
+    let out = Path::new(built[0]["outputs"]["out"].as_str().unwrap());
+    assert_eq!(
+        dir_names(out),
+        ["manifest.json", "nixos.wsl", "sbom.cdx.json"],
+        "the module's wslTarball output"
+    );
+    assert_verifies(&out.join("nixos.wsl"), Rootfs::Skeleton);
+    let from_derivation = std::fs::read(out.join("nixos.wsl")).unwrap();
 
-    let from_app = dir.path().join("app.wsl");
+    // The app writes the same name, so the SBOM's top component matches too.
+    let from_app = dir.path().join("nixos.wsl");
+    let sbom_from_app = dir.path().join("sbom.cdx.json");
     run_ok(
         wsl_tarball()
             .env("NIX_CONFIG", NIX_CONFIG)
@@ -366,13 +375,31 @@ fn the_pure_derivation_and_the_app_write_the_same_bytes() {
                 "--quiet",
                 "-o",
             ])
-            .arg(&from_app),
+            .arg(&from_app)
+            .arg("--sbom")
+            .arg(&sbom_from_app),
     );
     assert_verifies(&from_app, Rootfs::Skeleton);
     assert!(
         std::fs::read(&from_app).unwrap() == from_derivation,
         "nix build and the app wrote different tarballs"
     );
+    let sbom = std::fs::read(out.join("sbom.cdx.json")).unwrap();
+    assert!(
+        std::fs::read(&sbom_from_app).unwrap() == sbom,
+        "nix build and the app wrote different SBOMs"
+    );
+    let sbom: serde_json::Value = serde_json::from_slice(&sbom).unwrap();
+    let sha256 = wsl_tarball::hex::encode(&Sha256::digest(&from_derivation));
+    assert_eq!(sbom["metadata"]["component"]["name"], "nixos.wsl");
+    assert_eq!(
+        sbom["metadata"]["component"]["hashes"][0]["content"],
+        sha256
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["tarball"]["file"], "nixos.wsl");
+    assert_eq!(manifest["tarball"]["sha256"], sha256);
 }
 
 #[test]

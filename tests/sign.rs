@@ -712,11 +712,12 @@ fn workflow_step(name: &str) -> String {
 fn the_workflow_signs_with_the_secret_in_a_private_file_it_removes() {
     let dir = tempfile::tempdir().unwrap();
     let (secret, public) = nix_key_pair(dir.path(), "team-1");
-    let dist = dir.path().join("dist");
-    std::fs::create_dir(&dist).unwrap();
+    // The build step keeps the derivation's names under dist/HOST/.
+    let dist = dir.path().join("dist/my-wsl");
+    std::fs::create_dir_all(&dist).unwrap();
     let (tarball, manifest) = write_with_manifest(dir.path(), "built", &[]);
-    std::fs::rename(&tarball, dist.join("my-wsl.wsl")).unwrap();
-    std::fs::rename(&manifest, dist.join("my-wsl.manifest.json")).unwrap();
+    std::fs::rename(&tarball, dist.join("nixos.wsl")).unwrap();
+    std::fs::rename(&manifest, dist.join("manifest.json")).unwrap();
     // `nix run PACKAGE -- ARGS` runs the binary under test, noting the mode
     // of the key file it is given.
     let shim = dir.path().join("shim");
@@ -762,7 +763,7 @@ fn the_workflow_signs_with_the_secret_in_a_private_file_it_removes() {
     // Without the secret: nothing signed, said so.
     let text = assert_exit(&step(""), 0);
     assert!(text.contains("stays unsigned"), "{text}");
-    assert!(manifest_json(&dist.join("my-wsl.manifest.json"))["signatures"].is_null());
+    assert!(manifest_json(&dist.join("manifest.json"))["signatures"].is_null());
 
     let text = assert_exit(&step(&secret_text), 0);
     let (_, base64) = secret_text.split_once(':').unwrap();
@@ -771,8 +772,8 @@ fn the_workflow_signs_with_the_secret_in_a_private_file_it_removes() {
     assert!(dir_names(&tmp).is_empty(), "{:?}", dir_names(&tmp));
     assert_exit(
         &verify_image(
-            &dist.join("my-wsl.wsl"),
-            &dist.join("my-wsl.manifest.json"),
+            &dist.join("nixos.wsl"),
+            &dist.join("manifest.json"),
             &[arg(&public)],
         ),
         0,

