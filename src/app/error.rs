@@ -9,6 +9,7 @@ use crate::compress::CompressError;
 use crate::count::count;
 use crate::delta::DeltaError;
 use crate::input::InputError;
+use crate::inspect::InspectError;
 use crate::nix::NixError;
 use crate::output::OutputError;
 use crate::overlap::OverlapError;
@@ -17,6 +18,32 @@ use crate::scan::{AllowRuleError, ScanConfigError};
 use crate::sign::KeyError;
 use crate::store::{ClosureError, StorePathError};
 use crate::write::WriteError;
+
+/// How a command ends: the exit status the CLI documents in its `--help`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// 0: done; every check passed; A and B are identical.
+    Success,
+    /// 1: a check ran and said no (verification failed, A and B differ),
+    /// or a command that writes or applies failed.
+    Failure,
+    /// 2: trouble: bad usage, or an input a reading command cannot read.
+    Trouble,
+    /// 3: error-severity security findings.
+    Findings,
+}
+
+impl ExitStatus {
+    /// The status as the process's exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::Failure => 1,
+            ExitStatus::Trouble => 2,
+            ExitStatus::Findings => crate::scan::FINDINGS_EXIT_CODE,
+        }
+    }
+}
 
 /// Where error-severity findings stopped a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +158,12 @@ pub enum AppError {
     Key(#[from] KeyError),
     #[error(transparent)]
     Sign(#[from] super::SignError),
+    #[error("trusted key: {0}")]
+    TrustedKey(KeyError),
+    #[error("an update bundle holds its own manifest; no other is read for it")]
+    ManifestForBundle,
+    #[error("a tarball's signature is in the manifest written with it, and no manifest is given")]
+    TrustedKeysWithoutManifest,
 
     // Failures while running.
     #[error(transparent)]
@@ -143,12 +176,25 @@ pub enum AppError {
     Delta(#[from] DeltaError),
     #[error(transparent)]
     Read(#[from] ReadError),
+    #[error(transparent)]
+    Inspect(#[from] InspectError),
     /// A failure after the tarball began to stream to standard output.
     #[error("{0}{STREAM_ABANDONED}")]
     StreamAbandoned(Box<AppError>),
 }
 
 impl AppError {
+    /// The exit status of a command that writes or applies and failed so:
+    /// findings 3, bad usage 2, anything else 1. (A reading command's
+    /// failures are trouble: [`super::ReadingError`].)
+    pub fn status(&self) -> ExitStatus {
+        match self {
+            AppError::Findings { .. } => ExitStatus::Findings,
+            error if error.is_usage() => ExitStatus::Trouble,
+            _ => ExitStatus::Failure,
+        }
+    }
+
     /// Bad usage, found before anything was read or written.
     pub fn is_usage(&self) -> bool {
         matches!(

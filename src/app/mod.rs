@@ -1,5 +1,6 @@
-//! The commands `write`, `check`, `build` and `delta` as requests and
-//! outcomes: the policy and orchestration the CLI used to carry.
+//! The commands `write`, `check`, `build`, `delta`, `sign`, `inspect`,
+//! `verify` and `diff` as requests and outcomes: the policy and
+//! orchestration the CLI used to carry.
 //!
 //! A request holds what the command line (or any other caller) decided; the
 //! layer reads the inputs, chooses the skeleton, the compression (a flag
@@ -9,8 +10,12 @@
 //! writes the manifest and commits the outputs together. It never prints:
 //! what the user should hear along the way goes to an [`Events`] observer,
 //! in the order it happens, and the result is an outcome or an
-//! [`AppError`]. The CLI adds flag names to the errors and maps
-//! them to exit codes ([`AppError::is_usage`] is bad usage).
+//! [`AppError`]. Every outcome and error carries the command's exit status
+//! as a value ([`ExitStatus`]: a report's verdict, [`AppError::status`],
+//! [`ReadingError::status`] for the reading commands `inspect`, `verify`,
+//! `diff` and `check`); the
+//! CLI maps it to the process's exit code and adds flag names to the
+//! errors.
 //!
 //! ```text
 //! request ─► rootfs (system, skeleton, plan) ─► write::write_tarball
@@ -20,13 +25,18 @@
 mod build;
 mod delta;
 mod error;
+mod report;
 mod rootfs;
 mod security;
 mod sign;
 
 pub use build::{build, BuildOutcome, BuildRequest};
 pub use delta::{write_delta, DeltaOutcome, DeltaRequest};
-pub use error::{AppError, FindingsStage};
+pub use error::{AppError, ExitStatus, FindingsStage};
+pub use report::{
+    check, diff, inspect, verify, CheckRequest, DiffReport, InspectReport, ReadingError,
+    VerifyReport, VerifyRequest,
+};
 pub use rootfs::{
     check_rootfs, write_rootfs, CompressionRequest, ContentRequest, OutputRequest, Skeleton,
     SystemRequest, WriteOutcome,
