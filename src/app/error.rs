@@ -157,7 +157,7 @@ pub enum AppError {
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error(transparent)]
-    Sign(#[from] super::SignError),
+    Sign(#[from] SignError),
     #[error("trusted key: {0}")]
     TrustedKey(KeyError),
     #[error("an update bundle holds its own manifest; no other is read for it")]
@@ -214,5 +214,49 @@ impl AppError {
                 | AppError::Overlap(_)
                 | AppError::Chown(_)
         ) || matches!(self, AppError::Sign(error) if error.is_usage())
+    }
+}
+
+/// Why `sign` refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("{}: an image is signed through its manifest; give the manifest `write` wrote for it", file.display())]
+    NoManifest { file: PathBuf },
+    #[error("{}: an update bundle holds its own manifest; a separate manifest does not apply", file.display())]
+    BundleWithManifest { file: PathBuf },
+    #[error("manifest {}: {message}; nothing was signed", manifest.display())]
+    BadManifest { manifest: PathBuf, message: String },
+    #[error("{} is not the image manifest {} describes ({what}); nothing was signed", file.display(), manifest.display())]
+    NotThisImage {
+        file: PathBuf,
+        manifest: PathBuf,
+        what: String,
+    },
+    #[error("the signing key {} is inside the extra files {}: it would be copied into the tarball", key.display(), tree.display())]
+    KeyInExtraFiles { key: PathBuf, tree: PathBuf },
+    #[error("the signing key {} is in the Nix store ({}), readable by every user: keep secret keys outside the store", key.display(), store.display())]
+    KeyInStore { key: PathBuf, store: PathBuf },
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("writing {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl SignError {
+    /// Bad usage rather than a refused input.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            SignError::NoManifest { .. }
+                | SignError::BundleWithManifest { .. }
+                | SignError::KeyInExtraFiles { .. }
+                | SignError::KeyInStore { .. }
+        )
     }
 }

@@ -13,9 +13,8 @@
 //! [`AppError`]. Every outcome and error carries the command's exit status
 //! as a value ([`ExitStatus`]: a report's verdict, [`AppError::status`],
 //! [`ReadingError::status`] for the reading commands `inspect`, `verify`,
-//! `diff` and `check`); the
-//! CLI maps it to the process's exit code and adds flag names to the
-//! errors.
+//! `diff` and `check`); the CLI maps it to the process's exit code and
+//! adds flag names to the errors.
 //!
 //! ```text
 //! request ─► rootfs (system, skeleton, plan) ─► write::write_tarball
@@ -32,7 +31,7 @@ mod sign;
 
 pub use build::{build, BuildOutcome, BuildRequest};
 pub use delta::{write_delta, DeltaOutcome, DeltaRequest};
-pub use error::{AppError, ExitStatus, FindingsStage};
+pub use error::{AppError, ExitStatus, FindingsStage, SignError};
 pub use report::{
     check, diff, inspect, verify, CheckRequest, DiffReport, InspectReport, ReadingError,
     VerifyReport, VerifyRequest,
@@ -42,7 +41,7 @@ pub use rootfs::{
     SystemRequest, WriteOutcome,
 };
 pub use security::{check_tarball, CheckSettings};
-pub use sign::{sign, SignError, SignOutcome, SignRequest};
+pub use sign::{sign, SignOutcome, SignRequest};
 // What requests and outcomes are made of, from modules the crate keeps to
 // itself.
 pub use crate::cache::{parse_size, BadSize, Eviction, DEFAULT_LIMIT_BYTES as DEFAULT_CACHE_LIMIT};
