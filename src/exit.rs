@@ -4,11 +4,11 @@
 
 use anyhow::anyhow;
 
+use crate::flags::with_flags;
+
 use wsl_tarball::app::{AppError, ExitStatus, ReadingError, SignError};
-use wsl_tarball::compress::CompressError;
 use wsl_tarball::delta;
 use wsl_tarball::escape::Escaped;
-use wsl_tarball::plan::PlanError;
 
 /// A command that did not succeed: the message and the exit status.
 #[derive(Debug)]
@@ -75,57 +75,6 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-/// The library's error with the flag that carried the value.
-fn with_flags(error: AppError) -> anyhow::Error {
-    match error {
-        AppError::Threads { threads, source } => {
-            anyhow!(source).context(format!("--threads {threads}"))
-        }
-        AppError::CompressOptions(
-            source @ (CompressError::LevelOutOfRange { level, .. }
-            | CompressError::LevelNotAccepted { level, .. }),
-        ) => anyhow!(source).context(format!("--level {level}")),
-        AppError::InvalidSystem { system, source } => {
-            anyhow!(source).context(format!("--system {system}"))
-        }
-        AppError::NotNixosToplevel { system } => anyhow!(
-            "--system {system} is not a NixOS toplevel (it lacks init, etc or sw), so it gets no WSL skeleton and cannot boot: give --facts, or --no-skeleton for a bare store tarball"
-        ),
-        AppError::NoSystem => anyhow!("give --system or --facts"),
-        AppError::Plan(PlanError::OwnerWithoutFacts { file, kind, name }) => anyhow!(
-            "NixOS skeleton: {file} names {kind} \"{name}\", but without --facts the skeleton knows only root. Give the module's facts: \
-             `nix build .#nixosConfigurations.HOST.config.system.build.wslTarballFacts`, then --facts result \
-             (or let `wsl-tarball build HOST` do both)"
-        ),
-        AppError::SignKeyWithoutManifest => anyhow!(
-            "--sign-key needs --manifest FILE: the signature is recorded in the manifest"
-        ),
-        AppError::ModuleSignKeyWithoutManifest { key } => anyhow!(
-            "the host's wsl.tarball.signing.keyFile ({key}) asks for a signature, which is recorded in the manifest: give --manifest FILE"
-        ),
-        AppError::Sign(SignError::KeyInExtraFiles { key, tree }) => anyhow!(
-            "--sign-key {} is inside --extra-files {}: it would be copied into the tarball",
-            key.display(),
-            tree.display()
-        ),
-        AppError::Sign(SignError::KeyInStore { key, store }) => anyhow!(
-            "--sign-key {} is in the Nix store ({}), readable by every user: keep secret keys outside the store",
-            key.display(),
-            store.display()
-        ),
-        AppError::MtimeTooLarge(_) => anyhow!("--mtime is too large"),
-        AppError::BundleSettings => anyhow!("--delta-from writes an update bundle of store paths: --extra-files, --chown, --manifest, --sbom, --cache, --cache-limit and --cache-check-contents do not apply to it"),
-        AppError::TrustedKey(source) => anyhow!(source).context("--trusted-key"),
-        AppError::ManifestForBundle => {
-            anyhow!("--manifest: an update bundle holds its own manifest")
-        }
-        AppError::TrustedKeysWithoutManifest => anyhow!(
-            "--trusted-key needs --manifest FILE for a tarball: its signature is in the manifest `write --manifest` wrote"
-        ),
-        error => error.into(),
-    }
-}
-
 /// The error and its causes joined by ": ", leaving out a cause whose text
 /// the message already holds (the library's errors name their cause).
 fn error_message(error: &anyhow::Error) -> String {
@@ -150,6 +99,7 @@ pub fn apply_failure(error: delta::DeltaError) -> Failure {
         delta::DeltaError::TrustedKeys { .. } => anyhow!(
             "{error}; nothing was changed (--allow-unsigned applies the bundle without its signature checked)"
         ),
+        delta::DeltaError::BadRoot { root, why } => anyhow!("--root {}: {why}", root.display()),
         error => error.into(),
     };
     Failure {

@@ -24,6 +24,7 @@ use wsl_tarball::delta;
 mod print;
 mod cli;
 mod exit;
+mod flags;
 
 /// What a command returns: the exit status its outcome carries, or why it
 /// failed.

@@ -69,8 +69,36 @@ impl FindingsStage {
     }
 }
 
+/// An output that must be a file, never standard output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotStdout {
+    /// The manifest vouches for the tarball.
+    Manifest,
+    /// An update bundle is verified in its file before it is committed.
+    Bundle,
+}
+
+impl NotStdout {
+    /// Why it must be a file.
+    pub fn why(self) -> &'static str {
+        match self {
+            NotStdout::Manifest => "the manifest is a file that vouches for the tarball",
+            NotStdout::Bundle => "an update bundle is verified in its file before it is committed",
+        }
+    }
+}
+
+impl std::fmt::Display for NotStdout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NotStdout::Manifest => "manifest",
+            NotStdout::Bundle => "bundle",
+        })
+    }
+}
+
 /// What a run that streamed to standard output and failed adds.
-const STREAM_ABANDONED: &str = ": the tarball streamed to standard output is cut short and must not be used; no manifest was written";
+pub const STREAM_ABANDONED: &str = ": the tarball streamed to standard output is cut short and must not be used; no manifest was written";
 
 /// Why a request failed. Nothing at the destinations changed.
 #[derive(Debug, thiserror::Error)]
@@ -99,27 +127,23 @@ pub enum AppError {
     SignKeyWithoutManifest,
     #[error("the host's wsl.tarball.signing.keyFile ({key}) asks for a signature, which is recorded in the manifest, and no manifest is written")]
     ModuleSignKeyWithoutManifest { key: String },
-    #[error("--cache-limit applies to a cache, and `write` has none unless --cache DIR is given")]
+    #[error("a cache size limit applies to a cache, and no cache directory is given")]
     CacheLimitWithoutCache,
-    #[error("--cache-check-contents applies to a cache, and `write` has none unless --cache DIR is given")]
+    #[error("checking the cache's contents applies to a cache, and no cache directory is given")]
     CacheCheckWithoutCache,
     #[error(transparent)]
     Destination(OutputError),
-    #[error("{flag} {}: that is standard output, and {why}; give a file name", path.display())]
-    NotToStdout {
-        flag: &'static str,
-        path: PathBuf,
-        why: &'static str,
-    },
-    #[error("--allow-override: replaced files are verified in the complete tarball before it is committed, which a stream to standard output cannot wait for; give -o FILE")]
+    #[error("{file} {}: that is standard output, and {}; give a file name", path.display(), file.why())]
+    NotToStdout { file: NotStdout, path: PathBuf },
+    #[error("overriding files the tool makes: replaced files are verified in the complete tarball before it is committed, which a stream to standard output cannot wait for; write to a file")]
     OverrideToStream,
-    #[error("--compression {flag} contradicts -o {}, whose suffix names {suffix}: leave out --compression to write {suffix}, or name the file for {flag}", output.display())]
+    #[error("compression {compression} contradicts the output {}, whose suffix names {suffix}: ask for {suffix}, or name the file for {compression}", output.display())]
     SuffixContradicts {
         output: PathBuf,
-        flag: &'static str,
+        compression: &'static str,
         suffix: &'static str,
     },
-    #[error("-o {}: its suffix names {compression}, which wsl-tarball does not write; name it .tar.gz or .wsl (gzip), .tar.xz (xz), .tar.zst (zstd) or .tar (none)", output.display())]
+    #[error("output {}: its suffix names {compression}, which wsl-tarball does not write; name it .tar.gz or .wsl (gzip), .tar.xz (xz), .tar.zst (zstd) or .tar (none)", output.display())]
     UnsupportedSuffix {
         output: PathBuf,
         compression: &'static str,

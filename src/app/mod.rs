@@ -31,7 +31,7 @@ mod sign;
 
 pub use build::{build, BuildOutcome, BuildRequest};
 pub use delta::{write_delta, DeltaOutcome, DeltaRequest};
-pub use error::{AppError, ExitStatus, FindingsStage, SignError};
+pub use error::{AppError, ExitStatus, FindingsStage, NotStdout, SignError, STREAM_ABANDONED};
 pub use report::{
     check, diff, inspect, verify, CheckRequest, DiffReport, InspectReport, ReadingError,
     VerifyReport, VerifyRequest,
@@ -44,13 +44,15 @@ pub use security::{check_tarball, CheckSettings};
 pub use sign::{sign, SignOutcome, SignRequest};
 // What requests and outcomes are made of, from modules the crate keeps to
 // itself.
+pub use crate::cache::CacheError;
 pub use crate::cache::{parse_size, BadSize, Eviction, DEFAULT_LIMIT_BYTES as DEFAULT_CACHE_LIMIT};
-pub use crate::plan::NixDbMode;
+pub use crate::plan::{ChownRuleError, Conflict, EntryOrigin, NixDbMode, PlanError};
+pub use crate::write::WriteError;
 pub use crate::write::WriteSummary;
 
 use std::path::Path;
 
-use crate::cache::{CacheError, DamagedSegment};
+use crate::cache::DamagedSegment;
 use crate::scan::ScanReport;
 
 /// Something the user should hear about while a command runs.

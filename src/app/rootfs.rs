@@ -166,7 +166,7 @@ impl CompressionRequest {
         match self.compression {
             Some(flag) if flag != by_suffix => Err(AppError::SuffixContradicts {
                 output: output.to_path_buf(),
-                flag: flag.name(),
+                compression: flag.name(),
                 suffix: by_suffix.name(),
             }),
             Some(_) => self.options(nixos),
@@ -253,9 +253,8 @@ impl OutputRequest {
     pub(super) fn check_destinations(&self, allow_override: &[String]) -> Result<(), AppError> {
         if let Some(manifest) = self.manifest.as_deref().filter(|m| is_stdout(m)) {
             return Err(AppError::NotToStdout {
-                flag: "--manifest",
+                file: super::NotStdout::Manifest,
                 path: manifest.to_path_buf(),
-                why: "the manifest is a file that vouches for the tarball",
             });
         }
         if self.to_stdout() {

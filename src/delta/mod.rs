@@ -46,7 +46,7 @@ pub use read::{
 /// Why a delta could not be made, read or applied.
 #[derive(Debug, thiserror::Error)]
 pub enum DeltaError {
-    #[error("{}: not a tarball, a `--manifest` JSON or a closure file: {message}", path.display())]
+    #[error("{}: not a tarball, a tarball's manifest or a closure file: {message}", path.display())]
     NotASystem { path: PathBuf, message: String },
     #[error("{}: {message}", path.display())]
     BadInventory { path: PathBuf, message: String },
@@ -101,7 +101,7 @@ pub enum DeltaError {
     },
     #[error("cannot read the keys Nix trusts (trusted-public-keys): {message}")]
     TrustedKeys { message: String },
-    #[error("--root {}: {why}", root.display())]
+    #[error("root {}: {why}", root.display())]
     BadRoot { root: PathBuf, why: &'static str },
     #[error("`{command}` failed ({status}){detail}")]
     Command {

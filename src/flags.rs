@@ -1,0 +1,179 @@
+//! The flags behind the library's errors. The library says what is wrong
+//! in its own words ("extra files DIR", "owner override /etc 1000:100",
+//! "the cache"); the command line tells it with the flag the user typed
+//! (`--extra-files DIR`, `--chown /etc 1000:100`, `--cache`), and how to
+//! pass one that fixes it.
+
+use anyhow::anyhow;
+
+use wsl_tarball::app::{
+    AppError, CacheError, ChownRuleError, Conflict, EntryOrigin, NotStdout, PlanError, SignError,
+    WriteError, STREAM_ABANDONED,
+};
+use wsl_tarball::compress::CompressError;
+use wsl_tarball::delta::DeltaError;
+
+/// The library's error with the flag that carried the value.
+pub fn with_flags(error: AppError) -> anyhow::Error {
+    if let Some(text) = flagged(&error) {
+        return anyhow!(text);
+    }
+    match error {
+        AppError::Threads { threads, source } => {
+            anyhow!(source).context(format!("--threads {threads}"))
+        }
+        AppError::CompressOptions(
+            source @ (CompressError::LevelOutOfRange { level, .. }
+            | CompressError::LevelNotAccepted { level, .. }),
+        ) => anyhow!(source).context(format!("--level {level}")),
+        AppError::InvalidSystem { system, source } => {
+            anyhow!(source).context(format!("--system {system}"))
+        }
+        AppError::TrustedKey(source) => anyhow!(source).context("--trusted-key"),
+        error => error.into(),
+    }
+}
+
+/// The message of an error a flag's value caused, told with the flag.
+fn flagged(error: &AppError) -> Option<String> {
+    Some(match error {
+        AppError::NotNixosToplevel { system } => format!(
+            "--system {system} is not a NixOS toplevel (it lacks init, etc or sw), so it gets no WSL skeleton and cannot boot: give --facts, or --no-skeleton for a bare store tarball"
+        ),
+        AppError::NoSystem => "give --system or --facts".to_owned(),
+        AppError::Plan(PlanError::OwnerWithoutFacts { file, kind, name }) => format!(
+            "NixOS skeleton: {file} names {kind} \"{name}\", but without --facts the skeleton knows only root. Give the module's facts: \
+             `nix build .#nixosConfigurations.HOST.config.system.build.wslTarballFacts`, then --facts result \
+             (or let `wsl-tarball build HOST` do both)"
+        ),
+        AppError::Plan(plan) | AppError::Write(WriteError::Plan(plan)) => plan_message(plan)?,
+        AppError::Chown(rule) => chown_message(rule),
+        AppError::Write(WriteError::OverrideRejected { paths, failures }) => format!(
+            "--allow-override {}: with these replacements the tarball fails verify, so it was not written: {}",
+            paths.join(", "),
+            failures.join("; ")
+        ),
+        AppError::Cache(cache) => cache_message(cache)?,
+        AppError::CacheLimitWithoutCache => {
+            "--cache-limit applies to a cache, and `write` has none unless --cache DIR is given"
+                .to_owned()
+        }
+        AppError::CacheCheckWithoutCache => "--cache-check-contents applies to a cache, and `write` has none unless --cache DIR is given".to_owned(),
+        AppError::SignKeyWithoutManifest => {
+            "--sign-key needs --manifest FILE: the signature is recorded in the manifest"
+                .to_owned()
+        }
+        AppError::ModuleSignKeyWithoutManifest { key } => format!(
+            "the host's wsl.tarball.signing.keyFile ({key}) asks for a signature, which is recorded in the manifest: give --manifest FILE"
+        ),
+        AppError::Sign(SignError::KeyInExtraFiles { key, tree }) => format!(
+            "--sign-key {} is inside --extra-files {}: it would be copied into the tarball",
+            key.display(),
+            tree.display()
+        ),
+        AppError::Sign(SignError::KeyInStore { key, store }) => format!(
+            "--sign-key {} is in the Nix store ({}), readable by every user: keep secret keys outside the store",
+            key.display(),
+            store.display()
+        ),
+        AppError::MtimeTooLarge(_) => "--mtime is too large".to_owned(),
+        AppError::BundleSettings => "--delta-from writes an update bundle of store paths: --extra-files, --chown, --manifest, --sbom, --cache, --cache-limit and --cache-check-contents do not apply to it".to_owned(),
+        AppError::NotToStdout { file, path } => {
+            let flag = match file {
+                NotStdout::Manifest => "--manifest",
+                NotStdout::Bundle => "-o",
+            };
+            format!(
+                "{flag} {}: that is standard output, and {}; give a file name",
+                path.display(),
+                file.why()
+            )
+        }
+        AppError::OverrideToStream => "--allow-override: replaced files are verified in the complete tarball before it is committed, which a stream to standard output cannot wait for; give -o FILE".to_owned(),
+        AppError::SuffixContradicts {
+            output,
+            compression,
+            suffix,
+        } => format!(
+            "--compression {compression} contradicts -o {}, whose suffix names {suffix}: leave out --compression to write {suffix}, or name the file for {compression}",
+            output.display()
+        ),
+        AppError::UnsupportedSuffix { output, compression } => format!(
+            "-o {}: its suffix names {compression}, which wsl-tarball does not write; name it .tar.gz or .wsl (gzip), .tar.xz (xz), .tar.zst (zstd) or .tar (none)",
+            output.display()
+        ),
+        AppError::Delta(DeltaError::NotASystem { path, message }) => format!(
+            "{}: not a tarball, a `--manifest` JSON or a closure file: {message}",
+            path.display()
+        ),
+        AppError::ManifestForBundle => {
+            "--manifest: an update bundle holds its own manifest".to_owned()
+        }
+        AppError::TrustedKeysWithoutManifest => "--trusted-key needs --manifest FILE for a tarball: its signature is in the manifest `write --manifest` wrote".to_owned(),
+        AppError::StreamAbandoned(inner) => {
+            let inner = flagged(inner).unwrap_or_else(|| inner.to_string());
+            format!("{inner}{STREAM_ABANDONED}")
+        }
+        _ => return None,
+    })
+}
+
+/// `--chown PATH UID:GID`'s refusal.
+fn chown_message(error: &ChownRuleError) -> String {
+    format!("--chown {}", error.detail())
+}
+
+/// The plan's refusals of `--extra-files`, `--allow-override` and
+/// `--chown`.
+fn plan_message(error: &PlanError) -> Option<String> {
+    Some(match error {
+        PlanError::ExtraFiles { dir, source } => {
+            format!("--extra-files {}: {source}", dir.display())
+        }
+        PlanError::ExtraFilesNotADirectory { dir } => format!(
+            "--extra-files {}: not a directory; give the directory whose contents go to the rootfs root",
+            dir.display()
+        ),
+        PlanError::ExtraFilesConflict {
+            path,
+            host,
+            conflict,
+        } => {
+            let conflict = match conflict {
+                Conflict::ToolFile { made_by, path } => format!(
+                    "would replace what {} makes there; pass --allow-override /{path} if you mean it",
+                    origin(made_by)
+                ),
+                conflict => conflict.to_string(),
+            };
+            format!("--extra-files: /{path} ({}) {conflict}", host.display())
+        }
+        PlanError::AllowOverride { path, why } => format!("--allow-override \"{path}\": {why}"),
+        PlanError::BadRootfsPath { path, origin: made_by, why } => {
+            format!("rootfs path \"{path}\" from {}: {why}", origin(made_by))
+        }
+        PlanError::Chown(rule) => chown_message(rule),
+        _ => return None,
+    })
+}
+
+/// What made a member, an extra file named by its flag.
+fn origin(origin: &EntryOrigin) -> String {
+    match origin {
+        EntryOrigin::ExtraFile(host) => format!("--extra-files {}", host.display()),
+        origin => origin.to_string(),
+    }
+}
+
+/// `--cache DIR`'s refusals.
+fn cache_message(error: &CacheError) -> Option<String> {
+    Some(match error {
+        CacheError::NotADirectory { dir } => {
+            format!("--cache {} is not a directory", dir.display())
+        }
+        CacheError::NotGzip { compression } => format!(
+            "--cache works with gzip only (each store path is its own gzip segment), not {compression}"
+        ),
+        _ => return None,
+    })
+}
