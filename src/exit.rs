@@ -2,12 +2,9 @@
 //! [`ExitStatus`], documented in `cli::EXIT_STATUS`) and its message, with
 //! the flag that carried a bad value added to the library's domain errors.
 
-use anyhow::anyhow;
-
 use crate::flags::with_flags;
 
-use wsl_tarball::app::{AppError, ExitStatus, ReadingError, SignError};
-use wsl_tarball::delta;
+use wsl_tarball::app::{AppError, ExitStatus, ReadingError};
 use wsl_tarball::escape::Escaped;
 
 /// A command that did not succeed: the message and the exit status.
@@ -87,31 +84,4 @@ fn error_message(error: &anyhow::Error) -> String {
         }
     }
     message
-}
-
-/// `apply`'s failure (exit status 1), with the flag that lets an unsigned
-/// bundle through where the signature is what failed.
-pub fn apply_failure(error: delta::DeltaError) -> Failure {
-    let error = match error {
-        delta::DeltaError::Unsigned { .. } => anyhow!(
-            "{error}. Sign it with a trusted key (`wsl-tarball sign`), or pass --allow-unsigned to apply it unchecked"
-        ),
-        delta::DeltaError::TrustedKeys { .. } => anyhow!(
-            "{error}; nothing was changed (--allow-unsigned applies the bundle without its signature checked)"
-        ),
-        delta::DeltaError::BadRoot { root, why } => anyhow!("--root {}: {why}", root.display()),
-        error => error.into(),
-    };
-    Failure {
-        status: ExitStatus::Failure,
-        error,
-    }
-}
-
-/// `sign`'s failure: `sign` names its key --key, not --sign-key.
-pub fn sign_failure(error: AppError) -> Failure {
-    match error {
-        AppError::Sign(SignError::KeyInStore { .. }) => Failure::trouble(anyhow!("--key: {error}")),
-        error => error.into(),
-    }
 }

@@ -7,11 +7,13 @@
 use anyhow::anyhow;
 
 use wsl_tarball::app::{
-    AppError, CacheError, ChownRuleError, Conflict, EntryOrigin, NotStdout, PlanError, SignError,
-    WriteError, STREAM_ABANDONED,
+    AppError, CacheError, ChownRuleError, Conflict, EntryOrigin, ExitStatus, NotStdout, PlanError,
+    SignError, WriteError, STREAM_ABANDONED,
 };
 use wsl_tarball::compress::CompressError;
-use wsl_tarball::delta::DeltaError;
+use wsl_tarball::delta::{ApplyError, InventoryError};
+
+use crate::exit::Failure;
 
 /// The library's error with the flag that carried the value.
 pub fn with_flags(error: AppError) -> anyhow::Error {
@@ -102,7 +104,7 @@ fn flagged(error: &AppError) -> Option<String> {
             "-o {}: its suffix names {compression}, which wsl-tarball does not write; name it .tar.gz or .wsl (gzip), .tar.xz (xz), .tar.zst (zstd) or .tar (none)",
             output.display()
         ),
-        AppError::Delta(DeltaError::NotASystem { path, message }) => format!(
+        AppError::Inventory(InventoryError::NotASystem { path, message }) => format!(
             "{}: not a tarball, a `--manifest` JSON or a closure file: {message}",
             path.display()
         ),
@@ -176,4 +178,34 @@ fn cache_message(error: &CacheError) -> Option<String> {
         ),
         _ => return None,
     })
+}
+
+/// `apply`'s failure (exit status 1), with the flag that lets an unsigned
+/// bundle through where the signature is what failed.
+pub fn apply_failure(error: ApplyError) -> Failure {
+    let error = match error {
+        ApplyError::Unsigned { .. } => anyhow!(
+            "{error}. Sign it with a trusted key (`wsl-tarball sign`), or pass --allow-unsigned to apply it unchecked"
+        ),
+        ApplyError::TrustedKeys { .. } => anyhow!(
+            "{error}; nothing was changed (--allow-unsigned applies the bundle without its signature checked)"
+        ),
+        ApplyError::BadRoot { root, why } => anyhow!("--root {}: {why}", root.display()),
+        ApplyError::RootWithoutDryActivate => anyhow!(
+            "--root needs --dry-activate: the new system cannot be activated inside another root"
+        ),
+        error => error.into(),
+    };
+    Failure {
+        status: ExitStatus::Failure,
+        error,
+    }
+}
+
+/// `sign`'s failure: `sign` names its key --key, not --sign-key.
+pub fn sign_failure(error: AppError) -> Failure {
+    match error {
+        AppError::Sign(SignError::KeyInStore { .. }) => Failure::trouble(anyhow!("--key: {error}")),
+        error => error.into(),
+    }
 }

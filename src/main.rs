@@ -192,7 +192,7 @@ fn run_apply(args: ApplyArgs) -> Run {
         dry_activate: args.dry_activate,
         allow_unsigned: args.allow_unsigned,
     };
-    let outcome = delta::apply(&args.bundle, &options).map_err(exit::apply_failure)?;
+    let outcome = delta::apply(&args.bundle, &options).map_err(flags::apply_failure)?;
     print::print_apply(&outcome);
     Ok(ExitStatus::Success)
 }
@@ -205,7 +205,7 @@ fn run_sign(args: SignArgs) -> Run {
         manifest: args.manifest,
         output: args.output,
     };
-    let outcome = app::sign(&request).map_err(exit::sign_failure)?;
+    let outcome = app::sign(&request).map_err(flags::sign_failure)?;
     print::print_signed(&outcome);
     Ok(ExitStatus::Success)
 }

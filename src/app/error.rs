@@ -7,7 +7,7 @@ use crate::archive::ReadError;
 use crate::cache::CacheError;
 use crate::compress::CompressError;
 use crate::count::count;
-use crate::delta::DeltaError;
+use crate::delta::{BundleError, InventoryError, MakeError};
 use crate::input::InputError;
 use crate::inspect::InspectError;
 use crate::nix::NixError;
@@ -197,7 +197,11 @@ pub enum AppError {
     #[error(transparent)]
     Output(#[from] OutputError),
     #[error(transparent)]
-    Delta(#[from] DeltaError),
+    Delta(#[from] MakeError),
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
     #[error(transparent)]
     Read(#[from] ReadError),
     #[error(transparent)]
