@@ -7,8 +7,8 @@
 use anyhow::anyhow;
 
 use wsl_tarball::app::{
-    AppError, CacheError, ChownRuleError, Conflict, EntryOrigin, ExitStatus, NotStdout, PlanError,
-    SignError, WriteError, STREAM_ABANDONED,
+    AppError, CacheError, ChownRuleError, Conflict, EntryOrigin, ExitStatus, NotStdout,
+    OverlapError, PlanError, Role, SignError, WriteError, STREAM_ABANDONED,
 };
 use wsl_tarball::compress::CompressError;
 use wsl_tarball::delta::{ApplyError, InventoryError};
@@ -50,6 +50,7 @@ fn flagged(error: &AppError) -> Option<String> {
         ),
         AppError::Plan(plan) | AppError::Write(WriteError::Plan(plan)) => plan_message(plan)?,
         AppError::Chown(rule) => chown_message(rule),
+        AppError::Overlap(overlap) => overlap_message(overlap, flag),
         AppError::Write(WriteError::OverrideRejected { paths, failures }) => format!(
             "--allow-override {}: with these replacements the tarball fails verify, so it was not written: {}",
             paths.join(", "),
@@ -118,6 +119,63 @@ fn flagged(error: &AppError) -> Option<String> {
         }
         _ => return None,
     })
+}
+
+/// The flag that names a file in that role (`write`, `build`, `check`,
+/// `delta`).
+fn flag(role: Role) -> &'static str {
+    match role {
+        Role::Output => "-o",
+        Role::Manifest => "--manifest",
+        Role::Sbom => "--sbom",
+        Role::SigningKey => "--sign-key",
+        Role::Closure => "--closure",
+        Role::Facts => "--facts",
+        Role::ExtraFiles => "--extra-files",
+        Role::Image => "FILE",
+    }
+}
+
+/// Two names for one file, or an output in an input tree, by their flags.
+fn overlap_message(error: &OverlapError, flag: fn(Role) -> &'static str) -> String {
+    match error {
+        OverlapError::SameFile {
+            first_role,
+            first,
+            second_role,
+            second,
+        } => format!(
+            "{} {} and {} {} name the same file",
+            flag(*first_role),
+            first.display(),
+            flag(*second_role),
+            second.display()
+        ),
+        OverlapError::OutputIsInput {
+            output_role,
+            output,
+            input_role,
+            input,
+        } => format!(
+            "{} {} is the input {} {}; it would be overwritten",
+            flag(*output_role),
+            output.display(),
+            flag(*input_role),
+            input.display()
+        ),
+        OverlapError::InsideTree {
+            output_role,
+            output,
+            tree_role,
+            tree,
+        } => format!(
+            "{} {} is inside the {} directory {}; it would be copied into later tarballs",
+            flag(*output_role),
+            output.display(),
+            flag(*tree_role),
+            tree.display()
+        ),
+    }
 }
 
 /// `--chown PATH UID:GID`'s refusal.
@@ -205,6 +263,13 @@ pub fn apply_failure(error: ApplyError) -> Failure {
 /// `sign`'s failure: `sign` names its key --key, not --sign-key.
 pub fn sign_failure(error: AppError) -> Failure {
     match error {
+        AppError::Overlap(overlap) => {
+            let flag = |role| match role {
+                Role::SigningKey => "--key",
+                role => flag(role),
+            };
+            Failure::trouble(anyhow!(overlap_message(&overlap, flag)))
+        }
         AppError::Sign(SignError::KeyInStore { .. }) => Failure::trouble(anyhow!("--key: {error}")),
         error => error.into(),
     }

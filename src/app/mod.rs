@@ -46,6 +46,7 @@ pub use sign::{sign, SignOutcome, SignRequest};
 // itself.
 pub use crate::cache::CacheError;
 pub use crate::cache::{parse_size, BadSize, Eviction, DEFAULT_LIMIT_BYTES as DEFAULT_CACHE_LIMIT};
+pub use crate::overlap::{OverlapError, Role};
 pub use crate::plan::{ChownRuleError, Conflict, EntryOrigin, NixDbMode, PlanError};
 pub use crate::write::WriteError;
 pub use crate::write::WriteSummary;

@@ -14,7 +14,7 @@ use crate::manifest::{
     MANIFEST_VERSION,
 };
 use crate::output::{check_stdout_not_terminal, is_stdout, AtomicOutput};
-use crate::overlap::{check_outputs, Named};
+use crate::overlap::{check_outputs, Named, Role};
 use crate::plan::{is_nixos_toplevel, ChownRule, NixDbMode, NixosFacts, Plan, PlanInputs};
 use crate::progress::ProgressReport;
 use crate::sbom::sbom_json;
@@ -274,32 +274,32 @@ impl OutputRequest {
         extra_files: Option<&Path>,
     ) -> Result<(), AppError> {
         let mut outputs = vec![Named {
-            flag: "-o",
+            role: Role::Output,
             path: &self.output,
         }];
         let mut inputs = inputs.to_vec();
         if let Some(key) = &self.sign_key {
             inputs.push(Named {
-                flag: "--sign-key",
+                role: Role::SigningKey,
                 path: key,
             });
         }
         if let Some(manifest) = &self.manifest {
             outputs.push(Named {
-                flag: "--manifest",
+                role: Role::Manifest,
                 path: manifest,
             });
         }
         if let Some(sbom) = &self.sbom {
             outputs.push(Named {
-                flag: "--sbom",
+                role: Role::Sbom,
                 path: sbom,
             });
         }
         let trees: Vec<Named<'_>> = extra_files
             .iter()
             .map(|path| Named {
-                flag: "--extra-files",
+                role: Role::ExtraFiles,
                 path,
             })
             .collect();
@@ -482,12 +482,12 @@ pub fn write_rootfs(
     events: &mut dyn Events,
 ) -> Result<WriteOutcome, AppError> {
     let mut inputs = vec![Named {
-        flag: "--closure",
+        role: Role::Closure,
         path: &system.closure,
     }];
     if let Some(facts) = &system.facts {
         inputs.push(Named {
-            flag: "--facts",
+            role: Role::Facts,
             path: facts,
         });
     }

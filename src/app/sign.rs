@@ -20,7 +20,7 @@ use crate::delta;
 use crate::input::read_limited;
 use crate::manifest::Manifest;
 use crate::output::AtomicOutput;
-use crate::overlap::{check_outputs, Named};
+use crate::overlap::{check_outputs, Named, Role};
 use crate::sign::{Signature, SigningKey};
 
 /// The largest image manifest read.
@@ -71,19 +71,19 @@ pub fn sign(request: &SignRequest) -> Result<SignOutcome, AppError> {
     };
     let output = request.output.clone().unwrap_or_else(|| target.clone());
     let mut inputs = vec![Named {
-        flag: "--key",
+        role: Role::SigningKey,
         path: &request.key,
     }];
     if !bundle {
         // The image is read, never written; the manifest may be replaced.
         inputs.push(Named {
-            flag: "FILE",
+            role: Role::Image,
             path: &request.file,
         });
     }
     check_outputs(
         &[Named {
-            flag: "-o",
+            role: Role::Output,
             path: &output,
         }],
         &inputs,
