@@ -244,3 +244,50 @@ pub fn check(
         } => super::check_rootfs(system, content, *threads, events)?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::FindingsStage;
+    use crate::compress::CompressError;
+
+    fn findings() -> AppError {
+        AppError::Findings {
+            errors: 2,
+            stage: FindingsStage::Check,
+        }
+    }
+
+    /// The statuses each command's --help documents.
+    #[test]
+    fn statuses_are_the_documented_exit_codes() {
+        let codes = [
+            ExitStatus::Success,
+            ExitStatus::Failure,
+            ExitStatus::Trouble,
+            ExitStatus::Findings,
+        ]
+        .map(ExitStatus::code);
+        assert_eq!(codes, [0, 1, 2, 3]);
+    }
+
+    /// A making command: findings 3, bad usage 2, anything else 1; a
+    /// reading command: findings 3, anything else trouble.
+    #[test]
+    fn errors_carry_their_status() {
+        let usage = || AppError::Threads {
+            threads: 0,
+            source: CompressError::UnknownCompression("lz4".into()),
+        };
+        assert!(usage().is_usage());
+        assert_eq!(usage().status(), ExitStatus::Trouble);
+        assert_eq!(findings().status(), ExitStatus::Findings);
+        assert_eq!(AppError::NoSystem.status(), ExitStatus::Failure);
+        assert_eq!(ReadingError(findings()).status(), ExitStatus::Findings);
+        assert_eq!(ReadingError(usage()).status(), ExitStatus::Trouble);
+        assert_eq!(
+            ReadingError::from(AppError::NoSystem).status(),
+            ExitStatus::Trouble
+        );
+    }
+}
