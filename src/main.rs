@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use clap::Parser;
 
 use cli::{
@@ -81,7 +81,7 @@ fn run_write(args: WriteArgs) -> Run {
         quiet: args.quiet,
         report_to_stdout: false,
     };
-    json_beside_stream(&args.checks, &args.output)?;
+    args.output.check_json(&args.checks)?;
     let outcome = app::write_rootfs(
         &args.system.request(closure),
         &args.content.request(&args.checks)?,
@@ -103,30 +103,8 @@ fn run_check(args: CheckArgs) -> Run {
         quiet: args.quiet,
         report_to_stdout: true,
     };
-    let content = args.content.request(&args.checks)?;
-    let request = match (args.tarball, &args.system.closure) {
-        (Some(tarball), _) => app::CheckRequest::Tarball { tarball, content },
-        (None, Some(closure)) => app::CheckRequest::Rootfs {
-            system: args.system.request(closure),
-            content,
-            threads: args.threads,
-        },
-        (None, None) => return Err(Failure::trouble(anyhow!("give a tarball or --closure"))),
-    };
-    app::check(&request, &mut printer)?;
+    app::check(&args.request()?, &mut printer)?;
     Ok(ExitStatus::Success)
-}
-
-/// Bad usage: `--json` prints the report on stdout, where `-o -` streams
-/// the tarball.
-fn json_beside_stream(checks: &cli::CheckFlags, output: &cli::OutputArgs) -> Result<(), Failure> {
-    if checks.json && output.request().to_stdout() {
-        return Err(Failure::trouble(anyhow!(
-            "--json prints the security report on standard output, where -o {} streams the tarball: leave out one of them",
-            output.output.display()
-        )));
-    }
-    Ok(())
 }
 
 /// `build`: let Nix build the host, read its closure, write the tarball.
@@ -137,7 +115,7 @@ fn run_build(args: BuildArgs) -> Run {
         report_to_stdout: false,
     };
     let (flake, host) = args.flake_and_host()?;
-    json_beside_stream(&args.checks, &args.output)?;
+    args.output.check_json(&args.checks)?;
     let request = app::BuildRequest {
         host,
         flake,

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use wsl_tarball::app::CheckSettings;
+use wsl_tarball::app::{CheckRequest, CheckSettings};
+
+use crate::exit::Failure;
 
 use super::rootfs::{ContentArgs, SystemArgs};
 
@@ -36,6 +38,29 @@ pub struct CheckArgs {
     /// Print nothing but errors and error-severity security findings.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+impl CheckArgs {
+    /// The request: an existing tarball, or the rootfs `write` would make.
+    pub fn request(&self) -> Result<CheckRequest, Failure> {
+        let content = self.content.request(&self.checks)?;
+        Ok(match (&self.tarball, &self.system.closure) {
+            (Some(tarball), _) => CheckRequest::Tarball {
+                tarball: tarball.clone(),
+                content,
+            },
+            (None, Some(closure)) => CheckRequest::Rootfs {
+                system: self.system.request(closure),
+                content,
+                threads: self.threads,
+            },
+            (None, None) => {
+                return Err(Failure::trouble(anyhow::anyhow!(
+                    "give a tarball or --closure"
+                )))
+            }
+        })
+    }
 }
 
 /// The security checks' settings (see docs/src/security.md).

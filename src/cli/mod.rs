@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 pub use check::{CheckArgs, CheckFlags};
 pub use delta::{ApplyArgs, DeltaArgs};
 pub use inspect::{DiffArgs, InspectArgs, VerifyArgs};
-pub use rootfs::{mtime, OutputArgs};
+pub use rootfs::mtime;
 pub use sign::SignArgs;
 pub use write::{BuildArgs, WriteArgs};
 

@@ -190,6 +190,18 @@ fn parse_cache_limit(text: &str) -> Result<u64, wsl_tarball::app::BadSize> {
 }
 
 impl OutputArgs {
+    /// Bad usage: `--json` prints the report on stdout, where `-o -`
+    /// streams the tarball.
+    pub fn check_json(&self, checks: &CheckFlags) -> Result<(), Failure> {
+        if checks.json && self.request().to_stdout() {
+            return Err(Failure::trouble(anyhow::anyhow!(
+                "--json prints the security report on standard output, where -o {} streams the tarball: leave out one of them",
+                self.output.display()
+            )));
+        }
+        Ok(())
+    }
+
     pub fn request(&self) -> OutputRequest {
         OutputRequest {
             output: self.output.clone(),
