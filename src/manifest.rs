@@ -139,7 +139,7 @@ pub fn manifest_store_paths(closure: &Closure) -> Vec<ManifestStorePath> {
 /// Why a manifest file cannot be taken for signing.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestReadError {
-    #[error("not a manifest `write --manifest` writes: {0}")]
+    #[error("not a tarball manifest as wsl-tarball writes one: {0}")]
     Shape(serde_json::Error),
     #[error("it holds fields or values this version does not write (re-signing would drop them)")]
     NotRoundTrip,

@@ -15,36 +15,65 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-/// A file or directory named on the command line, with the flag naming it.
+/// A file or directory a request names, with its role.
 #[derive(Debug, Clone, Copy)]
 pub struct Named<'a> {
-    /// How the user named it: `-o`, `--manifest`, `--closure`…
-    pub flag: &'static str,
+    pub role: Role,
     pub path: &'a Path,
+}
+
+/// What a named file is to the request (the CLI names it by its flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The tarball, bundle or signed file written.
+    Output,
+    Manifest,
+    Sbom,
+    SigningKey,
+    Closure,
+    Facts,
+    ExtraFiles,
+    /// The image `sign` signs through its manifest.
+    Image,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Output => "output",
+            Role::Manifest => "manifest",
+            Role::Sbom => "SBOM",
+            Role::SigningKey => "signing key",
+            Role::Closure => "closure",
+            Role::Facts => "facts file",
+            Role::ExtraFiles => "extra files",
+            Role::Image => "image",
+        })
+    }
 }
 
 /// Two names for one file, or an output inside an input tree.
 #[derive(Debug, thiserror::Error)]
 pub enum OverlapError {
-    #[error("{first_flag} {} and {second_flag} {} name the same file", first.display(), second.display())]
+    #[error("{first_role} {} and {second_role} {} name the same file", first.display(), second.display())]
     SameFile {
-        first_flag: &'static str,
+        first_role: Role,
         first: PathBuf,
-        second_flag: &'static str,
+        second_role: Role,
         second: PathBuf,
     },
-    #[error("{output_flag} {} is the input {input_flag} {}; it would be overwritten", output.display(), input.display())]
+    #[error("{output_role} {} is the input {input_role} {}; it would be overwritten", output.display(), input.display())]
     OutputIsInput {
-        output_flag: &'static str,
+        output_role: Role,
         output: PathBuf,
-        input_flag: &'static str,
+        input_role: Role,
         input: PathBuf,
     },
-    #[error("{output_flag} {} is inside the {tree_flag} directory {}; it would be copied into later tarballs", output.display(), tree.display())]
+    #[error("{output_role} {} is inside the {tree_role} directory {}; it would be copied into later tarballs", output.display(), tree.display())]
     InsideTree {
-        output_flag: &'static str,
+        output_role: Role,
         output: PathBuf,
-        tree_flag: &'static str,
+        tree_role: Role,
         tree: PathBuf,
     },
 }
@@ -96,9 +125,9 @@ pub fn check_outputs(
         for (j, second) in outputs.iter().enumerate().skip(i + 1) {
             if output_ids[i] == output_ids[j] {
                 return Err(OverlapError::SameFile {
-                    first_flag: first.flag,
+                    first_role: first.role,
                     first: first.path.to_path_buf(),
-                    second_flag: second.flag,
+                    second_role: second.role,
                     second: second.path.to_path_buf(),
                 });
             }
@@ -111,9 +140,9 @@ pub fn check_outputs(
         let input_id = Identity::Inode(metadata.dev(), metadata.ino());
         if let Some(index) = output_ids.iter().position(|id| *id == input_id) {
             return Err(OverlapError::OutputIsInput {
-                output_flag: outputs[index].flag,
+                output_role: outputs[index].role,
                 output: outputs[index].path.to_path_buf(),
-                input_flag: input.flag,
+                input_role: input.role,
                 input: input.path.to_path_buf(),
             });
         }
@@ -127,9 +156,9 @@ pub fn check_outputs(
         for output in outputs {
             if location(output.path).starts_with(&tree_location) {
                 return Err(OverlapError::InsideTree {
-                    output_flag: output.flag,
+                    output_role: output.role,
                     output: output.path.to_path_buf(),
-                    tree_flag: tree.flag,
+                    tree_role: tree.role,
                     tree: tree.path.to_path_buf(),
                 });
             }
@@ -142,8 +171,8 @@ pub fn check_outputs(
 mod tests {
     use super::*;
 
-    fn named<'a>(flag: &'static str, path: &'a Path) -> Named<'a> {
-        Named { flag, path }
+    fn named<'a>(role: Role, path: &'a Path) -> Named<'a> {
+        Named { role, path }
     }
 
     #[test]
@@ -156,22 +185,31 @@ mod tests {
         let symlink = dir.path().join("sym");
         std::os::unix::fs::symlink("closure.json", &symlink).unwrap();
         for output in [&closure, &hard_link, &symlink] {
-            let err = check_outputs(&[named("-o", output)], &[named("--closure", &closure)], &[])
-                .unwrap_err();
+            let err = check_outputs(
+                &[named(Role::Output, output)],
+                &[named(Role::Closure, &closure)],
+                &[],
+            )
+            .unwrap_err();
             assert!(matches!(err, OverlapError::OutputIsInput { .. }), "{err}");
         }
         // Two outputs that do not exist yet, spelt differently.
         let a = dir.path().join("new.wsl");
         let b = dir.path().join("sub/../new.wsl");
         fs::create_dir(dir.path().join("sub")).unwrap();
-        let err = check_outputs(&[named("-o", &a), named("--manifest", &b)], &[], &[]).unwrap_err();
+        let err = check_outputs(
+            &[named(Role::Output, &a), named(Role::Manifest, &b)],
+            &[],
+            &[],
+        )
+        .unwrap_err();
         assert!(err.to_string().ends_with("name the same file"), "{err}");
         assert!(check_outputs(
             &[
-                named("-o", &a),
-                named("--manifest", &dir.path().join("m.json"))
+                named(Role::Output, &a),
+                named(Role::Manifest, &dir.path().join("m.json"))
             ],
-            &[named("--closure", &closure)],
+            &[named(Role::Closure, &closure)],
             &[],
         )
         .is_ok());
@@ -186,17 +224,17 @@ mod tests {
         std::os::unix::fs::symlink("extra", &link).unwrap();
         for output in [tree.join("etc/nixos.wsl"), link.join("x.wsl")] {
             let err = check_outputs(
-                &[named("-o", &output)],
+                &[named(Role::Output, &output)],
                 &[],
-                &[named("--extra-files", &tree)],
+                &[named(Role::ExtraFiles, &tree)],
             )
             .unwrap_err();
             assert!(matches!(err, OverlapError::InsideTree { .. }), "{err}");
         }
         assert!(check_outputs(
-            &[named("-o", &dir.path().join("extra.wsl"))],
+            &[named(Role::Output, &dir.path().join("extra.wsl"))],
             &[],
-            &[named("--extra-files", &link)],
+            &[named(Role::ExtraFiles, &link)],
         )
         .is_ok());
     }

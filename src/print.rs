@@ -1,21 +1,76 @@
 //! What the commands print: the events of a run, summaries, reports.
-//! Text and JSON go to stdout, messages to stderr, through main.rs's
-//! non-panicking print macros. Names, paths and messages that came from an
-//! input are escaped for the terminal ([`wsl_tarball::escape`]); the
-//! reports' own `to_text` escape theirs, and JSON stays exact.
+//! Text and JSON go to stdout, messages to stderr, through the
+//! non-panicking print macros defined here. Names, paths and messages that
+//! came from an input are escaped for the terminal
+//! ([`wsl_tarball::escape`]); the reports' own `to_text` escape theirs, and
+//! JSON stays exact.
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Context;
 
 use crate::cli::CheckFlags;
-use crate::exit::Unsuccessful;
-use wsl_tarball::app::{DeltaOutcome, Event, Events, WriteSummary};
+use crate::exit::Failure;
+use wsl_tarball::app::{DeltaOutcome, Event, Events, ExitStatus, SignOutcome, WriteSummary};
 use wsl_tarball::count::count;
 use wsl_tarball::delta::{ApplyOutcome, SignatureOutcome};
 use wsl_tarball::escape::{escape_path, Escaped};
 use wsl_tarball::inspect::human_bytes;
 use wsl_tarball::scan::{Detail, SKIP_CHECKS_VAR};
+
+// Printing never panics, unlike std's macros, which these shadow in the
+// binary (main.rs declares this module first, with #[macro_use]): a closed
+// pipe on stdout (`verify --json | head -1`) drops the rest of the output
+// and the command ends with the status it would have had (as ripgrep
+// does); a closed or broken stderr drops messages. Any other stdout error
+// (a full disk under `> report.json`) is reported at exit ([`finish`]).
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::print::write_stdout(format_args!($($arg)*)) };
+}
+macro_rules! println {
+    ($($arg:tt)*) => { $crate::print::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+macro_rules! eprint {
+    ($($arg:tt)*) => {{
+        let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!($($arg)*));
+    }};
+}
+macro_rules! eprintln {
+    ($($arg:tt)*) => { eprint!("{}\n", format_args!($($arg)*)) };
+}
+
+/// The first stdout error other than a closed pipe, reported at exit.
+static STDOUT_ERROR: std::sync::OnceLock<std::io::Error> = std::sync::OnceLock::new();
+
+pub fn write_stdout(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(error) = std::io::stdout().lock().write_fmt(text) {
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = STDOUT_ERROR.set(error);
+        }
+    }
+}
+
+/// Flushes stdout; a run whose output could not be written (other than to
+/// a closed pipe) fails, if it had not already.
+pub fn finish(status: ExitStatus) -> ExitStatus {
+    if let Err(error) = std::io::Write::flush(&mut std::io::stdout()) {
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = STDOUT_ERROR.set(error);
+        }
+    }
+    match STDOUT_ERROR.get() {
+        Some(error) => {
+            eprintln!("wsl-tarball: error: cannot write to standard output: {error}");
+            if status == ExitStatus::Success {
+                ExitStatus::Failure
+            } else {
+                status
+            }
+        }
+        None => status,
+    }
+}
 
 /// Prints a run's events on stderr (the security report on stdout with
 /// `check` or --json).
@@ -120,29 +175,21 @@ impl Events for Printer<'_> {
     }
 }
 
-fn print_json(value: &impl serde::Serialize) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
-}
-
-/// Prints `text` or `value`'s JSON; `passed` false makes the run fail.
+/// Prints a reading command's report, `text` or `value`'s JSON; the run
+/// ends with the report's `status`.
 pub fn conclude(
     json: bool,
     value: &impl serde::Serialize,
     text: String,
-    passed: bool,
-    failure: &'static str,
-) -> Result<()> {
+    status: ExitStatus,
+) -> Result<ExitStatus, Failure> {
     if json {
-        print_json(value)?;
+        let json = serde_json::to_string_pretty(value).context("the report as JSON");
+        println!("{}", json.map_err(Failure::trouble)?);
     } else {
         print!("{text}");
     }
-    if passed {
-        Ok(())
-    } else {
-        Err(Unsuccessful(failure).into())
-    }
+    Ok(status)
 }
 
 pub fn print_summary(output: &Path, summary: &WriteSummary) {
@@ -263,17 +310,30 @@ pub fn print_apply(outcome: &ApplyOutcome) {
     );
 }
 
+/// What `sign` signed.
+pub fn print_signed(outcome: &SignOutcome) {
+    eprintln!(
+        "signed the {} with key {}: {}",
+        outcome.kind,
+        wsl_tarball::escape::escape_str(outcome.signature.name()),
+        wsl_tarball::escape::escape_str(&outcome.output.display().to_string())
+    );
+}
+
 /// `completions SHELL`: the shell's completion script on stdout.
-pub fn completions(shell: clap_complete::Shell) -> Result<()> {
+pub fn completions(shell: clap_complete::Shell) -> Result<ExitStatus, Failure> {
     let mut script = Vec::new();
     let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
     clap_complete::generate(shell, &mut command, "wsl-tarball", &mut script);
-    print!("{}", String::from_utf8(script)?);
-    Ok(())
+    print!(
+        "{}",
+        String::from_utf8(script).context("the completion script")?
+    );
+    Ok(ExitStatus::Success)
 }
 
 /// `man [COMMAND]`: wsl-tarball(1) or wsl-tarball-COMMAND(1), in roff.
-pub fn man(name: Option<&str>) -> Result<()> {
+pub fn man(name: Option<&str>) -> Result<ExitStatus, Failure> {
     let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
     command.build();
     let page = match name {
@@ -282,20 +342,20 @@ pub fn man(name: Option<&str>) -> Result<()> {
             let sub = command
                 .find_subcommand(name)
                 .filter(|sub| sub.get_name() != "help")
-                .with_context(|| format!("man {name}: no such command"))
-                .map_err(crate::exit::Trouble)?;
+                .ok_or_else(|| Failure::trouble(anyhow::anyhow!("man {name}: no such command")))?;
             let title = format!("wsl-tarball-{name}");
             let title: &'static str = Box::leak(title.into_boxed_str());
             clap_mangen::Man::new(
                 sub.clone()
                     .name(title)
                     .display_name(title)
-                    .version(crate::version()),
+                    .version(crate::cli::version()),
             )
         }
     };
     let mut roff = Vec::new();
-    page.render(&mut roff)?;
-    print!("{}", String::from_utf8(roff)?);
-    Ok(())
+    page.render(&mut roff)
+        .context("rendering the manual page")?;
+    print!("{}", String::from_utf8(roff).context("the manual page")?);
+    Ok(ExitStatus::Success)
 }

@@ -65,9 +65,8 @@ pub fn write_delta(
 pub(super) fn check_bundle_destination(output: &std::path::Path) -> Result<(), AppError> {
     if crate::output::is_stdout(output) {
         return Err(AppError::NotToStdout {
-            flag: "-o",
+            file: super::NotStdout::Bundle,
             path: output.to_path_buf(),
-            why: "an update bundle is verified in its file before it is committed",
         });
     }
     Ok(())

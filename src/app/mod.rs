@@ -1,5 +1,6 @@
-//! The commands `write`, `check`, `build`, `delta`, `sign` and `publish` as requests and
-//! outcomes: the policy and orchestration the CLI used to carry.
+//! The commands `write`, `check`, `build`, `delta`, `sign`, `publish`,
+//! `inspect`, `verify` and `diff` as requests and outcomes: the policy and
+//! orchestration the CLI used to carry.
 //!
 //! A request holds what the command line (or any other caller) decided; the
 //! layer reads the inputs, chooses the skeleton, the compression (a flag
@@ -9,8 +10,11 @@
 //! writes the manifest and commits the outputs together. It never prints:
 //! what the user should hear along the way goes to an [`Events`] observer,
 //! in the order it happens, and the result is an outcome or an
-//! [`AppError`]. The CLI adds flag names to the errors and maps
-//! them to exit codes ([`AppError::is_usage`] is bad usage).
+//! [`AppError`]. Every outcome and error carries the command's exit status
+//! as a value ([`ExitStatus`]: a report's verdict, [`AppError::status`],
+//! [`ReadingError::status`] for the reading commands `inspect`, `verify`,
+//! `diff` and `check`); the CLI maps it to the process's exit code and
+//! adds flag names to the errors.
 //!
 //! ```text
 //! request ─► rootfs (system, skeleton, plan) ─► write::write_tarball
@@ -21,30 +25,38 @@ mod build;
 mod delta;
 mod error;
 mod publish;
+mod report;
 mod rootfs;
 mod security;
 mod sign;
 
 pub use build::{build, BuildOutcome, BuildRequest};
 pub use delta::{write_delta, DeltaOutcome, DeltaRequest};
-pub use error::{AppError, FindingsStage};
-pub use publish::{publish, verify_channel, PublishRequest};
+pub use error::{AppError, ExitStatus, FindingsStage, NotStdout, SignError, STREAM_ABANDONED};
+pub use publish::{publish, PublishRequest};
+pub use report::{
+    check, diff, inspect, verify, CheckRequest, DiffReport, InspectReport, ReadingError,
+    VerifyReport, VerifyRequest,
+};
 pub use rootfs::{
     check_rootfs, write_rootfs, CompressionRequest, ContentRequest, OutputRequest, Skeleton,
     SystemRequest, WriteOutcome,
 };
 pub use security::{check_tarball, CheckSettings};
-pub use sign::{sign, SignError, SignOutcome, SignRequest};
+pub use sign::{sign, SignOutcome, SignRequest};
 // What requests and outcomes are made of, from modules the crate keeps to
 // itself.
+pub use crate::cache::CacheError;
 pub use crate::cache::{parse_size, BadSize, Eviction, DEFAULT_LIMIT_BYTES as DEFAULT_CACHE_LIMIT};
-pub use crate::plan::NixDbMode;
+pub use crate::overlap::{OverlapError, Role};
+pub use crate::plan::{ChownRuleError, Conflict, EntryOrigin, NixDbMode, PlanError};
 pub use crate::publish::{ChannelCheck, ChannelVerification, PublishError, Published};
+pub use crate::write::WriteError;
 pub use crate::write::WriteSummary;
 
 use std::path::Path;
 
-use crate::cache::{CacheError, DamagedSegment};
+use crate::cache::DamagedSegment;
 use crate::scan::ScanReport;
 
 /// Something the user should hear about while a command runs.

@@ -16,7 +16,7 @@ use crate::manifest::{
     SecurityChecks, Tool, MANIFEST_VERSION,
 };
 use crate::output::{check_stdout_not_terminal, is_stdout, AtomicOutput};
-use crate::overlap::{check_outputs, Named};
+use crate::overlap::{check_outputs, Named, Role};
 use crate::plan::{is_nixos_toplevel, ChownRule, NixDbMode, NixosFacts, Plan, PlanInputs};
 use crate::progress::ProgressReport;
 use crate::sbom::sbom_json;
@@ -170,7 +170,7 @@ impl CompressionRequest {
         match self.compression {
             Some(flag) if flag != by_suffix => Err(AppError::SuffixContradicts {
                 output: output.to_path_buf(),
-                flag: flag.name(),
+                compression: flag.name(),
                 suffix: by_suffix.name(),
             }),
             Some(_) => self.options(nixos),
@@ -257,9 +257,8 @@ impl OutputRequest {
     pub(super) fn check_destinations(&self, allow_override: &[String]) -> Result<(), AppError> {
         if let Some(manifest) = self.manifest.as_deref().filter(|m| is_stdout(m)) {
             return Err(AppError::NotToStdout {
-                flag: "--manifest",
+                file: super::NotStdout::Manifest,
                 path: manifest.to_path_buf(),
-                why: "the manifest is a file that vouches for the tarball",
             });
         }
         if self.to_stdout() {
@@ -279,32 +278,32 @@ impl OutputRequest {
         extra_files: Option<&Path>,
     ) -> Result<(), AppError> {
         let mut outputs = vec![Named {
-            flag: "-o",
+            role: Role::Output,
             path: &self.output,
         }];
         let mut inputs = inputs.to_vec();
         if let Some(key) = &self.sign_key {
             inputs.push(Named {
-                flag: "--sign-key",
+                role: Role::SigningKey,
                 path: key,
             });
         }
         if let Some(manifest) = &self.manifest {
             outputs.push(Named {
-                flag: "--manifest",
+                role: Role::Manifest,
                 path: manifest,
             });
         }
         if let Some(sbom) = &self.sbom {
             outputs.push(Named {
-                flag: "--sbom",
+                role: Role::Sbom,
                 path: sbom,
             });
         }
         let trees: Vec<Named<'_>> = extra_files
             .iter()
             .map(|path| Named {
-                flag: "--extra-files",
+                role: Role::ExtraFiles,
                 path,
             })
             .collect();
@@ -496,12 +495,12 @@ pub fn write_rootfs(
     events: &mut dyn Events,
 ) -> Result<WriteOutcome, AppError> {
     let mut inputs = vec![Named {
-        flag: "--closure",
+        role: Role::Closure,
         path: &system.closure,
     }];
     if let Some(facts) = &system.facts {
         inputs.push(Named {
-            flag: "--facts",
+            role: Role::Facts,
             path: facts,
         });
     }

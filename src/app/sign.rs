@@ -15,12 +15,12 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::AppError;
+use super::{AppError, SignError};
 use crate::delta;
 use crate::input::read_limited;
 use crate::manifest::Manifest;
 use crate::output::AtomicOutput;
-use crate::overlap::{check_outputs, Named};
+use crate::overlap::{check_outputs, Named, Role};
 use crate::sign::{Signature, SigningKey};
 
 /// The largest image manifest read.
@@ -50,50 +50,6 @@ pub struct SignOutcome {
     pub signature: Signature,
 }
 
-/// Why `sign` refused.
-#[derive(Debug, thiserror::Error)]
-pub enum SignError {
-    #[error("{}: an image is signed through its manifest; give the manifest `write` wrote for it", file.display())]
-    NoManifest { file: PathBuf },
-    #[error("{}: an update bundle holds its own manifest; a separate manifest does not apply", file.display())]
-    BundleWithManifest { file: PathBuf },
-    #[error("manifest {}: {message}; nothing was signed", manifest.display())]
-    BadManifest { manifest: PathBuf, message: String },
-    #[error("{} is not the image manifest {} describes ({what}); nothing was signed", file.display(), manifest.display())]
-    NotThisImage {
-        file: PathBuf,
-        manifest: PathBuf,
-        what: String,
-    },
-    #[error("the signing key {} is inside the extra files {}: it would be copied into the tarball", key.display(), tree.display())]
-    KeyInExtraFiles { key: PathBuf, tree: PathBuf },
-    #[error("the signing key {} is in the Nix store ({}), readable by every user: keep secret keys outside the store", key.display(), store.display())]
-    KeyInStore { key: PathBuf, store: PathBuf },
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("writing {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-impl SignError {
-    /// Bad usage rather than a refused input.
-    pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
-            SignError::NoManifest { .. }
-                | SignError::BundleWithManifest { .. }
-                | SignError::KeyInExtraFiles { .. }
-                | SignError::KeyInStore { .. }
-        )
-    }
-}
-
 /// Signs; see the module docs.
 pub fn sign(request: &SignRequest) -> Result<SignOutcome, AppError> {
     let bundle = delta::is_bundle(&request.file);
@@ -115,19 +71,19 @@ pub fn sign(request: &SignRequest) -> Result<SignOutcome, AppError> {
     };
     let output = request.output.clone().unwrap_or_else(|| target.clone());
     let mut inputs = vec![Named {
-        flag: "--key",
+        role: Role::SigningKey,
         path: &request.key,
     }];
     if !bundle {
         // The image is read, never written; the manifest may be replaced.
         inputs.push(Named {
-            flag: "FILE",
+            role: Role::Image,
             path: &request.file,
         });
     }
     check_outputs(
         &[Named {
-            flag: "-o",
+            role: Role::Output,
             path: &output,
         }],
         &inputs,

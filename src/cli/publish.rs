@@ -52,12 +52,13 @@ pub struct PublishArgs {
 
 impl PublishArgs {
     /// The request, the trusted keys parsed.
-    pub fn request(self) -> anyhow::Result<wsl_tarball::app::PublishRequest> {
+    pub fn request(self) -> Result<wsl_tarball::app::PublishRequest, crate::exit::Failure> {
         let mut trusted = Vec::new();
         for argument in &self.trusted_key {
             trusted.extend(
-                wsl_tarball::sign::PublicKey::from_argument(argument)
-                    .map_err(|e| crate::exit::Trouble(anyhow::anyhow!("--trusted-key: {e}")))?,
+                wsl_tarball::sign::PublicKey::from_argument(argument).map_err(|e| {
+                    crate::exit::Failure::trouble(anyhow::anyhow!("--trusted-key: {e}"))
+                })?,
             );
         }
         Ok(wsl_tarball::app::PublishRequest {

@@ -36,7 +36,7 @@ use std::process::{Command, Stdio};
 
 use super::manifest::{absolute, BundleManifest, STORE_DIR};
 use super::read::{check_bundle, open_bundle, OpenBundle};
-use super::DeltaError;
+use super::{ApplyError, BundleError};
 use crate::sign::{check_signatures, Domain, PublicKey};
 use crate::store::NarHash;
 
@@ -84,11 +84,11 @@ pub struct ApplyOutcome {
 impl ApplyOptions {
     /// The options with `root` made absolute, and refused when Nix could
     /// not take it as `local?root=ROOT`.
-    fn resolved(&self) -> Result<ApplyOptions, DeltaError> {
+    fn resolved(&self) -> Result<ApplyOptions, ApplyError> {
         let Some(root) = &self.root else {
             return Ok(self.clone());
         };
-        let bad_root = |why: &'static str| DeltaError::BadRoot {
+        let bad_root = |why: &'static str| ApplyError::BadRoot {
             root: root.clone(),
             why,
         };
@@ -133,13 +133,13 @@ impl ApplyOptions {
 }
 
 /// Adds "nothing was changed" to an error from before any change.
-fn unchanged(error: DeltaError) -> DeltaError {
+fn unchanged(error: BundleError) -> BundleError {
     match error {
-        DeltaError::BadManifest { path, message } => DeltaError::BadManifest {
+        BundleError::BadManifest { path, message } => BundleError::BadManifest {
             path,
             message: format!("{message}; nothing was changed"),
         },
-        DeltaError::NotABundle { path, message } => DeltaError::NotABundle {
+        BundleError::NotABundle { path, message } => BundleError::NotABundle {
             path,
             message: format!("{message}; nothing was changed"),
         },
@@ -148,11 +148,9 @@ fn unchanged(error: DeltaError) -> DeltaError {
 }
 
 /// Applies `bundle`; see the module docs.
-pub fn apply(bundle: &Path, options: &ApplyOptions) -> Result<ApplyOutcome, DeltaError> {
+pub fn apply(bundle: &Path, options: &ApplyOptions) -> Result<ApplyOutcome, ApplyError> {
     if options.root.is_some() && !options.dry_activate {
-        return Err(DeltaError::Usage {
-            message: "--root needs --dry-activate: the new system cannot be activated inside another root",
-        });
+        return Err(ApplyError::RootWithoutDryActivate);
     }
     let options = &options.resolved()?;
     let open = open_bundle(bundle).map_err(unchanged)?;
@@ -182,7 +180,7 @@ pub fn apply(bundle: &Path, options: &ApplyOptions) -> Result<ApplyOutcome, Delt
     }
     if let Some(expected) = manifest.old_system_path() {
         if current.as_deref() != Some(expected.as_str()) {
-            return Err(DeltaError::WrongSystem {
+            return Err(ApplyError::WrongSystem {
                 expected,
                 found: outcome.old_system,
                 profile: profile.display().to_string(),
@@ -208,7 +206,7 @@ pub fn apply(bundle: &Path, options: &ApplyOptions) -> Result<ApplyOutcome, Delt
                 "--rollback".to_owned(),
             ];
             let rolled_back = run("nix-env", &options.store_args(), &rollback).is_ok();
-            return Err(DeltaError::Command {
+            return Err(ApplyError::Command {
                 command: outcome.activation.join(" "),
                 status: match status {
                     Ok(status) => status.to_string(),
@@ -238,7 +236,7 @@ fn check_signature(
     bundle: &Path,
     open: &OpenBundle,
     options: &ApplyOptions,
-) -> Result<SignatureOutcome, DeltaError> {
+) -> Result<SignatureOutcome, ApplyError> {
     let (trusted, source_name) = match trusted_public_keys(options) {
         Ok(found) => found,
         Err(error) if options.allow_unsigned => {
@@ -258,7 +256,7 @@ fn check_signature(
         Err(problem) if options.allow_unsigned => Ok(SignatureOutcome::Skipped {
             why: problem.to_string(),
         }),
-        Err(problem) => Err(DeltaError::Unsigned {
+        Err(problem) => Err(ApplyError::Unsigned {
             path: bundle.to_path_buf(),
             source_name,
             problem,
@@ -270,7 +268,7 @@ fn check_signature(
 /// `trusted-public-keys` and `extra-trusted-public-keys` of
 /// ROOT/etc/nix/nix.conf (none when it has none; `include` lines are not
 /// followed); else from `nix show-config --json` (or `nix config show`).
-fn trusted_public_keys(options: &ApplyOptions) -> Result<(Vec<PublicKey>, String), DeltaError> {
+fn trusted_public_keys(options: &ApplyOptions) -> Result<(Vec<PublicKey>, String), ApplyError> {
     let (words, name) = match &options.root {
         Some(root) => nix_conf_under(root)?,
         None => (
@@ -283,8 +281,8 @@ fn trusted_public_keys(options: &ApplyOptions) -> Result<(Vec<PublicKey>, String
 
 /// The trusted keys ROOT/etc/nix/nix.conf lists (none when there is no
 /// such file), and the file's name.
-fn nix_conf_under(root: &Path) -> Result<(Vec<String>, String), DeltaError> {
-    let bad = |message: String| DeltaError::TrustedKeys { message };
+fn nix_conf_under(root: &Path) -> Result<(Vec<String>, String), ApplyError> {
+    let bad = |message: String| ApplyError::TrustedKeys { message };
     let path = resolve_in_root(root, Path::new("etc/nix/nix.conf"))
         .ok_or_else(|| bad("etc/nix/nix.conf: too many symbolic links".into()))?;
     let name = path.display().to_string();
@@ -304,16 +302,16 @@ fn nix_conf_under(root: &Path) -> Result<(Vec<String>, String), DeltaError> {
 
 /// `trusted-public-keys` of the running Nix: `nix show-config --json`, or
 /// `nix config show --json` where `show-config` is gone.
-fn running_nix_trusted_keys() -> Result<Vec<String>, DeltaError> {
+fn running_nix_trusted_keys() -> Result<Vec<String>, ApplyError> {
     let show_config = ["show-config", "--json"];
     let config_show = ["config", "show", "--json"];
     nix_config_trusted_keys(&show_config)
         .or_else(|error| nix_config_trusted_keys(&config_show).map_err(|_| error))
 }
 
-fn nix_config_trusted_keys(args: &[&str]) -> Result<Vec<String>, DeltaError> {
+fn nix_config_trusted_keys(args: &[&str]) -> Result<Vec<String>, ApplyError> {
     let command = format!("nix {}", args.join(" "));
-    let bad = |message: String| DeltaError::TrustedKeys { message };
+    let bad = |message: String| ApplyError::TrustedKeys { message };
     let output = Command::new("nix")
         .args(["--extra-experimental-features", "nix-command"])
         .args(args)
@@ -341,12 +339,12 @@ fn nix_config_trusted_keys(args: &[&str]) -> Result<Vec<String>, DeltaError> {
         .collect()
 }
 
-fn parse_keys(words: &[String], source_name: &str) -> Result<Vec<PublicKey>, DeltaError> {
+fn parse_keys(words: &[String], source_name: &str) -> Result<Vec<PublicKey>, ApplyError> {
     words
         .iter()
         .enumerate()
         .map(|(i, word)| {
-            PublicKey::parse(word).map_err(|why| DeltaError::TrustedKeys {
+            PublicKey::parse(word).map_err(|why| ApplyError::TrustedKeys {
                 message: format!("{source_name}: key {}: {why}", i + 1),
             })
         })
@@ -423,8 +421,8 @@ fn nix_conf_trusted_keys(text: &str) -> Vec<String> {
 /// Reads the rest of the bundle once, checking all `verify` checks, into
 /// an unnamed temporary file holding the export stream: that file, at its
 /// start, when every check passed.
-pub(super) fn checked_copy(bundle: &Path, open: OpenBundle) -> Result<std::fs::File, DeltaError> {
-    let temporary = |source| DeltaError::Write {
+pub(super) fn checked_copy(bundle: &Path, open: OpenBundle) -> Result<std::fs::File, BundleError> {
+    let temporary = |source| BundleError::Copy {
         path: std::env::temp_dir(),
         source,
     };
@@ -435,7 +433,7 @@ pub(super) fn checked_copy(bundle: &Path, open: OpenBundle) -> Result<std::fs::F
         .iter()
         .find_map(|c| c.failures.first().map(|f| (c.check, f)))
     {
-        return Err(DeltaError::DamagedBundle {
+        return Err(BundleError::DamagedBundle {
             path: bundle.to_path_buf(),
             message: format!("{check}: {failure}; nothing was changed"),
         });
@@ -468,7 +466,7 @@ fn current_system(profile: &Path, root: Option<&Path>) -> Option<String> {
 }
 
 /// Of `paths`, those the local store does not hold as valid.
-fn invalid_paths(paths: &[String], options: &ApplyOptions) -> Result<Vec<String>, DeltaError> {
+fn invalid_paths(paths: &[String], options: &ApplyOptions) -> Result<Vec<String>, ApplyError> {
     if paths.is_empty() {
         return Ok(Vec::new());
     }
@@ -487,11 +485,11 @@ fn invalid_paths(paths: &[String], options: &ApplyOptions) -> Result<Vec<String>
 }
 
 /// Every path the bundle needs from the old system is valid locally.
-fn check_required(manifest: &BundleManifest, options: &ApplyOptions) -> Result<(), DeltaError> {
+fn check_required(manifest: &BundleManifest, options: &ApplyOptions) -> Result<(), ApplyError> {
     let required: Vec<String> = manifest.requires.iter().map(absolute).collect();
     let invalid = invalid_paths(&required, options)?;
     match invalid.first() {
-        Some(first) => Err(DeltaError::MissingRequired {
+        Some(first) => Err(ApplyError::MissingRequired {
             count: invalid.len(),
             first: first.clone(),
         }),
@@ -505,7 +503,7 @@ fn import(
     manifest: &BundleManifest,
     export: std::fs::File,
     options: &ApplyOptions,
-) -> Result<(), DeltaError> {
+) -> Result<(), ApplyError> {
     let shipped: Vec<String> = manifest.paths.iter().map(|p| p.absolute()).collect();
     let fresh = invalid_paths(&shipped, options)?;
     let entries_before = store_entries(options, manifest);
@@ -514,8 +512,8 @@ fn import(
         let error = Box::new(error);
         return Err(
             match undo_import(&fresh, &entries_before, manifest, options) {
-                Ok(()) => DeltaError::ImportUndone { error },
-                Err(undo) => DeltaError::ImportNotUndone {
+                Ok(()) => ApplyError::ImportUndone { error },
+                Err(undo) => ApplyError::ImportNotUndone {
                     error,
                     undo: Box::new(undo),
                 },
@@ -549,7 +547,7 @@ fn undo_import(
     before: &BTreeSet<String>,
     manifest: &BundleManifest,
     options: &ApplyOptions,
-) -> Result<(), DeltaError> {
+) -> Result<(), ApplyError> {
     let fresh: BTreeSet<&String> = fresh.iter().collect();
     let shipped: Vec<String> = manifest.paths.iter().map(|p| p.absolute()).collect();
     let still_invalid: BTreeSet<String> = invalid_paths(&shipped, options)?.into_iter().collect();
@@ -575,13 +573,13 @@ fn undo_import(
             Ok(_) => std::fs::remove_file(&path),
             Err(_) => Ok(()),
         };
-        removed.map_err(|source| DeltaError::Write { path, source })?;
+        removed.map_err(|source| ApplyError::Write { path, source })?;
     }
     Ok(())
 }
 
 /// `nix-store --import` reading the checked copy.
-fn run_import(export: std::fs::File, options: &ApplyOptions) -> Result<(), DeltaError> {
+fn run_import(export: std::fs::File, options: &ApplyOptions) -> Result<(), ApplyError> {
     let mut args = options.store_args();
     args.push("--import".into());
     let command = format!("nix-store {}", args.join(" "));
@@ -591,7 +589,7 @@ fn run_import(export: std::fs::File, options: &ApplyOptions) -> Result<(), Delta
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|source| DeltaError::Spawn {
+        .map_err(|source| ApplyError::Spawn {
             command: command.clone(),
             source,
         })?;
@@ -599,12 +597,12 @@ fn run_import(export: std::fs::File, options: &ApplyOptions) -> Result<(), Delta
     if let Some(mut pipe) = child.stderr.take() {
         pipe.read_to_string(&mut stderr).ok();
     }
-    let status = child.wait().map_err(|source| DeltaError::Spawn {
+    let status = child.wait().map_err(|source| ApplyError::Spawn {
         command: command.clone(),
         source,
     })?;
     if !status.success() {
-        return Err(DeltaError::Command {
+        return Err(ApplyError::Command {
             command,
             status: status.to_string(),
             detail: format!(": {}", stderr.trim()),
@@ -614,7 +612,7 @@ fn run_import(export: std::fs::File, options: &ApplyOptions) -> Result<(), Delta
 }
 
 /// Asks the store for each imported path's NAR hash.
-fn check_imported(manifest: &BundleManifest, options: &ApplyOptions) -> Result<(), DeltaError> {
+fn check_imported(manifest: &BundleManifest, options: &ApplyOptions) -> Result<(), ApplyError> {
     for path in &manifest.paths {
         let args = vec![
             "-q".to_owned(),
@@ -624,7 +622,7 @@ fn check_imported(manifest: &BundleManifest, options: &ApplyOptions) -> Result<(
         ];
         let output = run("nix-store", &options.store_args(), &args)?;
         if NarHash::parse(output.trim()).ok() != Some(path.nar_hash) {
-            return Err(DeltaError::ImportedHash {
+            return Err(ApplyError::ImportedHash {
                 path: path.absolute(),
                 expected: path.nar_hash.to_sri(),
                 actual: output.trim().to_owned(),
@@ -635,7 +633,7 @@ fn check_imported(manifest: &BundleManifest, options: &ApplyOptions) -> Result<(
 }
 
 /// Runs a Nix command, returning its stdout; its stderr goes into the error.
-fn run(program: &str, store_args: &[String], args: &[String]) -> Result<String, DeltaError> {
+fn run(program: &str, store_args: &[String], args: &[String]) -> Result<String, ApplyError> {
     let command = std::iter::once(program)
         .chain(store_args.iter().chain(args).map(String::as_str))
         .collect::<Vec<_>>()
@@ -645,12 +643,12 @@ fn run(program: &str, store_args: &[String], args: &[String]) -> Result<String, 
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .map_err(|source| DeltaError::Spawn {
+        .map_err(|source| ApplyError::Spawn {
             command: command.clone(),
             source,
         })?;
     if !output.status.success() {
-        return Err(DeltaError::Command {
+        return Err(ApplyError::Command {
             command,
             status: output.status.to_string(),
             detail: format!(": {}", String::from_utf8_lossy(&output.stderr).trim()),

@@ -22,7 +22,7 @@ use super::manifest::{
     BUNDLE_VERSION, EXPORT_MEMBER, MANIFEST_MEMBER, STORE_DIR,
 };
 use super::script::apply_script;
-use super::DeltaError;
+use super::MakeError;
 use crate::compress::{CompressOptions, Compressor};
 use crate::entry::Entry;
 use crate::manifest::HashingWriter;
@@ -80,14 +80,14 @@ impl<A: Write, B: Write> Write for Tee<'_, A, B> {
 }
 
 /// The first pass; see the module docs.
-pub fn plan_bundle(inputs: BundleInputs<'_>) -> Result<BundlePlan, DeltaError> {
+pub fn plan_bundle(inputs: BundleInputs<'_>) -> Result<BundlePlan, MakeError> {
     let closure = inputs.closure;
     let store_dir = closure.store_dir().to_owned();
     if store_dir.trim_end_matches('/') != STORE_DIR {
-        return Err(DeltaError::StoreDir { store_dir });
+        return Err(MakeError::StoreDir { store_dir });
     }
     if !closure.contains(inputs.system) {
-        return Err(DeltaError::SystemNotInClosure {
+        return Err(MakeError::SystemNotInClosure {
             system: absolute(inputs.system),
         });
     }
@@ -131,7 +131,7 @@ pub fn plan_bundle(inputs: BundleInputs<'_>) -> Result<BundlePlan, DeltaError> {
         }
         let (digest, size) = nar.finish();
         if path.nar_hash != NarHash(digest) || size != path.nar_size {
-            return Err(DeltaError::StoreMismatch {
+            return Err(MakeError::StoreMismatch {
                 path: path.absolute(),
                 expected_hash: path.nar_hash.to_sri(),
                 actual_hash: NarHash(digest).to_sri(),
@@ -199,7 +199,7 @@ fn dump<W: Write>(
     path: &BundlePath,
     out: &mut W,
     observer: &mut impl ContentObserver,
-) -> Result<(), DeltaError> {
+) -> Result<(), MakeError> {
     let basename = path.path.basename();
     let archive_path = format!("{}/{basename}", STORE_DIR.trim_start_matches('/'));
     dump_host_path(
@@ -258,8 +258,8 @@ impl BundlePlan {
         destination: &Path,
         mtime: u64,
         compression: &CompressOptions,
-    ) -> Result<BundleSummary, DeltaError> {
-        let write_error = |source| DeltaError::Write {
+    ) -> Result<BundleSummary, MakeError> {
+        let write_error = |source| MakeError::Write {
             path: destination.to_path_buf(),
             source,
         };
@@ -281,7 +281,7 @@ impl BundlePlan {
                 )?;
                 let (digest, _) = nar.finish();
                 if path.nar_hash != NarHash(digest) {
-                    return Err(DeltaError::ChangedWhileWriting {
+                    return Err(MakeError::ChangedWhileWriting {
                         path: path.absolute(),
                     });
                 }
@@ -310,10 +310,10 @@ pub(crate) fn write_bundle(
     mtime: u64,
     compression: &CompressOptions,
     members: BundleMembers<'_>,
-    fill_export: impl FnOnce(&mut dyn Write) -> Result<(), DeltaError>,
-) -> Result<BundleSummary, DeltaError> {
+    fill_export: impl FnOnce(&mut dyn Write) -> Result<(), MakeError>,
+) -> Result<BundleSummary, MakeError> {
     let output = AtomicOutput::create(destination)?;
-    let write_error = |source| DeltaError::Write {
+    let write_error = |source| MakeError::Write {
         path: destination.to_path_buf(),
         source,
     };

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::DeltaError;
+use super::InventoryError;
 use crate::archive::{detect_compression, open_tarball, MemberKind};
 use crate::compress::Compression;
 use crate::escape::Escaped;
@@ -84,9 +84,9 @@ fn looks_like_tarball(head: &[u8]) -> bool {
 }
 
 /// Reads a tarball, a `--manifest` JSON or a closure file (detected from
-/// the bytes). Anything else is [`DeltaError::NotASystem`] naming the file.
-pub fn read_inventory(path: &Path, store_dir: &str) -> Result<Inventory, DeltaError> {
-    let not_a_system = |message: String| DeltaError::NotASystem {
+/// the bytes). Anything else is [`InventoryError::NotASystem`] naming the file.
+pub fn read_inventory(path: &Path, store_dir: &str) -> Result<Inventory, InventoryError> {
+    let not_a_system = |message: String| InventoryError::NotASystem {
         path: path.to_path_buf(),
         message,
     };
@@ -155,8 +155,8 @@ fn read_up_to(reader: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<usiz
 }
 
 /// An earlier tarball: its Nix database and its system profile.
-fn read_tarball(path: &Path, store_dir: &str) -> Result<Inventory, DeltaError> {
-    let bad = |message: String| DeltaError::BadInventory {
+fn read_tarball(path: &Path, store_dir: &str) -> Result<Inventory, InventoryError> {
+    let bad = |message: String| InventoryError::BadInventory {
         path: path.to_path_buf(),
         message,
     };
@@ -215,7 +215,7 @@ fn read_tarball(path: &Path, store_dir: &str) -> Result<Inventory, DeltaError> {
         paths: BTreeMap::new(),
     };
     read_database(database, store_dir, &mut collected).map_err(|error| match error {
-        DatabaseError::Temporary(error) => DeltaError::Temporary(error),
+        DatabaseError::Temporary(error) => InventoryError::Temporary(error),
         error => bad(format!("its Nix database: {error}")),
     })?;
     let mut paths = collected.paths;
@@ -298,8 +298,8 @@ fn read_manifest(
     path: &Path,
     manifest: &serde_json::Map<String, serde_json::Value>,
     store_dir: &str,
-) -> Result<Inventory, DeltaError> {
-    let bad = |message: String| DeltaError::BadInventory {
+) -> Result<Inventory, InventoryError> {
+    let bad = |message: String| InventoryError::BadInventory {
         path: path.to_path_buf(),
         message,
     };

@@ -18,7 +18,7 @@ use super::manifest::{
     MANIFEST_MEMBER,
 };
 use super::script::apply_script;
-use super::DeltaError;
+use super::BundleError;
 use crate::archive::{open_tarball, MemberKind, TarballReader};
 use crate::escape::Escaped;
 use crate::hex;
@@ -53,7 +53,7 @@ pub struct OpenBundle {
 
 /// Opens `path` and reads its manifest; the reader is left before the
 /// `apply` member.
-pub fn open_bundle(path: &Path) -> Result<OpenBundle, DeltaError> {
+pub fn open_bundle(path: &Path) -> Result<OpenBundle, BundleError> {
     let (reader, manifest) = open_bundle_parts(path)?;
     let (manifest, manifest_value) = manifest?;
     Ok(OpenBundle {
@@ -90,11 +90,11 @@ fn open_bundle_parts(
 ) -> Result<
     (
         TarballReader,
-        Result<(BundleManifest, serde_json::Value), DeltaError>,
+        Result<(BundleManifest, serde_json::Value), BundleError>,
     ),
-    DeltaError,
+    BundleError,
 > {
-    let not_a_bundle = |message: String| DeltaError::NotABundle {
+    let not_a_bundle = |message: String| BundleError::NotABundle {
         path: path.to_path_buf(),
         message,
     };
@@ -139,7 +139,7 @@ fn open_bundle_parts(
     // Every store path, hash and name checked, or the field named.
     let manifest = serde_json::from_slice(&bytes)
         .map(|manifest| (manifest, value))
-        .map_err(|e| DeltaError::BadManifest {
+        .map_err(|e| BundleError::BadManifest {
             path: path.to_path_buf(),
             message: e.to_string(),
         });
@@ -172,13 +172,13 @@ pub struct BundleInspection {
 }
 
 /// `inspect` of a bundle: its manifest, and the file's size and SHA-256.
-pub fn inspect_bundle(path: &Path) -> Result<BundleInspection, DeltaError> {
+pub fn inspect_bundle(path: &Path) -> Result<BundleInspection, BundleError> {
     let OpenBundle {
         mut reader,
         manifest,
         ..
     } = open_bundle(path)?;
-    let damaged = |message: String| DeltaError::DamagedBundle {
+    let damaged = |message: String| BundleError::DamagedBundle {
         path: path.to_path_buf(),
         message,
     };
@@ -331,7 +331,7 @@ const MAX_SCRIPT_BYTES: u64 = 16 << 20;
 /// `verify` of a bundle. Errors only when it cannot be opened as one; a
 /// manifest whose fields are not what they must be fails the `manifest`
 /// check.
-pub fn verify_bundle(path: &Path) -> Result<BundleVerification, DeltaError> {
+pub fn verify_bundle(path: &Path) -> Result<BundleVerification, BundleError> {
     verify_signed_bundle(path, &[])
 }
 
@@ -339,7 +339,7 @@ pub fn verify_bundle(path: &Path) -> Result<BundleVerification, DeltaError> {
 pub fn verify_signed_bundle(
     path: &Path,
     trusted: &[PublicKey],
-) -> Result<BundleVerification, DeltaError> {
+) -> Result<BundleVerification, BundleError> {
     let file = path.display().to_string();
     let (reader, manifest) = open_bundle_parts(path)?;
     let compression = reader.compression().name().to_owned();
@@ -351,7 +351,7 @@ pub fn verify_signed_bundle(
         },
         Err(error) => {
             let message = match error {
-                DeltaError::BadManifest { message, .. } => message,
+                BundleError::BadManifest { message, .. } => message,
                 error => error.to_string(),
             };
             return Ok(BundleVerification {

@@ -16,7 +16,7 @@ use super::apply::checked_copy;
 use super::bundle::{write_bundle, BundleMembers};
 use super::read::open_bundle;
 use super::script::apply_script;
-use super::{BundleManifest, BundleSummary, DeltaError};
+use super::{BundleError, BundleManifest, BundleSummary, MakeError};
 use crate::archive::open_tarball;
 use crate::compress::CompressOptions;
 use crate::sign::SigningKey;
@@ -27,8 +27,8 @@ pub fn sign_bundle(
     bundle: &Path,
     key: &SigningKey,
     destination: &Path,
-) -> Result<(BundleManifest, BundleSummary), DeltaError> {
-    let not_a_bundle = |message: String| DeltaError::NotABundle {
+) -> Result<(BundleManifest, BundleSummary), MakeError> {
+    let not_a_bundle = |message: String| BundleError::NotABundle {
         path: bundle.to_path_buf(),
         message,
     };
@@ -55,7 +55,7 @@ pub fn sign_bundle(
     };
     let summary = write_bundle(destination, mtime, &options, members, |out| {
         let copied = std::io::copy(&mut (&mut export).take(manifest.export.size), out);
-        copied.map(drop).map_err(|source| DeltaError::Write {
+        copied.map(drop).map_err(|source| MakeError::Write {
             path: destination.to_path_buf(),
             source,
         })

@@ -1,4 +1,4 @@
-//! `--chown PATH UID:GID`: numeric owners for a subtree of the rootfs.
+//! Owner overrides (`--chown PATH UID:GID`): numeric owners for a subtree of the rootfs.
 //!
 //! Same meaning as upstream's `tarballBuilder --chown`: the path and
 //! everything below it get the owner. Paths are rootfs paths, with or without
@@ -11,25 +11,48 @@
 
 use crate::entry::Entry;
 
-/// Why a `--chown` argument was refused.
+/// Why an owner override (PATH UID:GID) was refused. It reads "owner
+/// override DETAIL"; the CLI names its flag before [`Self::detail`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("owner override {}", self.detail())]
 pub enum ChownRuleError {
-    #[error("--chown path \"{0}\" must not contain '.' or '..' components")]
     DotComponent(String),
-    #[error("--chown owner \"{0}\" must be numeric UID:GID, such as 1000:100 (names are not looked up: this machine's users are not the rootfs's)")]
     BadOwner(String),
-    #[error(
-        "--chown path is empty (an unset shell variable?); name a rootfs path such as /home/nixos"
-    )]
     EmptyPath,
-    #[error("--chown \"{0}\" names the whole rootfs, which holds /nix/store (owned by root); name a path below it such as /home/nixos")]
     WholeRootfs(String),
-    #[error("{rule}: it reaches {what}, which must stay owned by root:root (verify rejects anything else)")]
-    Protected { rule: String, what: &'static str },
-    #[error(
-        "{rule}: /{path} is not in the rootfs (neither the skeleton nor --extra-files makes it)"
-    )]
-    NotInRootfs { rule: String, path: String },
+    /// `rule` is the override as [`ChownRule`] shows it.
+    Protected {
+        rule: String,
+        what: &'static str,
+    },
+    NotInRootfs {
+        rule: String,
+        path: String,
+    },
+}
+
+impl ChownRuleError {
+    /// What is wrong, after the words naming the override.
+    pub fn detail(&self) -> String {
+        match self {
+            ChownRuleError::DotComponent(path) => {
+                format!("path \"{path}\" must not contain '.' or '..' components")
+            }
+            ChownRuleError::BadOwner(owner) => format!(
+                "owner \"{owner}\" must be numeric UID:GID, such as 1000:100 (names are not looked up: this machine's users are not the rootfs's)"
+            ),
+            ChownRuleError::EmptyPath => "path is empty (an unset shell variable?); name a rootfs path such as /home/nixos".to_owned(),
+            ChownRuleError::WholeRootfs(path) => format!(
+                "\"{path}\" names the whole rootfs, which holds /nix/store (owned by root); name a path below it such as /home/nixos"
+            ),
+            ChownRuleError::Protected { rule, what } => format!(
+                "{rule}: it reaches {what}, which must stay owned by root:root (verify rejects anything else)"
+            ),
+            ChownRuleError::NotInRootfs { rule, path } => format!(
+                "{rule}: /{path} is not in the rootfs (neither the skeleton nor the extra files make it)"
+            ),
+        }
+    }
 }
 
 /// One owner override.
@@ -93,11 +116,12 @@ impl ChownRule {
     }
 }
 
+/// The rule as given: `/PATH UID:GID`.
 impl std::fmt::Display for ChownRule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "--chown /{} {}:{}",
+            "/{} {}:{}",
             String::from_utf8_lossy(&self.path),
             self.uid,
             self.gid

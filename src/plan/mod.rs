@@ -73,17 +73,17 @@ pub enum PlanError {
     System(#[source] ClosureError),
     #[error("store path {path} is in the closure but missing from {}", dir.display())]
     MissingStorePath { path: String, dir: PathBuf },
-    #[error("--extra-files {}: {source}", dir.display())]
+    #[error("extra files {}: {source}", dir.display())]
     ExtraFiles { dir: PathBuf, source: WalkError },
-    #[error("--extra-files {}: not a directory; give the directory whose contents go to the rootfs root", dir.display())]
+    #[error("extra files {}: not a directory; give the directory whose contents go to the rootfs root", dir.display())]
     ExtraFilesNotADirectory { dir: PathBuf },
-    #[error("--extra-files: /{path} ({}) {conflict}", host.display())]
+    #[error("extra files: /{path} ({}) {conflict}", host.display())]
     ExtraFilesConflict {
         path: String,
         host: PathBuf,
         conflict: Conflict,
     },
-    #[error("--allow-override \"{path}\": {why}")]
+    #[error("override of \"{path}\": {why}")]
     AllowOverride { path: String, why: &'static str },
     #[error("rootfs path \"{path}\" from {origin}: {why}")]
     BadRootfsPath {
@@ -128,9 +128,7 @@ pub enum Conflict {
     DirectoryWithFile,
     #[error("would replace a file with a directory")]
     FileWithDirectory,
-    #[error(
-        "would replace what {made_by} makes there; pass --allow-override /{path} if you mean it"
-    )]
+    #[error("would replace what {made_by} makes there; allow overriding /{path} if you mean it")]
     ToolFile { made_by: EntryOrigin, path: String },
 }
 
@@ -150,7 +148,7 @@ impl std::fmt::Display for EntryOrigin {
         match self {
             EntryOrigin::NixLayout => write!(f, "the /nix layout"),
             EntryOrigin::Skeleton => write!(f, "the NixOS skeleton"),
-            EntryOrigin::ExtraFile(host) => write!(f, "--extra-files {}", host.display()),
+            EntryOrigin::ExtraFile(host) => write!(f, "the extra file {}", host.display()),
         }
     }
 }
@@ -253,7 +251,7 @@ impl Plan {
         } else if let Some(path) = inputs.allow_override.first() {
             return Err(PlanError::AllowOverride {
                 path: path.clone(),
-                why: "there is no --extra-files tree to replace anything",
+                why: "there is no tree of extra files to replace anything",
             });
         }
         plan.check_chown_rules()?;
@@ -394,7 +392,7 @@ impl Plan {
         if let Some((path, _)) = overrides.into_values().find(|(_, used)| !used) {
             return Err(PlanError::AllowOverride {
                 path,
-                why: "no --extra-files entry replaces a file the tool makes there",
+                why: "no extra file replaces a file the tool makes there",
             });
         }
         Ok(())

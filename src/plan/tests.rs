@@ -179,7 +179,7 @@ fn replacing_a_file_the_tool_makes_needs_allow_override_for_that_path() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("the /nix layout") && err.contains(&format!("--allow-override /{path}")),
+        err.contains("the /nix layout") && err.contains(&format!("allow overriding /{path}")),
         "{err}"
     );
     let mut allowed = inputs(&closure, &store, Some(extra.clone()));
@@ -203,7 +203,7 @@ fn replacing_a_file_the_tool_makes_needs_allow_override_for_that_path() {
     let mut no_tree = inputs(&closure, &store, None);
     no_tree.allow_override = vec!["/etc/wsl.conf".to_owned()];
     let err = Plan::new(no_tree).unwrap_err().to_string();
-    assert!(err.contains("no --extra-files tree"), "{err}");
+    assert!(err.contains("no tree of extra files"), "{err}");
     let mut dotted = inputs(&closure, &store, Some(dir.path().join("gcroots")));
     dotted.allow_override = vec!["/etc/../etc/passwd".to_owned()];
     let err = Plan::new(dotted).unwrap_err().to_string();
@@ -258,7 +258,7 @@ fn chown_rules_may_not_reach_the_store_or_the_database_and_must_name_a_path() {
         rules.chown = vec![ChownRule::parse(path, "1000:100").unwrap()];
         let err = Plan::new(rules).unwrap_err().to_string();
         assert!(
-            err.contains(&format!("--chown {path} 1000:100")) && err.contains(needle),
+            err.contains(&format!("owner override {path} 1000:100")) && err.contains(needle),
             "{path}: {err}"
         );
     }
@@ -272,7 +272,7 @@ fn chown_rules_may_not_reach_the_store_or_the_database_and_must_name_a_path() {
     rules.chown = vec![ChownRule::parse("/etc", "1000:100").unwrap()];
     let err = Plan::new(rules).unwrap_err().to_string();
     assert!(
-        err.contains("--chown /etc 1000:100: it reaches /etc/passwd"),
+        err.contains("owner override /etc 1000:100: it reaches /etc/passwd"),
         "{err}"
     );
     let motd = extra_with(dir.path(), "motd", "etc/motd");

@@ -76,7 +76,7 @@ pub enum WriteError {
     },
     #[error(transparent)]
     Nar(#[from] NarCheckError),
-    #[error("--allow-override {}: with these replacements the tarball fails verify, so it was not written: {}", paths.join(", "), failures.join("; "))]
+    #[error("override of {}: with these replacements the tarball fails verify, so it was not written: {}", paths.join(", "), failures.join("; "))]
     OverrideRejected {
         paths: Vec<String>,
         failures: Vec<String>,
