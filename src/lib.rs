@@ -11,7 +11,7 @@
 //! ```
 //!
 //! [`write::write_tarball`] runs it. In the same pass [`scan`] checks every
-//! member and byte for secrets and personal data, [`nar_check`] checks every
+//! member and byte for secrets and personal data, [`nar_match`] checks every
 //! store path against the closure's NAR hash and size (with the [`nar`]
 //! encoder), [`manifest`] hashes the compressed bytes and [`progress`]
 //! reports how far it got; before the outputs are committed the tarball is
@@ -32,7 +32,7 @@
 //! 2. [`store`], [`walk`], [`tar`], [`compress`], [`output`], [`direct_write`],
 //!    [`sign`]
 //! 3. [`nixdb`], [`nar`], [`archive`], [`overlap`], [`cache`]
-//! 4. [`plan`], [`nar_check`], [`scan`], [`manifest`], [`sbom`], [`inspect`]
+//! 4. [`plan`], [`nar_match`], [`scan`], [`manifest`], [`sbom`], [`inspect`]
 //! 5. [`write`](mod@write), [`delta`], [`nix`]
 //! 6. [`app`], the requests and outcomes the binary (`main.rs`) calls
 
@@ -50,7 +50,7 @@ pub(crate) mod input;
 pub mod inspect;
 pub(crate) mod manifest;
 pub(crate) mod nar;
-pub(crate) mod nar_check;
+pub(crate) mod nar_match;
 pub(crate) mod nix;
 pub(crate) mod nixdb;
 #[allow(unsafe_code)] // the crate's only unsafe code: safe wrappers of libc calls

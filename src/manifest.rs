@@ -34,7 +34,7 @@ pub struct Manifest {
     pub system: String,
     pub store_paths: Vec<ManifestStorePath>,
     pub tarball: ManifestTarball,
-    pub security_checks: SecurityChecks,
+    pub security_checks: ManifestScan,
     /// `NAME:BASE64` ed25519 signatures, in key-name order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub signatures: Vec<Signature>,
@@ -88,9 +88,10 @@ pub struct ManifestTarball {
     pub entries: u64,
 }
 
-/// Whether the security checks ran and what they found.
+/// Whether the security scan ran and what it found (the manifest's
+/// `securityChecks` section).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SecurityChecks {
+pub struct ManifestScan {
     /// `passed`, or `skipped` (WSL_TARBALL_SKIP_CHECKS); a run with
     /// error-severity findings writes no manifest.
     pub status: String,

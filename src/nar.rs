@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 
 use crate::entry::{Content, EntryKind};
 use crate::tar::ContentObserver;
-use crate::walk::{walk_tree, WalkError};
+use crate::walk::{walk_tree, TreeWalkError};
 
 /// One node of a NAR, as a tar member describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +71,7 @@ pub enum NarError {
 #[derive(Debug, thiserror::Error)]
 pub enum DumpError {
     #[error(transparent)]
-    Walk(#[from] WalkError),
+    Walk(#[from] TreeWalkError),
     #[error("cannot read {}: {source}", path.display())]
     Read { path: PathBuf, source: io::Error },
     #[error("{}: {source}", path.display())]

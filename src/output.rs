@@ -223,11 +223,11 @@ impl AtomicOutput {
         Self::create_at(destination, target, true)
     }
 
-    /// A cache entry: the same atomic replacement (and SIGXFSZ ignored),
-    /// without syncing (losing an entry in a crash costs only time) and
+    /// A cached segment's file: the same atomic replacement (and SIGXFSZ
+    /// ignored), without syncing (losing one in a crash costs only time) and
     /// without the checks a user's destination gets. The directory must
     /// exist.
-    pub fn create_cache_entry(destination: &Path) -> Result<Self, OutputError> {
+    pub fn create_cached_segment(destination: &Path) -> Result<Self, OutputError> {
         Self::create_at(destination, destination.to_path_buf(), false)
     }
 

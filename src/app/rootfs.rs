@@ -10,7 +10,7 @@ use crate::cache::{SegmentCache, DEFAULT_LIMIT_BYTES};
 use crate::compress::{check_threads, CompressOptions, Compression};
 use crate::input::{read_limited, MAX_CLOSURE_BYTES, MAX_FACTS_BYTES};
 use crate::manifest::{
-    manifest_store_paths, Manifest, ManifestSettings, ManifestTarball, SecurityChecks, Tool,
+    manifest_store_paths, Manifest, ManifestScan, ManifestSettings, ManifestTarball, Tool,
     MANIFEST_VERSION,
 };
 use crate::output::{check_stdout_not_terminal, is_stdout, AtomicOutput};
@@ -737,11 +737,11 @@ fn manifest(
     report: Option<&crate::scan::ScanReport>,
 ) -> Result<Manifest, AppError> {
     let security_checks = match report {
-        Some(report) => SecurityChecks {
+        Some(report) => ManifestScan {
             status: "passed".to_owned(),
             report: Some(report.to_json_value()),
         },
-        None => SecurityChecks {
+        None => ManifestScan {
             status: "skipped".to_owned(),
             report: None,
         },

@@ -34,7 +34,7 @@ pub use diff::{
 };
 pub use member_table::{MemberTable, NodeInfo};
 pub use verify::{verify, verify_signed, verify_with_progress, CheckOutcome, Verification};
-pub use walk::{ArchiveWalk, KeptFile, Owner, StoreObject, WalkError, WalkOptions};
+pub use walk::{ArchiveWalk, ArchiveWalkError, KeptFile, Owner, StoreObject, WalkOptions};
 
 use crate::archive::{ArchiveError, ReadError};
 use crate::escape::Escaped;
@@ -250,7 +250,7 @@ pub fn inspect_with_progress(
         progress,
     )?;
     if let Some(offset) = walk.end.trailing_data {
-        return Err(WalkError::from(ArchiveError::TrailingData { offset }).in_file(tarball));
+        return Err(ArchiveWalkError::from(ArchiveError::TrailingData { offset }).in_file(tarball));
     }
     let file_sha256 = walk.file_sha256.expect("inspect hashes the file");
     let security_checks = match manifest {

@@ -174,19 +174,21 @@ enum Keeping {
 
 /// Why a walk stopped: the archive could not be read, or a limit.
 #[derive(Debug, thiserror::Error)]
-pub enum WalkError {
+pub enum ArchiveWalkError {
     #[error(transparent)]
     Archive(#[from] ArchiveError),
     #[error(transparent)]
     Limit(#[from] WalkLimit),
 }
 
-impl WalkError {
+impl ArchiveWalkError {
     /// The error with the file's name.
     pub fn in_file(self, path: &Path) -> InspectError {
         match self {
-            WalkError::Archive(source) => InspectError::Archive(ReadError::new(path, source)),
-            WalkError::Limit(source) => InspectError::Limit {
+            ArchiveWalkError::Archive(source) => {
+                InspectError::Archive(ReadError::new(path, source))
+            }
+            ArchiveWalkError::Limit(source) => InspectError::Limit {
                 file: crate::archive::source_name(path),
                 source,
             },
@@ -296,7 +298,7 @@ impl ArchiveWalk {
         reader: &mut TarballReader,
         options: &WalkOptions,
         progress: &mut dyn Progress,
-    ) -> Result<Self, WalkError> {
+    ) -> Result<Self, ArchiveWalkError> {
         let mut reported = 0;
         if options.hash_tar_stream {
             reader.hash_tar_stream();
@@ -521,7 +523,7 @@ impl ArchiveWalk {
     /// Ends the walk: closes the last store path and records how the archive
     /// ended and the file's size and digest (not with trailing data after
     /// the end of the archive, where reading stopped).
-    pub fn finish(&mut self, reader: &mut TarballReader) -> Result<(), WalkError> {
+    pub fn finish(&mut self, reader: &mut TarballReader) -> Result<(), ArchiveWalkError> {
         self.close_object();
         // Reads to the end of the archive, if the caller stopped early.
         while reader.next_member()?.is_some() {}

@@ -29,7 +29,7 @@ pub use nixos::{is_nixos_toplevel, NixosInputs, MAX_ICON_BYTES};
 use crate::entry::{Content, Entry, EntryKind};
 use crate::nixdb;
 use crate::store::{Closure, ClosureError, NarHash, StorePath};
-use crate::walk::{walk_tree, WalkError};
+use crate::walk::{walk_tree, TreeWalkError};
 
 /// How Nix's database of valid paths ships in the rootfs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -74,7 +74,7 @@ pub enum PlanError {
     #[error("store path {path} is in the closure but missing from {}", dir.display())]
     MissingStorePath { path: String, dir: PathBuf },
     #[error("--extra-files {}: {source}", dir.display())]
-    ExtraFiles { dir: PathBuf, source: WalkError },
+    ExtraFiles { dir: PathBuf, source: TreeWalkError },
     #[error("--extra-files {}: not a directory; give the directory whose contents go to the rootfs root", dir.display())]
     ExtraFilesNotADirectory { dir: PathBuf },
     #[error("--extra-files: /{path} ({}) {conflict}", host.display())]
@@ -94,7 +94,7 @@ pub enum PlanError {
     #[error(transparent)]
     Chown(#[from] ChownRuleError),
     #[error("store path {path}: {source}")]
-    StorePath { path: String, source: WalkError },
+    StorePath { path: String, source: TreeWalkError },
     #[error("NixOS skeleton: {0}")]
     Nixos(String),
     /// An /etc file owned by a name, in a skeleton of defaults (no facts
@@ -355,7 +355,7 @@ impl Plan {
         };
         let root = if dir.is_symlink() {
             std::fs::canonicalize(dir).map_err(|source| {
-                walk_error(WalkError::Io {
+                walk_error(TreeWalkError::Io {
                     path: dir.to_path_buf(),
                     source,
                 })

@@ -345,9 +345,9 @@ struct PendingFinding {
     store_path: Option<String>,
 }
 
-/// The member being scanned.
+/// The archive member being scanned: where its findings belong.
 #[derive(Debug)]
-struct Member {
+struct ScannedMember {
     display_path: Arc<str>,
     store_path: Option<String>,
     context: Context,
@@ -378,7 +378,7 @@ pub struct Scanner {
     rules: Arc<ScanRules>,
     scope: ScanScope,
     tracker: ScopeTracker,
-    current: Option<Member>,
+    current: Option<ScannedMember>,
     stream: Stream,
     hits: Vec<Hit>,
     found: Vec<PendingFinding>,
@@ -423,7 +423,7 @@ impl Scanner {
         let name_start = memchr::memrchr(b'/', path).map_or(0, |slash| slash + 1);
         let name = &path[name_start..];
         let in_keys_dir = path[..name_start.saturating_sub(1)].ends_with(b"authorized_keys.d");
-        let member = Member {
+        let member = ScannedMember {
             display_path,
             store_path,
             context: Context {
@@ -464,7 +464,13 @@ impl Scanner {
         self.hits = hits;
     }
 
-    fn record(&mut self, member: &Member, part: Part, base_offset: u64, hits: &mut Vec<Hit>) {
+    fn record(
+        &mut self,
+        member: &ScannedMember,
+        part: Part,
+        base_offset: u64,
+        hits: &mut Vec<Hit>,
+    ) {
         for hit in hits.drain(..) {
             self.found.push(PendingFinding {
                 finding: Finding {

@@ -11,7 +11,7 @@ use super::side::{self, Content, SideStream};
 use super::{FieldChange, MAX_TEXT_DIFF_BYTES};
 use crate::archive::{header_field_at, Member, MemberKind};
 use crate::archive::{ArchiveError, ReadError};
-use crate::inspect::walk::WalkError;
+use crate::inspect::walk::ArchiveWalkError;
 use crate::inspect::InspectError;
 
 /// Of the fields given as `(name, A's text, B's text)`, those that differ.
@@ -96,7 +96,7 @@ pub(super) enum Side {
 pub(super) fn compare_streams(
     (side_a, a): (&mut SideStream, &Member),
     (side_b, b): (&mut SideStream, &Member),
-) -> Result<ContentComparison, (Side, WalkError)> {
+) -> Result<ContentComparison, (Side, ArchiveWalkError)> {
     let keep_text = a.kind == MemberKind::Regular
         && b.kind == MemberKind::Regular
         && a.size <= MAX_TEXT_DIFF_BYTES

@@ -42,7 +42,7 @@ use compare::{
 use pairing::{Entry, Pending};
 use side::{Content, SideStream};
 
-use super::walk::{ArchiveWalk, WalkError, WalkOptions};
+use super::walk::{ArchiveWalk, ArchiveWalkError, WalkOptions};
 use super::{InspectError, JSON_VERSION};
 use crate::archive::{is_stdin, open_tarball, ArchiveError, Member, MemberKind};
 use crate::hex;
@@ -189,8 +189,8 @@ pub fn diff_with_progress(
     if is_stdin(a) && is_stdin(b) {
         return Err(InspectError::BothStdin);
     }
-    let mut reader_a = open_tarball(a).map_err(|e| WalkError::from(e).in_file(a))?;
-    let reader_b = open_tarball(b).map_err(|e| WalkError::from(e).in_file(b))?;
+    let mut reader_a = open_tarball(a).map_err(|e| ArchiveWalkError::from(e).in_file(a))?;
+    let reader_b = open_tarball(b).map_err(|e| ArchiveWalkError::from(e).in_file(b))?;
     // Members are compared byte for byte, so no NAR hashes and no digest
     // of the tar stream (which cost as much as inflating); no member
     // table, no files.
@@ -208,7 +208,7 @@ pub fn diff_with_progress(
         let walk =
             ArchiveWalk::run_reader(&mut reader_a, &options, progress).map_err(|e| e.in_file(a))?;
         if let Some(offset) = walk.end.trailing_data {
-            return Err(WalkError::from(ArchiveError::TrailingData { offset }).in_file(a));
+            return Err(ArchiveWalkError::from(ArchiveError::TrailingData { offset }).in_file(a));
         }
         progress.advance(2 * walk.file_size);
         let sha256 = hex::encode(&walk.file_sha256.unwrap_or_default());
@@ -248,8 +248,8 @@ fn compare(
     store_dir: String,
     progress: &mut dyn Progress,
 ) -> Result<Difference, InspectError> {
-    let error_a = |error: WalkError| error.in_file(a);
-    let error_b = |error: WalkError| error.in_file(b);
+    let error_a = |error: ArchiveWalkError| error.in_file(a);
+    let error_b = |error: ArchiveWalkError| error.in_file(b);
     let mut collector = Collector {
         store_dir,
         counts: MemberChangeCounts::default(),
@@ -325,7 +325,9 @@ fn compare(
     // Reading stopped at trailing data: the files cannot be compared whole.
     for (walk, path) in [(&walk_a, a), (&walk_b, b)] {
         if let Some(offset) = walk.end.trailing_data {
-            return Err(WalkError::from(ArchiveError::TrailingData { offset }).in_file(path));
+            return Err(
+                ArchiveWalkError::from(ArchiveError::TrailingData { offset }).in_file(path),
+            );
         }
     }
 
@@ -434,7 +436,7 @@ fn one_sided(
     (side, pending): (&mut SideStream, &mut Pending),
     member: Member,
     change: Change,
-) -> Result<(), WalkError> {
+) -> Result<(), ArchiveWalkError> {
     let key = collector.store_path_of(&member.path);
     if let Some((basename, below)) = collector.store_basename(&member.path) {
         // A store path both sides have differs.
