@@ -190,7 +190,7 @@ fn parse_octal(field: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tar::{append_header, EntryType, HeaderFields};
+    use crate::tar::{append_header, HeaderFields, MemberKind};
 
     fn written(name: &[u8], size: u64, target: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
@@ -198,10 +198,10 @@ mod tests {
             &mut out,
             &HeaderFields {
                 name,
-                entry_type: if target.is_empty() {
-                    EntryType::Regular
+                kind: if target.is_empty() {
+                    MemberKind::Regular
                 } else {
-                    EntryType::Symlink
+                    MemberKind::Symlink
                 },
                 mode: 0o555,
                 uid: 1000,

@@ -46,10 +46,10 @@ pub use crate::tar::layout::header_field_at;
 pub use error::{is_stdin, sniff_format, source_name, ArchiveError, ReadError, STDIN_ARGUMENT};
 pub use header::HeaderError;
 use header::{decode_header, is_zero_block, until_nul};
-pub use member::{display_path, normalize_path, ArchiveEnd, Member, MemberKind};
+pub use member::{display_path, normalize_path, ArchiveEnd, Member};
 
 use crate::compress::Compression;
-use crate::tar::{padding_len, BLOCK_SIZE, RECORD_SIZE};
+use crate::tar::{padding_len, MemberKind, BLOCK_SIZE, RECORD_SIZE};
 
 /// Counts the bytes it reads and, if asked, hashes them.
 struct Tap<R> {
@@ -506,18 +506,19 @@ impl TarballReader {
                 }
                 Err(source) => return Err(ArchiveError::Header { offset, source }),
             };
-            match raw.type_flag {
-                b'L' | b'K' => {
+            let kind = MemberKind::from_flag(raw.type_flag);
+            match kind {
+                MemberKind::GnuLongName | MemberKind::GnuLongLink => {
                     let data = self.read_extension(raw.size, offset, "GNU long name")?;
                     let value = until_nul(&data).to_vec();
                     // A second one replaces the first, in GNU tar and bsdtar.
-                    if raw.type_flag == b'L' {
+                    if kind == MemberKind::GnuLongName {
                         overrides.path = Some(value);
                     } else {
                         overrides.link_target = Some(value);
                     }
                 }
-                b'x' => {
+                MemberKind::PaxHeader => {
                     let data = self.read_extension(raw.size, offset, "pax")?;
                     // A second pax header for one member: bsdtar refuses
                     // the archive, GNU tar keeps the last.
@@ -538,7 +539,7 @@ impl TarballReader {
                         }
                     })?;
                 }
-                b'g' => {
+                MemberKind::PaxGlobal => {
                     // Global pax headers hold nothing a rootfs member needs;
                     // the records GNU tar would apply to the members after
                     // them (and bsdtar would not) are refused.
@@ -550,7 +551,6 @@ impl TarballReader {
                     })?;
                 }
                 _ => {
-                    let kind = MemberKind::from_flag(raw.type_flag);
                     // A GNU long name and a pax name for one member: GNU tar
                     // takes the pax one, bsdtar the one that came first.
                     if (overrides.path.is_some() && overrides.pax_path.is_some())

@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::DeltaError;
-use crate::archive::{detect_compression, open_tarball, MemberKind};
+use crate::archive::{detect_compression, open_tarball};
 use crate::compress::Compression;
 use crate::escape::Escaped;
 use crate::input::{read_limited, MAX_CLOSURE_BYTES};
@@ -19,6 +19,7 @@ use crate::inspect::{
     DatabaseVisitor, RegisteredPath, TemporaryError,
 };
 use crate::store::{read_closure, NarHash, StorePath};
+use crate::tar::MemberKind;
 
 /// The largest Nix database read out of a tarball.
 const MAX_DATABASE_BYTES: u64 = 256 << 20;

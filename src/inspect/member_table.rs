@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 use super::WalkLimit;
-use crate::archive::{Member, MemberKind};
+use crate::archive::Member;
+use crate::tar::MemberKind;
 
 /// The most members a walk remembers (about 70 MiB of state, see
 /// [`MemberTable`]); more is an error, to keep memory bounded.
@@ -107,8 +108,10 @@ impl MemberTable {
                 MemberKind::CharDevice => (3, 0),
                 MemberKind::BlockDevice => (4, 0),
                 MemberKind::Fifo => (5, 0),
-                MemberKind::Other(flag) => (6, flag),
                 MemberKind::Symlink => unreachable!("handled above"),
+                // Any other flag (the reader hands out no extension
+                // members, so only `Other`), kept as the flag itself.
+                other => (6, other.flag()),
             };
             code | (member.mode & 0o7777) << 3 | u32::from(flag) << 16
         };
@@ -134,7 +137,7 @@ impl MemberTable {
             3 => MemberKind::CharDevice,
             4 => MemberKind::BlockDevice,
             5 => MemberKind::Fifo,
-            _ => MemberKind::Other((value >> 16) as u8),
+            _ => MemberKind::from_flag((value >> 16) as u8),
         };
         Some(NodeInfo {
             kind,

@@ -20,11 +20,11 @@ use super::walk::{ArchiveWalk, KeptFile, StoreObject, WalkOptions, MAX_PROBLEMS_
 use super::{
     read_database, Database, DatabaseError, DatabaseVisitor, InspectError, RegisteredPath,
 };
-use crate::archive::MemberKind;
 use crate::escape::{escape_str, Escaped};
 use crate::progress::Progress;
 use crate::sign::{check_signatures, manifest_signatures, Domain, PublicKey};
 use crate::store::{NarHash, StorePath};
+use crate::tar::MemberKind;
 
 /// How one check went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -17,13 +17,13 @@ use super::{
     InspectError, MemberCounts, NixDatabaseKind, SkeletonFile, StoreObjects, TarFormat, WalkLimit,
 };
 use crate::archive::{
-    display_path, open_tarball, ArchiveEnd, ArchiveError, Member, MemberKind, ReadError,
-    TarballReader,
+    display_path, open_tarball, ArchiveEnd, ArchiveError, Member, ReadError, TarballReader,
 };
 use crate::compress::Compression;
 use crate::nar::{NarEncoder, NarHasher, NarNode, NarSizer};
 use crate::progress::{Progress, REPORT_EVERY};
 use crate::store::StorePath;
+use crate::tar::MemberKind;
 
 /// What the walk computes.
 #[derive(Debug, Clone)]

@@ -8,13 +8,15 @@
 //! padded to a 10 KiB record.
 
 mod header;
+mod kind;
 pub mod layout;
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
-pub use header::{append_header, padding_len, EntryType, HeaderFields, RECORD_SIZE};
+pub use header::{append_header, padding_len, HeaderFields, RECORD_SIZE};
+pub use kind::MemberKind;
 pub use layout::BLOCK_SIZE;
 
 use crate::entry::{Content, Entry, EntryKind};
@@ -173,21 +175,21 @@ impl<W: Write, O: ContentObserver> TarWriter<W, O> {
         let mut name = Vec::with_capacity(entry.path.len() + 3);
         name.extend_from_slice(b"./");
         name.extend_from_slice(&entry.path);
-        let (entry_type, size, link_target): (_, u64, &[u8]) = match &entry.kind {
+        let (kind, size, link_target): (_, u64, &[u8]) = match &entry.kind {
             EntryKind::Directory => {
                 if !entry.path.is_empty() {
                     name.push(b'/');
                 }
                 self.stats.directories += 1;
-                (EntryType::Directory, 0, b"")
+                (MemberKind::Directory, 0, b"")
             }
             EntryKind::Symlink { target } => {
                 self.stats.symlinks += 1;
-                (EntryType::Symlink, 0, target)
+                (MemberKind::Symlink, 0, target)
             }
             EntryKind::File { size, .. } => {
                 self.stats.files += 1;
-                (EntryType::Regular, *size, b"")
+                (MemberKind::Regular, *size, b"")
             }
         };
         self.observer.begin_entry(entry);
@@ -196,7 +198,7 @@ impl<W: Write, O: ContentObserver> TarWriter<W, O> {
             &mut self.header_buffer,
             &HeaderFields {
                 name: &name,
-                entry_type,
+                kind,
                 mode: entry.mode,
                 uid: u64::from(entry.uid),
                 gid: u64::from(entry.gid),
@@ -260,7 +262,7 @@ impl<W: Write, O: ContentObserver> TarWriter<W, O> {
             &mut self.header_buffer,
             &HeaderFields {
                 name: &name,
-                entry_type: EntryType::Regular,
+                kind: MemberKind::Regular,
                 mode,
                 uid: 0,
                 gid: 0,

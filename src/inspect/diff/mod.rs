@@ -44,10 +44,11 @@ use side::{Content, SideStream};
 
 use super::walk::{ArchiveWalk, ArchiveWalkError, WalkOptions};
 use super::{InspectError, JSON_VERSION};
-use crate::archive::{is_stdin, open_tarball, ArchiveError, Member, MemberKind};
+use crate::archive::{is_stdin, open_tarball, ArchiveError, Member};
 use crate::hex;
 use crate::progress::{Progress, REPORT_EVERY};
 use crate::store::NarHash;
+use crate::tar::MemberKind;
 
 /// Files up to this size on both sides are compared as text when they are
 /// text (UTF-8 without NUL bytes).

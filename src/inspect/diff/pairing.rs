@@ -15,10 +15,11 @@ use std::collections::{BTreeMap, HashMap};
 use super::report::StorePathPair;
 use super::side::Content;
 use super::MAX_TEXT_DIFF_BYTES;
+use crate::archive::display_path;
 use crate::archive::Member;
-use crate::archive::{display_path, MemberKind};
 use crate::inspect::walk::StoreObject;
 use crate::store::{parse_drv_name, HASH_PART_LEN};
+use crate::tar::MemberKind;
 
 /// Members of store paths only one side has, kept per side for pairing;
 /// beyond this they are reported as added or removed unpaired.
