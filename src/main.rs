@@ -21,7 +21,7 @@ use wsl_tarball::escape::Escaped;
 use wsl_tarball::inspect;
 use wsl_tarball::progress::ProgressReport;
 use wsl_tarball::scan::FINDINGS_EXIT_CODE;
-use wsl_tarball::store::DEFAULT_STORE_DIR;
+use wsl_tarball::store::StoreDir;
 
 // Printing never panics, unlike std's macros, which these shadow in this
 // file: a closed pipe on stdout (`verify --json | head -1`) drops the rest of
@@ -193,8 +193,8 @@ fn run_diff(args: DiffArgs) -> Result<()> {
     // A readable file that is no tarball: a manifest or a closure file.
     let description = |path: &Path| path.is_file() && delta::inventory::is_system_description(path);
     if description(&args.a) || description(&args.b) {
-        let a = delta::read_inventory(&args.a, DEFAULT_STORE_DIR)?;
-        let b = delta::read_inventory(&args.b, DEFAULT_STORE_DIR)?;
+        let a = delta::read_inventory(&args.a, &StoreDir::default())?;
+        let b = delta::read_inventory(&args.b, &StoreDir::default())?;
         let (a_name, b_name) = (args.a.display().to_string(), args.b.display().to_string());
         let d = delta::compare(&a, &a_name, &b, &b_name);
         return conclude(
@@ -252,7 +252,7 @@ fn run_check(args: CheckArgs) -> Result<()> {
     match (&args.tarball, &args.system.closure) {
         (Some(tarball), _) => {
             // The environment of `check FILE` did not make the file: not checked.
-            let store_dir = content.store_dir.trim_end_matches('/');
+            let store_dir = &content.store_dir;
             app::check_tarball(tarball, &content.checks, store_dir, &mut printer)
         }
         (None, Some(closure)) => {

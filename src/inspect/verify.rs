@@ -23,7 +23,7 @@ use super::{
 use crate::escape::{escape_str, Escaped};
 use crate::progress::Progress;
 use crate::sign::{check_signatures, manifest_signatures, Domain, PublicKey};
-use crate::store::{NarHash, StorePath};
+use crate::store::{NarHash, StoreDir, StorePath};
 use crate::tar::MemberKind;
 
 /// How one check went.
@@ -362,7 +362,7 @@ struct Comparison<'w> {
     registered_count: u64,
     hashed: u64,
     failures: &'w mut Failures,
-    store_dir: String,
+    store_dir: StoreDir,
 }
 
 impl DatabaseVisitor for Comparison<'_> {
@@ -467,11 +467,11 @@ fn check_database(
         registered_count: 0,
         hashed: 0,
         failures,
-        store_dir: walk.store_dir(),
+        store_dir: walk.store_dir().clone(),
     };
     let result = database
         .map_err(DatabaseError::Content)
-        .and_then(|database| read_database(database, &walk.store_dir(), &mut comparison));
+        .and_then(|database| read_database(database, walk.store_dir(), &mut comparison));
     let Comparison {
         in_archive,
         registered,

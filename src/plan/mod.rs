@@ -190,11 +190,7 @@ impl Plan {
     pub fn new(inputs: PlanInputs<'_>) -> Result<Self, PlanError> {
         let closure = inputs.closure;
         closure.require(&inputs.system).map_err(PlanError::System)?;
-        let store_dir = closure
-            .store_dir()
-            .trim_start_matches('/')
-            .as_bytes()
-            .to_vec();
+        let store_dir = closure.store_dir().relative().as_bytes().to_vec();
         let mut plan = Plan {
             generated: BTreeMap::new(),
             store_dir_key: tree_key(&store_dir),

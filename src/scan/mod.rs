@@ -51,6 +51,7 @@ pub use env::{sensitive_variables, SensitiveVariable};
 pub use report::{Detail, Finding, Part, ScanReport, Severity};
 
 use crate::entry::{Entry, EntryKind};
+use crate::store::StoreDir;
 use crate::tar::ContentObserver;
 use detect::{Context, BUILTIN_ANCHORS};
 use stream::{AnchorKind, Hit, Searcher, Stream};
@@ -208,7 +209,7 @@ impl ScanRules {
 #[derive(Debug, Clone)]
 pub struct ScanScope {
     /// The logical store directory, `/nix/store`.
-    pub store_dir: String,
+    pub store_dir: StoreDir,
     /// Base name of the NixOS toplevel; if unknown, it is read from the
     /// archive's `/nix/var/nix/profiles/system-1-link`.
     pub system: Option<String>,
@@ -217,9 +218,9 @@ pub struct ScanScope {
 }
 
 impl ScanScope {
-    pub fn new(store_dir: &str) -> Self {
+    pub fn new(store_dir: &StoreDir) -> Self {
         ScanScope {
-            store_dir: store_dir.trim_end_matches('/').to_owned(),
+            store_dir: store_dir.clone(),
             system: None,
             user_store_paths: BTreeSet::new(),
         }
@@ -281,7 +282,7 @@ impl ScopeLinks {
 
 impl ScopeTracker {
     fn new(scope: &ScanScope) -> Self {
-        let relative = scope.store_dir.trim_start_matches('/');
+        let relative = scope.store_dir.relative();
         ScopeTracker {
             member_prefix: format!("{relative}/").into_bytes(),
             target_prefix: format!("/{relative}/").into_bytes(),
@@ -639,7 +640,10 @@ mod tests {
 
     #[test]
     fn severity_follows_scope_discovered_from_the_archive() {
-        let mut scanner = Scanner::new(rules(ScanOptions::default()), ScanScope::new("/nix/store"));
+        let mut scanner = Scanner::new(
+            rules(ScanOptions::default()),
+            ScanScope::new(&StoreDir::NIX),
+        );
         tree(&mut scanner);
         let report = scanner.finish();
         let seen: Vec<(&str, Severity)> = report
@@ -667,7 +671,7 @@ mod tests {
             strict: true,
             ..ScanOptions::default()
         };
-        let mut scanner = Scanner::new(rules(options), ScanScope::new("/nix/store"));
+        let mut scanner = Scanner::new(rules(options), ScanScope::new(&StoreDir::NIX));
         tree(&mut scanner);
         file(&mut scanner, "etc/motd", "it is time, Tim.");
         scanner.begin_member(b"home/tim", None);
@@ -709,7 +713,7 @@ mod tests {
             ],
             ..ScanOptions::default()
         };
-        let mut scanner = Scanner::new(rules(options), ScanScope::new("/nix/store"));
+        let mut scanner = Scanner::new(rules(options), ScanScope::new(&StoreDir::NIX));
         let store = format!("nix/store/{PYTHON}");
         // In a package's store path, which is not user-controlled: still an error.
         file(
@@ -762,7 +766,10 @@ mod tests {
 
     #[test]
     fn warnings_are_summarised_per_store_path_listed_when_verbose_and_quiet_shows_errors_only() {
-        let mut scanner = Scanner::new(rules(ScanOptions::default()), ScanScope::new("/nix/store"));
+        let mut scanner = Scanner::new(
+            rules(ScanOptions::default()),
+            ScanScope::new(&StoreDir::NIX),
+        );
         tree(&mut scanner);
         file(
             &mut scanner,

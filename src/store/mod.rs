@@ -5,6 +5,7 @@
 //! the edge, and a [`Closure`] is only ever built validated: every path is
 //! well formed and every reference points inside the closure.
 
+mod dir;
 pub(crate) mod hash;
 pub mod nixbase32;
 mod path;
@@ -12,15 +13,13 @@ mod read;
 
 use std::collections::BTreeMap;
 
+pub use dir::{StoreDir, StoreDirError, DEFAULT_STORE_DIR};
 pub use hash::{HashError, NarHash};
 pub use path::{parse_drv_name, StorePath, StorePathError, HASH_PART_LEN, MAX_NAME_LEN};
 pub use read::{
     read_closure, registration_records, ClosureFormat, RegistrationLines, RegistrationRecords,
     MAX_REFERENCES,
 };
-
-/// The store directory Nix uses unless configured otherwise.
-pub const DEFAULT_STORE_DIR: &str = "/nix/store";
 
 /// What Nix knows about one valid store object; modelled on nix-compat's
 /// `ExportedPathInfo`.
@@ -78,14 +77,14 @@ pub enum ClosureError {
 /// A validated, self-contained set of store paths, sorted by basename.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Closure {
-    store_dir: String,
+    store_dir: StoreDir,
     paths: BTreeMap<StorePath, PathInfo>,
 }
 
 impl Closure {
     /// Builds a closure, checking that every reference is inside it.
     pub fn new(
-        store_dir: &str,
+        store_dir: &StoreDir,
         infos: impl IntoIterator<Item = PathInfo>,
     ) -> Result<Self, ClosureError> {
         let mut paths = BTreeMap::new();
@@ -103,13 +102,13 @@ impl Closure {
             }
         }
         Ok(Closure {
-            store_dir: store_dir.trim_end_matches('/').to_owned(),
+            store_dir: store_dir.clone(),
             paths,
         })
     }
 
-    /// The logical store directory, without a trailing slash.
-    pub fn store_dir(&self) -> &str {
+    /// The logical store directory.
+    pub fn store_dir(&self) -> &StoreDir {
         &self.store_dir
     }
 

@@ -27,7 +27,7 @@
 
 use std::fmt;
 
-use super::nixbase32;
+use super::{nixbase32, StoreDir};
 
 /// Length of the hash part of a store path's basename.
 pub const HASH_PART_LEN: usize = 32;
@@ -88,14 +88,13 @@ impl StorePath {
     /// Parses an absolute path `<store_dir>/<basename>`, with or without
     /// trailing slashes. A path below a store object is rejected with an
     /// error naming the store path it is inside.
-    pub fn from_absolute(path: &str, store_dir: &str) -> Result<Self, StorePathError> {
-        let store_dir = store_dir.trim_end_matches('/');
+    pub fn from_absolute(path: &str, store_dir: &StoreDir) -> Result<Self, StorePathError> {
         let rest = path
-            .strip_prefix(store_dir)
+            .strip_prefix(store_dir.as_str())
             .and_then(|rest| rest.strip_prefix('/'))
             .map(|rest| rest.trim_end_matches('/'))
             .filter(|rest| !rest.is_empty())
-            .ok_or_else(|| StorePathError::NotInStore(path.to_owned(), store_dir.to_owned()))?;
+            .ok_or_else(|| StorePathError::NotInStore(path.to_owned(), store_dir.to_string()))?;
         match rest.split_once('/') {
             None => Self::from_basename(rest),
             Some((basename, _)) => {
@@ -130,8 +129,8 @@ impl StorePath {
         parse_drv_name(self.name())
     }
 
-    pub fn to_absolute(&self, store_dir: &str) -> String {
-        format!("{}/{}", store_dir.trim_end_matches('/'), self.basename)
+    pub fn to_absolute(&self, store_dir: &StoreDir) -> String {
+        format!("{store_dir}/{}", self.basename)
     }
 }
 
@@ -203,15 +202,18 @@ mod tests {
         assert_eq!(p.hash_part(), "7h7qgvs4kgzsn8a6rb273saxyqh4jxlz");
         assert_eq!(p.name(), "hello-2.12");
         let abs = format!("/nix/store/{GOOD}");
-        assert_eq!(StorePath::from_absolute(&abs, "/nix/store/").unwrap(), p);
-        assert_eq!(p.to_absolute("/nix/store"), abs);
+        assert_eq!(
+            StorePath::from_absolute(&abs, &StoreDir::new("/nix/store/").unwrap()).unwrap(),
+            p
+        );
+        assert_eq!(p.to_absolute(&StoreDir::NIX), abs);
         // A trailing slash, as shell completion adds, names the same path.
         assert_eq!(
-            StorePath::from_absolute(&format!("{abs}/"), "/nix/store").unwrap(),
+            StorePath::from_absolute(&format!("{abs}/"), &StoreDir::NIX).unwrap(),
             p
         );
         assert_eq!(
-            StorePath::from_absolute(&format!("{abs}//"), "/nix/store").unwrap(),
+            StorePath::from_absolute(&format!("{abs}//"), &StoreDir::NIX).unwrap(),
             p
         );
     }
@@ -263,16 +265,16 @@ mod tests {
         let long = format!("7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-{}", "a".repeat(212));
         assert!(StorePath::from_basename(&long).is_err());
         assert_eq!(
-            StorePath::from_absolute(&format!("/nix/store/{GOOD}/bin/"), "/nix/store")
+            StorePath::from_absolute(&format!("/nix/store/{GOOD}/bin/"), &StoreDir::NIX)
                 .unwrap_err()
                 .to_string(),
             format!(
                 "\"/nix/store/{GOOD}/bin/\" is inside store path /nix/store/{GOOD}; give the store path itself"
             )
         );
-        assert!(StorePath::from_absolute("/nix/store/", "/nix/store").is_err());
-        assert!(StorePath::from_absolute("/nix/store//", "/nix/store").is_err());
-        assert!(StorePath::from_absolute(&format!("/gnu/store/{GOOD}"), "/nix/store").is_err());
+        assert!(StorePath::from_absolute("/nix/store/", &StoreDir::NIX).is_err());
+        assert!(StorePath::from_absolute("/nix/store//", &StoreDir::NIX).is_err());
+        assert!(StorePath::from_absolute(&format!("/gnu/store/{GOOD}"), &StoreDir::NIX).is_err());
     }
 
     #[test]

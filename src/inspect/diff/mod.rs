@@ -47,7 +47,7 @@ use super::{InspectError, JSON_VERSION};
 use crate::archive::{is_stdin, open_tarball, ArchiveError, Member};
 use crate::hex;
 use crate::progress::{Progress, REPORT_EVERY};
-use crate::store::NarHash;
+use crate::store::{NarHash, StoreDir};
 use crate::tar::MemberKind;
 
 /// Files up to this size on both sides are compared as text when they are
@@ -64,7 +64,7 @@ fn archive_order(a: &[u8], b: &[u8]) -> Ordering {
 
 /// The report being gathered.
 struct Collector {
-    store_dir: String,
+    store_dir: StoreDir,
     counts: MemberChangeCounts,
     groups: Vec<MemberGroup>,
     group_index: HashMap<Option<String>, usize>,
@@ -83,7 +83,7 @@ impl Collector {
     /// The basename of the store path a member belongs to, and where the
     /// path below it starts.
     fn store_basename(&self, path: &[u8]) -> Option<(String, usize)> {
-        let prefix = format!("{}/", self.store_dir.trim_start_matches('/'));
+        let prefix = format!("{}/", self.store_dir.relative());
         let rest = path.strip_prefix(prefix.as_bytes())?;
         let basename = rest.split(|&b| b == b'/').next()?;
         let below = (prefix.len() + basename.len() + 1).min(path.len());
@@ -201,7 +201,9 @@ pub fn diff_with_progress(
         keep_files: false,
         ..WalkOptions::default()
     };
-    let store_dir = ArchiveWalk::new(reader_a.compression(), &options).store_dir();
+    let store_dir = ArchiveWalk::new(reader_a.compression(), &options)
+        .store_dir()
+        .clone();
     // Two files with the same bytes are identical at once: one of them is
     // read (a tarball that cannot be read is trouble, as ever), the other
     // only compared byte for byte.
@@ -246,7 +248,7 @@ pub fn diff_with_progress(
 fn compare(
     (a, mut side_a): (&Path, SideStream),
     (b, mut side_b): (&Path, SideStream),
-    store_dir: String,
+    store_dir: StoreDir,
     progress: &mut dyn Progress,
 ) -> Result<Difference, InspectError> {
     let error_a = |error: ArchiveWalkError| error.in_file(a);

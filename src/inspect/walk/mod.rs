@@ -38,7 +38,7 @@ use crate::archive::{
 use crate::compress::Compression;
 use crate::nar::{NarEncoder, NarHasher, NarNode, NarSizer};
 use crate::progress::{Progress, REPORT_EVERY};
-use crate::store::StorePath;
+use crate::store::{StoreDir, StorePath};
 use crate::tar::MemberKind;
 
 /// What the walk computes.
@@ -47,7 +47,7 @@ pub struct WalkOptions {
     /// Compute NAR hashes (sizes are always computed).
     pub hash_nar: bool,
     /// The store directory inside the rootfs.
-    pub store_dir: String,
+    pub store_dir: StoreDir,
     /// Hash the uncompressed tar stream too.
     pub hash_tar_stream: bool,
     /// Hash the (compressed) file, [`ArchiveWalk::file_sha256`]; `verify`
@@ -66,7 +66,7 @@ impl Default for WalkOptions {
     fn default() -> Self {
         WalkOptions {
             hash_nar: true,
-            store_dir: crate::store::DEFAULT_STORE_DIR.to_owned(),
+            store_dir: StoreDir::default(),
             hash_tar_stream: false,
             hash_file: true,
             track_members: true,
@@ -229,7 +229,7 @@ pub struct ArchiveWalk {
 
 impl ArchiveWalk {
     pub fn new(compression: Compression, options: &WalkOptions) -> Self {
-        let store_prefix = options.store_dir.trim_matches('/').as_bytes().to_vec();
+        let store_prefix = options.store_dir.relative().as_bytes().to_vec();
         ArchiveWalk {
             options: options.clone(),
             store_prefix,

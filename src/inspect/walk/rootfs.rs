@@ -16,8 +16,8 @@ impl ArchiveWalk {
     }
 
     /// The store directory as an absolute path.
-    pub fn store_dir(&self) -> String {
-        format!("/{}", String::from_utf8_lossy(&self.store_prefix))
+    pub fn store_dir(&self) -> &StoreDir {
+        &self.options.store_dir
     }
 
     /// Which Nix database the rootfs has.
