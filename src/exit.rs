@@ -4,9 +4,9 @@
 
 use anyhow::anyhow;
 
+use wsl_tarball::app::PlanError;
 use wsl_tarball::app::{AppError, SignError};
 use wsl_tarball::compress::CompressError;
-use wsl_tarball::plan::PlanError;
 
 /// A check that ran and said no (exit status 1): verification failed, the
 /// tarballs differ. Its report is already printed.

@@ -36,7 +36,7 @@ pub use sign::{sign, SignError, SignOutcome, SignRequest};
 // What requests and outcomes are made of, from modules the crate keeps to
 // itself.
 pub use crate::cache::{parse_size, BadSize, Eviction, DEFAULT_LIMIT_BYTES as DEFAULT_CACHE_LIMIT};
-pub use crate::plan::NixDbMode;
+pub use crate::plan::{NixDbMode, PlanError};
 pub use crate::write::WriteSummary;
 
 use std::path::Path;

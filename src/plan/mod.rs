@@ -5,8 +5,7 @@
 //! `--sort=name` order, plus the closure's store paths, which are walked from
 //! the host store only when the archive is written. [`Plan::segments`] cuts
 //! the archive into independent [`Segment`]s (each store path, and the runs of
-//! members between them), with `--chown` rules applied;
-//! [`Plan::for_each_entry`] yields every member in archive order.
+//! members between them), with `--chown` rules applied.
 //!
 //! Every member the plan makes passes one check (`checked_key`): its path
 //! is a clean rootfs path (no empty, `.` or `..` component, not absolute, no
@@ -23,8 +22,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 pub use chown::{ChownRule, ChownRuleError};
-pub use facts::{BinEntry, FactsError, FactsFile, GroupSpec, NixosFacts, UserSpec, UsersSpec};
-pub use nixos::{is_nixos_toplevel, NixosInputs, MAX_ICON_BYTES};
+pub use facts::{FactsError, NixosFacts};
+pub use nixos::{is_nixos_toplevel, NixosInputs};
 
 use crate::entry::{Content, Entry, EntryKind};
 use crate::nixdb;
@@ -557,7 +556,8 @@ impl Plan {
     }
 
     /// Calls `sink` with every member in archive order, walking each store
-    /// path when it comes.
+    /// path when it comes (the tests' view of the whole archive).
+    #[cfg(test)]
     pub fn for_each_entry<E>(&self, mut sink: impl FnMut(&Entry) -> Result<(), E>) -> Result<(), E>
     where
         E: From<PlanError>,

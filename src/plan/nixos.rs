@@ -97,8 +97,6 @@ impl NixosFacts {
     }
 }
 
-/// Largest icon WSL accepts for `shortcut.icon`.
-pub const MAX_ICON_BYTES: u64 = 1 << 20;
 /// Where Microsoft's guidance puts distribution assets.
 const WSL_LIB: &str = "usr/lib/wsl";
 /// Where activation sets a user's shell when none is declared.

@@ -29,9 +29,13 @@ pub struct HeaderFields<'a> {
     pub kind: MemberKind,
     /// Permission bits; only `0o7777` is written.
     pub mode: u32,
+    /// Owner's user id.
     pub uid: u64,
+    /// Owner's group id.
     pub gid: u64,
+    /// Bytes of content that follow the header.
     pub size: u64,
+    /// Modification time, seconds since the epoch.
     pub mtime: u64,
     /// Target of a symlink; empty otherwise.
     pub link_target: &'a [u8],

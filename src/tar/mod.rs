@@ -25,14 +25,25 @@ use crate::entry::{Content, Entry, EntryKind};
 #[derive(Debug, thiserror::Error)]
 pub enum TarError {
     #[error("cannot read {}: {source}", path.display())]
-    Read { path: PathBuf, source: io::Error },
-    #[error("{} changed size while it was archived: it was {expected} bytes when walked, {actual} when read", path.display())]
-    SizeChanged {
+    /// A file's content could not be read.
+    Read {
+        /// The file on the host.
         path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    #[error("{} changed size while it was archived: it was {expected} bytes when walked, {actual} when read", path.display())]
+    /// A file's size is not the one it had when it was walked.
+    SizeChanged {
+        /// The file on the host.
+        path: PathBuf,
+        /// Its size when walked.
         expected: u64,
+        /// What reading found (a size, or "more").
         actual: String,
     },
     #[error("writing the archive stream failed: {0}")]
+    /// The archive stream could not be written.
     Write(#[source] io::Error),
 }
 
@@ -40,8 +51,11 @@ pub enum TarError {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TarStats {
+    /// Directories written.
     pub directories: u64,
+    /// Regular files written.
     pub files: u64,
+    /// Symlinks written.
     pub symlinks: u64,
     /// Bytes of regular-file content.
     pub content_bytes: u64,
@@ -148,6 +162,7 @@ impl<W: Write, O: ContentObserver> TarWriter<W, O> {
         }
     }
 
+    /// What has been written so far.
     pub fn stats(&self) -> TarStats {
         self.stats
     }
