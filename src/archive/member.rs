@@ -10,17 +10,23 @@ pub struct Member {
     pub path: Vec<u8>,
     /// The name exactly as the archive spells it (`./nix/store/`).
     pub raw_name: Vec<u8>,
+    /// What the member is, by its type flag.
     pub kind: MemberKind,
     /// Permission bits (`0o7777`).
     pub mode: u32,
+    /// Owner's user id.
     pub uid: u64,
+    /// Owner's group id.
     pub gid: u64,
+    /// Modification time, seconds since the epoch.
     pub mtime: u64,
     /// Bytes of content that follow the header (0 for all but files).
     pub size: u64,
     /// Symlink or hard-link target; empty otherwise.
     pub link_target: Vec<u8>,
+    /// Owner's user name (empty in our archives).
     pub user_name: Vec<u8>,
+    /// Owner's group name (empty in our archives).
     pub group_name: Vec<u8>,
     /// The member's own header block (after any long-name members).
     pub header_block: [u8; BLOCK_SIZE],

@@ -25,11 +25,15 @@ pub use read::{
 /// `ExportedPathInfo`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathInfo {
+    /// The store path.
     pub path: StorePath,
+    /// SHA-256 of its NAR serialisation.
     pub nar_hash: NarHash,
+    /// Bytes of its NAR serialisation.
     pub nar_size: u64,
     /// Sorted, and may include `path` itself (a self-reference).
     pub references: Vec<StorePath>,
+    /// The derivation that built it, when known.
     pub deriver: Option<StorePath>,
     /// Content address assertion in Nix's text form (`fixed:r:sha256:…`,
     /// `text:sha256:…`), if the path is content-addressed.
@@ -41,37 +45,74 @@ pub struct PathInfo {
 /// Why a set of path infos is not a usable closure.
 #[derive(Debug, thiserror::Error)]
 pub enum ClosureError {
+    /// The input is not one of the closure formats, or breaks its rules.
     #[error("closure input {source_name}: {message}")]
     Malformed {
+        /// The input (usually its file name).
         source_name: String,
+        /// What is wrong.
         message: String,
     },
     #[error("closure input {source_name}: {path}: {source}")]
+    /// A store path that is not one.
     BadStorePath {
+        /// The input.
         source_name: String,
+        /// The path as given.
         path: String,
+        /// What is wrong with it.
         source: StorePathError,
     },
     #[error("closure input {source_name}: {path}: narHash: {source}")]
+    /// A NAR hash that is not one.
     BadHash {
+        /// The input.
         source_name: String,
+        /// The store path it is for.
         path: String,
+        /// What is wrong with it.
         source: HashError,
     },
     #[error(
         "closure input {source_name}: {path} is listed but not valid in the store it was read from"
     )]
-    InvalidPath { source_name: String, path: String },
+    /// A path the store it was read from does not hold.
+    InvalidPath {
+        /// The input.
+        source_name: String,
+        /// The store path.
+        path: String,
+    },
     #[error("closure input {source_name}: {path} is listed twice with different metadata")]
-    Conflicting { source_name: String, path: String },
+    /// A path listed twice, differently.
+    Conflicting {
+        /// The input.
+        source_name: String,
+        /// The store path.
+        path: String,
+    },
     #[error(
         "closure is not closed: {referrer} references {reference}, which is not in the closure"
     )]
-    DanglingReference { referrer: String, reference: String },
+    /// A reference to a path outside the closure.
+    DanglingReference {
+        /// The path that references it.
+        referrer: String,
+        /// The path referenced.
+        reference: String,
+    },
     #[error("{path} is not in the closure")]
-    NotInClosure { path: String },
+    /// A path asked for that the closure lacks.
+    NotInClosure {
+        /// The store path.
+        path: String,
+    },
     #[error("closure input {source_name} lists no store paths")]
-    Empty { source_name: String },
+    /// No store path at all.
+    Empty {
+        /// The input.
+        source_name: String,
+    },
 }
 
 /// A validated, self-contained set of store paths, sorted by basename.
@@ -117,18 +158,22 @@ impl Closure {
         self.paths.values()
     }
 
+    /// How many store paths.
     pub fn len(&self) -> usize {
         self.paths.len()
     }
 
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.paths.is_empty()
     }
 
+    /// The path info of `path`, if the closure has it.
     pub fn get(&self, path: &StorePath) -> Option<&PathInfo> {
         self.paths.get(path)
     }
 
+    /// Whether the closure has `path`.
     pub fn contains(&self, path: &StorePath) -> bool {
         self.paths.contains_key(path)
     }

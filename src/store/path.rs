@@ -37,19 +37,30 @@ pub const MAX_NAME_LEN: usize = 211;
 /// Why a string is not a store path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StorePathError {
+    /// Not below the store directory (the path, the directory).
     #[error("\"{0}\" is not inside the store directory \"{1}\"")]
     NotInStore(String, String),
     #[error("\"{path}\" is inside store path {store_path}; give the store path itself")]
-    InsideStorePath { path: String, store_path: String },
+    /// Below a store path rather than one.
+    InsideStorePath {
+        /// The path as given.
+        path: String,
+        /// The store path it is inside.
+        store_path: String,
+    },
     #[error("\"{0}\" is too short to be a store path basename (<32-char hash>-<name>)")]
+    /// Shorter than a hash part, a dash and a name.
     TooShort(String),
     #[error(
         "\"{0}\" has a hash part that is not 32 nix32 characters (0-9, a-z without e, o, u, t)"
     )]
+    /// The hash part is not 32 nix32 characters.
     BadHashPart(String),
     #[error("\"{0}\" has no dash between the hash part and the name")]
+    /// No dash after the hash part.
     MissingDash(String),
     #[error("\"{0}\" has an invalid name: {1}")]
+    /// A name Nix refuses (the basename, why).
     BadName(String, &'static str),
 }
 
@@ -122,13 +133,13 @@ impl StorePath {
         &self.basename[HASH_PART_LEN + 1..]
     }
 
-    /// `<store_dir>/<basename>`.
     /// The name split into a package name and a version, as Nix's
     /// `builtins.parseDrvName` does (see [`parse_drv_name`]).
     pub fn name_and_version(&self) -> (&str, &str) {
         parse_drv_name(self.name())
     }
 
+    /// `<store_dir>/<basename>`.
     pub fn to_absolute(&self, store_dir: &StoreDir) -> String {
         format!("{store_dir}/{}", self.basename)
     }
