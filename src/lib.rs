@@ -46,7 +46,7 @@
 //! public because making it `pub(crate)` leaves code of the write pipeline
 //! and the cache unused, which their rewrite removes. The modules marked
 //! `#[warn(missing_docs)]` below document every public item; `app`,
-//! `delta`, `inspect`, `scan` and `write` do not yet.
+//! `delta`, `inspect` and `write` do not yet.
 
 pub mod app;
 #[warn(missing_docs)]
@@ -78,6 +78,7 @@ pub(crate) mod plan;
 #[warn(missing_docs)]
 pub mod progress;
 pub(crate) mod sbom;
+#[warn(missing_docs)]
 pub mod scan;
 #[warn(missing_docs)]
 pub mod sign;

@@ -32,12 +32,12 @@
 //! [`SegmentScan`] is a pure function of the segment and
 //! [`ScanRules::fingerprint`], so `--cache` stores and replays it.
 
-pub mod allow;
+mod allow;
 pub mod archive;
-pub mod detect;
-pub mod env;
-pub mod report;
-pub mod stream;
+mod detect;
+mod env;
+mod report;
+mod stream;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -77,6 +77,7 @@ pub struct ScanOptions {
     pub patterns: Vec<String>,
     /// Names, e-mail addresses, host names: case-insensitive, whole words.
     pub identifiers: Vec<String>,
+    /// Findings these rules accept: counted as allowed, not reported.
     pub allow: Vec<AllowRule>,
     /// Every finding is an error.
     pub strict: bool,
@@ -89,10 +90,13 @@ pub struct ScanOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum ScanConfigError {
     #[error("a pattern to report is empty (it would match everywhere)")]
+    /// An empty `--pattern`.
     EmptyPattern,
     #[error("a personal identifier to report is empty or only spaces (it would match everywhere)")]
+    /// An empty `--identifier`.
     EmptyIdentifier,
     #[error("building the pattern automaton: {0}")]
+    /// The search automaton could not be built.
     Automaton(#[from] aho_corasick::BuildError),
 }
 
@@ -109,6 +113,8 @@ pub struct ScanRules {
 }
 
 impl ScanRules {
+    /// The rules for `options`: the built-in detectors plus its patterns and
+    /// identifiers.
     pub fn new(options: &ScanOptions) -> Result<Self, ScanConfigError> {
         let mut anchors: Vec<(Vec<u8>, AnchorKind)> = BUILTIN_ANCHORS
             .iter()
@@ -218,6 +224,8 @@ pub struct ScanScope {
 }
 
 impl ScanScope {
+    /// The scope of a rootfs whose store is `store_dir`, with no system and
+    /// no user store paths known yet.
     pub fn new(store_dir: &StoreDir) -> Self {
         ScanScope {
             store_dir: store_dir.clone(),
@@ -388,6 +396,7 @@ pub struct Scanner {
 }
 
 impl Scanner {
+    /// A scanner with `rules` over a stream of members in `scope`.
     pub fn new(rules: Arc<ScanRules>, scope: ScanScope) -> Self {
         Scanner {
             rules,
