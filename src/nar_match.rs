@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use crate::entry::{Entry, EntryKind};
+use crate::entry::Entry;
 use crate::nar::{NarEncoder, NarError, NarHasher, NarNode};
 use crate::store::NarHash;
 use crate::tar::ContentObserver;
@@ -70,15 +70,7 @@ impl Current {
                 })
             }
         };
-        let node = match &entry.kind {
-            EntryKind::Directory => NarNode::Directory,
-            EntryKind::Symlink { target } => NarNode::Symlink { target },
-            EntryKind::File { size, .. } => NarNode::Regular {
-                executable: entry.mode & 0o100 != 0,
-                size: *size,
-            },
-        };
-        self.encoder.add(relative, node)
+        self.encoder.add(relative, NarNode::of_entry(entry))
     }
 }
 
