@@ -3,23 +3,25 @@
 //! Text from outside (closure files, CLI arguments) is parsed into a
 //! [`StorePath`] once, at the edge; everything after that handles the type.
 //! The store directory (`/nix/store`) is not part of the value: a
-//! [`crate::store::Closure`] carries it.
+//! [`crate::store::Closure`] carries it, as a [`crate::store::StoreDir`].
 //!
 //! ```
-//! use wsl_tarball::store::{StorePath, StorePathError};
+//! use wsl_tarball::store::{StoreDir, StorePath, StorePathError};
+//!
+//! let store = StoreDir::NIX;
 //!
 //! let hello = StorePath::from_absolute(
 //!     "/nix/store/7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-hello-2.12/",
-//!     "/nix/store",
+//!     &store,
 //! )?;
 //! assert_eq!(hello.hash_part(), "7h7qgvs4kgzsn8a6rb273saxyqh4jxlz");
 //! assert_eq!(hello.name(), "hello-2.12");
-//! assert_eq!(hello.to_absolute("/nix/store"), "/nix/store/7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-hello-2.12");
+//! assert_eq!(hello.to_absolute(&store), "/nix/store/7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-hello-2.12");
 //!
 //! // A path inside a store object names the store object.
 //! let inside = StorePath::from_absolute(
 //!     "/nix/store/7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-hello-2.12/bin/hello",
-//!     "/nix/store",
+//!     &store,
 //! );
 //! assert!(matches!(inside, Err(StorePathError::InsideStorePath { .. })));
 //! # Ok::<(), StorePathError>(())
