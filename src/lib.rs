@@ -46,7 +46,7 @@
 //! public because making it `pub(crate)` leaves code of the write pipeline
 //! and the cache unused, which their rewrite removes. The modules marked
 //! `#[warn(missing_docs)]` below document every public item; `app`,
-//! `delta`, `inspect` and `write` do not yet.
+//! `delta` and `write` do not yet.
 
 pub mod app;
 #[warn(missing_docs)]
@@ -64,6 +64,7 @@ pub mod escape;
 #[warn(missing_docs)]
 pub mod hex;
 pub(crate) mod input;
+#[warn(missing_docs)]
 pub mod inspect;
 pub(crate) mod manifest;
 pub(crate) mod nar;

@@ -29,7 +29,9 @@ pub enum Database<'a> {
 /// One registered path: a `ValidPaths` row or a registration record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisteredPath {
+    /// The store path.
     pub path: StorePath,
+    /// Its NAR hash.
     pub nar_hash: NarHash,
     /// Null in a database row that has none.
     pub nar_size: Option<u64>,
@@ -37,6 +39,7 @@ pub struct RegisteredPath {
 
 /// What the database says, one row at a time.
 pub trait DatabaseVisitor {
+    /// One registered path.
     fn path(&mut self, path: RegisteredPath);
     /// `referrer` references `reference`.
     fn reference(&mut self, referrer: &StorePath, reference: &StorePath);

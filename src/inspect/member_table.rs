@@ -18,6 +18,7 @@ pub const MAX_LINK_TARGET_BYTES: usize = 32 << 20;
 /// A member's metadata as the walk remembers it, to resolve symlinks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeInfo {
+    /// What the member is.
     pub kind: MemberKind,
     /// Symlink target; empty otherwise.
     pub link_target: Vec<u8>,
@@ -62,14 +63,17 @@ impl MemberTable {
         [a as u32, (a >> 32) as u32, b as u32]
     }
 
+    /// How many members.
     pub fn len(&self) -> usize {
         self.map.len()
     }
 
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
 
+    /// Whether a member is named `path`.
     pub fn contains(&self, path: &[u8]) -> bool {
         self.map.contains_key(&self.key(path))
     }
@@ -119,6 +123,7 @@ impl MemberTable {
         Ok(true)
     }
 
+    /// The metadata of the member named `path`.
     pub fn get(&self, path: &[u8]) -> Option<NodeInfo> {
         let value = *self.map.get(&self.key(path))?;
         if value & SYMLINK_BIT != 0 {

@@ -29,8 +29,11 @@ use crate::tar::MemberKind;
 /// How one check went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CheckOutcome {
+    /// Which check.
     pub check: Check,
+    /// What it covers.
     pub description: &'static str,
+    /// How it went.
     pub status: CheckStatus,
     /// Why a check was skipped, or what a passed check covered.
     pub note: Option<String>,
@@ -50,9 +53,13 @@ pub struct CheckOutcome {
 pub struct Verification {
     /// The schema's version, [`crate::inspect::JSON_VERSION`].
     pub version: u32,
+    /// The file, as named.
     pub file: String,
+    /// Its compression.
     pub compression: String,
+    /// Store paths in it.
     pub store_paths: usize,
+    /// Every check, in order.
     pub checks: Vec<CheckOutcome>,
 }
 

@@ -86,9 +86,13 @@ const MAX_PROBLEM_BYTES: usize = 4 << 20;
 /// Owner and mode of the files whose owner `verify` checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Owner {
+    /// Owner's user id.
     pub uid: u64,
+    /// Owner's group id.
     pub gid: u64,
+    /// Permission bits.
     pub mode: u32,
+    /// Content size.
     pub size: u64,
 }
 
@@ -100,7 +104,9 @@ pub struct StoreObject {
     /// SHA-256 of its NAR, recomputed from the members (when hashing, and
     /// when the members form a NAR).
     pub nar_hash: Option<[u8; 32]>,
+    /// Bytes of its NAR.
     pub nar_size: u64,
+    /// Its members.
     pub members: u64,
     /// Why no NAR could be made of its members.
     pub problem: Option<String>,
@@ -155,15 +161,22 @@ pub enum KeptFile {
     /// A database file, in an unnamed temporary file (gone when dropped).
     Spilled(std::fs::File),
     /// Larger than the limit: not read.
-    TooLarge { size: u64, limit: u64 },
+    TooLarge {
+        /// Its size.
+        size: u64,
+        /// The most kept.
+        limit: u64,
+    },
 }
 
 /// Why a walk stopped: the archive could not be read, or a limit.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveWalkError {
     #[error(transparent)]
+    /// The archive could not be read.
     Archive(#[from] ArchiveError),
     #[error(transparent)]
+    /// A memory limit was reached.
     Limit(#[from] WalkLimit),
 }
 
@@ -186,14 +199,21 @@ impl ArchiveWalkError {
 pub struct ArchiveWalk {
     options: WalkOptions,
     store_prefix: Vec<u8>,
+    /// The compression found.
     pub compression: Compression,
+    /// Size of the file in bytes.
     pub file_size: u64,
     /// SHA-256 of the file (with [`WalkOptions::hash_file`]).
     pub file_sha256: Option<[u8; 32]>,
+    /// SHA-256 of the uncompressed tar stream (with [`WalkOptions::hash_tar_stream`]).
     pub tar_sha256: Option<[u8; 32]>,
+    /// How the archive ended.
     pub end: ArchiveEnd,
+    /// Members by kind.
     pub counts: MemberCounts,
+    /// Bytes of regular-file content.
     pub content_bytes: u64,
+    /// The store paths found.
     pub store_objects: StoreObjects,
     /// Every member (with [`WalkOptions::track_members`]).
     pub members: MemberTable,
@@ -228,6 +248,7 @@ pub struct ArchiveWalk {
 }
 
 impl ArchiveWalk {
+    /// A walk of an archive in `compression`, before its first member.
     pub fn new(compression: Compression, options: &WalkOptions) -> Self {
         let store_prefix = options.store_dir.relative().as_bytes().to_vec();
         ArchiveWalk {
