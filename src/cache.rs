@@ -41,7 +41,7 @@
 //! flipped bit anywhere, a truncated file) is reported as
 //! [`DamagedSegment`], and the writer compresses the store path again and
 //! replaces the entry. Entries are written as atomic outputs
-//! ([`AtomicOutput::create_cache_entry`]), so a crash never leaves a torn or
+//! ([`AtomicOutput::create_cached_segment`]), so a crash never leaves a torn or
 //! stray file.
 //!
 //! The cache has a size limit. A file's mtime says when it was last used:
@@ -244,7 +244,7 @@ impl SegmentCache {
         create_private(dir).map_err(io_error)?;
         let real_dir = check_private(dir, uid)?
             .ok_or_else(|| io_error(io::Error::from(io::ErrorKind::NotFound)))?;
-        drop(AtomicOutput::create_cache_entry(
+        drop(AtomicOutput::create_cached_segment(
             &real_dir.join("probe.seg"),
         )?);
         Ok(SegmentCache {
@@ -371,7 +371,7 @@ impl SegmentCache {
     /// [`SegmentWriter::finish`], and dropping the writer leaves nothing.
     pub fn begin_store(&self, key: &SegmentKey) -> Result<SegmentWriter, CacheError> {
         let destination = self.file(key);
-        let mut output = AtomicOutput::create_cache_entry(&destination)?;
+        let mut output = AtomicOutput::create_cached_segment(&destination)?;
         // The header, written for real once everything is known.
         output.write_all(&[0; HEADER_LEN])?;
         Ok(SegmentWriter {

@@ -11,7 +11,7 @@
 //! ```
 //!
 //! [`write::write_tarball`] runs it. In the same pass [`scan`] checks every
-//! member and byte for secrets and personal data, [`nar_check`] checks every
+//! member and byte for secrets and personal data, [`nar_match`] checks every
 //! store path against the closure's NAR hash and size (with the [`nar`]
 //! encoder), [`manifest`] hashes the compressed bytes and [`progress`]
 //! reports how far it got; before the outputs are committed the tarball is
@@ -28,43 +28,66 @@
 //! Data flows one way: a module uses only modules of the layers before its
 //! own, never one of its own layer or a later one.
 //!
-//! 1. leaves: [`hex`], [`escape`], `os`, [`input`], [`entry`], [`progress`]
+//! 1. leaves: [`hex`], [`escape`], [`count`], `os`, [`input`], [`entry`],
+//!    [`progress`]
 //! 2. [`store`], [`walk`], [`tar`], [`compress`], [`output`], [`direct_write`],
 //!    [`sign`]
 //! 3. [`nixdb`], [`nar`], [`archive`], [`overlap`], [`cache`]
-//! 4. [`plan`], [`nar_check`], [`scan`], [`manifest`], [`sbom`], [`inspect`]
+//! 4. [`plan`], [`nar_match`], [`scan`], [`manifest`], [`sbom`], [`inspect`]
 //! 5. [`write`](mod@write), [`delta`], [`nix`], `publish` (a channel's
 //!    release directory)
 //! 6. [`app`], the requests and outcomes the binary (`main.rs`) calls
+//!
+//! The public API is what the binary (`main.rs`, `cli.rs`, `print.rs`,
+//! `exit.rs`), the integration tests, `bench/` and `examples/` use: [`app`]
+//! (the commands, their requests, outcomes and errors, [`app::PlanError`]
+//! among them), [`archive`], [`compress`], [`count`], [`delta`], [`escape`],
+//! [`hex`], [`inspect`], [`progress`], [`scan`], [`sign`], [`store`] and
+//! [`tar`]. Every other module is `pub(crate)`; [`write`](mod@write) is still
+//! public because making it `pub(crate)` leaves code of the write pipeline
+//! and the cache unused, which their rewrite removes. The modules marked
+//! `#[warn(missing_docs)]` below document every public item; `app`,
+//! `delta` and `write` do not yet.
 
 pub mod app;
+#[warn(missing_docs)]
 pub mod archive;
 pub(crate) mod cache;
+#[warn(missing_docs)]
 pub mod compress;
+#[warn(missing_docs)]
 pub mod count;
 pub mod delta;
 pub(crate) mod direct_write;
 pub(crate) mod entry;
+#[warn(missing_docs)]
 pub mod escape;
+#[warn(missing_docs)]
 pub mod hex;
 pub(crate) mod input;
+#[warn(missing_docs)]
 pub mod inspect;
 pub(crate) mod manifest;
 pub(crate) mod nar;
-pub(crate) mod nar_check;
+pub(crate) mod nar_match;
 pub(crate) mod nix;
 pub(crate) mod nixdb;
 #[allow(unsafe_code)] // the crate's only unsafe code: safe wrappers of libc calls
 mod os;
 pub(crate) mod output;
 pub(crate) mod overlap;
-pub mod plan;
+pub(crate) mod plan;
+#[warn(missing_docs)]
 pub mod progress;
 pub(crate) mod publish;
 pub(crate) mod sbom;
+#[warn(missing_docs)]
 pub mod scan;
+#[warn(missing_docs)]
 pub mod sign;
+#[warn(missing_docs)]
 pub mod store;
+#[warn(missing_docs)]
 pub mod tar;
 pub(crate) mod walk;
 pub mod write;

@@ -37,7 +37,7 @@ pub struct Manifest {
     pub system: String,
     pub store_paths: Vec<ManifestStorePath>,
     pub tarball: ManifestTarball,
-    pub security_checks: SecurityChecks,
+    pub security_checks: ManifestScan,
     /// The SBOM `write --sbom` wrote with the tarball, when it did (left
     /// out otherwise, so manifests without one keep their bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,9 +107,10 @@ pub struct ManifestSbom {
     pub sha256: String,
 }
 
-/// Whether the security checks ran and what they found.
+/// Whether the security scan ran and what it found (the manifest's
+/// `securityChecks` section).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SecurityChecks {
+pub struct ManifestScan {
     /// `passed`, or `skipped` (WSL_TARBALL_SKIP_CHECKS); a run with
     /// error-severity findings writes no manifest.
     pub status: String,

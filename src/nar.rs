@@ -25,9 +25,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::entry::{Content, EntryKind};
+use crate::entry::{Content, Entry, EntryKind};
 use crate::tar::ContentObserver;
-use crate::walk::{walk_tree, WalkError};
+use crate::walk::{walk_tree, TreeWalkError};
 
 /// One node of a NAR, as a tar member describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +42,21 @@ pub enum NarNode<'a> {
         executable: bool,
         size: u64,
     },
+}
+
+impl<'a> NarNode<'a> {
+    /// The node a rootfs entry is in a NAR: its kind, and for a file the
+    /// owner's execute bit and the size.
+    pub fn of_entry(entry: &'a Entry) -> Self {
+        match &entry.kind {
+            EntryKind::Directory => NarNode::Directory,
+            EntryKind::Symlink { target } => NarNode::Symlink { target },
+            EntryKind::File { size, .. } => NarNode::Regular {
+                executable: entry.mode & 0o100 != 0,
+                size: *size,
+            },
+        }
+    }
 }
 
 /// Why the nodes given do not form a NAR.
@@ -71,7 +86,7 @@ pub enum NarError {
 #[derive(Debug, thiserror::Error)]
 pub enum DumpError {
     #[error(transparent)]
-    Walk(#[from] WalkError),
+    Walk(#[from] TreeWalkError),
     #[error("cannot read {}: {source}", path.display())]
     Read { path: PathBuf, source: io::Error },
     #[error("{}: {source}", path.display())]
@@ -103,14 +118,7 @@ pub fn dump_host_path<W: Write + ?Sized>(
             path: source.join(std::ffi::OsStr::from_bytes(relative)),
             source: error,
         };
-        let node = match &entry.kind {
-            EntryKind::Directory => NarNode::Directory,
-            EntryKind::Symlink { target } => NarNode::Symlink { target },
-            EntryKind::File { size, .. } => NarNode::Regular {
-                executable: entry.mode & 0o100 != 0,
-                size: *size,
-            },
-        };
+        let node = NarNode::of_entry(entry);
         observer.begin_entry(entry);
         encoder.add(relative, node).map_err(nar_error)?;
         if let EntryKind::File { content, .. } = &entry.kind {

@@ -38,6 +38,7 @@ pub struct ProgressWriter<'p, W: Write> {
 }
 
 impl<'p, W: Write> ProgressWriter<'p, W> {
+    /// Counts what is written to `inner`, reporting it to `progress`.
     pub fn new(inner: W, progress: &'p mut dyn Progress) -> Self {
         ProgressWriter {
             inner,
@@ -86,11 +87,17 @@ impl<W: Write> Write for ProgressWriter<'_, W> {
 /// count when stderr is a terminal, a line every ten seconds otherwise,
 /// nothing when quiet.
 pub enum ProgressReport {
+    /// Nothing is shown.
     Quiet,
+    /// A bar on the terminal.
     Bar(indicatif::ProgressBar),
+    /// A line every ten seconds.
     Lines {
+        /// Bytes expected in all.
         total: u64,
+        /// When the write started.
         started: Instant,
+        /// When the last line was printed.
         last_line: Instant,
     },
 }

@@ -75,43 +75,72 @@ impl Domain {
 /// What is wrong with a key or signature's text (never the text itself).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormatError {
+    /// No `:`.
     #[error("it is not NAME:BASE64 (no `:`)")]
     NoColon,
     #[error("its name (before the `:`) is empty")]
+    /// Nothing before the `:`.
     NoName,
     #[error("its name holds white space or a control character")]
+    /// White space or a control character in the name.
     BadName,
     #[error("the part after the `:` is not valid base64")]
+    /// Not base64 after the `:`.
     BadBase64,
     #[error("the base64 decodes to {found} bytes, not the {expected} of {what}")]
+    /// The wrong number of bytes.
     WrongLength {
+        /// Bytes found.
         found: usize,
+        /// Bytes expected.
         expected: usize,
+        /// What was expected (`a public key`, ...).
         what: &'static str,
     },
     #[error("its public half is not the public key of its secret half (the key is damaged)")]
+    /// A secret key whose halves do not belong together.
     Mismatch,
     #[error("the public key is not a valid ed25519 point")]
+    /// A public key that is not a curve point.
     BadPoint,
 }
 
 /// Why keys could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// The file could not be read.
     #[error(transparent)]
     Read(#[from] InputError),
     #[error("{}: not a Nix secret key (as `nix key generate-secret` writes): {why}", path.display())]
-    BadSecretKey { path: PathBuf, why: FormatError },
+    /// A secret key file that is not a Nix secret key.
+    BadSecretKey {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        why: FormatError,
+    },
     #[error("{}: not UTF-8 text", path.display())]
-    NotText { path: PathBuf },
+    /// A key file that is not UTF-8.
+    NotText {
+        /// The file.
+        path: PathBuf,
+    },
     #[error("{source_name}: public key {index} is not NAME:BASE64 of 32 bytes: {why}")]
+    /// A public key that is not NAME:BASE64 of 32 bytes.
     BadPublicKey {
+        /// Where the keys came from.
         source_name: String,
+        /// Which key, counting from 1.
         index: usize,
+        /// What is wrong.
         why: FormatError,
     },
     #[error("{source_name}: no public key in it")]
-    NoPublicKey { source_name: String },
+    /// No key at all.
+    NoPublicKey {
+        /// Where the keys came from.
+        source_name: String,
+    },
 }
 
 /// Splits `NAME:BASE64` and decodes the base64 into `N` bytes.
@@ -176,6 +205,7 @@ impl SigningKey {
         parsed
     }
 
+    /// The key's name (before the `:`).
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -269,6 +299,7 @@ impl PublicKey {
         )
     }
 
+    /// The key's name (before the `:`).
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -303,6 +334,7 @@ impl Signature {
     }
 
     /// The key's name.
+    /// The key's name (before the `:`).
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -391,15 +423,24 @@ fn write_object(fields: &[(&String, &Value)], out: &mut Vec<u8>) {
 /// Why a manifest's signatures do not satisfy the trusted keys.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureProblem {
+    /// No signature.
     #[error("it is not signed (no signatures)")]
     Missing,
     #[error("no signature is by a trusted key (signed by {}; trusted: {})", names(.signed), names(.trusted))]
+    /// Signatures, none by a trusted key.
     UnknownKey {
+        /// The names of the keys that signed.
         signed: Vec<String>,
+        /// The names of the trusted keys.
         trusted: Vec<String>,
     },
     #[error("the signature by trusted key {} does not match the contents (changed after signing, or a forged signature)", escape_str(.key))]
-    Bad { key: String },
+    /// A trusted key's signature that does not verify.
+    Bad {
+        /// The key's name.
+        key: String,
+    },
+    /// The signed text is not a JSON object.
     #[error(transparent)]
     NotAnObject(#[from] NotAnObject),
 }

@@ -16,7 +16,7 @@ use crate::entry::{Content, Entry, EntryKind};
 
 /// Why a tree could not be walked.
 #[derive(Debug, thiserror::Error)]
-pub enum WalkError {
+pub enum TreeWalkError {
     #[error("cannot read {}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
     #[error("{} is a {kind}; only directories, regular files and symlinks can go into the rootfs", path.display())]
@@ -25,14 +25,18 @@ pub enum WalkError {
 
 /// Walks `source` (a file, symlink or directory on the host) and returns its
 /// entries in archive order, named `archive_path` and below.
-pub fn walk_tree(source: &Path, archive_path: &[u8]) -> Result<Vec<Entry>, WalkError> {
+pub fn walk_tree(source: &Path, archive_path: &[u8]) -> Result<Vec<Entry>, TreeWalkError> {
     let mut entries = Vec::new();
     walk_into(source, archive_path.to_vec(), &mut entries)?;
     Ok(entries)
 }
 
-fn walk_into(source: &Path, archive_path: Vec<u8>, out: &mut Vec<Entry>) -> Result<(), WalkError> {
-    let io_error = |source_error| WalkError::Io {
+fn walk_into(
+    source: &Path,
+    archive_path: Vec<u8>,
+    out: &mut Vec<Entry>,
+) -> Result<(), TreeWalkError> {
+    let io_error = |source_error| TreeWalkError::Io {
         path: source.to_path_buf(),
         source: source_error,
     };
@@ -81,7 +85,7 @@ fn walk_into(source: &Path, archive_path: Vec<u8>, out: &mut Vec<Entry>) -> Resu
         } else {
             "character device"
         };
-        return Err(WalkError::UnsupportedFileType {
+        return Err(TreeWalkError::UnsupportedFileType {
             path: source.to_path_buf(),
             kind,
         });

@@ -65,7 +65,7 @@ fn cached_rebuilds_are_byte_identical_to_cold_builds() {
 }
 
 #[test]
-fn a_damaged_cache_entry_is_a_miss() {
+fn a_damaged_cached_segment_is_a_miss() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let system = fixture_system();

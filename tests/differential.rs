@@ -312,7 +312,8 @@ fn normalize(name: &[u8]) -> Vec<u8> {
 /// The shared reader behind `inspect`, `verify`, `diff` and `check FILE`.
 fn ours(path: &Path) -> Listing {
     use std::io::Read;
-    use wsl_tarball::archive::{open_tarball, MemberKind};
+    use wsl_tarball::archive::open_tarball;
+    use wsl_tarball::tar::MemberKind;
     let mut members = Vec::new();
     let mut read = || -> Result<(), String> {
         let mut reader = open_tarball(path).map_err(|e| e.to_string())?;
@@ -325,7 +326,7 @@ fn ours(path: &Path) -> Listing {
                 MemberKind::CharDevice => Kind::CharDevice,
                 MemberKind::BlockDevice => Kind::BlockDevice,
                 MemberKind::Fifo => Kind::Fifo,
-                MemberKind::Other(flag) => Kind::Other(flag),
+                other => Kind::Other(other.flag()),
             };
             let mut content = Vec::new();
             reader
@@ -992,7 +993,8 @@ fn tar_with(body: &[u8], at: usize, inserted: &[u8]) -> Vec<u8> {
 /// alike: a sized directory, a pax name, a GNU long name, two of them.
 #[test]
 fn crafted_tar_members_are_read_as_gnu_tar_and_bsdtar_read_them() {
-    use wsl_tarball::archive::{open_tarball, MemberKind};
+    use wsl_tarball::archive::open_tarball;
+    use wsl_tarball::tar::MemberKind;
     let dir = tempfile::tempdir().unwrap();
     let plain = write_fixture(dir.path(), "original.tar", &["--compression", "none"]);
     let original = std::fs::read(&plain).unwrap();

@@ -121,6 +121,23 @@ fn a_system_outside_the_closure_is_named() {
 }
 
 #[test]
+fn an_unusable_store_dir_is_named_before_anything_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let closure = fixture_closure_file(dir.path());
+    for (store_dir, why) in [
+        ("nix/store", "absolute"),
+        ("/nix/../store", "`..`"),
+        ("/", "root"),
+    ] {
+        assert_fails(
+            dir.path(),
+            &["--closure", &closure, "--store-dir", store_dir],
+            &[&format!("{store_dir:?}"), why],
+        );
+    }
+}
+
+#[test]
 fn a_malformed_store_path_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let closure = fixture_closure_file(dir.path());

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use common::corpus::*;
 use wsl_tarball::inspect;
 use wsl_tarball::scan::{archive::scan_archive_file, ScanOptions, ScanRules, ScanScope, Scanner};
+use wsl_tarball::store::StoreDir;
 
 /// Counts live bytes, their peak, and the largest single allocation.
 struct Counting;
@@ -119,7 +120,7 @@ fn read_with_every_reader(case: &str, path: &Path, original: &Path) -> String {
         }
     }
     let rules = std::sync::Arc::new(ScanRules::new(&ScanOptions::default()).unwrap());
-    let mut scanner = Scanner::new(rules, ScanScope::new("/nix/store"));
+    let mut scanner = Scanner::new(rules, ScanScope::new(&StoreDir::NIX));
     match scan_archive_file(path, &mut scanner) {
         Ok(()) => {
             scanner.finish();

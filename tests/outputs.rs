@@ -1443,7 +1443,7 @@ fn dash_streams_with_a_cache_the_bytes_of_a_file() {
 }
 
 #[test]
-fn a_stream_that_fails_its_nar_check_says_so_and_writes_no_manifest() {
+fn a_stream_that_fails_its_nar_match_says_so_and_writes_no_manifest() {
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path().join("cwd");
     std::fs::create_dir(&cwd).unwrap();

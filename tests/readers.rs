@@ -12,7 +12,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use wsl_tarball::tar::{append_header, EntryType, HeaderFields, BLOCK_SIZE, RECORD_SIZE};
+use wsl_tarball::tar::{append_header, HeaderFields, MemberKind, BLOCK_SIZE, RECORD_SIZE};
 
 /// What a measured run of the binary gave.
 struct Measured {
@@ -90,18 +90,18 @@ const MIB: u64 = 1 << 20;
 /// The readers' promise.
 const MAX_RSS: u64 = 256 * MIB;
 
-fn header(name: &str, entry_type: EntryType, size: u64) -> Vec<u8> {
+fn header(name: &str, kind: MemberKind, size: u64) -> Vec<u8> {
     let mut out = Vec::new();
-    let mode = match entry_type {
-        EntryType::Directory if name == "./nix/store/" => 0o1775,
-        EntryType::Directory => 0o555,
+    let mode = match kind {
+        MemberKind::Directory if name == "./nix/store/" => 0o1775,
+        MemberKind::Directory => 0o555,
         _ => 0o444,
     };
     append_header(
         &mut out,
         &HeaderFields {
             name: name.as_bytes(),
-            entry_type,
+            kind,
             mode,
             uid: 0,
             gid: 0,
@@ -115,7 +115,7 @@ fn header(name: &str, entry_type: EntryType, size: u64) -> Vec<u8> {
 
 fn directories(out: &mut impl Write, names: &[&str]) {
     for name in names {
-        out.write_all(&header(name, EntryType::Directory, 0))
+        out.write_all(&header(name, MemberKind::Directory, 0))
             .unwrap();
     }
 }
@@ -183,7 +183,7 @@ fn big_files_tarball(path: &Path, size: u64) -> u64 {
         "./nix/var/nix/db/schema",
     ];
     for name in names {
-        out.write_all(&header(name, EntryType::Regular, size))
+        out.write_all(&header(name, MemberKind::Regular, size))
             .unwrap();
         let mut left = size;
         while left > 0 {
@@ -204,7 +204,7 @@ fn many_members_tarball(path: &Path, count: u64) {
     directories(&mut out, &["./", "./nix/", "./nix/store/", STORE_PATH]);
     for i in 0..count {
         let name = format!("{STORE_PATH}f{i:08}");
-        out.write_all(&header(&name, EntryType::Regular, 0))
+        out.write_all(&header(&name, MemberKind::Regular, 0))
             .unwrap();
     }
     let written = out.bytes;

@@ -540,18 +540,18 @@ fn no_bin_bash_warns_and_no_bin_sh_fails() {
 /// A zstd tarball of `count` executable scripts, each a 255-byte `#!` line.
 fn many_scripts_tarball(path: &Path, count: u64) {
     use std::io::Write;
-    use wsl_tarball::tar::{append_header, EntryType, HeaderFields, BLOCK_SIZE};
+    use wsl_tarball::tar::{append_header, HeaderFields, MemberKind, BLOCK_SIZE};
     let file = std::fs::File::create(path).unwrap();
     let mut out = zstd::stream::write::Encoder::new(file, 1)
         .unwrap()
         .auto_finish();
-    let block = |name: &str, entry_type: EntryType, mode: u32, size: u64| {
+    let block = |name: &str, kind: MemberKind, mode: u32, size: u64| {
         let mut header = Vec::new();
         append_header(
             &mut header,
             &HeaderFields {
                 name: name.as_bytes(),
-                entry_type,
+                kind,
                 mode,
                 uid: 0,
                 gid: 0,
@@ -562,9 +562,9 @@ fn many_scripts_tarball(path: &Path, count: u64) {
         );
         header
     };
-    out.write_all(&block("./", EntryType::Directory, 0o755, 0))
+    out.write_all(&block("./", MemberKind::Directory, 0o755, 0))
         .unwrap();
-    out.write_all(&block("./bin/", EntryType::Directory, 0o755, 0))
+    out.write_all(&block("./bin/", MemberKind::Directory, 0o755, 0))
         .unwrap();
     let mut script = format!("#!/bin/{}", "x".repeat(246)).into_bytes();
     script.push(b'\n');
@@ -572,7 +572,7 @@ fn many_scripts_tarball(path: &Path, count: u64) {
     for i in 0..count {
         out.write_all(&block(
             &format!("./bin/s{i:08}"),
-            EntryType::Regular,
+            MemberKind::Regular,
             0o755,
             256,
         ))

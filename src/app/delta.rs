@@ -8,7 +8,7 @@ use super::sign::read_signing_key;
 use super::{AppError, CheckSettings, CompressionRequest, Events, FindingsStage};
 use crate::delta::{self, BundleManifest, BundleSummary};
 use crate::input::{read_limited, MAX_CLOSURE_BYTES};
-use crate::store::{read_closure, StorePath, DEFAULT_STORE_DIR};
+use crate::store::{read_closure, StoreDir, StorePath};
 
 /// An update bundle to write.
 #[derive(Debug, Clone)]
@@ -80,11 +80,8 @@ pub(super) fn delta_from_bytes(
     events: &mut dyn Events,
 ) -> Result<DeltaOutcome, AppError> {
     let compress_options = request.compression.options(None)?;
-    let store_dir = DEFAULT_STORE_DIR;
-    let store_source = match &request.store_root {
-        Some(root) => root.join(store_dir.trim_start_matches('/')),
-        None => PathBuf::from(store_dir),
-    };
+    let store_dir = &StoreDir::default();
+    let store_source = store_dir.source(request.store_root.as_deref());
     let signing_key = request
         .sign_key
         .as_deref()

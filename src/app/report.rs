@@ -18,7 +18,7 @@ use crate::progress::ProgressReport;
 use crate::publish::ChannelVerification;
 use crate::scan::ScanReport;
 use crate::sign::PublicKey;
-use crate::store::DEFAULT_STORE_DIR;
+use crate::store::StoreDir;
 
 /// How many failures of one check a verification's text lists.
 const MAX_FAILURES_SHOWN: usize = 20;
@@ -206,8 +206,8 @@ impl DiffReport {
 pub fn diff(a: &Path, b: &Path) -> Result<DiffReport, ReadingError> {
     let description = |path: &Path| path.is_file() && delta::inventory::is_system_description(path);
     if description(a) || description(b) {
-        let a_inventory = delta::read_inventory(a, DEFAULT_STORE_DIR)?;
-        let b_inventory = delta::read_inventory(b, DEFAULT_STORE_DIR)?;
+        let a_inventory = delta::read_inventory(a, &StoreDir::default())?;
+        let b_inventory = delta::read_inventory(b, &StoreDir::default())?;
         let (a_name, b_name) = (a.display().to_string(), b.display().to_string());
         let difference = delta::compare(&a_inventory, &a_name, &b_inventory, &b_name);
         return Ok(DiffReport::Systems(difference));
@@ -243,7 +243,7 @@ pub fn check(
 ) -> Result<Option<ScanReport>, ReadingError> {
     Ok(match request {
         CheckRequest::Tarball { tarball, content } => {
-            let store_dir = content.store_dir.trim_end_matches('/');
+            let store_dir = &content.store_dir;
             super::check_tarball(tarball, &content.checks, store_dir, events)?
         }
         CheckRequest::Rootfs {

@@ -12,15 +12,15 @@ use crate::input::{read_limited, MAX_CLOSURE_BYTES, MAX_FACTS_BYTES};
 use sha2::{Digest, Sha256};
 
 use crate::manifest::{
-    manifest_store_paths, Manifest, ManifestSbom, ManifestSettings, ManifestTarball,
-    SecurityChecks, Tool, MANIFEST_VERSION,
+    manifest_store_paths, Manifest, ManifestSbom, ManifestScan, ManifestSettings, ManifestTarball,
+    Tool, MANIFEST_VERSION,
 };
 use crate::output::{check_stdout_not_terminal, is_stdout, AtomicOutput};
 use crate::overlap::{check_outputs, Named, Role};
 use crate::plan::{is_nixos_toplevel, ChownRule, NixDbMode, NixosFacts, Plan, PlanInputs};
 use crate::progress::ProgressReport;
 use crate::sbom::sbom_json;
-use crate::store::{read_closure, Closure, StorePath};
+use crate::store::{read_closure, Closure, StoreDir, StorePath};
 use crate::write::{check_plan, write_tarball, WriteOptions, WriteSummary};
 
 /// Which skeleton the rootfs gets.
@@ -60,8 +60,8 @@ pub struct ContentRequest {
     pub chown: Vec<(String, String)>,
     pub allow_override: Vec<String>,
     pub nix_db: NixDbMode,
-    /// The logical store directory (no trailing slash needed).
-    pub store_dir: String,
+    /// The logical store directory.
+    pub store_dir: StoreDir,
     /// Read the store from ROOT/<store_dir>.
     pub store_root: Option<PathBuf>,
     pub checks: CheckSettings,
@@ -78,17 +78,9 @@ impl ContentRequest {
             .collect::<Result<Vec<_>, _>>()?)
     }
 
-    fn store_dir(&self) -> &str {
-        self.store_dir.trim_end_matches('/')
-    }
-
     /// Where the store paths are read from.
     pub(super) fn store_source(&self) -> PathBuf {
-        let store_dir = self.store_dir();
-        match &self.store_root {
-            Some(root) => root.join(store_dir.trim_start_matches('/')),
-            None => PathBuf::from(store_dir),
-        }
+        self.store_dir.source(self.store_root.as_deref())
     }
 }
 
@@ -338,7 +330,7 @@ fn system_and_facts(
         None => None,
     };
     let system_path = match (&system.system, &facts) {
-        (Some(system), _) => follow_links_to_store(system, content.store_dir()),
+        (Some(system), _) => follow_links_to_store(system, &content.store_dir),
         (None, Some(facts)) => facts.system.clone(),
         (None, None) => return Err(AppError::NoSystem),
     };
@@ -368,10 +360,9 @@ fn system_and_facts(
 /// A path already in the store is returned as it is (the store path's
 /// parser judges it: a path below a store path is an error naming it); so
 /// is one that leads nowhere in the store, for the parser to name.
-pub(super) fn follow_links_to_store(path: &str, store_dir: &str) -> String {
-    let store_dir = store_dir.trim_end_matches('/');
+pub(super) fn follow_links_to_store(path: &str, store_dir: &StoreDir) -> String {
     let in_store = |p: &str| {
-        p.strip_prefix(store_dir)
+        p.strip_prefix(store_dir.as_str())
             .is_some_and(|rest| rest.starts_with('/'))
     };
     if in_store(path) || path.is_empty() {
@@ -417,7 +408,7 @@ fn skeleton_by_default(
     system: &str,
     content: &ContentRequest,
 ) -> Result<Option<NixosFacts>, AppError> {
-    let store_dir = content.store_dir();
+    let store_dir = &content.store_dir;
     // An invalid system is reported, with its reason, by the plan.
     let Ok(path) = StorePath::from_absolute(system, store_dir) else {
         return Ok(None);
@@ -447,7 +438,7 @@ pub(super) fn plan_rootfs(
     events: &mut dyn Events,
 ) -> Result<Planned, AppError> {
     let (bytes, source_name) = closure_bytes;
-    let store_dir = content.store_dir();
+    let store_dir = &content.store_dir;
     let (closure, format) = read_closure(&bytes, &source_name, store_dir)?;
     events.event(Event::ClosureRead {
         source_name: &source_name,
@@ -759,11 +750,11 @@ fn manifest(
     report: Option<&crate::scan::ScanReport>,
 ) -> Result<Manifest, AppError> {
     let security_checks = match report {
-        Some(report) => SecurityChecks {
+        Some(report) => ManifestScan {
             status: "passed".to_owned(),
             report: Some(report.to_json_value()),
         },
-        None => SecurityChecks {
+        None => ManifestScan {
             status: "skipped".to_owned(),
             report: None,
         },
@@ -790,7 +781,7 @@ fn manifest(
                 NixDbMode::Registration => "registration",
             }
             .to_owned(),
-            store_dir: content.store_dir().to_owned(),
+            store_dir: content.store_dir.to_string(),
             skeleton: if skeleton { "nixos" } else { "none" }.to_owned(),
             extra_files: content
                 .extra_files

@@ -16,7 +16,7 @@ use crate::scan::{
     checks_skipped_by, sensitive_variables, AllowRule, ScanOptions, ScanReport, ScanRules,
     ScanScope, Scanner, SKIP_CHECKS_VAR,
 };
-use crate::store::StorePath;
+use crate::store::{StoreDir, StorePath};
 
 /// The security checks' settings (see docs/src/security.md).
 #[derive(Debug, Clone, Default)]
@@ -36,7 +36,7 @@ pub struct CheckSettings {
 /// build environment's sensitive values.
 pub(super) fn scanner(
     settings: &CheckSettings,
-    store_dir: &str,
+    store_dir: &StoreDir,
     system: Option<&StorePath>,
     environment: bool,
     events: &mut dyn Events,
@@ -89,7 +89,7 @@ pub(super) fn judge(
 pub fn check_tarball(
     tarball: &Path,
     settings: &CheckSettings,
-    store_dir: &str,
+    store_dir: &StoreDir,
     events: &mut dyn Events,
 ) -> Result<Option<ScanReport>, AppError> {
     let Some(mut scanner) = scanner(settings, store_dir, None, false, events)? else {

@@ -13,12 +13,22 @@ use crate::compress::Compression;
 /// name ([`ReadError`] puts it in front).
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
+    /// The file could not be opened.
     #[error("cannot open it: {source}")]
-    Open { source: io::Error },
+    Open {
+        /// Why.
+        source: io::Error,
+    },
     #[error("{}", empty_message(*.compression))]
-    Empty { compression: Compression },
+    /// The file, or its decompressed stream, is empty.
+    Empty {
+        /// The compression found.
+        compression: Compression,
+    },
     #[error("{}", not_tar_message(*.compression, .looks_like, *.short))]
+    /// The (decompressed) bytes are not a tar archive.
     NotTar {
+        /// The compression found.
         compression: Compression,
         /// What the first bytes look like (`a zip file`), if recognised.
         looks_like: Option<&'static str>,
@@ -26,39 +36,78 @@ pub enum ArchiveError {
         short: Option<u64>,
     },
     #[error("the {} stream is truncated: it ends after {file_offset} bytes of the file, before the end of the compressed data", compression_word(*.compression))]
+    /// The compressed stream ends before its end.
     TruncatedCompressed {
+        /// The compression found.
         compression: Compression,
+        /// Where the file ends.
         file_offset: u64,
     },
     /// One of our gzip members, found through its length field, is damaged
     /// or truncated; the message names its offset in the file.
     #[error("{message}")]
-    Member { message: String },
+    Member {
+        /// What is wrong, with the member's offset.
+        message: String,
+    },
     #[error("the {} stream is corrupt near byte {file_offset} of the file: {source}", compression_word(*.compression))]
+    /// The decoder found corrupt data.
     Corrupt {
+        /// The compression found.
         compression: Compression,
+        /// Roughly where in the file.
         file_offset: u64,
+        /// What the decoder said.
         source: io::Error,
     },
     #[error("the {} stream needs more than {} MiB of memory to decode (more than {} uses); it is refused to keep memory bounded", compression_word(*.compression), .limit >> 20, largest_setting(*.compression))]
+    /// The stream needs more decoder memory than allowed.
     DecoderMemory {
+        /// The compression found.
         compression: Compression,
+        /// The memory allowed, in bytes.
         limit: u64,
     },
     #[error("reading the archive at byte {offset} of the tar stream: {source}")]
-    Read { offset: u64, source: io::Error },
-    #[error("the archive is truncated: it ends in the middle of {what} at byte {offset} of the tar stream")]
-    Truncated { offset: u64, what: &'static str },
-    #[error("bad tar header at byte {offset} of the tar stream: {source}")]
-    Header { offset: u64, source: HeaderError },
-    #[error("bad {kind} record at byte {offset} of the tar stream: {message}")]
-    Extension {
+    /// Reading failed.
+    Read {
+        /// Where in the tar stream.
         offset: u64,
+        /// Why.
+        source: io::Error,
+    },
+    #[error("the archive is truncated: it ends in the middle of {what} at byte {offset} of the tar stream")]
+    /// The tar stream ends inside a header or a member's content.
+    Truncated {
+        /// Where in the tar stream.
+        offset: u64,
+        /// What it ends in (`a header`, `the content of ...`).
+        what: &'static str,
+    },
+    #[error("bad tar header at byte {offset} of the tar stream: {source}")]
+    /// A header block is not valid.
+    Header {
+        /// Where in the tar stream.
+        offset: u64,
+        /// What is wrong with it.
+        source: HeaderError,
+    },
+    #[error("bad {kind} record at byte {offset} of the tar stream: {message}")]
+    /// A GNU long name or pax record is not valid, or is refused.
+    Extension {
+        /// Where in the tar stream.
+        offset: u64,
+        /// Which extension (`pax`, `GNU long name`, ...).
         kind: &'static str,
+        /// What is wrong.
         message: String,
     },
     #[error("trailing data after the end-of-archive at offset {offset} of the tar stream (more than the zero padding of a tar record)")]
-    TrailingData { offset: u64 },
+    /// Non-zero data after the end-of-archive blocks.
+    TrailingData {
+        /// Where in the tar stream.
+        offset: u64,
+    },
 }
 
 impl ArchiveError {
@@ -78,6 +127,7 @@ impl ArchiveError {
 pub struct ReadError {
     /// The file as the user named it (`standard input` for `-`).
     pub file: String,
+    /// What went wrong.
     pub source: ArchiveError,
 }
 
@@ -94,6 +144,7 @@ impl std::fmt::Display for ReadError {
 }
 
 impl ReadError {
+    /// `source` in the file `path` (`-` is standard input).
     pub fn new(path: &Path, source: ArchiveError) -> Self {
         ReadError {
             file: source_name(path),

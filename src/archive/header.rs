@@ -14,28 +14,47 @@ use crate::tar::layout::{
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
     #[error("{}", checksum_message(*.stored, *.computed))]
+    /// The checksum field does not match the block.
     Checksum {
         /// The checksum field's value, `None` when it is not octal.
         stored: Option<u64>,
+        /// The block's own checksum.
         computed: u32,
     },
     /// `text` is the field with non-printable bytes escaped.
     #[error("header field {field} is not a number: \"{text}\"")]
-    BadNumber { field: &'static str, text: String },
+    BadNumber {
+        /// The field's name.
+        field: &'static str,
+        /// Its text, escaped.
+        text: String,
+    },
+    /// A base-256 number with the sign bit set.
     #[error("header field {field} is a negative base-256 number")]
-    NegativeNumber { field: &'static str },
+    NegativeNumber {
+        /// The field's name.
+        field: &'static str,
+    },
     /// A type flag outside plain tar's `0`–`7` (and the extension headers
     /// `L`, `K`, `x`, `g`): GNU tar extracts most such members as files,
     /// bsdtar reads several as something else (`A` Solaris ACLs, `X` pax
     /// records, `V` volume labels, `S` sparse files), so no reading can
     /// agree with both.
     #[error("type flag '{}' is not a plain tar type (0 to 7); GNU tar and bsdtar read such members differently, so it is refused", crate::escape::escape_bytes(&[*.flag]))]
-    UnsupportedType { flag: u8 },
+    UnsupportedType {
+        /// The type flag byte.
+        flag: u8,
+    },
     /// A member that is not a file with a non-zero size: GNU tar skips that
     /// many bytes after a link, device or fifo, bsdtar reads them as a hard
     /// link's content or as the next header.
     #[error("a {kind} with a size of {size} bytes; GNU tar and bsdtar disagree on whether the bytes after it are content or the next header, so it is refused")]
-    SizedNonFile { kind: String, size: u64 },
+    SizedNonFile {
+        /// The member's kind, in words.
+        kind: String,
+        /// The size its header gives.
+        size: u64,
+    },
     /// A file whose name ends in `/`: bsdtar reads it as a directory (and
     /// its content as the next header), GNU tar as a file.
     #[error("a file whose name ends in '/'; bsdtar reads it as a directory and the bytes after it as the next header, GNU tar as a file's content, so it is refused")]
@@ -190,7 +209,7 @@ fn parse_octal(field: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tar::{append_header, EntryType, HeaderFields};
+    use crate::tar::{append_header, HeaderFields, MemberKind};
 
     fn written(name: &[u8], size: u64, target: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
@@ -198,10 +217,10 @@ mod tests {
             &mut out,
             &HeaderFields {
                 name,
-                entry_type: if target.is_empty() {
-                    EntryType::Regular
+                kind: if target.is_empty() {
+                    MemberKind::Regular
                 } else {
-                    EntryType::Symlink
+                    MemberKind::Symlink
                 },
                 mode: 0o555,
                 uid: 1000,

@@ -1,52 +1,6 @@
 //! One archive member as the reader hands it out, and how the archive ended.
 
-use crate::tar::BLOCK_SIZE;
-
-/// What a member is, by its tar type flag.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MemberKind {
-    Regular,
-    Directory,
-    Symlink,
-    /// A hard link to an earlier member (its name is the link target).
-    HardLink,
-    CharDevice,
-    BlockDevice,
-    Fifo,
-    /// Any other type flag. The reader refuses such members (GNU tar and
-    /// bsdtar read them differently); `inspect`'s member table still
-    /// stores the kind.
-    Other(u8),
-}
-
-impl MemberKind {
-    pub(super) fn from_flag(flag: u8) -> Self {
-        match flag {
-            b'0' | b'\0' | b'7' => MemberKind::Regular,
-            b'1' => MemberKind::HardLink,
-            b'2' => MemberKind::Symlink,
-            b'3' => MemberKind::CharDevice,
-            b'4' => MemberKind::BlockDevice,
-            b'5' => MemberKind::Directory,
-            b'6' => MemberKind::Fifo,
-            other => MemberKind::Other(other),
-        }
-    }
-
-    /// A word for messages.
-    pub fn describe(&self) -> String {
-        match self {
-            MemberKind::Regular => "file".into(),
-            MemberKind::Directory => "directory".into(),
-            MemberKind::Symlink => "symlink".into(),
-            MemberKind::HardLink => "hard link".into(),
-            MemberKind::CharDevice => "character device".into(),
-            MemberKind::BlockDevice => "block device".into(),
-            MemberKind::Fifo => "fifo".into(),
-            MemberKind::Other(flag) => format!("type '{}'", char::from(*flag)),
-        }
-    }
-}
+use crate::tar::{MemberKind, BLOCK_SIZE};
 
 /// One archive member, with long names and pax records applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,17 +10,23 @@ pub struct Member {
     pub path: Vec<u8>,
     /// The name exactly as the archive spells it (`./nix/store/`).
     pub raw_name: Vec<u8>,
+    /// What the member is, by its type flag.
     pub kind: MemberKind,
     /// Permission bits (`0o7777`).
     pub mode: u32,
+    /// Owner's user id.
     pub uid: u64,
+    /// Owner's group id.
     pub gid: u64,
+    /// Modification time, seconds since the epoch.
     pub mtime: u64,
     /// Bytes of content that follow the header (0 for all but files).
     pub size: u64,
     /// Symlink or hard-link target; empty otherwise.
     pub link_target: Vec<u8>,
+    /// Owner's user name (empty in our archives).
     pub user_name: Vec<u8>,
+    /// Owner's group name (empty in our archives).
     pub group_name: Vec<u8>,
     /// The member's own header block (after any long-name members).
     pub header_block: [u8; BLOCK_SIZE],

@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex};
 use crossbeam_channel::Receiver;
 use flate2::read::MultiGzDecoder;
 
-use super::read_up_to;
+use super::decode::read_up_to;
 use crate::compress::{GZIP_EXTRA_SUBFIELD_ID, GZIP_MEMBER_HEADER_LEN, GZIP_MEMBER_SIZE};
 use crate::os::{GzipInflater, InflateError};
 

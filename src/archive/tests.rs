@@ -1,8 +1,12 @@
 use std::io::{BufRead, Read};
 
+use sha2::{Digest, Sha256};
+
+use super::pax::{apply_pax, Overrides};
 use super::*;
 use crate::entry::Entry;
 use crate::tar::TarWriter;
+use crate::tar::{MemberKind, BLOCK_SIZE};
 
 fn write_archive(entries: &[Entry]) -> Vec<u8> {
     let mut writer = TarWriter::new(Vec::new(), 1);

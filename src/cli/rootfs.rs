@@ -11,7 +11,7 @@ use wsl_tarball::app::{
     CompressionRequest, ContentRequest, NixDbMode, OutputRequest, Skeleton, SystemRequest,
 };
 use wsl_tarball::compress::Compression;
-use wsl_tarball::store::DEFAULT_STORE_DIR;
+use wsl_tarball::store::{StoreDir, DEFAULT_STORE_DIR};
 
 use super::CheckFlags;
 use crate::exit::Failure;
@@ -266,7 +266,7 @@ pub struct ContentArgs {
 
     /// The logical store directory the closure's paths live in.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_STORE_DIR, help_heading = "Nix")]
-    pub store_dir: Utf8PathBuf,
+    pub store_dir: StoreDir,
 
     /// Read the store from DIR/<store-dir> instead of <store-dir>, as with
     /// `nix --store local?root=DIR`. The paths inside the tarball do not change.
@@ -290,7 +290,7 @@ impl ContentArgs {
                 NixDbArg::Sqlite => NixDbMode::Sqlite,
                 NixDbArg::Registration => NixDbMode::Registration,
             },
-            store_dir: self.store_dir.to_string(),
+            store_dir: self.store_dir.clone(),
             store_root: self.store_root.clone(),
             checks: checks.settings(),
         })

@@ -119,6 +119,7 @@ impl FromStr for Compression {
 /// How to compress.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompressOptions {
+    /// The format.
     pub compression: Compression,
     /// `None` means the format's default level.
     pub level: Option<u32>,
@@ -183,29 +184,48 @@ pub fn check_threads(threads: usize) -> Result<(), CompressError> {
 /// Invalid compression options, or an encoder that could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum CompressError {
+    /// A compression name that is none of ours (the name as given).
     #[error("unknown compression \"{0}\" (expected gzip, xz, zstd or none)")]
     UnknownCompression(String),
+    /// A level outside the format's range.
     #[error("{compression} level {level} is out of range {min}-{max}")]
     LevelOutOfRange {
+        /// The format.
         compression: Compression,
+        /// The level asked for.
         level: u32,
+        /// The format's lowest level.
         min: u32,
+        /// The format's highest level.
         max: u32,
     },
+    /// A level for a format that has none (`none`).
     #[error("compression {compression} takes no level (got {level})")]
     LevelNotAccepted {
+        /// The format.
         compression: Compression,
+        /// The level asked for.
         level: u32,
     },
+    /// Zero threads.
     #[error("threads must be at least 1")]
     NoThreads,
+    /// More threads than the machine's cores allow.
     #[error(
         "{threads} threads is more than the limit of {max} ({THREADS_PER_CORE} per available core)"
     )]
-    TooManyThreads { threads: usize, max: usize },
+    TooManyThreads {
+        /// The thread count asked for.
+        threads: usize,
+        /// The most allowed here.
+        max: usize,
+    },
+    /// The encoder refused its settings.
     #[error("could not set up the {compression} encoder")]
     Setup {
+        /// The format.
         compression: Compression,
+        /// What the encoder said.
         #[source]
         source: io::Error,
     },

@@ -121,7 +121,7 @@ impl ApplyOptions {
 
     /// The store directory as this process sees it.
     fn store_dir(&self) -> PathBuf {
-        self.under_root(STORE_DIR.trim_start_matches('/'))
+        self.under_root(STORE_DIR.relative())
     }
 
     fn under_root(&self, path: &str) -> PathBuf {

@@ -82,8 +82,8 @@ impl<A: Write, B: Write> Write for Tee<'_, A, B> {
 /// The first pass; see the module docs.
 pub fn plan_bundle(inputs: BundleInputs<'_>) -> Result<BundlePlan, MakeError> {
     let closure = inputs.closure;
-    let store_dir = closure.store_dir().to_owned();
-    if store_dir.trim_end_matches('/') != STORE_DIR {
+    let store_dir = closure.store_dir().to_string();
+    if *closure.store_dir() != STORE_DIR {
         return Err(MakeError::StoreDir { store_dir });
     }
     if !closure.contains(inputs.system) {
@@ -153,7 +153,7 @@ pub fn plan_bundle(inputs: BundleInputs<'_>) -> Result<BundlePlan, MakeError> {
             name: env!("CARGO_PKG_NAME").to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
         },
-        store_dir: STORE_DIR.to_owned(),
+        store_dir: STORE_DIR.to_string(),
         old_system: inputs.baseline.system.clone(),
         new_system: inputs.system.clone(),
         baseline: inputs.baseline.kind.name().to_owned(),
@@ -201,7 +201,7 @@ fn dump<W: Write>(
     observer: &mut impl ContentObserver,
 ) -> Result<(), MakeError> {
     let basename = path.path.basename();
-    let archive_path = format!("{}/{basename}", STORE_DIR.trim_start_matches('/'));
+    let archive_path = format!("{}/{basename}", STORE_DIR.relative());
     dump_host_path(
         &store_source.join(basename),
         archive_path.as_bytes(),
@@ -378,12 +378,12 @@ mod tests {
     fn a_system_outside_the_closure_is_named() {
         let lib = info("lib", '0', &[]);
         let top = info("top", '2', &[]);
-        let closure = Closure::new("/nix/store", [lib]).unwrap();
+        let closure = Closure::new(&crate::store::StoreDir::NIX, [lib]).unwrap();
         let baseline = Inventory {
             kind: super::super::InventoryKind::Closure,
             system: None,
             paths: BTreeMap::new(),
-            store_dir: STORE_DIR.into(),
+            store_dir: STORE_DIR,
         };
         let error = plan_bundle(BundleInputs {
             closure: &closure,

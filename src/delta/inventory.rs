@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::InventoryError;
-use crate::archive::{detect_compression, open_tarball, MemberKind};
+use crate::archive::{detect_compression, open_tarball};
 use crate::compress::Compression;
 use crate::escape::Escaped;
 use crate::input::{read_limited, MAX_CLOSURE_BYTES};
@@ -18,7 +18,8 @@ use crate::inspect::{
     read_database, store_path_changes_text, ChangedStorePath, Database, DatabaseError,
     DatabaseVisitor, RegisteredPath, TemporaryError,
 };
-use crate::store::{read_closure, NarHash, StorePath};
+use crate::store::{read_closure, NarHash, StoreDir, StorePath};
+use crate::tar::MemberKind;
 
 /// The largest Nix database read out of a tarball.
 const MAX_DATABASE_BYTES: u64 = 256 << 20;
@@ -63,7 +64,7 @@ pub struct Inventory {
     /// `/nix/var/nix/profiles/system`, a manifest's `system`).
     pub system: Option<StorePath>,
     pub paths: BTreeMap<StorePath, InventoryPath>,
-    pub store_dir: String,
+    pub store_dir: StoreDir,
 }
 
 /// Whether `path` starts like a system description rather than an archive:
@@ -85,7 +86,7 @@ fn looks_like_tarball(head: &[u8]) -> bool {
 
 /// Reads a tarball, a `--manifest` JSON or a closure file (detected from
 /// the bytes). Anything else is [`InventoryError::NotASystem`] naming the file.
-pub fn read_inventory(path: &Path, store_dir: &str) -> Result<Inventory, InventoryError> {
+pub fn read_inventory(path: &Path, store_dir: &StoreDir) -> Result<Inventory, InventoryError> {
     let not_a_system = |message: String| InventoryError::NotASystem {
         path: path.to_path_buf(),
         message,
@@ -137,7 +138,7 @@ pub fn read_inventory(path: &Path, store_dir: &str) -> Result<Inventory, Invento
         kind: InventoryKind::Closure,
         system: None,
         paths,
-        store_dir: store_dir.to_owned(),
+        store_dir: store_dir.clone(),
     })
 }
 
@@ -155,7 +156,7 @@ fn read_up_to(reader: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<usiz
 }
 
 /// An earlier tarball: its Nix database and its system profile.
-fn read_tarball(path: &Path, store_dir: &str) -> Result<Inventory, InventoryError> {
+fn read_tarball(path: &Path, store_dir: &StoreDir) -> Result<Inventory, InventoryError> {
     let bad = |message: String| InventoryError::BadInventory {
         path: path.to_path_buf(),
         message,
@@ -227,7 +228,7 @@ fn read_tarball(path: &Path, store_dir: &str) -> Result<Inventory, InventoryErro
         kind: InventoryKind::Tarball,
         system,
         paths,
-        store_dir: store_dir.to_owned(),
+        store_dir: store_dir.clone(),
     })
 }
 
@@ -260,9 +261,9 @@ impl DatabaseVisitor for CollectPaths {
 /// the link when one leads into the store but not to a store path.
 fn profile_system(
     links: &HashMap<Vec<u8>, Vec<u8>>,
-    store_dir: &str,
+    store_dir: &StoreDir,
 ) -> Result<Option<StorePath>, String> {
-    let store_prefix = format!("{}/", store_dir.trim_end_matches('/'));
+    let store_prefix = format!("{store_dir}/");
     let mut current = PROFILE.to_vec();
     for _ in 0..16 {
         let Some(target) = links.get(&current) else {
@@ -297,7 +298,7 @@ fn profile_system(
 fn read_manifest(
     path: &Path,
     manifest: &serde_json::Map<String, serde_json::Value>,
-    store_dir: &str,
+    store_dir: &StoreDir,
 ) -> Result<Inventory, InventoryError> {
     let bad = |message: String| InventoryError::BadInventory {
         path: path.to_path_buf(),
@@ -367,7 +368,7 @@ fn read_manifest(
         kind: InventoryKind::Manifest,
         system,
         paths,
-        store_dir: store_dir.to_owned(),
+        store_dir: store_dir.clone(),
     })
 }
 

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::sign::{add_signature, Domain, Signature, SigningKey};
-use crate::store::{NarHash, StorePath, DEFAULT_STORE_DIR};
+use crate::store::{NarHash, StoreDir, StorePath};
 
 /// The directory every member is in.
 pub const BUNDLE_DIR: &str = "wsl-delta";
@@ -19,7 +19,7 @@ pub const EXPORT_MEMBER: &str = "wsl-delta/nix-export";
 /// Version of the bundle's layout and manifest.
 pub const BUNDLE_VERSION: u32 = 1;
 /// The one store directory bundles are made for and read with.
-pub const STORE_DIR: &str = DEFAULT_STORE_DIR;
+pub const STORE_DIR: StoreDir = StoreDir::NIX;
 
 /// One store path the bundle ships.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -42,7 +42,7 @@ impl BundlePath {
 
 /// `/nix/store/<basename>` of a path of a bundle.
 pub fn absolute(path: &StorePath) -> String {
-    path.to_absolute(STORE_DIR)
+    path.to_absolute(&STORE_DIR)
 }
 
 /// SHA-256 (lowercase hex, checked) and size of the `nix-export` member.
@@ -197,7 +197,7 @@ fn field_error(field: impl Into<String>, message: impl ToString) -> ManifestFiel
 /// Parses `text`, the manifest's `field`, as a store path under [`STORE_DIR`].
 pub fn parse_store_path(field: &str, text: &str) -> Result<StorePath, ManifestFieldError> {
     // `from_absolute` also takes a trailing slash; the manifest has none.
-    StorePath::from_absolute(text, STORE_DIR)
+    StorePath::from_absolute(text, &STORE_DIR)
         .map_err(|e| field_error(field, e))
         .and_then(|path| match absolute(&path) == text {
             true => Ok(path),
@@ -222,7 +222,7 @@ impl TryFrom<RawManifest> for BundleManifest {
     type Error = ManifestFieldError;
 
     fn try_from(raw: RawManifest) -> Result<Self, Self::Error> {
-        if raw.store_dir != STORE_DIR {
+        if raw.store_dir != STORE_DIR.as_str() {
             return Err(field_error(
                 "storeDir",
                 format!(
@@ -317,7 +317,7 @@ mod tests {
                 name: "wsl-tarball".into(),
                 version: "0".into(),
             },
-            store_dir: STORE_DIR.into(),
+            store_dir: STORE_DIR.to_string(),
             old_system: None,
             new_system: PATH.into(),
             baseline: "closure".into(),

@@ -19,11 +19,12 @@ use super::manifest::{
 };
 use super::script::apply_script;
 use super::BundleError;
-use crate::archive::{open_tarball, MemberKind, TarballReader};
+use crate::archive::{open_tarball, TarballReader};
 use crate::escape::Escaped;
 use crate::hex;
 use crate::sign::{check_signatures, Domain, PublicKey};
 use crate::store::StorePath;
+use crate::tar::MemberKind;
 
 /// The largest manifest read.
 const MAX_MANIFEST_BYTES: u64 = 64 << 20;

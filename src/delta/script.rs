@@ -33,7 +33,7 @@ pub fn apply_script(manifest: &BundleManifest) -> String {
     for (name, value) in [
         ("old_system", old_system.as_str()),
         ("new_system", &manifest.new_system_path()),
-        ("store_dir", STORE_DIR),
+        ("store_dir", STORE_DIR.as_str()),
         ("export_sha256", &manifest.export.sha256),
     ] {
         out.push_str(&format!("{name}={}\n", sh_quote(value)));

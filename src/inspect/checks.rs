@@ -8,13 +8,21 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Check {
+    /// The tar structure: checksums, names, parents, duplicates, the end.
     TarFormat,
+    /// No hard links.
     HardLinks,
+    /// Owners and modes of the store and the skeleton.
     Ownership,
+    /// The Nix database lists exactly the store paths in the tarball.
     NixDatabase,
+    /// Every store path's NAR hash and size match the database.
     StoreContents,
+    /// Every reference is in the tarball.
     References,
+    /// `/nix/var/nix/profiles/system` leads to a store path in the tarball.
     SystemProfile,
+    /// The WSL skeleton files.
     Skeleton,
     /// Microsoft's rules for modern WSL distributions ([`super::wsl_format`]).
     WslFormat,
@@ -25,6 +33,7 @@ pub enum Check {
 }
 
 impl Check {
+    /// The checks `verify` always runs, in report order.
     pub const ALL: [Check; 9] = [
         Check::TarFormat,
         Check::HardLinks,
@@ -59,7 +68,9 @@ impl Check {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckStatus {
+    /// It passed.
     Passed,
+    /// It failed.
     Failed,
     /// Not run: what it needs is missing (`--bare`, no database).
     Skipped,

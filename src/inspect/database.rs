@@ -13,7 +13,9 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags};
 
 use super::TemporaryError;
-use crate::store::{registration_records, ClosureError, NarHash, RegistrationLines, StorePath};
+use crate::store::{
+    registration_records, ClosureError, NarHash, RegistrationLines, StoreDir, StorePath,
+};
 
 /// Where the registered paths are.
 #[derive(Debug, Clone, Copy)]
@@ -27,7 +29,9 @@ pub enum Database<'a> {
 /// One registered path: a `ValidPaths` row or a registration record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisteredPath {
+    /// The store path.
     pub path: StorePath,
+    /// Its NAR hash.
     pub nar_hash: NarHash,
     /// Null in a database row that has none.
     pub nar_size: Option<u64>,
@@ -35,6 +39,7 @@ pub struct RegisteredPath {
 
 /// What the database says, one row at a time.
 pub trait DatabaseVisitor {
+    /// One registered path.
     fn path(&mut self, path: RegisteredPath);
     /// `referrer` references `reference`.
     fn reference(&mut self, referrer: &StorePath, reference: &StorePath);
@@ -58,7 +63,7 @@ pub enum DatabaseError {
 /// [`DatabaseError::Temporary`], never a verdict on the database.
 pub fn read_database(
     database: Database<'_>,
-    store_dir: &str,
+    store_dir: &StoreDir,
     visitor: &mut impl DatabaseVisitor,
 ) -> Result<(), DatabaseError> {
     let in_file = |file: &str| {
@@ -79,7 +84,7 @@ pub fn read_database(
 
 fn read_sqlite(
     file: &File,
-    store_dir: &str,
+    store_dir: &StoreDir,
     visitor: &mut impl DatabaseVisitor,
     temporary_dir: &Path,
 ) -> Result<(), DatabaseError> {
@@ -152,13 +157,13 @@ fn open_sqlite_copy(file: &File, temporary_dir: &Path) -> Result<Connection, Dat
 
 fn read_sqlite_rows(
     db: &Connection,
-    store_dir: &str,
+    store_dir: &StoreDir,
     visitor: &mut impl DatabaseVisitor,
     temporary_dir: &Path,
 ) -> Result<(), DatabaseError> {
     let sql = &sqlite_error(temporary_dir);
     let store_path = |text: &str| {
-        StorePath::from_absolute(text, store_dir.trim_end_matches('/'))
+        StorePath::from_absolute(text, store_dir)
             .map_err(|e| DatabaseError::Content(format!("{text}: {e}")))
     };
     let mut rows = db
@@ -198,7 +203,7 @@ const MAX_LINE: u64 = 64 << 10;
 /// `nix-store --dump-db` text, record by record.
 fn read_registration(
     file: &File,
-    store_dir: &str,
+    store_dir: &StoreDir,
     visitor: &mut impl DatabaseVisitor,
 ) -> Result<(), DatabaseError> {
     let temporary = |what: &str| {
@@ -316,11 +321,14 @@ mod tests {
         let mut file = tempfile::tempfile().unwrap();
         file.write_all(text.as_bytes()).unwrap();
         let mut rows = Rows::default();
-        read_database(Database::Registration(&file), "/nix/store", &mut rows).map_err(|error| {
-            match error {
-                DatabaseError::Content(message) => message,
-                other => panic!("not about the text: {other}"),
-            }
+        read_database(
+            Database::Registration(&file),
+            &crate::store::StoreDir::NIX,
+            &mut rows,
+        )
+        .map_err(|error| match error {
+            DatabaseError::Content(message) => message,
+            other => panic!("not about the text: {other}"),
         })?;
         Ok(rows)
     }
@@ -389,9 +397,14 @@ mod tests {
         let mut garbage = tempfile::tempfile().unwrap();
         garbage.write_all(&[0x55; 4096]).unwrap();
         let missing = dir.path().join("missing");
-        let error = read_sqlite(&garbage, "/nix/store", &mut Rows::default(), &missing)
-            .err()
-            .unwrap();
+        let error = read_sqlite(
+            &garbage,
+            &crate::store::StoreDir::NIX,
+            &mut Rows::default(),
+            &missing,
+        )
+        .err()
+        .unwrap();
         assert!(matches!(error, DatabaseError::Temporary(_)), "{error:?}");
         assert!(
             error
@@ -400,9 +413,14 @@ mod tests {
             "{error}"
         );
         // In a usable directory, the same bytes are what is wrong.
-        let error = read_sqlite(&garbage, "/nix/store", &mut Rows::default(), dir.path())
-            .err()
-            .unwrap();
+        let error = read_sqlite(
+            &garbage,
+            &crate::store::StoreDir::NIX,
+            &mut Rows::default(),
+            dir.path(),
+        )
+        .err()
+        .unwrap();
         assert!(
             matches!(&error, DatabaseError::Content(m) if m.contains("not a database")),
             "{error:?}"
@@ -416,7 +434,7 @@ mod tests {
             .unwrap();
         let error = read_database(
             Database::Registration(&unreadable),
-            "/nix/store",
+            &crate::store::StoreDir::NIX,
             &mut Rows::default(),
         )
         .err()

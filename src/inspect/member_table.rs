@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 use super::WalkLimit;
-use crate::archive::{Member, MemberKind};
+use crate::archive::Member;
+use crate::tar::MemberKind;
 
 /// The most members a walk remembers (about 70 MiB of state, see
 /// [`MemberTable`]); more is an error, to keep memory bounded.
@@ -17,6 +18,7 @@ pub const MAX_LINK_TARGET_BYTES: usize = 32 << 20;
 /// A member's metadata as the walk remembers it, to resolve symlinks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeInfo {
+    /// What the member is.
     pub kind: MemberKind,
     /// Symlink target; empty otherwise.
     pub link_target: Vec<u8>,
@@ -66,14 +68,17 @@ impl MemberTable {
         [a as u32, (a >> 32) as u32, b as u32]
     }
 
+    /// How many members.
     pub fn len(&self) -> usize {
         self.map.len()
     }
 
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
 
+    /// Whether a member is named `path`.
     pub fn contains(&self, path: &[u8]) -> bool {
         self.map.contains_key(&self.key(path))
     }
@@ -117,8 +122,10 @@ impl MemberTable {
                 MemberKind::CharDevice => (3, 0),
                 MemberKind::BlockDevice => (4, 0),
                 MemberKind::Fifo => (5, 0),
-                MemberKind::Other(flag) => (6, flag),
                 MemberKind::Symlink => unreachable!("handled above"),
+                // Any other flag (the reader hands out no extension
+                // members, so only `Other`), kept as the flag itself.
+                other => (6, other.flag()),
             };
             code | (member.mode & 0o7777) << 3 | u32::from(flag) << 16 | root
         };
@@ -126,6 +133,7 @@ impl MemberTable {
         Ok(true)
     }
 
+    /// The metadata of the member named `path`.
     pub fn get(&self, path: &[u8]) -> Option<NodeInfo> {
         let value = *self.map.get(&self.key(path))?;
         let root_owned = value & ROOT_BIT != 0;
@@ -146,7 +154,7 @@ impl MemberTable {
             3 => MemberKind::CharDevice,
             4 => MemberKind::BlockDevice,
             5 => MemberKind::Fifo,
-            _ => MemberKind::Other((value >> 16) as u8),
+            _ => MemberKind::from_flag((value >> 16) as u8),
         };
         Some(NodeInfo {
             kind,

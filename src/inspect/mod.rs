@@ -36,7 +36,7 @@ pub use diff::{
 pub use member_table::{MemberTable, NodeInfo};
 pub(crate) use verify::verify_image;
 pub use verify::{verify, verify_signed, verify_with_progress, CheckOutcome, Verification};
-pub use walk::{ArchiveWalk, KeptFile, Owner, StoreObject, WalkError, WalkOptions};
+pub use walk::{ArchiveWalk, ArchiveWalkError, KeptFile, Owner, StoreObject, WalkOptions};
 
 use crate::archive::{ArchiveError, ReadError};
 use crate::escape::Escaped;
@@ -52,7 +52,9 @@ pub const JSON_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{what}: more than {limit}, the most wsl-tarball reads (its memory use is bounded)")]
 pub struct WalkLimit {
+    /// What was counted.
     pub what: &'static str,
+    /// The most allowed.
     pub limit: u64,
 }
 
@@ -64,7 +66,9 @@ pub struct WalkLimit {
 pub struct TemporaryError {
     /// What could not be done, naming the member it was for.
     pub what: String,
+    /// The temporary directory.
     pub dir: std::path::PathBuf,
+    /// What the system said.
     pub source: std::io::Error,
 }
 
@@ -84,16 +88,28 @@ impl TemporaryError {
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
     #[error(transparent)]
+    /// This machine's trouble.
     Temporary(#[from] TemporaryError),
     #[error(transparent)]
+    /// The archive could not be read.
     Archive(#[from] ReadError),
     #[error("{file}: {source}")]
-    Limit { file: String, source: WalkLimit },
+    /// A memory limit was reached in `file`.
+    Limit {
+        /// The file, as named.
+        file: String,
+        /// The limit.
+        source: WalkLimit,
+    },
     #[error("standard input can be only one of the two tarballs")]
+    /// Both tarballs of a `diff` are standard input.
     BothStdin,
     #[error("manifest {}: {message}", path.display())]
+    /// A manifest that could not be read or is malformed.
     Manifest {
+        /// The manifest file.
         path: std::path::PathBuf,
+        /// What is wrong.
         message: String,
     },
 }
@@ -118,20 +134,28 @@ pub const SKELETON_FILES: [&str; 13] = [
 /// Counts of members by kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct MemberCounts {
+    /// Every member.
     pub entries: u64,
+    /// Directories.
     pub directories: u64,
+    /// Regular files.
     pub files: u64,
+    /// Symlinks.
     pub symlinks: u64,
     #[serde(rename = "hardLinks")]
+    /// Hard links.
     pub hard_links: u64,
+    /// Anything else (devices, fifos).
     pub other: u64,
 }
 
 /// A store path's size, for the top-N list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StorePathSize {
+    /// The store path.
     pub path: String,
     #[serde(rename = "narSize")]
+    /// Its NAR size.
     pub nar_size: u64,
 }
 
@@ -141,7 +165,9 @@ pub struct StorePathSize {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SkeletonFile {
+    /// The file's path in the rootfs.
     pub path: String,
+    /// Whether it exists.
     pub present: bool,
     /// What it is after following symlinks: `file`, `directory`, … or null
     /// when it does not resolve inside the rootfs.
@@ -163,6 +189,7 @@ pub enum TarFormat {
 }
 
 impl TarFormat {
+    /// The name reports print.
     pub fn name(self) -> &'static str {
         match self {
             TarFormat::Gnu => "gnu",
@@ -181,10 +208,12 @@ pub enum NixDatabaseKind {
     Sqlite,
     /// `/nix-path-registration`, loaded at first boot.
     Registration,
+    /// Neither.
     None,
 }
 
 impl NixDatabaseKind {
+    /// The name reports print.
     pub fn name(self) -> &'static str {
         match self {
             NixDatabaseKind::Sqlite => "sqlite",
@@ -200,23 +229,33 @@ impl NixDatabaseKind {
 pub struct Inspection {
     /// The schema's version, [`crate::inspect::JSON_VERSION`].
     pub version: u32,
+    /// The file, as named.
     pub file: String,
     /// `gzip`, `xz`, `zstd` or `none`, from the magic bytes.
     pub compression: String,
+    /// The tar dialect of the headers.
     pub tar_format: TarFormat,
+    /// Size of the file in bytes.
     pub file_size: u64,
+    /// SHA-256 of the file, hex.
     pub file_sha256: String,
+    /// Size of the uncompressed tar stream.
     pub tar_size: u64,
+    /// Members by kind.
     pub members: MemberCounts,
     /// Bytes of regular-file content.
     pub content_bytes: u64,
+    /// Store paths in the tarball.
     pub store_paths: u64,
     /// Sum of the recomputed NAR sizes of the store paths.
     pub store_nar_bytes: u64,
     /// `profiles/system`'s target, if it is a store path in the tarball.
     pub system: Option<String>,
+    /// Which Nix database it has.
     pub nix_database: NixDatabaseKind,
+    /// The skeleton files and whether they are there.
     pub skeleton: Vec<SkeletonFile>,
+    /// The largest store paths.
     pub top_store_paths: Vec<StorePathSize>,
     /// `passed`, `failed`, `not run`, or `unknown` without a manifest.
     pub security_checks: String,
@@ -252,7 +291,7 @@ pub fn inspect_with_progress(
         progress,
     )?;
     if let Some(offset) = walk.end.trailing_data {
-        return Err(WalkError::from(ArchiveError::TrailingData { offset }).in_file(tarball));
+        return Err(ArchiveWalkError::from(ArchiveError::TrailingData { offset }).in_file(tarball));
     }
     let file_sha256 = walk.file_sha256.expect("inspect hashes the file");
     let security_checks = match manifest {

@@ -20,17 +20,20 @@ use super::walk::{ArchiveWalk, KeptFile, StoreObject, WalkOptions, MAX_PROBLEMS_
 use super::{
     read_database, Database, DatabaseError, DatabaseVisitor, InspectError, RegisteredPath,
 };
-use crate::archive::MemberKind;
 use crate::escape::{escape_str, Escaped};
 use crate::progress::Progress;
 use crate::sign::{check_signatures, manifest_signatures, Domain, PublicKey};
-use crate::store::{NarHash, StorePath};
+use crate::store::{NarHash, StoreDir, StorePath};
+use crate::tar::MemberKind;
 
 /// How one check went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CheckOutcome {
+    /// Which check.
     pub check: Check,
+    /// What it covers.
     pub description: &'static str,
+    /// How it went.
     pub status: CheckStatus,
     /// Why a check was skipped, or what a passed check covered.
     pub note: Option<String>,
@@ -50,9 +53,13 @@ pub struct CheckOutcome {
 pub struct Verification {
     /// The schema's version, [`crate::inspect::JSON_VERSION`].
     pub version: u32,
+    /// The file, as named.
     pub file: String,
+    /// Its compression.
     pub compression: String,
+    /// Store paths in it.
     pub store_paths: usize,
+    /// Every check, in order.
     pub checks: Vec<CheckOutcome>,
 }
 
@@ -415,7 +422,7 @@ struct Comparison<'w> {
     registered_count: u64,
     hashed: u64,
     failures: &'w mut Failures,
-    store_dir: String,
+    store_dir: StoreDir,
 }
 
 impl DatabaseVisitor for Comparison<'_> {
@@ -520,11 +527,11 @@ fn check_database(
         registered_count: 0,
         hashed: 0,
         failures,
-        store_dir: walk.store_dir(),
+        store_dir: walk.store_dir().clone(),
     };
     let result = database
         .map_err(DatabaseError::Content)
-        .and_then(|database| read_database(database, &walk.store_dir(), &mut comparison));
+        .and_then(|database| read_database(database, walk.store_dir(), &mut comparison));
     let Comparison {
         in_archive,
         registered,

@@ -9,8 +9,9 @@
 //! it). Symlinks are followed inside the rootfs, never on the host.
 
 use super::walk::{ArchiveWalk, KeptFile, Owner, MAX_WSL_CONF};
-use crate::archive::{display_path, MemberKind};
+use crate::archive::display_path;
 use crate::compress::Compression;
+use crate::tar::MemberKind;
 
 /// Failures and warnings of the check.
 #[derive(Debug, Default)]

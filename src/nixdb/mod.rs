@@ -47,7 +47,7 @@ use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OpenFlags, Transaction};
 
-use crate::store::{Closure, PathInfo, StorePath};
+use crate::store::{Closure, PathInfo, StoreDir, StorePath};
 
 #[cfg(test)]
 mod tests;
@@ -249,7 +249,7 @@ struct ValidPathRow {
 }
 
 impl ValidPathRow {
-    fn new(info: &PathInfo, store_dir: &str) -> Result<Self, NixDbError> {
+    fn new(info: &PathInfo, store_dir: &StoreDir) -> Result<Self, NixDbError> {
         let nar_size = i64::try_from(info.nar_size).map_err(|_| NixDbError::NarSizeTooLarge {
             path: info.path.to_absolute(store_dir),
             nar_size: info.nar_size,
@@ -306,7 +306,7 @@ fn id_of(
     ids: &HashMap<&StorePath, i64>,
     referrer: &StorePath,
     path: &StorePath,
-    store_dir: &str,
+    store_dir: &StoreDir,
 ) -> Result<i64, NixDbError> {
     ids.get(path)
         .copied()

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use super::*;
 use crate::store::NarHash;
 
-const STORE_DIR: &str = "/nix/store";
+const STORE_DIR: &StoreDir = &StoreDir::NIX;
 
 fn store_path(basename: &str) -> StorePath {
     StorePath::from_basename(basename).expect("test store path")

@@ -46,6 +46,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::input::InputError;
+use crate::store::StoreDir;
 
 /// Why the facts (or a file they name) cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -499,11 +500,10 @@ fn file_name(name: &str, value: &str) -> Result<(), FactsError> {
 pub(super) fn home_outside_store(
     field_name: &str,
     value: &str,
-    store_dir: &str,
+    store_dir: &StoreDir,
 ) -> Result<(), FactsError> {
     let normal = format!("/{}", value.trim_matches('/'));
-    let store = format!("/{}", store_dir.trim_matches('/'));
-    if normal == store || normal.starts_with(&format!("{store}/")) {
+    if store_dir.contains(&normal) {
         return Err(field(
             field_name,
             value,
@@ -579,8 +579,10 @@ mod tests {
             "home": "/", "createHome": false, "isNormalUser": false
         })))
         .unwrap();
-        assert!(home_outside_store("h", "/gnu/store/x", "/gnu/store").is_err());
-        assert!(home_outside_store("h", "/home/x", "/gnu/store").is_ok());
+        assert!(
+            home_outside_store("h", "/gnu/store/x", &StoreDir::new("/gnu/store").unwrap()).is_err()
+        );
+        assert!(home_outside_store("h", "/home/x", &StoreDir::new("/gnu/store").unwrap()).is_ok());
     }
 
     #[test]

@@ -5,8 +5,7 @@
 //! `--sort=name` order, plus the closure's store paths, which are walked from
 //! the host store only when the archive is written. [`Plan::segments`] cuts
 //! the archive into independent [`Segment`]s (each store path, and the runs of
-//! members between them), with `--chown` rules applied;
-//! [`Plan::for_each_entry`] yields every member in archive order.
+//! members between them), with `--chown` rules applied.
 //!
 //! Every member the plan makes passes one check (`checked_key`): its path
 //! is a clean rootfs path (no empty, `.` or `..` component, not absolute, no
@@ -23,13 +22,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 pub use chown::{ChownRule, ChownRuleError};
-pub use facts::{BinEntry, FactsError, FactsFile, GroupSpec, NixosFacts, UserSpec, UsersSpec};
-pub use nixos::{is_nixos_toplevel, NixosInputs, MAX_ICON_BYTES};
+pub use facts::{FactsError, NixosFacts};
+pub use nixos::{is_nixos_toplevel, NixosInputs};
 
 use crate::entry::{Content, Entry, EntryKind};
 use crate::nixdb;
 use crate::store::{Closure, ClosureError, NarHash, StorePath};
-use crate::walk::{walk_tree, WalkError};
+use crate::walk::{walk_tree, TreeWalkError};
 
 /// How Nix's database of valid paths ships in the rootfs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -74,7 +73,7 @@ pub enum PlanError {
     #[error("store path {path} is in the closure but missing from {}", dir.display())]
     MissingStorePath { path: String, dir: PathBuf },
     #[error("extra files {}: {source}", dir.display())]
-    ExtraFiles { dir: PathBuf, source: WalkError },
+    ExtraFiles { dir: PathBuf, source: TreeWalkError },
     #[error("extra files {}: not a directory; give the directory whose contents go to the rootfs root", dir.display())]
     ExtraFilesNotADirectory { dir: PathBuf },
     #[error("extra files: /{path} ({}) {conflict}", host.display())]
@@ -94,7 +93,7 @@ pub enum PlanError {
     #[error(transparent)]
     Chown(#[from] ChownRuleError),
     #[error("store path {path}: {source}")]
-    StorePath { path: String, source: WalkError },
+    StorePath { path: String, source: TreeWalkError },
     #[error("NixOS skeleton: {0}")]
     Nixos(String),
     /// An /etc file owned by a name, in a skeleton of defaults (no facts
@@ -192,11 +191,7 @@ impl Plan {
     pub fn new(inputs: PlanInputs<'_>) -> Result<Self, PlanError> {
         let closure = inputs.closure;
         closure.require(&inputs.system).map_err(PlanError::System)?;
-        let store_dir = closure
-            .store_dir()
-            .trim_start_matches('/')
-            .as_bytes()
-            .to_vec();
+        let store_dir = closure.store_dir().relative().as_bytes().to_vec();
         let mut plan = Plan {
             generated: BTreeMap::new(),
             store_dir_key: tree_key(&store_dir),
@@ -357,7 +352,7 @@ impl Plan {
         };
         let root = if dir.is_symlink() {
             std::fs::canonicalize(dir).map_err(|source| {
-                walk_error(WalkError::Io {
+                walk_error(TreeWalkError::Io {
                     path: dir.to_path_buf(),
                     source,
                 })
@@ -563,7 +558,8 @@ impl Plan {
     }
 
     /// Calls `sink` with every member in archive order, walking each store
-    /// path when it comes.
+    /// path when it comes (the tests' view of the whole archive).
+    #[cfg(test)]
     pub fn for_each_entry<E>(&self, mut sink: impl FnMut(&Entry) -> Result<(), E>) -> Result<(), E>
     where
         E: From<PlanError>,

@@ -33,6 +33,7 @@ use super::facts::{self, BinEntry, FactsError, FactsFile, GroupSpec, NixosFacts,
 use super::PlanError;
 use crate::entry::{Content, Entry, EntryKind};
 use crate::input::read_limited;
+use crate::store::StoreDir;
 use crate::walk::walk_tree;
 
 /// What the skeleton is made from: validated facts, with defaults filled in.
@@ -111,8 +112,6 @@ impl NixosFacts {
     }
 }
 
-/// Largest icon WSL accepts for `shortcut.icon`.
-pub const MAX_ICON_BYTES: u64 = 1 << 20;
 /// Where Microsoft's guidance puts distribution assets.
 const WSL_LIB: &str = "usr/lib/wsl";
 /// Where the first-run program goes (0755 root), named by `oobe.command`.
@@ -133,7 +132,7 @@ pub fn nixos_skeleton(
     inputs: &NixosInputs,
     system_host_path: &Path,
     system_store_path: &str,
-    store_dir: &str,
+    store_dir: &StoreDir,
     store_source: &Path,
 ) -> Result<Vec<Entry>, PlanError> {
     let mut entries = Vec::new();
@@ -229,7 +228,7 @@ pub fn nixos_skeleton(
 fn copied_file(
     path: String,
     src: &str,
-    store_dir: &str,
+    store_dir: &StoreDir,
     store_source: &Path,
     index: usize,
 ) -> Result<Entry, PlanError> {
@@ -241,7 +240,7 @@ fn copied_file(
         })
     };
     let relative = src
-        .strip_prefix(store_dir)
+        .strip_prefix(store_dir.as_str())
         .and_then(|r| r.strip_prefix('/'))
         .ok_or_else(|| bad("copy = true needs a file in the store"))?;
     let host = store_source.join(relative);
@@ -265,7 +264,7 @@ fn copied_file(
 fn add_etc(
     entries: &mut Vec<Entry>,
     system_host_path: &Path,
-    store_dir: &str,
+    store_dir: &StoreDir,
     store_source: &Path,
     accounts: &Accounts,
 ) -> Result<(), PlanError> {
@@ -278,7 +277,7 @@ fn add_etc(
     })?;
     let etc_target_text = etc_target.to_string_lossy().into_owned();
     let relative = etc_target_text
-        .strip_prefix(store_dir)
+        .strip_prefix(store_dir.as_str())
         .and_then(|r| r.strip_prefix('/'))
         .ok_or_else(|| {
             PlanError::Nixos(format!(
@@ -439,7 +438,7 @@ struct Accounts {
 }
 
 impl Accounts {
-    fn new(inputs: &NixosInputs, store_dir: &str) -> Result<Self, PlanError> {
+    fn new(inputs: &NixosInputs, store_dir: &StoreDir) -> Result<Self, PlanError> {
         let mut users = inputs.users.clone();
         if !users.iter().any(|u| u.name == "root") {
             users.push(UserSpec {

@@ -1,5 +1,5 @@
 use super::*;
-use crate::store::{NarHash, PathInfo};
+use crate::store::{NarHash, PathInfo, StoreDir};
 
 const SYSTEM: &str = "7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-nixos-system";
 const LIB: &str = "0h7qgvs4kgzsn8a6rb273saxyqh4jxlz-lib";
@@ -24,7 +24,7 @@ fn fixture(store: &Path) -> Closure {
     std::fs::create_dir_all(store.join(SYSTEM)).unwrap();
     std::fs::write(store.join(SYSTEM).join("init"), b"#!").unwrap();
     std::fs::write(store.join(LIB), b"lib").unwrap();
-    Closure::new("/nix/store", [info(SYSTEM, &[LIB]), info(LIB, &[])]).unwrap()
+    Closure::new(&StoreDir::NIX, [info(SYSTEM, &[LIB]), info(LIB, &[])]).unwrap()
 }
 
 fn inputs<'a>(closure: &'a Closure, store: &Path, extra: Option<PathBuf>) -> PlanInputs<'a> {

@@ -20,14 +20,23 @@ use super::report::Finding;
 #[derive(Debug, thiserror::Error)]
 pub enum AllowRuleError {
     #[error("allow rule \"{rule}\": unknown detector \"{name}\"; known: {known}")]
+    /// A detector name that is none of ours.
     UnknownDetector {
+        /// The rule as given.
         rule: String,
+        /// The name in it.
         name: String,
+        /// The names there are.
         known: String,
     },
     #[error("allow rule \"{rule}\": the glob must start with / (a path in the tarball)")]
-    RelativeGlob { rule: String },
+    /// A glob that is not a `/`-rooted path.
+    RelativeGlob {
+        /// The rule as given.
+        rule: String,
+    },
     #[error("an allow rule is empty; write DETECTOR, /GLOB or DETECTOR:/GLOB")]
+    /// An empty rule.
     Empty,
 }
 
@@ -41,6 +50,7 @@ pub struct AllowRule {
 }
 
 impl AllowRule {
+    /// Parses `DETECTOR`, `/GLOB` or `DETECTOR:/GLOB`.
     pub fn parse(rule: &str) -> Result<Self, AllowRuleError> {
         if rule.is_empty() {
             return Err(AllowRuleError::Empty);
@@ -74,6 +84,7 @@ impl AllowRule {
         })
     }
 
+    /// Whether the rule allows `finding`.
     pub fn allows(&self, finding: &Finding) -> bool {
         self.detector.map_or(true, |d| d == finding.detector)
             && self.glob.as_deref().map_or(true, |g| {

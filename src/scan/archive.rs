@@ -7,7 +7,8 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use super::Scanner;
-use crate::archive::{open_tarball, ArchiveError, MemberKind, ReadError};
+use crate::archive::{open_tarball, ArchiveError, ReadError};
+use crate::tar::MemberKind;
 
 /// Bytes read from a member per call.
 const READ_CHUNK: usize = 256 * 1024;

@@ -17,17 +17,29 @@ pub const LOOKAHEAD: usize = 512;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Detector {
+    /// A PEM private key block.
     PemPrivateKey,
+    /// An OpenSSH private key.
     OpensshPrivateKey,
+    /// A PGP private key block.
     PgpPrivateKey,
+    /// An AWS access key id.
     AwsAccessKeyId,
+    /// A GitHub token.
     GithubToken,
+    /// A GitLab token.
     GitlabToken,
+    /// A Slack token.
     SlackToken,
+    /// An OpenAI API key.
     OpenaiApiKey,
+    /// An Anthropic API key.
     AnthropicApiKey,
+    /// An npm token.
     NpmToken,
+    /// A password hash in a shadow-style file.
     PasswordHash,
+    /// An SSH `authorized_keys` entry.
     AuthorizedKeys,
     /// A literal given with `--pattern`.
     Pattern,
@@ -38,6 +50,7 @@ pub enum Detector {
 }
 
 impl Detector {
+    /// Every detector, in report order.
     pub const ALL: [Detector; 15] = [
         Detector::PemPrivateKey,
         Detector::OpensshPrivateKey,
@@ -56,6 +69,7 @@ impl Detector {
         Detector::Environment,
     ];
 
+    /// The name reports print and allow rules take (`github-token`).
     pub fn name(self) -> &'static str {
         match self {
             Detector::PemPrivateKey => "pem-private-key",
@@ -76,6 +90,7 @@ impl Detector {
         }
     }
 
+    /// The detector a name names.
     pub fn from_name(name: &str) -> Option<Detector> {
         Detector::ALL.into_iter().find(|d| d.name() == name)
     }

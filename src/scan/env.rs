@@ -46,7 +46,9 @@ pub const MIN_VALUE_BYTES: usize = 8;
 /// A variable whose value must not ship.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SensitiveVariable {
+    /// The variable's name.
     pub name: String,
+    /// Its value, searched for in the rootfs.
     pub value: Vec<u8>,
 }
 

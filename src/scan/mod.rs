@@ -32,12 +32,12 @@
 //! [`SegmentScan`] is a pure function of the segment and
 //! [`ScanRules::fingerprint`], so `--cache` stores and replays it.
 
-pub mod allow;
+mod allow;
 pub mod archive;
-pub mod detect;
-pub mod env;
-pub mod report;
-pub mod stream;
+mod detect;
+mod env;
+mod report;
+mod stream;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -51,6 +51,7 @@ pub use env::{sensitive_variables, SensitiveVariable};
 pub use report::{Detail, Finding, Part, ScanReport, Severity};
 
 use crate::entry::{Entry, EntryKind};
+use crate::store::StoreDir;
 use crate::tar::ContentObserver;
 use detect::{Context, BUILTIN_ANCHORS};
 use stream::{AnchorKind, Hit, Searcher, Stream};
@@ -76,6 +77,7 @@ pub struct ScanOptions {
     pub patterns: Vec<String>,
     /// Names, e-mail addresses, host names: case-insensitive, whole words.
     pub identifiers: Vec<String>,
+    /// Findings these rules accept: counted as allowed, not reported.
     pub allow: Vec<AllowRule>,
     /// Every finding is an error.
     pub strict: bool,
@@ -88,10 +90,13 @@ pub struct ScanOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum ScanConfigError {
     #[error("a pattern to report is empty (it would match everywhere)")]
+    /// An empty `--pattern`.
     EmptyPattern,
     #[error("a personal identifier to report is empty or only spaces (it would match everywhere)")]
+    /// An empty `--identifier`.
     EmptyIdentifier,
     #[error("building the pattern automaton: {0}")]
+    /// The search automaton could not be built.
     Automaton(#[from] aho_corasick::BuildError),
 }
 
@@ -108,6 +113,8 @@ pub struct ScanRules {
 }
 
 impl ScanRules {
+    /// The rules for `options`: the built-in detectors plus its patterns and
+    /// identifiers.
     pub fn new(options: &ScanOptions) -> Result<Self, ScanConfigError> {
         let mut anchors: Vec<(Vec<u8>, AnchorKind)> = BUILTIN_ANCHORS
             .iter()
@@ -208,7 +215,7 @@ impl ScanRules {
 #[derive(Debug, Clone)]
 pub struct ScanScope {
     /// The logical store directory, `/nix/store`.
-    pub store_dir: String,
+    pub store_dir: StoreDir,
     /// Base name of the NixOS toplevel; if unknown, it is read from the
     /// archive's `/nix/var/nix/profiles/system-1-link`.
     pub system: Option<String>,
@@ -217,9 +224,11 @@ pub struct ScanScope {
 }
 
 impl ScanScope {
-    pub fn new(store_dir: &str) -> Self {
+    /// The scope of a rootfs whose store is `store_dir`, with no system and
+    /// no user store paths known yet.
+    pub fn new(store_dir: &StoreDir) -> Self {
         ScanScope {
-            store_dir: store_dir.trim_end_matches('/').to_owned(),
+            store_dir: store_dir.clone(),
             system: None,
             user_store_paths: BTreeSet::new(),
         }
@@ -281,7 +290,7 @@ impl ScopeLinks {
 
 impl ScopeTracker {
     fn new(scope: &ScanScope) -> Self {
-        let relative = scope.store_dir.trim_start_matches('/');
+        let relative = scope.store_dir.relative();
         ScopeTracker {
             member_prefix: format!("{relative}/").into_bytes(),
             target_prefix: format!("/{relative}/").into_bytes(),
@@ -345,9 +354,9 @@ struct PendingFinding {
     store_path: Option<String>,
 }
 
-/// The member being scanned.
+/// The archive member being scanned: where its findings belong.
 #[derive(Debug)]
-struct Member {
+struct ScannedMember {
     display_path: Arc<str>,
     store_path: Option<String>,
     context: Context,
@@ -378,7 +387,7 @@ pub struct Scanner {
     rules: Arc<ScanRules>,
     scope: ScanScope,
     tracker: ScopeTracker,
-    current: Option<Member>,
+    current: Option<ScannedMember>,
     stream: Stream,
     hits: Vec<Hit>,
     found: Vec<PendingFinding>,
@@ -387,6 +396,7 @@ pub struct Scanner {
 }
 
 impl Scanner {
+    /// A scanner with `rules` over a stream of members in `scope`.
     pub fn new(rules: Arc<ScanRules>, scope: ScanScope) -> Self {
         Scanner {
             rules,
@@ -423,7 +433,7 @@ impl Scanner {
         let name_start = memchr::memrchr(b'/', path).map_or(0, |slash| slash + 1);
         let name = &path[name_start..];
         let in_keys_dir = path[..name_start.saturating_sub(1)].ends_with(b"authorized_keys.d");
-        let member = Member {
+        let member = ScannedMember {
             display_path,
             store_path,
             context: Context {
@@ -464,7 +474,13 @@ impl Scanner {
         self.hits = hits;
     }
 
-    fn record(&mut self, member: &Member, part: Part, base_offset: u64, hits: &mut Vec<Hit>) {
+    fn record(
+        &mut self,
+        member: &ScannedMember,
+        part: Part,
+        base_offset: u64,
+        hits: &mut Vec<Hit>,
+    ) {
         for hit in hits.drain(..) {
             self.found.push(PendingFinding {
                 finding: Finding {
@@ -633,7 +649,10 @@ mod tests {
 
     #[test]
     fn severity_follows_scope_discovered_from_the_archive() {
-        let mut scanner = Scanner::new(rules(ScanOptions::default()), ScanScope::new("/nix/store"));
+        let mut scanner = Scanner::new(
+            rules(ScanOptions::default()),
+            ScanScope::new(&StoreDir::NIX),
+        );
         tree(&mut scanner);
         let report = scanner.finish();
         let seen: Vec<(&str, Severity)> = report
@@ -661,7 +680,7 @@ mod tests {
             strict: true,
             ..ScanOptions::default()
         };
-        let mut scanner = Scanner::new(rules(options), ScanScope::new("/nix/store"));
+        let mut scanner = Scanner::new(rules(options), ScanScope::new(&StoreDir::NIX));
         tree(&mut scanner);
         file(&mut scanner, "etc/motd", "it is time, Tim.");
         scanner.begin_member(b"home/tim", None);
@@ -703,7 +722,7 @@ mod tests {
             ],
             ..ScanOptions::default()
         };
-        let mut scanner = Scanner::new(rules(options), ScanScope::new("/nix/store"));
+        let mut scanner = Scanner::new(rules(options), ScanScope::new(&StoreDir::NIX));
         let store = format!("nix/store/{PYTHON}");
         // In a package's store path, which is not user-controlled: still an error.
         file(
@@ -756,7 +775,10 @@ mod tests {
 
     #[test]
     fn warnings_are_summarised_per_store_path_listed_when_verbose_and_quiet_shows_errors_only() {
-        let mut scanner = Scanner::new(rules(ScanOptions::default()), ScanScope::new("/nix/store"));
+        let mut scanner = Scanner::new(
+            rules(ScanOptions::default()),
+            ScanScope::new(&StoreDir::NIX),
+        );
         tree(&mut scanner);
         file(
             &mut scanner,

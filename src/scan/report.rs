@@ -37,16 +37,20 @@ pub enum Part {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
+    /// How much it matters where it was found.
     pub severity: Severity,
+    /// What it is.
     pub detector: Detector,
     /// `/`-rooted path inside the tarball.
     pub path: String,
     /// The store path the member belongs to (`/nix/store/HASH-NAME`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_path: Option<String>,
+    /// Where in the member: its name, content or link target.
     pub part: Part,
     /// Byte offset in the part (in the path, for a name).
     pub offset: u64,
+    /// Length of the match in bytes.
     pub length: u64,
     /// The match with all but its public prefix hidden.
     pub excerpt: String,
@@ -110,10 +114,12 @@ pub fn environment_excerpt(name: &str) -> String {
 }
 
 impl ScanReport {
+    /// Findings of error severity.
     pub fn errors(&self) -> usize {
         self.count(Severity::Error)
     }
 
+    /// Findings of warning severity.
     pub fn warnings(&self) -> usize {
         self.count(Severity::Warning)
     }
@@ -225,6 +231,7 @@ impl ScanReport {
         serde_json::Value::Object(object)
     }
 
+    /// The report as pretty-printed JSON (`--json`).
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(&self.to_json_value()).unwrap_or_default()
     }

@@ -21,7 +21,9 @@ use super::nixbase32;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("\"{text}\" is not a SHA-256 hash in any spelling Nix uses (sha256:<nix32>, sha256:<hex>, sha256-<base64>, bare hex): {why}")]
 pub struct HashError {
+    /// The text as given.
     pub text: String,
+    /// What is wrong with it.
     pub why: &'static str,
 }
 

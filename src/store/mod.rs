@@ -5,6 +5,7 @@
 //! the edge, and a [`Closure`] is only ever built validated: every path is
 //! well formed and every reference points inside the closure.
 
+mod dir;
 pub(crate) mod hash;
 pub mod nixbase32;
 mod path;
@@ -12,6 +13,7 @@ mod read;
 
 use std::collections::BTreeMap;
 
+pub use dir::{StoreDir, StoreDirError, DEFAULT_STORE_DIR};
 pub use hash::{HashError, NarHash};
 pub use path::{parse_drv_name, StorePath, StorePathError, HASH_PART_LEN, MAX_NAME_LEN};
 pub use read::{
@@ -19,18 +21,19 @@ pub use read::{
     MAX_REFERENCES,
 };
 
-/// The store directory Nix uses unless configured otherwise.
-pub const DEFAULT_STORE_DIR: &str = "/nix/store";
-
 /// What Nix knows about one valid store object; modelled on nix-compat's
 /// `ExportedPathInfo`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathInfo {
+    /// The store path.
     pub path: StorePath,
+    /// SHA-256 of its NAR serialisation.
     pub nar_hash: NarHash,
+    /// Bytes of its NAR serialisation.
     pub nar_size: u64,
     /// Sorted, and may include `path` itself (a self-reference).
     pub references: Vec<StorePath>,
+    /// The derivation that built it, when known.
     pub deriver: Option<StorePath>,
     /// Content address assertion in Nix's text form (`fixed:r:sha256:…`,
     /// `text:sha256:…`), if the path is content-addressed.
@@ -42,50 +45,87 @@ pub struct PathInfo {
 /// Why a set of path infos is not a usable closure.
 #[derive(Debug, thiserror::Error)]
 pub enum ClosureError {
+    /// The input is not one of the closure formats, or breaks its rules.
     #[error("closure input {source_name}: {message}")]
     Malformed {
+        /// The input (usually its file name).
         source_name: String,
+        /// What is wrong.
         message: String,
     },
     #[error("closure input {source_name}: {path}: {source}")]
+    /// A store path that is not one.
     BadStorePath {
+        /// The input.
         source_name: String,
+        /// The path as given.
         path: String,
+        /// What is wrong with it.
         source: StorePathError,
     },
     #[error("closure input {source_name}: {path}: narHash: {source}")]
+    /// A NAR hash that is not one.
     BadHash {
+        /// The input.
         source_name: String,
+        /// The store path it is for.
         path: String,
+        /// What is wrong with it.
         source: HashError,
     },
     #[error(
         "closure input {source_name}: {path} is listed but not valid in the store it was read from"
     )]
-    InvalidPath { source_name: String, path: String },
+    /// A path the store it was read from does not hold.
+    InvalidPath {
+        /// The input.
+        source_name: String,
+        /// The store path.
+        path: String,
+    },
     #[error("closure input {source_name}: {path} is listed twice with different metadata")]
-    Conflicting { source_name: String, path: String },
+    /// A path listed twice, differently.
+    Conflicting {
+        /// The input.
+        source_name: String,
+        /// The store path.
+        path: String,
+    },
     #[error(
         "closure is not closed: {referrer} references {reference}, which is not in the closure"
     )]
-    DanglingReference { referrer: String, reference: String },
+    /// A reference to a path outside the closure.
+    DanglingReference {
+        /// The path that references it.
+        referrer: String,
+        /// The path referenced.
+        reference: String,
+    },
     #[error("{path} is not in the closure")]
-    NotInClosure { path: String },
+    /// A path asked for that the closure lacks.
+    NotInClosure {
+        /// The store path.
+        path: String,
+    },
     #[error("closure input {source_name} lists no store paths")]
-    Empty { source_name: String },
+    /// No store path at all.
+    Empty {
+        /// The input.
+        source_name: String,
+    },
 }
 
 /// A validated, self-contained set of store paths, sorted by basename.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Closure {
-    store_dir: String,
+    store_dir: StoreDir,
     paths: BTreeMap<StorePath, PathInfo>,
 }
 
 impl Closure {
     /// Builds a closure, checking that every reference is inside it.
     pub fn new(
-        store_dir: &str,
+        store_dir: &StoreDir,
         infos: impl IntoIterator<Item = PathInfo>,
     ) -> Result<Self, ClosureError> {
         let mut paths = BTreeMap::new();
@@ -103,13 +143,13 @@ impl Closure {
             }
         }
         Ok(Closure {
-            store_dir: store_dir.trim_end_matches('/').to_owned(),
+            store_dir: store_dir.clone(),
             paths,
         })
     }
 
-    /// The logical store directory, without a trailing slash.
-    pub fn store_dir(&self) -> &str {
+    /// The logical store directory.
+    pub fn store_dir(&self) -> &StoreDir {
         &self.store_dir
     }
 
@@ -118,18 +158,22 @@ impl Closure {
         self.paths.values()
     }
 
+    /// How many store paths.
     pub fn len(&self) -> usize {
         self.paths.len()
     }
 
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.paths.is_empty()
     }
 
+    /// The path info of `path`, if the closure has it.
     pub fn get(&self, path: &StorePath) -> Option<&PathInfo> {
         self.paths.get(path)
     }
 
+    /// Whether the closure has `path`.
     pub fn contains(&self, path: &StorePath) -> bool {
         self.paths.contains_key(path)
     }

@@ -3,23 +3,25 @@
 //! Text from outside (closure files, CLI arguments) is parsed into a
 //! [`StorePath`] once, at the edge; everything after that handles the type.
 //! The store directory (`/nix/store`) is not part of the value: a
-//! [`crate::store::Closure`] carries it.
+//! [`crate::store::Closure`] carries it, as a [`crate::store::StoreDir`].
 //!
 //! ```
-//! use wsl_tarball::store::{StorePath, StorePathError};
+//! use wsl_tarball::store::{StoreDir, StorePath, StorePathError};
+//!
+//! let store = StoreDir::NIX;
 //!
 //! let hello = StorePath::from_absolute(
 //!     "/nix/store/7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-hello-2.12/",
-//!     "/nix/store",
+//!     &store,
 //! )?;
 //! assert_eq!(hello.hash_part(), "7h7qgvs4kgzsn8a6rb273saxyqh4jxlz");
 //! assert_eq!(hello.name(), "hello-2.12");
-//! assert_eq!(hello.to_absolute("/nix/store"), "/nix/store/7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-hello-2.12");
+//! assert_eq!(hello.to_absolute(&store), "/nix/store/7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-hello-2.12");
 //!
 //! // A path inside a store object names the store object.
 //! let inside = StorePath::from_absolute(
 //!     "/nix/store/7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-hello-2.12/bin/hello",
-//!     "/nix/store",
+//!     &store,
 //! );
 //! assert!(matches!(inside, Err(StorePathError::InsideStorePath { .. })));
 //! # Ok::<(), StorePathError>(())
@@ -27,7 +29,7 @@
 
 use std::fmt;
 
-use super::nixbase32;
+use super::{nixbase32, StoreDir};
 
 /// Length of the hash part of a store path's basename.
 pub const HASH_PART_LEN: usize = 32;
@@ -37,19 +39,30 @@ pub const MAX_NAME_LEN: usize = 211;
 /// Why a string is not a store path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StorePathError {
+    /// Not below the store directory (the path, the directory).
     #[error("\"{0}\" is not inside the store directory \"{1}\"")]
     NotInStore(String, String),
     #[error("\"{path}\" is inside store path {store_path}; give the store path itself")]
-    InsideStorePath { path: String, store_path: String },
+    /// Below a store path rather than one.
+    InsideStorePath {
+        /// The path as given.
+        path: String,
+        /// The store path it is inside.
+        store_path: String,
+    },
     #[error("\"{0}\" is too short to be a store path basename (<32-char hash>-<name>)")]
+    /// Shorter than a hash part, a dash and a name.
     TooShort(String),
     #[error(
         "\"{0}\" has a hash part that is not 32 nix32 characters (0-9, a-z without e, o, u, t)"
     )]
+    /// The hash part is not 32 nix32 characters.
     BadHashPart(String),
     #[error("\"{0}\" has no dash between the hash part and the name")]
+    /// No dash after the hash part.
     MissingDash(String),
     #[error("\"{0}\" has an invalid name: {1}")]
+    /// A name Nix refuses (the basename, why).
     BadName(String, &'static str),
 }
 
@@ -88,14 +101,13 @@ impl StorePath {
     /// Parses an absolute path `<store_dir>/<basename>`, with or without
     /// trailing slashes. A path below a store object is rejected with an
     /// error naming the store path it is inside.
-    pub fn from_absolute(path: &str, store_dir: &str) -> Result<Self, StorePathError> {
-        let store_dir = store_dir.trim_end_matches('/');
+    pub fn from_absolute(path: &str, store_dir: &StoreDir) -> Result<Self, StorePathError> {
         let rest = path
-            .strip_prefix(store_dir)
+            .strip_prefix(store_dir.as_str())
             .and_then(|rest| rest.strip_prefix('/'))
             .map(|rest| rest.trim_end_matches('/'))
             .filter(|rest| !rest.is_empty())
-            .ok_or_else(|| StorePathError::NotInStore(path.to_owned(), store_dir.to_owned()))?;
+            .ok_or_else(|| StorePathError::NotInStore(path.to_owned(), store_dir.to_string()))?;
         match rest.split_once('/') {
             None => Self::from_basename(rest),
             Some((basename, _)) => {
@@ -123,15 +135,15 @@ impl StorePath {
         &self.basename[HASH_PART_LEN + 1..]
     }
 
-    /// `<store_dir>/<basename>`.
     /// The name split into a package name and a version, as Nix's
     /// `builtins.parseDrvName` does (see [`parse_drv_name`]).
     pub fn name_and_version(&self) -> (&str, &str) {
         parse_drv_name(self.name())
     }
 
-    pub fn to_absolute(&self, store_dir: &str) -> String {
-        format!("{}/{}", store_dir.trim_end_matches('/'), self.basename)
+    /// `<store_dir>/<basename>`.
+    pub fn to_absolute(&self, store_dir: &StoreDir) -> String {
+        format!("{store_dir}/{}", self.basename)
     }
 }
 
@@ -203,15 +215,18 @@ mod tests {
         assert_eq!(p.hash_part(), "7h7qgvs4kgzsn8a6rb273saxyqh4jxlz");
         assert_eq!(p.name(), "hello-2.12");
         let abs = format!("/nix/store/{GOOD}");
-        assert_eq!(StorePath::from_absolute(&abs, "/nix/store/").unwrap(), p);
-        assert_eq!(p.to_absolute("/nix/store"), abs);
+        assert_eq!(
+            StorePath::from_absolute(&abs, &StoreDir::new("/nix/store/").unwrap()).unwrap(),
+            p
+        );
+        assert_eq!(p.to_absolute(&StoreDir::NIX), abs);
         // A trailing slash, as shell completion adds, names the same path.
         assert_eq!(
-            StorePath::from_absolute(&format!("{abs}/"), "/nix/store").unwrap(),
+            StorePath::from_absolute(&format!("{abs}/"), &StoreDir::NIX).unwrap(),
             p
         );
         assert_eq!(
-            StorePath::from_absolute(&format!("{abs}//"), "/nix/store").unwrap(),
+            StorePath::from_absolute(&format!("{abs}//"), &StoreDir::NIX).unwrap(),
             p
         );
     }
@@ -263,16 +278,16 @@ mod tests {
         let long = format!("7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-{}", "a".repeat(212));
         assert!(StorePath::from_basename(&long).is_err());
         assert_eq!(
-            StorePath::from_absolute(&format!("/nix/store/{GOOD}/bin/"), "/nix/store")
+            StorePath::from_absolute(&format!("/nix/store/{GOOD}/bin/"), &StoreDir::NIX)
                 .unwrap_err()
                 .to_string(),
             format!(
                 "\"/nix/store/{GOOD}/bin/\" is inside store path /nix/store/{GOOD}; give the store path itself"
             )
         );
-        assert!(StorePath::from_absolute("/nix/store/", "/nix/store").is_err());
-        assert!(StorePath::from_absolute("/nix/store//", "/nix/store").is_err());
-        assert!(StorePath::from_absolute(&format!("/gnu/store/{GOOD}"), "/nix/store").is_err());
+        assert!(StorePath::from_absolute("/nix/store/", &StoreDir::NIX).is_err());
+        assert!(StorePath::from_absolute("/nix/store//", &StoreDir::NIX).is_err());
+        assert!(StorePath::from_absolute(&format!("/gnu/store/{GOOD}"), &StoreDir::NIX).is_err());
     }
 
     #[test]

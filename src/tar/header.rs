@@ -8,6 +8,7 @@
 //! bytes or longer. Field offsets, the magic and the checksum rule are those
 //! of [`super::layout`], which the reader shares.
 
+use super::kind::MemberKind;
 use super::layout::{
     self, BLOCK_SIZE, CHKSUM, GID, GNU_MAGIC, LINKNAME, MAGIC_VERSION, MODE, MTIME, NAME, SIZE,
     TYPEFLAG, UID,
@@ -19,35 +20,22 @@ pub const RECORD_SIZE: usize = 20 * BLOCK_SIZE;
 /// Names and link targets of this many bytes or more need a LongLink entry.
 const NAME_FIELD_SIZE: usize = NAME.len;
 
-/// What an entry is, by its tar type flag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryType {
-    Regular,
-    Symlink,
-    Directory,
-}
-
-impl EntryType {
-    fn flag(self) -> u8 {
-        match self {
-            EntryType::Regular => b'0',
-            EntryType::Symlink => b'2',
-            EntryType::Directory => b'5',
-        }
-    }
-}
-
 /// The fields of one archive member's header.
 #[derive(Debug, Clone, Copy)]
 pub struct HeaderFields<'a> {
     /// The member name as it appears in the archive (directories end in `/`).
     pub name: &'a [u8],
-    pub entry_type: EntryType,
+    /// The type flag.
+    pub kind: MemberKind,
     /// Permission bits; only `0o7777` is written.
     pub mode: u32,
+    /// Owner's user id.
     pub uid: u64,
+    /// Owner's group id.
     pub gid: u64,
+    /// Bytes of content that follow the header.
     pub size: u64,
+    /// Modification time, seconds since the epoch.
     pub mtime: u64,
     /// Target of a symlink; empty otherwise.
     pub link_target: &'a [u8],
@@ -57,10 +45,10 @@ pub struct HeaderFields<'a> {
 /// then the member's own header. The caller appends the content and padding.
 pub fn append_header(out: &mut Vec<u8>, fields: &HeaderFields<'_>) {
     if fields.link_target.len() >= NAME_FIELD_SIZE {
-        append_long_link(out, b'K', fields.link_target);
+        append_long_link(out, MemberKind::GnuLongLink, fields.link_target);
     }
     if fields.name.len() >= NAME_FIELD_SIZE {
-        append_long_link(out, b'L', fields.name);
+        append_long_link(out, MemberKind::GnuLongName, fields.name);
     }
     let mut block = [0u8; BLOCK_SIZE];
     write_truncated(NAME.of_mut(&mut block), fields.name);
@@ -69,7 +57,7 @@ pub fn append_header(out: &mut Vec<u8>, fields: &HeaderFields<'_>) {
     write_number(GID.of_mut(&mut block), fields.gid);
     write_number(SIZE.of_mut(&mut block), fields.size);
     write_number(MTIME.of_mut(&mut block), fields.mtime);
-    TYPEFLAG.of_mut(&mut block)[0] = fields.entry_type.flag();
+    TYPEFLAG.of_mut(&mut block)[0] = fields.kind.flag();
     write_truncated(LINKNAME.of_mut(&mut block), fields.link_target);
     finish_block(&mut block);
     out.extend_from_slice(&block);
@@ -82,7 +70,7 @@ pub fn padding_len(len: u64) -> usize {
 
 /// A `././@LongLink` member carrying a long name (`L`) or link target (`K`),
 /// NUL-terminated, as GNU tar writes it: mode 0644, owner 0, mtime 0.
-fn append_long_link(out: &mut Vec<u8>, flag: u8, long: &[u8]) {
+fn append_long_link(out: &mut Vec<u8>, kind: MemberKind, long: &[u8]) {
     let mut block = [0u8; BLOCK_SIZE];
     write_truncated(NAME.of_mut(&mut block), b"././@LongLink");
     write_number(MODE.of_mut(&mut block), 0o644);
@@ -90,7 +78,7 @@ fn append_long_link(out: &mut Vec<u8>, flag: u8, long: &[u8]) {
     write_number(GID.of_mut(&mut block), 0);
     write_number(SIZE.of_mut(&mut block), long.len() as u64 + 1);
     write_number(MTIME.of_mut(&mut block), 0);
-    TYPEFLAG.of_mut(&mut block)[0] = flag;
+    TYPEFLAG.of_mut(&mut block)[0] = kind.flag();
     finish_block(&mut block);
     out.extend_from_slice(&block);
     out.extend_from_slice(long);
@@ -137,7 +125,7 @@ mod tests {
             &mut out,
             &HeaderFields {
                 name,
-                entry_type: EntryType::Regular,
+                kind: MemberKind::Regular,
                 mode: 0o100444,
                 uid: 0,
                 gid: 0,

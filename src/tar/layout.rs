@@ -27,8 +27,11 @@ pub const BLOCK_SIZE: usize = 512;
 /// it (used in messages that say which field differs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Field {
+    /// The field's name in GNU tar's documentation.
     pub name: &'static str,
+    /// Where it starts in the block.
     pub offset: usize,
+    /// Its length in bytes.
     pub len: usize,
 }
 
@@ -53,23 +56,39 @@ impl Field {
     }
 }
 
+/// The member name (or its last 100 bytes' worth; see the long names).
 pub const NAME: Field = Field::new("name", 0, 100);
+/// Permission bits, octal.
 pub const MODE: Field = Field::new("mode", 100, 8);
+/// Owner's user id, octal or base-256.
 pub const UID: Field = Field::new("uid", 108, 8);
+/// Owner's group id, octal or base-256.
 pub const GID: Field = Field::new("gid", 116, 8);
+/// Content size in bytes, octal or base-256.
 pub const SIZE: Field = Field::new("size", 124, 12);
+/// Modification time, octal or base-256.
 pub const MTIME: Field = Field::new("mtime", 136, 12);
+/// The header checksum ([`checksum`]).
 pub const CHKSUM: Field = Field::new("chksum", 148, 8);
+/// The type flag ([`crate::tar::MemberKind`]).
 pub const TYPEFLAG: Field = Field::new("typeflag", 156, 1);
+/// The link target.
 pub const LINKNAME: Field = Field::new("linkname", 157, 100);
+/// `ustar` and a space (GNU) or NUL (POSIX).
 pub const MAGIC: Field = Field::new("magic", 257, 6);
+/// The version after the magic (GNU: a space and NUL).
 pub const VERSION: Field = Field::new("version", 263, 2);
+/// Owner's user name.
 pub const UNAME: Field = Field::new("uname", 265, 32);
+/// Owner's group name.
 pub const GNAME: Field = Field::new("gname", 297, 32);
+/// Device major number.
 pub const DEVMAJOR: Field = Field::new("devmajor", 329, 8);
+/// Device minor number.
 pub const DEVMINOR: Field = Field::new("devminor", 337, 8);
 /// ustar's name prefix; GNU tar keeps access and change times here.
 pub const PREFIX: Field = Field::new("prefix/atime/ctime", 345, 155);
+/// The unused end of the block.
 pub const PADDING: Field = Field::new("padding", 500, 12);
 
 /// Every field, in block order; together they cover the block.

@@ -8,13 +8,15 @@
 //! padded to a 10 KiB record.
 
 mod header;
+mod kind;
 pub mod layout;
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
-pub use header::{append_header, padding_len, EntryType, HeaderFields, RECORD_SIZE};
+pub use header::{append_header, padding_len, HeaderFields, RECORD_SIZE};
+pub use kind::MemberKind;
 pub use layout::BLOCK_SIZE;
 
 use crate::entry::{Content, Entry, EntryKind};
@@ -23,14 +25,25 @@ use crate::entry::{Content, Entry, EntryKind};
 #[derive(Debug, thiserror::Error)]
 pub enum TarError {
     #[error("cannot read {}: {source}", path.display())]
-    Read { path: PathBuf, source: io::Error },
-    #[error("{} changed size while it was archived: it was {expected} bytes when walked, {actual} when read", path.display())]
-    SizeChanged {
+    /// A file's content could not be read.
+    Read {
+        /// The file on the host.
         path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    #[error("{} changed size while it was archived: it was {expected} bytes when walked, {actual} when read", path.display())]
+    /// A file's size is not the one it had when it was walked.
+    SizeChanged {
+        /// The file on the host.
+        path: PathBuf,
+        /// Its size when walked.
         expected: u64,
+        /// What reading found (a size, or "more").
         actual: String,
     },
     #[error("writing the archive stream failed: {0}")]
+    /// The archive stream could not be written.
     Write(#[source] io::Error),
 }
 
@@ -38,8 +51,11 @@ pub enum TarError {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TarStats {
+    /// Directories written.
     pub directories: u64,
+    /// Regular files written.
     pub files: u64,
+    /// Symlinks written.
     pub symlinks: u64,
     /// Bytes of regular-file content.
     pub content_bytes: u64,
@@ -146,6 +162,7 @@ impl<W: Write, O: ContentObserver> TarWriter<W, O> {
         }
     }
 
+    /// What has been written so far.
     pub fn stats(&self) -> TarStats {
         self.stats
     }
@@ -173,21 +190,21 @@ impl<W: Write, O: ContentObserver> TarWriter<W, O> {
         let mut name = Vec::with_capacity(entry.path.len() + 3);
         name.extend_from_slice(b"./");
         name.extend_from_slice(&entry.path);
-        let (entry_type, size, link_target): (_, u64, &[u8]) = match &entry.kind {
+        let (kind, size, link_target): (_, u64, &[u8]) = match &entry.kind {
             EntryKind::Directory => {
                 if !entry.path.is_empty() {
                     name.push(b'/');
                 }
                 self.stats.directories += 1;
-                (EntryType::Directory, 0, b"")
+                (MemberKind::Directory, 0, b"")
             }
             EntryKind::Symlink { target } => {
                 self.stats.symlinks += 1;
-                (EntryType::Symlink, 0, target)
+                (MemberKind::Symlink, 0, target)
             }
             EntryKind::File { size, .. } => {
                 self.stats.files += 1;
-                (EntryType::Regular, *size, b"")
+                (MemberKind::Regular, *size, b"")
             }
         };
         self.observer.begin_entry(entry);
@@ -196,7 +213,7 @@ impl<W: Write, O: ContentObserver> TarWriter<W, O> {
             &mut self.header_buffer,
             &HeaderFields {
                 name: &name,
-                entry_type,
+                kind,
                 mode: entry.mode,
                 uid: u64::from(entry.uid),
                 gid: u64::from(entry.gid),
@@ -260,7 +277,7 @@ impl<W: Write, O: ContentObserver> TarWriter<W, O> {
             &mut self.header_buffer,
             &HeaderFields {
                 name: &name,
-                entry_type: EntryType::Regular,
+                kind: MemberKind::Regular,
                 mode,
                 uid: 0,
                 gid: 0,

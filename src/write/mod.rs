@@ -9,7 +9,7 @@
 //! the destination only when everything succeeded.
 //!
 //! Every store path's members are hashed as a NAR while they are written
-//! ([`crate::nar_check::NarCheck`]) and must match the closure's `narHash`
+//! ([`crate::nar_match::NarMatch`]) and must match the closure's `narHash`
 //! and `narSize`; otherwise the write fails and nothing reaches the
 //! destination. A `--cache` hit was proven so when it was stored, and is
 //! spliced without reading the store path; when the cache checks contents
@@ -49,7 +49,7 @@ use crate::direct_write::DirectWriter;
 use crate::hex;
 use crate::inspect::{verify, InspectError};
 use crate::manifest::HashingWriter;
-use crate::nar_check::NarCheckError;
+use crate::nar_match::NarMatchError;
 use crate::output::{commit_all, is_stdout, AtomicOutput, OutputError, Stream};
 use crate::plan::{Plan, PlanError};
 use crate::progress::Progress;
@@ -75,7 +75,7 @@ pub enum WriteError {
         source: io::Error,
     },
     #[error(transparent)]
-    Nar(#[from] NarCheckError),
+    Nar(#[from] NarMatchError),
     #[error("override of {}: with these replacements the tarball fails verify, so it was not written: {}", paths.join(", "), failures.join("; "))]
     OverrideRejected {
         paths: Vec<String>,

@@ -10,7 +10,7 @@
 //! writer makes (headers, padding) must equal the segment's next byte, and
 //! the segment must end where the members end: an added, dropped, renamed
 //! or re-moded member, or any other header difference, is a mismatch. The
-//! content bytes go through a fresh [`NarCheck`] and a fresh scanner, so the
+//! content bytes go through a fresh [`NarMatch`] and a fresh scanner, so the
 //! NAR hash and size must be the closure's, and the findings are derived
 //! again (the metadata the segment carries is not used). The segment's gzip
 //! members are inflated one by one and must be framed exactly as `write`
@@ -34,7 +34,7 @@ use super::segment::{PieceSink, SegmentEncoder, Stop};
 use crate::cache::SegmentFile;
 use crate::compress::{GZIP_EXTRA_SUBFIELD_ID, GZIP_MEMBER_HEADER_LEN, GZIP_MEMBER_SIZE};
 use crate::entry::EntryKind;
-use crate::nar_check::NarCheckError;
+use crate::nar_match::NarMatchError;
 use crate::scan::{Scanner, SegmentScan};
 use crate::store::StorePath;
 use crate::tar::{TarError, TarStats, TarWriter};
@@ -69,7 +69,7 @@ impl SegmentEncoder<'_> {
             cached: &cached,
             copying: &copying,
         };
-        let observers = (self.scanner.map(Scanner::fresh), self.nar_check(path));
+        let observers = (self.scanner.map(Scanner::fresh), self.nar_match(path));
         let mut tar = TarWriter::with_observer(matching, self.mtime, observers);
         for entry in &entries {
             sink.check(index)?;
@@ -94,10 +94,10 @@ impl SegmentEncoder<'_> {
                 }));
             }
         }
-        let (_, (scanner, mut nar_check), stats) = tar.into_segment();
-        match nar_check.end() {
+        let (_, (scanner, mut nar_match), stats) = tar.into_segment();
+        match nar_match.end() {
             Ok(()) => {}
-            Err(NarCheckError::Mismatch(mismatch)) => {
+            Err(NarMatchError::Mismatch(mismatch)) => {
                 return Ok(Err(format!(
                     "its content's NAR hash is {} ({} bytes), the closure says {} ({} bytes)",
                     mismatch.actual.hash,
@@ -106,7 +106,7 @@ impl SegmentEncoder<'_> {
                     mismatch.expected.size
                 )))
             }
-            Err(NarCheckError::Nar { source, .. }) => {
+            Err(NarMatchError::Nar { source, .. }) => {
                 return Ok(Err(format!("its members are not a NAR: {source}")))
             }
         }

@@ -18,7 +18,7 @@ use super::WriteError;
 use crate::cache::{DamagedSegment, SegmentCache, SegmentFile, SegmentKey};
 use crate::compress::GZIP_MEMBER_SIZE;
 use crate::entry::Entry;
-use crate::nar_check::{NarCheck, NarCheckError, NarDigest};
+use crate::nar_match::{NarDigest, NarMatch, NarMatchError};
 use crate::plan::{Plan, PlanError, Segment};
 use crate::scan::{Scanner, SegmentScan};
 use crate::store::{NarHash, StorePath};
@@ -71,8 +71,8 @@ impl From<PlanError> for Stop {
     }
 }
 
-impl From<NarCheckError> for Stop {
-    fn from(error: NarCheckError) -> Self {
+impl From<NarMatchError> for Stop {
+    fn from(error: NarMatchError) -> Self {
         Stop::Failed(WriteError::Nar(error))
     }
 }
@@ -213,18 +213,18 @@ impl SegmentEncoder<'_> {
     }
 
     /// The NAR check of store path `path`'s members.
-    pub(super) fn nar_check(&self, path: &StorePath) -> NarCheck {
-        let mut nar_check = NarCheck::new();
+    pub(super) fn nar_match(&self, path: &StorePath) -> NarMatch {
+        let mut nar_match = NarMatch::new();
         // Every store path of a plan has its closure info; one without
         // could not be proven and fails the check.
         let (hash, size) = self.plan.nar_info(path).unwrap_or((NarHash([0; 32]), 0));
-        nar_check.begin(
+        nar_match.begin(
             self.plan.store_path_display(path),
             self.plan.host_path(path),
             self.plan.store_path_in_archive(path),
             NarDigest { hash, size },
         );
-        nar_check
+        nar_match
     }
 
     /// Reads, tars, scans and (for a store path) NAR-checks `entries`.
@@ -235,7 +235,7 @@ impl SegmentEncoder<'_> {
         store_path: Option<&StorePath>,
         sink: &dyn PieceSink,
     ) -> Result<Encoded, Stop> {
-        let nar_check = store_path.map_or_else(NarCheck::new, |path| self.nar_check(path));
+        let nar_match = store_path.map_or_else(NarMatch::new, |path| self.nar_match(path));
         let scanner = self.scanner.map(Scanner::fresh);
         let pieces = PieceWriter {
             sink,
@@ -244,16 +244,16 @@ impl SegmentEncoder<'_> {
             buffer: Vec::new(),
             stop: None,
         };
-        let mut tar = TarWriter::with_observer(pieces, self.mtime, (scanner, nar_check));
+        let mut tar = TarWriter::with_observer(pieces, self.mtime, (scanner, nar_match));
         for entry in entries {
             sink.check(index)?;
             if let Err(error) = tar.append(entry) {
                 return Err(tar.inner_mut().stop.take().unwrap_or(Stop::from(error)));
             }
         }
-        let (mut pieces, (scanner, mut nar_check), stats) = tar.into_segment();
+        let (mut pieces, (scanner, mut nar_match), stats) = tar.into_segment();
         if store_path.is_some() {
-            nar_check.end()?;
+            nar_match.end()?;
         }
         pieces.finish()?;
         Ok(Encoded {

@@ -9,10 +9,11 @@ use std::path::Path;
 
 use super::side::{self, Content, SideStream};
 use super::{FieldChange, MAX_TEXT_DIFF_BYTES};
-use crate::archive::{header_field_at, Member, MemberKind};
+use crate::archive::{header_field_at, Member};
 use crate::archive::{ArchiveError, ReadError};
-use crate::inspect::walk::WalkError;
+use crate::inspect::walk::ArchiveWalkError;
 use crate::inspect::InspectError;
+use crate::tar::MemberKind;
 
 /// Of the fields given as `(name, A's text, B's text)`, those that differ.
 pub(super) fn changed_fields<const N: usize>(
@@ -96,7 +97,7 @@ pub(super) enum Side {
 pub(super) fn compare_streams(
     (side_a, a): (&mut SideStream, &Member),
     (side_b, b): (&mut SideStream, &Member),
-) -> Result<ContentComparison, (Side, WalkError)> {
+) -> Result<ContentComparison, (Side, ArchiveWalkError)> {
     let keep_text = a.kind == MemberKind::Regular
         && b.kind == MemberKind::Regular
         && a.size <= MAX_TEXT_DIFF_BYTES

@@ -42,12 +42,13 @@ use compare::{
 use pairing::{Entry, Pending};
 use side::{Content, SideStream};
 
-use super::walk::{ArchiveWalk, WalkError, WalkOptions};
+use super::walk::{ArchiveWalk, ArchiveWalkError, WalkOptions};
 use super::{InspectError, JSON_VERSION};
-use crate::archive::{is_stdin, open_tarball, ArchiveError, Member, MemberKind};
+use crate::archive::{is_stdin, open_tarball, ArchiveError, Member};
 use crate::hex;
 use crate::progress::{Progress, REPORT_EVERY};
-use crate::store::NarHash;
+use crate::store::{NarHash, StoreDir};
+use crate::tar::MemberKind;
 
 /// Files up to this size on both sides are compared as text when they are
 /// text (UTF-8 without NUL bytes).
@@ -63,7 +64,7 @@ fn archive_order(a: &[u8], b: &[u8]) -> Ordering {
 
 /// The report being gathered.
 struct Collector {
-    store_dir: String,
+    store_dir: StoreDir,
     counts: MemberChangeCounts,
     groups: Vec<MemberGroup>,
     group_index: HashMap<Option<String>, usize>,
@@ -82,7 +83,7 @@ impl Collector {
     /// The basename of the store path a member belongs to, and where the
     /// path below it starts.
     fn store_basename(&self, path: &[u8]) -> Option<(String, usize)> {
-        let prefix = format!("{}/", self.store_dir.trim_start_matches('/'));
+        let prefix = format!("{}/", self.store_dir.relative());
         let rest = path.strip_prefix(prefix.as_bytes())?;
         let basename = rest.split(|&b| b == b'/').next()?;
         let below = (prefix.len() + basename.len() + 1).min(path.len());
@@ -189,8 +190,8 @@ pub fn diff_with_progress(
     if is_stdin(a) && is_stdin(b) {
         return Err(InspectError::BothStdin);
     }
-    let mut reader_a = open_tarball(a).map_err(|e| WalkError::from(e).in_file(a))?;
-    let reader_b = open_tarball(b).map_err(|e| WalkError::from(e).in_file(b))?;
+    let mut reader_a = open_tarball(a).map_err(|e| ArchiveWalkError::from(e).in_file(a))?;
+    let reader_b = open_tarball(b).map_err(|e| ArchiveWalkError::from(e).in_file(b))?;
     // Members are compared byte for byte, so no NAR hashes and no digest
     // of the tar stream (which cost as much as inflating); no member
     // table, no files.
@@ -200,7 +201,9 @@ pub fn diff_with_progress(
         keep_files: false,
         ..WalkOptions::default()
     };
-    let store_dir = ArchiveWalk::new(reader_a.compression(), &options).store_dir();
+    let store_dir = ArchiveWalk::new(reader_a.compression(), &options)
+        .store_dir()
+        .clone();
     // Two files with the same bytes are identical at once: one of them is
     // read (a tarball that cannot be read is trouble, as ever), the other
     // only compared byte for byte.
@@ -208,7 +211,7 @@ pub fn diff_with_progress(
         let walk =
             ArchiveWalk::run_reader(&mut reader_a, &options, progress).map_err(|e| e.in_file(a))?;
         if let Some(offset) = walk.end.trailing_data {
-            return Err(WalkError::from(ArchiveError::TrailingData { offset }).in_file(a));
+            return Err(ArchiveWalkError::from(ArchiveError::TrailingData { offset }).in_file(a));
         }
         progress.advance(2 * walk.file_size);
         let sha256 = hex::encode(&walk.file_sha256.unwrap_or_default());
@@ -245,11 +248,11 @@ pub fn diff_with_progress(
 fn compare(
     (a, mut side_a): (&Path, SideStream),
     (b, mut side_b): (&Path, SideStream),
-    store_dir: String,
+    store_dir: StoreDir,
     progress: &mut dyn Progress,
 ) -> Result<Difference, InspectError> {
-    let error_a = |error: WalkError| error.in_file(a);
-    let error_b = |error: WalkError| error.in_file(b);
+    let error_a = |error: ArchiveWalkError| error.in_file(a);
+    let error_b = |error: ArchiveWalkError| error.in_file(b);
     let mut collector = Collector {
         store_dir,
         counts: MemberChangeCounts::default(),
@@ -325,7 +328,9 @@ fn compare(
     // Reading stopped at trailing data: the files cannot be compared whole.
     for (walk, path) in [(&walk_a, a), (&walk_b, b)] {
         if let Some(offset) = walk.end.trailing_data {
-            return Err(WalkError::from(ArchiveError::TrailingData { offset }).in_file(path));
+            return Err(
+                ArchiveWalkError::from(ArchiveError::TrailingData { offset }).in_file(path),
+            );
         }
     }
 
@@ -434,7 +439,7 @@ fn one_sided(
     (side, pending): (&mut SideStream, &mut Pending),
     member: Member,
     change: Change,
-) -> Result<(), WalkError> {
+) -> Result<(), ArchiveWalkError> {
     let key = collector.store_path_of(&member.path);
     if let Some((basename, below)) = collector.store_basename(&member.path) {
         // A store path both sides have differs.

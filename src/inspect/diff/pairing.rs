@@ -15,10 +15,11 @@ use std::collections::{BTreeMap, HashMap};
 use super::report::StorePathPair;
 use super::side::Content;
 use super::MAX_TEXT_DIFF_BYTES;
+use crate::archive::display_path;
 use crate::archive::Member;
-use crate::archive::{display_path, MemberKind};
 use crate::inspect::walk::StoreObject;
-use crate::store::{parse_drv_name, HASH_PART_LEN};
+use crate::store::{parse_drv_name, StoreDir, HASH_PART_LEN};
+use crate::tar::MemberKind;
 
 /// Members of store paths only one side has, kept per side for pairing;
 /// beyond this they are reported as added or removed unpaired.
@@ -209,10 +210,10 @@ pub(super) fn pair_store_paths(
 /// store path by its partner's.
 pub(super) fn with_partners(
     target: &[u8],
-    store_dir: &str,
+    store_dir: &StoreDir,
     partners: &HashMap<String, String>,
 ) -> Vec<u8> {
-    let prefix = format!("{}/", store_dir.trim_end_matches('/'));
+    let prefix = format!("{store_dir}/");
     let prefix = prefix.as_bytes();
     let mut out = Vec::with_capacity(target.len());
     let mut rest = target;
@@ -244,13 +245,13 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 pub(super) fn etc_links(
     pairs: &[Paired],
     pending_b: &Pending,
-    store_dir: &str,
+    store_dir: &StoreDir,
 ) -> HashMap<String, (String, String)> {
     let mut links = HashMap::new();
     let Some(etc) = pairs.iter().find(|p| p.pair.name == "etc") else {
         return links;
     };
-    let prefix = format!("{}/", store_dir.trim_end_matches('/'));
+    let prefix = format!("{store_dir}/");
     links.insert(
         etc.basename_b.clone(),
         ("/etc".to_owned(), "/etc".to_owned()),
@@ -362,7 +363,7 @@ mod tests {
         assert_eq!(
             with_partners(
                 b"/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-etc/etc/x",
-                "/nix/store",
+                &StoreDir::NIX,
                 &partners
             ),
             b"/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-etc/etc/x"
@@ -370,11 +371,14 @@ mod tests {
         assert_eq!(
             with_partners(
                 b"/nix/store/cccccccccccccccccccccccccccccccc-etc",
-                "/nix/store",
+                &StoreDir::NIX,
                 &partners
             ),
             b"/nix/store/cccccccccccccccccccccccccccccccc-etc"
         );
-        assert_eq!(with_partners(b"../lib", "/nix/store", &partners), b"../lib");
+        assert_eq!(
+            with_partners(b"../lib", &StoreDir::NIX, &partners),
+            b"../lib"
+        );
     }
 }

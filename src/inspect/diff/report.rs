@@ -26,10 +26,15 @@ const TEXT_REBUILT: usize = 20;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangedStorePath {
+    /// The store path (A's spelling).
     pub path: String,
+    /// Its NAR hash in A, when known.
     pub nar_hash_a: Option<String>,
+    /// Its NAR hash in B, when known.
     pub nar_hash_b: Option<String>,
+    /// Its NAR size in A.
     pub nar_size_a: u64,
+    /// Its NAR size in B.
     pub nar_size_b: u64,
 }
 
@@ -40,11 +45,17 @@ pub struct ChangedStorePath {
 pub struct StorePathPair {
     /// The package name (with ` (dev)` and the like for an output).
     pub name: String,
+    /// The version in A.
     pub version_a: String,
+    /// The version in B.
     pub version_b: String,
+    /// A's NAR size.
     pub nar_size_a: u64,
+    /// B's NAR size.
     pub nar_size_b: u64,
+    /// A's store path.
     pub path_a: String,
+    /// B's store path.
     pub path_b: String,
 }
 
@@ -136,7 +147,9 @@ pub struct FieldChange {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberChange {
+    /// The member's `/`-rooted path.
     pub member: String,
+    /// Added, removed or changed, and how.
     pub change: Change,
     /// `file`, `directory`, `symlink`, … (B's for a changed member).
     pub kind: String,
@@ -202,7 +215,9 @@ pub struct MemberChangeCounts {
 pub struct Difference {
     /// The schema's version, [`crate::inspect::JSON_VERSION`].
     pub version: u32,
+    /// The first file, as named.
     pub a: String,
+    /// The second file, as named.
     pub b: String,
     /// The files are byte for byte the same.
     pub identical: bool,
@@ -210,9 +225,13 @@ pub struct Difference {
     /// block, name, link target and content the same, at the same offsets,
     /// and the same end of archive.
     pub tar_identical: bool,
+    /// A's compression.
     pub compression_a: String,
+    /// B's compression.
     pub compression_b: String,
+    /// SHA-256 of A's file.
     pub sha256_a: String,
+    /// SHA-256 of B's file.
     pub sha256_b: String,
     /// Store paths only B has.
     pub added: Vec<String>,
@@ -225,10 +244,12 @@ pub struct Difference {
     pub changed: Vec<ChangedStorePath>,
     /// Store paths of `removed` and `added` paired by name.
     pub pairs: Vec<StorePathPair>,
+    /// Counts of member changes.
     pub members: MemberChangeCounts,
     /// Member differences by store path, in archive order; members outside
     /// the store come first.
     pub groups: Vec<MemberGroup>,
+    /// Where the tar streams first differ, if they do.
     pub first_difference: Option<FirstDifference>,
 }
 

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::archive::{ArchiveError, Member, TarballReader};
-use crate::inspect::walk::{ArchiveWalk, WalkError, WalkOptions};
+use crate::inspect::walk::{ArchiveWalk, ArchiveWalkError, WalkOptions};
 
 /// Bytes per content block digest, and per chunk sent.
 pub(super) const BLOCK: usize = 64 * 1024;
@@ -63,7 +63,7 @@ enum Item {
 
 enum Message {
     Items(Vec<Item>),
-    Done(Box<Result<ArchiveWalk, WalkError>>),
+    Done(Box<Result<ArchiveWalk, ArchiveWalkError>>),
 }
 
 /// The comparing thread's end of one side.
@@ -75,7 +75,7 @@ pub(super) struct SideStream {
 }
 
 impl SideStream {
-    fn item(&mut self) -> Result<Option<Item>, WalkError> {
+    fn item(&mut self) -> Result<Option<Item>, ArchiveWalkError> {
         loop {
             if let Some(item) = self.batch.next() {
                 return Ok(Some(item));
@@ -93,7 +93,7 @@ impl SideStream {
 
     /// The next member, or `None` at the end of the archive. The previous
     /// member's content must have been read to its end.
-    pub fn next_member(&mut self) -> Result<Option<Member>, WalkError> {
+    pub fn next_member(&mut self) -> Result<Option<Member>, ArchiveWalkError> {
         match self.item()? {
             None => Ok(None),
             Some(Item::Member(member)) => Ok(Some(*member)),
@@ -102,7 +102,7 @@ impl SideStream {
     }
 
     /// The next chunk of the current member's content, `None` at its end.
-    pub fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, WalkError> {
+    pub fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, ArchiveWalkError> {
         match self.item()? {
             Some(Item::Chunk(chunk)) => Ok(Some(chunk)),
             Some(Item::End) => Ok(None),
@@ -111,14 +111,18 @@ impl SideStream {
     }
 
     /// Reads the current member's content to its end.
-    pub fn skip_content(&mut self) -> Result<(), WalkError> {
+    pub fn skip_content(&mut self) -> Result<(), ArchiveWalkError> {
         while self.next_chunk()?.is_some() {}
         Ok(())
     }
 
     /// The current member's content: its bytes when it is at most
     /// `keep_up_to` bytes, else its block digests.
-    pub fn read_content(&mut self, size: u64, keep_up_to: u64) -> Result<Content, WalkError> {
+    pub fn read_content(
+        &mut self,
+        size: u64,
+        keep_up_to: u64,
+    ) -> Result<Content, ArchiveWalkError> {
         if size <= keep_up_to {
             let mut bytes = Vec::with_capacity(size as usize);
             while let Some(chunk) = self.next_chunk()? {
@@ -224,7 +228,7 @@ fn read_all(
     options: &WalkOptions,
     batch: &mut Batch,
     counter: &AtomicU64,
-) -> Result<ArchiveWalk, WalkError> {
+) -> Result<ArchiveWalk, ArchiveWalkError> {
     let mut walk = ArchiveWalk::new(reader.compression(), options);
     // Stops reading as soon as nobody compares any more (an error on the
     // other side).

@@ -60,7 +60,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::{Closure, ClosureError, PathInfo, StorePath};
+use super::{Closure, ClosureError, PathInfo, StoreDir, StorePath};
 
 /// The file formats [`read_closure`] understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,11 +107,11 @@ impl fmt::Display for ClosureFormat {
 pub fn read_closure(
     bytes: &[u8],
     source_name: &str,
-    store_dir: &str,
+    store_dir: &StoreDir,
 ) -> Result<(Closure, ClosureFormat), ClosureError> {
     let reader = Reader {
         source_name,
-        store_dir: store_dir.trim_end_matches('/'),
+        store_dir,
     };
     let first_byte = bytes.iter().find(|b| !b.is_ascii_whitespace());
     let (infos, format) = match first_byte {
@@ -139,8 +139,7 @@ pub fn read_closure(
 #[derive(Clone, Copy)]
 struct Reader<'a> {
     source_name: &'a str,
-    /// Without a trailing slash.
-    store_dir: &'a str,
+    store_dir: &'a StoreDir,
 }
 
 impl Reader<'_> {
@@ -191,7 +190,7 @@ impl Reader<'_> {
         let stated = stated
             .as_str()
             .ok_or_else(|| self.malformed(format!("{context}: storeDir is not a string")))?;
-        if stated.trim_end_matches('/') != self.store_dir {
+        if StoreDir::new(stated).ok().as_ref() != Some(self.store_dir) {
             return Err(self.malformed(format!(
                 "{context}: the file is for store directory \"{stated}\", \
                  but the store directory here is \"{}\"",

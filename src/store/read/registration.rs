@@ -2,7 +2,7 @@
 //! and nixpkgs' `closureInfo` puts in `registration`.
 
 use super::Reader;
-use crate::store::{ClosureError, NarHash, PathInfo, StorePath};
+use crate::store::{ClosureError, NarHash, PathInfo, StoreDir, StorePath};
 
 /// The most references one registration record may list: far more than
 /// any real store path has, and it keeps one record's memory bounded.
@@ -36,12 +36,12 @@ pub struct RegistrationRecords<'a, L> {
 pub fn registration_records<'a, L: RegistrationLines>(
     lines: L,
     source_name: &'a str,
-    store_dir: &'a str,
+    store_dir: &'a StoreDir,
 ) -> RegistrationRecords<'a, L> {
     RegistrationRecords {
         reader: Reader {
             source_name,
-            store_dir: store_dir.trim_end_matches('/'),
+            store_dir,
         },
         lines,
         line_number: 0,

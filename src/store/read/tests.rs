@@ -319,7 +319,7 @@ const STRUCTURED_HASHES: &str = r#"{"version":2,"storeDir":"/nix/store","info":{
   }
 }}"#;
 
-const STORE: &str = "/nix/store";
+const STORE: &StoreDir = &StoreDir::NIX;
 const GREETING: &str = "1jk14awh1ikhpn63isz3qhr45gnci589-greeting";
 const FOD_FLAT: &str = "3qxhcxqpk7pzy92qrip3v5m74vzxjwv5-fod-flat";
 const ADDED_FILE: &str = "xcbmgb2r29nifswqzyvakcww51f7vcnw-added-file";
@@ -526,8 +526,13 @@ fn converts_structured_hashes_and_content_addresses() {
 #[test]
 fn accepts_a_different_store_dir_when_asked_for_it() {
     let moved = PATH_INFO_V1.replace("/nix/store", "/gnu/store");
-    let (closure, _) = read_closure(moved.as_bytes(), "fixture", "/gnu/store/").unwrap();
-    assert_eq!(closure.store_dir(), "/gnu/store");
+    let (closure, _) = read_closure(
+        moved.as_bytes(),
+        "fixture",
+        &StoreDir::new("/gnu/store/").unwrap(),
+    )
+    .unwrap();
+    assert_eq!(closure.store_dir().as_str(), "/gnu/store");
     assert_eq!(closure.len(), 4);
 }
 
@@ -656,7 +661,12 @@ fn broken_json_reports_line_and_column() {
 #[test]
 fn a_foreign_store_dir_is_rejected() {
     for text in [PATH_INFO_V1, PATH_INFO_V2] {
-        let err = read_closure(text.as_bytes(), "fixture", "/gnu/store").unwrap_err();
+        let err = read_closure(
+            text.as_bytes(),
+            "fixture",
+            &StoreDir::new("/gnu/store").unwrap(),
+        )
+        .unwrap_err();
         assert!(matches!(err, ClosureError::Malformed { .. }), "{err}");
         let message = err.to_string();
         assert!(message.contains("\"/nix/store\"") && message.contains("\"/gnu/store\""));

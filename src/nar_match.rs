@@ -1,7 +1,7 @@
-//! Checking, in the pass that writes the archive, that each store path's
-//! members are exactly the NAR the closure states (`narHash`, `narSize`).
+//! The NAR match: in the pass that writes the archive, each store path's
+//! members must be exactly the NAR the closure states (`narHash`, `narSize`).
 //!
-//! [`NarCheck`] is a [`ContentObserver`]: it sees every member and content
+//! [`NarMatch`] is a [`ContentObserver`]: it sees every member and content
 //! byte the tar writer takes (on a `--cache` hit too, whose bytes are still
 //! read), serialises the members of the current store path as a NAR with
 //! [`NarEncoder`] into a [`NarHasher`], and compares digest and size when the
@@ -11,14 +11,14 @@
 
 use std::path::PathBuf;
 
-use crate::entry::{Entry, EntryKind};
+use crate::entry::Entry;
 use crate::nar::{NarEncoder, NarError, NarHasher, NarNode};
 use crate::store::NarHash;
 use crate::tar::ContentObserver;
 
 /// Why a store path's bytes are not what the closure says.
 #[derive(Debug, thiserror::Error)]
-pub enum NarCheckError {
+pub enum NarMatchError {
     #[error(
         "store path {} (read from {}) is not what the closure says: its NAR hash is {} ({} bytes), the closure says {} ({} bytes); the closure file is stale or the store path was modified",
         .0.path, .0.host.display(), .0.actual.hash, .0.actual.size, .0.expected.hash, .0.expected.size
@@ -70,25 +70,17 @@ impl Current {
                 })
             }
         };
-        let node = match &entry.kind {
-            EntryKind::Directory => NarNode::Directory,
-            EntryKind::Symlink { target } => NarNode::Symlink { target },
-            EntryKind::File { size, .. } => NarNode::Regular {
-                executable: entry.mode & 0o100 != 0,
-                size: *size,
-            },
-        };
-        self.encoder.add(relative, node)
+        self.encoder.add(relative, NarNode::of_entry(entry))
     }
 }
 
 /// Hashes each store path's members as they are written; see the module doc.
 #[derive(Default)]
-pub struct NarCheck {
+pub struct NarMatch {
     current: Option<Current>,
 }
 
-impl NarCheck {
+impl NarMatch {
     pub fn new() -> Self {
         Self::default()
     }
@@ -113,11 +105,11 @@ impl NarCheck {
     }
 
     /// The current store path is complete: its NAR must be the expected one.
-    pub fn end(&mut self) -> Result<(), NarCheckError> {
+    pub fn end(&mut self) -> Result<(), NarMatchError> {
         let Some(current) = self.current.take() else {
             return Ok(());
         };
-        let nar_error = |source| NarCheckError::Nar {
+        let nar_error = |source| NarMatchError::Nar {
             path: current.path.clone(),
             host: current.host.clone(),
             source,
@@ -131,7 +123,7 @@ impl NarCheck {
             size,
         };
         if actual != current.expected {
-            return Err(NarCheckError::Mismatch(Box::new(NarMismatch {
+            return Err(NarMatchError::Mismatch(Box::new(NarMismatch {
                 path: current.path,
                 host: current.host,
                 expected: current.expected,
@@ -142,7 +134,7 @@ impl NarCheck {
     }
 }
 
-impl ContentObserver for NarCheck {
+impl ContentObserver for NarMatch {
     fn begin_entry(&mut self, entry: &Entry) {
         if let Some(current) = &mut self.current {
             if current.broken.is_none() {
@@ -167,9 +159,9 @@ mod tests {
     use super::*;
     use crate::tar::TarWriter;
 
-    /// Writes a tiny store path through a tar writer with the check.
-    fn check(expected: NarDigest, content: &[u8]) -> Result<(), NarCheckError> {
-        let mut tar = TarWriter::with_observer(Vec::new(), 1, NarCheck::new());
+    /// Writes a tiny store path through a tar writer with the NAR match.
+    fn write_and_match(expected: NarDigest, content: &[u8]) -> Result<(), NarMatchError> {
+        let mut tar = TarWriter::with_observer(Vec::new(), 1, NarMatch::new());
         tar.observer_mut().begin(
             "/nix/store/x-y".to_owned(),
             PathBuf::from("/host/x-y"),
@@ -206,10 +198,10 @@ mod tests {
 
     #[test]
     fn the_written_members_must_be_the_stated_nar() {
-        check(reference(b"good"), b"good").unwrap();
-        let err = check(reference(b"good"), b"evil").unwrap_err();
+        write_and_match(reference(b"good"), b"good").unwrap();
+        let err = write_and_match(reference(b"good"), b"evil").unwrap_err();
         let text = err.to_string();
-        assert!(matches!(err, NarCheckError::Mismatch { .. }), "{text}");
+        assert!(matches!(err, NarMatchError::Mismatch { .. }), "{text}");
         assert!(text.contains("/nix/store/x-y"), "{text}");
         assert!(text.contains(&reference(b"good").hash.to_sri()), "{text}");
         assert!(text.contains(&reference(b"evil").hash.to_sri()), "{text}");
@@ -217,7 +209,9 @@ mod tests {
             size: reference(b"good").size + 8,
             ..reference(b"good")
         };
-        let err = check(wrong_size, b"good").unwrap_err().to_string();
+        let err = write_and_match(wrong_size, b"good")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains(&format!("({} bytes)", wrong_size.size)),
             "{err}"
