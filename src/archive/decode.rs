@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest, Sha256};
 
 use super::error::is_stdin;
-use super::{members, ArchiveError, TarballReader};
+use super::members::{self, read_up_to};
+use super::{ArchiveError, TarballReader};
 use crate::compress::Compression;
 
 /// Counts the bytes it reads and, if asked, hashes them.
@@ -154,19 +155,6 @@ pub fn read_tarball_bytes(bytes: Vec<u8>) -> Result<TarballReader, ArchiveError>
     }
     let compression = detect_compression(&bytes);
     TarballReader::from_parts(compression, bytes, Box::new(io::empty()))
-}
-
-pub(super) fn read_up_to(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buffer.len() {
-        match reader.read(&mut buffer[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// The buffer in front of the file. Reads larger than it (most of a gzip

@@ -36,7 +36,6 @@ use std::sync::{Arc, Mutex};
 use crossbeam_channel::Receiver;
 use flate2::read::MultiGzDecoder;
 
-use super::decode::read_up_to;
 use crate::compress::{GZIP_EXTRA_SUBFIELD_ID, GZIP_MEMBER_HEADER_LEN, GZIP_MEMBER_SIZE};
 use crate::os::{GzipInflater, InflateError};
 
@@ -365,4 +364,18 @@ fn inflate_member(member: &[u8], at: u64, buffer_of: impl FnOnce(usize) -> Vec<u
         )));
     }
     Ok((out, size))
+}
+
+/// Reads until `buffer` is full or the reader ends; the bytes read.
+pub(super) fn read_up_to(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }

@@ -7,8 +7,9 @@ use std::io::{self, BufRead, Read};
 
 use sha2::{Digest, Sha256};
 
-use super::decode::{read_up_to, stream_error};
+use super::decode::stream_error;
 use super::header::{decode_header, is_zero_block, until_nul, HeaderError};
+use super::members::read_up_to;
 use super::pax::{apply_pax, global_pax_conflict, Overrides};
 use super::{normalize_path, sniff_format, ArchiveEnd, ArchiveError, Member, TarballReader};
 use crate::compress::Compression;
