@@ -32,7 +32,8 @@
 //! 2. [`store`], [`walk`], [`tar`], [`compress`], [`output`], [`direct_write`],
 //!    [`sign`]
 //! 3. [`nixdb`], [`nar`], [`archive`], [`overlap`], [`cache`]
-//! 4. [`plan`], [`nar_check`], [`scan`], [`manifest`], [`sbom`], [`inspect`]
+//! 4. [`plan`], [`nar_check`], [`scan`], [`manifest`], [`sbom`], [`inspect`],
+//!    `pipeline`
 //! 5. [`write`](mod@write), [`delta`], [`nix`]
 //! 6. [`app`], the requests and outcomes the binary (`main.rs`) calls
 
@@ -57,6 +58,7 @@ pub(crate) mod nixdb;
 mod os;
 pub(crate) mod output;
 pub(crate) mod overlap;
+pub(crate) mod pipeline;
 pub mod plan;
 pub mod progress;
 pub(crate) mod sbom;
