@@ -130,6 +130,17 @@ pub(crate) struct MadePiece {
     pub kept_tar: Option<Vec<u8>>,
 }
 
+impl MadePiece {
+    /// The piece's tar bytes, if the sink can see them.
+    pub fn tar(&self) -> Option<&[u8]> {
+        match (&self.kept_tar, self.compressed) {
+            (Some(tar), _) => Some(tar),
+            (None, false) => Some(&self.bytes),
+            (None, true) => None,
+        }
+    }
+}
+
 impl ReadyPiece {
     /// Tar bytes it stands for.
     pub fn tar_len(&self) -> u64 {
