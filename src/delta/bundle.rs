@@ -669,4 +669,46 @@ mod tests {
             .collect();
         assert_eq!(names, ["lib", "app", "top", "doc"]);
     }
+
+    #[test]
+    fn records_are_cut_into_runs_of_at_least_a_piece_by_their_sizes_alone() {
+        let bundle_path = |name: &str, hash_char: char, nar_size: u64| {
+            let mut path = info(name, hash_char, &[]);
+            path.nar_size = nar_size;
+            BundlePath {
+                path: path.path,
+                nar_hash: path.nar_hash,
+                nar_size,
+                references: Vec::new(),
+            }
+        };
+        let piece = GZIP_MEMBER_SIZE as u64;
+        // Small, small, large (ends the first run), large alone, small left over.
+        let paths = [
+            bundle_path("a", '0', 1000),
+            bundle_path("b", '1', 2000),
+            bundle_path("c", '2', piece),
+            bundle_path("d", '3', 3 * piece),
+            bundle_path("e", '4', 8),
+        ];
+        let records = Records::new(&paths, RecordSource::Store(Path::new("/nix/store")), None);
+        assert_eq!(records.runs, [0..3, 3..4, 4..5]);
+        let lengths: Vec<u64> = paths.iter().map(record_len).collect();
+        let starts: Vec<u64> = lengths
+            .iter()
+            .scan(0, |at, len| {
+                let start = *at;
+                *at += len;
+                Some(start)
+            })
+            .collect();
+        assert_eq!(records.offsets, starts);
+        assert_eq!(
+            lengths.iter().sum::<u64>() + STREAM_END.len() as u64,
+            stream_size(&paths)
+        );
+        assert!(Records::new(&[], RecordSource::Store(Path::new("/")), None)
+            .runs
+            .is_empty());
+    }
 }
