@@ -33,7 +33,8 @@
 //! 2. [`store`], [`walk`], [`tar`], [`compress`], [`output`], [`direct_write`],
 //!    [`sign`]
 //! 3. [`nixdb`], [`nar`], [`archive`], [`overlap`], [`cache`]
-//! 4. [`plan`], [`nar_match`], [`scan`], [`manifest`], [`sbom`], [`inspect`]
+//! 4. [`plan`], [`nar_match`], [`scan`], [`manifest`], [`sbom`], [`inspect`],
+//!    `pipeline`
 //! 5. [`write`](mod@write), [`delta`], [`nix`], `publish` (a channel's
 //!    release directory)
 //! 6. [`app`], the requests and outcomes the binary (`main.rs`) calls
@@ -76,6 +77,7 @@ pub(crate) mod nixdb;
 mod os;
 pub(crate) mod output;
 pub(crate) mod overlap;
+pub(crate) mod pipeline;
 pub(crate) mod plan;
 #[warn(missing_docs)]
 pub mod progress;

@@ -96,20 +96,21 @@ pub(super) fn delta_from_bytes(
         })?;
     let baseline = delta::read_inventory(&request.from, store_dir)?;
     let scanner = scanner(&request.checks, store_dir, Some(&system), true, events)?;
-    let plan = delta::plan_bundle(delta::BundleInputs {
+    let inputs = delta::BundleInputs {
         closure: &closure,
         system: &system,
         baseline: &baseline,
         store_source,
         scanner,
         signing_key: signing_key.as_ref(),
-    })?;
-    if let Some(report) = plan.scan_report() {
+    };
+    let pending = delta::write_bundle(inputs, &request.output, request.mtime, &compress_options)?;
+    if let Some(report) = pending.scan_report() {
         judge(report, FindingsStage::Bundle, events)?;
     }
-    let summary = plan.write(&request.output, request.mtime, &compress_options)?;
+    let (manifest, summary) = pending.commit()?;
     Ok(DeltaOutcome {
-        manifest: plan.manifest,
+        manifest,
         summary,
         output: request.output.clone(),
         closure_paths: closure.len(),

@@ -1,19 +1,15 @@
-//! Parallel, deterministic gzip as a series of members, compressed by
-//! libdeflate.
+//! Deterministic gzip as a series of members, compressed by libdeflate.
 //!
 //! RFC 1952 §2.2: "a gzip file consists of a series of members". The input
 //! is cut into members of at most [`MEMBER_SIZE`] bytes at fixed offsets of
 //! the input stream (so how the caller chunks its writes never matters), and
 //! additionally wherever the caller asks for a member boundary
-//! ([`ParallelGzipEncoder::restart_member`]). `write` cuts and orders
-//! members itself, with [`gzip_member`]; this encoder serves the other
-//! gzip streams (update bundles). Each member is
-//! compressed on a worker thread (rayon's global pool, shared with the rest
-//! of the pipeline) by libdeflate at the requested level into a complete
-//! gzip member: header, raw deflate, CRC-32 and ISIZE trailer. Members share
-//! no dictionary, so a member's bytes are a pure function of (level, input),
-//! and the output is identical for any number of threads, run and machine
-//! (libdeflate's output does not depend on the CPU it runs on).
+//! ([`GzipEncoder::restart_member`]). Each member is compressed by
+//! libdeflate at the requested level into a complete gzip member: header,
+//! raw deflate, CRC-32 and ISIZE trailer. Members share no dictionary, so a
+//! member's bytes are a pure function of (level, input), and the output is
+//! identical for any number of threads, run and machine (libdeflate's
+//! output does not depend on the CPU it runs on).
 //!
 //! Every member's header is the same apart from its length field:
 //!
@@ -29,19 +25,13 @@
 //! reading 20-byte headers and skipping, without inflating. Any gzip reader
 //! ignores it and reads the members one after another.
 //!
-//! The caller's thread does the buffering and writes the finished members
-//! to the sink strictly in order. At most `2 × threads + 2` members are in
-//! flight; when that many are pending, `write` waits for the oldest one, so
-//! memory is bounded whatever the input size.
+//! The writers (`write`, `delta`, `sign`) cut and order members themselves
+//! and compress them with [`gzip_member`] on the one worker pool
+//! (`crate::pipeline`); [`GzipEncoder`] compresses a stream on the caller's
+//! thread, member by member, for everything else.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::io::{self, Write};
-use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-
-use crossbeam_channel::{Receiver, Sender};
 
 /// The most input one member covers.
 pub const MEMBER_SIZE: usize = 1024 * 1024;
@@ -54,59 +44,6 @@ pub const MEMBER_HEADER_LEN: usize = 20;
 
 /// CRC-32 and ISIZE.
 const TRAILER_LEN: usize = 8;
-
-/// One member for a worker to compress.
-struct MemberJob {
-    input: Vec<u8>,
-    result: Sender<io::Result<Member>>,
-}
-
-/// Complete gzip members (possibly none), with their input's CRC-32.
-struct Member {
-    bytes: Vec<u8>,
-    crc: crc32fast::Hasher,
-}
-
-/// Where members are compressed: rayon's global pool, so gzip starts no
-/// threads of its own and none before there is work. Dropping this makes queued members of
-/// an abandoned stream skip their work.
-///
-/// The encoder waits for results on the caller's thread, so it must not be
-/// driven from inside a rayon worker of a one-thread pool.
-struct WorkerPool {
-    level: u32,
-    cancelled: Arc<AtomicBool>,
-}
-
-impl WorkerPool {
-    fn start(level: u32) -> Self {
-        WorkerPool {
-            level,
-            cancelled: Arc::new(AtomicBool::new(false)),
-        }
-    }
-
-    fn submit(&self, job: MemberJob) {
-        let cancelled = Arc::clone(&self.cancelled);
-        let level = self.level;
-        rayon::spawn(move || {
-            if cancelled.load(Ordering::Relaxed) {
-                return;
-            }
-            let result =
-                std::panic::catch_unwind(AssertUnwindSafe(|| compress_member(&job.input, level)))
-                    .unwrap_or_else(|_| Err(io::Error::other("a gzip worker panicked")));
-            // The receiver is gone only if the encoder was dropped; fine.
-            let _ = job.result.send(result);
-        });
-    }
-}
-
-impl Drop for WorkerPool {
-    fn drop(&mut self) {
-        self.cancelled.store(true, Ordering::Relaxed);
-    }
-}
 
 thread_local! {
     /// Each worker's libdeflate compressor (a few hundred KiB of match-finder
@@ -159,21 +96,10 @@ pub struct GzipMember {
 }
 
 /// Compresses `input` (at most [`MEMBER_SIZE`] bytes) into one complete
-/// gzip member at `level` (1–9), exactly as the parallel encoder does: for
-/// callers that cut and order members themselves.
+/// gzip member with libdeflate at `level` (1–9): for callers that cut and
+/// order members themselves, and for [`GzipEncoder`].
 pub fn gzip_member(input: &[u8], level: u32) -> io::Result<GzipMember> {
-    let member = compress_member(input, level)?;
-    Ok(GzipMember {
-        bytes: member.bytes,
-        crc: member.crc.finalize(),
-    })
-}
-
-/// Compresses `input` (at most [`MEMBER_SIZE`] bytes) into one complete
-/// gzip member with libdeflate at `level` (1–9).
-fn compress_member(input: &[u8], level: u32) -> io::Result<Member> {
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(input);
+    let crc = crc32fast::hash(input);
     let bytes = DEFLATERS.with(|cell| -> io::Result<Vec<u8>> {
         let mut slot = cell.borrow_mut();
         if !matches!(slot.as_ref(), Some((l, _, _)) if *l == level) {
@@ -202,42 +128,36 @@ fn compress_member(input: &[u8], level: u32) -> io::Result<Member> {
     })?;
     let mut bytes = bytes;
     let end = bytes.len() - TRAILER_LEN;
-    bytes[end..end + 4].copy_from_slice(&crc.clone().finalize().to_le_bytes());
+    bytes[end..end + 4].copy_from_slice(&crc.to_le_bytes());
     // ISIZE is the input length modulo 2^32 (a member is far smaller).
     bytes[end + 4..].copy_from_slice(&(input.len() as u32).to_le_bytes());
-    Ok(Member { bytes, crc })
+    Ok(GzipMember { bytes, crc })
 }
 
-/// A parallel gzip encoder writing into `inner`; see the module docs.
-pub(super) struct ParallelGzipEncoder<W: Write> {
+/// A gzip encoder writing into `inner` on the caller's thread; see the
+/// module docs.
+pub(super) struct GzipEncoder<W: Write> {
     inner: W,
     level: u32,
-    max_in_flight: usize,
     /// Input of the member being filled (at most [`MEMBER_SIZE`] bytes).
     member: Vec<u8>,
-    /// Members being compressed, oldest first.
-    pending: VecDeque<Receiver<io::Result<Member>>>,
     /// Bytes written to `inner`.
     written: u64,
     /// Set after any error; every later call fails.
     failed: bool,
-    workers: WorkerPool,
 }
 
-impl<W: Write> ParallelGzipEncoder<W> {
-    /// `level` must be 1–9 and `threads` at least 1 (checked by the caller).
-    pub(super) fn new(inner: W, level: u32, threads: usize) -> io::Result<Self> {
+impl<W: Write> GzipEncoder<W> {
+    /// `level` must be 1–9 (checked by the caller).
+    pub(super) fn new(inner: W, level: u32) -> io::Result<Self> {
         libdeflater::CompressionLvl::new(level as i32)
             .map_err(|e| io::Error::other(format!("libdeflate level {level}: {e:?}")))?;
-        Ok(ParallelGzipEncoder {
+        Ok(GzipEncoder {
             inner,
             level,
-            max_in_flight: 2 * threads + 2,
             member: Vec::new(),
-            pending: VecDeque::new(),
             written: 0,
             failed: false,
-            workers: WorkerPool::start(level),
         })
     }
 
@@ -264,47 +184,18 @@ impl<W: Write> ParallelGzipEncoder<W> {
         result
     }
 
-    /// Hands the member being filled (if it holds input) to the workers,
+    /// Compresses and writes the member being filled (if it holds input),
     /// so the next byte starts a new one.
     fn end_member_here(&mut self) -> io::Result<()> {
         if self.member.is_empty() {
             return Ok(());
         }
-        let input = std::mem::take(&mut self.member);
-        let (result, receiver) = crossbeam_channel::bounded(1);
-        self.workers.submit(MemberJob { input, result });
-        self.pending.push_back(receiver);
-        self.write_ready_members()?;
-        while self.pending.len() >= self.max_in_flight {
-            self.write_oldest_member()?;
-        }
-        Ok(())
+        let member = gzip_member(&self.member, self.level)?;
+        self.member.clear();
+        self.write_member(&member)
     }
 
-    /// Writes out the finished members at the front of the queue.
-    fn write_ready_members(&mut self) -> io::Result<()> {
-        while let Some(receiver) = self.pending.front() {
-            let Ok(result) = receiver.try_recv() else {
-                return Ok(());
-            };
-            self.pending.pop_front();
-            self.write_member(result?)?;
-        }
-        Ok(())
-    }
-
-    /// Waits for the oldest pending member and writes it out.
-    fn write_oldest_member(&mut self) -> io::Result<()> {
-        let Some(receiver) = self.pending.pop_front() else {
-            return Ok(());
-        };
-        let member = receiver
-            .recv()
-            .map_err(|_| io::Error::other("gzip worker thread died"))??;
-        self.write_member(member)
-    }
-
-    fn write_member(&mut self, member: Member) -> io::Result<()> {
+    fn write_member(&mut self, member: &GzipMember) -> io::Result<()> {
         self.inner.write_all(&member.bytes)?;
         self.written += member.bytes.len() as u64;
         Ok(())
@@ -325,18 +216,15 @@ impl<W: Write> ParallelGzipEncoder<W> {
         Ok(())
     }
 
-    /// Compresses the last member, writes everything out (an empty input
-    /// gives one empty member, the shortest valid gzip file) and returns the
-    /// sink, flushed.
+    /// Compresses the last member, writes it (an empty input gives one
+    /// empty member, the shortest valid gzip file) and returns the sink,
+    /// flushed.
     pub(super) fn finish(mut self) -> io::Result<W> {
         self.guarded(|this| {
             this.end_member_here()?;
-            while !this.pending.is_empty() {
-                this.write_oldest_member()?;
-            }
             if this.written == 0 {
-                let empty = compress_member(&[], this.level)?;
-                this.write_member(empty)?;
+                let empty = gzip_member(&[], this.level)?;
+                this.write_member(&empty)?;
             }
             this.inner.flush()
         })?;
@@ -344,18 +232,15 @@ impl<W: Write> ParallelGzipEncoder<W> {
     }
 }
 
-impl<W: Write> Write for ParallelGzipEncoder<W> {
+impl<W: Write> Write for GzipEncoder<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.guarded(|this| this.buffer_input(buf))?;
         Ok(buf.len())
     }
 
-    /// Writes out the members already compressed and flushes the sink. It
-    /// does not end the current member: flushing never changes the output.
+    /// Flushes the sink. It does not end the current member: flushing
+    /// never changes the output.
     fn flush(&mut self) -> io::Result<()> {
-        self.guarded(|this| {
-            this.write_ready_members()?;
-            this.inner.flush()
-        })
+        self.guarded(|this| this.inner.flush())
     }
 }

@@ -8,8 +8,9 @@
 //! caller chunks its writes, or of `flush` calls:
 //!
 //! - **gzip** is a series of gzip members (details in `gzip.rs`), each
-//!   covering at most 1 MiB of input and compressed by libdeflate on a worker
-//!   thread; every member's header carries its total length in a "WT" extra
+//!   covering at most 1 MiB of input and compressed by libdeflate (on the
+//!   caller's thread here; the writers compress their members on the one
+//!   worker pool of `crate::pipeline` with [`gzip_member`]); every member's header carries its total length in a "WT" extra
 //!   subfield (like BGZF's "BC"), so readers can find member boundaries
 //!   without inflating. Header: no name, MTIME 0, OS Unix.
 //! - **xz** uses liblzma's multithreaded encoder with a block size fixed by
@@ -233,7 +234,7 @@ pub enum CompressError {
 
 /// The encoder behind a [`Compressor`].
 enum Encoder<W: Write> {
-    Gzip(gzip::ParallelGzipEncoder<W>),
+    Gzip(gzip::GzipEncoder<W>),
     Xz(xz::XzEncoder<W>),
     Zstd(Box<zstd::stream::write::Encoder<'static, W>>),
     None(W),
@@ -264,10 +265,9 @@ impl<W: Write> Compressor<W> {
             source,
         };
         let encoder = match compression {
-            Compression::Gzip => Encoder::Gzip(
-                gzip::ParallelGzipEncoder::new(inner, level, options.threads)
-                    .map_err(setup_error)?,
-            ),
+            Compression::Gzip => {
+                Encoder::Gzip(gzip::GzipEncoder::new(inner, level).map_err(setup_error)?)
+            }
             Compression::Xz => {
                 Encoder::Xz(xz::XzEncoder::new(inner, level, options.threads).map_err(setup_error)?)
             }

@@ -2,18 +2,39 @@
 //! old system lacks, in dependency order, as a `nix-store --export` stream,
 //! with the manifest and the `apply` script, in a compressed tar.
 //!
-//! [`plan_bundle`] is the first pass: it picks and orders the paths,
-//! serialises each from the host store as a NAR, checks it against the
-//! closure's narHash and narSize, hashes the export stream and shows every
-//! member and byte to the security scanner; then the manifest and the script
-//! are made (and scanned). Nothing is created on disk. [`BundlePlan::write`]
-//! is the second pass: it streams the same bytes into the container through
-//! the compressor into an [`AtomicOutput`], and fails if any byte differs
-//! from the first pass. Same inputs, same bytes, for every thread count.
+//! One pass over each shipped path, on the one pipeline
+//! ([`crate::pipeline`]):
+//!
+//! ```text
+//! tar: wsl-delta/, manifest.json, apply, nix-export's header  ─► the prefix, made last
+//!      export records, a segment per run of whole records     ─► the pool: NAR from the
+//!        (each run at least 1 MiB, decided by the manifest's       host store, NAR check,
+//!        NAR sizes alone)                                          scan, gzip members
+//!      end of the export stream, padding, end of the archive  ─► the tail
+//! ```
+//!
+//! The workers serialise each path from the host store as a NAR, check it
+//! against the closure's narHash and narSize, show every member and byte to
+//! a fresh copy of the security scanner and compress the pieces. The ordered
+//! sink hashes the export stream in order and spools the pieces (gzip
+//! members, or the tar bytes for a stream compressor) into an unnamed
+//! temporary file. The manifest, which comes first in the bundle and holds
+//! the export's sha256, is made then (and scanned); the bundle is the
+//! prefix, the spool and the tail, in an [`AtomicOutput`] that the caller
+//! commits once it has judged the scan ([`PendingBundle`]). With gzip the
+//! prefix and the tail are members of their own, so every member's bytes
+//! depend only on the segment it is in: same inputs, same bytes, for every
+//! thread count. `sign` rewrites a bundle the same way from a copy of its
+//! export stream.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufWriter, Write};
+use std::fs::File;
+use std::io::{self, BufWriter, Seek, Write};
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use super::export::{record_trailer, stream_size, RECORD_START, STREAM_END};
 use super::inventory::Inventory;
@@ -23,15 +44,21 @@ use super::manifest::{
 };
 use super::script::apply_script;
 use super::MakeError;
-use crate::compress::{CompressOptions, Compressor};
+use crate::compress::{gzip_member, CompressOptions, Compression, Compressor, GZIP_MEMBER_SIZE};
 use crate::entry::Entry;
 use crate::manifest::HashingWriter;
 use crate::nar::{dump_host_path, NarHasher};
 use crate::output::AtomicOutput;
-use crate::scan::{ScanReport, Scanner};
+use crate::pipeline::{
+    Fault, OrderedSink, PieceFormat, PieceSink, PieceWriter, Pipeline, ReadyPiece, SegmentSource,
+    Stop,
+};
+use crate::scan::{ScanReport, Scanner, SegmentScan};
 use crate::sign::SigningKey;
 use crate::store::{Closure, NarHash, PathInfo, StorePath};
-use crate::tar::{ContentObserver, TarWriter};
+use crate::tar::{
+    append_header, end_of_archive_len, padding_len, HeaderFields, MemberKind, TarWriter,
+};
 
 /// What a bundle is made from.
 pub struct BundleInputs<'a> {
@@ -48,16 +75,29 @@ pub struct BundleInputs<'a> {
     pub signing_key: Option<&'a SigningKey>,
 }
 
-/// The first pass's result: everything but the compressed bytes.
-pub struct BundlePlan {
+/// A complete bundle in its temporary file: not at the destination until
+/// [`PendingBundle::commit`]; dropping it removes it.
+pub struct PendingBundle {
     pub manifest: BundleManifest,
-    manifest_json: String,
-    script: String,
-    store_source: PathBuf,
+    output: AtomicOutput,
+    summary: BundleSummary,
     scan: Option<ScanReport>,
 }
 
-/// What [`BundlePlan::write`] wrote.
+impl PendingBundle {
+    /// The security report, if the checks ran.
+    pub fn scan_report(&self) -> Option<&ScanReport> {
+        self.scan.as_ref()
+    }
+
+    /// Moves the bundle to its destination.
+    pub fn commit(self) -> Result<(BundleManifest, BundleSummary), MakeError> {
+        self.output.commit()?;
+        Ok((self.manifest, self.summary))
+    }
+}
+
+/// What a bundle's writing wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BundleSummary {
     pub output_bytes: u64,
@@ -69,18 +109,25 @@ pub struct BundleSummary {
 struct Tee<'a, A: Write, B: Write>(&'a mut A, &'a mut B);
 
 impl<A: Write, B: Write> Write for Tee<'_, A, B> {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         self.0.write_all(bytes)?;
         self.1.write_all(bytes)?;
         Ok(bytes.len())
     }
-    fn flush(&mut self) -> std::io::Result<()> {
+    fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
 
-/// The first pass; see the module docs.
-pub fn plan_bundle(inputs: BundleInputs<'_>) -> Result<BundlePlan, MakeError> {
+/// Writes the bundle of `inputs` into a temporary file beside
+/// `destination`; see the module docs. Nothing is at the destination until
+/// the caller commits the result.
+pub fn write_bundle(
+    inputs: BundleInputs<'_>,
+    destination: &Path,
+    mtime: u64,
+    compression: &CompressOptions,
+) -> Result<PendingBundle, MakeError> {
     let closure = inputs.closure;
     let store_dir = closure.store_dir().to_string();
     if *closure.store_dir() != STORE_DIR {
@@ -113,82 +160,64 @@ pub fn plan_bundle(inputs: BundleInputs<'_>) -> Result<BundlePlan, MakeError> {
         .cloned()
         .collect();
 
-    let mut scanner = inputs.scanner;
-    let mut export_hash = HashingWriter::new(std::io::sink());
-    let feed = |hash: &mut HashingWriter<std::io::Sink>, bytes: &[u8]| {
-        hash.write_all(bytes)
-            .expect("hashing into a sink cannot fail")
-    };
-    for path in &paths {
-        let mut nar = NarHasher::new();
-        feed(&mut export_hash, &RECORD_START);
-        {
-            let mut tee = Tee(&mut nar, &mut export_hash);
-            match scanner.as_mut() {
-                Some(scanner) => dump(&inputs.store_source, path, &mut tee, scanner)?,
-                None => dump(&inputs.store_source, path, &mut tee, &mut ())?,
+    let scanner = inputs.scanner;
+    let source = RecordSource::Store(&inputs.store_source);
+    let mut manifest = None;
+    let written = assemble_bundle(
+        destination,
+        mtime,
+        compression,
+        &paths,
+        source,
+        scanner.as_ref(),
+        |export| {
+            let mut made = BundleManifest {
+                bundle_version: BUNDLE_VERSION,
+                tool: BundleTool {
+                    name: env!("CARGO_PKG_NAME").to_owned(),
+                    version: env!("CARGO_PKG_VERSION").to_owned(),
+                },
+                store_dir: STORE_DIR.to_string(),
+                old_system: inputs.baseline.system.clone(),
+                new_system: inputs.system.clone(),
+                baseline: inputs.baseline.kind.name().to_owned(),
+                paths: paths.clone(),
+                requires: requires.into_iter().collect(),
+                export,
+                security_checks: if scanner.is_some() {
+                    "passed"
+                } else {
+                    "skipped"
+                }
+                .to_owned(),
+                signatures: Vec::new(),
+            };
+            if let Some(key) = inputs.signing_key {
+                made.sign(key);
             }
-        }
-        let (digest, size) = nar.finish();
-        if path.nar_hash != NarHash(digest) || size != path.nar_size {
-            return Err(MakeError::StoreMismatch {
-                path: path.absolute(),
-                expected_hash: path.nar_hash.to_sri(),
-                actual_hash: NarHash(digest).to_sri(),
-                expected_size: path.nar_size,
-                actual_size: size,
-            });
-        }
-        feed(&mut export_hash, &record_trailer(path));
-    }
-    feed(&mut export_hash, &STREAM_END);
-    // `HashingWriter::new` always hashes.
-    let (_, export_sha256, export_size) = export_hash.finish();
-    let export_sha256 = export_sha256.unwrap_or_default();
-    debug_assert_eq!(export_size, stream_size(&paths));
-
-    let mut manifest = BundleManifest {
-        bundle_version: BUNDLE_VERSION,
-        tool: BundleTool {
-            name: env!("CARGO_PKG_NAME").to_owned(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
+            let members = (made.to_json(), apply_script(&made));
+            manifest = Some(made);
+            Ok(members)
         },
-        store_dir: STORE_DIR.to_string(),
-        old_system: inputs.baseline.system.clone(),
-        new_system: inputs.system.clone(),
-        baseline: inputs.baseline.kind.name().to_owned(),
-        paths,
-        requires: requires.into_iter().collect(),
-        export: ExportDigest {
-            sha256: crate::hex::encode(&export_sha256),
-            size: export_size,
-        },
-        security_checks: if scanner.is_some() {
-            "passed"
-        } else {
-            "skipped"
+    )?;
+    let scan = scanner.map(|scanner| {
+        let mut members = scanner.fresh();
+        for (member, bytes) in [
+            (MANIFEST_MEMBER, &written.manifest_json),
+            (APPLY_MEMBER, &written.script),
+        ] {
+            members.begin_member(member.as_bytes(), None);
+            members.content(bytes.as_bytes());
+            members.end_member();
         }
-        .to_owned(),
-        signatures: Vec::new(),
-    };
-    if let Some(key) = inputs.signing_key {
-        manifest.sign(key);
-    }
-    let manifest_json = manifest.to_json();
-    let script = apply_script(&manifest);
-    let scan = scanner.map(|mut scanner| {
-        for (member, bytes) in [(MANIFEST_MEMBER, &manifest_json), (APPLY_MEMBER, &script)] {
-            scanner.begin_member(member.as_bytes(), None);
-            scanner.content(bytes.as_bytes());
-            scanner.end_member();
-        }
-        scanner.finish()
+        let mut scans = written.scans;
+        scans.push(members.finish_segment());
+        scanner.judge(scans)
     });
-    Ok(BundlePlan {
-        manifest,
-        manifest_json,
-        script,
-        store_source: inputs.store_source,
+    Ok(PendingBundle {
+        manifest: manifest.expect("made with the members"),
+        output: written.output,
+        summary: written.summary,
         scan,
     })
 }
@@ -198,7 +227,7 @@ fn dump<W: Write>(
     store_source: &Path,
     path: &BundlePath,
     out: &mut W,
-    observer: &mut impl ContentObserver,
+    observer: &mut Option<Scanner>,
 ) -> Result<(), MakeError> {
     let basename = path.path.basename();
     let archive_path = format!("{}/{basename}", STORE_DIR.relative());
@@ -246,110 +275,323 @@ fn dependency_order<'a>(selected: &BTreeMap<&StorePath, &'a PathInfo>) -> Vec<&'
     order
 }
 
-impl BundlePlan {
-    /// The security report of the first pass, if the checks ran.
-    pub fn scan_report(&self) -> Option<&ScanReport> {
-        self.scan.as_ref()
-    }
+/// Where the export records' bytes come from.
+#[derive(Clone, Copy)]
+pub(crate) enum RecordSource<'a> {
+    /// Each path's NAR serialised from this host store directory (and
+    /// checked against its narHash and narSize).
+    Store(&'a Path),
+    /// A whole export stream of the paths, checked already (`sign`).
+    Export(&'a File),
+}
 
-    /// The second pass: writes the bundle to `destination` atomically.
-    pub fn write(
-        &self,
-        destination: &Path,
-        mtime: u64,
-        compression: &CompressOptions,
-    ) -> Result<BundleSummary, MakeError> {
-        let write_error = |source| MakeError::Write {
-            path: destination.to_path_buf(),
-            source,
-        };
-        let members = BundleMembers {
-            manifest_json: &self.manifest_json,
-            script: &self.script,
-            export_size: self.manifest.export.size,
-        };
-        write_bundle(destination, mtime, compression, members, |out| {
-            let mut export = out;
-            for path in &self.manifest.paths {
-                export.write_all(&RECORD_START).map_err(write_error)?;
-                let mut nar = NarHasher::new();
-                dump(
-                    &self.store_source,
-                    path,
-                    &mut Tee(&mut nar, &mut export),
-                    &mut (),
-                )?;
-                let (digest, _) = nar.finish();
-                if path.nar_hash != NarHash(digest) {
-                    return Err(MakeError::ChangedWhileWriting {
-                        path: path.absolute(),
-                    });
-                }
-                export
-                    .write_all(&record_trailer(path))
-                    .map_err(write_error)?;
+/// What [`assemble_bundle`] wrote, not yet committed.
+pub(crate) struct WrittenBundle {
+    pub output: AtomicOutput,
+    pub summary: BundleSummary,
+    pub manifest_json: String,
+    pub script: String,
+    /// The export records' scans, in order (empty without a scanner).
+    pub scans: Vec<SegmentScan>,
+}
+
+/// Why the pass over the records failed.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    Delta(MakeError),
+    Fault(Fault),
+}
+
+impl From<Fault> for Failure {
+    fn from(fault: Fault) -> Self {
+        Failure::Fault(fault)
+    }
+}
+
+/// The export records of `paths` cut into segments: runs of whole records
+/// of at least [`GZIP_MEMBER_SIZE`] bytes (the last run may be shorter).
+struct Records<'a> {
+    paths: &'a [BundlePath],
+    /// Each record's start in the export stream.
+    offsets: Vec<u64>,
+    runs: Vec<Range<usize>>,
+    source: RecordSource<'a>,
+    scanner: Option<&'a Scanner>,
+}
+
+impl<'a> Records<'a> {
+    fn new(
+        paths: &'a [BundlePath],
+        source: RecordSource<'a>,
+        scanner: Option<&'a Scanner>,
+    ) -> Self {
+        let mut offsets = Vec::with_capacity(paths.len());
+        let mut runs = Vec::new();
+        let (mut at, mut start, mut run_bytes) = (0, 0, 0);
+        for (index, path) in paths.iter().enumerate() {
+            let len = record_len(path);
+            offsets.push(at);
+            at += len;
+            run_bytes += len;
+            if run_bytes >= GZIP_MEMBER_SIZE as u64 {
+                runs.push(start..index + 1);
+                (start, run_bytes) = (index + 1, 0);
             }
-            export.write_all(&STREAM_END).map_err(write_error)?;
-            Ok(())
-        })
+        }
+        if start < paths.len() {
+            runs.push(start..paths.len());
+        }
+        Records {
+            paths,
+            offsets,
+            runs,
+            source,
+            scanner,
+        }
+    }
+
+    /// Writes record `index` into `out`.
+    fn record(
+        &self,
+        index: usize,
+        out: &mut PieceWriter<'_, Failure>,
+        scanner: &mut Option<Scanner>,
+    ) -> Result<(), Stop<Failure>> {
+        let path = &self.paths[index];
+        match self.source {
+            RecordSource::Store(store) => {
+                let result = out.write_all(&RECORD_START);
+                stopped(out, result)?;
+                let mut nar = NarHasher::new();
+                if let Err(error) = dump(store, path, &mut Tee(&mut nar, out), scanner) {
+                    return Err(out
+                        .take_stop()
+                        .unwrap_or(Stop::Failed(Failure::Delta(error))));
+                }
+                let (digest, size) = nar.finish();
+                if path.nar_hash != NarHash(digest) || size != path.nar_size {
+                    return Err(Stop::Failed(Failure::Delta(MakeError::StoreMismatch {
+                        path: path.absolute(),
+                        expected_hash: path.nar_hash.to_sri(),
+                        actual_hash: NarHash(digest).to_sri(),
+                        expected_size: path.nar_size,
+                        actual_size: size,
+                    })));
+                }
+                let result = out.write_all(&record_trailer(path));
+                stopped(out, result)
+            }
+            RecordSource::Export(file) => {
+                let mut buffer = vec![0; GZIP_MEMBER_SIZE];
+                let (mut at, mut left) = (self.offsets[index], record_len(path));
+                while left > 0 {
+                    let want = left.min(buffer.len() as u64) as usize;
+                    if let Err(error) = file.read_exact_at(&mut buffer[..want], at) {
+                        return Err(Stop::Failed(Failure::Fault(Fault::Output(error))));
+                    }
+                    let result = out.write_all(&buffer[..want]);
+                    stopped(out, result)?;
+                    (at, left) = (at + want as u64, left - want as u64);
+                }
+                Ok(())
+            }
+        }
     }
 }
 
-/// The members of a bundle but the export stream's bytes.
-pub(crate) struct BundleMembers<'a> {
-    pub manifest_json: &'a str,
-    pub script: &'a str,
-    /// The export stream's size; `fill_export` writes exactly that.
-    pub export_size: u64,
+/// A write into a segment's pieces failed: the pipeline stopped it.
+fn stopped(
+    out: &mut PieceWriter<'_, Failure>,
+    result: io::Result<()>,
+) -> Result<(), Stop<Failure>> {
+    result.map_err(|error| {
+        out.take_stop()
+            .unwrap_or(Stop::Failed(Failure::Fault(Fault::Output(error))))
+    })
 }
 
-/// Writes a bundle of `members` to `destination` atomically, the export
-/// stream's bytes from `fill_export`.
-pub(crate) fn write_bundle(
+/// Bytes of `path`'s record in the export stream.
+fn record_len(path: &BundlePath) -> u64 {
+    RECORD_START.len() as u64 + path.nar_size + record_trailer(path).len() as u64
+}
+
+impl SegmentSource for Records<'_> {
+    type Done = Option<SegmentScan>;
+    type Error = Failure;
+
+    fn len(&self) -> usize {
+        self.runs.len()
+    }
+
+    fn encode(
+        &self,
+        index: usize,
+        out: &dyn PieceSink<Failure>,
+    ) -> Result<Option<SegmentScan>, Stop<Failure>> {
+        let mut pieces = PieceWriter::new(out, index);
+        let mut scanner = self.scanner.map(Scanner::fresh);
+        for record in self.runs[index].clone() {
+            out.check(index)?;
+            self.record(record, &mut pieces, &mut scanner)?;
+        }
+        pieces.finish()?;
+        Ok(scanner.map(Scanner::finish_segment))
+    }
+}
+
+/// The ordered sink of a bundle: hashes the export stream in order and
+/// spools its pieces.
+struct ExportSpool {
+    sha256: Sha256,
+    bytes: u64,
+    spool: BufWriter<File>,
+}
+
+impl OrderedSink<Option<SegmentScan>, Failure> for ExportSpool {
+    fn piece(&mut self, _: usize, piece: &mut ReadyPiece) -> Result<(), Failure> {
+        let ReadyPiece::Made(made) = piece else {
+            unreachable!("a bundle's records come from no cache");
+        };
+        let tar = made.tar().expect("a bundle's pieces keep their tar bytes");
+        self.sha256.update(tar);
+        self.bytes += tar.len() as u64;
+        let written = self.spool.write_all(&made.bytes);
+        written.map_err(|error| Failure::Fault(Fault::Output(error)))
+    }
+}
+
+/// Writes a bundle of `paths` to a temporary file beside `destination`:
+/// the records from `source` (scanned with copies of `scanner`) on the one
+/// pipeline, then the manifest and the script that `members` makes from
+/// the export stream's digest. See the module docs.
+pub(crate) fn assemble_bundle(
     destination: &Path,
     mtime: u64,
     compression: &CompressOptions,
-    members: BundleMembers<'_>,
-    fill_export: impl FnOnce(&mut dyn Write) -> Result<(), MakeError>,
-) -> Result<BundleSummary, MakeError> {
+    paths: &[BundlePath],
+    source: RecordSource<'_>,
+    scanner: Option<&Scanner>,
+    members: impl FnOnce(ExportDigest) -> Result<(String, String), MakeError>,
+) -> Result<WrittenBundle, MakeError> {
+    let level = compression.validate()?;
     let output = AtomicOutput::create(destination)?;
     let write_error = |source| MakeError::Write {
         path: destination.to_path_buf(),
         source,
     };
-    let file = output.try_clone_file().map_err(write_error)?;
-    let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
-    let compressor = Compressor::new(hashing, compression)?;
-    let mut tar = TarWriter::new(compressor, mtime);
+    let failed = |failure| match failure {
+        Failure::Delta(error) => error,
+        Failure::Fault(Fault::Compress(source) | Fault::Output(source)) => write_error(source),
+        Failure::Fault(Fault::Panicked) => {
+            write_error(io::Error::other("internal error: a worker thread panicked"))
+        }
+    };
+    let gzip = compression.compression == Compression::Gzip;
+    let format = if gzip {
+        PieceFormat::Gzip {
+            level,
+            keep_tar: true,
+        }
+    } else {
+        PieceFormat::Tar
+    };
+    let spool_dir = destination
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let spool = tempfile::tempfile_in(spool_dir).map_err(write_error)?;
+    let mut export = ExportSpool {
+        sha256: Sha256::new(),
+        bytes: 0,
+        spool: BufWriter::with_capacity(1 << 20, spool),
+    };
+    let pipeline = Pipeline::new(
+        Records::new(paths, source, scanner),
+        format,
+        compression.threads,
+    );
+    let scans = pipeline.run(&mut export).map_err(failed)?;
+    export.sha256.update(STREAM_END);
+    export.bytes += STREAM_END.len() as u64;
+    let export_size = stream_size(paths);
+    debug_assert_eq!(export.bytes, export_size);
+    let digest = ExportDigest {
+        sha256: crate::hex::encode(&export.sha256.finalize()),
+        size: export.bytes,
+    };
+    let (manifest_json, script) = members(digest)?;
+
+    // The prefix: the members before the export stream's bytes.
+    let mut tar = TarWriter::new(Vec::new(), mtime);
     tar.append(&Entry::directory(BUNDLE_DIR, 0o755))?;
     tar.append(&Entry::inline_file(
         MANIFEST_MEMBER,
-        members.manifest_json.as_bytes().to_vec(),
+        manifest_json.as_bytes().to_vec(),
         0o644,
     ))?;
     tar.append(&Entry::inline_file(
         APPLY_MEMBER,
-        members.script.as_bytes().to_vec(),
+        script.as_bytes().to_vec(),
         0o755,
     ))?;
-    tar.append_streamed(
-        EXPORT_MEMBER.as_bytes(),
-        0o644,
-        members.export_size,
-        fill_export,
-    )?;
-    let (compressor, stats) = tar.finish()?;
-    let hashing = compressor.finish().map_err(write_error)?;
-    let (mut buffered, output_sha256, _) = hashing.finish();
+    let (mut prefix, (), _) = tar.into_segment();
+    append_header(
+        &mut prefix,
+        &HeaderFields {
+            name: format!("./{EXPORT_MEMBER}").as_bytes(),
+            kind: MemberKind::Regular,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            size: export_size,
+            mtime,
+            link_target: b"",
+        },
+    );
+    // The tail: the end of the export stream and of the archive.
+    let mut tail = STREAM_END.to_vec();
+    tail.resize(tail.len() + padding_len(export_size), 0);
+    let archive_bytes = prefix.len() as u64 + export_size + padding_len(export_size) as u64;
+    tail.resize(tail.len() + end_of_archive_len(archive_bytes), 0);
+    let tar_bytes = archive_bytes + end_of_archive_len(archive_bytes) as u64;
+
+    let mut spool = export
+        .spool
+        .into_inner()
+        .map_err(|e| write_error(e.into_error()))?;
+    spool.rewind().map_err(write_error)?;
+    let file = output.try_clone_file().map_err(write_error)?;
+    let mut hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+    if gzip {
+        for piece in prefix.chunks(GZIP_MEMBER_SIZE) {
+            let member = gzip_member(piece, level).map_err(write_error)?;
+            hashing.write_all(&member.bytes).map_err(write_error)?;
+        }
+        io::copy(&mut spool, &mut hashing).map_err(write_error)?;
+        let member = gzip_member(&tail, level).map_err(write_error)?;
+        hashing.write_all(&member.bytes).map_err(write_error)?;
+    } else {
+        let mut compressor = Compressor::new(&mut hashing, compression)?;
+        compressor.write_all(&prefix).map_err(write_error)?;
+        io::copy(&mut spool, &mut compressor).map_err(write_error)?;
+        compressor.write_all(&tail).map_err(write_error)?;
+        compressor.finish().map_err(write_error)?;
+    }
+    let (mut buffered, output_sha256, output_bytes) = hashing.finish();
     // `HashingWriter::new` always hashes.
     let output_sha256 = output_sha256.unwrap_or_default();
     buffered.flush().map_err(write_error)?;
     drop(buffered);
-    let output_bytes = output.commit()?;
-    Ok(BundleSummary {
-        output_bytes,
-        output_sha256,
-        tar_bytes: stats.archive_bytes,
+    Ok(WrittenBundle {
+        output,
+        summary: BundleSummary {
+            output_bytes,
+            output_sha256,
+            tar_bytes,
+        },
+        manifest_json,
+        script,
+        scans: scans.into_iter().flatten().collect(),
     })
 }
 
@@ -385,16 +627,20 @@ mod tests {
             paths: BTreeMap::new(),
             store_dir: STORE_DIR,
         };
-        let error = plan_bundle(BundleInputs {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = BundleInputs {
             closure: &closure,
             system: &top.path,
             baseline: &baseline,
             store_source: PathBuf::from("/nix/store"),
             scanner: None,
             signing_key: None,
-        })
-        .err()
-        .unwrap();
+        };
+        let destination = dir.path().join("update.wsl-delta");
+        let options = CompressOptions::default();
+        let error = write_bundle(inputs, &destination, 1, &options)
+            .err()
+            .unwrap();
         assert_eq!(
             error.to_string(),
             format!(
@@ -422,5 +668,47 @@ mod tests {
             .map(|i| i.path.name())
             .collect();
         assert_eq!(names, ["lib", "app", "top", "doc"]);
+    }
+
+    #[test]
+    fn records_are_cut_into_runs_of_at_least_a_piece_by_their_sizes_alone() {
+        let bundle_path = |name: &str, hash_char: char, nar_size: u64| {
+            let mut path = info(name, hash_char, &[]);
+            path.nar_size = nar_size;
+            BundlePath {
+                path: path.path,
+                nar_hash: path.nar_hash,
+                nar_size,
+                references: Vec::new(),
+            }
+        };
+        let piece = GZIP_MEMBER_SIZE as u64;
+        // Small, small, large (ends the first run), large alone, small left over.
+        let paths = [
+            bundle_path("a", '0', 1000),
+            bundle_path("b", '1', 2000),
+            bundle_path("c", '2', piece),
+            bundle_path("d", '3', 3 * piece),
+            bundle_path("e", '4', 8),
+        ];
+        let records = Records::new(&paths, RecordSource::Store(Path::new("/nix/store")), None);
+        assert_eq!(records.runs, [0..3, 3..4, 4..5]);
+        let lengths: Vec<u64> = paths.iter().map(record_len).collect();
+        let starts: Vec<u64> = lengths
+            .iter()
+            .scan(0, |at, len| {
+                let start = *at;
+                *at += len;
+                Some(start)
+            })
+            .collect();
+        assert_eq!(records.offsets, starts);
+        assert_eq!(
+            lengths.iter().sum::<u64>() + STREAM_END.len() as u64,
+            stream_size(&paths)
+        );
+        assert!(Records::new(&[], RecordSource::Store(Path::new("/")), None)
+            .runs
+            .is_empty());
     }
 }

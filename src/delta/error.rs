@@ -37,8 +37,6 @@ pub enum MakeError {
         expected_size: u64,
         actual_size: u64,
     },
-    #[error("{path} changed in the host store while the bundle was written")]
-    ChangedWhileWriting { path: String },
     /// The bundle to sign could not be read.
     #[error(transparent)]
     Bundle(#[from] BundleError),

@@ -18,8 +18,8 @@
 //! - [`export`]: Nix's export framing around each NAR, written and read back.
 //! - [`manifest`]: the layout and the manifest, every store path in it
 //!   parsed where it is read.
-//! - [`bundle`]: the writer (two passes over the new paths: hash and scan,
-//!   then write).
+//! - [`bundle`]: the writer (one pass over the new paths, on the one
+//!   pipeline: NAR, check, scan and compress on every core).
 //! - [`script`]: the `apply` script.
 //! - [`read`]: opening a bundle, `inspect` and `verify` of one.
 //! - [`apply`](mod@apply): `wsl-tarball apply`: read the bundle once into a
@@ -37,7 +37,7 @@ pub mod script;
 pub mod sign;
 
 pub use apply::{apply, ApplyOptions, ApplyOutcome, SignatureOutcome};
-pub use bundle::{plan_bundle, BundleInputs, BundlePlan, BundleSummary};
+pub use bundle::{write_bundle, BundleInputs, BundleSummary, PendingBundle};
 pub use error::{ApplyError, BundleError, InventoryError, MakeError};
 pub use inventory::{compare, read_inventory, Inventory, InventoryDifference, InventoryKind};
 pub use manifest::{BundleManifest, BundlePath};

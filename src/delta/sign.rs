@@ -4,16 +4,16 @@
 //! bundle is never signed), its export stream copied into an unnamed
 //! temporary file on the way; then the same members, with the manifest
 //! signed ([`BundleManifest::sign`]), are written to the destination
-//! atomically with the bundle's compression at its default level and its
+//! atomically, the export's records read from that copy on the one
+//! pipeline as `delta` writes them (`bundle.rs`), with the bundle's compression at its default level and its
 //! members' modification time. The `apply` script holds no signature, so it
 //! does not change. Signing at `delta` time gives the same signature
 //! (ed25519 is deterministic, and what is signed is the canonical manifest).
 
-use std::io::Read;
 use std::path::Path;
 
 use super::apply::checked_copy;
-use super::bundle::{write_bundle, BundleMembers};
+use super::bundle::{assemble_bundle, RecordSource};
 use super::read::open_bundle;
 use super::script::apply_script;
 use super::{BundleError, BundleManifest, BundleSummary, MakeError};
@@ -40,25 +40,31 @@ pub fn sign_bundle(
     let open = open_bundle(bundle)?;
     let compression = open.reader.compression();
     let mut manifest = open.manifest.clone();
-    let mut export = checked_copy(bundle, open)?;
+    let export = checked_copy(bundle, open)?;
     manifest.sign(key);
-    let manifest_json = manifest.to_json();
-    let script = apply_script(&manifest);
-    let members = BundleMembers {
-        manifest_json: &manifest_json,
-        script: &script,
-        export_size: manifest.export.size,
-    };
     let options = CompressOptions {
         compression,
         ..CompressOptions::default()
     };
-    let summary = write_bundle(destination, mtime, &options, members, |out| {
-        let copied = std::io::copy(&mut (&mut export).take(manifest.export.size), out);
-        copied.map(drop).map_err(|source| MakeError::Write {
-            path: destination.to_path_buf(),
-            source,
-        })
-    })?;
-    Ok((manifest, summary))
+    let source = RecordSource::Export(&export);
+    let written = assemble_bundle(
+        destination,
+        mtime,
+        &options,
+        &manifest.paths,
+        source,
+        None,
+        |digest| {
+            // Checked when it was copied; the same stream, read again.
+            if digest != manifest.export {
+                return Err(MakeError::Bundle(BundleError::DamagedBundle {
+                    path: bundle.to_path_buf(),
+                    message: "the export stream changed while it was signed".to_owned(),
+                }));
+            }
+            Ok((manifest.to_json(), apply_script(&manifest)))
+        },
+    )?;
+    written.output.commit()?;
+    Ok((manifest, written.summary))
 }

@@ -3,10 +3,12 @@
 //!
 //! The plan's [`Segment`](crate::plan::Segment)s (each store path, and the
 //! members the tool makes) are encoded on worker threads (`segment.rs`:
-//! walk, read, tar, scan, NAR check, 1 MiB pieces) and compressed on
-//! whichever worker is free; the calling thread only puts the finished
-//! pieces in order (`pipeline.rs`) into a temporary file that is renamed over
-//! the destination only when everything succeeded.
+//! walk, read, tar, scan, NAR check, 1 MiB pieces) on the one pipeline
+//! ([`crate::pipeline`]) and compressed on whichever worker is free; the
+//! calling thread only puts the finished pieces in order into the sinks
+//! (`assemble.rs`): a temporary file that is renamed over the destination
+//! only when everything succeeded, the progress, and the cache stores,
+//! which a store thread writes (`store.rs`).
 //!
 //! Every store path's members are hashed as a NAR while they are written
 //! ([`crate::nar_match::NarMatch`]) and must match the closure's `narHash`
@@ -34,9 +36,10 @@
 //! (leaving nothing at the destination). [`check_plan`] runs the same scan
 //! without writing anything.
 
-mod pipeline;
+mod assemble;
 mod recheck;
 mod segment;
+mod store;
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -51,11 +54,12 @@ use crate::inspect::{verify, InspectError};
 use crate::manifest::HashingWriter;
 use crate::nar_match::NarMatchError;
 use crate::output::{commit_all, is_stdout, AtomicOutput, OutputError, Stream};
+use crate::pipeline::{Fault, PieceFormat};
 use crate::plan::{Plan, PlanError};
 use crate::progress::Progress;
 use crate::scan::{ScanReport, Scanner};
 use crate::tar::{TarError, TarStats};
-use pipeline::{PieceFormat, Pipeline};
+use assemble::assemble;
 use segment::SegmentEncoder;
 
 /// Why the tarball could not be written. Nothing is left at the destination.
@@ -89,6 +93,16 @@ pub enum WriteError {
     WorkerPanicked,
     #[error("replaced files the tool makes are verified in the complete tarball before it is committed, which a stream to standard output cannot wait for: write to a file")]
     OverrideToStream,
+}
+
+impl From<Fault> for WriteError {
+    fn from(fault: Fault) -> Self {
+        match fault {
+            Fault::Compress(error) => WriteError::Compress(error),
+            Fault::Panicked => WriteError::WorkerPanicked,
+            Fault::Output(error) => WriteError::Tar(TarError::Write(error)),
+        }
+    }
 }
 
 /// What a finished write did.
@@ -267,12 +281,7 @@ pub fn write_tarball(
         );
         (cache, settings)
     });
-    let encoder = SegmentEncoder {
-        plan,
-        mtime,
-        scanner: scanner.as_ref(),
-        cache: cache.clone(),
-    };
+    let encoder = SegmentEncoder::new(plan, mtime, scanner.as_ref(), cache.clone());
     // A failed write into the compressed file names the file.
     let name_destination = |error: WriteError| match error {
         WriteError::Tar(TarError::Write(source)) => finish_error(source),
@@ -280,20 +289,17 @@ pub fn write_tarball(
     };
     let threads = compression.threads;
     let assembled = if gzip {
-        let pipeline = Pipeline::new(
-            encoder,
-            plan.segments(),
-            PieceFormat::Gzip { level },
-            threads,
-        );
-        pipeline
-            .run(&mut hashing, cache.map(|(cache, _)| cache), progress)
+        let format = PieceFormat::Gzip {
+            level,
+            keep_tar: false,
+        };
+        let cache = cache.map(|(cache, _)| cache);
+        assemble(encoder, format, threads, &mut hashing, cache, progress)
             .map_err(name_destination)?
     } else {
         let mut compressor = Compressor::new(&mut hashing, compression)?;
-        let pipeline = Pipeline::new(encoder, plan.segments(), PieceFormat::Tar, threads);
-        let assembled = pipeline
-            .run(&mut compressor, None, progress)
+        let format = PieceFormat::Tar;
+        let assembled = assemble(encoder, format, threads, &mut compressor, None, progress)
             .map_err(name_destination)?;
         compressor.finish().map_err(finish_error)?;
         assembled
@@ -355,13 +361,8 @@ pub fn check_plan(
     scanner: Scanner,
     threads: usize,
 ) -> Result<ScanReport, WriteError> {
-    let encoder = SegmentEncoder {
-        plan,
-        mtime,
-        scanner: Some(&scanner),
-        cache: None,
-    };
-    let pipeline = Pipeline::new(encoder, plan.segments(), PieceFormat::Discard, threads);
-    let assembled = pipeline.run(&mut io::sink(), None, &mut ())?;
+    let encoder = SegmentEncoder::new(plan, mtime, Some(&scanner), None);
+    let format = PieceFormat::Discard;
+    let assembled = assemble(encoder, format, threads, &mut io::sink(), None, &mut ())?;
     Ok(scanner.judge(assembled.scans))
 }

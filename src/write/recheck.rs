@@ -30,11 +30,13 @@ use std::io::{self, Read, Write};
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-use super::segment::{PieceSink, SegmentEncoder, Stop};
+use super::segment::{SegmentEncoder, Stop};
+use super::WriteError;
 use crate::cache::SegmentFile;
 use crate::compress::{GZIP_EXTRA_SUBFIELD_ID, GZIP_MEMBER_HEADER_LEN, GZIP_MEMBER_SIZE};
 use crate::entry::EntryKind;
 use crate::nar_match::NarMatchError;
+use crate::pipeline::PieceSink;
 use crate::scan::{Scanner, SegmentScan};
 use crate::store::StorePath;
 use crate::tar::{TarError, TarStats, TarWriter};
@@ -54,7 +56,7 @@ impl SegmentEncoder<'_> {
         index: usize,
         path: &StorePath,
         found: &mut SegmentFile,
-        sink: &dyn PieceSink,
+        sink: &dyn PieceSink<WriteError>,
     ) -> Result<Result<Rechecked, String>, Stop> {
         // A store path that cannot be walked fails the write, as it would
         // without the cache.

@@ -10,48 +10,23 @@
 //! ([`GZIP_MEMBER_SIZE`]), so the output never depends on the thread count.
 
 use std::borrow::Cow;
-use std::io::{self, Write};
 
 use serde::{Deserialize, Serialize};
 
 use super::WriteError;
 use crate::cache::{DamagedSegment, SegmentCache, SegmentFile, SegmentKey};
+#[cfg(doc)]
 use crate::compress::GZIP_MEMBER_SIZE;
 use crate::entry::Entry;
 use crate::nar_match::{NarDigest, NarMatch, NarMatchError};
+use crate::pipeline::{Piece, PieceSink, PieceWriter, SegmentSource};
 use crate::plan::{Plan, PlanError, Segment};
 use crate::scan::{Scanner, SegmentScan};
 use crate::store::{NarHash, StorePath};
 use crate::tar::{TarError, TarStats, TarWriter};
 
-/// A finished, compressed piece of a segment, ready to be written.
-#[derive(Debug)]
-pub(super) struct Chunk {
-    /// The bytes that go into the output as they are.
-    pub bytes: Vec<u8>,
-    /// Tar bytes they stand for.
-    pub input_len: u64,
-    /// CRC-32 of those tar bytes (gzip; 0 otherwise).
-    pub crc: u32,
-}
-
-/// What a segment hands the pipeline, piece by piece, in order.
-pub(super) enum Piece {
-    /// Up to [`GZIP_MEMBER_SIZE`] tar bytes, to be compressed.
-    Tar(Vec<u8>),
-    /// A checked cache entry whose gzip members stand for the whole
-    /// segment; they are copied from the file when written.
-    Cached(SegmentFile),
-}
-
 /// Why a segment stopped before it was encoded.
-#[derive(Debug)]
-pub(super) enum Stop {
-    /// The segment cannot be written: the write fails with this.
-    Failed(WriteError),
-    /// Another segment failed first, or the write was abandoned.
-    Cancelled,
-}
+pub(super) type Stop = crate::pipeline::Stop<WriteError>;
 
 impl From<WriteError> for Stop {
     fn from(error: WriteError) -> Self {
@@ -77,47 +52,34 @@ impl From<NarMatchError> for Stop {
     }
 }
 
-/// Where a segment's pieces go (the pipeline).
-pub(super) trait PieceSink {
-    /// Takes piece number `index` of segment `segment`; may wait while too
-    /// much is held in memory.
-    fn put(&self, segment: usize, index: usize, piece: Piece) -> Result<(), Stop>;
-    /// Whether segment `segment` should stop now.
-    fn check(&self, segment: usize) -> Result<(), Stop>;
-    /// An empty buffer for the next piece (recycled when possible).
-    fn buffer(&self) -> Vec<u8>;
-}
-
 /// A segment, encoded.
 #[derive(Debug)]
 pub(super) struct Encoded {
-    /// How many pieces it was handed over in.
-    pub pieces: usize,
     pub stats: TarStats,
     pub scan: Option<SegmentScan>,
-    /// The cache entry that was damaged and is being replaced.
+    /// The cached segment that was damaged and is being replaced.
     pub damaged: Option<DamagedSegment>,
 }
 
-/// What a cache entry holds besides the members: everything the write
+/// What a cached segment holds besides the members: everything the write
 /// would have learnt from reading the store path.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct CachedFacts {
+struct SegmentMetadata {
     stats: TarStats,
     scan: Option<SegmentScan>,
 }
 
-/// The cache entry's metadata for a segment.
+/// The cached segment's metadata for a segment.
 pub(super) fn cache_metadata(encoded: &Encoded) -> Vec<u8> {
-    let facts = CachedFacts {
+    let facts = SegmentMetadata {
         stats: encoded.stats,
         scan: encoded.scan.clone(),
     };
     serde_json::to_vec(&facts).expect("segment facts serialise")
 }
 
-/// Encodes segments; shared by every worker.
+/// Encodes a plan's segments; shared by every worker.
 pub(super) struct SegmentEncoder<'a> {
     pub plan: &'a Plan,
     pub mtime: u64,
@@ -125,18 +87,67 @@ pub(super) struct SegmentEncoder<'a> {
     pub scanner: Option<&'a Scanner>,
     /// The cache, with the settings string every key includes (gzip only).
     pub cache: Option<(&'a SegmentCache, String)>,
+    segments: Vec<Segment<'a>>,
+    /// Each segment's cache key (a store path's, when there is a cache),
+    /// derived once: the worker looks it up, the cache stores store under
+    /// it.
+    keys: Vec<Option<SegmentKey>>,
 }
 
-impl SegmentEncoder<'_> {
-    /// Encodes segment number `index` into `sink`; a store path whose
-    /// `key` ([`SegmentEncoder::cache_key`]) is in the cache is not read.
-    pub fn encode(
+impl<'a> SegmentSource for SegmentEncoder<'a> {
+    type Done = Encoded;
+    type Error = WriteError;
+
+    fn len(&self) -> usize {
+        self.segments.len()
+    }
+
+    fn encode(&self, index: usize, out: &dyn PieceSink<WriteError>) -> Result<Encoded, Stop> {
+        self.encode_segment(index, out)
+    }
+}
+
+impl<'a> SegmentEncoder<'a> {
+    /// The encoder of `plan`'s segments.
+    pub fn new(
+        plan: &'a Plan,
+        mtime: u64,
+        scanner: Option<&'a Scanner>,
+        cache: Option<(&'a SegmentCache, String)>,
+    ) -> Self {
+        let mut encoder = SegmentEncoder {
+            plan,
+            mtime,
+            scanner,
+            cache,
+            segments: plan.segments(),
+            keys: Vec::new(),
+        };
+        encoder.keys = encoder
+            .segments
+            .iter()
+            .map(|segment| match segment {
+                Segment::StorePath(path) => encoder.cache_key(path),
+                Segment::Members(_) => None,
+            })
+            .collect();
+        encoder
+    }
+
+    /// Segment `index`'s cache key, if it has one.
+    pub fn key(&self, index: usize) -> Option<&SegmentKey> {
+        self.keys.get(index)?.as_ref()
+    }
+
+    /// Encodes segment number `index` into `sink`; a store path whose key
+    /// ([`SegmentEncoder::cache_key`]) is in the cache is not read.
+    fn encode_segment(
         &self,
         index: usize,
-        segment: &Segment<'_>,
-        key: Option<&SegmentKey>,
-        sink: &dyn PieceSink,
+        sink: &dyn PieceSink<WriteError>,
     ) -> Result<Encoded, Stop> {
+        let segment = &self.segments[index];
+        let key = self.keys[index].as_ref();
         let (entries, store_path): (Cow<'_, [Entry]>, _) = match segment {
             Segment::Members(entries) => (Cow::Borrowed(entries.as_slice()), None),
             Segment::StorePath(path) => {
@@ -146,9 +157,8 @@ impl SegmentEncoder<'_> {
                         Ok(Some((mut found, _))) if cache.checks_contents() => {
                             match self.recheck(index, path, &mut found, sink)? {
                                 Ok(rechecked) => {
-                                    sink.put(index, 0, Piece::Cached(found))?;
+                                    sink.put(index, Piece::Cached(found))?;
                                     return Ok(Encoded {
-                                        pieces: 1,
                                         stats: rechecked.stats,
                                         scan: rechecked.scan,
                                         damaged: None,
@@ -163,9 +173,8 @@ impl SegmentEncoder<'_> {
                             }
                         }
                         Ok(Some((found, facts))) => {
-                            sink.put(index, 0, Piece::Cached(found))?;
+                            sink.put(index, Piece::Cached(found))?;
                             return Ok(Encoded {
-                                pieces: 1,
                                 stats: facts.stats,
                                 scan: facts.scan,
                                 damaged: None,
@@ -198,11 +207,11 @@ impl SegmentEncoder<'_> {
         &self,
         cache: &SegmentCache,
         key: &SegmentKey,
-    ) -> Result<Option<(SegmentFile, CachedFacts)>, DamagedSegment> {
+    ) -> Result<Option<(SegmentFile, SegmentMetadata)>, DamagedSegment> {
         let Some(found) = cache.open_segment(key)? else {
             return Ok(None);
         };
-        let facts: CachedFacts = serde_json::from_slice(&found.metadata)
+        let facts: SegmentMetadata = serde_json::from_slice(&found.metadata)
             .map_err(|_| found.damaged("unreadable metadata"))?;
         if facts.scan.is_some() != self.scanner.is_some()
             || facts.stats.archive_bytes != found.input_len
@@ -233,88 +242,27 @@ impl SegmentEncoder<'_> {
         index: usize,
         entries: &[Entry],
         store_path: Option<&StorePath>,
-        sink: &dyn PieceSink,
+        sink: &dyn PieceSink<WriteError>,
     ) -> Result<Encoded, Stop> {
         let nar_match = store_path.map_or_else(NarMatch::new, |path| self.nar_match(path));
         let scanner = self.scanner.map(Scanner::fresh);
-        let pieces = PieceWriter {
-            sink,
-            segment: index,
-            next: 0,
-            buffer: Vec::new(),
-            stop: None,
-        };
+        let pieces = PieceWriter::new(sink, index);
         let mut tar = TarWriter::with_observer(pieces, self.mtime, (scanner, nar_match));
         for entry in entries {
             sink.check(index)?;
             if let Err(error) = tar.append(entry) {
-                return Err(tar.inner_mut().stop.take().unwrap_or(Stop::from(error)));
+                return Err(tar.inner_mut().take_stop().unwrap_or(Stop::from(error)));
             }
         }
-        let (mut pieces, (scanner, mut nar_match), stats) = tar.into_segment();
+        let (pieces, (scanner, mut nar_match), stats) = tar.into_segment();
         if store_path.is_some() {
             nar_match.end()?;
         }
         pieces.finish()?;
         Ok(Encoded {
-            pieces: pieces.next,
             stats,
             scan: scanner.map(Scanner::finish_segment),
             damaged: None,
         })
-    }
-}
-
-/// The tar writer's sink: cuts the segment's bytes into pieces of
-/// [`GZIP_MEMBER_SIZE`] and hands them on.
-struct PieceWriter<'s> {
-    sink: &'s dyn PieceSink,
-    segment: usize,
-    /// Number of the next piece.
-    next: usize,
-    buffer: Vec<u8>,
-    /// Why the sink refused a piece (the tar writer sees an I/O error).
-    stop: Option<Stop>,
-}
-
-impl PieceWriter<'_> {
-    fn hand_on(&mut self) -> Result<(), Stop> {
-        let piece = std::mem::take(&mut self.buffer);
-        let index = self.next;
-        self.next += 1;
-        self.sink.put(self.segment, index, Piece::Tar(piece))
-    }
-
-    /// Hands on the last, partial piece.
-    fn finish(&mut self) -> Result<(), Stop> {
-        if !self.buffer.is_empty() || self.next == 0 {
-            self.hand_on()?;
-        }
-        Ok(())
-    }
-}
-
-impl Write for PieceWriter<'_> {
-    fn write(&mut self, mut bytes: &[u8]) -> io::Result<usize> {
-        let written = bytes.len();
-        while !bytes.is_empty() {
-            if self.buffer.capacity() == 0 {
-                self.buffer = self.sink.buffer();
-            }
-            let take = (GZIP_MEMBER_SIZE - self.buffer.len()).min(bytes.len());
-            self.buffer.extend_from_slice(&bytes[..take]);
-            bytes = &bytes[take..];
-            if self.buffer.len() == GZIP_MEMBER_SIZE {
-                if let Err(stop) = self.hand_on() {
-                    self.stop = Some(stop);
-                    return Err(io::Error::other("the segment was stopped"));
-                }
-            }
-        }
-        Ok(written)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
