@@ -379,6 +379,12 @@ pub struct SignArgs {
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
 
+    /// For an image: the SBOM its manifest records, when it is not beside
+    /// the manifest under its recorded name; its sha256 must be the
+    /// manifest's sbom.sha256.
+    #[arg(long, value_name = "FILE", requires = "manifest")]
+    pub sbom: Option<PathBuf>,
+
     /// Where to write the signed manifest (image) or bundle; by default the
     /// manifest or bundle is replaced, atomically.
     #[arg(short, long, value_name = "FILE")]
@@ -426,6 +432,12 @@ pub struct VerifyArgs {
     /// sha256 and size must be the ones it records.
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
+
+    /// The SBOM the manifest records, when it is not beside the manifest
+    /// under its recorded name (a release renamed it): its sha256 must be
+    /// the manifest's sbom.sha256.
+    #[arg(long, value_name = "FILE", requires = "manifest")]
+    pub sbom: Option<PathBuf>,
 
     /// Require a signature by one of these keys: a public key NAME:BASE64
     /// (as `nix key convert-secret-to-public` prints), a nix.conf-style

@@ -78,6 +78,10 @@ pub fn with_flags(error: AppError) -> anyhow::Error {
             key.display(),
             store.display()
         ),
+        AppError::Sign(error @ SignError::SbomNotBeside { .. }) => {
+            anyhow!("{error}; when it is elsewhere or renamed, --sbom FILE names it")
+        }
+        AppError::Sign(error @ SignError::NoSbomRecorded { .. }) => anyhow!("--sbom: {error}"),
         AppError::MtimeTooLarge(_) => anyhow!("--mtime is too large"),
         AppError::BundleSettings => anyhow!("--delta-from writes an update bundle of store paths: --extra-files, --chown, --manifest, --sbom, --cache, --cache-limit and --cache-check-contents do not apply to it"),
         error => error.into(),

@@ -179,6 +179,7 @@ fn run_verify(args: VerifyArgs) -> Result<()> {
         &args.file,
         args.bare,
         args.manifest.as_deref(),
+        args.sbom.as_deref(),
         &trusted,
         &mut bar,
     );
@@ -366,6 +367,7 @@ fn run_sign(args: SignArgs) -> Result<()> {
         file: args.file,
         key: args.key,
         manifest: args.manifest,
+        sbom: args.sbom,
         output: args.output,
     };
     let outcome = app::sign(&request).map_err(|error| match error {

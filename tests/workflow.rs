@@ -789,6 +789,36 @@ fn without_a_channel_the_release_files_are_named_after_each_host() {
     );
 }
 
+/// Without a channel the release notes give, per host, the `verify`
+/// command for the renamed files, whose SBOM is not under the name its
+/// manifest records (tests/sbom.rs runs that command on such files).
+#[test]
+fn without_a_channel_the_release_notes_verify_each_host_with_its_sbom() {
+    let dir = tempfile::tempdir().unwrap();
+    let release = dir.path().join("release");
+    std::fs::create_dir(&release).unwrap();
+    for host in ["my-wsl", "my-wsl-arm"] {
+        std::fs::write(release.join(format!("{host}.wsl")), host).unwrap();
+    }
+    let output = run_step(
+        "release",
+        "Checksums in the release notes",
+        dir.path(),
+        &[("CHANNEL", "")],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let notes = std::fs::read_to_string(dir.path().join("release-notes.md")).unwrap();
+    for host in ["my-wsl", "my-wsl-arm"] {
+        assert!(
+            notes.contains(&format!(
+                "\n    wsl-tarball verify {host}.wsl --manifest {host}.manifest.json --sbom {host}.cdx.json\n"
+            )),
+            "{notes}"
+        );
+    }
+    assert!(!notes.contains("install-channel.ps1"), "{notes}");
+}
+
 /// A `nix` for the publish step: `nix run INSTALLABLE -- ARGS` records where
 /// it ran, what and with which arguments (and the key file's mode and
 /// bytes) in LOG, and makes the --out directory; `nix key …` is the real Nix.

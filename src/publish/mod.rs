@@ -311,6 +311,7 @@ pub(crate) fn publish(release: &Release<'_>) -> Result<Published, PublishError> 
             &staged,
             false,
             Some(&image.manifest_path),
+            image.sbom.as_deref(),
             release.trusted,
             &mut (),
         )?;
@@ -509,6 +510,15 @@ fn read_image(manifest_path: &Path) -> Result<Image, PublishError> {
         ),
         None => None,
     };
+    if let (Some(sbom), Some(record)) = (&sbom, &manifest.sbom) {
+        if !sbom.exists() {
+            return Err(bad(format!(
+                "its SBOM (sbom.file {:?}) is not beside it: {} does not exist, and publish copies it from there",
+                escape_str(&record.file),
+                sbom.display()
+            )));
+        }
+    }
     Ok(Image {
         manifest_path: manifest_path.to_path_buf(),
         manifest_bytes,
