@@ -736,3 +736,23 @@ fn a_hostile_manifest_url_is_refused_naming_it() {
         assert!(text.contains(why), "{url}: {text}");
     }
 }
+
+/// publish copies each SBOM from beside its manifest: a missing one is
+/// refused naming the file looked for (and no `verify` flag).
+#[test]
+fn a_missing_sbom_is_refused_naming_the_file_looked_for() {
+    let (dir, manifest, out) = one_image("nixos.wsl", &[]);
+    let sbom = dir.path().join("24.05.1-x86_64/nixos-x86_64.cdx.json");
+    std::fs::remove_file(&sbom).unwrap();
+    let output = publish_one(&manifest, &out, &[]);
+    let text = refused(&output, &out);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!(
+            "its SBOM (sbom.file \"nixos-x86_64.cdx.json\") is not beside it: {} does not exist",
+            sbom.display()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("--sbom"), "{text}");
+}
