@@ -79,6 +79,10 @@ fn flagged(error: &AppError) -> Option<String> {
             key.display(),
             store.display()
         ),
+        AppError::Sign(error @ SignError::SbomNotBeside { .. }) => {
+            format!("{error}; when it is elsewhere or renamed, --sbom FILE names it")
+        }
+        AppError::Sign(error @ SignError::NoSbomRecorded { .. }) => format!("--sbom: {error}"),
         AppError::MtimeTooLarge(_) => "--mtime is too large".to_owned(),
         AppError::BundleSettings => "--delta-from writes an update bundle of store paths: --extra-files, --chown, --manifest, --sbom, --cache, --cache-limit and --cache-check-contents do not apply to it".to_owned(),
         AppError::NotToStdout { file, path } => {

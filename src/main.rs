@@ -70,6 +70,7 @@ fn run_verify(args: VerifyArgs) -> Run {
         file: args.file,
         bare: args.bare,
         manifest: args.manifest,
+        sbom: args.sbom,
         trusted_keys: args.trusted_key,
     })?;
     conclude(args.json, &report, report.to_text(), report.status())
@@ -188,6 +189,7 @@ fn run_sign(args: SignArgs) -> Run {
         file: args.file,
         key: args.key,
         manifest: args.manifest,
+        sbom: args.sbom,
         output: args.output,
     };
     let outcome = app::sign(&request).map_err(flags::sign_failure)?;

@@ -259,7 +259,8 @@ pub fn print_published(published: &wsl_tarball::app::Published) {
         published.files.len()
     );
     eprintln!(
-        "publish its files at {}; colleagues run install-channel.ps1 once, as administrator, then `wsl --install {}`",
+        "publish its files at {}; install-channel.ps1 registers the manifest URL {}; colleagues run it once, as administrator, then `wsl --install {}`",
+        Escaped(&published.base_url),
         Escaped(&published.manifest_url),
         Escaped(&published.flavour)
     );

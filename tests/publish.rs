@@ -665,3 +665,94 @@ fn a_hostile_base_url_is_refused_and_a_quote_is_doubled() {
     assert!(stderr(&output).contains("exists and is not an empty directory"));
     assert_eq!(dir_names(&out).len(), 6, "{:?}", dir_names(&out));
 }
+
+#[test]
+fn the_script_registers_the_given_manifest_url_not_the_base_urls() {
+    let (_dir, manifest, out) = one_image("nixos.wsl", &[]);
+    let pages = "https://team.github.io/wsl/team/DistributionInfo.json";
+    let output = publish_one(&manifest, &out, &["--manifest-url", pages]);
+    let text = stderr(&output);
+    assert!(output.status.success(), "{text}");
+    let script = std::fs::read_to_string(out.join("install-channel.ps1")).unwrap();
+    assert!(
+        script.contains(&format!("\n$ManifestUrl = '{pages}'\n")),
+        "{script}"
+    );
+    assert!(!script.contains("example.com"), "{script}");
+    // The images stay at BASE_URL; the output names both URLs.
+    let info = std::fs::read_to_string(out.join("DistributionInfo.json")).unwrap();
+    assert!(
+        info.contains("\"Url\": \"https://example.com/team/team-24.05.1.x86_64.wsl\""),
+        "{info}"
+    );
+    assert!(!info.contains("github.io"), "{info}");
+    assert!(
+        text.contains("publish its files at https://example.com/team/;")
+            && text.contains(&format!("registers the manifest URL {pages};")),
+        "{text}"
+    );
+    // Without it, the script registers BASE_URL's DistributionInfo.json.
+    let default_out = out.with_file_name("default");
+    let output = publish_one(&manifest, &default_out, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let script = std::fs::read_to_string(default_out.join("install-channel.ps1")).unwrap();
+    assert!(
+        script.contains("\n$ManifestUrl = 'https://example.com/team/DistributionInfo.json'\n"),
+        "{script}"
+    );
+}
+
+#[test]
+fn a_hostile_manifest_url_is_refused_naming_it() {
+    let (_dir, manifest, out) = one_image("nixos.wsl", &[]);
+    for (url, why) in [
+        (
+            "https://example.com/'; Remove-Item C:\\ #/DistributionInfo.json",
+            "white space",
+        ),
+        (
+            "https://example.com/\"$(evil)\"/DistributionInfo.json",
+            "would need quoting",
+        ),
+        (
+            "http://example.com/DistributionInfo.json",
+            "does not start with https:// or file://",
+        ),
+        (
+            "https://example.com/DistributionInfo.json?x=1",
+            "query or fragment",
+        ),
+        ("https://example.com/a\u{2019}b.json", "not ASCII"),
+    ] {
+        let output = publish_one(&manifest, &out, &["--manifest-url", url]);
+        let text = refused(&output, &out);
+        assert_eq!(output.status.code(), Some(2), "{text}");
+        // Named, escaped: its own scheme and host are shown.
+        let head = url.split_once("example.com").unwrap().0;
+        assert!(
+            text.contains(&format!("the manifest URL \"{head}example.com/")),
+            "{text}"
+        );
+        assert!(text.contains(why), "{url}: {text}");
+    }
+}
+
+/// publish copies each SBOM from beside its manifest: a missing one is
+/// refused naming the file looked for (and no `verify` flag).
+#[test]
+fn a_missing_sbom_is_refused_naming_the_file_looked_for() {
+    let (dir, manifest, out) = one_image("nixos.wsl", &[]);
+    let sbom = dir.path().join("24.05.1-x86_64/nixos-x86_64.cdx.json");
+    std::fs::remove_file(&sbom).unwrap();
+    let output = publish_one(&manifest, &out, &[]);
+    let text = refused(&output, &out);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!(
+            "its SBOM (sbom.file \"nixos-x86_64.cdx.json\") is not beside it: {} does not exist",
+            sbom.display()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("--sbom"), "{text}");
+}

@@ -399,7 +399,10 @@ fn the_manifest_records_the_sbom_and_verify_checks_it() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(
-        text.contains("the SBOM the manifest names: cannot read"),
+        text.contains(&format!(
+            "the SBOM the manifest records (sbom.file \"nixos.cdx.json\") is not beside the manifest: {} does not exist; when it is elsewhere or renamed, --sbom FILE names it",
+            sbom.display()
+        )),
         "{text}"
     );
 
@@ -415,4 +418,167 @@ fn the_manifest_records_the_sbom_and_verify_checks_it() {
     assert!(!std::fs::read_to_string(&plain)
         .unwrap()
         .contains("\"sbom\""));
+}
+
+/// The workflow's release without a channel renames each host's files
+/// (HOST.wsl, HOST.manifest.json, HOST.cdx.json): the manifest still
+/// records `sbom.cdx.json`, so `verify` and `sign` take the SBOM with
+/// `--sbom`, which must be the one the manifest records; without it the
+/// failure names the file looked for.
+#[test]
+fn renamed_release_files_verify_and_sign_with_sbom() {
+    let dir = tempfile::tempdir().unwrap();
+    let system = fixture_system();
+    let closure = write_path_info(system, dir.path());
+    let dist = dir.path().join("dist");
+    let release = dir.path().join("release");
+    std::fs::create_dir(&dist).unwrap();
+    std::fs::create_dir(&release).unwrap();
+    let arg = |p: &Path| p.to_str().unwrap().to_owned();
+    let result = run_write(
+        &closure,
+        system,
+        &dist.join("nixos.wsl"),
+        &[
+            "--quiet",
+            "--manifest",
+            &arg(&dist.join("manifest.json")),
+            "--sbom",
+            &arg(&dist.join("sbom.cdx.json")),
+        ],
+    );
+    assert!(result.status.success(), "{result:?}");
+    for (from, to) in [
+        ("nixos.wsl", "my-wsl.wsl"),
+        ("manifest.json", "my-wsl.manifest.json"),
+        ("sbom.cdx.json", "my-wsl.cdx.json"),
+    ] {
+        std::fs::copy(dist.join(from), release.join(to)).unwrap();
+    }
+    let tarball = release.join("my-wsl.wsl");
+    let manifest = release.join("my-wsl.manifest.json");
+    let sbom = release.join("my-wsl.cdx.json");
+    let (secret, public) = nix_key_pair(dir.path(), "team-1");
+    let (t, m, k) = (arg(&tarball), arg(&manifest), arg(&secret));
+    let verify = |extra: &[&str]| {
+        run_wsl_tarball(&[&["verify", "--bare", &t, "--manifest", &m][..], extra].concat())
+    };
+    let sign = |extra: &[&str]| {
+        run_wsl_tarball(&[&["sign", &t, "--manifest", &m, "--key", &k][..], extra].concat())
+    };
+    let stdout =
+        |output: &std::process::Output| String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr =
+        |output: &std::process::Output| String::from_utf8_lossy(&output.stderr).into_owned();
+
+    // Without --sbom: the recorded name beside the manifest, named.
+    let looked_for = release.join("sbom.cdx.json");
+    let output = verify(&[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains(&format!(
+            "{} does not exist; when it is elsewhere or renamed, --sbom FILE names it",
+            looked_for.display()
+        )),
+        "{}",
+        stdout(&output)
+    );
+    let before = std::fs::read(&manifest).unwrap();
+    let output = sign(&[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!(
+            "{} does not exist; nothing was signed; when it is elsewhere or renamed, --sbom FILE names it",
+            looked_for.display()
+        )),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(std::fs::read(&manifest).unwrap(), before);
+
+    // With --sbom: the renamed files verify, sign, and verify signed.
+    let given = ["--sbom".to_owned(), arg(&sbom)];
+    let given: Vec<&str> = given.iter().map(String::as_str).collect();
+    let output = verify(&given);
+    assert!(output.status.success(), "{}", stdout(&output));
+    let output = sign(&given);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let public = arg(&public);
+    let trusted = [&given[..], &["--trusted-key", &public]].concat();
+    let output = verify(&trusted);
+    assert!(output.status.success(), "{}", stdout(&output));
+
+    // A flipped byte in the given SBOM fails both, naming it.
+    let original = std::fs::read(&sbom).unwrap();
+    let mut bytes = original.clone();
+    bytes[40] ^= 1;
+    std::fs::write(&sbom, &bytes).unwrap();
+    let output = verify(&trusted);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains(&format!("the SBOM {}: its sha256 is", sbom.display())),
+        "{}",
+        stdout(&output)
+    );
+    let output = sign(&given);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!("the SBOM {} has sha256", sbom.display())),
+        "{}",
+        stderr(&output)
+    );
+    std::fs::write(&sbom, &original).unwrap();
+
+    // --sbom needs --manifest.
+    let output = run_wsl_tarball(&["verify", "--bare", &arg(&tarball), "--sbom", &arg(&sbom)]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--manifest"),
+        "{}",
+        stderr(&output)
+    );
+    // A manifest that records no SBOM: --sbom is refused.
+    let plain = dir.path().join("plain.wsl");
+    let plain_manifest = dir.path().join("plain.json");
+    let result = run_write(
+        &closure,
+        system,
+        &plain,
+        &["--quiet", "--manifest", &arg(&plain_manifest)],
+    );
+    assert!(result.status.success(), "{result:?}");
+    let output = run_wsl_tarball(&[
+        "verify",
+        "--bare",
+        &arg(&plain),
+        "--manifest",
+        &arg(&plain_manifest),
+        "--sbom",
+        &arg(&sbom),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains(&format!(
+            "the SBOM {} was given, but the manifest records no SBOM",
+            sbom.display()
+        )),
+        "{}",
+        stdout(&output)
+    );
+    let output = run_wsl_tarball(&[
+        "sign",
+        &arg(&plain),
+        "--manifest",
+        &arg(&plain_manifest),
+        "--key",
+        &arg(&secret),
+        "--sbom",
+        &arg(&sbom),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("but the manifest") && stderr(&output).contains("records none"),
+        "{}",
+        stderr(&output)
+    );
 }

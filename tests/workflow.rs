@@ -459,6 +459,7 @@ fn the_channel_is_off_by_default_and_its_steps_run_only_with_a_channel() {
         "The channel's URLs",
         "The previous DistributionInfo.json",
         "wsl-tarball publish",
+        "The installer registers the manifest URL",
         "Upload the Pages site",
     ] {
         let condition = step(name)["if"].as_str().unwrap_or_default();
@@ -475,6 +476,7 @@ fn the_channel_is_off_by_default_and_its_steps_run_only_with_a_channel() {
     for flag in [
         "--flavour \"$CHANNEL\"",
         "--base-url \"$BASE_URL\"",
+        "--manifest-url \"$MANIFEST_URL\"",
         "--previous \"$workspace/previous.json\"",
         "--sign-key \"$key\"",
     ] {
@@ -787,6 +789,36 @@ fn without_a_channel_the_release_files_are_named_after_each_host() {
     );
 }
 
+/// Without a channel the release notes give, per host, the `verify`
+/// command for the renamed files, whose SBOM is not under the name its
+/// manifest records (tests/sbom.rs runs that command on such files).
+#[test]
+fn without_a_channel_the_release_notes_verify_each_host_with_its_sbom() {
+    let dir = tempfile::tempdir().unwrap();
+    let release = dir.path().join("release");
+    std::fs::create_dir(&release).unwrap();
+    for host in ["my-wsl", "my-wsl-arm"] {
+        std::fs::write(release.join(format!("{host}.wsl")), host).unwrap();
+    }
+    let output = run_step(
+        "release",
+        "Checksums in the release notes",
+        dir.path(),
+        &[("CHANNEL", "")],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let notes = std::fs::read_to_string(dir.path().join("release-notes.md")).unwrap();
+    for host in ["my-wsl", "my-wsl-arm"] {
+        assert!(
+            notes.contains(&format!(
+                "\n    wsl-tarball verify {host}.wsl --manifest {host}.manifest.json --sbom {host}.cdx.json\n"
+            )),
+            "{notes}"
+        );
+    }
+    assert!(!notes.contains("install-channel.ps1"), "{notes}");
+}
+
 /// A `nix` for the publish step: `nix run INSTALLABLE -- ARGS` records where
 /// it ran, what and with which arguments (and the key file's mode and
 /// bytes) in LOG, and makes the --out directory; `nix key …` is the real Nix.
@@ -872,6 +904,10 @@ fn the_publish_step_passes_the_previous_manifest_and_a_private_key_it_removes() 
                 ("NAME", name),
                 ("FRIENDLY_NAME", friendly),
                 ("BASE_URL", "https://github.com/o/r/releases/download/v1/"),
+                (
+                    "MANIFEST_URL",
+                    "https://o.github.io/r/DistributionInfo.json",
+                ),
                 ("SIGNING_KEY", key),
             ],
         );
@@ -898,6 +934,8 @@ fn the_publish_step_passes_the_previous_manifest_and_a_private_key_it_removes() 
             "our-nixos",
             "--base-url",
             "https://github.com/o/r/releases/download/v1/",
+            "--manifest-url",
+            "https://o.github.io/r/DistributionInfo.json",
             "--out",
             &format!("{w}/release"),
             &format!("{w}/dist/my-wsl-arm/manifest.json"),
@@ -930,6 +968,8 @@ fn the_publish_step_passes_the_previous_manifest_and_a_private_key_it_removes() 
             "our-nixos",
             "--base-url",
             "https://github.com/o/r/releases/download/v1/",
+            "--manifest-url",
+            "https://o.github.io/r/DistributionInfo.json",
             "--out",
             &format!("{w}/release"),
             "--previous",
@@ -973,6 +1013,37 @@ fn the_publish_step_passes_the_previous_manifest_and_a_private_key_it_removes() 
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(!printed.contains(&base64[..16]), "{printed}");
+}
+
+#[test]
+fn the_installer_check_fails_a_script_that_registers_another_url() {
+    let pages = "https://o.github.io/r/DistributionInfo.json";
+    let release = "https://github.com/o/r/releases/download/v1/DistributionInfo.json";
+    let check = |registered: &str| -> Output {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("release")).unwrap();
+        std::fs::write(
+            dir.path().join("release/install-channel.ps1"),
+            format!("# {pages}\n$ManifestUrl = '{registered}'\n"),
+        )
+        .unwrap();
+        run_step(
+            "release",
+            "The installer registers the manifest URL",
+            dir.path(),
+            &[("MANIFEST_URL", pages)],
+        )
+    };
+    assert!(check(pages).status.success());
+    // The Pages URL in a comment is not enough: the line setting it counts.
+    let output = check(release);
+    assert!(!output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains(&format!(
+            "does not register the channel's manifest URL {pages}"
+        )),
+        "{output:?}"
+    );
 }
 
 /// Where a publish step ran and where its `nix` shim logged.

@@ -259,6 +259,14 @@ pub enum SignError {
     BundleWithManifest { file: PathBuf },
     #[error("manifest {}: {message}; nothing was signed", manifest.display())]
     BadManifest { manifest: PathBuf, message: String },
+    #[error("manifest {}: the SBOM it records (sbom.file {:?}) is not beside it: {} does not exist; nothing was signed", manifest.display(), crate::escape::escape_str(.file), looked_for.display())]
+    SbomNotBeside {
+        manifest: PathBuf,
+        file: String,
+        looked_for: PathBuf,
+    },
+    #[error("{} was given as the SBOM, but the manifest {} records none; nothing was signed", sbom.display(), manifest.display())]
+    NoSbomRecorded { sbom: PathBuf, manifest: PathBuf },
     #[error("{} is not the image manifest {} describes ({what}); nothing was signed", file.display(), manifest.display())]
     NotThisImage {
         file: PathBuf,
@@ -288,6 +296,7 @@ impl SignError {
             self,
             SignError::NoManifest { .. }
                 | SignError::BundleWithManifest { .. }
+                | SignError::NoSbomRecorded { .. }
                 | SignError::KeyInExtraFiles { .. }
                 | SignError::KeyInStore { .. }
         )

@@ -18,6 +18,9 @@ pub struct PublishRequest {
     pub flavour: String,
     /// Where the directory will be served from (`https://` or `file://`).
     pub base_url: String,
+    /// The URL `install-channel.ps1` registers, else BASE_URL followed by
+    /// `DistributionInfo.json`.
+    pub manifest_url: Option<String>,
     /// The release directory to create.
     pub out: PathBuf,
     /// The previous release's `DistributionInfo.json`.
@@ -45,6 +48,7 @@ pub fn publish(request: &PublishRequest) -> Result<Published, AppError> {
     Ok(publish::publish(&Release {
         flavour: &request.flavour,
         base_url: &request.base_url,
+        manifest_url: request.manifest_url.as_deref(),
         out: &request.out,
         previous: request.previous.as_deref(),
         name: request.name.as_deref(),

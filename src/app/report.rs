@@ -94,6 +94,8 @@ pub struct VerifyRequest {
     pub bare: bool,
     /// The manifest written for a tarball.
     pub manifest: Option<PathBuf>,
+    /// The SBOM the manifest records, when it is not beside the manifest.
+    pub sbom: Option<PathBuf>,
     /// Public keys, key lists or files of them: a signature by one of them
     /// is required.
     pub trusted_keys: Vec<String>,
@@ -161,6 +163,7 @@ pub fn verify(request: &VerifyRequest) -> Result<VerifyReport, ReadingError> {
         &request.file,
         request.bare,
         request.manifest.as_deref(),
+        request.sbom.as_deref(),
         &trusted,
         &mut bar,
     );

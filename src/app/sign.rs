@@ -35,6 +35,9 @@ pub struct SignRequest {
     pub key: PathBuf,
     /// An image's manifest.
     pub manifest: Option<PathBuf>,
+    /// The SBOM the manifest records, when not beside it under its
+    /// recorded name.
+    pub sbom: Option<PathBuf>,
     /// Where the signed manifest or bundle goes; the manifest or bundle
     /// itself when `None`.
     pub output: Option<PathBuf>,
@@ -80,6 +83,12 @@ pub fn sign(request: &SignRequest) -> Result<SignOutcome, AppError> {
             role: Role::Image,
             path: &request.file,
         });
+        if let Some(sbom) = &request.sbom {
+            inputs.push(Named {
+                role: Role::Sbom,
+                path: sbom,
+            });
+        }
     }
     check_outputs(
         &[Named {
@@ -103,7 +112,7 @@ pub fn sign(request: &SignRequest) -> Result<SignOutcome, AppError> {
             signature,
         });
     }
-    let manifest = sign_image_manifest(&request.file, target, &key)?;
+    let manifest = sign_image_manifest(&request.file, target, request.sbom.as_deref(), &key)?;
     let file = AtomicOutput::create(&output)?;
     let write_error = |source| SignError::Write {
         path: output.clone(),
@@ -159,10 +168,12 @@ fn own_signature(signatures: &[Signature], key: &SigningKey) -> Signature {
         .expect("the manifest was just signed with the key")
 }
 
-/// The manifest at `manifest_path`, checked against the image and signed.
+/// The manifest at `manifest_path`, checked against the image and its SBOM
+/// (`sbom`, else the recorded file beside the manifest) and signed.
 fn sign_image_manifest(
     image: &Path,
     manifest_path: &Path,
+    sbom: Option<&Path>,
     key: &SigningKey,
 ) -> Result<Manifest, AppError> {
     let bad = |message: String| SignError::BadManifest {
@@ -193,15 +204,37 @@ fn sign_image_manifest(
         ))
         .into());
     }
-    // The SBOM the manifest records, beside it: a signature vouches for it.
+    // The SBOM the manifest records, given or beside it: a signature
+    // vouches for it.
+    if let (None, Some(given)) = (&manifest.sbom, sbom) {
+        return Err(SignError::NoSbomRecorded {
+            sbom: given.to_path_buf(),
+            manifest: manifest_path.to_path_buf(),
+        }
+        .into());
+    }
     if let Some(record) = &manifest.sbom {
-        let name = crate::input::plain_file_name(&record.file).map_err(|why| {
-            bad(format!(
-                "its sbom.file {:?} {why}",
-                crate::escape::escape_str(&record.file)
-            ))
-        })?;
-        let sbom = manifest_path.parent().unwrap_or(Path::new("")).join(name);
+        let sbom = match sbom {
+            Some(given) => given.to_path_buf(),
+            None => {
+                let name = crate::input::plain_file_name(&record.file).map_err(|why| {
+                    bad(format!(
+                        "its sbom.file {:?} {why}",
+                        crate::escape::escape_str(&record.file)
+                    ))
+                })?;
+                let beside = manifest_path.parent().unwrap_or(Path::new("")).join(name);
+                if !beside.exists() {
+                    return Err(SignError::SbomNotBeside {
+                        manifest: manifest_path.to_path_buf(),
+                        file: record.file.clone(),
+                        looked_for: beside,
+                    }
+                    .into());
+                }
+                beside
+            }
+        };
         let (sha256, _) = hash_file(&sbom)?;
         if sha256 != record.sha256 {
             return Err(bad(format!(

@@ -46,6 +46,12 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
 
+    /// The SBOM the manifest records, when it is not beside the manifest
+    /// under its recorded name (a release renamed it): its sha256 must be
+    /// the manifest's sbom.sha256.
+    #[arg(long, value_name = "FILE", requires = "manifest")]
+    pub sbom: Option<PathBuf>,
+
     /// Require a signature by one of these keys: a public key NAME:BASE64
     /// (as `nix key convert-secret-to-public` prints), a nix.conf-style
     /// `trusted-public-keys` value of several, or a file holding either.

@@ -21,6 +21,13 @@ pub struct PublishArgs {
     #[arg(long, value_name = "URL")]
     pub base_url: String,
 
+    /// The URL install-channel.ps1 registers, where DistributionInfo.json
+    /// will be served (e.g. a stable URL while BASE_URL is one release's);
+    /// by default BASE_URL followed by DistributionInfo.json. Checked as
+    /// BASE_URL is.
+    #[arg(long, value_name = "URL")]
+    pub manifest_url: Option<String>,
+
     /// The release directory to create (absent or empty).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -64,6 +71,7 @@ impl PublishArgs {
         Ok(wsl_tarball::app::PublishRequest {
             flavour: self.flavour,
             base_url: self.base_url,
+            manifest_url: self.manifest_url,
             out: self.out,
             previous: self.previous,
             name: self.name,

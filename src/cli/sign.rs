@@ -21,6 +21,12 @@ pub struct SignArgs {
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
 
+    /// For an image: the SBOM its manifest records, when it is not beside
+    /// the manifest under its recorded name; its sha256 must be the
+    /// manifest's sbom.sha256.
+    #[arg(long, value_name = "FILE", requires = "manifest")]
+    pub sbom: Option<PathBuf>,
+
     /// Where to write the signed manifest (image) or bundle; by default the
     /// manifest or bundle is replaced, atomically.
     #[arg(short, long, value_name = "FILE")]

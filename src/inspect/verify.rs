@@ -5,8 +5,10 @@
 //! members against Nix's database inside the tarball, every reference
 //! present, the system profile, and, when the tarball has a NixOS skeleton,
 //! the files WSL needs. Given the manifest `write --manifest` wrote, also
-//! that the file is the one it records (sha256 and size), and given trusted
-//! keys, that the manifest is signed by one of them ([`crate::sign`]).
+//! that the file is the one it records (sha256 and size), as is the SBOM
+//! it records (beside the manifest under its recorded name, or the file
+//! given), and given trusted keys, that the manifest is signed by one of
+//! them ([`crate::sign`]).
 
 use crate::count::count;
 use std::path::Path;
@@ -179,20 +181,24 @@ pub fn verify_with_progress(
     bare: bool,
     progress: &mut dyn Progress,
 ) -> Result<Verification, InspectError> {
-    verify_signed(path, bare, None, &[], progress)
+    verify_signed(path, bare, None, None, &[], progress)
 }
 
 /// [`verify_with_progress`], and with `manifest` the [`Check::Manifest`]
 /// check, and with `trusted` keys (which need `manifest`) the
-/// [`Check::Signature`] check.
+/// [`Check::Signature`] check. The SBOM the manifest records is `sbom`
+/// when given (a renamed copy), else its recorded file beside the
+/// manifest.
 pub fn verify_signed(
     path: &Path,
     bare: bool,
     manifest: Option<&Path>,
+    sbom: Option<&Path>,
     trusted: &[PublicKey],
     progress: &mut dyn Progress,
 ) -> Result<Verification, InspectError> {
-    verify_image(path, bare, manifest, trusted, progress).map(|(verification, _)| verification)
+    verify_image(path, bare, manifest, sbom, trusted, progress)
+        .map(|(verification, _)| verification)
 }
 
 /// [`verify_signed`], and the image's architecture as the `wsl-format`
@@ -203,6 +209,7 @@ pub(crate) fn verify_image(
     path: &Path,
     bare: bool,
     manifest: Option<&Path>,
+    sbom: Option<&Path>,
     trusted: &[PublicKey],
     progress: &mut dyn Progress,
 ) -> Result<(Verification, Option<&'static str>), InspectError> {
@@ -272,7 +279,11 @@ pub(crate) fn verify_image(
             asked.push(Check::Signature);
         }
         let dir = manifest.and_then(Path::parent).unwrap_or(Path::new(""));
-        check_manifest(&walk, bytes, dir, trusted, &mut failures, &mut notes);
+        let sbom = match sbom {
+            Some(path) => SbomLookup::Given(path),
+            None => SbomLookup::Beside(dir),
+        };
+        check_manifest(&walk, bytes, sbom, trusted, &mut failures, &mut notes);
     }
 
     let checks = Check::ALL
@@ -323,13 +334,22 @@ pub(crate) fn verify_image(
     Ok((verification, arch))
 }
 
+/// Where the SBOM a manifest records is read from.
+#[derive(Debug, Clone, Copy)]
+enum SbomLookup<'a> {
+    /// Its recorded file name in this directory, the manifest's.
+    Beside(&'a Path),
+    /// This file, whatever its name.
+    Given(&'a Path),
+}
+
 /// The file against the manifest's `tarball.sha256` and `size`, the SBOM
-/// it names (in `dir`, the manifest's directory) against its `sbom.sha256`,
-/// and the manifest's signatures against `trusted` (when there are any).
+/// it names (see [`SbomLookup`]) against its `sbom.sha256`, and the
+/// manifest's signatures against `trusted` (when there are any).
 fn check_manifest(
     walk: &ArchiveWalk,
     bytes: &[u8],
-    dir: &Path,
+    sbom: SbomLookup<'_>,
     trusted: &[PublicKey],
     failures: &mut Failures,
     notes: &mut Vec<(Check, String)>,
@@ -368,10 +388,16 @@ fn check_manifest(
             ),
         );
     }
-    if let Some(sbom) = manifest.get("sbom") {
-        if let Err(message) = check_sbom(sbom, dir) {
-            failures.push(Check::Manifest, message);
-        }
+    let checked = match (manifest.get("sbom"), sbom) {
+        (Some(record), lookup) => check_sbom(record, lookup),
+        (None, SbomLookup::Given(path)) => Err(format!(
+            "the SBOM {} was given, but the manifest records no SBOM (no sbom field)",
+            path.display()
+        )),
+        (None, SbomLookup::Beside(_)) => Ok(()),
+    };
+    if let Err(message) = checked {
+        failures.push(Check::Manifest, message);
     }
     if trusted.is_empty() {
         return;
@@ -389,25 +415,40 @@ fn check_manifest(
 /// The largest SBOM read.
 const MAX_SBOM_BYTES: u64 = 256 << 20;
 
-/// The SBOM the manifest's `sbom` names, beside the manifest in `dir`,
-/// against its recorded SHA-256.
-fn check_sbom(record: &serde_json::Value, dir: &Path) -> Result<(), String> {
+/// The SBOM the manifest's `sbom` names, found by `lookup`, against its
+/// recorded SHA-256.
+fn check_sbom(record: &serde_json::Value, lookup: SbomLookup<'_>) -> Result<(), String> {
     let record: crate::manifest::ManifestSbom = serde_json::from_value(record.clone())
         .map_err(|e| format!("the manifest's sbom is not {{\"file\", \"sha256\"}}: {e}"))?;
-    let name = crate::input::plain_file_name(&record.file).map_err(|why| {
-        format!(
-            "the manifest's sbom.file {:?} {why}",
-            escape_str(&record.file)
-        )
-    })?;
-    let path = dir.join(name);
+    let path = match lookup {
+        SbomLookup::Given(path) => path.to_path_buf(),
+        SbomLookup::Beside(dir) => {
+            let name = crate::input::plain_file_name(&record.file).map_err(|why| {
+                format!(
+                    "the manifest's sbom.file {:?} {why}",
+                    escape_str(&record.file)
+                )
+            })?;
+            let path = dir.join(name);
+            if let Err(e) = std::fs::metadata(&path) {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    return Err(format!(
+                        "the SBOM the manifest records (sbom.file {:?}) is not beside the manifest: {} does not exist; when it is elsewhere or renamed, --sbom FILE names it",
+                        escape_str(&record.file),
+                        path.display()
+                    ));
+                }
+            }
+            path
+        }
+    };
+    let shown = path.display();
     let bytes = crate::input::read_limited(&path, MAX_SBOM_BYTES, "an SBOM")
-        .map_err(|e| format!("the SBOM the manifest names: {e}"))?;
+        .map_err(|e| format!("the SBOM the manifest records, {shown}: {e}"))?;
     let sha256 = crate::hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
     if sha256 != record.sha256 {
         return Err(format!(
-            "the SBOM {}: its sha256 is {sha256}, the manifest records {:?}",
-            path.display(),
+            "the SBOM {shown}: its sha256 is {sha256}, the manifest records {:?}",
             escape_str(&record.sha256)
         ));
     }

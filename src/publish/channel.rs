@@ -114,15 +114,16 @@ mod flavours_once {
     }
 }
 
-/// A base URL the release directory is published at: `https://` or
-/// `file://` (which WSL 2.4.4 and later read), ASCII without white space,
-/// control characters, `"`, `` ` `` or other characters that need quoting
-/// (PowerShell also takes the typographic quotes U+2018 to U+201B for `'`,
-/// hence ASCII only); no query or fragment; always ending in `/`.
+/// A URL from the command line that ends up in `DistributionInfo.json`
+/// and `install-channel.ps1`: `https://` or `file://` (which WSL 2.4.4 and
+/// later read), ASCII without white space, control characters, `"`, `` ` ``
+/// or other characters that need quoting (PowerShell also takes the
+/// typographic quotes U+2018 to U+201B for `'`, hence ASCII only); no query
+/// or fragment. Kept as given.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct BaseUrl(String);
+pub(crate) struct CheckedUrl(String);
 
-/// What is wrong with a base URL.
+/// What is wrong with a URL.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
     #[error("it does not start with https:// or file://")]
@@ -139,8 +140,8 @@ pub enum UrlError {
     Query,
 }
 
-impl BaseUrl {
-    pub(crate) fn parse(text: &str) -> Result<BaseUrl, UrlError> {
+impl CheckedUrl {
+    pub(crate) fn parse(text: &str) -> Result<CheckedUrl, UrlError> {
         let rest = text
             .strip_prefix("https://")
             .or_else(|| text.strip_prefix("file://"))
@@ -163,22 +164,45 @@ impl BaseUrl {
         if rest.trim_matches('/').is_empty() {
             return Err(UrlError::Empty);
         }
-        let mut url = text.to_owned();
+        Ok(CheckedUrl(text.to_owned()))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CheckedUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A base URL the release directory is published at: a [`CheckedUrl`]
+/// always ending in `/`, so that a file name appended to it names a file
+/// in the directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BaseUrl(CheckedUrl);
+
+impl BaseUrl {
+    pub(crate) fn parse(text: &str) -> Result<BaseUrl, UrlError> {
+        let CheckedUrl(mut url) = CheckedUrl::parse(text)?;
         if !url.ends_with('/') {
             url.push('/');
         }
-        Ok(BaseUrl(url))
+        Ok(BaseUrl(CheckedUrl(url)))
     }
 
-    /// The URL of `file` (a plain file name) in the release directory.
-    pub(crate) fn join(&self, file: &str) -> String {
-        format!("{}{file}", self.0)
+    /// The URL of `file` (a plain file name) in the release directory; the
+    /// rules hold for it as `file` is a plain name.
+    pub(crate) fn join(&self, file: &str) -> CheckedUrl {
+        CheckedUrl(format!("{}{file}", self.0))
     }
 }
 
 impl fmt::Display for BaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        self.0.fmt(f)
     }
 }
 
@@ -357,7 +381,7 @@ fn check_flavour(flavour: &str, versions: &[Version], one_default: bool) -> Resu
                     sha256: url.sha256.clone(),
                 });
             }
-            if let Err(why) = BaseUrl::parse(&url.url) {
+            if let Err(why) = CheckedUrl::parse(&url.url) {
                 return Err(RuleError::BadUrl {
                     flavour: f,
                     name,
@@ -475,9 +499,20 @@ mod tests {
         assert_eq!(check_name("a b"), Err(NameError::Character(' ')));
         assert_eq!(check_name("a/b"), Err(NameError::Character('/')));
         assert_eq!(
-            BaseUrl::parse("https://h/r").unwrap().join("x.wsl"),
+            BaseUrl::parse("https://h/r")
+                .unwrap()
+                .join("x.wsl")
+                .as_str(),
             "https://h/r/x.wsl"
         );
+        // A full URL is kept as given: no `/` appended.
+        assert_eq!(
+            CheckedUrl::parse("https://h/r/DistributionInfo.json")
+                .unwrap()
+                .as_str(),
+            "https://h/r/DistributionInfo.json"
+        );
+        assert_eq!(CheckedUrl::parse("https://h/r?x"), Err(UrlError::Query));
         assert_eq!(
             BaseUrl::parse("file:///C:/r/").unwrap().to_string(),
             "file:///C:/r/"

@@ -6,7 +6,8 @@
 //!     NAME.ARCH.manifest.json               their manifests (signed with a key)
 //!     SBOM files, as each manifest names them
 //!     DistributionInfo.json (+ .sig)        the channel manifest WSL reads
-//!     install-channel.ps1                   registers the manifest URL
+//!     install-channel.ps1                   registers the manifest URL (by
+//!                                           default BASE_URL/DistributionInfo.json)
 //!     SHA256SUMS                            every other file, sorted
 //! ```
 //!
@@ -47,7 +48,7 @@ use crate::input::{plain_file_name, read_limited, FileNameError};
 use crate::inspect::{verify_image, InspectError};
 use crate::manifest::Manifest;
 use crate::sign::{Domain, PublicKey, SigningKey};
-use channel::{check_name, BaseUrl, DistributionInfo, ImageUrl, Version};
+use channel::{check_name, BaseUrl, CheckedUrl, DistributionInfo, ImageUrl, Version};
 use ps1::MANIFEST_FILE;
 
 /// The detached signature file of `DistributionInfo.json`.
@@ -67,6 +68,9 @@ const MAX_SBOM_BYTES: u64 = 256 << 20;
 pub(crate) struct Release<'a> {
     pub(crate) flavour: &'a str,
     pub(crate) base_url: &'a str,
+    /// The URL `install-channel.ps1` registers; by default `base_url`
+    /// followed by `DistributionInfo.json`.
+    pub(crate) manifest_url: Option<&'a str>,
     pub(crate) out: &'a Path,
     pub(crate) previous: Option<&'a Path>,
     pub(crate) name: Option<&'a str>,
@@ -89,6 +93,8 @@ pub struct Published {
     pub files: Vec<String>,
     /// Earlier versions of the flavour kept listed.
     pub kept_versions: usize,
+    /// Where the release directory's files are published.
+    pub base_url: String,
     /// The manifest's URL, which `install-channel.ps1` registers.
     pub manifest_url: String,
 }
@@ -106,6 +112,8 @@ pub enum PublishError {
     FriendlyName,
     #[error("the base URL {:?}: {why}", escape_str(.url))]
     BaseUrl { url: String, why: UrlError },
+    #[error("the manifest URL {:?}: {why}", escape_str(.url))]
+    ManifestUrl { url: String, why: UrlError },
     #[error("{}: its system {:?} is not a NixOS toplevel named nixos-system-HOST-VERSION, so the version cannot be named from it: give a name", manifest.display(), escape_str(.system))]
     NoVersion { manifest: PathBuf, system: String },
     #[error("{} and {} are systems of different versions ({:?}, {:?}): publish one version at a time, or give a name", first.display(), second.display(), escape_str(.first_version), escape_str(.second_version))]
@@ -198,6 +206,7 @@ impl PublishError {
                 | PublishError::NameOutsideFlavour { .. }
                 | PublishError::FriendlyName
                 | PublishError::BaseUrl { .. }
+                | PublishError::ManifestUrl { .. }
                 | PublishError::NotEmpty { .. }
         )
     }
@@ -256,6 +265,13 @@ pub(crate) fn publish(release: &Release<'_>) -> Result<Published, PublishError> 
         url: release.base_url.to_owned(),
         why,
     })?;
+    let manifest_url = match release.manifest_url {
+        Some(url) => CheckedUrl::parse(url).map_err(|why| PublishError::ManifestUrl {
+            url: url.to_owned(),
+            why,
+        })?,
+        None => base.join(MANIFEST_FILE),
+    };
     check_destination(release.out)?;
     if let Some(name) = release.name {
         check_given_name(name, flavour)?;
@@ -295,6 +311,7 @@ pub(crate) fn publish(release: &Release<'_>) -> Result<Published, PublishError> 
             &staged,
             false,
             Some(&image.manifest_path),
+            image.sbom.as_deref(),
             release.trusted,
             &mut (),
         )?;
@@ -329,7 +346,7 @@ pub(crate) fn publish(release: &Release<'_>) -> Result<Published, PublishError> 
         let file = format!("{name}.{arch}.wsl");
         fs::rename(&staged, staging.dir.join(&file)).map_err(io(&staged))?;
         let url = ImageUrl {
-            url: base.join(&file),
+            url: base.join(&file).to_string(),
             sha256: format!("0x{}", image.manifest.tarball.sha256),
         };
         match arch {
@@ -384,7 +401,10 @@ pub(crate) fn publish(release: &Release<'_>) -> Result<Published, PublishError> 
         let signature = key.sign_bytes(&channel_message(json.as_bytes()));
         staging.write(SIGNATURE_FILE, format!("{signature}\n").as_bytes())?;
     }
-    staging.write(SCRIPT_FILE, ps1::install_channel_script(&base).as_bytes())?;
+    staging.write(
+        SCRIPT_FILE,
+        ps1::install_channel_script(&manifest_url).as_bytes(),
+    )?;
     let mut files = staging.files()?;
     let mut sums = String::new();
     for file in &files {
@@ -402,7 +422,8 @@ pub(crate) fn publish(release: &Release<'_>) -> Result<Published, PublishError> 
         images: published,
         files,
         kept_versions,
-        manifest_url: base.join(MANIFEST_FILE),
+        base_url: base.to_string(),
+        manifest_url: manifest_url.to_string(),
     })
 }
 
@@ -489,6 +510,15 @@ fn read_image(manifest_path: &Path) -> Result<Image, PublishError> {
         ),
         None => None,
     };
+    if let (Some(sbom), Some(record)) = (&sbom, &manifest.sbom) {
+        if !sbom.exists() {
+            return Err(bad(format!(
+                "its SBOM (sbom.file {:?}) is not beside it: {} does not exist, and publish copies it from there",
+                escape_str(&record.file),
+                sbom.display()
+            )));
+        }
+    }
     Ok(Image {
         manifest_path: manifest_path.to_path_buf(),
         manifest_bytes,

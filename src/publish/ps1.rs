@@ -12,26 +12,27 @@
 //! so that `-Remove` puts it back: `-Remove` undoes exactly what the script
 //! did, and nothing when the value is not this channel's.
 //!
-//! The URL is the only value from outside: a [`BaseUrl`] (checked ASCII,
-//! no quotes but `'`, no control characters), embedded as a PowerShell
-//! single-quoted literal with `'` doubled, the literal's only escape.
+//! The URL is the only value from outside: a [`CheckedUrl`] (checked
+//! ASCII, no quotes but `'`, no control characters), embedded as a
+//! PowerShell single-quoted literal with `'` doubled, the literal's only
+//! escape.
 
-use super::channel::BaseUrl;
+use super::channel::CheckedUrl;
 
 /// The manifest's file name in the release directory.
 pub(crate) const MANIFEST_FILE: &str = "DistributionInfo.json";
 
 /// `text` as a PowerShell single-quoted string literal. `text` must hold no
 /// typographic quote (U+2018 to U+201B), which PowerShell also ends such
-/// a literal with; a [`BaseUrl`] is ASCII.
+/// a literal with; a [`CheckedUrl`] is ASCII.
 fn single_quoted(text: &str) -> String {
     debug_assert!(!text.contains(['\u{2018}', '\u{2019}', '\u{201a}', '\u{201b}']));
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// The script for the channel published at `base`.
-pub(crate) fn install_channel_script(base: &BaseUrl) -> String {
-    let url = single_quoted(&base.join(MANIFEST_FILE));
+/// The script for the channel whose manifest is at `manifest_url`.
+pub(crate) fn install_channel_script(manifest_url: &CheckedUrl) -> String {
+    let url = single_quoted(manifest_url.as_str());
     SCRIPT.replace("@MANIFEST_URL@", &url)
 }
 
@@ -132,8 +133,8 @@ mod tests {
 
     #[test]
     fn the_url_is_one_single_quoted_literal_with_quotes_doubled() {
-        let base = BaseUrl::parse("https://example.com/it's/").unwrap();
-        let script = install_channel_script(&base);
+        let url = CheckedUrl::parse("https://example.com/it's/DistributionInfo.json").unwrap();
+        let script = install_channel_script(&url);
         assert!(
             script.contains("\n$ManifestUrl = 'https://example.com/it''s/DistributionInfo.json'\n"),
             "{script}"
