@@ -90,10 +90,10 @@ pub const DEFAULT_LIMIT_BYTES: u64 = 10 << 30;
 pub enum CacheError {
     #[error("cache directory {}: {source}", dir.display())]
     Io { dir: PathBuf, source: io::Error },
-    #[error("--cache {} is not a directory", dir.display())]
+    #[error("cache {} is not a directory", dir.display())]
     NotADirectory { dir: PathBuf },
     #[error(
-        "--cache works with gzip only (each store path is its own gzip segment), not {compression}"
+        "the cache works with gzip only (each store path is its own gzip segment), not {compression}"
     )]
     NotGzip { compression: Compression },
     #[error(transparent)]
