@@ -50,23 +50,19 @@
 //! `#[warn(missing_docs)]` below document every public item; `app`,
 //! `delta` and `write` do not yet.
 
+#![warn(missing_docs)]
+
 pub mod app;
-#[warn(missing_docs)]
 pub mod archive;
 pub(crate) mod cache;
-#[warn(missing_docs)]
 pub mod compress;
-#[warn(missing_docs)]
 pub mod count;
 pub mod delta;
 pub(crate) mod direct_write;
 pub(crate) mod entry;
-#[warn(missing_docs)]
 pub mod escape;
-#[warn(missing_docs)]
 pub mod hex;
 pub(crate) mod input;
-#[warn(missing_docs)]
 pub mod inspect;
 pub(crate) mod manifest;
 pub(crate) mod nar;
@@ -79,17 +75,12 @@ pub(crate) mod output;
 pub(crate) mod overlap;
 pub(crate) mod pipeline;
 pub(crate) mod plan;
-#[warn(missing_docs)]
 pub mod progress;
 pub(crate) mod publish;
 pub(crate) mod sbom;
-#[warn(missing_docs)]
 pub mod scan;
-#[warn(missing_docs)]
 pub mod sign;
-#[warn(missing_docs)]
 pub mod store;
-#[warn(missing_docs)]
 pub mod tar;
 pub(crate) mod walk;
-pub mod write;
+pub(crate) mod write;

@@ -26,6 +26,7 @@ mod delta;
 mod error;
 mod publish;
 mod report;
+mod request;
 mod rootfs;
 mod security;
 mod sign;
@@ -38,10 +39,8 @@ pub use report::{
     check, diff, inspect, verify, CheckRequest, DiffReport, InspectReport, ReadingError,
     VerifyReport, VerifyRequest,
 };
-pub use rootfs::{
-    check_rootfs, write_rootfs, CompressionRequest, ContentRequest, OutputRequest, Skeleton,
-    SystemRequest, WriteOutcome,
-};
+pub use request::{CompressionRequest, ContentRequest, OutputRequest, Skeleton, SystemRequest};
+pub use rootfs::{check_rootfs, write_rootfs, WriteOutcome};
 pub use security::{check_tarball, CheckSettings};
 pub use sign::{sign, SignOutcome, SignRequest};
 // What requests and outcomes are made of, from modules the crate keeps to

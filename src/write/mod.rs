@@ -152,11 +152,6 @@ impl PendingTarball {
         self.cache_store_failure.as_ref()
     }
 
-    /// Moves the tarball to its destination.
-    pub fn commit(self) -> Result<WriteSummary, WriteError> {
-        self.commit_with(Vec::new(), &mut |_| {})
-    }
-
     /// Moves the tarball and `companions` (its manifest) to their
     /// destinations as one transaction (see [`crate::output::commit_all`]):
     /// if any cannot be committed, none replaces its destination.
