@@ -36,6 +36,7 @@ pub struct SystemRequest {
     pub facts: Option<PathBuf>,
     /// An icon for a skeleton of defaults (the facts name their own).
     pub icon: Option<PathBuf>,
+    /// Which skeleton (the WSL files of the rootfs) it gets.
     pub skeleton: Skeleton,
 }
 
@@ -44,15 +45,19 @@ pub struct SystemRequest {
 pub struct ContentRequest {
     /// Modification time of every entry, in seconds since 1970.
     pub mtime: u64,
+    /// A directory whose tree is copied into the rootfs at `/`, if any.
     pub extra_files: Option<PathBuf>,
     /// (rootfs path, UID:GID) pairs; later ones win.
     pub chown: Vec<(String, String)>,
+    /// Rootfs paths of files the tool makes (the skeleton's) that the extra files may replace.
     pub allow_override: Vec<String>,
+    /// Whether the rootfs gets Nix's database, and how it is made.
     pub nix_db: NixDbMode,
     /// The logical store directory.
     pub store_dir: StoreDir,
     /// Read the store from ROOT/<store_dir>.
     pub store_root: Option<PathBuf>,
+    /// The security checks the rootfs goes through.
     pub checks: CheckSettings,
 }
 
@@ -76,8 +81,11 @@ impl ContentRequest {
 /// The compression flags; `None` defers to the NixOS module, then gzip.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CompressionRequest {
+    /// The format; `None`: the NixOS module's, else gzip.
     pub compression: Option<Compression>,
+    /// The format's level; `None`: its default.
     pub level: Option<u32>,
+    /// Worker threads; `None`: one per core.
     pub threads: Option<usize>,
 }
 

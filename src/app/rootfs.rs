@@ -28,6 +28,7 @@ use crate::write::{check_plan, write_tarball, WriteOptions, WriteSummary};
 /// A written and committed rootfs.
 #[derive(Debug)]
 pub struct WriteOutcome {
+    /// What the write did: its counts, sizes and time.
     pub summary: WriteSummary,
 }
 
