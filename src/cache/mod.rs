@@ -97,13 +97,13 @@ pub enum CacheError {
         source: io::Error,
     },
     /// The cache path exists and is not a directory.
-    #[error("--cache {} is not a directory", dir.display())]
+    #[error("cache directory {} is not a directory", dir.display())]
     NotADirectory {
         /// The path given.
         dir: PathBuf,
     },
     #[error(
-        "--cache works with gzip only (each store path is its own gzip segment), not {compression}"
+        "a cache works with gzip only (each store path is its own gzip segment), not {compression}"
     )]
     /// A cache was asked for with a compression other than gzip: segments are gzip members.
     NotGzip {
