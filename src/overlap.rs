@@ -27,11 +27,17 @@ pub struct Named<'a> {
 pub enum Role {
     /// The tarball, bundle or signed file written.
     Output,
+    /// A manifest: the one written beside the tarball, or the one `sign` signs.
     Manifest,
+    /// The SBOM written beside the tarball.
     Sbom,
+    /// The Nix secret key file signed with.
     SigningKey,
+    /// The closure file read.
     Closure,
+    /// The NixOS module's facts file read.
     Facts,
+    /// The extra-files directory copied into the rootfs.
     ExtraFiles,
     /// The image `sign` signs through its manifest.
     Image,
@@ -55,25 +61,40 @@ impl std::fmt::Display for Role {
 /// Two names for one file, or an output inside an input tree.
 #[derive(Debug, thiserror::Error)]
 pub enum OverlapError {
+    /// Two of the files name one file (after following links).
     #[error("{first_role} {} and {second_role} {} name the same file", first.display(), second.display())]
     SameFile {
+        /// What the first is to the request.
         first_role: Role,
+        /// The first path, as given.
         first: PathBuf,
+        /// What the second is to the request.
         second_role: Role,
+        /// The second path, as given.
         second: PathBuf,
     },
+    /// An output names an input file: writing it would overwrite the input.
     #[error("{output_role} {} is the input {input_role} {}; it would be overwritten", output.display(), input.display())]
     OutputIsInput {
+        /// What the output is to the request.
         output_role: Role,
+        /// The output path, as given.
         output: PathBuf,
+        /// What the input is to the request.
         input_role: Role,
+        /// The input path, as given.
         input: PathBuf,
     },
+    /// An output lies inside an input tree, so later runs would copy it into their tarballs.
     #[error("{output_role} {} is inside the {tree_role} directory {}; it would be copied into later tarballs", output.display(), tree.display())]
     InsideTree {
+        /// What the output is to the request.
         output_role: Role,
+        /// The output path, as given.
         output: PathBuf,
+        /// What the tree is to the request.
         tree_role: Role,
+        /// The tree's directory, as given.
         tree: PathBuf,
     },
 }

@@ -27,8 +27,11 @@ pub struct BuildRequest {
     /// Write an update bundle from this earlier tarball, manifest or closure
     /// instead of a tarball.
     pub delta_from: Option<PathBuf>,
+    /// What goes into the rootfs besides the closure, and how it is read.
     pub content: ContentRequest,
+    /// How the tarball (or the bundle) is compressed.
     pub compression: CompressionRequest,
+    /// Where the tarball and its manifest, SBOM and cache go.
     pub output: OutputRequest,
     /// Whether `output.output` was left at its default (a bundle then goes
     /// to update.wsl-delta).
@@ -36,6 +39,7 @@ pub struct BuildRequest {
     /// No cache: not even the default one (`default_cache_dir`), which a
     /// gzip tarball otherwise uses when `output.cache` is `None`.
     pub no_cache: bool,
+    /// Whether to report progress while the tarball is written.
     pub progress: bool,
 }
 
@@ -56,7 +60,9 @@ fn default_cache_dir() -> Option<PathBuf> {
 /// What `build` wrote.
 #[derive(Debug)]
 pub enum BuildOutcome {
+    /// A rootfs tarball, written and committed.
     Tarball(WriteOutcome),
+    /// An update bundle, written instead of a tarball (`--delta-from`).
     Bundle(Box<DeltaOutcome>),
 }
 

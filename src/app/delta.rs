@@ -27,6 +27,7 @@ pub struct DeltaRequest {
     pub mtime: u64,
     /// Read the store from ROOT/nix/store.
     pub store_root: Option<PathBuf>,
+    /// The security checks the bundle's contents go through.
     pub checks: CheckSettings,
     /// A Nix secret key file to sign the bundle's manifest with.
     pub sign_key: Option<PathBuf>,
@@ -35,7 +36,9 @@ pub struct DeltaRequest {
 /// A written bundle.
 #[derive(Debug)]
 pub struct DeltaOutcome {
+    /// The manifest inside the bundle: the systems it goes from and to, and its store paths.
     pub manifest: BundleManifest,
+    /// The counts and sizes of what the bundle holds.
     pub summary: BundleSummary,
     /// Where the bundle was written.
     pub output: PathBuf,

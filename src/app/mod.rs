@@ -26,6 +26,7 @@ mod delta;
 mod error;
 mod publish;
 mod report;
+mod request;
 mod rootfs;
 mod security;
 mod sign;
@@ -38,10 +39,8 @@ pub use report::{
     check, diff, inspect, verify, CheckRequest, DiffReport, InspectReport, ReadingError,
     VerifyReport, VerifyRequest,
 };
-pub use rootfs::{
-    check_rootfs, write_rootfs, CompressionRequest, ContentRequest, OutputRequest, Skeleton,
-    SystemRequest, WriteOutcome,
-};
+pub use request::{CompressionRequest, ContentRequest, OutputRequest, Skeleton, SystemRequest};
+pub use rootfs::{check_rootfs, write_rootfs, WriteOutcome};
 pub use security::{check_tarball, CheckSettings};
 pub use sign::{sign, SignOutcome, SignRequest};
 // What requests and outcomes are made of, from modules the crate keeps to
@@ -65,16 +64,29 @@ pub enum Event<'a> {
     /// WSL_TARBALL_SKIP_CHECKS is set: nothing is checked.
     ChecksSkipped,
     /// `build` chose the host itself, for this reason.
-    HostChosen { host: &'a str, reason: &'a str },
+    HostChosen {
+        /// The host's name in the flake's `nixosConfigurations`.
+        host: &'a str,
+        /// Why that one (the only one, or the machine's host name).
+        reason: &'a str,
+    },
     /// `build`'s host lacks the wsl-tarball module: its toplevel and a
     /// default skeleton are used.
-    NoFacts { host: &'a str },
+    NoFacts {
+        /// The host's name in the flake's `nixosConfigurations`.
+        host: &'a str,
+    },
     /// The tarball is compressed with a format WSL does not officially
     /// import (zstd): Microsoft's validator accepts only gzip and xz.
-    UnofficialCompression { compression: &'a str },
+    UnofficialCompression {
+        /// The compression's name (`zstd`).
+        compression: &'a str,
+    },
     /// The closure was read and its format detected.
     ClosureRead {
+        /// Where the closure was read from (a file's path, or `nix path-info`).
         source_name: &'a str,
+        /// The format detected (`exportReferencesGraph`, `path-info JSON`, ...).
         format: &'a str,
     },
     /// The security checks' report, before anything is committed.
@@ -88,25 +100,34 @@ pub enum Event<'a> {
     /// `build`'s default cache directory cannot be used: the tarball is
     /// written without a cache.
     DefaultCacheUnusable {
+        /// The default cache directory.
         dir: &'a Path,
+        /// Why it cannot be used.
         error: &'a CacheError,
     },
     /// After the tarball was committed, the cache was trimmed to its limit
     /// (least recently used segments first).
     CacheEvicted {
+        /// The cache directory.
         dir: &'a Path,
+        /// Its size limit in bytes.
         limit: u64,
+        /// What was removed, and what is left.
         eviction: &'a Eviction,
     },
     /// Trimming the cache failed; the tarball is committed all the same.
     CacheEvictionFailed(&'a CacheError),
     /// Another run is committing into this output directory: this one
     /// waits for it (see [`crate::output::commit_all`]).
-    WaitingForCommitLock { dir: &'a Path },
+    WaitingForCommitLock {
+        /// The output directory.
+        dir: &'a Path,
+    },
 }
 
 /// Sees the [`Event`]s of a run.
 pub trait Events {
+    /// Hears one event, as it happens.
     fn event(&mut self, event: Event<'_>);
 }
 

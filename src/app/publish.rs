@@ -15,6 +15,7 @@ use crate::sign::PublicKey;
 /// What to publish.
 #[derive(Debug, Clone)]
 pub struct PublishRequest {
+    /// The distribution's flavour in `DistributionInfo.json` (`nixos`, say): the key its versions are listed under.
     pub flavour: String,
     /// Where the directory will be served from (`https://` or `file://`).
     pub base_url: String,
@@ -27,6 +28,7 @@ pub struct PublishRequest {
     pub previous: Option<PathBuf>,
     /// The version's Name, else FLAVOUR-VERSION from the system.
     pub name: Option<String>,
+    /// The version's FriendlyName as WSL shows it, else one made from the name.
     pub friendly_name: Option<String>,
     /// A Nix secret key file to sign the manifests and the channel with.
     pub sign_key: Option<PathBuf>,

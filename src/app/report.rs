@@ -49,7 +49,9 @@ impl<E: Into<AppError>> From<E> for ReadingError {
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum InspectReport {
+    /// A rootfs tarball's summary.
     Tarball(Inspection),
+    /// An update bundle's summary.
     Bundle(BundleInspection),
 }
 
@@ -105,7 +107,9 @@ pub struct VerifyRequest {
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum VerifyReport {
+    /// A rootfs tarball's checks.
     Tarball(Verification),
+    /// An update bundle's checks.
     Bundle(BundleVerification),
     /// A channel's `DistributionInfo.json`, as `publish` writes it.
     Channel(ChannelVerification),
@@ -176,7 +180,9 @@ pub fn verify(request: &VerifyRequest) -> Result<VerifyReport, ReadingError> {
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum DiffReport {
+    /// The store paths the two system descriptions differ in.
     Systems(InventoryDifference),
+    /// The members the two tarballs differ in.
     Tarballs(Box<Difference>),
 }
 
@@ -227,13 +233,18 @@ pub enum CheckRequest {
     /// An existing tarball: the environment of `check` did not make it, so
     /// only the rules apply.
     Tarball {
+        /// The tarball to scan.
         tarball: PathBuf,
+        /// What the rootfs holds besides the closure, and the checks' settings.
         content: ContentRequest,
     },
     /// The rootfs `write` would make, with `threads` workers.
     Rootfs {
+        /// Which system the rootfs is made of.
         system: SystemRequest,
+        /// What the rootfs holds besides the closure, and the checks' settings.
         content: ContentRequest,
+        /// Worker threads; `None`: one per core.
         threads: Option<usize>,
     },
 }

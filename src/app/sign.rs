@@ -50,6 +50,7 @@ pub struct SignOutcome {
     pub kind: &'static str,
     /// The signed manifest or bundle.
     pub output: PathBuf,
+    /// The signature made, as the manifest now records it.
     pub signature: Signature,
 }
 

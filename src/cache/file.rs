@@ -67,8 +67,11 @@ impl SegmentWriter {
 /// [`SegmentCache::open_segment`].
 pub struct SegmentFile {
     pub metadata: Vec<u8>,
-    /// Length and CRC-32 of the tar bytes the members stand for.
+    /// Length of the tar bytes the members stand for.
     pub input_len: u64,
+    /// CRC-32 of those tar bytes (only [`SegmentCache::load`], the tests'
+    /// view, reads it back; the write path splices the members whole).
+    #[cfg(test)]
     pub crc: u32,
     file: File,
     path: PathBuf,
@@ -123,6 +126,7 @@ impl SegmentFile {
         Ok(SegmentFile {
             metadata,
             input_len,
+            #[cfg(test)]
             crc,
             file,
             path,
@@ -133,11 +137,6 @@ impl SegmentFile {
     /// Marks the segment used now (losing this only makes it look older).
     pub(super) fn mark_used(&self) {
         let _ = self.file.set_modified(SystemTime::now());
-    }
-
-    /// Bytes of gzip members.
-    pub fn members_len(&self) -> u64 {
-        self.members_len
     }
 
     /// Copies the members into `out`, a chunk at a time. The file is the

@@ -88,16 +88,32 @@ pub const DEFAULT_LIMIT_BYTES: u64 = 10 << 30;
 /// Why the cache directory cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
+    /// The cache directory cannot be created, read or written.
     #[error("cache directory {}: {source}", dir.display())]
-    Io { dir: PathBuf, source: io::Error },
-    #[error("cache {} is not a directory", dir.display())]
-    NotADirectory { dir: PathBuf },
+    Io {
+        /// The cache directory.
+        dir: PathBuf,
+        /// Why it cannot be used.
+        source: io::Error,
+    },
+    /// The cache path exists and is not a directory.
+    #[error("cache directory {} is not a directory", dir.display())]
+    NotADirectory {
+        /// The path given.
+        dir: PathBuf,
+    },
     #[error(
-        "the cache works with gzip only (each store path is its own gzip segment), not {compression}"
+        "a cache works with gzip only (each store path is its own gzip segment), not {compression}"
     )]
-    NotGzip { compression: Compression },
+    /// A cache was asked for with a compression other than gzip: segments are gzip members.
+    NotGzip {
+        /// The compression asked for.
+        compression: Compression,
+    },
+    /// Someone besides the running user can write (or replace) the cache directory, so anything in it may be planted.
     #[error(transparent)]
     NotPrivate(Box<NotPrivate>),
+    /// A segment file cannot be committed into the cache.
     #[error(transparent)]
     Entry(#[from] OutputError),
 }
@@ -153,6 +169,7 @@ pub struct CachedSegment {
 pub struct Eviction {
     /// Segment files removed.
     pub removed: usize,
+    /// Bytes of the segment files removed.
     pub removed_bytes: u64,
     /// The size of the segment files left.
     pub kept_bytes: u64,
@@ -396,8 +413,10 @@ impl SegmentCache {
 /// Why a `--cache-limit` value is not a size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum BadSize {
+    /// The value is not bytes, nor a whole number with K, M, G or T.
     #[error("not a size: give bytes, or a whole number followed by K, M, G or T (powers of 1024), such as 500M or 10G")]
     NotASize,
+    /// The value is 2^64 bytes or more.
     #[error("more than 2^64 bytes")]
     TooLarge,
 }

@@ -216,7 +216,7 @@ fn only_gzip_and_a_directory_are_usable() {
         SegmentCache::check_usable(&file, Compression::Gzip)
             .unwrap_err()
             .to_string(),
-        format!("cache {} is not a directory", file.display())
+        format!("cache directory {} is not a directory", file.display())
     );
     for compression in [Compression::Xz, Compression::Zstd, Compression::None] {
         let err = SegmentCache::check_usable(dir.path(), compression).unwrap_err();

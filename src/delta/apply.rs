@@ -60,24 +60,35 @@ pub struct ApplyOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignatureOutcome {
     /// Signed by this trusted key.
-    Trusted { key: String },
+    Trusted {
+        /// The trusted key's name (`cache.example.org-1`, say).
+        key: String,
+    },
     /// Not satisfied, and applied anyway (`allow_unsigned`): why.
-    Skipped { why: String },
+    Skipped {
+        /// Why the signature did not satisfy: missing, by an unknown key, or bad.
+        why: String,
+    },
 }
 
 /// What `apply` did, for the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplyOutcome {
+    /// The system profile the bundle moved (`/nix/var/nix/profiles/system`, under the root if given).
     pub profile: PathBuf,
+    /// The system the profile pointed to before, as an absolute store path.
     pub old_system: String,
+    /// The system it points to now, as an absolute store path.
     pub new_system: String,
     /// Paths imported and checked; 0 when the profile was already there.
     pub imported: usize,
+    /// Whether the profile already pointed to the new system, so nothing was imported.
     pub already_applied: bool,
     /// The activation command line.
     pub activation: Vec<String>,
     /// Whether it ran (not with `dry_activate`).
     pub activated: bool,
+    /// How the bundle's signature went.
     pub signature: SignatureOutcome,
 }
 

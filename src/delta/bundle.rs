@@ -64,6 +64,7 @@ use crate::tar::{
 pub struct BundleInputs<'a> {
     /// The new system's closure.
     pub closure: &'a Closure,
+    /// The new system's toplevel, a path of the closure.
     pub system: &'a StorePath,
     /// What the colleague has.
     pub baseline: &'a Inventory,
@@ -78,6 +79,7 @@ pub struct BundleInputs<'a> {
 /// A complete bundle in its temporary file: not at the destination until
 /// [`PendingBundle::commit`]; dropping it removes it.
 pub struct PendingBundle {
+    /// The bundle's manifest, as written into it.
     pub manifest: BundleManifest,
     output: AtomicOutput,
     summary: BundleSummary,
@@ -100,8 +102,11 @@ impl PendingBundle {
 /// What a bundle's writing wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BundleSummary {
+    /// Size of the compressed bundle, in bytes.
     pub output_bytes: u64,
+    /// SHA-256 of the compressed bundle.
     pub output_sha256: [u8; 32],
+    /// Size of the uncompressed tar stream, in bytes.
     pub tar_bytes: u64,
 }
 

@@ -31,12 +31,16 @@ const PROFILES_DIR: &[u8] = b"nix/var/nix/profiles/";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InventoryKind {
+    /// A rootfs tarball: its store paths are read from its Nix database.
     Tarball,
+    /// The manifest `write` wrote beside a tarball.
     Manifest,
+    /// A closure file (`exportReferencesGraph` or `nix path-info --json`).
     Closure,
 }
 
 impl InventoryKind {
+    /// The kind's name as reports and manifests spell it: `tarball`, `manifest`, `closure`.
     pub fn name(self) -> &'static str {
         match self {
             InventoryKind::Tarball => "tarball",
@@ -59,11 +63,14 @@ pub struct InventoryPath {
 /// read, in the store directory the description was read with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inventory {
+    /// Which kind of file described the system.
     pub kind: InventoryKind,
     /// The system toplevel, when the description names one (a tarball's
     /// `/nix/var/nix/profiles/system`, a manifest's `system`).
     pub system: Option<StorePath>,
+    /// Every store path the description lists, with its NAR hash, size and references.
     pub paths: BTreeMap<StorePath, InventoryPath>,
+    /// The store directory the paths are in (`/nix/store`).
     pub store_dir: StoreDir,
 }
 
@@ -378,14 +385,23 @@ fn read_manifest(
 pub struct InventoryDifference {
     /// The schema's version, [`crate::inspect::JSON_VERSION`].
     pub version: u32,
+    /// The first description's path, as given.
     pub a: String,
+    /// The second description's path, as given.
     pub b: String,
+    /// What kind of file the first is.
     pub kind_a: InventoryKind,
+    /// What kind of file the second is.
     pub kind_b: InventoryKind,
+    /// The first's system toplevel (absolute), if it names one.
     pub system_a: Option<String>,
+    /// The second's system toplevel (absolute), if it names one.
     pub system_b: Option<String>,
+    /// Store paths (absolute) only the second lists, sorted.
     pub added: Vec<String>,
+    /// Store paths (absolute) only the first lists, sorted.
     pub removed: Vec<String>,
+    /// Store paths both list with different NAR hashes or sizes.
     pub changed: Vec<ChangedStorePath>,
     /// Same store paths with the same NAR hashes and sizes.
     pub identical: bool,

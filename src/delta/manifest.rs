@@ -25,8 +25,11 @@ pub const STORE_DIR: StoreDir = StoreDir::NIX;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(into = "RawBundlePath")]
 pub struct BundlePath {
+    /// The store path shipped.
     pub path: StorePath,
+    /// Its NAR hash, which the import is checked against.
     pub nar_hash: NarHash,
+    /// Its NAR's size in bytes: how much of the export stream it takes.
     pub nar_size: u64,
     /// Sorted (by basename, which is by absolute path), as the export
     /// stream lists them.
@@ -62,13 +65,16 @@ pub struct BundleTool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "RawManifest", try_from = "RawManifest")]
 pub struct BundleManifest {
+    /// Version of the bundle's layout, [`BUNDLE_VERSION`].
     pub bundle_version: u32,
+    /// The wsl-tarball that wrote the bundle: its name and version.
     pub tool: BundleTool,
     /// Always [`STORE_DIR`].
     pub store_dir: String,
     /// The system the bundle updates, when OLD named one (a tarball or a
     /// manifest; a closure file names none).
     pub old_system: Option<StorePath>,
+    /// The system the bundle moves to.
     pub new_system: StorePath,
     /// What OLD was: `tarball`, `manifest` or `closure`.
     pub baseline: String,
@@ -77,6 +83,7 @@ pub struct BundleManifest {
     /// References of the shipped paths that are not shipped: what the old
     /// system must already have.
     pub requires: Vec<StorePath>,
+    /// SHA-256 and size of the `nix-export` member.
     pub export: ExportDigest,
     /// `passed` or `skipped`.
     pub security_checks: String,
@@ -98,6 +105,7 @@ impl BundleManifest {
         self.signatures = add_signature(&self.signatures, signature);
     }
 
+    /// The manifest as pretty JSON with a final newline, as the bundle stores it.
     pub fn to_json(&self) -> String {
         let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
         text.push('\n');

@@ -26,15 +26,15 @@
 //!   private copy checking everything `verify` checks, then import that
 //!   copy, check, set the profile, activate.
 
-pub mod apply;
-pub mod bundle;
+mod apply;
+mod bundle;
 mod error;
-pub mod export;
-pub mod inventory;
-pub mod manifest;
-pub mod read;
-pub mod script;
-pub mod sign;
+mod export;
+pub(crate) mod inventory;
+mod manifest;
+mod read;
+mod script;
+pub(crate) mod sign;
 
 pub use apply::{apply, ApplyOptions, ApplyOutcome, SignatureOutcome};
 pub use bundle::{write_bundle, BundleInputs, BundleSummary, PendingBundle};

@@ -153,15 +153,25 @@ fn open_bundle_parts(
 pub struct BundleInspection {
     /// The schema's version, [`crate::inspect::JSON_VERSION`].
     pub version: u32,
+    /// The bundle's path, as given.
     pub file: String,
+    /// What the file is: `update bundle`.
     pub kind: &'static str,
+    /// The bundle's compression (`gzip`, `xz`, `zstd`, `none`).
     pub compression: String,
+    /// The bundle's size in bytes.
     pub file_size: u64,
+    /// SHA-256 of the bundle file, lowercase hex.
     pub file_sha256: String,
+    /// The system the bundle updates (absolute), when the manifest names one.
     pub old_system: Option<String>,
+    /// The system the bundle moves to (absolute).
     pub new_system: String,
+    /// What the bundle was made against: `tarball`, `manifest` or `closure`.
     pub baseline: String,
+    /// Sum of the shipped store paths' NAR sizes.
     pub nar_bytes: u64,
+    /// Whether the security checks ran when it was made: `passed` or `skipped`.
     pub security_checks: String,
     /// The key names of the manifest's signatures (not checked here:
     /// `verify --trusted-key` checks them).
@@ -211,6 +221,7 @@ pub fn inspect_bundle(path: &Path) -> Result<BundleInspection, BundleError> {
 }
 
 impl BundleInspection {
+    /// The summary as `inspect` prints it.
     pub fn to_text(&self) -> String {
         let human = crate::inspect::human_bytes;
         let mut out = format!(
@@ -283,18 +294,25 @@ pub struct BundleCheck {
 pub struct BundleVerification {
     /// The schema's version, [`crate::inspect::JSON_VERSION`].
     pub version: u32,
+    /// The bundle's path, as given.
     pub file: String,
+    /// What the file is: `update bundle`.
     pub kind: &'static str,
+    /// The bundle's compression (`gzip`, `xz`, `zstd`, `none`).
     pub compression: String,
+    /// How many store paths the bundle ships.
     pub store_paths: usize,
+    /// Each check, in the order it ran.
     pub checks: Vec<BundleCheck>,
 }
 
 impl BundleVerification {
+    /// Whether every check passed.
     pub fn passed(&self) -> bool {
         self.checks.iter().all(|c| c.passed)
     }
 
+    /// The checks as `verify` prints them, with at most `max_failures` failures listed per check.
     pub fn to_text(&self, max_failures: usize) -> String {
         let mut out = format!(
             "verifying {} (update bundle, {} compression, {})\n",

@@ -131,11 +131,6 @@ impl AtomicOutput {
             })
     }
 
-    /// The destination as given.
-    pub fn destination(&self) -> &Path {
-        &self.destination
-    }
-
     /// Syncs the file, puts it at the destination and syncs the directory.
     /// Returns the file's size in bytes.
     pub fn commit(self) -> Result<u64, OutputError> {

@@ -16,17 +16,26 @@ use crate::entry::Entry;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("owner override {}", self.detail())]
 pub enum ChownRuleError {
+    /// The path (as given) has a `.` or `..` component.
     DotComponent(String),
+    /// The owner (as given) is not numeric UID:GID.
     BadOwner(String),
+    /// The path is empty.
     EmptyPath,
+    /// The path (as given) names the whole rootfs, `/`.
     WholeRootfs(String),
     /// `rule` is the override as [`ChownRule`] shows it.
     Protected {
+        /// The override as [`ChownRule`] shows it.
         rule: String,
+        /// What it reaches that must stay root's (the store, Nix's database, ...).
         what: &'static str,
     },
+    /// The path is in neither the skeleton nor the extra files.
     NotInRootfs {
+        /// The override as [`ChownRule`] shows it.
         rule: String,
+        /// The rootfs path, without its leading slash.
         path: String,
     },
 }

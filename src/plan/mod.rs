@@ -70,46 +70,91 @@ pub enum PlanError {
     /// The system is not in the closure (the message names it).
     #[error("the system {0}")]
     System(#[source] ClosureError),
+    /// A store path of the closure is missing from the host store.
     #[error("store path {path} is in the closure but missing from {}", dir.display())]
-    MissingStorePath { path: String, dir: PathBuf },
+    MissingStorePath {
+        /// The store path's base name.
+        path: String,
+        /// The host directory it was looked for in.
+        dir: PathBuf,
+    },
+    /// The extra-files tree cannot be walked.
     #[error("extra files {}: {source}", dir.display())]
-    ExtraFiles { dir: PathBuf, source: TreeWalkError },
+    ExtraFiles {
+        /// The extra-files directory.
+        dir: PathBuf,
+        /// What in its tree cannot be read or tarred.
+        source: TreeWalkError,
+    },
+    /// The extra-files path is not a directory.
     #[error("extra files {}: not a directory; give the directory whose contents go to the rootfs root", dir.display())]
-    ExtraFilesNotADirectory { dir: PathBuf },
+    ExtraFilesNotADirectory {
+        /// The path given.
+        dir: PathBuf,
+    },
+    /// An extra file would go where it may not.
     #[error("extra files: /{path} ({}) {conflict}", host.display())]
     ExtraFilesConflict {
+        /// Its rootfs path, without the leading slash.
         path: String,
+        /// The file on the host.
         host: PathBuf,
+        /// What it would clash with.
         conflict: Conflict,
     },
+    /// A path allowed to be overridden is not a rootfs path the tool makes.
     #[error("override of \"{path}\": {why}")]
-    AllowOverride { path: String, why: &'static str },
-    #[error("rootfs path \"{path}\" from {origin}: {why}")]
-    BadRootfsPath {
+    AllowOverride {
+        /// The path as given.
         path: String,
-        origin: EntryOrigin,
+        /// What is wrong with it.
         why: &'static str,
     },
+    /// A rootfs path (of an extra file or a skeleton file) is not one a tar member may have.
+    #[error("rootfs path \"{path}\" from {origin}: {why}")]
+    BadRootfsPath {
+        /// The path, escaped for the message.
+        path: String,
+        /// Where the entry comes from.
+        origin: EntryOrigin,
+        /// What is wrong with the path.
+        why: &'static str,
+    },
+    /// An owner override does not apply.
     #[error(transparent)]
     Chown(#[from] ChownRuleError),
+    /// A store path's tree cannot be walked.
     #[error("store path {path}: {source}")]
-    StorePath { path: String, source: TreeWalkError },
+    StorePath {
+        /// The store path's base name.
+        path: String,
+        /// What in its tree cannot be read or tarred.
+        source: TreeWalkError,
+    },
+    /// The NixOS skeleton cannot be made; holds what is wrong.
     #[error("NixOS skeleton: {0}")]
     Nixos(String),
     /// An /etc file owned by a name, in a skeleton of defaults (no facts
     /// from the module), which knows only root.
     #[error("NixOS skeleton: {file} names {kind} {name:?}, but without the NixOS module's facts (system.build.wslTarballFacts) the skeleton knows only root")]
     OwnerWithoutFacts {
+        /// The /etc file that names the owner.
         file: String,
+        /// `user` or `group`.
         kind: &'static str,
+        /// The name, as the file has it.
         name: String,
     },
+    /// The facts file does not fit the system.
     #[error(transparent)]
     Facts(#[from] FactsError),
+    /// The icon cannot be read within its size limit.
     #[error("icon: {0}")]
     Icon(#[source] crate::input::InputError),
+    /// The icon is not an .ico file; holds its path.
     #[error("icon {}: not an .ico file (no ICONDIR header 00 00 01 00)", .0.display())]
     NotAnIcon(PathBuf),
+    /// Nix's database cannot be rendered.
     #[error("rendering Nix's database: {0}")]
     NixDb(#[from] nixdb::NixDbError),
 }
@@ -117,18 +162,29 @@ pub enum PlanError {
 /// Why an `--extra-files` member may not go where it would go.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Conflict {
+    /// An extra file would go into the store.
     #[error("would write into the store, which only the closure fills")]
     StoreContents,
+    /// An extra file would go into Nix's database directory.
     #[error("would replace or add to Nix's database, which must list exactly the store paths in the tarball")]
     NixDatabase,
+    /// An extra file would go into /nix/var/nix/profiles.
     #[error("would replace or add to /nix/var/nix/profiles, which must lead to the system")]
     Profiles,
+    /// An extra file would replace a directory of the rootfs.
     #[error("would replace a directory with a file")]
     DirectoryWithFile,
+    /// An extra directory would replace a file of the rootfs.
     #[error("would replace a file with a directory")]
     FileWithDirectory,
+    /// An extra file would replace one the tool makes, and overriding it was not allowed.
     #[error("would replace what {made_by} makes there; allow overriding /{path} if you mean it")]
-    ToolFile { made_by: EntryOrigin, path: String },
+    ToolFile {
+        /// What makes the file.
+        made_by: EntryOrigin,
+        /// Its rootfs path, without the leading slash.
+        path: String,
+    },
 }
 
 /// What made a member of the plan, for messages.

@@ -28,10 +28,12 @@
 //! removes it and leaves DIR as it was. Inputs are only read.
 
 pub(crate) mod channel;
+mod error;
 pub(crate) mod ps1;
 mod verify;
 
-pub use channel::{NameError, RuleError, UrlError};
+use error::io;
+pub use error::PublishError;
 pub(crate) use verify::{is_channel_manifest, verify_channel};
 pub use verify::{ChannelCheck, ChannelVerification};
 
@@ -44,8 +46,8 @@ use sha2::{Digest, Sha256};
 use crate::archive::detect_compression;
 use crate::compress::Compression;
 use crate::escape::escape_str;
-use crate::input::{plain_file_name, read_limited, FileNameError};
-use crate::inspect::{verify_image, InspectError};
+use crate::input::{plain_file_name, read_limited};
+use crate::inspect::verify_image;
 use crate::manifest::Manifest;
 use crate::sign::{Domain, PublicKey, SigningKey};
 use channel::{check_name, BaseUrl, CheckedUrl, DistributionInfo, ImageUrl, Version};
@@ -83,7 +85,9 @@ pub(crate) struct Release<'a> {
 /// What was published.
 #[derive(Debug, Clone)]
 pub struct Published {
+    /// The release directory made.
     pub dir: PathBuf,
+    /// The flavour published (`DistributionInfo.json`'s key for its versions).
     pub flavour: String,
     /// The new version's Name.
     pub name: String,
@@ -97,133 +101,6 @@ pub struct Published {
     pub base_url: String,
     /// The manifest's URL, which `install-channel.ps1` registers.
     pub manifest_url: String,
-}
-
-/// Why `publish` refused; DIR was not created.
-#[derive(Debug, thiserror::Error)]
-pub enum PublishError {
-    #[error("the flavour {:?}: {why}", escape_str(.flavour))]
-    Flavour { flavour: String, why: NameError },
-    #[error("the version name {:?}: {why}", escape_str(.name))]
-    Name { name: String, why: NameError },
-    #[error("the version name {:?} does not start with the flavour {:?} (WSL requires it)", escape_str(.name), escape_str(.flavour))]
-    NameOutsideFlavour { name: String, flavour: String },
-    #[error("the friendly name is empty, longer than 200 characters or holds a control character")]
-    FriendlyName,
-    #[error("the base URL {:?}: {why}", escape_str(.url))]
-    BaseUrl { url: String, why: UrlError },
-    #[error("the manifest URL {:?}: {why}", escape_str(.url))]
-    ManifestUrl { url: String, why: UrlError },
-    #[error("{}: its system {:?} is not a NixOS toplevel named nixos-system-HOST-VERSION, so the version cannot be named from it: give a name", manifest.display(), escape_str(.system))]
-    NoVersion { manifest: PathBuf, system: String },
-    #[error("{} and {} are systems of different versions ({:?}, {:?}): publish one version at a time, or give a name", first.display(), second.display(), escape_str(.first_version), escape_str(.second_version))]
-    VersionsDiffer {
-        first: PathBuf,
-        second: PathBuf,
-        first_version: String,
-        second_version: String,
-    },
-    #[error("{} exists and is not an empty directory; publish into a new directory", dir.display())]
-    NotEmpty { dir: PathBuf },
-    #[error("manifest {}: {message}", manifest.display())]
-    Manifest { manifest: PathBuf, message: String },
-    #[error("manifest {}: {field} {:?} {why}", manifest.display(), escape_str(.file))]
-    UnsafeFileName {
-        manifest: PathBuf,
-        field: &'static str,
-        file: String,
-        why: FileNameError,
-    },
-    #[error("{} is {}: WSL installs gzip or xz images only (write it with gzip or xz compression)", image.display(), compressed(*.compression))]
-    Compression {
-        image: PathBuf,
-        compression: Compression,
-    },
-    #[error("{} is not the image manifest {} describes: {what}", image.display(), manifest.display())]
-    NotThisImage {
-        image: PathBuf,
-        manifest: PathBuf,
-        what: String,
-    },
-    #[error("{} does not verify against its manifest {} (verify with the manifest shows the whole report): {}", image.display(), manifest.display(), failures.join("; "))]
-    Verify {
-        image: PathBuf,
-        manifest: PathBuf,
-        failures: Vec<String>,
-    },
-    #[error("{}: its architecture cannot be told (none of /bin/sh, /bin/bash, /sbin/init is an x86-64 or aarch64 ELF)", image.display())]
-    NoArchitecture { image: PathBuf },
-    #[error("{} and {} are both {arch} images: give at most one per architecture", first.display(), second.display())]
-    TwoImagesForArch {
-        arch: &'static str,
-        first: PathBuf,
-        second: PathBuf,
-    },
-    #[error("the SBOMs of {} and {} have the same file name {:?}: write them under different names", first.display(), second.display(), escape_str(.file))]
-    SbomClash {
-        first: PathBuf,
-        second: PathBuf,
-        file: String,
-    },
-    #[error("{}: its sha256 is {actual}, the manifest {} records {:?}", sbom.display(), manifest.display(), escape_str(.recorded))]
-    SbomMismatch {
-        sbom: PathBuf,
-        manifest: PathBuf,
-        actual: String,
-        recorded: String,
-    },
-    #[error("previous manifest {}: {message}", path.display())]
-    Previous { path: PathBuf, message: String },
-    #[error("previous manifest {}: {rule}", path.display())]
-    PreviousRule { path: PathBuf, rule: RuleError },
-    #[error("previous manifest {}: it already lists a version {:?} of {:?}; give the new one another name", path.display(), escape_str(.name), escape_str(.flavour))]
-    SameName {
-        path: PathBuf,
-        flavour: String,
-        name: String,
-    },
-    #[error("the new DistributionInfo.json: {0}")]
-    Rule(RuleError),
-    #[error(transparent)]
-    Inspect(#[from] InspectError),
-    #[error(transparent)]
-    Input(#[from] crate::input::InputError),
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-impl PublishError {
-    /// Bad usage (a value given on the command line) rather than a
-    /// refused input.
-    pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
-            PublishError::Flavour { .. }
-                | PublishError::Name { .. }
-                | PublishError::NameOutsideFlavour { .. }
-                | PublishError::FriendlyName
-                | PublishError::BaseUrl { .. }
-                | PublishError::ManifestUrl { .. }
-                | PublishError::NotEmpty { .. }
-        )
-    }
-}
-
-fn compressed(compression: Compression) -> String {
-    match compression {
-        Compression::None => "not compressed".to_owned(),
-        other => format!("{}-compressed", other.name()),
-    }
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
-    move |source| PublishError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// One image, read and checked.

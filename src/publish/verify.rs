@@ -22,7 +22,9 @@ pub struct ChannelCheck {
     pub check: &'static str,
     /// `passed`, `failed` or `skipped`.
     pub status: &'static str,
+    /// What the check adds when it passed or was skipped (`by KEY`, why no signature was checked), if anything.
     pub note: Option<String>,
+    /// What failed, one line each; empty unless it failed.
     pub failures: Vec<String>,
 }
 
@@ -32,13 +34,16 @@ pub struct ChannelCheck {
 pub struct ChannelVerification {
     /// The schema's version, [`crate::inspect::JSON_VERSION`].
     pub version: u32,
+    /// The channel manifest's path, as given.
     pub file: String,
     /// `channel`.
     pub kind: &'static str,
+    /// Each check, in the order it ran.
     pub checks: Vec<ChannelCheck>,
 }
 
 impl ChannelVerification {
+    /// Whether no check failed (a skipped one does not fail).
     pub fn passed(&self) -> bool {
         self.checks.iter().all(|c| c.status != "failed")
     }

@@ -7,7 +7,7 @@
 
 mod dir;
 pub(crate) mod hash;
-pub mod nixbase32;
+pub(crate) mod nixbase32;
 mod path;
 mod read;
 

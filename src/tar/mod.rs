@@ -9,7 +9,7 @@
 
 mod header;
 mod kind;
-pub mod layout;
+pub(crate) mod layout;
 
 use std::fs::File;
 use std::io::{self, Read, Write};

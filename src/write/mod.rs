@@ -65,32 +65,47 @@ use segment::SegmentEncoder;
 /// Why the tarball could not be written. Nothing is left at the destination.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
+    /// The tarball's destination cannot be written.
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// The plan cannot be carried out (an input tree changed, say).
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// A member cannot be tarred (a file that cannot be read, say).
     #[error(transparent)]
     Tar(#[from] TarError),
+    /// The compression options are refused.
     #[error("compression options: {0}")]
     CompressOptions(#[from] CompressError),
+    /// The tarball cannot be flushed and synced.
     #[error("writing {}: {source}", path.display())]
     Finish {
+        /// The tarball's destination.
         path: std::path::PathBuf,
+        /// Why it failed.
         source: io::Error,
     },
+    /// A store path's contents do not match the closure's NAR hash and size.
     #[error(transparent)]
     Nar(#[from] NarMatchError),
+    /// Replacing files the tool makes with extra files would give a tarball `verify` rejects.
     #[error("override of {}: with these replacements the tarball fails verify, so it was not written: {}", paths.join(", "), failures.join("; "))]
     OverrideRejected {
+        /// The rootfs paths replaced.
         paths: Vec<String>,
+        /// What `verify` found wrong with the result.
         failures: Vec<String>,
     },
+    /// The finished tarball cannot be read back for verification.
     #[error("verifying the tarball before it is committed: {0}")]
     Verify(#[source] InspectError),
+    /// A compressor worker failed.
     #[error("compressing the tarball: {0}")]
     Compress(#[source] io::Error),
+    /// A worker thread panicked (a bug).
     #[error("internal error: a worker thread panicked")]
     WorkerPanicked,
+    /// Overrides of files the tool makes were asked for with the tarball streamed to standard output.
     #[error("replaced files the tool makes are verified in the complete tarball before it is committed, which a stream to standard output cannot wait for: write to a file")]
     OverrideToStream,
 }
@@ -108,13 +123,16 @@ impl From<Fault> for WriteError {
 /// What a finished write did.
 #[derive(Debug, Clone, Copy)]
 pub struct WriteSummary {
+    /// Number of store paths in the closure that were written.
     pub store_paths: usize,
+    /// What the tar stream held: members and bytes.
     pub tar: TarStats,
     /// Size of the compressed file.
     pub output_bytes: u64,
     /// SHA-256 of the compressed file, hashed as it was written, when
     /// [`WriteOptions::hash_output`] asked for it.
     pub output_sha256: Option<[u8; 32]>,
+    /// Wall-clock time the write took.
     pub elapsed: Duration,
 }
 
@@ -150,11 +168,6 @@ impl PendingTarball {
     /// did: the tarball is complete, the cache merely missed them.
     pub fn cache_store_failure(&self) -> Option<&CacheError> {
         self.cache_store_failure.as_ref()
-    }
-
-    /// Moves the tarball to its destination.
-    pub fn commit(self) -> Result<WriteSummary, WriteError> {
-        self.commit_with(Vec::new(), &mut |_| {})
     }
 
     /// Moves the tarball and `companions` (its manifest) to their
