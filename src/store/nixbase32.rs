@@ -5,21 +5,7 @@
 //! high bits of the last byte. Store path hash parts (20 bytes, 32 characters)
 //! and `sha256:<nix32>` NAR hashes (32 bytes, 52 characters) both use it.
 //!
-//! ```
-//! use wsl_tarball::store::nixbase32;
-//!
-//! // SHA-256 of nothing, as `nix-hash --type sha256 --to-base32` prints it.
-//! let digest: [u8; 32] = [
-//!     0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f,
-//!     0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b,
-//!     0x78, 0x52, 0xb8, 0x55,
-//! ];
-//! let text = nixbase32::encode(&digest);
-//! assert_eq!(text, "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73");
-//! assert_eq!(nixbase32::decode::<32>(&text), Some(digest));
-//! // `e` is not in the alphabet.
-//! assert_eq!(nixbase32::decode::<32>(&text.replace('0', "e")), None);
-//! ```
+//! (The module's tests show a worked example: `the_sha256_of_nothing_round_trips_as_nix_prints_it`.)
 
 /// The 32 characters Nix uses, in value order.
 pub const ALPHABET: &[u8; 32] = b"0123456789abcdfghijklmnpqrsvwxyz";
@@ -107,5 +93,25 @@ mod tests {
         assert!(decode::<32>(&overflowing).is_none());
         let fitting = format!("1{}", "0".repeat(51));
         assert!(decode::<32>(&fitting).is_some());
+    }
+}
+
+#[cfg(test)]
+mod example {
+    #[test]
+    fn the_sha256_of_nothing_round_trips_as_nix_prints_it() {
+        use crate::store::nixbase32;
+
+        // SHA-256 of nothing, as `nix-hash --type sha256 --to-base32` prints it.
+        let digest: [u8; 32] = [
+            0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f,
+            0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b,
+            0x78, 0x52, 0xb8, 0x55,
+        ];
+        let text = nixbase32::encode(&digest);
+        assert_eq!(text, "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73");
+        assert_eq!(nixbase32::decode::<32>(&text), Some(digest));
+        // `e` is not in the alphabet.
+        assert_eq!(nixbase32::decode::<32>(&text.replace('0', "e")), None);
     }
 }

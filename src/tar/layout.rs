@@ -7,16 +7,7 @@
 //! POSIX ustar and GNU tar (GNU tar's `tar.h`); GNU tar reuses the ustar
 //! `prefix` field for access and change times, hence that field's name.
 //!
-//! ```
-//! use wsl_tarball::tar::layout::{self, BLOCK_SIZE};
-//!
-//! let mut block = [0u8; BLOCK_SIZE];
-//! layout::MAGIC_VERSION.of_mut(&mut block).copy_from_slice(layout::GNU_MAGIC);
-//! assert!(layout::has_gnu_magic(&block));
-//! assert!(!layout::has_ustar_magic(&block));
-//! assert!(layout::has_tar_magic(&block));
-//! assert_eq!(layout::header_field_at(124), "size");
-//! ```
+//! (The module's tests show a worked example: `a_gnu_magic_block_is_recognised_and_fields_are_named`.)
 
 use std::ops::Range;
 
@@ -206,5 +197,22 @@ mod tests {
         MAGIC.of_mut(&mut posix).copy_from_slice(USTAR_MAGIC);
         VERSION.of_mut(&mut posix).copy_from_slice(b"00");
         assert!(has_ustar_magic(&posix) && !has_gnu_magic(&posix) && has_tar_magic(&posix));
+    }
+}
+
+#[cfg(test)]
+mod example {
+    #[test]
+    fn a_gnu_magic_block_is_recognised_and_fields_are_named() {
+        use crate::tar::layout::{self, BLOCK_SIZE};
+
+        let mut block = [0u8; BLOCK_SIZE];
+        layout::MAGIC_VERSION
+            .of_mut(&mut block)
+            .copy_from_slice(layout::GNU_MAGIC);
+        assert!(layout::has_gnu_magic(&block));
+        assert!(!layout::has_ustar_magic(&block));
+        assert!(layout::has_tar_magic(&block));
+        assert_eq!(layout::header_field_at(124), "size");
     }
 }
