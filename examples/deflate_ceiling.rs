@@ -31,7 +31,9 @@ fn main() -> Result<()> {
     }
     let level = match level {
         Some(l) => l.parse::<u32>().context("LEVEL")?,
-        None => Compression::Gzip.default_level().context("gzip's default level")?,
+        None => Compression::Gzip
+            .default_level()
+            .context("gzip's default level")?,
     };
     let mut reader = File::open(input).with_context(|| format!("opening {input}"))?;
     let mut sink = BufWriter::with_capacity(1 << 20, File::create(output)?);
