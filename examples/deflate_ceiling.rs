@@ -18,6 +18,9 @@ use std::thread;
 use anyhow::{bail, Context, Result};
 use wsl_tarball::compress::{gzip_member, Compression, GZIP_MEMBER_SIZE};
 
+/// A piece of the input: its index and up to 1 MiB of bytes.
+type Piece = (usize, Vec<u8>);
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (input, output, threads, level) = match &args[..] {
@@ -39,9 +42,9 @@ fn main() -> Result<()> {
     let mut sink = BufWriter::with_capacity(1 << 20, File::create(output)?);
 
     // Bounded queues: at most a few pieces per worker in flight.
-    let (piece_tx, piece_rx) = sync_channel::<(usize, Vec<u8>)>(threads * 2);
+    let (piece_tx, piece_rx) = sync_channel::<Piece>(threads * 2);
     let (member_tx, member_rx) = sync_channel::<(usize, io::Result<Vec<u8>>)>(threads * 2);
-    let piece_rx: Arc<Mutex<Receiver<(usize, Vec<u8>)>>> = Arc::new(Mutex::new(piece_rx));
+    let piece_rx: Arc<Mutex<Receiver<Piece>>> = Arc::new(Mutex::new(piece_rx));
 
     thread::scope(|scope| -> Result<()> {
         let read = scope.spawn(move || -> io::Result<()> {
