@@ -216,14 +216,13 @@ pub fn print_summary(output: &Path, summary: &WriteSummary) {
 pub fn print_bundle(outcome: &DeltaOutcome) {
     let (manifest, summary) = (&outcome.manifest, &outcome.summary);
     eprintln!(
-        "wrote {}: {} of the new closure's {} ({} NAR), {} ({} uncompressed); sha256 {}",
+        "wrote {}: {} of the new closure's {} ({} NAR), {} ({} uncompressed)",
         escape_path(&outcome.output),
         manifest.paths.len(),
         count(outcome.closure_paths, "store path"),
         human_bytes(manifest.nar_bytes()),
         human_bytes(summary.output_bytes),
         human_bytes(summary.tar_bytes),
-        wsl_tarball::hex::encode(&summary.output_sha256)
     );
     eprintln!(
         "it updates {} to {}; inside the distribution: wsl-tarball apply {} (or tar -xf it and sudo sh wsl-delta/apply)",

@@ -16,20 +16,23 @@
 //! The workers serialise each path from the host store as a NAR, check it
 //! against the closure's narHash and narSize, show every member and byte to
 //! a fresh copy of the security scanner and compress the pieces. The ordered
-//! sink hashes the export stream in order and spools the pieces (gzip
-//! members, or the tar bytes for a stream compressor) into an unnamed
-//! temporary file. The manifest, which comes first in the bundle and holds
-//! the export's sha256, is made then (and scanned); the bundle is the
-//! prefix, the spool and the tail, in an [`AtomicOutput`] that the caller
-//! commits once it has judged the scan ([`PendingBundle`]). With gzip the
-//! prefix and the tail are members of their own, so every member's bytes
-//! depend only on the segment it is in: same inputs, same bytes, for every
-//! thread count. `sign` rewrites a bundle the same way from a copy of its
-//! export stream.
+//! sink hashes the export stream in order. The manifest, which comes first
+//! in the bundle, holds the export's sha256, so with gzip the prefix is
+//! planned before the pass with a stand-in digest (its bytes that depend on
+//! the digest are stored members of their own, so the real prefix has the
+//! planned length), the pieces go straight into the file after it, and the
+//! real prefix is written over the planned one at the end; a stream
+//! compressor's tar bytes are spooled into an unnamed temporary file and
+//! compressed after the prefix instead. The manifest is scanned too. The
+//! bundle is an [`AtomicOutput`] that the caller commits once it has judged
+//! the scan ([`PendingBundle`]). With gzip the prefix and the tail are
+//! members of their own, so every member's bytes depend only on the segment
+//! it is in: same inputs, same bytes, for every thread count. `sign`
+//! rewrites a bundle the same way from a copy of its export stream.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::{self, BufWriter, Seek, Write};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -39,14 +42,12 @@ use sha2::{Digest, Sha256};
 use super::export::{record_trailer, stream_size, RECORD_START, STREAM_END};
 use super::inventory::Inventory;
 use super::manifest::{
-    absolute, BundleManifest, BundlePath, BundleTool, ExportDigest, APPLY_MEMBER, BUNDLE_DIR,
-    BUNDLE_VERSION, EXPORT_MEMBER, MANIFEST_MEMBER, STORE_DIR,
+    absolute, BundleManifest, BundlePath, BundleTool, ExportDigest, APPLY_MEMBER, BUNDLE_VERSION,
+    MANIFEST_MEMBER, STORE_DIR,
 };
-use super::script::apply_script;
+use super::prefix::{prefix_tar, tail_bytes, PlannedPrefix, PrefixMembers, PLANNED_SHA256};
 use super::MakeError;
 use crate::compress::{gzip_member, CompressOptions, Compression, Compressor, GZIP_MEMBER_SIZE};
-use crate::entry::Entry;
-use crate::manifest::HashingWriter;
 use crate::nar::{dump_host_path, NarHasher};
 use crate::output::AtomicOutput;
 use crate::pipeline::{
@@ -56,9 +57,6 @@ use crate::pipeline::{
 use crate::scan::{ScanReport, Scanner, SegmentScan};
 use crate::sign::SigningKey;
 use crate::store::{Closure, NarHash, PathInfo, StorePath};
-use crate::tar::{
-    append_header, end_of_archive_len, padding_len, HeaderFields, MemberKind, TarWriter,
-};
 
 /// What a bundle is made from.
 pub struct BundleInputs<'a> {
@@ -104,8 +102,6 @@ impl PendingBundle {
 pub struct BundleSummary {
     /// Size of the compressed bundle, in bytes.
     pub output_bytes: u64,
-    /// SHA-256 of the compressed bundle.
-    pub output_sha256: [u8; 32],
     /// Size of the uncompressed tar stream, in bytes.
     pub tar_bytes: u64,
 }
@@ -187,8 +183,8 @@ pub fn write_bundle(
                 new_system: inputs.system.clone(),
                 baseline: inputs.baseline.kind.name().to_owned(),
                 paths: paths.clone(),
-                requires: requires.into_iter().collect(),
-                export,
+                requires: requires.iter().cloned().collect(),
+                export: export.clone(),
                 security_checks: if scanner.is_some() {
                     "passed"
                 } else {
@@ -200,9 +196,9 @@ pub fn write_bundle(
             if let Some(key) = inputs.signing_key {
                 made.sign(key);
             }
-            let members = (made.to_json(), apply_script(&made));
+            let members = PrefixMembers::of(&made);
             manifest = Some(made);
-            Ok(members)
+            members
         },
     )?;
     let scan = scanner.map(|scanner| {
@@ -294,6 +290,8 @@ pub(crate) enum RecordSource<'a> {
 pub(crate) struct WrittenBundle {
     pub output: AtomicOutput,
     pub summary: BundleSummary,
+    /// The export stream's digest, as the manifest holds it.
+    pub export: ExportDigest,
     pub manifest_json: String,
     pub script: String,
     /// The export records' scans, in order (empty without a scanner).
@@ -445,14 +443,15 @@ impl SegmentSource for Records<'_> {
 }
 
 /// The ordered sink of a bundle: hashes the export stream in order and
-/// spools its pieces.
-struct ExportSpool {
+/// writes its pieces to `out` (the bundle file after its prefix, or a
+/// spool).
+struct ExportSink<W: Write> {
     sha256: Sha256,
     bytes: u64,
-    spool: BufWriter<File>,
+    out: W,
 }
 
-impl OrderedSink<Option<SegmentScan>, Failure> for ExportSpool {
+impl<W: Write> OrderedSink<Option<SegmentScan>, Failure> for ExportSink<W> {
     fn piece(&mut self, _: usize, piece: &mut ReadyPiece) -> Result<(), Failure> {
         let ReadyPiece::Made(made) = piece else {
             unreachable!("a bundle's records come from no cache");
@@ -460,7 +459,7 @@ impl OrderedSink<Option<SegmentScan>, Failure> for ExportSpool {
         let tar = made.tar().expect("a bundle's pieces keep their tar bytes");
         self.sha256.update(tar);
         self.bytes += tar.len() as u64;
-        let written = self.spool.write_all(&made.bytes);
+        let written = self.out.write_all(&made.bytes);
         written.map_err(|error| Failure::Fault(Fault::Output(error)))
     }
 }
@@ -469,6 +468,14 @@ impl OrderedSink<Option<SegmentScan>, Failure> for ExportSpool {
 /// the records from `source` (scanned with copies of `scanner`) on the one
 /// pipeline, then the manifest and the script that `members` makes from
 /// the export stream's digest. See the module docs.
+///
+/// With gzip the records' members go straight to their place in the file:
+/// the prefix is planned first with [`PLANNED_SHA256`] for the digest, its
+/// bytes that depend on the digest (the hex and the signatures) compressed
+/// as stored members of their own, so the real prefix, written last over
+/// the planned one, has the same length. With a stream compressor the
+/// records are spooled to an unnamed temporary file and compressed after
+/// the prefix.
 pub(crate) fn assemble_bundle(
     destination: &Path,
     mtime: u64,
@@ -476,7 +483,7 @@ pub(crate) fn assemble_bundle(
     paths: &[BundlePath],
     source: RecordSource<'_>,
     scanner: Option<&Scanner>,
-    members: impl FnOnce(ExportDigest) -> Result<(String, String), MakeError>,
+    mut members: impl FnMut(&ExportDigest) -> PrefixMembers,
 ) -> Result<WrittenBundle, MakeError> {
     let level = compression.validate()?;
     let output = AtomicOutput::create(destination)?;
@@ -491,6 +498,7 @@ pub(crate) fn assemble_bundle(
             write_error(io::Error::other("internal error: a worker thread panicked"))
         }
     };
+    let export_size = stream_size(paths);
     let gzip = compression.compression == Compression::Gzip;
     let format = if gzip {
         PieceFormat::Gzip {
@@ -500,102 +508,91 @@ pub(crate) fn assemble_bundle(
     } else {
         PieceFormat::Tar
     };
-    let spool_dir = destination
-        .parent()
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let spool = tempfile::tempfile_in(spool_dir).map_err(write_error)?;
-    let mut export = ExportSpool {
-        sha256: Sha256::new(),
-        bytes: 0,
-        spool: BufWriter::with_capacity(1 << 20, spool),
-    };
     let pipeline = Pipeline::new(
         Records::new(paths, source, scanner),
         format,
         compression.threads,
     );
-    let scans = pipeline.run(&mut export).map_err(failed)?;
-    export.sha256.update(STREAM_END);
-    export.bytes += STREAM_END.len() as u64;
-    let export_size = stream_size(paths);
-    debug_assert_eq!(export.bytes, export_size);
-    let digest = ExportDigest {
-        sha256: crate::hex::encode(&export.sha256.finalize()),
-        size: export.bytes,
-    };
-    let (manifest_json, script) = members(digest)?;
-
-    // The prefix: the members before the export stream's bytes.
-    let mut tar = TarWriter::new(Vec::new(), mtime);
-    tar.append(&Entry::directory(BUNDLE_DIR, 0o755))?;
-    tar.append(&Entry::inline_file(
-        MANIFEST_MEMBER,
-        manifest_json.as_bytes().to_vec(),
-        0o644,
-    ))?;
-    tar.append(&Entry::inline_file(
-        APPLY_MEMBER,
-        script.as_bytes().to_vec(),
-        0o755,
-    ))?;
-    let (mut prefix, (), _) = tar.into_segment();
-    append_header(
-        &mut prefix,
-        &HeaderFields {
-            name: format!("./{EXPORT_MEMBER}").as_bytes(),
-            kind: MemberKind::Regular,
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
+    let export_digest = |sink: ExportSink<_>| {
+        let mut sha256 = sink.sha256;
+        sha256.update(STREAM_END);
+        debug_assert_eq!(sink.bytes + STREAM_END.len() as u64, export_size);
+        let digest = ExportDigest {
+            sha256: crate::hex::encode(&sha256.finalize()),
             size: export_size,
-            mtime,
-            link_target: b"",
-        },
-    );
-    // The tail: the end of the export stream and of the archive.
-    let mut tail = STREAM_END.to_vec();
-    tail.resize(tail.len() + padding_len(export_size), 0);
-    let archive_bytes = prefix.len() as u64 + export_size + padding_len(export_size) as u64;
-    tail.resize(tail.len() + end_of_archive_len(archive_bytes), 0);
-    let tar_bytes = archive_bytes + end_of_archive_len(archive_bytes) as u64;
+        };
+        (digest, sink.out)
+    };
+    let mut file = output.try_clone_file().map_err(write_error)?;
 
-    let mut spool = export
-        .spool
-        .into_inner()
-        .map_err(|e| write_error(e.into_error()))?;
-    spool.rewind().map_err(write_error)?;
-    let file = output.try_clone_file().map_err(write_error)?;
-    let mut hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+    let (digest, made, prefix, tail, scans, output_bytes);
     if gzip {
-        for piece in prefix.chunks(GZIP_MEMBER_SIZE) {
-            let member = gzip_member(piece, level).map_err(write_error)?;
-            hashing.write_all(&member.bytes).map_err(write_error)?;
-        }
-        io::copy(&mut spool, &mut hashing).map_err(write_error)?;
-        let member = gzip_member(&tail, level).map_err(write_error)?;
-        hashing.write_all(&member.bytes).map_err(write_error)?;
+        let planned = members(&ExportDigest {
+            sha256: PLANNED_SHA256.to_owned(),
+            size: export_size,
+        });
+        let planned_tar = prefix_tar(&planned, mtime, export_size)?;
+        let plan =
+            PlannedPrefix::plan(planned_tar, &planned.varying, level).map_err(write_error)?;
+        file.seek(SeekFrom::Start(plan.len()))
+            .map_err(write_error)?;
+        let mut sink = ExportSink {
+            sha256: Sha256::new(),
+            bytes: 0,
+            out: BufWriter::with_capacity(1 << 20, file),
+        };
+        scans = pipeline.run(&mut sink).map_err(failed)?;
+        let mut out;
+        (digest, out) = export_digest(sink);
+        made = members(&digest);
+        prefix = prefix_tar(&made, mtime, export_size)?;
+        tail = tail_bytes(prefix.len() as u64, export_size);
+        let prefix_members = plan.fill(&prefix).map_err(write_error)?;
+        let tail_member = gzip_member(&tail, level).map_err(write_error)?;
+        out.write_all(&tail_member.bytes).map_err(write_error)?;
+        let mut file = out.into_inner().map_err(|e| write_error(e.into_error()))?;
+        file.write_all_at(&prefix_members, 0).map_err(write_error)?;
+        output_bytes = file.stream_position().map_err(write_error)?;
     } else {
-        let mut compressor = Compressor::new(&mut hashing, compression)?;
+        let spool_dir = destination
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let spool = tempfile::tempfile_in(spool_dir).map_err(write_error)?;
+        let mut sink = ExportSink {
+            sha256: Sha256::new(),
+            bytes: 0,
+            out: BufWriter::with_capacity(1 << 20, spool),
+        };
+        scans = pipeline.run(&mut sink).map_err(failed)?;
+        let spool;
+        (digest, spool) = export_digest(sink);
+        let mut spool = spool
+            .into_inner()
+            .map_err(|e| write_error(e.into_error()))?;
+        spool.rewind().map_err(write_error)?;
+        made = members(&digest);
+        prefix = prefix_tar(&made, mtime, export_size)?;
+        tail = tail_bytes(prefix.len() as u64, export_size);
+        let mut out = BufWriter::with_capacity(1 << 20, &mut file);
+        let mut compressor = Compressor::new(&mut out, compression)?;
         compressor.write_all(&prefix).map_err(write_error)?;
         io::copy(&mut spool, &mut compressor).map_err(write_error)?;
         compressor.write_all(&tail).map_err(write_error)?;
         compressor.finish().map_err(write_error)?;
+        out.flush().map_err(write_error)?;
+        drop(out);
+        output_bytes = file.stream_position().map_err(write_error)?;
     }
-    let (mut buffered, output_sha256, output_bytes) = hashing.finish();
-    // `HashingWriter::new` always hashes.
-    let output_sha256 = output_sha256.unwrap_or_default();
-    buffered.flush().map_err(write_error)?;
-    drop(buffered);
     Ok(WrittenBundle {
         output,
         summary: BundleSummary {
             output_bytes,
-            output_sha256,
-            tar_bytes,
+            tar_bytes: (prefix.len() + tail.len()) as u64 + export_size,
         },
-        manifest_json,
-        script,
+        export: digest,
+        manifest_json: made.manifest_json,
+        script: made.script,
         scans: scans.into_iter().flatten().collect(),
     })
 }

@@ -20,6 +20,8 @@
 //!   parsed where it is read.
 //! - [`bundle`]: the writer (one pass over the new paths, on the one
 //!   pipeline: NAR, check, scan and compress on every core).
+//! - `prefix`: the members around the export stream, the manifest's planned
+//!   before the pass so that the records go straight to their place.
 //! - [`script`]: the `apply` script.
 //! - [`read`]: opening a bundle, `inspect` and `verify` of one.
 //! - [`apply`](mod@apply): `wsl-tarball apply`: read the bundle once into a
@@ -32,6 +34,7 @@ mod error;
 mod export;
 pub(crate) mod inventory;
 mod manifest;
+mod prefix;
 mod read;
 mod script;
 pub(crate) mod sign;

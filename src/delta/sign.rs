@@ -14,8 +14,9 @@ use std::path::Path;
 
 use super::apply::checked_copy;
 use super::bundle::{assemble_bundle, RecordSource};
+use super::manifest::ExportDigest;
+use super::prefix::PrefixMembers;
 use super::read::open_bundle;
-use super::script::apply_script;
 use super::{BundleError, BundleManifest, BundleSummary, MakeError};
 use crate::archive::open_tarball;
 use crate::compress::CompressOptions;
@@ -39,14 +40,22 @@ pub fn sign_bundle(
         .map_or(1, |member| member.mtime);
     let open = open_bundle(bundle)?;
     let compression = open.reader.compression();
-    let mut manifest = open.manifest.clone();
+    let as_read = open.manifest.clone();
+    let signed = |export: &ExportDigest| {
+        let mut manifest = as_read.clone();
+        manifest.export = export.clone();
+        manifest.sign(key);
+        manifest
+    };
+    let manifest = signed(&as_read.export);
     let export = checked_copy(bundle, open)?;
-    manifest.sign(key);
     let options = CompressOptions {
         compression,
         ..CompressOptions::default()
     };
     let source = RecordSource::Export(&export);
+    // The members are made from the digest as `delta` makes them, so the
+    // bundle is the one `delta --sign-key` writes.
     let written = assemble_bundle(
         destination,
         mtime,
@@ -54,17 +63,15 @@ pub fn sign_bundle(
         &manifest.paths,
         source,
         None,
-        |digest| {
-            // Checked when it was copied; the same stream, read again.
-            if digest != manifest.export {
-                return Err(MakeError::Bundle(BundleError::DamagedBundle {
-                    path: bundle.to_path_buf(),
-                    message: "the export stream changed while it was signed".to_owned(),
-                }));
-            }
-            Ok((manifest.to_json(), apply_script(&manifest)))
-        },
+        |export| PrefixMembers::of(&signed(export)),
     )?;
+    // Checked when it was copied; the same stream, read again.
+    if written.export != manifest.export {
+        return Err(MakeError::Bundle(BundleError::DamagedBundle {
+            path: bundle.to_path_buf(),
+            message: "the export stream changed while it was signed".to_owned(),
+        }));
+    }
     written.output.commit()?;
     Ok((manifest, written.summary))
 }
