@@ -295,26 +295,54 @@ impl AppError {
         }
     }
 
-    /// Bad usage, found before anything was read or written.
+    /// Bad usage, found before anything was read or written. Every
+    /// variant is named, so a new one must be placed.
     pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
+        match self {
             AppError::Threads { .. }
-                | AppError::CompressOptions(_)
-                | AppError::Cache(_)
-                | AppError::CacheLimitWithoutCache
-                | AppError::CacheCheckWithoutCache
-                | AppError::SignKeyWithoutManifest
-                | AppError::ModuleSignKeyWithoutManifest { .. }
-                | AppError::Destination(_)
-                | AppError::NotToStdout { .. }
-                | AppError::OverrideToStream
-                | AppError::SuffixContradicts { .. }
-                | AppError::UnsupportedSuffix { .. }
-                | AppError::Overlap(_)
-                | AppError::Chown(_)
-        ) || matches!(self, AppError::Sign(error) if error.is_usage())
-            || matches!(self, AppError::Publish(error) if error.is_usage())
+            | AppError::CompressOptions { .. }
+            | AppError::Cache { .. }
+            | AppError::Overlap { .. }
+            | AppError::Chown { .. }
+            | AppError::SignKeyWithoutManifest
+            | AppError::ModuleSignKeyWithoutManifest { .. }
+            | AppError::CacheLimitWithoutCache
+            | AppError::CacheCheckWithoutCache
+            | AppError::Destination { .. }
+            | AppError::NotToStdout { .. }
+            | AppError::OverrideToStream
+            | AppError::SuffixContradicts { .. }
+            | AppError::UnsupportedSuffix { .. } => true,
+            AppError::Sign(error) => error.is_usage(),
+            AppError::Publish(error) => error.is_usage(),
+            AppError::Findings { .. }
+            | AppError::BundleSettings
+            | AppError::NoSystem
+            | AppError::IconWithoutSkeleton { .. }
+            | AppError::InvalidSystem { .. }
+            | AppError::NotNixosToplevel { .. }
+            | AppError::FactsCompression { .. }
+            | AppError::MtimeTooLarge { .. }
+            | AppError::Input { .. }
+            | AppError::Facts { .. }
+            | AppError::Closure { .. }
+            | AppError::Allow { .. }
+            | AppError::ScanConfig { .. }
+            | AppError::Nix { .. }
+            | AppError::Key { .. }
+            | AppError::TrustedKey { .. }
+            | AppError::ManifestForBundle
+            | AppError::TrustedKeysWithoutManifest
+            | AppError::Plan { .. }
+            | AppError::Write { .. }
+            | AppError::Output { .. }
+            | AppError::Delta { .. }
+            | AppError::Inventory { .. }
+            | AppError::Bundle { .. }
+            | AppError::Read { .. }
+            | AppError::Inspect { .. }
+            | AppError::StreamAbandoned { .. } => false,
+        }
     }
 }
 
@@ -404,15 +432,19 @@ pub enum SignError {
 }
 
 impl SignError {
-    /// Bad usage rather than a refused input.
+    /// Bad usage rather than a refused input. Every variant is named.
     pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
+        match self {
             SignError::NoManifest { .. }
-                | SignError::BundleWithManifest { .. }
-                | SignError::NoSbomRecorded { .. }
-                | SignError::KeyInExtraFiles { .. }
-                | SignError::KeyInStore { .. }
-        )
+            | SignError::BundleWithManifest { .. }
+            | SignError::NoSbomRecorded { .. }
+            | SignError::KeyInExtraFiles { .. }
+            | SignError::KeyInStore { .. } => true,
+            SignError::BadManifest { .. }
+            | SignError::SbomNotBeside { .. }
+            | SignError::NotThisImage { .. }
+            | SignError::Read { .. }
+            | SignError::Write { .. } => false,
+        }
     }
 }

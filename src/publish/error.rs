@@ -214,18 +214,35 @@ pub enum PublishError {
 
 impl PublishError {
     /// Bad usage (a value given on the command line) rather than a
-    /// refused input.
+    /// refused input. Every variant is named, so a new one must be placed.
     pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
+        match self {
             PublishError::Flavour { .. }
-                | PublishError::Name { .. }
-                | PublishError::NameOutsideFlavour { .. }
-                | PublishError::FriendlyName
-                | PublishError::BaseUrl { .. }
-                | PublishError::ManifestUrl { .. }
-                | PublishError::NotEmpty { .. }
-        )
+            | PublishError::Name { .. }
+            | PublishError::NameOutsideFlavour { .. }
+            | PublishError::FriendlyName
+            | PublishError::BaseUrl { .. }
+            | PublishError::ManifestUrl { .. }
+            | PublishError::NotEmpty { .. } => true,
+            PublishError::NoVersion { .. }
+            | PublishError::VersionsDiffer { .. }
+            | PublishError::Manifest { .. }
+            | PublishError::UnsafeFileName { .. }
+            | PublishError::Compression { .. }
+            | PublishError::NotThisImage { .. }
+            | PublishError::Verify { .. }
+            | PublishError::NoArchitecture { .. }
+            | PublishError::TwoImagesForArch { .. }
+            | PublishError::SbomClash { .. }
+            | PublishError::SbomMismatch { .. }
+            | PublishError::Previous { .. }
+            | PublishError::PreviousRule { .. }
+            | PublishError::SameName { .. }
+            | PublishError::Rule { .. }
+            | PublishError::Inspect { .. }
+            | PublishError::Input { .. }
+            | PublishError::Io { .. } => false,
+        }
     }
 }
 
