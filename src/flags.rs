@@ -31,7 +31,6 @@ pub fn with_flags(error: AppError) -> anyhow::Error {
         AppError::InvalidSystem { system, source } => {
             anyhow!(source).context(format!("--system {system}"))
         }
-        AppError::TrustedKey(source) => anyhow!(source).context("--trusted-key"),
         error => error.into(),
     }
 }

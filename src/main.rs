@@ -66,14 +66,9 @@ fn run_inspect(args: InspectArgs) -> Run {
 }
 
 fn run_verify(args: VerifyArgs) -> Run {
-    let report = app::verify(&app::VerifyRequest {
-        file: args.file,
-        bare: args.bare,
-        manifest: args.manifest,
-        sbom: args.sbom,
-        trusted_keys: args.trusted_key,
-    })?;
-    conclude(args.json, &report, report.to_text(), report.status())
+    let json = args.json;
+    let report = app::verify(&args.request()?)?;
+    conclude(json, &report, report.to_text(), report.status())
 }
 
 fn run_diff(args: DiffArgs) -> Run {

@@ -299,6 +299,26 @@ fn bad_flag_values_are_usage_errors_before_the_closure_is_read() {
             vec!["build", "--flake", "/nonexistent", "--threads", "0"],
             "--threads 0: threads must be at least 1",
         ),
+        // `verify` and `publish` parse their keys alike, where they enter.
+        (
+            vec!["verify", "--trusted-key", "team:x", "/dev/zero"],
+            "--trusted-key: team:x (no such file): public key 1 is not NAME:BASE64 of 32 bytes: the part after the `:` is not valid base64",
+        ),
+        (
+            vec![
+                "publish",
+                "--trusted-key",
+                "team",
+                "--flavour",
+                "team",
+                "--base-url",
+                "https://example.org/",
+                "--out",
+                "release",
+                "/dev/zero",
+            ],
+            "--trusted-key: team (no such file): public key 1 is not NAME:BASE64 of 32 bytes: it is not NAME:BASE64 (no `:`)",
+        ),
     ];
     for (args, message) in cases {
         let output = run_quickly(&args, dir.path());

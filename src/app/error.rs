@@ -240,9 +240,6 @@ pub enum AppError {
     /// `sign` refused its inputs.
     #[error(transparent)]
     Sign(#[from] SignError),
-    /// A trusted public key does not parse.
-    #[error("trusted key: {0}")]
-    TrustedKey(KeyError),
     /// A manifest was given for an update bundle, which holds its own.
     #[error("an update bundle holds its own manifest; no other is read for it")]
     ManifestForBundle,
@@ -330,7 +327,6 @@ impl AppError {
             | AppError::ScanConfig { .. }
             | AppError::Nix { .. }
             | AppError::Key { .. }
-            | AppError::TrustedKey { .. }
             | AppError::ManifestForBundle
             | AppError::TrustedKeysWithoutManifest
             | AppError::Plan { .. }

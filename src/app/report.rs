@@ -98,9 +98,8 @@ pub struct VerifyRequest {
     pub manifest: Option<PathBuf>,
     /// The SBOM the manifest records, when it is not beside the manifest.
     pub sbom: Option<PathBuf>,
-    /// Public keys, key lists or files of them: a signature by one of them
-    /// is required.
-    pub trusted_keys: Vec<String>,
+    /// A signature by one of these keys is required.
+    pub trusted_keys: Vec<PublicKey>,
 }
 
 /// `verify`'s checks of a tarball or an update bundle.
@@ -145,18 +144,15 @@ impl VerifyReport {
 /// manifest), else a tarball's; trusted keys need a tarball's manifest,
 /// where its signature is.
 pub fn verify(request: &VerifyRequest) -> Result<VerifyReport, ReadingError> {
-    let mut trusted = Vec::new();
-    for argument in &request.trusted_keys {
-        trusted.extend(PublicKey::from_argument(argument).map_err(AppError::TrustedKey)?);
-    }
-    if let Some(verification) = super::publish::verify_channel(&request.file, &trusted)? {
+    let trusted = &request.trusted_keys;
+    if let Some(verification) = super::publish::verify_channel(&request.file, trusted)? {
         return Ok(VerifyReport::Channel(verification));
     }
     if delta::is_bundle(&request.file) {
         if request.manifest.is_some() {
             return Err(AppError::ManifestForBundle.into());
         }
-        let verification = delta::verify_signed_bundle(&request.file, &trusted)?;
+        let verification = delta::verify_signed_bundle(&request.file, trusted)?;
         return Ok(VerifyReport::Bundle(verification));
     }
     if !trusted.is_empty() && request.manifest.is_none() {
@@ -168,7 +164,7 @@ pub fn verify(request: &VerifyRequest) -> Result<VerifyReport, ReadingError> {
         request.bare,
         request.manifest.as_deref(),
         request.sbom.as_deref(),
-        &trusted,
+        trusted,
         &mut bar,
     );
     bar.finish();

@@ -60,6 +60,19 @@ pub struct VerifyArgs {
     pub trusted_key: Vec<String>,
 }
 
+impl VerifyArgs {
+    /// The request, the trusted keys parsed.
+    pub fn request(self) -> Result<wsl_tarball::app::VerifyRequest, crate::exit::Failure> {
+        Ok(wsl_tarball::app::VerifyRequest {
+            trusted_keys: super::trusted_keys(&self.trusted_key)?,
+            file: self.file,
+            bare: self.bare,
+            manifest: self.manifest,
+            sbom: self.sbom,
+        })
+    }
+}
+
 #[derive(Args)]
 pub struct DiffArgs {
     /// The first tarball (`-` for standard input), or a `--manifest` JSON

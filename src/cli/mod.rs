@@ -20,6 +20,21 @@ pub use rootfs::mtime;
 pub use sign::SignArgs;
 pub use write::{BuildArgs, WriteArgs};
 
+/// The public keys of every `--trusted-key` value (`verify`, `publish`),
+/// parsed where they enter.
+fn trusted_keys(
+    arguments: &[String],
+) -> Result<Vec<wsl_tarball::sign::PublicKey>, crate::exit::Failure> {
+    let mut keys = Vec::new();
+    for argument in arguments {
+        let parsed = wsl_tarball::sign::PublicKey::from_argument(argument);
+        keys.extend(parsed.map_err(|e| {
+            crate::exit::Failure::trouble(anyhow::anyhow!(e).context("--trusted-key"))
+        })?);
+    }
+    Ok(keys)
+}
+
 /// The version `--version` shows: the package's, and the git revision the
 /// flake builds from (WSL_TARBALL_GIT_REVISION at compile time) when known.
 /// The manifest's tool.version stays the package version.

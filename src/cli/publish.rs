@@ -60,14 +60,7 @@ pub struct PublishArgs {
 impl PublishArgs {
     /// The request, the trusted keys parsed.
     pub fn request(self) -> Result<wsl_tarball::app::PublishRequest, crate::exit::Failure> {
-        let mut trusted = Vec::new();
-        for argument in &self.trusted_key {
-            trusted.extend(
-                wsl_tarball::sign::PublicKey::from_argument(argument).map_err(|e| {
-                    crate::exit::Failure::trouble(anyhow::anyhow!("--trusted-key: {e}"))
-                })?,
-            );
-        }
+        let trusted = super::trusted_keys(&self.trusted_key)?;
         Ok(wsl_tarball::app::PublishRequest {
             flavour: self.flavour,
             base_url: self.base_url,
