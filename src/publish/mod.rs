@@ -34,6 +34,7 @@ mod verify;
 
 use error::io;
 pub use error::PublishError;
+use std::collections::BTreeMap;
 pub(crate) use verify::{is_channel_manifest, verify_channel};
 pub use verify::{ChannelCheck, ChannelVerification};
 
@@ -170,7 +171,7 @@ pub(crate) fn publish(release: &Release<'_>) -> Result<Published, PublishError> 
         });
     }
 
-    let staging = Staging::create(release.out)?;
+    let mut staging = Staging::create(release.out)?;
     let mut version = Version {
         name: name.clone(),
         friendly_name,
@@ -222,6 +223,9 @@ pub(crate) fn publish(release: &Release<'_>) -> Result<Published, PublishError> 
         arches.push((arch, image.image.clone()));
         let file = format!("{name}.{arch}.wsl");
         fs::rename(&staged, staging.dir.join(&file)).map_err(io(&staged))?;
+        // `verify` found the staged bytes to have the manifest's sha256.
+        let sha256 = image.manifest.tarball.sha256.clone();
+        staging.sums.insert(file.clone(), sha256);
         let url = ImageUrl {
             url: base.join(&file).to_string(),
             sha256: format!("0x{}", image.manifest.tarball.sha256),
@@ -285,8 +289,8 @@ pub(crate) fn publish(release: &Release<'_>) -> Result<Published, PublishError> 
     let mut files = staging.files()?;
     let mut sums = String::new();
     for file in &files {
-        let path = staging.dir.join(file);
-        sums.push_str(&format!("{}  {file}\n", sha256_file(&path)?));
+        let sha256 = staging.sums.get(file).expect("every staged file is summed");
+        sums.push_str(&format!("{sha256}  {file}\n"));
     }
     staging.write(SUMS_FILE, sums.as_bytes())?;
     files.push(SUMS_FILE.to_owned());
@@ -367,6 +371,7 @@ fn read_image(manifest_path: &Path) -> Result<Image, PublishError> {
             ),
         });
     }
+    // Before anything is staged, so the error names the image given.
     let actual = sha256_file(&image)?;
     if actual != manifest.tarball.sha256 {
         return Err(PublishError::NotThisImage {
@@ -524,6 +529,9 @@ fn link_or_copy(from: &Path, to: &Path) -> Result<(), PublishError> {
 /// The hidden sibling directory DIR is built in; removed unless committed.
 struct Staging {
     dir: PathBuf,
+    /// Lowercase hex SHA-256 of each file put in it, for SHA256SUMS: the
+    /// bytes it wrote, or an image's, checked by `verify`.
+    sums: BTreeMap<String, String>,
     committed: bool,
 }
 
@@ -548,11 +556,14 @@ impl Staging {
         fs::create_dir(&dir).map_err(io(&dir))?;
         Ok(Staging {
             dir,
+            sums: BTreeMap::new(),
             committed: false,
         })
     }
 
-    fn write(&self, file: &str, bytes: &[u8]) -> Result<(), PublishError> {
+    fn write(&mut self, file: &str, bytes: &[u8]) -> Result<(), PublishError> {
+        self.sums
+            .insert(file.to_owned(), crate::hex::encode(&Sha256::digest(bytes)));
         let path = self.dir.join(file);
         let mut out = fs::OpenOptions::new()
             .write(true)
