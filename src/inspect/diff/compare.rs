@@ -270,6 +270,18 @@ fn unified_diff(a: &[u8], b: &[u8], name: &str) -> Option<String> {
     )
 }
 
+/// Whether `a` and `b` are regular files of the same size, looked at
+/// before they are opened (a FIFO is opened once, by its reader).
+pub(super) fn same_size(a: &Path, b: &Path) -> bool {
+    let size = |path: &Path| {
+        std::fs::metadata(path)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+    };
+    matches!((size(a), size(b)), (Some(x), Some(y)) if x == y)
+}
+
 /// Whether two files hold the same bytes (their sizes first; reading stops
 /// where they part). Standard input, FIFOs and other streams are not
 /// compared.
@@ -279,17 +291,8 @@ pub(super) fn same_bytes(a: &Path, b: &Path) -> Result<bool, InspectError> {
             InspectError::Archive(ReadError::new(path, ArchiveError::Open { source }))
         })
     };
-    // Regular files only, looked at before they are opened: a FIFO is
-    // opened once, by its reader.
-    let size = |path: &Path| {
-        std::fs::metadata(path)
-            .ok()
-            .filter(|m| m.is_file())
-            .map(|m| m.len())
-    };
-    match (size(a), size(b)) {
-        (Some(x), Some(y)) if x == y => {}
-        _ => return Ok(false),
+    if !same_size(a, b) {
+        return Ok(false);
     }
     let (mut file_a, mut file_b) = (open(a)?, open(b)?);
     const CHUNK: usize = 1 << 20;

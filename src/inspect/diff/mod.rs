@@ -25,6 +25,7 @@
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
 mod compare;
 mod pairing;
@@ -205,35 +206,57 @@ pub fn diff_with_progress(
         .store_dir()
         .clone();
     // Two files with the same bytes are identical at once: one of them is
-    // read (a tarball that cannot be read is trouble, as ever), the other
-    // only compared byte for byte.
-    if !is_stdin(a) && !is_stdin(b) && compare::same_bytes(a, b)? {
-        let walk =
-            ArchiveWalk::run_reader(&mut reader_a, &options, progress).map_err(|e| e.in_file(a))?;
-        if let Some(offset) = walk.end.trailing_data {
-            return Err(ArchiveWalkError::from(ArchiveError::TrailingData { offset }).in_file(a));
-        }
-        progress.advance(2 * walk.file_size);
-        let sha256 = hex::encode(&walk.file_sha256.unwrap_or_default());
-        let compression = walk.compression.name().to_owned();
-        return Ok(Difference {
-            version: JSON_VERSION,
-            a: a.display().to_string(),
-            b: b.display().to_string(),
-            identical: true,
-            tar_identical: true,
-            compression_a: compression.clone(),
-            compression_b: compression,
-            sha256_a: sha256.clone(),
-            sha256_b: sha256,
-            added: Vec::new(),
-            removed: Vec::new(),
-            changed: Vec::new(),
-            pairs: Vec::new(),
-            members: MemberChangeCounts::default(),
-            groups: Vec::new(),
-            first_difference: None,
+    // walked (a tarball that cannot be read is trouble, as ever) while this
+    // thread's helper compares the two byte for byte. A difference stops
+    // the walk, and the two are compared member by member from the start.
+    if !is_stdin(a) && !is_stdin(b) && compare::same_size(a, b) {
+        let differ = AtomicBool::new(false);
+        let (same, walk) = std::thread::scope(|scope| {
+            let same = scope.spawn(|| {
+                let same = compare::same_bytes(a, b);
+                if !matches!(same, Ok(true)) {
+                    differ.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                same
+            });
+            let walk = ArchiveWalk::run_reader_unless(&mut reader_a, &options, progress, &differ);
+            let same = same
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (same, walk)
         });
+        if same? {
+            let walk = walk
+                .map_err(|e| e.in_file(a))?
+                .expect("a walk stops only at a difference");
+            if let Some(offset) = walk.end.trailing_data {
+                return Err(
+                    ArchiveWalkError::from(ArchiveError::TrailingData { offset }).in_file(a),
+                );
+            }
+            progress.advance(2 * walk.file_size);
+            let sha256 = hex::encode(&walk.file_sha256.unwrap_or_default());
+            let compression = walk.compression.name().to_owned();
+            return Ok(Difference {
+                version: JSON_VERSION,
+                a: a.display().to_string(),
+                b: b.display().to_string(),
+                identical: true,
+                tar_identical: true,
+                compression_a: compression.clone(),
+                compression_b: compression,
+                sha256_a: sha256.clone(),
+                sha256_b: sha256,
+                added: Vec::new(),
+                removed: Vec::new(),
+                changed: Vec::new(),
+                pairs: Vec::new(),
+                members: MemberChangeCounts::default(),
+                groups: Vec::new(),
+                first_difference: None,
+            });
+        }
+        reader_a = open_tarball(a).map_err(|e| ArchiveWalkError::from(e).in_file(a))?;
     }
     std::thread::scope(|scope| {
         let (body_a, side_a) = side::side(reader_a, options.clone());

@@ -26,6 +26,7 @@ use store::CurrentObject;
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::checks::Check;
 use super::member_table::{MemberTable, NodeInfo};
@@ -309,6 +310,18 @@ impl ArchiveWalk {
         options: &WalkOptions,
         progress: &mut dyn Progress,
     ) -> Result<Self, ArchiveWalkError> {
+        let walk = Self::run_reader_unless(reader, options, progress, &AtomicBool::new(false))?;
+        Ok(walk.expect("never stopped"))
+    }
+
+    /// [`ArchiveWalk::run_reader`], given up between two members once
+    /// `stop` is set (`None` then).
+    pub(crate) fn run_reader_unless(
+        reader: &mut TarballReader,
+        options: &WalkOptions,
+        progress: &mut dyn Progress,
+        stop: &AtomicBool,
+    ) -> Result<Option<Self>, ArchiveWalkError> {
         let mut reported = 0;
         if options.hash_tar_stream {
             reader.hash_tar_stream();
@@ -318,6 +331,9 @@ impl ArchiveWalk {
         }
         let mut walk = ArchiveWalk::new(reader.compression(), options);
         while let Some(member) = reader.next_member()? {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
             walk.begin(&member)?;
             walk.feed_content(reader, &member)?;
             walk.end_member();
@@ -329,7 +345,7 @@ impl ArchiveWalk {
         }
         walk.finish(reader)?;
         progress.advance(walk.file_size);
-        Ok(walk)
+        Ok(Some(walk))
     }
 
     /// Reads the current member's content from `reader` into the walk,
