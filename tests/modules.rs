@@ -124,3 +124,35 @@ fn library_error_messages_name_no_flag() {
     assert!(names_a_flag("#[error(\"-o {}: its suffix\")"));
     assert!(!names_a_flag("#[error(\"cache {} is not a directory\")"));
 }
+
+/// Issue 25's bound on file size: no source file but a test file is over
+/// 800 lines (a module that long does more than one job), and `main.rs`,
+/// which only parses, dispatches and prints, is at most 300.
+#[test]
+fn no_source_file_is_over_800_lines_and_main_over_300() {
+    let src = repo_root().join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut long = Vec::new();
+    for file in &files {
+        let relative = file.strip_prefix(&src).unwrap();
+        if relative.ends_with("tests.rs") || relative.components().any(|c| c.as_os_str() == "tests")
+        {
+            continue;
+        }
+        let lines = std::fs::read_to_string(file).unwrap().lines().count();
+        let limit = if relative == Path::new("main.rs") {
+            300
+        } else {
+            800
+        };
+        if lines > limit {
+            long.push(format!(
+                "{}: {lines} lines (at most {limit})",
+                relative.display()
+            ));
+        }
+    }
+    assert!(files.len() > 100, "{} files", files.len());
+    assert!(long.is_empty(), "{}", long.join("\n"));
+}
