@@ -34,10 +34,10 @@ mod verify;
 
 use error::io;
 pub use error::PublishError;
-use std::collections::BTreeMap;
 pub(crate) use verify::{is_channel_manifest, verify_channel};
 pub use verify::{ChannelCheck, ChannelVerification};
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -222,10 +222,8 @@ pub(crate) fn publish(release: &Release<'_>) -> Result<Published, PublishError> 
         }
         arches.push((arch, image.image.clone()));
         let file = format!("{name}.{arch}.wsl");
-        fs::rename(&staged, staging.dir.join(&file)).map_err(io(&staged))?;
         // `verify` found the staged bytes to have the manifest's sha256.
-        let sha256 = image.manifest.tarball.sha256.clone();
-        staging.sums.insert(file.clone(), sha256);
+        staging.place(&staged, &file, image.manifest.tarball.sha256.clone())?;
         let url = ImageUrl {
             url: base.join(&file).to_string(),
             sha256: format!("0x{}", image.manifest.tarball.sha256),
@@ -286,15 +284,13 @@ pub(crate) fn publish(release: &Release<'_>) -> Result<Published, PublishError> 
         SCRIPT_FILE,
         ps1::install_channel_script(&manifest_url).as_bytes(),
     )?;
-    let mut files = staging.files()?;
-    let mut sums = String::new();
-    for file in &files {
-        let sha256 = staging.sums.get(file).expect("every staged file is summed");
-        sums.push_str(&format!("{sha256}  {file}\n"));
-    }
+    let sums: String = staging
+        .sums
+        .iter()
+        .map(|(file, sha256)| format!("{sha256}  {file}\n"))
+        .collect();
     staging.write(SUMS_FILE, sums.as_bytes())?;
-    files.push(SUMS_FILE.to_owned());
-    files.sort();
+    let files: Vec<String> = staging.sums.keys().cloned().collect();
     staging.commit(release.out)?;
     Ok(Published {
         dir: release.out.to_path_buf(),
@@ -529,8 +525,9 @@ fn link_or_copy(from: &Path, to: &Path) -> Result<(), PublishError> {
 /// The hidden sibling directory DIR is built in; removed unless committed.
 struct Staging {
     dir: PathBuf,
-    /// Lowercase hex SHA-256 of each file put in it, for SHA256SUMS: the
-    /// bytes it wrote, or an image's, checked by `verify`.
+    /// Every file put in it, by name (so sorted by their bytes), with its
+    /// lowercase hex SHA-256 for SHA256SUMS: of the bytes it wrote, or an
+    /// image's, checked by `verify`.
     sums: BTreeMap<String, String>,
     committed: bool,
 }
@@ -575,15 +572,12 @@ impl Staging {
             .map_err(io(&path))
     }
 
-    /// The file names in the directory, sorted by their bytes.
-    fn files(&self) -> Result<Vec<String>, PublishError> {
-        let mut files = Vec::new();
-        for entry in fs::read_dir(&self.dir).map_err(io(&self.dir))? {
-            let entry = entry.map_err(io(&self.dir))?;
-            files.push(entry.file_name().to_string_lossy().into_owned());
-        }
-        files.sort();
-        Ok(files)
+    /// Moves the staged image at `from` to `file` in the directory, with
+    /// the sha256 `verify` found it to have.
+    fn place(&mut self, from: &Path, file: &str, sha256: String) -> Result<(), PublishError> {
+        fs::rename(from, self.dir.join(file)).map_err(io(from))?;
+        self.sums.insert(file.to_owned(), sha256);
+        Ok(())
     }
 
     /// Renames the directory to `out` (over an empty directory, if any)
