@@ -445,13 +445,35 @@ impl SegmentSource for Records<'_> {
 /// The ordered sink of a bundle: hashes the export stream in order and
 /// writes its pieces to `out` (the bundle file after its prefix, or a
 /// spool).
-struct ExportSink<W: Write> {
+struct ExportSink {
     sha256: Sha256,
     bytes: u64,
-    out: W,
+    out: BufWriter<File>,
 }
 
-impl<W: Write> OrderedSink<Option<SegmentScan>, Failure> for ExportSink<W> {
+impl ExportSink {
+    fn new(file: File) -> Self {
+        ExportSink {
+            sha256: Sha256::new(),
+            bytes: 0,
+            out: BufWriter::with_capacity(1 << 20, file),
+        }
+    }
+
+    /// The export stream's digest (its end included), and the file.
+    fn finish(mut self, export_size: u64) -> Result<(ExportDigest, File), io::Error> {
+        self.sha256.update(STREAM_END);
+        debug_assert_eq!(self.bytes + STREAM_END.len() as u64, export_size);
+        let digest = ExportDigest {
+            sha256: crate::hex::encode(&self.sha256.finalize()),
+            size: export_size,
+        };
+        let file = self.out.into_inner().map_err(|e| e.into_error())?;
+        Ok((digest, file))
+    }
+}
+
+impl OrderedSink<Option<SegmentScan>, Failure> for ExportSink {
     fn piece(&mut self, _: usize, piece: &mut ReadyPiece) -> Result<(), Failure> {
         let ReadyPiece::Made(made) = piece else {
             unreachable!("a bundle's records come from no cache");
@@ -513,44 +535,33 @@ pub(crate) fn assemble_bundle(
         format,
         compression.threads,
     );
-    let export_digest = |sink: ExportSink<_>| {
-        let mut sha256 = sink.sha256;
-        sha256.update(STREAM_END);
-        debug_assert_eq!(sink.bytes + STREAM_END.len() as u64, export_size);
-        let digest = ExportDigest {
-            sha256: crate::hex::encode(&sha256.finalize()),
-            size: export_size,
-        };
-        (digest, sink.out)
+    // The members, the prefix and the tail once the digest is known.
+    let mut made_from = |digest: &ExportDigest| -> Result<_, MakeError> {
+        let made = members(digest);
+        let prefix = prefix_tar(&made, mtime, export_size)?;
+        let tail = tail_bytes(prefix.len() as u64, export_size);
+        Ok((made, prefix, tail))
     };
     let mut file = output.try_clone_file().map_err(write_error)?;
 
     let (digest, made, prefix, tail, scans, output_bytes);
     if gzip {
-        let planned = members(&ExportDigest {
+        let (planned, planned_tar, _) = made_from(&ExportDigest {
             sha256: PLANNED_SHA256.to_owned(),
             size: export_size,
-        });
-        let planned_tar = prefix_tar(&planned, mtime, export_size)?;
+        })?;
         let plan =
             PlannedPrefix::plan(planned_tar, &planned.varying, level).map_err(write_error)?;
         file.seek(SeekFrom::Start(plan.len()))
             .map_err(write_error)?;
-        let mut sink = ExportSink {
-            sha256: Sha256::new(),
-            bytes: 0,
-            out: BufWriter::with_capacity(1 << 20, file),
-        };
+        let mut sink = ExportSink::new(file);
         scans = pipeline.run(&mut sink).map_err(failed)?;
-        let mut out;
-        (digest, out) = export_digest(sink);
-        made = members(&digest);
-        prefix = prefix_tar(&made, mtime, export_size)?;
-        tail = tail_bytes(prefix.len() as u64, export_size);
+        let mut file;
+        (digest, file) = sink.finish(export_size).map_err(write_error)?;
+        (made, prefix, tail) = made_from(&digest)?;
         let prefix_members = plan.fill(&prefix).map_err(write_error)?;
         let tail_member = gzip_member(&tail, level).map_err(write_error)?;
-        out.write_all(&tail_member.bytes).map_err(write_error)?;
-        let mut file = out.into_inner().map_err(|e| write_error(e.into_error()))?;
+        file.write_all(&tail_member.bytes).map_err(write_error)?;
         file.write_all_at(&prefix_members, 0).map_err(write_error)?;
         output_bytes = file.stream_position().map_err(write_error)?;
     } else {
@@ -559,21 +570,12 @@ pub(crate) fn assemble_bundle(
             .filter(|dir| !dir.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         let spool = tempfile::tempfile_in(spool_dir).map_err(write_error)?;
-        let mut sink = ExportSink {
-            sha256: Sha256::new(),
-            bytes: 0,
-            out: BufWriter::with_capacity(1 << 20, spool),
-        };
+        let mut sink = ExportSink::new(spool);
         scans = pipeline.run(&mut sink).map_err(failed)?;
-        let spool;
-        (digest, spool) = export_digest(sink);
-        let mut spool = spool
-            .into_inner()
-            .map_err(|e| write_error(e.into_error()))?;
+        let mut spool;
+        (digest, spool) = sink.finish(export_size).map_err(write_error)?;
         spool.rewind().map_err(write_error)?;
-        made = members(&digest);
-        prefix = prefix_tar(&made, mtime, export_size)?;
-        tail = tail_bytes(prefix.len() as u64, export_size);
+        (made, prefix, tail) = made_from(&digest)?;
         let mut out = BufWriter::with_capacity(1 << 20, &mut file);
         let mut compressor = Compressor::new(&mut out, compression)?;
         compressor.write_all(&prefix).map_err(write_error)?;
