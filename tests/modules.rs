@@ -85,6 +85,19 @@ fn names_a_flag(text: &str) -> bool {
         || text.contains("\"-o ")
 }
 
+/// Every `.rs` file under src/ but the test files (`tests.rs`), with its
+/// path relative to src/.
+fn source_files() -> Vec<(PathBuf, PathBuf)> {
+    let src = repo_root().join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files
+        .into_iter()
+        .map(|file| (file.strip_prefix(&src).unwrap().to_path_buf(), file))
+        .filter(|(relative, _)| !relative.ends_with("tests.rs"))
+        .collect()
+}
+
 fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -98,13 +111,9 @@ fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
 
 #[test]
 fn library_error_messages_name_no_flag() {
-    let src = repo_root().join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
     let mut flagged = Vec::new();
-    for file in files {
-        let relative = file.strip_prefix(&src).unwrap();
-        if is_binary_file(relative) || relative.ends_with("tests.rs") {
+    for (relative, file) in source_files() {
+        if is_binary_file(&relative) {
             continue;
         }
         let text = std::fs::read_to_string(&file).unwrap();
@@ -130,16 +139,9 @@ fn library_error_messages_name_no_flag() {
 /// which only parses, dispatches and prints, is at most 300.
 #[test]
 fn no_source_file_is_over_800_lines_and_main_over_300() {
-    let src = repo_root().join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
+    let files = source_files();
     let mut long = Vec::new();
-    for file in &files {
-        let relative = file.strip_prefix(&src).unwrap();
-        if relative.ends_with("tests.rs") || relative.components().any(|c| c.as_os_str() == "tests")
-        {
-            continue;
-        }
+    for (relative, file) in &files {
         let lines = std::fs::read_to_string(file).unwrap().lines().count();
         let limit = if relative == Path::new("main.rs") {
             300
